@@ -1,0 +1,96 @@
+import type { z } from 'zod';
+import type { Delivery } from './delivery.js';
+import type { Logger } from './logger.js';
+import type { Message } from './message.js';
+
+export type DeliveryGuarantee = 'at-least-once' | 'best-effort';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'stopped';
+
+/** What the engine gives a component: identity, logging, and a way to report its connection state. */
+export interface ComponentContext {
+  pipeline: string;
+  /** Where the component sits: `source`, `transforms[1]`, `sinks[0]`. */
+  component: string;
+  logger: Logger;
+  /** Reports the connection state; readiness is false while any source or sink is not `connected`. */
+  setState(state: ConnectionState, error?: Error): void;
+  /** Counts a message this component dropped on purpose (overflow policy, QoS 0 while offline). */
+  countDropped(count: number, reason: string): void;
+  /** Dead-letters a message that can not be processed (undecodable payload) without failing the rest. */
+  deadLetter(message: Message, reason: string): Promise<void>;
+}
+
+export interface Source {
+  connect(signal: AbortSignal): Promise<void>;
+  /** Resolves with the next delivery, or null when the source has ended or the signal aborted. */
+  read(signal: AbortSignal): Promise<Delivery | null>;
+  close(): Promise<void>;
+}
+
+export interface Sink {
+  connect(signal: AbortSignal): Promise<void>;
+  /**
+   * Writes a batch. Resolves once every message is accepted by the target (e.g. PUBACK received).
+   * Throws NotConnectedError / RetryableError to retry, FatalError to dead-letter the batch,
+   * BatchError to settle part of it, SinkStoppedError when the sink can not work at all.
+   */
+  write(batch: Message[], signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TransformContext {
+  pipeline: string;
+  component: string;
+  logger: Logger;
+  /** Dead-letters a message with a readable reason; it is not passed on. */
+  reject(message: Message, reason: string): void;
+}
+
+export interface Transform {
+  /** Returns the messages to pass on: a subset, modified copies or new messages derived from the batch. */
+  apply(batch: Message[], ctx: TransformContext): Message[] | Promise<Message[]>;
+  close?(): Promise<void>;
+}
+
+interface Common<Schema extends z.ZodType> {
+  type: string;
+  title: string;
+  summary: string;
+  /** The config schema (a zod strict object, without the `type` key). */
+  config: Schema;
+  examples?: Record<string, unknown>[];
+}
+
+export interface SourceDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
+  kind: 'source';
+  delivery(config: z.output<Schema>): DeliveryGuarantee;
+  create(config: z.output<Schema>, ctx: ComponentContext): Source;
+}
+
+export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
+  kind: 'sink';
+  delivery(config: z.output<Schema>): DeliveryGuarantee;
+  /** True when redelivered batches do not create duplicates at the target. */
+  idempotent?(config: z.output<Schema>): boolean;
+  create(config: z.output<Schema>, ctx: ComponentContext): Sink;
+}
+
+export interface TransformDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
+  kind: 'transform';
+  create(config: z.output<Schema>, ctx: Omit<ComponentContext, 'setState'>): Transform;
+}
+
+export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformDefinition;
+
+export function defineSource<S extends z.ZodType>(def: Omit<SourceDefinition<S>, 'kind'>): SourceDefinition<S> {
+  return { kind: 'source', ...def };
+}
+
+export function defineSink<S extends z.ZodType>(def: Omit<SinkDefinition<S>, 'kind'>): SinkDefinition<S> {
+  return { kind: 'sink', ...def };
+}
+
+export function defineTransform<S extends z.ZodType>(def: Omit<TransformDefinition<S>, 'kind'>): TransformDefinition<S> {
+  return { kind: 'transform', ...def };
+}

@@ -1,0 +1,24 @@
+import type { Message } from './message.js';
+
+/**
+ * A batch read from a source plus its acknowledgement. `ack()` is called exactly once, when every
+ * message derived from the batch is settled (stored in every sink's outbox, filtered or
+ * dead-lettered); `ack(error)` when that failed and the source should let the data be redelivered.
+ */
+export interface Delivery {
+  messages: Message[];
+  ack(error?: Error): void;
+}
+
+/** Wraps an ack function so that it runs at most once, whatever the caller does. */
+export function createDelivery(messages: Message[], ack: (error?: Error) => void): Delivery {
+  let settled = false;
+  return {
+    messages,
+    ack(error?: Error) {
+      if (settled) return;
+      settled = true;
+      ack(error);
+    },
+  };
+}

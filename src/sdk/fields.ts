@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/**
+ * Schema helpers shared by every component config. Each field carries a description: it feeds the
+ * JSON Schema, the generated README sections and `passerelle connectors <type>`.
+ */
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `250ms`, `5s`, `2m`, `1h`, `7d` or a number of milliseconds. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
+  const m = DURATION.exec(value.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] ?? 1));
+}
+
+/** A duration as `250ms`, `5s`, `2m`, `1h`, `7d` or milliseconds; parsed to milliseconds. */
+export function duration(description: string) {
+  return z
+    .union([z.number().nonnegative(), z.string().regex(DURATION, 'expected a duration such as 500ms, 5s, 2m, 1h or 7d')])
+    .transform((v) => parseDuration(v) as number)
+    .describe(description);
+}
+
+export const SECRET_META_KEY = 'x-passerelle-secret';
+
+/**
+ * A secret (password, token, key). In a pipeline file it must be a `${env:NAME}` or `${file:PATH}`
+ * reference, never a literal; its value is redacted wherever it could be printed.
+ */
+export function secret(description: string) {
+  return z
+    .string()
+    .describe(`${description} Secret: give it as \${env:NAME} or \${file:PATH}.`)
+    .meta({ [SECRET_META_KEY]: true });
+}
+
+export function isSecretSchema(schema: z.ZodType): boolean {
+  const meta = z.globalRegistry.get(schema) as Record<string, unknown> | undefined;
+  return meta?.[SECRET_META_KEY] === true;
+}
+
+export const tlsOptions = z
+  .strictObject({
+    ca: z.string().optional().describe('Path of a PEM file with the certificate authorities to trust.'),
+    cert: z.string().optional().describe('Path of the PEM client certificate, for mutual TLS.'),
+    key: z.string().optional().describe('Path of the PEM private key of the client certificate.'),
+    passphrase: secret('Passphrase of the private key.').optional(),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Verify the server certificate. Turn off only for tests: it allows man-in-the-middle attacks.'),
+    servername: z.string().optional().describe('Server name for SNI and certificate verification, when it differs from the host.'),
+  })
+  .describe('TLS settings. TLS itself is chosen by the URL scheme (mqtts://, wss://, https://).');
+
+export type TlsOptions = z.infer<typeof tlsOptions>;

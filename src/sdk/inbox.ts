@@ -1,0 +1,101 @@
+import { createDelivery, type Delivery } from './delivery.js';
+import type { Message } from './message.js';
+
+type Settle = (error?: Error) => void;
+
+export interface InboxOptions {
+  /** Messages pushed and not yet settled, at most. Past it, `full` is true and `whenSpace()` waits. */
+  capacity: number;
+  /** Messages per delivery returned by `read()`, at most. */
+  maxBatch: number;
+}
+
+/**
+ * Turns pushes from event-driven clients (mqtt.js, node-opcua) into `read()` calls. It counts a
+ * message from push until its delivery is acknowledged, so `capacity` bounds the whole in-flight
+ * window, not only the unread part. Acks of one delivery run in push order.
+ */
+export class Inbox {
+  private queue: Message[] = [];
+  private settles: (Settle | undefined)[] = [];
+  private inFlight = 0;
+  private closed = false;
+  private reader: (() => void) | undefined;
+  private spaceWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: InboxOptions) {}
+
+  get size(): number {
+    return this.inFlight;
+  }
+
+  get full(): boolean {
+    return this.inFlight >= this.options.capacity;
+  }
+
+  push(message: Message, onSettled?: Settle): void {
+    if (this.closed) {
+      onSettled?.(new Error('inbox closed'));
+      return;
+    }
+    this.queue.push(message);
+    this.settles.push(onSettled);
+    this.inFlight++;
+    const wake = this.reader;
+    this.reader = undefined;
+    wake?.();
+  }
+
+  /** Resolves once the inbox is below capacity. */
+  whenSpace(): Promise<void> {
+    if (!this.full || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.spaceWaiters.push(resolve));
+  }
+
+  /** The next delivery, or null once the inbox is closed and drained, or the signal aborted. */
+  async read(signal?: AbortSignal): Promise<Delivery | null> {
+    while (this.queue.length === 0) {
+      if (this.closed || signal?.aborted) return null;
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.reader = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      });
+    }
+    const n = Math.min(this.queue.length, this.options.maxBatch);
+    const messages = this.queue.splice(0, n);
+    const settles = this.settles.splice(0, n);
+    return createDelivery(messages, (error) => {
+      for (const settle of settles) settle?.(error);
+      this.inFlight -= n;
+      this.releaseSpace();
+    });
+  }
+
+  /** Stops accepting pushes; pending readers get null once the queue is empty. */
+  close(): void {
+    this.closed = true;
+    const wake = this.reader;
+    this.reader = undefined;
+    wake?.();
+    this.releaseSpace();
+  }
+
+  /** Drops unread messages, failing their acks (used when a connection is lost before reading). */
+  failUnread(error: Error): void {
+    const settles = this.settles.splice(0);
+    const n = this.queue.splice(0).length;
+    this.inFlight -= n;
+    for (const settle of settles) settle?.(error);
+    this.releaseSpace();
+  }
+
+  private releaseSpace(): void {
+    if (this.full && !this.closed) return;
+    const waiters = this.spaceWaiters.splice(0);
+    for (const w of waiters) w();
+  }
+}

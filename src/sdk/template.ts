@@ -1,0 +1,161 @@
+import type { Message } from './message.js';
+
+/**
+ * The one template syntax of passerelle, for every name a connector builds (topics, files,
+ * measurements, sheet tabs): text with `{{ expression }}` parts.
+ *
+ *   {{ payload.device.id }}     a path into the payload (dots, or [0] for array items)
+ *   {{ meta.mqtt.topic }}       a metadata key (keys are namespaced with dots)
+ *   {{ topic[1] }}              the second level of the MQTT topic (meta `mqtt.topic`)
+ *   {{ pipeline }}              the pipeline name
+ *   {{ id }}                    the message id
+ *   {{ date:YYYY-MM-DD }}       the message time, formatted (YYYY MM DD HH mm ss SSS), in UTC
+ *
+ * Missing values render as an empty string unless `strict` is set. Templates are compiled once.
+ */
+export interface TemplateContext {
+  pipeline?: string;
+}
+
+export type RenderFn = (message: Message, ctx?: TemplateContext) => string;
+
+export class TemplateError extends Error {}
+
+const PART = /\{\{\s*([^}]*?)\s*\}\}/g;
+
+export function compileTemplate(template: string, options: { strict?: boolean } = {}): RenderFn {
+  const pieces: (string | ((m: Message, ctx?: TemplateContext) => unknown))[] = [];
+  let last = 0;
+  for (const match of template.matchAll(PART)) {
+    if (match.index > last) pieces.push(template.slice(last, match.index));
+    pieces.push(compileExpression(match[1] ?? '', template));
+    last = match.index + match[0].length;
+  }
+  if (last < template.length) pieces.push(template.slice(last));
+  if (template.slice(last).includes('{{')) throw new TemplateError(`unclosed "{{" in template "${template}"`);
+  if (pieces.every((p) => typeof p === 'string')) {
+    const constant = pieces.join('');
+    return () => constant;
+  }
+  return (message, ctx) => {
+    let out = '';
+    for (const piece of pieces) {
+      if (typeof piece === 'string') {
+        out += piece;
+        continue;
+      }
+      const value = piece(message, ctx);
+      if (value === undefined || value === null) {
+        if (options.strict) throw new TemplateError(`template "${template}": a value is missing in message ${message.id}`);
+        continue;
+      }
+      out += typeof value === 'object' ? JSON.stringify(value) : String(value);
+    }
+    return out;
+  };
+}
+
+/** True when the template has `{{ }}` parts, i.e. its value depends on the message. */
+export function isDynamicTemplate(template: string): boolean {
+  return /\{\{[^}]*\}\}/.test(template);
+}
+
+type Getter = (m: Message, ctx?: TemplateContext) => unknown;
+
+function compileExpression(expr: string, template: string): Getter {
+  if (expr.startsWith('date:')) {
+    const format = expr.slice(5).trim();
+    return (m) => formatDate(m.time, format);
+  }
+  const segments = parsePath(expr, template);
+  const [head, ...rest] = segments;
+  switch (head) {
+    case 'pipeline':
+      return (_m, ctx) => ctx?.pipeline;
+    case 'id':
+      return (m) => m.id;
+    case 'time':
+      return (m) => m.time;
+    case 'payload':
+      return (m) => getPath(m.payload, rest);
+    case 'meta':
+      return (m) => getMeta(m.meta, rest);
+    case 'topic': {
+      if (rest.length !== 1 || typeof rest[0] !== 'number') {
+        throw new TemplateError(`template "${template}": use topic[N] for the N-th topic level (from 0)`);
+      }
+      const level = rest[0];
+      return (m) => {
+        const topic = m.meta['mqtt.topic'];
+        return typeof topic === 'string' ? topic.split('/')[level] : undefined;
+      };
+    }
+    default:
+      throw new TemplateError(
+        `template "${template}": unknown name "${String(head)}" (use payload, meta, topic[N], pipeline, id, time or date:FORMAT)`,
+      );
+  }
+}
+
+/** Parses `a.b[0].c` or `a["x.y"]` into segments. */
+export function parsePath(expr: string, template = expr): (string | number)[] {
+  const segments: (string | number)[] = [];
+  const re = /([A-Za-z_$][\w$-]*)|\[(\d+)\]|\["([^"]*)"\]|\['([^']*)'\]|(\.)/y;
+  let expectName = true;
+  while (re.lastIndex < expr.length) {
+    const m = re.exec(expr);
+    if (!m) throw new TemplateError(`template "${template}": cannot read "${expr}"`);
+    if (m[1] !== undefined) {
+      if (!expectName) throw new TemplateError(`template "${template}": cannot read "${expr}"`);
+      segments.push(m[1]);
+      expectName = false;
+    } else if (m[2] !== undefined) segments.push(Number(m[2]));
+    else if (m[3] !== undefined) segments.push(m[3]);
+    else if (m[4] !== undefined) segments.push(m[4]);
+    else expectName = true;
+  }
+  if (segments.length === 0) throw new TemplateError(`template "${template}": empty {{ }}`);
+  return segments;
+}
+
+export function getPath(value: unknown, segments: readonly (string | number)[]): unknown {
+  let current = value;
+  for (const s of segments) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[s];
+  }
+  return current;
+}
+
+/** Metadata keys contain dots (`mqtt.topic`): match the longest key first, then descend. */
+function getMeta(meta: Record<string, unknown>, segments: readonly (string | number)[]): unknown {
+  for (let n = segments.length; n > 0; n--) {
+    const key = segments.slice(0, n).join('.');
+    if (key in meta) return getPath(meta[key], segments.slice(n));
+  }
+  return undefined;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+export function formatDate(time: number, format: string): string {
+  const d = new Date(time);
+  return format.replace(/YYYY|MM|DD|HH|mm|ss|SSS/g, (token) => {
+    switch (token) {
+      case 'YYYY':
+        return String(d.getUTCFullYear());
+      case 'MM':
+        return pad(d.getUTCMonth() + 1);
+      case 'DD':
+        return pad(d.getUTCDate());
+      case 'HH':
+        return pad(d.getUTCHours());
+      case 'mm':
+        return pad(d.getUTCMinutes());
+      case 'ss':
+        return pad(d.getUTCSeconds());
+      default:
+        return pad(d.getUTCMilliseconds(), 3);
+    }
+  });
+}

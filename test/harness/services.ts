@@ -1,0 +1,137 @@
+/**
+ * Throwaway service instances for tests: each on a free port, with its own temporary folder, so
+ * tests never touch the machine's shared Redis or Mosquitto. Debian packages: redis-server, mosquitto.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.js';
+
+export interface ServiceHandle {
+  port: number;
+  url: string;
+  dir: string;
+  /** Stops the process (SIGTERM, or SIGKILL with `kill: true`). */
+  stop(options?: { kill?: boolean }): Promise<void>;
+  /** Starts it again on the same port with the same data folder. */
+  restart(): Promise<void>;
+  /** Stops it for good and removes its folder. */
+  dispose(): Promise<void>;
+}
+
+function startProcess(cmd: string, args: string[], logFile: string): ChildProcess {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => chunks.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => chunks.push(d.toString()));
+  child.on('exit', () => {
+    try {
+      writeFileSync(logFile, chunks.join(''), { flag: 'a' });
+    } catch {
+      /* folder already removed */
+    }
+  });
+  return child;
+}
+
+function stopChild(child: ChildProcess | undefined, kill: boolean): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(kill ? 'SIGKILL' : 'SIGTERM');
+  });
+}
+
+async function managed(name: string, build: (port: number, dir: string) => { cmd: string; args: string[] }, scheme: string): Promise<ServiceHandle> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `passerelle-${name}-`));
+  // Mosquitto started as root drops to its own user: let it write its persistence file here.
+  chmodSync(dir, 0o777);
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const { cmd, args } = build(port, dir);
+    child = startProcess(cmd, args, join(dir, `${name}.log`));
+    const failed = new Promise<never>((_, reject) =>
+      child?.once('exit', (code) => reject(new Error(`${name} exited with code ${code}; see ${dir}/${name}.log`))),
+    );
+    await Promise.race([waitForPort(port), failed]);
+  };
+  await start();
+  return {
+    port,
+    dir,
+    url: `${scheme}://127.0.0.1:${port}`,
+    stop: (options) => stopChild(child, options?.kill ?? false),
+    restart: async () => {
+      await stopChild(child, false);
+      await start();
+    },
+    dispose: async () => {
+      await stopChild(child, true);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RedisOptions {
+  /** Append-only file on, fsync every write: the set-up that survives a restart with nothing lost. */
+  appendOnly?: boolean;
+}
+
+export function startRedis(options: RedisOptions = {}): Promise<ServiceHandle> {
+  return managed(
+    'redis',
+    (port, dir) => ({
+      cmd: 'redis-server',
+      args: [
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+        '--appendonly', options.appendOnly ? 'yes' : 'no', '--appendfsync', 'always',
+        '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
+      ],
+    }),
+    'redis',
+  );
+}
+
+export interface MosquittoOptions {
+  websocketPort?: boolean;
+  /** Extra lines for mosquitto.conf (users, TLS listeners...). */
+  extraConfig?: string;
+}
+
+/**
+ * Mosquitto configured as the docs recommend for a bridge: large per-client queues, so that a slow
+ * QoS 1 subscriber is never silently dropped by the broker's defaults (max_queued_messages 1000).
+ */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<ServiceHandle & { wsPort?: number }> {
+  const wsPort = options.websocketPort ? await freePort() : undefined;
+  const handle = await managed(
+    'mosquitto',
+    (port, dir) => {
+      const conf = join(dir, 'mosquitto.conf');
+      writeFileSync(
+        conf,
+        [
+          'per_listener_settings false',
+          'allow_anonymous true',
+          `listener ${port} 127.0.0.1`,
+          ...(wsPort ? [`listener ${wsPort} 127.0.0.1`, 'protocol websockets'] : []),
+          'persistence true',
+          `persistence_location ${dir}/`,
+          'autosave_interval 1',
+          'max_queued_messages 1000000',
+          'max_queued_bytes 0',
+          'max_inflight_messages 1000',
+          'log_dest stderr',
+          'log_type error',
+          'log_type warning',
+          options.extraConfig ?? '',
+        ].join('\n'),
+      );
+      return { cmd: 'mosquitto', args: ['-c', conf] };
+    },
+    'mqtt',
+  );
+  return { ...handle, wsPort };
+}
