@@ -1,0 +1,133 @@
+import type { Message } from '../sdk/index.js';
+
+/**
+ * The outbox: one per sink of a pipeline. The engine enqueues the messages a sink must receive;
+ * `enqueue()` resolves once they are stored (in Redis for the BullMQ outbox), and only then is the
+ * source acknowledged. Workers take jobs (one job = one batch) and call the sink.
+ */
+export interface BatchPolicy {
+  /** Messages per job, at most. */
+  count: number;
+  /** Approximate bytes of payload per job, at most. */
+  bytes: number;
+  /** How long the first message of a batch waits for more before the job is stored. */
+  maxWaitMs: number;
+}
+
+export interface RetryPolicy {
+  /** Attempts for transient errors (RetryableError, unknown errors) before the batch is dead-lettered. */
+  attempts: number;
+  /** First backoff; doubles each attempt, with full jitter, up to maxDelayMs. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface OutboxOptions {
+  pipeline: string;
+  /** The sink's name, unique within its pipeline; with the pipeline it names the queue. */
+  sink: string;
+  batch: BatchPolicy;
+  retry: RetryPolicy;
+  /** Messages stored and not yet settled, at most: past it `enqueue()` waits (backpressure). */
+  capacity: number;
+  /** Jobs processed at once by this process. */
+  concurrency: number;
+  events?: OutboxEvents;
+}
+
+export interface OutboxEvents {
+  /** Messages written by the sink. */
+  delivered?(count: number): void;
+  /** Messages moved to the dead letters (with the reason). */
+  deadLettered?(count: number, reason: string): void;
+  /** A job attempt failed and will be retried after `delayMs`. */
+  retrying?(error: Error, attempt: number, delayMs: number): void;
+  /** The sink threw SinkStoppedError: processing paused until `resume()`. */
+  stopped?(error: Error): void;
+}
+
+export interface JobContext {
+  /** 1 for the first attempt. */
+  attempt: number;
+  signal: AbortSignal;
+}
+
+/**
+ * Writes one batch to the sink. Throws the SDK's errors: NotConnectedError (retried without using
+ * up attempts), RetryableError (retried, honouring retryAfterMs), FatalError (dead-lettered at once),
+ * BatchError (good messages settled, the failed ones retried or dead-lettered), SinkStoppedError
+ * (processing pauses, the job is kept).
+ */
+export type JobHandler = (messages: Message[], ctx: JobContext) => Promise<void>;
+
+export interface OutboxStats {
+  /** Messages stored and not yet settled (waiting, delayed or active). */
+  depth: number;
+  /** Jobs being written right now. */
+  activeJobs: number;
+}
+
+export interface Outbox {
+  enqueue(messages: Message[]): Promise<void>;
+  start(handler: JobHandler): void;
+  /** Resumes after a SinkStoppedError. */
+  resume(): void;
+  stats(): Promise<OutboxStats>;
+  /** Stops taking jobs, waits for active ones up to the deadline, then closes. Stored jobs stay stored. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+export interface DeadLetter {
+  id: string;
+  pipeline: string;
+  /** Where it failed: `source`, `transforms[1]`, or a sink's name. */
+  stage: string;
+  /** The sink name when the stage is a sink, so a replay goes back to that sink only. */
+  sink?: string;
+  reason: string;
+  message: Message;
+  /** When it was dead-lettered (ms since the epoch). */
+  time: number;
+  attempts: number;
+}
+
+export interface DeadLetterFilter {
+  pipeline?: string;
+  stage?: string;
+  /** Substring of the reason, case-insensitive. */
+  reason?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface DeadLetterStore {
+  add(entries: Omit<DeadLetter, 'id'>[]): Promise<void>;
+  list(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  count(filter?: DeadLetterFilter): Promise<number>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  /** Deletes entries; returns how many existed. */
+  remove(ids: string[]): Promise<number>;
+  /** Marks entries for re-drive; the running service of their pipeline claims and re-injects them. */
+  requestReplay(ids: string[]): Promise<number>;
+  /**
+   * Takes up to `max` entries marked for replay of one pipeline. The caller calls `done(ids)` once
+   * they are re-injected; entries claimed and never done return to the replay list at the next start.
+   */
+  claimReplays(pipeline: string, max: number): Promise<DeadLetter[]>;
+  replayDone(pipeline: string, ids: string[]): Promise<void>;
+}
+
+export interface DeadLetterRetention {
+  /** Entries older than this are removed (counted and logged, never silently). */
+  maxAgeMs: number;
+  /** Past this many entries per pipeline, the oldest are removed (counted and logged). */
+  maxCount: number;
+}
+
+/** Creates outboxes and the dead-letter store of one backend (memory or Redis). */
+export interface OutboxBackend {
+  kind: 'memory' | 'redis';
+  createOutbox(options: OutboxOptions): Outbox;
+  deadLetters: DeadLetterStore;
+  close(): Promise<void>;
+}
