@@ -10,3 +10,5 @@ if (!existsSync(fileURLToPath(entry))) {
 }
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
+// Everything is closed by now; a client library that still holds a timer must not keep a stopped service alive.
+setTimeout(() => process.exit(), 5000).unref();

@@ -114,7 +114,13 @@ export interface DeadLetterStore {
    * they are re-injected; entries claimed and never done return to the replay list at the next start.
    */
   claimReplays(pipeline: string, max: number): Promise<DeadLetter[]>;
+  /** The claimed entries were re-injected: they leave the dead letters. */
   replayDone(pipeline: string, ids: string[]): Promise<void>;
+  /**
+   * Applies the retention now (it also runs on every add and on a timer); returns how many entries
+   * were removed. Optional so other stores need not offer it.
+   */
+  trim?(): Promise<number>;
 }
 
 export interface DeadLetterRetention {
@@ -122,6 +128,8 @@ export interface DeadLetterRetention {
   maxAgeMs: number;
   /** Past this many entries per pipeline, the oldest are removed (counted and logged). */
   maxCount: number;
+  /** Told of every trim, so the runtime can count it (a metric); the store also logs it. */
+  onTrimmed?(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void;
 }
 
 /** Creates outboxes and the dead-letter store of one backend (memory or Redis). */

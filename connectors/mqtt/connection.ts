@@ -1,0 +1,202 @@
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import {
+  ConfigError,
+  NotConnectedError,
+  errorMessage,
+  redact,
+  type ComponentContext,
+} from '../../src/sdk/index.js';
+import type { MqttConnectionConfig } from './spec.js';
+
+/** The URL without user info, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return redact(url);
+  }
+}
+
+/** Exponential backoff with jitter: between half and all of min(max, base * 2^attempt). */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.max(1, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
+}
+
+function readPem(path: string | undefined, key: string): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError([{ path: `tls.${key}`, message: `cannot read ${path}: ${errorMessage(error)}` }]);
+  }
+}
+
+/** mqtt.js options for a connection; the caller adds what is specific to its role. */
+export function clientOptions(config: MqttConnectionConfig): IClientOptions {
+  const tls = config.tls;
+  return {
+    clientId: config.clientId ?? `passerelle_${randomBytes(6).toString('hex')}`,
+    protocolVersion: config.protocolVersion,
+    username: config.username,
+    password: config.password,
+    keepalive: Math.round(config.keepalive / 1000),
+    connectTimeout: config.connectTimeout,
+    reconnectPeriod: config.reconnectDelay,
+    // A refused CONNACK (bad credentials, server busy) is retried like any other failure, with backoff.
+    reconnectOnConnackError: true,
+    // Never buffer publishes in memory while offline: the sink fails fast and the outbox keeps the data.
+    queueQoSZero: false,
+    // Subscriptions are made by the source itself, so it can check what the broker granted.
+    resubscribe: false,
+    manualConnect: true,
+    ...(tls
+      ? {
+          ca: readPem(tls.ca, 'ca'),
+          cert: readPem(tls.cert, 'cert'),
+          key: readPem(tls.key, 'key'),
+          passphrase: tls.passphrase,
+          rejectUnauthorized: tls.rejectUnauthorized,
+          servername: tls.servername,
+        }
+      : {}),
+  };
+}
+
+/**
+ * One mqtt.js client with the behaviour both connectors need: reconnection forever with
+ * exponential backoff and jitter (mqtt.js only knows a fixed `reconnectPeriod`, so it is set
+ * before each attempt), connection states reported to the engine, errors logged with the URL
+ * redacted. The client is created with `manualConnect`, so callers install their hooks before
+ * the first packet can arrive.
+ */
+export class MqttConnection {
+  readonly client: MqttClient;
+  readonly where: string;
+  lastError: Error | undefined;
+  private attempt = 0;
+  private wasConnected = false;
+  private closing = false;
+
+  constructor(
+    private readonly config: MqttConnectionConfig,
+    private readonly ctx: ComponentContext,
+    extra: IClientOptions = {},
+  ) {
+    this.where = redactUrl(config.url);
+    const options = { ...clientOptions(config), ...extra };
+    this.client = mqtt.connect(config.url, options);
+    const client = this.client;
+    client.on('connect', () => {
+      this.attempt = 0;
+      this.wasConnected = true;
+      this.lastError = undefined;
+      client.options.reconnectPeriod = backoffDelay(0, config.reconnectDelay, config.reconnectMaxDelay);
+      ctx.setState('connected');
+    });
+    client.on('reconnect', () => {
+      // Sets the delay mqtt.js waits after this attempt, should it fail.
+      this.attempt++;
+      client.options.reconnectPeriod = backoffDelay(
+        this.attempt,
+        config.reconnectDelay,
+        config.reconnectMaxDelay,
+      );
+      ctx.setState('reconnecting', this.lastError);
+    });
+    client.on('close', () => {
+      if (this.closing) return;
+      if (this.wasConnected) {
+        this.wasConnected = false;
+        ctx.logger.warn({ url: this.where }, 'MQTT connection lost, reconnecting');
+        ctx.setState(
+          'reconnecting',
+          this.lastError ?? new NotConnectedError(`connection to ${this.where} lost`),
+        );
+      }
+    });
+    client.on('error', (error) => {
+      this.lastError = new NotConnectedError(`${this.where}: ${redact(errorMessage(error))}`, {
+        cause: error,
+      });
+      if (!this.closing)
+        ctx.logger.warn({ url: this.where, err: this.lastError.message }, 'MQTT connection error');
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /** The reason to give when not connected. */
+  notConnected(): NotConnectedError {
+    return new NotConnectedError(
+      `not connected to ${this.where}${this.lastError ? ` (${this.lastError.message})` : ''}`,
+    );
+  }
+
+  /**
+   * Starts connecting. Resolves on the first CONNACK; rejects if the first attempt fails (the
+   * engine retries `connect()` with its own backoff) or the signal aborts. Later losses are
+   * handled here, by reconnecting forever.
+   */
+  open(signal: AbortSignal): Promise<void> {
+    this.ctx.setState('connecting');
+    return new Promise<void>((resolve, reject) => {
+      const client = this.client;
+      const cleanup = (): void => {
+        client.off('connect', onConnect);
+        client.off('close', onFail);
+        client.off('error', onError);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const fail = (error: Error): void => {
+        cleanup();
+        void this.end(true);
+        reject(error);
+      };
+      const onConnect = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error): void =>
+        fail(
+          new NotConnectedError(`cannot connect to ${this.where}: ${redact(errorMessage(error))}`, {
+            cause: error,
+          }),
+        );
+      const onFail = (): void =>
+        fail(this.lastError ?? new NotConnectedError(`cannot connect to ${this.where}: connection closed`));
+      const onAbort = (): void => fail(new NotConnectedError(`connecting to ${this.where} aborted`));
+      if (signal.aborted) return onAbort();
+      client.on('connect', onConnect);
+      client.on('close', onFail);
+      client.on('error', onError);
+      signal.addEventListener('abort', onAbort, { once: true });
+      client.connect();
+    });
+  }
+
+  /** Disconnects for good (a DISCONNECT packet unless forced). Safe to call twice. */
+  end(force = false): Promise<void> {
+    this.closing = true;
+    // mqtt.js 5.16 schedules a reconnect after a refused CONNACK even when end() follows at once;
+    // a zero period is the only thing that stops it.
+    this.client.options.reconnectPeriod = 0;
+    return new Promise<void>((resolve) => {
+      // end() waits for the socket to close; a dead socket never does, so bound the wait.
+      const timer = setTimeout(() => {
+        this.client.end(true, () => resolve());
+      }, 2000);
+      this.client.end(force, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,281 @@
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BatchError,
+  FatalError,
+  NotConnectedError,
+  createMessage,
+  type Message,
+} from '../../src/sdk/index.js';
+import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
+import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
+import { sinkConformance } from '../../test/conformance/sink.js';
+import { mqttSink } from './index.js';
+import { MqttSink } from './sink.js';
+import { mqttSinkConfig } from './spec.js';
+
+/** A TCP proxy in front of the broker that can hold the broker's answers or drop every connection. */
+class TcpProxy {
+  port = 0;
+  private server: Server | undefined;
+  private sockets = new Set<Socket>();
+  private paused = false;
+  private held: (() => void)[] = [];
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = tcpConnect(this.targetPort, '127.0.0.1');
+      this.sockets.add(client).add(upstream);
+      client.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => {
+        if (this.paused) this.held.push(() => !client.destroyed && client.write(d));
+        else client.write(d);
+      });
+      const kill = (): void => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      client.on('close', kill).on('error', kill);
+      upstream.on('close', kill).on('error', kill);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    const address = server.address();
+    this.port = typeof address === 'object' && address ? address.port : 0;
+    this.server = server;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const f of this.held.splice(0)) f();
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    this.held = [];
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+let broker: ServiceHandle;
+let proxy: TcpProxy;
+const watchers: MqttClient[] = [];
+
+beforeAll(async () => {
+  broker = await startMosquitto();
+  proxy = new TcpProxy(broker.port);
+  await proxy.start();
+});
+
+afterAll(async () => {
+  for (const w of watchers) await w.endAsync(true);
+  await proxy?.stop();
+  await broker?.dispose();
+});
+
+function sink(config: Record<string, unknown>, ctx: FakeContext = createFakeContext()): MqttSink {
+  const parsed = mqttSinkConfig.parse({
+    url: broker.url,
+    reconnectDelay: '100ms',
+    reconnectMaxDelay: '500ms',
+    ...config,
+  });
+  return mqttSink.create(parsed, ctx) as MqttSink;
+}
+
+const connect = (s: MqttSink): Promise<void> => s.connect(AbortSignal.timeout(10_000));
+const write = (s: MqttSink, batch: Message[]): Promise<void> => s.write(batch, AbortSignal.timeout(10_000));
+const msg = (payload: unknown, meta: Record<string, unknown> = {}, id = String(Math.random())): Message =>
+  createMessage({ id, payload, meta });
+let n = 0;
+const unique = (name: string): string => `${name}-${process.pid}-${++n}`;
+
+/** Subscribes to `base/#` on the broker directly; the returned array fills as messages arrive. */
+async function watch(base: string): Promise<IPublishPacket[]> {
+  const seen: IPublishPacket[] = [];
+  const w = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+  watchers.push(w);
+  w.on('message', (_topic, _payload, packet) => seen.push(packet));
+  await w.subscribeAsync(`${base}/#`, { qos: 1 });
+  return seen;
+}
+
+const conformanceTopic = unique('conformance');
+let conformanceSeen: IPublishPacket[] = [];
+beforeAll(async () => {
+  conformanceSeen = await watch(conformanceTopic);
+});
+sinkConformance('mqtt (QoS 1, through a TCP proxy)', () => ({
+  create: (ctx) =>
+    sink(
+      { url: `mqtt://127.0.0.1:${proxy.port}`, topic: `${conformanceTopic}/{{ payload.v }}`, qos: 1 },
+      ctx,
+    ),
+  messages: (values) => values.map((v) => msg({ v })),
+  received: async () => conformanceSeen.map((p) => (JSON.parse(p.payload.toString()) as { v: string }).v),
+  holdAcceptance: async () => proxy.pause(),
+  releaseAcceptance: async () => proxy.resume(),
+  stopTarget: () => proxy.stop(),
+  startTarget: () => proxy.start(),
+}));
+
+describe('mqtt sink', () => {
+  it('declares its delivery guarantee from qos', () => {
+    const parse = (c: Record<string, unknown>) => mqttSinkConfig.parse({ url: 'mqtt://h', topic: 't', ...c });
+    expect(mqttSink.delivery(parse({ qos: 1 }))).toBe('at-least-once');
+    expect(mqttSink.delivery(parse({ qos: 2 }))).toBe('at-least-once');
+    expect(mqttSink.delivery(parse({ qos: 0 }))).toBe('best-effort');
+  });
+
+  it('publishes to a template topic with retain, user properties and message expiry', async () => {
+    const base = unique('tpl');
+    const seen = await watch(base);
+    const s = sink({
+      topic: `${base}/{{ topic[1] }}/{{ payload.line }}`,
+      retain: true,
+      qos: 2,
+      userProperties: { origin: '{{ meta.mqtt.topic }}', pipeline: 'p1' },
+      messageExpiry: '1h',
+    });
+    await connect(s);
+    await write(s, [
+      msg({ line: 'L1', v: 1 }, { 'mqtt.topic': 'plant/press/raw' }),
+      msg({ line: 'L2', v: 2 }, { 'mqtt.topic': 'plant/oven/raw' }),
+    ]);
+    await waitFor(() => seen.length === 2, 'both messages');
+    const [a, b] = seen;
+    expect(a?.topic).toBe(`${base}/press/L1`);
+    expect(b?.topic).toBe(`${base}/oven/L2`);
+    expect(JSON.parse(a!.payload.toString())).toEqual({ line: 'L1', v: 1 });
+    expect(a?.properties?.userProperties).toEqual({ origin: 'plant/press/raw', pipeline: 'p1' });
+    const expiry = a?.properties?.messageExpiryInterval ?? 0;
+    expect(expiry).toBeGreaterThan(3500);
+    expect(expiry).toBeLessThanOrEqual(3600);
+    // Retained: a new subscriber gets the last message of the topic.
+    const late = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    const retained = new Promise<IPublishPacket>((resolve) =>
+      late.on('message', (_t, _p, packet) => resolve(packet)),
+    );
+    await late.subscribeAsync(`${base}/press/L1`);
+    const r = await retained;
+    expect(r.retain).toBe(true);
+    expect(JSON.parse(r.payload.toString())).toEqual({ line: 'L1', v: 1 });
+    await late.endAsync();
+    await s.close();
+  });
+
+  it('encodes text and bytes payloads', async () => {
+    const base = unique('enc');
+    const seen = await watch(base);
+    const text = sink({ topic: `${base}/text`, payload: 'text', qos: 0 });
+    const bytes = sink({ topic: `${base}/bytes`, payload: 'bytes' });
+    await connect(text);
+    await connect(bytes);
+    await write(text, [msg('héllo'), msg(42)]);
+    await write(bytes, [msg(Uint8Array.from([1, 2, 255])), msg('raw')]);
+    await waitFor(() => seen.length === 4, 'four messages');
+    expect(seen.filter((p) => p.topic.startsWith(`${base}/text`)).map((p) => p.payload.toString())).toEqual([
+      'héllo',
+      '42',
+    ]);
+    expect(
+      seen.filter((p) => p.topic.startsWith(`${base}/bytes`)).map((p) => Buffer.from(p.payload)),
+    ).toEqual([Buffer.from([1, 2, 255]), Buffer.from('raw')]);
+    await text.close();
+    await bytes.close();
+  });
+
+  it('fails the messages it can not publish with FatalError in a BatchError, and publishes the rest', async () => {
+    const base = unique('bad');
+    const seen = await watch(base);
+    const s = sink({ topic: '{{ payload.device }}', payload: 'json' });
+    await connect(s);
+    const d = (name: string): string => `${base}/${name}`;
+    const error = await write(s, [
+      msg({ device: d('ok1') }),
+      msg({ other: 1 }),
+      msg({ device: d('a+b') }),
+      msg({ device: d('big'), n: 1n }),
+      msg({ device: d('ok2') }),
+    ]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(BatchError);
+    const failures = (error as BatchError).failures;
+    expect(failures.map((f) => f.index)).toEqual([1, 2, 3]);
+    expect(failures.every((f) => f.error instanceof FatalError)).toBe(true);
+    expect(failures[0]?.error.message).toMatch(/the topic is empty/);
+    expect(failures[1]?.error.message).toMatch(/wildcard/);
+    expect(failures[2]?.error.message).toMatch(/can not be encoded as JSON.*BigInt/);
+    await waitFor(() => seen.length === 2, 'the two good messages');
+    expect(seen.map((p) => p.topic)).toEqual([`${base}/ok1`, `${base}/ok2`]);
+    await s.close();
+  });
+
+  it('throws NotConnectedError while the broker is stopped and works again once it is back', async () => {
+    const base = unique('outage');
+    const ctx = createFakeContext();
+    const s = sink({ topic: `${base}/{{ payload.i }}` }, ctx);
+    await connect(s);
+    await write(s, [msg({ i: 0 })]);
+    await broker.stop();
+    try {
+      await ctx.waitForState('reconnecting');
+      await expect(write(s, [msg({ i: 1 })])).rejects.toBeInstanceOf(NotConnectedError);
+      await expect(write(s, [msg({ i: 1 })])).rejects.toThrow(/not connected to mqtt:\/\/127\.0\.0\.1/);
+    } finally {
+      await broker.restart();
+    }
+    await ctx.waitForState('connected');
+    const after = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+    const got: string[] = [];
+    after.on('message', (topic) => got.push(topic));
+    await after.subscribeAsync(`${base}/#`, { qos: 1 });
+    await write(s, [msg({ i: 2 })]);
+    await waitFor(() => got.length === 1, 'the message written after the restart');
+    expect(got).toEqual([`${base}/2`]);
+    await after.endAsync();
+    await s.close();
+  });
+
+  it('publishes a large batch with bounded pipelining', async () => {
+    const base = unique('bulk');
+    const seen = await watch(base);
+    const s = sink({ topic: `${base}/x`, maxInFlight: 50 });
+    await connect(s);
+    const client = (s as unknown as { conn: { client: MqttClient } }).conn.client;
+    let inFlight = 0;
+    let peak = 0;
+    client.on('packetsend', (p) => {
+      if (p.cmd === 'publish') peak = Math.max(peak, ++inFlight);
+    });
+    client.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') inFlight--;
+    });
+    const started = Date.now();
+    await write(
+      s,
+      Array.from({ length: 5000 }, (_, i) => msg({ i })),
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(50);
+    await waitFor(() => seen.length === 5000, '5000 messages');
+    expect(seen.map((p) => (JSON.parse(p.payload.toString()) as { i: number }).i)).toEqual(
+      Array.from({ length: 5000 }, (_, i) => i),
+    );
+    await s.close();
+  });
+});

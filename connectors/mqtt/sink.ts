@@ -1,0 +1,173 @@
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import {
+  BatchError,
+  FatalError,
+  NotConnectedError,
+  RetryableError,
+  compileTemplate,
+  errorMessage,
+  type BatchFailure,
+  type ComponentContext,
+  type Message,
+  type RenderFn,
+  type Sink,
+} from '../../src/sdk/index.js';
+import { MqttConnection } from './connection.js';
+import { encodePayload } from './payload.js';
+import { topicNameProblem, type MqttSinkConfig } from './spec.js';
+
+/** PUBACK reason codes that will never turn into a success on retry (MQTT 5 §3.4.2.1). */
+const PERMANENT_REASON_CODES = new Set([
+  0x87 /* not authorized */, 0x90 /* topic name invalid */, 0x95 /* packet too large */,
+  0x99 /* payload format invalid */,
+]);
+
+interface Prepared {
+  index: number;
+  topic: string;
+  payload: Buffer;
+  options: IClientPublishOptions;
+}
+
+export class MqttSink implements Sink {
+  private conn: MqttConnection | undefined;
+  private readonly topic: RenderFn;
+  private readonly userProperties: [string, RenderFn][];
+
+  constructor(
+    private readonly config: MqttSinkConfig,
+    private readonly ctx: ComponentContext,
+  ) {
+    this.topic = compileTemplate(config.topic);
+    this.userProperties = Object.entries(config.userProperties ?? {}).map(([name, t]) => [
+      name,
+      compileTemplate(t),
+    ]);
+  }
+
+  async connect(signal: AbortSignal): Promise<void> {
+    const previous = this.conn;
+    this.conn = undefined;
+    if (previous) await previous.end();
+    const conn = new MqttConnection(this.config, this.ctx, { clean: true });
+    // mqtt.js keeps unacknowledged publishes and resends them after a reconnect; the batch is
+    // retried by the outbox instead, so drop them rather than let them pile up.
+    conn.client.on('close', () => dropOutgoing(conn.client));
+    this.conn = conn;
+    try {
+      await conn.open(signal);
+    } catch (error) {
+      this.conn = undefined;
+      throw error;
+    }
+  }
+
+  async write(batch: Message[], signal: AbortSignal): Promise<void> {
+    const conn = this.conn;
+    if (!conn || !conn.connected)
+      throw conn ? conn.notConnected() : new NotConnectedError('mqtt sink: write() before connect()');
+    const failures: BatchFailure[] = [];
+    const prepared: Prepared[] = [];
+    batch.forEach((message, index) => {
+      try {
+        prepared.push(this.prepare(message, index));
+      } catch (error) {
+        failures.push({ index, error: new FatalError(errorMessage(error)) });
+      }
+    });
+    const publishFailures = await this.publishAll(conn, prepared, signal);
+    failures.push(...publishFailures);
+    if (failures.length > 0) throw new BatchError(failures.sort((a, b) => a.index - b.index));
+  }
+
+  async close(): Promise<void> {
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) {
+      await conn.end();
+      this.ctx.setState('stopped');
+    }
+  }
+
+  private prepare(message: Message, index: number): Prepared {
+    const topic = this.topic(message);
+    const problem = topicNameProblem(topic);
+    if (problem) throw new Error(`topic template "${this.config.topic}": ${problem}`);
+    const payload = encodePayload(message.payload, this.config.payload);
+    const options: IClientPublishOptions = { qos: this.config.qos, retain: this.config.retain };
+    if (this.config.protocolVersion === 5) {
+      const properties: NonNullable<IClientPublishOptions['properties']> = {};
+      if (this.userProperties.length > 0) {
+        properties.userProperties = Object.fromEntries(
+          this.userProperties.map(([name, render]) => [name, render(message)]),
+        );
+      }
+      if (this.config.messageExpiry !== undefined)
+        properties.messageExpiryInterval = Math.max(1, Math.round(this.config.messageExpiry / 1000));
+      if (Object.keys(properties).length > 0) options.properties = properties;
+    }
+    return { index, topic, payload, options };
+  }
+
+  /**
+   * Publishes with a bounded window (maxInFlight, and the broker's Receive Maximum). Resolves once
+   * every publish is acknowledged (QoS 1/2) or written to the socket (QoS 0). A lost connection
+   * rejects the whole write with NotConnectedError: the outbox retries the batch.
+   */
+  private publishAll(conn: MqttConnection, items: Prepared[], signal: AbortSignal): Promise<BatchFailure[]> {
+    const client = conn.client;
+    const window = Math.max(
+      1,
+      Math.min(this.config.maxInFlight, client.serverProperties?.receiveMaximum ?? Infinity),
+    );
+    const failures: BatchFailure[] = [];
+    return new Promise<BatchFailure[]>((resolve, reject) => {
+      let next = 0;
+      let running = 0;
+      let finished = false;
+      const finish = (error?: Error): void => {
+        if (finished) return;
+        finished = true;
+        client.off('close', onClose);
+        signal.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve(failures);
+      };
+      const onClose = (): void => finish(conn.notConnected());
+      const onAbort = (): void => finish(new RetryableError('write aborted'));
+      const pump = (): void => {
+        while (!finished && running < window && next < items.length) {
+          const item = items[next++]!;
+          running++;
+          client.publish(item.topic, item.payload, item.options, (error) => {
+            running--;
+            if (finished) return;
+            if (error) {
+              if (!client.connected) return finish(conn.notConnected());
+              failures.push({ index: item.index, error: publishError(error) });
+            }
+            pump();
+          });
+        }
+        if (!finished && running === 0 && next >= items.length) finish();
+      };
+      if (signal.aborted) return onAbort();
+      client.on('close', onClose);
+      signal.addEventListener('abort', onAbort, { once: true });
+      pump();
+    });
+  }
+}
+
+function publishError(error: Error): Error {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number' && PERMANENT_REASON_CODES.has(code))
+    return new FatalError(`the broker refused the message: ${error.message}`);
+  return new RetryableError(`publish failed: ${error.message}`);
+}
+
+function dropOutgoing(client: MqttClient): void {
+  for (const id of Object.keys(client.outgoing)) {
+    if (client.outgoing[Number(id)]?.cmd === 'publish') client.removeOutgoingMessage(Number(id));
+  }
+}

@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { redact } from '../../sdk/index.js';
+import { effectiveDelivery, formatDeliveryLine } from '../../config/delivery.js';
+import { formatIssue } from '../../config/issues.js';
+import { loadPipelineFiles } from '../../config/load.js';
+import type { CliDeps } from '../deps.js';
+
+export function register(program: Command, deps: CliDeps): void {
+  program
+    .command('validate')
+    .description('check pipeline files and print the delivery guarantee of each pipeline')
+    .argument(
+      '[paths...]',
+      'pipeline files or folders (*.yaml, *.yml; folders are not searched recursively)',
+      ['pipelines/'],
+    )
+    .action(async (paths: string[]) => {
+      const result = await loadPipelineFiles(paths, deps.registry, { env: deps.env });
+      for (const issue of result.issues) deps.stderr(`${formatIssue(issue)}\n`);
+      for (const pipeline of result.pipelines) {
+        deps.stdout(`${redact(formatDeliveryLine(pipeline, effectiveDelivery(pipeline, deps.registry)))}\n`);
+      }
+      if (result.issues.length > 0) {
+        deps.stderr(`${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} found\n`);
+        deps.setExitCode(1);
+      }
+    });
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { fakeInfluxSink, fakeMqttSource, fakeRegistry } from './fake-registry.fixture.js';
+import { effectiveDelivery, formatDeliveryLine } from './delivery.js';
+import { describeOptions, renderConfigMarkdown, replaceConfigSection } from './describe.js';
+import { loadPipelineTexts } from './load.js';
+import { sinkEngineOptions } from './pipeline-schema.js';
+
+describe('describeOptions', () => {
+  it('flattens nested objects and labels durations, secrets, enums and defaults', () => {
+    const rows = describeOptions(fakeMqttSource.config);
+    const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
+    expect(rows.map((r) => r.name)).toEqual([
+      'url',
+      'topics',
+      'qos',
+      'username',
+      'password',
+      'keepalive',
+      'payload',
+      'tls',
+      'tls.ca',
+      'tls.cert',
+      'tls.key',
+      'tls.passphrase',
+      'tls.rejectUnauthorized',
+      'tls.servername',
+    ]);
+    expect(byName.url).toMatchObject({ type: 'string', required: true, description: 'Broker URL.' });
+    expect(byName.topics).toMatchObject({ type: 'list of string', required: true });
+    expect(byName.qos).toMatchObject({ type: '0 | 1 | 2', default: '1', required: false });
+    expect(byName.keepalive).toMatchObject({ type: 'duration', default: '30s' });
+    expect(byName.payload).toMatchObject({ type: '"json" | "text" | "bytes"', default: '"json"' });
+    expect(byName['tls.passphrase']).toMatchObject({ type: 'secret', secret: true, required: false });
+    // Inside an optional object nothing is required.
+    expect(byName['tls.rejectUnauthorized']).toMatchObject({
+      type: 'boolean',
+      default: 'true',
+      required: false,
+    });
+    const engine = Object.fromEntries(describeOptions(sinkEngineOptions).map((r) => [r.name, r]));
+    expect(engine['batch.count']).toMatchObject({ type: 'integer', default: '500' });
+    expect(engine['retry.maxDelay']).toMatchObject({ type: 'duration', default: '30s' });
+  });
+
+  it('renders a markdown table and replaces the README section', () => {
+    const md = renderConfigMarkdown(fakeInfluxSink);
+    expect(md).toBe(
+      [
+        '| Option | Type | Default | Required | Description |',
+        '| --- | --- | --- | --- | --- |',
+        '| `type` | `"influxdb"` |  | yes | Selects this sink. |',
+        '| `url` | string |  | yes | Server URL. |',
+        '| `database` | string |  | yes | Database. |',
+        '| `token` | secret |  | yes | API token. Secret: give it as ${env:NAME} or ${file:PATH}. |',
+        '',
+      ].join('\n'),
+    );
+    expect(renderConfigMarkdown(fakeMqttSource)).toContain(
+      '| `qos` | 0 \\| 1 \\| 2 | `1` |  | MQTT quality of service. |',
+    );
+    const readme = '# InfluxDB\n\n<!-- config:start -->\nstale\n<!-- config:end -->\n\nMore.\n';
+    const updated = replaceConfigSection(readme, fakeInfluxSink);
+    expect(updated).toBe(`# InfluxDB\n\n<!-- config:start -->\n\n${md}\n<!-- config:end -->\n\nMore.\n`);
+    expect(replaceConfigSection(updated, fakeInfluxSink)).toBe(updated);
+    expect(() => replaceConfigSection('# no markers', fakeInfluxSink)).toThrow(/config:start/);
+  });
+});
+
+describe('effectiveDelivery', () => {
+  const load = (sourceQos: number, sinkQos: number) => {
+    const text = `name: p
+source: { type: mqtt, url: u, topics: [t], qos: ${sourceQos} }
+sinks:
+  - { type: mqtt, url: u, topic: t, qos: ${sinkQos} }
+  - { type: influxdb, name: history, url: u, database: d, token: "\${env:T}" }
+`;
+    const { pipelines, issues } = loadPipelineTexts([{ file: 'p.yaml', text }], fakeRegistry, {
+      env: { T: 'token-value' },
+    });
+    expect(issues).toEqual([]);
+    return pipelines[0]!;
+  };
+
+  it('is at-least-once only when the source and the sink both are', () => {
+    const both = load(1, 1);
+    const report = effectiveDelivery(both, fakeRegistry);
+    expect(report).toEqual({
+      source: { type: 'mqtt', delivery: 'at-least-once' },
+      sinks: [
+        { name: 'mqtt', type: 'mqtt', delivery: 'at-least-once', idempotent: false },
+        { name: 'history', type: 'influxdb', delivery: 'at-least-once', idempotent: true },
+      ],
+    });
+    expect(formatDeliveryLine(both, report)).toBe(
+      'p: valid — source mqtt (at-least-once) -> sinks: mqtt at-least-once; history (influxdb) at-least-once, idempotent',
+    );
+    expect(effectiveDelivery(load(1, 0), fakeRegistry).sinks.map((s) => s.delivery)).toEqual([
+      'best-effort',
+      'at-least-once',
+    ]);
+    expect(effectiveDelivery(load(0, 2), fakeRegistry).sinks.map((s) => s.delivery)).toEqual([
+      'best-effort',
+      'best-effort',
+    ]);
+  });
+});

@@ -1,0 +1,518 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  type Document,
+  type Node,
+} from 'yaml';
+import type { z } from 'zod';
+import { ConfigError, registerSecret, type ComponentDefinition, type ConfigIssue } from '../sdk/index.js';
+import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
+import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
+import { didYouMean, translateIssues, type RawIssue } from './issues.js';
+import {
+  NAME_PATTERN,
+  PIPELINE_KEYS,
+  SINK_ENGINE_KEYS,
+  pipelineOptions,
+  sinkEngineOptions,
+  type ComponentConfig,
+  type PipelineConfig,
+  type SinkConfig,
+} from './pipeline-schema.js';
+import {
+  expandPath,
+  formatPath,
+  getAt,
+  matchesSchemaPath,
+  secretPaths,
+  type PathSegment,
+  type SchemaPath,
+} from './schema-walk.js';
+
+export interface LoadOptions {
+  /** Environment for `${env:NAME}`; defaults to `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface LoadResult {
+  /** The valid pipelines, in file order. A pipeline with any issue is left out. */
+  pipelines: PipelineConfig[];
+  /** Every problem of every file, in file order. Empty when all is valid. */
+  issues: ConfigIssue[];
+  /** The files read, in the order read. */
+  files: string[];
+}
+
+export interface PipelineText {
+  file: string;
+  text: string;
+}
+
+const YAML_FILE = new Set(['.yaml', '.yml']);
+
+/**
+ * Loads pipelines from files and folders. A folder contributes its `*.yaml` / `*.yml` files,
+ * sorted by name, not recursively, skipping names starting with a dot: a Kubernetes ConfigMap
+ * mounted as a folder holds its keys at the top and its own `..data` links, which must not count twice.
+ */
+export async function loadPipelineFiles(
+  paths: string[],
+  registry: Registry,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
+  const issues: ConfigIssue[] = [];
+  const texts: PipelineText[] = [];
+  // `validate pipelines/ pipelines/a.yaml` must not read a.yaml twice (it would clash with itself).
+  const seen = new Set<string>();
+  for (const path of paths) {
+    let files: string[];
+    try {
+      const info = await stat(path);
+      if (info.isDirectory()) {
+        const entries = (await readdir(path))
+          .filter((n) => !n.startsWith('.') && YAML_FILE.has(extname(n).toLowerCase()))
+          .sort();
+        files = [];
+        for (const name of entries) if ((await stat(join(path, name))).isFile()) files.push(join(path, name));
+        if (files.length === 0)
+          issues.push({ file: path, path: '', message: 'no pipeline files (*.yaml, *.yml) in this folder' });
+      } else files = [path];
+    } catch (error) {
+      issues.push({ file: path, path: '', message: fsReason(error) });
+      continue;
+    }
+    for (const file of files) {
+      if (seen.has(resolve(file))) continue;
+      seen.add(resolve(file));
+      try {
+        texts.push({ file, text: await readFile(file, 'utf8') });
+      } catch (error) {
+        issues.push({ file, path: '', message: fsReason(error) });
+      }
+    }
+  }
+  const result = loadPipelineTexts(texts, registry, options);
+  return {
+    pipelines: result.pipelines,
+    issues: [...issues, ...result.issues],
+    files: texts.map((t) => t.file),
+  };
+}
+
+/** Like `loadPipelineFiles`, but throws a `ConfigError` with every issue. What `run` calls. */
+export async function loadPipelinesOrThrow(
+  paths: string[],
+  registry: Registry,
+  options: LoadOptions = {},
+): Promise<PipelineConfig[]> {
+  const result = await loadPipelineFiles(paths, registry, options);
+  if (result.issues.length > 0) throw new ConfigError(result.issues);
+  return result.pipelines;
+}
+
+/** Parses and validates pipeline texts (already read); pipeline names must be unique across all of them. */
+export function loadPipelineTexts(
+  texts: PipelineText[],
+  registry: Registry,
+  options: LoadOptions = {},
+): Omit<LoadResult, 'files'> {
+  const env = options.env ?? process.env;
+  const pipelines: PipelineConfig[] = [];
+  const issues: ConfigIssue[] = [];
+  const names = new Map<string, string>();
+  for (const { file, text } of texts) {
+    const parsed = parseFile(file, text, registry, env);
+    issues.push(...parsed.issues);
+    for (const p of parsed.pipelines) {
+      const where = `${file}:${p.nameAt.line}:${p.nameAt.column}`;
+      const previous = names.get(p.config.name);
+      if (previous) {
+        issues.push({
+          file,
+          ...p.nameAt,
+          path: 'name',
+          message: `pipeline name '${p.config.name}' is already used at ${previous}`,
+        });
+        continue;
+      }
+      names.set(p.config.name, where);
+      pipelines.push(p.config);
+    }
+  }
+  return { pipelines, issues };
+}
+
+function fsReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file or folder';
+  if (code === 'EACCES') return 'permission denied';
+  return error instanceof Error ? error.message : String(error);
+}
+
+interface Position {
+  line: number;
+  column: number;
+}
+
+interface ParsedPipeline {
+  config: PipelineConfig;
+  nameAt: Position;
+}
+
+function parseFile(file: string, text: string, registry: Registry, env: Record<string, string | undefined>) {
+  const lineCounter = new LineCounter();
+  // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
+  const issues: ConfigIssue[] = [];
+  const pipelines: ParsedPipeline[] = [];
+  const position = (offset: number): Position => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, column: col };
+  };
+  // `parseAllDocuments` returns an EmptyStream for a file with no documents at all.
+  const list = Array.isArray(docs) ? docs : [];
+  let nonEmpty = 0;
+  for (const doc of list) {
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors)
+        issues.push({
+          file,
+          ...position(error.pos[0]),
+          path: '',
+          message: error.message.replace(/\s+/g, ' ').trim(),
+        });
+      continue;
+    }
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
+    nonEmpty++;
+    const locate = (path: readonly PathSegment[], atKey = false): Position =>
+      position(locateOffset(doc, path, atKey));
+    const toIssue = (raw: RawIssue): ConfigIssue => ({
+      file,
+      ...locate(raw.path, raw.atKey),
+      path: formatPath(raw.path),
+      message: raw.message,
+    });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (error) {
+      issues.push({
+        file,
+        ...locate([]),
+        path: '',
+        message: error instanceof Error ? error.message : String(error),
+      });
+      continue;
+    }
+    const result = validateDocument(value, registry, { env, baseDir: dirname(file) });
+    // In reading order, whatever order the schemas checked in.
+    issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
+    if (result.config) {
+      result.config.origin = { file, line: locate([]).line };
+      pipelines.push({ config: result.config, nameAt: locate(['name']) });
+    }
+  }
+  if (nonEmpty === 0 && issues.length === 0)
+    issues.push({ file, line: 1, column: 1, path: '', message: 'the file holds no pipeline' });
+  return { issues, pipelines };
+}
+
+/** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
+function locateOffset(doc: Document, path: readonly PathSegment[], atKey: boolean): number {
+  let node: unknown = doc.contents;
+  let offset = rangeStart(node) ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(node)) node = node.resolve(doc);
+    const segment = path[i];
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find(
+        (p) => isPair(p) && String(isScalar(p.key) ? p.key.value : p.key) === String(segment),
+      );
+      if (!pair) return offset;
+      if (last && atKey) return rangeStart(pair.key) ?? offset;
+      // `key:` with no value has no value node: point at the key.
+      node = pair.value ?? pair.key;
+    } else if (isSeq(node) && typeof segment === 'number' && node.items[segment] !== undefined) {
+      node = node.items[segment];
+    } else return offset;
+    offset = rangeStart(node) ?? offset;
+  }
+  return offset;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  return (node as Node | null)?.range?.[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface ValidateContext {
+  env: Record<string, string | undefined>;
+  baseDir: string;
+}
+
+const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
+
+/** Validates one document (a plain value); returns the issues with document paths, and the config when valid. */
+export function validateDocument(
+  input: unknown,
+  registry: Registry,
+  ctx: ValidateContext,
+): { config?: PipelineConfig; issues: RawIssue[] } {
+  const issues: RawIssue[] = [];
+  const references = new Map<string, Reference[]>();
+  const value = interpolateTree(input, [], ctx, references, issues);
+
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    issues.push({ path: [], message: 'a pipeline must be a mapping with at least name, source and sinks' });
+    return { issues };
+  }
+  const doc = value as Record<string, unknown>;
+  const { source, transforms, sinks, ...rest } = doc;
+
+  const options = pipelineOptions.safeParse(rest, { reportInput: true });
+  if (!options.success) {
+    issues.push(
+      ...translateIssues(options.error.issues, {
+        schema: pipelineOptions,
+        prefix: [],
+        value: rest,
+        rootKeys: PIPELINE_KEYS,
+        isSecretPath: () => false,
+      }),
+    );
+  }
+
+  const component = (kind: ComponentKind, item: unknown, path: PathSegment[]) =>
+    validateComponent(kind, item, path, registry, references, issues);
+
+  let sourceConfig: ComponentConfig | undefined;
+  if (!('source' in doc)) issues.push({ path: ['source'], message: 'required key is missing' });
+  else sourceConfig = component('source', source, ['source'])?.component;
+
+  const transformConfigs: (ComponentConfig | undefined)[] = [];
+  if (transforms !== undefined && transforms !== null) {
+    if (!Array.isArray(transforms))
+      issues.push({ path: ['transforms'], message: 'expected a list of transforms' });
+    else
+      transforms.forEach((t, i) =>
+        transformConfigs.push(component('transform', t, ['transforms', i])?.component),
+      );
+  }
+
+  const sinkConfigs: (Omit<SinkConfig, 'name'> & { name?: string })[] = [];
+  let sinksOk = true;
+  if (!('sinks' in doc)) issues.push({ path: ['sinks'], message: 'required key is missing' });
+  else if (!Array.isArray(sinks)) issues.push({ path: ['sinks'], message: 'expected a list of sinks' });
+  else if (sinks.length === 0) issues.push({ path: ['sinks'], message: 'at least one sink is required' });
+  else {
+    sinks.forEach((s, i) => {
+      const result = component('sink', s, ['sinks', i]);
+      if (!result?.engine) {
+        sinksOk = false;
+        return;
+      }
+      sinkConfigs.push({ ...result.component, ...result.engine });
+    });
+  }
+  const named = sinksOk ? nameSinks(sinkConfigs, issues) : undefined;
+
+  if (issues.length > 0 || !options.success || !sourceConfig || transformConfigs.some((t) => !t) || !named)
+    return { issues };
+  return {
+    issues,
+    config: {
+      name: options.data.name,
+      ...(options.data.description !== undefined ? { description: options.data.description } : {}),
+      source: sourceConfig,
+      transforms: transformConfigs as ComponentConfig[],
+      sinks: named,
+      maxInFlight: options.data.maxInFlight,
+      deadLetters: options.data.deadLetters,
+      shutdownTimeout: options.data.shutdownTimeout,
+    },
+  };
+}
+
+function interpolateTree(
+  value: unknown,
+  path: PathSegment[],
+  ctx: ValidateContext,
+  references: Map<string, Reference[]>,
+  issues: RawIssue[],
+): unknown {
+  if (typeof value === 'string') {
+    if (!hasInterpolation(value)) return value;
+    const result = interpolate(value, ctx);
+    for (const message of result.errors) issues.push({ path, message });
+    // Recorded even when resolution failed, so a secret is not also reported as a literal.
+    if (result.references.length > 0 || result.errors.length > 0)
+      references.set(keyOf(path), result.references);
+    return result.value;
+  }
+  if (Array.isArray(value))
+    return value.map((item, i) => interpolateTree(item, [...path, i], ctx, references, issues));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value))
+      out[k] = interpolateTree(v, [...path, k], ctx, references, issues);
+    return out;
+  }
+  return value;
+}
+
+const KIND_LABEL: Record<ComponentKind, string> = { source: 'source', sink: 'sink', transform: 'transform' };
+
+function validateComponent(
+  kind: ComponentKind,
+  item: unknown,
+  path: PathSegment[],
+  registry: Registry,
+  references: Map<string, Reference[]>,
+  issues: RawIssue[],
+):
+  | { component: ComponentConfig; engine?: Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string } }
+  | undefined {
+  const available = componentsOf(registry, kind).map((d) => d.type);
+  const availableText =
+    available.length > 0
+      ? `available: ${available.join(', ')}`
+      : `no ${KIND_LABEL[kind]} types are available`;
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    issues.push({ path, message: `expected a mapping with a 'type' key (${availableText})` });
+    return undefined;
+  }
+  const { type, ...rest } = item as Record<string, unknown>;
+  if (type === undefined) {
+    issues.push({ path: [...path, 'type'], message: `required key is missing (${availableText})` });
+    return undefined;
+  }
+  const definition: ComponentDefinition | undefined =
+    typeof type === 'string' ? findComponent(registry, kind, type) : undefined;
+  if (!definition) {
+    const suggestion = typeof type === 'string' ? didYouMean(type, available) : undefined;
+    const hint = suggestion ? ` — did you mean '${suggestion}'?` : '';
+    issues.push({
+      path: [...path, 'type'],
+      message: `unknown ${KIND_LABEL[kind]} type ${JSON.stringify(type)}${hint} (${availableText})`,
+    });
+    return undefined;
+  }
+
+  // Sink engine keys (batch, retry, ...) sit beside the connector's own keys; split them off.
+  const own: Record<string, unknown> = {};
+  const engineInput: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest))
+    (kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own)[k] = v;
+
+  const schema = definition.config as z.ZodType;
+  const secrets = secretPaths(schema);
+  const before = issues.length;
+  checkSecrets(own, secrets, path, references, issues);
+  // A literal secret is reported once, not also as "expected string".
+  const reported = new Set(issues.slice(before).map((i) => keyOf(i.path)));
+  const isSecretPath = (relative: readonly PathSegment[]): boolean =>
+    secrets.some((s) => matchesSchemaPath(relative, s));
+
+  const parsed = schema.safeParse(own, { reportInput: true });
+  if (!parsed.success) {
+    const rootKeys = ['type', ...(kind === 'sink' ? SINK_ENGINE_KEYS : [])];
+    const translated = translateIssues(parsed.error.issues, {
+      schema,
+      prefix: path,
+      value: own,
+      rootKeys,
+      isSecretPath,
+    });
+    issues.push(...translated.filter((i) => !reported.has(keyOf(i.path))));
+  }
+  let engine: (Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string }) | undefined;
+  if (kind === 'sink') {
+    const e = sinkEngineOptions.safeParse(engineInput, { reportInput: true });
+    if (e.success) engine = e.data;
+    else
+      issues.push(
+        ...translateIssues(e.error.issues, {
+          schema: sinkEngineOptions,
+          prefix: path,
+          value: engineInput,
+          isSecretPath: () => false,
+        }),
+      );
+  }
+  if (!parsed.success || issues.length > before) return undefined;
+  return { component: { type: definition.type, config: parsed.data }, engine };
+}
+
+/** Secret fields must come from a reference; the values they resolve to are registered for redaction. */
+function checkSecrets(
+  own: Record<string, unknown>,
+  secrets: SchemaPath[],
+  prefix: PathSegment[],
+  references: Map<string, Reference[]>,
+  issues: RawIssue[],
+): void {
+  for (const schemaPath of secrets) {
+    for (const relative of expandPath(own, schemaPath)) {
+      const value = getAt(own, relative);
+      if (value === undefined || value === null) continue;
+      const path = [...prefix, ...relative];
+      const refs = references.get(keyOf(path));
+      if (!refs || typeof value !== 'string') {
+        issues.push({
+          path,
+          message: 'secrets must be given as ${env:NAME} or ${file:PATH}, not written in the pipeline file',
+        });
+        continue;
+      }
+      if (refs.length === 0) continue;
+      for (const ref of refs) registerSecret(ref.value);
+      registerSecret(value);
+    }
+  }
+}
+
+function nameSinks(
+  sinks: (Omit<SinkConfig, 'name'> & { name?: string })[],
+  issues: RawIssue[],
+): SinkConfig[] | undefined {
+  const before = issues.length;
+  const explicit = new Map<string, number>();
+  sinks.forEach((s, i) => {
+    if (s.name === undefined) return;
+    const previous = explicit.get(s.name);
+    if (previous !== undefined)
+      issues.push({
+        path: ['sinks', i, 'name'],
+        message: `sink name '${s.name}' is already used by sinks[${previous}]`,
+      });
+    else explicit.set(s.name, i);
+  });
+  const unnamedPerType = new Map<string, number>();
+  for (const s of sinks)
+    if (s.name === undefined) unnamedPerType.set(s.type, (unnamedPerType.get(s.type) ?? 0) + 1);
+  const taken = new Set(explicit.keys());
+  const out = sinks.map((s, i) => {
+    if (s.name !== undefined) return { ...s, name: s.name };
+    let name = unnamedPerType.get(s.type) === 1 && !taken.has(s.type) ? s.type : `${s.type}-${i}`;
+    if (taken.has(name) || !NAME_PATTERN.test(name)) {
+      issues.push({
+        path: ['sinks', i],
+        message: `cannot name this sink '${name}' (already used): give it a 'name'`,
+      });
+      name = `${s.type}-${i}`;
+    }
+    taken.add(name);
+    return { ...s, name };
+  });
+  return issues.length > before ? undefined : out;
+}

@@ -1,0 +1,387 @@
+import {
+  errorMessage,
+  redact,
+  type ComponentContext,
+  type ConnectionState,
+  type Delivery,
+  type Logger,
+  type Message,
+  type Sink,
+  type Source,
+  type Transform,
+  type TransformContext,
+} from '../sdk/index.js';
+import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
+import { backoffDelay, sleep, untilAborted, withDeadline } from './backoff.js';
+import type { EngineMetrics } from './metrics.js';
+import type { PipelinePlan, SinkPlan } from './plan.js';
+
+export interface ComponentStatus {
+  component: string;
+  type: string;
+  state: ConnectionState;
+  lastError?: { message: string; time: number };
+}
+
+export type PipelineState = 'starting' | 'running' | 'reconnecting' | 'stopping' | 'stopped' | 'failed';
+
+export interface PipelineStatus {
+  name: string;
+  state: PipelineState;
+  delivery: Record<string, string>;
+  components: ComponentStatus[];
+  inFlight: number;
+  outboxes: Record<string, { depth: number; activeJobs: number }>;
+  recent: { id: string; time: number; payload: unknown; meta: Record<string, unknown> }[];
+}
+
+interface PipelineDeps {
+  backend: OutboxBackend;
+  metrics: EngineMetrics;
+  logger: Logger;
+}
+
+interface SinkRuntime {
+  plan: SinkPlan;
+  sink: Sink;
+  outbox: Outbox;
+  status: ComponentStatus;
+}
+
+const RECENT_MESSAGES = 10;
+
+/**
+ * Runs one pipeline: source -> transforms -> one outbox per sink -> sink.write().
+ * A delivery is acknowledged to the source once every message derived from it is settled: stored in
+ * every sink's outbox, filtered, or dead-lettered. Reading stops while `maxInFlight` messages are
+ * unsettled (backpressure reaches the source, e.g. MQTT PUBACKs are held back).
+ */
+export class Pipeline {
+  readonly name: string;
+  private state: PipelineState = 'starting';
+  private source!: Source;
+  private sourceStatus: ComponentStatus;
+  private transforms: { transform: Transform; component: string }[] = [];
+  private sinks: SinkRuntime[] = [];
+  private readonly abort = new AbortController();
+  private readLoop: Promise<void> | undefined;
+  private replayLoop: Promise<void> | undefined;
+  private inFlight = 0;
+  private pending = new Set<Promise<void>>();
+  private spaceWaiter: (() => void) | undefined;
+  private recent: PipelineStatus['recent'] = [];
+  private readonly log: Logger;
+  private readonly dlq: DeadLetterStore;
+
+  constructor(
+    private readonly plan: PipelinePlan,
+    private readonly deps: PipelineDeps,
+  ) {
+    this.name = plan.name;
+    this.log = deps.logger.child({ pipeline: plan.name });
+    this.dlq = deps.backend.deadLetters;
+    this.sourceStatus = { component: 'source', type: plan.source.type, state: 'connecting' };
+  }
+
+  /** Creates the components, starts the sink workers, connects and starts reading. Returns at once. */
+  start(): void {
+    const { plan, deps } = this;
+    const m = deps.metrics;
+    m.received.inc({ pipeline: plan.name }, 0);
+    this.source = plan.source.definition.create(plan.source.config, this.componentContext('source', plan.source.type, this.sourceStatus));
+    this.transforms = plan.transforms.map((t, i) => {
+      const component = `transforms[${i}]`;
+      const ctx = this.componentContext(component, t.type, undefined);
+      return { transform: t.definition.create(t.config, ctx), component };
+    });
+    for (const sp of plan.sinks) {
+      const status: ComponentStatus = { component: sp.name, type: sp.type, state: 'connecting' };
+      const sink = sp.definition.create(sp.config, this.componentContext(sp.name, sp.type, status));
+      const labels = { pipeline: plan.name, sink: sp.name };
+      m.delivered.inc(labels, 0);
+      const outbox = deps.backend.createOutbox({
+        pipeline: plan.name,
+        sink: sp.name,
+        batch: sp.batch,
+        retry: sp.retry,
+        capacity: sp.maxQueued,
+        concurrency: sp.concurrency,
+        events: {
+          delivered: (n) => m.delivered.inc(labels, n),
+          deadLettered: (n, reason) => {
+            m.deadLettered.inc({ pipeline: plan.name, stage: sp.name }, n);
+            this.log.warn({ component: sp.name, count: n, reason: redact(reason) }, 'messages dead-lettered by the sink');
+          },
+          retrying: (error, attempt, delayMs) => {
+            m.retries.inc(labels);
+            this.log.warn({ component: sp.name, attempt, delayMs, err: redact(errorMessage(error)) }, 'sink write failed, retrying');
+          },
+          stopped: (error) => {
+            this.setComponentState(status, 'stopped', error);
+            this.log.error({ component: sp.name, err: redact(errorMessage(error)) }, 'sink stopped: fix the cause and restart the service');
+          },
+        },
+      });
+      const runtime: SinkRuntime = { plan: sp, sink, outbox, status };
+      const latency = m.deliveryLatency.labels(labels);
+      outbox.start(async (messages, ctx) => {
+        await sink.write(messages, ctx.signal);
+        const now = Date.now();
+        for (const msg of messages) latency.observe(Math.max(0, now - msg.time) / 1000);
+      });
+      this.sinks.push(runtime);
+      void this.connectWithRetry(`sink ${sp.name}`, status, (signal) => sink.connect(signal));
+    }
+    this.readLoop = this.connectWithRetry('source', this.sourceStatus, (signal) => this.source.connect(signal)).then(() =>
+      this.abort.signal.aborted ? undefined : this.runReadLoop(),
+    );
+    this.replayLoop = this.runReplayLoop();
+    this.state = 'running';
+  }
+
+  /** Stops reading, lets in-flight messages reach their outboxes and active writes finish (up to the deadline). */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    const deadline = this.plan.shutdownTimeoutMs;
+    const started = Date.now();
+    this.abort.abort();
+    this.spaceWaiter?.();
+    await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);
+    await withDeadline(Promise.allSettled([...this.pending]), Math.max(0, deadline - (Date.now() - started)));
+    await this.closeQuietly('source', () => this.source.close());
+    const left = Math.max(1000, deadline - (Date.now() - started));
+    await Promise.all(this.sinks.map((s) => s.outbox.close(left).catch((e) => this.log.warn({ err: errorMessage(e) }, 'outbox close failed'))));
+    for (const s of this.sinks) await this.closeQuietly(s.plan.name, () => s.sink.close());
+    for (const t of this.transforms) if (t.transform.close) await this.closeQuietly(t.component, () => t.transform.close!());
+    this.state = 'stopped';
+  }
+
+  /** True when the source and every sink are connected. */
+  ready(): boolean {
+    return this.state === 'running' && [this.sourceStatus, ...this.sinks.map((s) => s.status)].every((c) => c.state === 'connected');
+  }
+
+  async status(): Promise<PipelineStatus> {
+    const outboxes: PipelineStatus['outboxes'] = {};
+    for (const s of this.sinks) {
+      const st = await s.outbox.stats().catch(() => ({ depth: -1, activeJobs: -1 }));
+      outboxes[s.plan.name] = st;
+      this.deps.metrics.outboxDepth.set({ pipeline: this.name, sink: s.plan.name }, Math.max(0, st.depth));
+      this.deps.metrics.inFlight.set({ pipeline: this.name, sink: s.plan.name }, Math.max(0, st.depth) + this.inFlight);
+    }
+    const delivery: Record<string, string> = {};
+    const src = this.plan.source.definition.delivery(this.plan.source.config);
+    for (const s of this.sinks) {
+      const sink = s.plan.definition.delivery(s.plan.config);
+      delivery[s.plan.name] = src === 'at-least-once' && sink === 'at-least-once' ? 'at-least-once' : 'best-effort';
+    }
+    const components = [this.sourceStatus, ...this.sinks.map((s) => s.status)];
+    let state = this.state;
+    if (state === 'running' && components.some((c) => c.state !== 'connected')) state = 'reconnecting';
+    return { name: this.name, state, delivery, components, inFlight: this.inFlight, outboxes, recent: [...this.recent] };
+  }
+
+  private async runReadLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      if (this.inFlight >= this.plan.maxInFlight) {
+        await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
+        continue;
+      }
+      let delivery: Delivery | null;
+      try {
+        delivery = await this.source.read(signal);
+      } catch (error) {
+        this.log.error({ component: 'source', err: redact(errorMessage(error)) }, 'source read failed');
+        await sleep(1000, signal);
+        continue;
+      }
+      if (!delivery) break;
+      await this.process(delivery);
+    }
+  }
+
+  /** Transforms run in order, one delivery at a time; storing into the outboxes overlaps with the next read. */
+  private async process(delivery: Delivery): Promise<void> {
+    const n = delivery.messages.length;
+    this.deps.metrics.received.inc({ pipeline: this.name }, n);
+    this.inFlight += n;
+    const rejected: Omit<DeadLetter, 'id'>[] = [];
+    const out = await this.runTransforms(delivery.messages, 0, rejected);
+    const work = this.settle(out, rejected, this.sinks).then(
+      () => delivery.ack(),
+      (error: Error) => delivery.ack(error),
+    );
+    const tracked = work.finally(() => {
+      this.inFlight -= n;
+      this.pending.delete(tracked);
+      const wake = this.spaceWaiter;
+      this.spaceWaiter = undefined;
+      wake?.();
+    });
+    this.pending.add(tracked);
+  }
+
+  private async runTransforms(input: Message[], from: number, rejected: Omit<DeadLetter, 'id'>[]): Promise<Message[]> {
+    let batch = input;
+    for (let i = from; i < this.transforms.length && batch.length > 0; i++) {
+      const { transform, component } = this.transforms[i]!;
+      let rejectedHere = 0;
+      const ctx: TransformContext = {
+        pipeline: this.name,
+        component,
+        logger: this.log,
+        reject: (message, reason) => {
+          rejectedHere++;
+          rejected.push(this.deadLetterOf(message, component, reason));
+        },
+      };
+      const before = batch.length;
+      try {
+        batch = await transform.apply(batch, ctx);
+      } catch (error) {
+        // A transform that throws on a batch must not kill the pipeline: its messages are dead-lettered.
+        const reason = `transform failed: ${errorMessage(error)}`;
+        for (const message of batch) rejected.push(this.deadLetterOf(message, component, reason));
+        rejectedHere = before;
+        batch = [];
+      }
+      const filtered = before - batch.length - rejectedHere;
+      if (filtered > 0) this.deps.metrics.filtered.inc({ pipeline: this.name, component }, filtered);
+    }
+    if (batch.length > 0) this.remember(batch);
+    return batch;
+  }
+
+  /** Stores dead letters and enqueues into each sink's outbox, retrying storage failures until stopped. */
+  private async settle(out: Message[], rejected: Omit<DeadLetter, 'id'>[], sinks: SinkRuntime[]): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    if (rejected.length > 0) jobs.push(this.storeDeadLetters(rejected));
+    if (out.length > 0) for (const s of sinks) jobs.push(this.retryStorage(s.plan.name, () => s.outbox.enqueue(out)));
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private async storeDeadLetters(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
+    await this.retryStorage('dead-letters', () => this.dlq.add(entries));
+    const byStage = new Map<string, number>();
+    for (const e of entries) byStage.set(e.stage, (byStage.get(e.stage) ?? 0) + 1);
+    for (const [stage, count] of byStage) {
+      this.deps.metrics.deadLettered.inc({ pipeline: this.name, stage }, count);
+      this.log.warn({ component: stage, count, reason: redact(entries.find((e) => e.stage === stage)!.reason) }, 'messages dead-lettered');
+    }
+  }
+
+  private async retryStorage(target: string, store: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await store();
+      } catch (error) {
+        if (this.abort.signal.aborted && attempt > 0) throw error;
+        this.deps.metrics.enqueueFailures.inc({ pipeline: this.name, sink: target });
+        const delay = backoffDelay(attempt, 100, 5000);
+        this.log.warn({ component: target, attempt: attempt + 1, delayMs: delay, err: redact(errorMessage(error)) }, 'storing messages failed, retrying');
+        await sleep(delay, attempt > 0 ? this.abort.signal : undefined);
+      }
+    }
+  }
+
+  private deadLetterOf(message: Message, stage: string, reason: string): Omit<DeadLetter, 'id'> {
+    return { pipeline: this.name, stage, reason, message, time: Date.now(), attempts: 1 };
+  }
+
+  private remember(batch: Message[]): void {
+    for (let i = Math.max(0, batch.length - RECENT_MESSAGES); i < batch.length; i++) {
+      const m = batch[i]!;
+      this.recent.push({ id: m.id, time: m.time, payload: m.payload instanceof Uint8Array ? { bytes: m.payload.byteLength } : m.payload, meta: m.meta });
+    }
+    if (this.recent.length > RECENT_MESSAGES) this.recent.splice(0, this.recent.length - RECENT_MESSAGES);
+  }
+
+  /** Re-drives dead letters that an operator asked to replay (`passerelle dlq replay`). */
+  private async runReplayLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      await sleep(1000, signal);
+      if (signal.aborted) break;
+      try {
+        const entries = await this.dlq.claimReplays(this.name, 500);
+        if (entries.length === 0) continue;
+        for (const e of entries) {
+          const sink = this.sinks.find((s) => s.plan.name === e.stage);
+          if (sink) {
+            await this.settle([e.message], [], [sink]);
+          } else {
+            const rejected: Omit<DeadLetter, 'id'>[] = [];
+            const from = /^transforms\[(\d+)\]$/.exec(e.stage);
+            const out = await this.runTransforms([e.message], from ? Number(from[1]) : 0, rejected);
+            await this.settle(out, rejected, this.sinks);
+          }
+        }
+        await this.dlq.replayDone(this.name, entries.map((e) => e.id));
+        this.log.info({ count: entries.length }, 'dead letters replayed');
+      } catch (error) {
+        this.log.warn({ err: redact(errorMessage(error)) }, 'replaying dead letters failed, will try again');
+      }
+    }
+  }
+
+  private async connectWithRetry(label: string, status: ComponentStatus, connect: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    const signal = this.abort.signal;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        // A connect that ignores the signal must not hold up a shutdown.
+        await untilAborted(connect(signal), signal);
+        if (signal.aborted) return;
+        if (status.state === 'connecting' || status.state === 'reconnecting') this.setComponentState(status, 'connected');
+        return;
+      } catch (error) {
+        const delay = backoffDelay(attempt, 500, 30_000);
+        this.setComponentState(status, 'reconnecting', error as Error);
+        this.log.warn({ component: status.component, delayMs: delay, err: redact(errorMessage(error)) }, `${label} could not connect, retrying`);
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private setComponentState(status: ComponentStatus, state: ConnectionState, error?: Error): void {
+    const labels = { pipeline: this.name, component: status.component, type: status.type };
+    if (status.state === 'connected' && state !== 'connected' && state !== 'stopped') this.deps.metrics.reconnects.inc({ pipeline: this.name, component: status.component });
+    status.state = state;
+    if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
+    this.deps.metrics.connected.set(labels, state === 'connected' ? 1 : 0);
+  }
+
+  private componentContext(component: string, type: string, status: ComponentStatus | undefined): ComponentContext {
+    const logger = this.log.child({ component, type });
+    return {
+      pipeline: this.name,
+      component,
+      logger,
+      setState: (state, error) => {
+        if (status) this.setComponentState(status, state, error);
+        if (error) logger.warn({ state, err: redact(errorMessage(error)) }, 'connection state changed');
+        else logger.info({ state }, 'connection state changed');
+      },
+      countDropped: (count, reason) => {
+        this.deps.metrics.dropped.inc({ pipeline: this.name, component, reason }, count);
+        logger.warn({ count, reason }, 'messages dropped');
+      },
+      deadLetter: async (message, reason) => {
+        // An undecodable message was received: it counts as received and as dead-lettered.
+        this.deps.metrics.received.inc({ pipeline: this.name });
+        await this.storeDeadLetters([this.deadLetterOf(message, component, reason)]);
+      },
+    };
+  }
+
+  private async closeQuietly(component: string, close: () => Promise<void>): Promise<void> {
+    try {
+      await withDeadline(close(), 5000);
+    } catch (error) {
+      this.log.warn({ component, err: redact(errorMessage(error)) }, 'close failed');
+    }
+  }
+}

@@ -1,0 +1,408 @@
+import { DelayedError, Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
+import { inspect } from 'node:util';
+import { Redis } from 'ioredis';
+import { silentLogger, type Logger, type Message } from '../sdk/index.js';
+import { Batcher, OutboxClosedError } from './batcher.js';
+import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
+import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
+import { RedisDeadLetters } from './redis-dead-letters.js';
+import type {
+  DeadLetterRetention,
+  JobHandler,
+  Outbox,
+  OutboxBackend,
+  OutboxOptions,
+  OutboxStats,
+} from './types.js';
+
+/** Job data: `a` is the attempt (1 first), `m` the encoded messages. */
+interface JobData {
+  a: number;
+  m: EncodedMessage[];
+}
+
+// Our own retry scheduling decides everything; these only catch what escapes it (a Redis hiccup
+// in the middle of our bookkeeping): BullMQ then retries the job instead of failing it for good.
+const JOB_OPTIONS: JobsOptions = {
+  removeOnComplete: true,
+  removeOnFail: false,
+  attempts: 1_000_000,
+  backoff: { type: 'fixed', delay: 1000 },
+};
+
+/** Queue names allow no `:`; escaping keeps distinct (pipeline, sink) pairs distinct. */
+export function queueName(pipeline: string, sink: string): string {
+  const esc = (s: string): string =>
+    s.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.codePointAt(0)?.toString(16)}_`);
+  return `passerelle.${esc(pipeline)}.${esc(sink)}`;
+}
+
+export interface BullmqShared {
+  url: string;
+  producer: Redis;
+  deadLetters: RedisDeadLetters;
+  prefix: string;
+  lockDurationMs: number;
+  logger: Logger;
+}
+
+/**
+ * One BullMQ queue and worker per (pipeline, sink). Depth (messages stored and not settled) is a
+ * Redis counter shared by all replicas: raised after a job is stored, lowered when its messages
+ * settle. A crash between the two steps can only make it lower than the truth, never higher, so
+ * backpressure can not wedge; it is clamped at 0 and reset when the queue is found empty at start.
+ */
+export class BullmqOutbox implements Outbox {
+  readonly name: string;
+  private queuePromise: Promise<Queue> | undefined;
+  private queue: Queue | undefined;
+  private worker: Worker | undefined;
+  private readonly batcher: Batcher;
+  private readonly conn: ConnectionBackoff;
+  private readonly depthKey: string;
+  private readonly logger: Logger;
+  private readonly active = new Map<string, AbortController>();
+  private depth = 0;
+  private stopped = false;
+  private closing = false;
+  private closed = false;
+
+  constructor(
+    private readonly options: OutboxOptions,
+    private readonly shared: BullmqShared,
+  ) {
+    this.name = queueName(options.pipeline, options.sink);
+    this.depthKey = `${shared.prefix}:depth:${this.name}`;
+    this.logger = shared.logger.child({ sink: options.sink, queue: this.name });
+    this.conn = new ConnectionBackoff(options.retry);
+    this.batcher = new Batcher(
+      options.batch,
+      options.capacity,
+      () => this.depth,
+      (batches) => this.store(batches),
+      `outbox ${options.pipeline}/${options.sink}`,
+      () => this.refreshDepth(),
+    );
+    void this.reconcileDepth();
+  }
+
+  private getQueue(): Promise<Queue> {
+    if (this.closed)
+      return Promise.reject(new OutboxClosedError(`outbox ${this.options.pipeline}/${this.options.sink}`));
+    if (!this.queuePromise) {
+      const q = new Queue(this.name, {
+        connection: this.shared.producer,
+        prefix: this.shared.prefix,
+        defaultJobOptions: JOB_OPTIONS,
+      });
+      q.on('error', (err) => this.logger.warn({ err: err.message }, 'outbox queue error'));
+      this.queue = q;
+      // A queue whose first connection failed stays broken: drop it and build a new one next time.
+      this.queuePromise = q.waitUntilReady().then(
+        () => q,
+        (err: unknown) => {
+          this.queuePromise = undefined;
+          if (this.queue === q) this.queue = undefined;
+          q.close().catch(() => undefined);
+          throw err;
+        },
+      );
+    }
+    return this.queuePromise;
+  }
+
+  private async reconcileDepth(): Promise<void> {
+    try {
+      const q = await this.getQueue();
+      const counts = await q.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+      if (Object.values(counts).every((n) => n === 0)) await this.shared.producer.set(this.depthKey, 0);
+      await this.refreshDepth();
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'outbox depth not reconciled');
+    }
+  }
+
+  private async refreshDepth(): Promise<void> {
+    const v = Number(await this.shared.producer.get(this.depthKey));
+    this.depth = Number.isFinite(v) && v > 0 ? v : 0;
+  }
+
+  private async store(batches: Message[][]): Promise<void> {
+    const q = await this.getQueue();
+    try {
+      await addJobs(q, batches);
+    } catch (err) {
+      // A value JSON can not carry (BigInt, a cycle) would make every retry fail: dead-letter those
+      // messages, store the rest.
+      if (!(err instanceof TypeError || err instanceof RangeError)) throw err;
+      const bad: Message[] = [];
+      const kept = batches
+        .map((b) => b.filter((m) => storable(m) || (bad.push(m), false)))
+        .filter((b) => b.length > 0);
+      if (bad.length === 0) throw err;
+      await this.deadLetterUnstorable(bad, err.message);
+      if (kept.length > 0) await addJobs(q, kept);
+      batches = kept;
+    }
+    let n = 0;
+    for (const b of batches) n += b.length;
+    this.addDepth(n);
+  }
+
+  private async deadLetterUnstorable(messages: Message[], error: string): Promise<void> {
+    const { pipeline, sink, events } = this.options;
+    const reason = `message can not be stored as JSON: ${error}`;
+    const time = Date.now();
+    await this.shared.deadLetters.add(
+      messages.map((m) => ({
+        pipeline,
+        stage: sink,
+        sink,
+        reason,
+        // Kept readable for `passerelle dlq show`; the original value can not be stored as is.
+        message: {
+          id: m.id,
+          payload: inspect(m.payload, { depth: 6 }),
+          meta: storableMeta(m.meta),
+          time: m.time,
+        },
+        time,
+        attempts: 0,
+      })),
+    );
+    events?.deadLettered?.(messages.length, reason);
+  }
+
+  private addDepth(n: number): void {
+    this.depth = Math.max(0, this.depth + n);
+    if (n < 0) this.batcher.notify();
+    this.shared.producer.incrby(this.depthKey, n).then(
+      (v) => {
+        this.depth = Math.max(0, v);
+        if (n < 0) this.batcher.notify();
+      },
+      (err: unknown) => this.logger.debug({ err: (err as Error).message }, 'outbox depth not updated'),
+    );
+  }
+
+  enqueue(messages: Message[]): Promise<void> {
+    return this.batcher.enqueue(messages);
+  }
+
+  start(handler: JobHandler): void {
+    if (this.worker || this.closing) return;
+    const lock = this.shared.lockDurationMs;
+    const worker = new Worker(this.name, (job: Job, token?: string) => this.process(handler, job, token), {
+      connection: { url: this.shared.url, maxRetriesPerRequest: null },
+      prefix: this.shared.prefix,
+      concurrency: this.options.concurrency,
+      lockDuration: lock,
+      stalledInterval: lock,
+      // A stalled job goes back to wait however often it stalls: failing it would lose it.
+      maxStalledCount: 1_000_000,
+      runRetryDelay: Math.min(15_000, lock),
+    });
+    worker.on('error', (err) => this.logger.warn({ err: err.message }, 'outbox worker error'));
+    this.worker = worker;
+  }
+
+  private async process(handler: JobHandler, job: Job, token: string | undefined): Promise<void> {
+    if (this.stopped) {
+      // Taken while the sink is stopped: put it back untouched.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    const data = job.data as JobData;
+    const messages = decodeMessages(data.m);
+    const ac = new AbortController();
+    const key = job.id ?? token ?? String(Math.random());
+    this.active.set(key, ac);
+    let outcome: Outcome;
+    try {
+      outcome = await runAttempt(handler, messages, data.a, this.options.retry, this.conn, ac.signal);
+    } finally {
+      this.active.delete(key);
+    }
+    const { pipeline, sink, events } = this.options;
+    if (outcome.dead.length > 0) {
+      const time = Date.now();
+      await this.shared.deadLetters.add(
+        outcome.dead.flatMap((d) =>
+          d.messages.map((message) => ({
+            pipeline,
+            stage: sink,
+            sink,
+            reason: d.reason,
+            message,
+            time,
+            attempts: d.attempts,
+          })),
+        ),
+      );
+    }
+    const retry = outcome.retry;
+    if (retry && (retry.messages.length !== messages.length || retry.attempt !== data.a)) {
+      await job.updateData({ a: retry.attempt, m: encodeMessages(retry.messages) } satisfies JobData);
+    }
+    let settled = outcome.delivered;
+    for (const d of outcome.dead) settled += d.messages.length;
+    if (settled > 0) this.addDepth(-settled);
+    if (outcome.delivered > 0) events?.delivered?.(outcome.delivered);
+    for (const d of outcome.dead) events?.deadLettered?.(d.messages.length, d.reason);
+    if (!retry) return;
+    if (outcome.stopped) {
+      const was = this.stopped;
+      this.stopped = true;
+      // Stop fetching first, so the job put back is not taken again at once.
+      void this.worker?.pause(true);
+      await job.moveToWait(token);
+      if (!was) events?.stopped?.(outcome.stopped);
+      throw new WaitingError();
+    }
+    await job.moveToDelayed(Date.now() + retry.delayMs, token);
+    events?.retrying?.(retry.error, data.a, retry.delayMs);
+    throw new DelayedError();
+  }
+
+  resume(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.worker?.resume();
+  }
+
+  async stats(): Promise<OutboxStats> {
+    await this.refreshDepth();
+    return { depth: this.depth, activeJobs: this.active.size };
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closing) return;
+    await this.batcher.close();
+    this.closing = true;
+    const worker = this.worker;
+    if (worker) {
+      await worker.pause(true).catch(() => undefined);
+      const deadline = Date.now() + deadlineMs;
+      while (this.active.size > 0 && Date.now() < deadline) await sleep(Math.min(20, deadline - Date.now()));
+      const force = this.active.size > 0;
+      // Jobs still running lose their lock and come back as stalled on another worker or at the next start.
+      for (const ac of this.active.values()) ac.abort(new Error('outbox closing'));
+      await withTimeout(worker.close(force), force ? 2000 : Math.max(2000, deadlineMs)).catch(
+        (err: unknown) =>
+          this.logger.warn({ err: (err as Error).message }, 'outbox worker did not close cleanly'),
+      );
+    }
+    this.closed = true;
+    const q = this.queue;
+    this.queue = undefined;
+    if (q) await withTimeout(q.close(), 2000).catch(() => undefined);
+  }
+}
+
+function addJobs(q: Queue, batches: Message[][]): Promise<unknown> {
+  if (batches.length === 1)
+    return q.add('batch', { a: 1, m: encodeMessages(batches[0] as Message[]) } satisfies JobData);
+  return q.addBulk(
+    batches.map((b) => ({ name: 'batch', data: { a: 1, m: encodeMessages(b) } satisfies JobData })),
+  );
+}
+
+function storable(m: Message): boolean {
+  try {
+    JSON.stringify(encodeMessage(m));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function storableMeta(meta: Record<string, unknown>): Record<string, unknown> {
+  try {
+    JSON.stringify(encodeValue(meta));
+    return meta;
+  } catch {
+    return { unstorable: inspect(meta, { depth: 4 }) };
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+/** `worker.close()` has no timeout of its own. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export interface RedisBackendOptions {
+  url: string;
+  retention: DeadLetterRetention;
+  /** Job lock; a job whose worker died comes back after about this long (default 30 s). */
+  lockDurationMs?: number;
+  logger?: Logger;
+  /** Key prefix for the BullMQ queues, dead letters and counters (default `passerelle`). */
+  prefix?: string;
+  /** How long to wait for Redis at start before giving up (default 10 s). */
+  connectTimeoutMs?: number;
+  /** Enqueue and dead-letter commands fail after this long without an answer (default 10 s). */
+  commandTimeoutMs?: number;
+}
+
+function waitReady(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return withTimeout(new Promise<void>((resolve) => redis.once('ready', () => resolve())), ms);
+}
+
+/** Connects to Redis and returns the backend; rejects if Redis is not reachable in time. */
+export async function createRedisBackend(options: RedisBackendOptions): Promise<OutboxBackend> {
+  const logger = options.logger ?? silentLogger;
+  const prefix = options.prefix ?? 'passerelle';
+  // Fail fast: an enqueue while Redis is down must reject so the source is not acknowledged.
+  // The timeout covers a connection that hangs rather than drops.
+  const producer = new Redis(options.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: options.commandTimeoutMs ?? 10_000,
+  });
+  producer.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+  try {
+    await waitReady(producer, options.connectTimeoutMs ?? 10_000);
+  } catch (err) {
+    producer.disconnect();
+    throw new Error(`Redis at ${redactUrl(options.url)} is not reachable: ${(err as Error).message}`);
+  }
+  const deadLetters = new RedisDeadLetters(producer, options.retention, { prefix, logger });
+  const shared: BullmqShared = {
+    url: options.url,
+    producer,
+    deadLetters,
+    prefix,
+    lockDurationMs: options.lockDurationMs ?? 30_000,
+    logger,
+  };
+  const outboxes = new Set<BullmqOutbox>();
+  return {
+    kind: 'redis',
+    deadLetters,
+    createOutbox(outboxOptions: OutboxOptions): Outbox {
+      const outbox = new BullmqOutbox(outboxOptions, shared);
+      outboxes.add(outbox);
+      return outbox;
+    },
+    async close(): Promise<void> {
+      await Promise.all([...outboxes].map((o) => o.close(0)));
+      deadLetters.close();
+      await producer.quit().catch(() => producer.disconnect());
+    },
+  };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

@@ -1,0 +1,119 @@
+import type { Message } from '../sdk/index.js';
+
+/**
+ * Messages to JSON-safe values and back. Bytes (`Uint8Array`, `Buffer`) anywhere in a payload or in
+ * meta become `{ "$bytes": base64 }`; a plain object that itself has the single key `$bytes` or
+ * `$esc` is wrapped as `{ "$esc": ... }` so that user data never decodes as bytes. Everything else
+ * goes through JSON unchanged (so `undefined` members vanish and a `Date` becomes a string, as in
+ * any JSON transport). Encoding copies only the containers that hold bytes; decoding works in
+ * place on freshly parsed JSON.
+ */
+export type EncodedMessage = { id: string; payload: unknown; meta: unknown; time: number };
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+function isMarkerKey(key: string): boolean {
+  return key === '$bytes' || key === '$esc';
+}
+
+/** Returns `value` itself when nothing in it needs encoding, a re-built copy otherwise. */
+export function encodeValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Uint8Array) return { $bytes: toBase64(value) };
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const e = encodeValue(v);
+      if (e !== v && !out) out = value.slice(0, i);
+      if (out) out.push(e);
+    }
+    return out ?? value;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  const obj = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  let keys = 0;
+  let marker = false;
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    keys++;
+    if (isMarkerKey(key)) marker = true;
+    const v = obj[key];
+    const e = encodeValue(v);
+    if (e !== v && !out) {
+      out = {};
+      for (const k in obj) {
+        if (k === key) break;
+        if (Object.prototype.hasOwnProperty.call(obj, k)) out[k] = obj[k];
+      }
+    }
+    if (out) out[key] = e;
+  }
+  const result = out ?? obj;
+  return marker && keys === 1 ? { $esc: result } : result;
+}
+
+/** Turns `{ $bytes }` back into a Buffer and unwraps `{ $esc }`; mutates parsed JSON in place. */
+export function decodeValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = decodeValue(value[i]);
+    return value;
+  }
+  const obj = value as Record<string, unknown>;
+  let keys = 0;
+  let first: string | undefined;
+  for (const key in obj) {
+    keys++;
+    first ??= key;
+    if (keys > 1) break;
+  }
+  if (keys === 1) {
+    if (first === '$bytes' && typeof obj.$bytes === 'string') return Buffer.from(obj.$bytes, 'base64');
+    if (first === '$esc' && obj.$esc !== null && typeof obj.$esc === 'object') {
+      // The escaped object's own keys are literal; its values are still encoded.
+      const inner = obj.$esc as Record<string, unknown>;
+      for (const key in inner) inner[key] = decodeValue(inner[key]);
+      return inner;
+    }
+  }
+  for (const key in obj) obj[key] = decodeValue(obj[key]);
+  return obj;
+}
+
+export function encodeMessage(m: Message): EncodedMessage {
+  return { id: m.id, payload: encodeValue(m.payload), meta: encodeValue(m.meta), time: m.time };
+}
+
+export function encodeMessages(messages: readonly Message[]): EncodedMessage[] {
+  const out = new Array<EncodedMessage>(messages.length);
+  for (let i = 0; i < messages.length; i++) out[i] = encodeMessage(messages[i] as Message);
+  return out;
+}
+
+/** Decodes a message parsed from JSON (mutates it). */
+export function decodeMessage(e: EncodedMessage): Message {
+  return {
+    id: e.id,
+    payload: decodeValue(e.payload),
+    meta: (decodeValue(e.meta) ?? {}) as Record<string, unknown>,
+    time: e.time,
+  };
+}
+
+export function decodeMessages(list: EncodedMessage[]): Message[] {
+  const out = new Array<Message>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = decodeMessage(list[i] as EncodedMessage);
+  return out;
+}
+
+export function messagesToJson(messages: readonly Message[]): string {
+  return JSON.stringify(encodeMessages(messages));
+}
+
+export function messagesFromJson(json: string): Message[] {
+  return decodeMessages(JSON.parse(json) as EncodedMessage[]);
+}

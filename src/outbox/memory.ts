@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import { silentLogger, type Logger, type Message } from '../sdk/index.js';
+import { Batcher } from './batcher.js';
+import { ConnectionBackoff, runAttempt } from './policy.js';
+import type {
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterRetention,
+  DeadLetterStore,
+  JobHandler,
+  Outbox,
+  OutboxBackend,
+  OutboxOptions,
+  OutboxStats,
+} from './types.js';
+
+export function matchesFilter(e: DeadLetter, filter: DeadLetterFilter | undefined): boolean {
+  if (!filter) return true;
+  if (filter.pipeline !== undefined && e.pipeline !== filter.pipeline) return false;
+  if (filter.stage !== undefined && e.stage !== filter.stage) return false;
+  if (filter.reason !== undefined && !e.reason.toLowerCase().includes(filter.reason.toLowerCase()))
+    return false;
+  return true;
+}
+
+export function page<T>(list: T[], filter: DeadLetterFilter | undefined): T[] {
+  const offset = filter?.offset ?? 0;
+  const end = filter?.limit === undefined ? undefined : offset + filter.limit;
+  return list.slice(offset, end);
+}
+
+/** Dead letters in this process only: lost when it ends. Listed oldest first. */
+export class MemoryDeadLetters implements DeadLetterStore {
+  private readonly entries = new Map<string, DeadLetter>();
+  /** Per pipeline, sorted by time. */
+  private readonly byPipeline = new Map<string, DeadLetter[]>();
+  private readonly replayQueue = new Map<string, string[]>();
+  private readonly processing = new Map<string, Set<string>>();
+  private readonly marked = new Set<string>();
+  private readonly recovered = new Set<string>();
+  /** Entries removed by the retention so far. */
+  trimmedTotal = 0;
+
+  constructor(
+    private readonly retention: DeadLetterRetention,
+    private readonly logger: Logger = silentLogger,
+  ) {}
+
+  async add(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
+    const touched = new Set<string>();
+    for (const e of entries) {
+      const entry: DeadLetter = { ...e, id: randomUUID() };
+      this.entries.set(entry.id, entry);
+      let list = this.byPipeline.get(entry.pipeline);
+      if (!list) this.byPipeline.set(entry.pipeline, (list = []));
+      // Usually appended; out-of-order times are inserted in place.
+      let i = list.length;
+      while (i > 0 && (list[i - 1] as DeadLetter).time > entry.time) i--;
+      list.splice(i, 0, entry);
+      touched.add(entry.pipeline);
+    }
+    for (const p of touched) this.trimPipeline(p, Date.now());
+  }
+
+  async trim(): Promise<number> {
+    let n = 0;
+    const now = Date.now();
+    for (const p of this.byPipeline.keys()) n += this.trimPipeline(p, now);
+    return n;
+  }
+
+  private trimPipeline(pipeline: string, now: number): number {
+    const list = this.byPipeline.get(pipeline);
+    if (!list) return 0;
+    const cutoff = now - this.retention.maxAgeMs;
+    let old = 0;
+    while (old < list.length && (list[old] as DeadLetter).time < cutoff) old++;
+    const over = Math.max(0, list.length - old - this.retention.maxCount);
+    if (old + over === 0) return 0;
+    for (const e of list.splice(0, old + over)) this.forget(e.id);
+    this.reportTrim(pipeline, old, 'maxAge');
+    this.reportTrim(pipeline, over, 'maxCount');
+    return old + over;
+  }
+
+  private reportTrim(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void {
+    if (count === 0) return;
+    this.trimmedTotal += count;
+    this.logger.warn({ pipeline, count, cause }, 'dead letters removed by the retention');
+    this.retention.onTrimmed?.(pipeline, count, cause);
+  }
+
+  private forget(id: string): void {
+    this.entries.delete(id);
+    this.marked.delete(id);
+  }
+
+  private all(pipeline: string | undefined): DeadLetter[] {
+    if (pipeline !== undefined) return this.byPipeline.get(pipeline) ?? [];
+    if (this.byPipeline.size === 1) return [...this.byPipeline.values()][0] as DeadLetter[];
+    return [...this.byPipeline.values()].flat().sort((a, b) => a.time - b.time);
+  }
+
+  async list(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
+    return page(
+      this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter)),
+      filter,
+    );
+  }
+
+  async count(filter?: DeadLetterFilter): Promise<number> {
+    return this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter)).length;
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    return this.entries.get(id);
+  }
+
+  async remove(ids: string[]): Promise<number> {
+    const gone = new Set<string>();
+    for (const id of ids) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      gone.add(id);
+      this.forget(id);
+    }
+    if (gone.size === 0) return 0;
+    for (const [p, list] of this.byPipeline) {
+      const kept = list.filter((e) => !gone.has(e.id));
+      if (kept.length === 0) this.byPipeline.delete(p);
+      else this.byPipeline.set(p, kept);
+    }
+    return gone.size;
+  }
+
+  async requestReplay(ids: string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      n++;
+      if (this.marked.has(id)) continue;
+      this.marked.add(id);
+      let q = this.replayQueue.get(e.pipeline);
+      if (!q) this.replayQueue.set(e.pipeline, (q = []));
+      q.push(id);
+    }
+    return n;
+  }
+
+  async claimReplays(pipeline: string, max: number): Promise<DeadLetter[]> {
+    let q = this.replayQueue.get(pipeline);
+    if (!q) this.replayQueue.set(pipeline, (q = []));
+    let busy = this.processing.get(pipeline);
+    if (!busy) this.processing.set(pipeline, (busy = new Set()));
+    if (!this.recovered.has(pipeline)) {
+      // Same rule as the Redis store: claims never done return at the first claim of a new run.
+      this.recovered.add(pipeline);
+      q.unshift(...busy);
+      busy.clear();
+    }
+    const out: DeadLetter[] = [];
+    while (out.length < max && q.length > 0) {
+      const id = q.shift() as string;
+      const e = this.entries.get(id);
+      if (!e) continue;
+      busy.add(id);
+      out.push(e);
+    }
+    return out;
+  }
+
+  async replayDone(pipeline: string, ids: string[]): Promise<void> {
+    const busy = this.processing.get(pipeline);
+    for (const id of ids) busy?.delete(id);
+    await this.remove(ids);
+  }
+}
+
+interface MemoryJob {
+  messages: Message[];
+  attempt: number;
+}
+
+/** The outbox within one process: same semantics as the BullMQ one, lost on a crash. */
+export class MemoryOutbox implements Outbox {
+  private readonly ready: MemoryJob[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly active = new Map<MemoryJob, AbortController>();
+  private readonly batcher: Batcher;
+  private readonly conn: ConnectionBackoff;
+  private handler: JobHandler | undefined;
+  private depth = 0;
+  private paused = false;
+  private closing = false;
+  private idle: (() => void) | undefined;
+
+  constructor(
+    private readonly options: OutboxOptions,
+    private readonly deadLetters: DeadLetterStore,
+    private readonly logger: Logger = silentLogger,
+  ) {
+    this.conn = new ConnectionBackoff(options.retry);
+    this.batcher = new Batcher(
+      options.batch,
+      options.capacity,
+      () => this.depth,
+      async (batches) => {
+        for (const messages of batches) {
+          this.depth += messages.length;
+          this.ready.push({ messages, attempt: 1 });
+        }
+        this.pump();
+      },
+      `outbox ${options.pipeline}/${options.sink}`,
+    );
+  }
+
+  enqueue(messages: Message[]): Promise<void> {
+    return this.batcher.enqueue(messages);
+  }
+
+  start(handler: JobHandler): void {
+    this.handler = handler;
+    this.pump();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  async stats(): Promise<OutboxStats> {
+    return { depth: this.depth, activeJobs: this.active.size };
+  }
+
+  private pump(): void {
+    const handler = this.handler;
+    if (!handler) return;
+    while (
+      !this.paused &&
+      !this.closing &&
+      this.active.size < this.options.concurrency &&
+      this.ready.length > 0
+    ) {
+      const job = this.ready.shift() as MemoryJob;
+      const ac = new AbortController();
+      this.active.set(job, ac);
+      void this.run(handler, job, ac)
+        .catch((err: unknown) => this.logger.error({ err }, 'outbox job failed unexpectedly'))
+        .finally(() => {
+          this.active.delete(job);
+          if (this.active.size === 0) this.idle?.();
+          this.pump();
+        });
+    }
+  }
+
+  private async run(handler: JobHandler, job: MemoryJob, ac: AbortController): Promise<void> {
+    const { options } = this;
+    const events = options.events;
+    const outcome = await runAttempt(handler, job.messages, job.attempt, options.retry, this.conn, ac.signal);
+    let settled = outcome.delivered;
+    if (outcome.dead.length > 0) {
+      const time = Date.now();
+      const entries = outcome.dead.flatMap((d) =>
+        d.messages.map((message) => ({
+          pipeline: options.pipeline,
+          stage: options.sink,
+          sink: options.sink,
+          reason: d.reason,
+          message,
+          time,
+          attempts: d.attempts,
+        })),
+      );
+      await this.deadLetters.add(entries);
+      for (const d of outcome.dead) {
+        settled += d.messages.length;
+        events?.deadLettered?.(d.messages.length, d.reason);
+      }
+    }
+    if (outcome.delivered > 0) events?.delivered?.(outcome.delivered);
+    this.depth -= settled;
+    const retry = outcome.retry;
+    if (retry) {
+      const next: MemoryJob = { messages: retry.messages, attempt: retry.attempt };
+      if (outcome.stopped) {
+        const was = this.paused;
+        this.paused = true;
+        this.ready.unshift(next);
+        if (!was) events?.stopped?.(outcome.stopped);
+      } else {
+        events?.retrying?.(retry.error, job.attempt, retry.delayMs);
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          this.ready.push(next);
+          this.pump();
+        }, retry.delayMs);
+        this.timers.add(t);
+      }
+    }
+    if (settled > 0) this.batcher.notify();
+  }
+
+  async close(deadlineMs: number): Promise<void> {
+    if (this.closing) return;
+    await this.batcher.close();
+    this.closing = true;
+    if (this.active.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.idle = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
+      ]);
+      clearTimeout(timer);
+      for (const ac of this.active.values()) ac.abort(new Error('outbox closing'));
+    }
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.depth > 0) {
+      this.logger.warn(
+        { pipeline: this.options.pipeline, sink: this.options.sink, messages: this.depth },
+        'memory outbox closed with messages not delivered: they are lost',
+      );
+    }
+  }
+}
+
+export interface MemoryBackendOptions {
+  logger?: Logger;
+}
+
+export function createMemoryBackend(
+  retention: DeadLetterRetention,
+  options: MemoryBackendOptions = {},
+): OutboxBackend {
+  const logger = options.logger ?? silentLogger;
+  logger.warn(
+    'no Redis configured: the outboxes are in memory, and data in flight is lost if the process ends',
+  );
+  const deadLetters = new MemoryDeadLetters(retention, logger);
+  const outboxes = new Set<MemoryOutbox>();
+  return {
+    kind: 'memory',
+    deadLetters,
+    createOutbox(outboxOptions: OutboxOptions): Outbox {
+      const outbox = new MemoryOutbox(outboxOptions, deadLetters, logger.child({ sink: outboxOptions.sink }));
+      outboxes.add(outbox);
+      return outbox;
+    },
+    async close(): Promise<void> {
+      await Promise.all([...outboxes].map((o) => o.close(0)));
+    },
+  };
+}

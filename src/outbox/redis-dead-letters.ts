@@ -1,0 +1,304 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { silentLogger, type Logger } from '../sdk/index.js';
+import { decodeMessage, encodeMessage, type EncodedMessage } from './codec.js';
+import { matchesFilter, page } from './memory.js';
+import type { DeadLetter, DeadLetterFilter, DeadLetterRetention, DeadLetterStore } from './types.js';
+
+/**
+ * Dead letters in Redis. Keys (prefix `passerelle` by default):
+ * - `<prefix>:dlq:entries`            hash id -> entry JSON (message bytes kept via the codec)
+ * - `<prefix>:dlq:time:<pipeline>`    sorted set of ids by time: listing, paging and retention
+ * - `<prefix>:dlq:pipelines`          set of pipelines that have entries
+ * - `<prefix>:dlq:replay:<pipeline>`  list of ids to re-drive; `claimed:<pipeline>` those taken and not done
+ * - `<prefix>:dlq:marked`             ids in either list, so a replay is requested once
+ * Listed oldest first.
+ */
+type StoredEntry = Omit<DeadLetter, 'message'> & { message: EncodedMessage };
+
+const TRIM = `
+local function drop(ids)
+  for _, id in ipairs(ids) do
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('SREM', KEYS[3], id)
+  end
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+drop(old)
+if #old > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1]) end
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[2])
+local extra = {}
+if over > 0 then
+  extra = redis.call('ZRANGE', KEYS[2], 0, over - 1)
+  drop(extra)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
+return {#old, #extra}
+`;
+
+// Keys built from ARGV[1] (prefix) and the entry's pipeline: fine on a single Redis, not on a cluster.
+const REMOVE = `
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw then
+    local p = cjson.decode(raw).pipeline
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('SREM', KEYS[2], id)
+    redis.call('ZREM', ARGV[1] .. 'time:' .. p, id)
+    redis.call('LREM', ARGV[1] .. 'replay:' .. p, 0, id)
+    redis.call('LREM', ARGV[1] .. 'claimed:' .. p, 0, id)
+    n = n + 1
+  end
+end
+return n
+`;
+
+const REQUEST = `
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw then
+    n = n + 1
+    if redis.call('SADD', KEYS[2], id) == 1 then
+      redis.call('LPUSH', ARGV[1] .. 'replay:' .. cjson.decode(raw).pipeline, id)
+    end
+  end
+end
+return n
+`;
+
+const CLAIM = `
+if ARGV[2] == '1' then
+  while redis.call('RPOPLPUSH', KEYS[2], KEYS[1]) do end
+end
+local out = {}
+local max = tonumber(ARGV[1])
+while #out < max do
+  local id = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
+  if not id then break end
+  local raw = redis.call('HGET', KEYS[3], id)
+  if raw then
+    table.insert(out, raw)
+  else
+    redis.call('LREM', KEYS[2], 0, id)
+    redis.call('SREM', KEYS[4], id)
+  end
+end
+return out
+`;
+
+interface DlqCommands {
+  passerelleDlqTrim(
+    entries: string,
+    time: string,
+    marked: string,
+    cutoff: number,
+    maxCount: number,
+  ): Promise<[number, number]>;
+  passerelleDlqRemove(entries: string, marked: string, prefix: string, ...ids: string[]): Promise<number>;
+  passerelleDlqRequest(entries: string, marked: string, prefix: string, ...ids: string[]): Promise<number>;
+  passerelleDlqClaim(
+    replay: string,
+    claimed: string,
+    entries: string,
+    marked: string,
+    max: number,
+    recover: string,
+  ): Promise<string[]>;
+}
+
+export interface RedisDeadLettersOptions {
+  prefix?: string;
+  logger?: Logger;
+  /** How often the retention runs besides on add (ms); 0 turns the timer off. Default: min(maxAgeMs, 60 s). */
+  trimIntervalMs?: number;
+}
+
+export class RedisDeadLetters implements DeadLetterStore {
+  private readonly k: string;
+  private readonly redis: Redis & DlqCommands;
+  private readonly logger: Logger;
+  private readonly recovered = new Set<string>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  /** Entries removed by the retention by this instance. */
+  trimmedTotal = 0;
+
+  constructor(
+    redis: Redis,
+    private readonly retention: DeadLetterRetention,
+    options: RedisDeadLettersOptions = {},
+  ) {
+    this.k = `${options.prefix ?? 'passerelle'}:dlq:`;
+    this.logger = options.logger ?? silentLogger;
+    redis.defineCommand('passerelleDlqTrim', { numberOfKeys: 3, lua: TRIM });
+    redis.defineCommand('passerelleDlqRemove', { numberOfKeys: 2, lua: REMOVE });
+    redis.defineCommand('passerelleDlqRequest', { numberOfKeys: 2, lua: REQUEST });
+    redis.defineCommand('passerelleDlqClaim', { numberOfKeys: 4, lua: CLAIM });
+    this.redis = redis as Redis & DlqCommands;
+    const every = options.trimIntervalMs ?? Math.min(retention.maxAgeMs, 60_000);
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        this.trim().catch((err: unknown) => this.logger.warn({ err }, 'dead-letter retention failed'));
+      }, every);
+      this.timer.unref();
+    }
+  }
+
+  private get entriesKey(): string {
+    return `${this.k}entries`;
+  }
+
+  async add(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
+    if (entries.length === 0) return;
+    const multi = this.redis.multi();
+    const pipelines = new Set<string>();
+    const hash: string[] = [];
+    for (const e of entries) {
+      const id = randomUUID();
+      const stored: StoredEntry = { ...e, id, message: encodeMessage(e.message) };
+      hash.push(id, JSON.stringify(stored));
+      multi.zadd(`${this.k}time:${e.pipeline}`, e.time, id);
+      pipelines.add(e.pipeline);
+    }
+    multi.hset(this.entriesKey, ...hash);
+    multi.sadd(`${this.k}pipelines`, ...pipelines);
+    for (const [err] of (await multi.exec()) ?? []) if (err) throw err;
+    const now = Date.now();
+    for (const p of pipelines) await this.trimPipeline(p, now);
+  }
+
+  async trim(): Promise<number> {
+    const pipelines = await this.redis.smembers(`${this.k}pipelines`);
+    const now = Date.now();
+    let n = 0;
+    for (const p of pipelines) n += await this.trimPipeline(p, now);
+    return n;
+  }
+
+  private async trimPipeline(pipeline: string, now: number): Promise<number> {
+    const [old, over] = await this.redis.passerelleDlqTrim(
+      this.entriesKey,
+      `${this.k}time:${pipeline}`,
+      `${this.k}marked`,
+      now - this.retention.maxAgeMs,
+      this.retention.maxCount,
+    );
+    this.report(pipeline, old, 'maxAge');
+    this.report(pipeline, over, 'maxCount');
+    return old + over;
+  }
+
+  private report(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void {
+    if (count === 0) return;
+    this.trimmedTotal += count;
+    this.logger.warn({ pipeline, count, cause }, 'dead letters removed by the retention');
+    this.retention.onTrimmed?.(pipeline, count, cause);
+  }
+
+  private decode(raw: string | null): DeadLetter | undefined {
+    if (raw === null) return undefined;
+    const s = JSON.parse(raw) as StoredEntry;
+    return { ...s, message: decodeMessage(s.message) };
+  }
+
+  /** Ids in time order, of one pipeline or of all. */
+  private async ids(pipeline: string | undefined, start = 0, stop = -1): Promise<string[]> {
+    if (pipeline !== undefined) return this.redis.zrange(`${this.k}time:${pipeline}`, start, String(stop));
+    const pipelines = await this.redis.smembers(`${this.k}pipelines`);
+    if (pipelines.length === 1)
+      return this.redis.zrange(`${this.k}time:${pipelines[0]}`, start, String(stop));
+    const all: [string, number][] = [];
+    for (const p of pipelines) {
+      // RESP3 (ioredis 6's default) answers [member, score] pairs, RESP2 a flat list.
+      const res = (await this.redis.zrange(`${this.k}time:${p}`, 0, '-1', 'WITHSCORES')) as unknown[];
+      if (Array.isArray(res[0])) {
+        for (const pair of res as [string, string | number][]) all.push([pair[0], Number(pair[1])]);
+      } else {
+        for (let i = 0; i < res.length; i += 2) all.push([res[i] as string, Number(res[i + 1])]);
+      }
+    }
+    all.sort((a, b) => a[1] - b[1]);
+    return all.slice(start, stop === -1 ? undefined : stop + 1).map((x) => x[0]);
+  }
+
+  private async load(ids: string[]): Promise<DeadLetter[]> {
+    const out: DeadLetter[] = [];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const raws = await this.redis.hmget(this.entriesKey, ...ids.slice(i, i + 1000));
+      for (const raw of raws) {
+        const e = this.decode(raw);
+        if (e) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  private static scans(filter: DeadLetterFilter | undefined): boolean {
+    return filter?.stage !== undefined || filter?.reason !== undefined;
+  }
+
+  async list(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
+    if (!RedisDeadLetters.scans(filter)) {
+      const offset = filter?.offset ?? 0;
+      const stop = filter?.limit === undefined ? -1 : offset + filter.limit - 1;
+      if (filter?.limit === 0) return [];
+      return this.load(await this.ids(filter?.pipeline, offset, stop));
+    }
+    const all = await this.load(await this.ids(filter?.pipeline));
+    return page(
+      all.filter((e) => matchesFilter(e, filter)),
+      filter,
+    );
+  }
+
+  async count(filter?: DeadLetterFilter): Promise<number> {
+    if (!RedisDeadLetters.scans(filter)) {
+      if (filter?.pipeline !== undefined) return this.redis.zcard(`${this.k}time:${filter.pipeline}`);
+      let n = 0;
+      for (const p of await this.redis.smembers(`${this.k}pipelines`))
+        n += await this.redis.zcard(`${this.k}time:${p}`);
+      return n;
+    }
+    return (await this.load(await this.ids(filter?.pipeline))).filter((e) => matchesFilter(e, filter)).length;
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    return this.decode(await this.redis.hget(this.entriesKey, id));
+  }
+
+  async remove(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.redis.passerelleDlqRemove(this.entriesKey, `${this.k}marked`, this.k, ...ids);
+  }
+
+  async requestReplay(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.redis.passerelleDlqRequest(this.entriesKey, `${this.k}marked`, this.k, ...ids);
+  }
+
+  async claimReplays(pipeline: string, max: number): Promise<DeadLetter[]> {
+    // The first claim of this instance for a pipeline takes back what an earlier run left claimed.
+    const recover = !this.recovered.has(pipeline);
+    const raws = await this.redis.passerelleDlqClaim(
+      `${this.k}replay:${pipeline}`,
+      `${this.k}claimed:${pipeline}`,
+      this.entriesKey,
+      `${this.k}marked`,
+      max,
+      recover ? '1' : '0',
+    );
+    this.recovered.add(pipeline);
+    return raws.map((raw) => this.decode(raw) as DeadLetter);
+  }
+
+  async replayDone(_pipeline: string, ids: string[]): Promise<void> {
+    await this.remove(ids);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

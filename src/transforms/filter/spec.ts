@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { duration } from '../../sdk/index.js';
+import { jsonataExpression } from '../jsonata.js';
+
+export const filterTransformConfig = z.strictObject({
+  expression: jsonataExpression(
+    'JSONata expression evaluated on the message { payload, meta, id, time } (e.g. payload.temperature > 25); the message is kept when the result is truthy.',
+  ),
+  onError: z
+    .enum(['reject', 'drop', 'keep'])
+    .default('reject')
+    .describe(
+      'When the expression fails on a message: reject (dead-letter it with the reason), drop it, or keep it.',
+    ),
+  timeout: duration(
+    'Longest time one evaluation may take; past it, the evaluation fails and onError applies.',
+  ).prefault('1s'),
+});
+
+export type FilterTransformConfig = z.output<typeof filterTransformConfig>;

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import type { Delivery, Message, Source } from '../../src/sdk/index.js';
+import { createFakeContext, type FakeContext } from './context.js';
+
+/**
+ * The behaviour every source must have (DESIGN.md §8): connect/close twice, each delivery settled
+ * exactly once, redelivery after a failed or missing ack (for at-least-once sources), bounded
+ * messages in flight. A connector applies it in its integration test with a harness.
+ */
+export interface SourceHarness {
+  /**
+   * A new source. Sources created with the same `identity` are the same consumer as far as the
+   * external system is concerned (same persistent session / consumer group), so a second one sees
+   * what the first left unacknowledged. Each test uses its own identity.
+   */
+  create(ctx: FakeContext, identity: string): Source;
+  /** Makes the external system emit these values towards sources of `identity` (after connect). */
+  produce(identity: string, values: string[]): Promise<void>;
+  /** The value a message carries (what `produce()` sent). */
+  valueOf(message: Message): string;
+  /** Messages read and not yet acknowledged, at most, for sources made by `create()`. */
+  maxInFlight: number;
+}
+
+export interface SourceConformanceOptions {
+  /** True when unacknowledged messages come back to the next source of the same identity (at-least-once). */
+  redelivers: boolean;
+}
+
+export interface ReadResult {
+  deliveries: Delivery[];
+  messages: Message[];
+}
+
+/** Reads until `count` messages arrived or `timeoutMs` passed (then returns what it has). */
+export async function readMessages(source: Source, count: number, timeoutMs = 10_000): Promise<ReadResult> {
+  const deliveries: Delivery[] = [];
+  const messages: Message[] = [];
+  const signal = AbortSignal.timeout(timeoutMs);
+  while (messages.length < count && !signal.aborted) {
+    const delivery = await source.read(signal);
+    if (!delivery) break;
+    deliveries.push(delivery);
+    messages.push(...delivery.messages);
+  }
+  return { deliveries, messages };
+}
+
+let counter = 0;
+const uniqueIdentity = (label: string): string => `${label}-${process.pid}-${Date.now()}-${++counter}`;
+const values = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+export function sourceConformance(
+  label: string,
+  harness: () => SourceHarness,
+  options: SourceConformanceOptions,
+): void {
+  describe(`source conformance: ${label}`, () => {
+    it('connects and closes twice, and works after the second connect', async () => {
+      const h = harness();
+      const id = uniqueIdentity('twice');
+      const source = h.create(createFakeContext(), id);
+      await source.connect(AbortSignal.timeout(10_000));
+      await source.close();
+      await source.connect(AbortSignal.timeout(10_000));
+      await h.produce(id, ['after-reconnect']);
+      const { deliveries, messages } = await readMessages(source, 1);
+      expect(messages.map((m) => h.valueOf(m))).toEqual(['after-reconnect']);
+      for (const d of deliveries) d.ack();
+      await source.close();
+      await source.close();
+    });
+
+    it('delivers each message once, and each delivery settles exactly once', async () => {
+      const h = harness();
+      const id = uniqueIdentity('once');
+      const source = h.create(createFakeContext(), id);
+      await source.connect(AbortSignal.timeout(10_000));
+      const sent = values('once', 25);
+      await h.produce(id, sent);
+      // Acking as it reads: a source may hold back further messages until earlier ones are acked.
+      const got: string[] = [];
+      const signal = AbortSignal.timeout(10_000);
+      while (got.length < sent.length && !signal.aborted) {
+        const d = await source.read(signal);
+        if (!d) break;
+        got.push(...d.messages.map((m) => h.valueOf(m)));
+        d.ack();
+        expect(() => d.ack()).not.toThrow();
+        expect(() => d.ack(new Error('late'))).not.toThrow();
+      }
+      expect(got.sort()).toEqual([...sent].sort());
+      // Nothing more arrives: no message was delivered twice.
+      const extra = await readMessages(source, 1, 300);
+      expect(extra.messages).toEqual([]);
+      await source.close();
+      if (options.redelivers) {
+        // The acks reached the external system: a new reader of the same identity gets only new data.
+        const next = h.create(createFakeContext(), id);
+        await next.connect(AbortSignal.timeout(10_000));
+        await h.produce(id, ['fresh']);
+        const after = await readMessages(next, 1);
+        expect(after.messages.map((m) => h.valueOf(m))).toEqual(['fresh']);
+        for (const d of after.deliveries) d.ack();
+        await next.close();
+      }
+    });
+
+    // A best-effort source makes no such promise.
+    for (const how of options.redelivers ? (['failed', 'missing'] as const) : []) {
+      it(`redelivers after a ${how} ack`, async () => {
+        const h = harness();
+        const id = uniqueIdentity(`redeliver-${how}`);
+        const first = h.create(createFakeContext(), id);
+        await first.connect(AbortSignal.timeout(10_000));
+        const sent = values(how, 5);
+        await h.produce(id, sent);
+        const got = await readMessages(first, sent.length);
+        expect(got.messages.map((m) => h.valueOf(m)).sort()).toEqual([...sent].sort());
+        if (how === 'failed') for (const d of got.deliveries) d.ack(new Error('could not store'));
+        await first.close();
+
+        const second = h.create(createFakeContext(), id);
+        await second.connect(AbortSignal.timeout(10_000));
+        const again = await readMessages(second, sent.length);
+        expect(again.messages.map((m) => h.valueOf(m)).sort()).toEqual([...sent].sort());
+        for (const d of again.deliveries) d.ack();
+        await second.close();
+      });
+    }
+
+    it('holds at most maxInFlight unacknowledged messages, then resumes on ack', async () => {
+      const h = harness();
+      const id = uniqueIdentity('bounded');
+      const source = h.create(createFakeContext(), id);
+      await source.connect(AbortSignal.timeout(10_000));
+      const sent = values('bounded', h.maxInFlight * 3);
+      await h.produce(id, sent);
+      // Without acks, reading stops at the bound.
+      const held = await readMessages(source, sent.length, 1000);
+      expect(held.messages.length).toBeGreaterThan(0);
+      expect(held.messages.length).toBeLessThanOrEqual(h.maxInFlight);
+      const seen = held.messages.map((m) => h.valueOf(m));
+      for (const d of held.deliveries) d.ack();
+      // Acking as it reads, the reader gets the rest.
+      const signal = AbortSignal.timeout(10_000);
+      while (seen.length < sent.length && !signal.aborted) {
+        const d = await source.read(signal);
+        if (!d) break;
+        seen.push(...d.messages.map((m) => h.valueOf(m)));
+        d.ack();
+      }
+      expect(seen.sort()).toEqual([...sent].sort());
+      await source.close();
+    });
+  });
+}
