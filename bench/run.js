@@ -10,10 +10,10 @@ const MAP_EXPRESSION = '$merge([$, {"relayed": true}])';
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hwmKb, installCleanup, rssSampler, stopChild, track, trackTempDir, treeCpuSeconds } from './lib/procs.js';
+import { foreignCpuMeter, hwmKb, installCleanup, rssSampler, stopChild, track, trackTempDir, treeCpuSeconds } from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
 import { PAYLOAD_BYTES } from './lib/payload.js';
 import { renderSection, evaluateTargets, writeDocs } from './lib/report.js';
@@ -237,7 +237,9 @@ async function runRelay(relay, ctx, rep) {
     const cpu0 = cpuOf();
     const broker0 = treeCpuSeconds(ctx.broker.pid);
     const redis0 = redis ? treeCpuSeconds(redis.pid) : 0;
+    const foreignMeter = foreignCpuMeter();
     const tp = await phase('throughput', cfg.messages, 0, cfg.phaseTimeoutMs);
+    const foreignCores = foreignMeter.stop();
     const cpu1 = cpuOf();
     const broker1 = treeCpuSeconds(ctx.broker.pid);
     const redis1 = redis ? treeCpuSeconds(redis.pid) : 0;
@@ -245,16 +247,19 @@ async function runRelay(relay, ctx, rep) {
     const tpSeconds = tp.received > 0 ? (tp.lastAt - tp.t0) / 1000 : NaN;
     const throughput = tp.received / tpSeconds;
     const per100k = (s) => (tp.received > 0 ? (s * 100_000) / tp.received : NaN);
-    log(`${relay.name}: throughput ${Math.round(throughput)} msg/s, ${tp.received}/${tp.sent} received, relay CPU ${(cpu1 - cpu0).toFixed(2)} s`);
+    log(`${relay.name}: throughput ${Math.round(throughput)} msg/s, ${tp.received}/${tp.sent} received, relay CPU ${(cpu1 - cpu0).toFixed(2)} s; other processes on the machine used ${foreignCores.toFixed(2)} cores`);
     await sleep(1000);
 
     const latCount = Math.round(cfg.rate * cfg.latencySeconds);
     let lat = null;
     let latCpu = NaN;
+    let latForeign = NaN;
     if (latCount > 0) {
       const c0 = cpuOf();
       const w0 = Date.now();
+      const meter = foreignCpuMeter();
       lat = await phase('latency', latCount, cfg.rate, cfg.latencySeconds * 1000 + cfg.phaseTimeoutMs);
+      latForeign = meter.stop();
       latCpu = ((cpuOf() - c0) / ((Date.now() - w0) / 1000)) * 100;
       if (relayDied()) throw new Error(`died during the latency run: ${describeExit()}`);
       const offered = lat.sent / ((lat.t1 - lat.t0) / 1000);
@@ -284,6 +289,7 @@ async function runRelay(relay, ctx, rep) {
       max: lat?.max ?? null,
       latUnchanged: lat?.unchanged ?? 0,
       cpuPercentAtRate: latCpu,
+      foreignCores: Math.max(foreignCores, Number.isFinite(latForeign) ? latForeign : 0),
       rssPeakMB: (Math.max(peakSampledKb, hwm) * 1024) / 1e6,
       rssSampledMB: (peakSampledKb * 1024) / 1e6,
       hwmMB: (hwm * 1024) / 1e6,
@@ -339,6 +345,7 @@ function conditions() {
     redis,
     mqtt: mqttVersion,
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    loadavg: loadavg(),
   };
 }
 
@@ -436,6 +443,10 @@ async function main() {
   if (!cfg.noWrite) {
     writeDocs(cfg.docs, section);
     log(`wrote ${cfg.docs}`);
+  }
+  const noisy = [...results.entries()].filter(([, r]) => r.foreignCores > 0.2).map(([n]) => n);
+  if (noisy.length > 0) {
+    console.log(`\nbench: other processes used more than 0.2 core during: ${noisy.join(', ')}; those figures are likely low. Re-run on a quiet machine.`);
   }
   if (failures.length > 0) {
     console.log(`\nbench: ${failures.length} relay(s) not measured: ${failures.map((f) => f.relay.name).join(', ')} (exit code 1)`);

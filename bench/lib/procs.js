@@ -150,3 +150,37 @@ export function rssSampler(rootPid, everyMs = 250) {
     },
   };
 }
+
+/**
+ * Process CPU seconds of the whole machine (all cores), from /proc/stat: user + nice + system.
+ * Interrupt and softirq time (where much of the bench's own loopback traffic is accounted, charged
+ * to no process) and steal are left out, so the foreign figure below errs on the low side.
+ */
+export function machineBusySeconds() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const busy = f[0] + f[1] + f[2];
+    return busy / ticks;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU used by processes that are not the bench's own (this process and its descendants): the
+ * machine's busy time minus the bench's. Read at two moments; `stop()` gives the average number of
+ * cores the rest of the machine used in between. Other people's builds and tests make figures noisy.
+ */
+export function foreignCpuMeter() {
+  const m0 = machineBusySeconds();
+  const b0 = treeCpuSeconds(process.pid);
+  const t0 = Date.now();
+  return {
+    stop() {
+      const wall = (Date.now() - t0) / 1000;
+      const foreign = machineBusySeconds() - m0 - (treeCpuSeconds(process.pid) - b0);
+      return wall > 0 ? Math.max(0, foreign / wall) : NaN;
+    },
+  };
+}

@@ -106,17 +106,18 @@ export function renderSection({ cfg, cond, relays, results, failures, targets, n
   L.push(`| throughput run | ${fmt(cfg.messages)} messages after ${fmt(cfg.warmup)} of warm-up; at most ${fmt(cfg.window)} sent and not yet received, ${fmt(cfg.inflight)} publishes awaiting their callback |`);
   L.push(`| latency run | ${fmt(cfg.rate)} msg/s offered for ${fmt(cfg.latencySeconds)} s (${fmt(Math.round(cfg.rate * cfg.latencySeconds))} messages) |`);
   L.push(`| runs | ${cfg.repeat} per relay${cfg.repeat > 1 ? ' (medians shown; counts summed)' : ' (`BENCH_REPEAT` for more)'}; bench took ${fmt(durationSeconds / 60, 1)} min |`);
+  L.push(`| machine load | load average ${cond.loadavg.map((x) => fmt(x, 2)).join(' / ')} (1 / 5 / 15 min) when the bench started; see "other CPU" below |`);
   L.push('');
 
   L.push('### Figures', '');
-  L.push('| relay | QoS | outbox | throughput (msg/s) | received / sent | relay CPU (s per 100k) | broker CPU (s per 100k) | p50 (ms) | p99 (ms) | max (ms) | received / sent at rate | relay CPU at rate | peak RSS (MB) |');
-  L.push('| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |');
+  L.push('| relay | QoS | outbox | throughput (msg/s) | received / sent | relay CPU (s per 100k) | broker CPU (s per 100k) | p50 (ms) | p99 (ms) | max (ms) | received / sent at rate | relay CPU at rate | peak RSS (MB) | other CPU (cores) |');
+  L.push('| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const relay of relays) {
     const r = results.get(relay.name);
     const failed = failures.find((f) => f.relay === relay);
     const name = `${relay.label}${relay.context ? ' *(context)*' : ''}`;
     if (!r) {
-      L.push(`| ${name} | ${relay.qos} | ${relay.outbox} | **not measured** (${failed ? failed.reason.split(':')[0] : 'skipped'}) | | | | | | | | | |`);
+      L.push(`| ${name} | ${relay.qos} | ${relay.outbox} | **not measured** (${failed ? failed.reason.split(':')[0] : 'skipped'}) | | | | | | | | | | |`);
       continue;
     }
     const extra = [];
@@ -124,10 +125,14 @@ export function renderSection({ cfg, cond, relays, results, failures, targets, n
     if (relay.kind !== 'direct' && (r.tpUnchanged || r.latUnchanged)) extra.push(`${fmt(r.tpUnchanged + r.latUnchanged)} not changed by the relay`);
     if (r.tpTimedOut) extra.push('timed out');
     L.push(
-      `| ${name} | ${relay.qos} | ${relay.outbox} | ${fmt(r.throughput)} | ${ratio(r.tpReceived, r.tpSent)}${extra.length ? ` (${extra.join(', ')})` : ''} | ${fmt(r.cpuPer100k, 2)} | ${fmt(r.brokerCpuPer100k, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${r.latSent ? ratio(r.latReceived, r.latSent) : '–'} | ${Number.isFinite(r.cpuPercentAtRate) ? `${fmt(r.cpuPercentAtRate, 0)} %` : '–'} | ${fmt(r.rssPeakMB, 0)} |`,
+      `| ${name} | ${relay.qos} | ${relay.outbox} | ${fmt(r.throughput)} | ${ratio(r.tpReceived, r.tpSent)}${extra.length ? ` (${extra.join(', ')})` : ''} | ${fmt(r.cpuPer100k, 2)} | ${fmt(r.brokerCpuPer100k, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${r.latSent ? ratio(r.latReceived, r.latSent) : '–'} | ${Number.isFinite(r.cpuPercentAtRate) ? `${fmt(r.cpuPercentAtRate, 0)} %` : '–'} | ${fmt(r.rssPeakMB, 0)} | ${fmt(r.foreignCores, 2)}${r.foreignCores > 0.2 ? ' ⚠' : ''} |`,
     );
   }
   L.push('');
+  L.push(
+    '*Other CPU*: cores used on average by processes outside the bench (other builds, tests) during the run, the larger of the throughput and latency runs; ⚠ above 0.2: that row is likely slowed down, run it again on a quiet machine (`BENCH_ONLY=<name>`).',
+    '',
+  );
   const withRedis = relays.map((x) => results.get(x.name)).find((r) => r?.redisCpuPer100k != null);
   if (withRedis) L.push(`Redis server CPU during the Redis-outbox throughput run: ${fmt(withRedis.redisCpuPer100k, 2)} s per 100k messages (not included in the relay's CPU).`, '');
 

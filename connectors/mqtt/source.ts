@@ -103,11 +103,22 @@ export class MqttSource implements Source {
     this.conn = conn;
     this.inbox = inbox;
     this.gate = gate;
+    let sessionPresent = false;
+    client.once('connect', (connack) => (sessionPresent = connack.sessionPresent === true));
     try {
       await conn.open(signal);
-      // Always subscribe on the first connection, even to a resumed session: the topics may have changed.
-      await this.subscribe(client);
       first = false;
+      // Always subscribe on the first connection, even to a resumed session: the topics may have changed.
+      if (sessionPresent) {
+        // A resumed session's queued messages arrive before the SUBACK. Waiting for it here, while
+        // the engine does not read yet, would deadlock once the inbox is full: subscribe in the background.
+        this.subscribe(client).catch((error: unknown) => {
+          this.ctx.logger.error({ url: conn.where, err: errorMessage(error) }, 'MQTT subscription failed');
+          this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+        });
+      } else {
+        await this.subscribe(client);
+      }
     } catch (error) {
       await this.teardown();
       throw error;

@@ -30,7 +30,7 @@ sinks:
 `;
 }
 
-describe('MQTT relay with the Redis outbox', () => {
+describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
   let source: ServiceHandle;
   let target: ServiceHandle;
   let redis: ServiceHandle;
@@ -81,7 +81,11 @@ describe('MQTT relay with the Redis outbox', () => {
     await publishing; // the broker keeps what arrives meanwhile for the persistent session
     service = await startService([file], { redisUrl: `${redis.url}/2`, env });
     await waitReady(service);
-    await waitFor(() => out.counts.size >= N, 90_000, `all messages after the restart (have ${out.counts.size})`);
+    await waitFor(() => out.counts.size >= N, 90_000, `all messages after the restart (have ${out.counts.size})`).catch(async (e) => {
+      console.log(service!.output().slice(-5000));
+      console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
+      throw e;
+    });
     expect(out.missing(0, N)).toEqual([]);
     console.log(`kill -9 mid-stream: ${N} sequence numbers all delivered, ${out.duplicates()} duplicates`);
     await out.close();
@@ -100,7 +104,11 @@ describe('MQTT relay with the Redis outbox', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - downAt))));
     await target.restart();
     await publishing;
-    await waitFor(() => out.counts.size >= N, 90_000, `the backlog to drain (have ${out.counts.size})`);
+    await waitFor(() => out.counts.size >= N, 90_000, `the backlog to drain (have ${out.counts.size})`).catch(async (e) => {
+      console.log(service!.output().slice(-5000));
+      console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
+      throw e;
+    });
     expect(out.missing(0, N)).toEqual([]);
     await waitReady(service);
     await out.close();

@@ -99,6 +99,17 @@ describe('filter', () => {
     expect(await keep('payload.temperature != null', { temperature: 0 })).toBe(true);
     expect(await keep('payload.temperature != null', { humidity: 40 })).toBe(false);
     expect(await keep('temperature != null', { temperature: 0 })).toBe(false);
+    const top = 'payload.temperature != null and meta.`mqtt.topic` != "plant/test"';
+    const topic = async (payload: unknown, t: string) =>
+      (
+        await create({ expression: top }).apply(
+          [createMessage({ id: 't', payload, meta: { 'mqtt.topic': t } })],
+          createTestTransformContext(),
+        )
+      ).length === 1;
+    expect(await topic({ temperature: 20 }, 'plant/a')).toBe(true);
+    expect(await topic({ temperature: 20 }, 'plant/test')).toBe(false);
+    expect(await topic({}, 'plant/a')).toBe(false);
     expect(await keep('time > $millis() - 300000', {})).toBe(true);
     expect(await keep('time > $millis() - 300000', {}, Date.now() - 600_000)).toBe(false);
     expect(await keep('$time > $millis() - 300000', {})).toBe(true);
