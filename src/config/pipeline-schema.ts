@@ -81,7 +81,7 @@ export const deadLetterOptions = z
       .int()
       .positive()
       .default(100_000)
-      .describe('Dead letters kept per sink, at most; the oldest go first.'),
+      .describe('Dead letters kept per pipeline, at most; past it the oldest are removed (counted in passerelle_dead_letters_evicted_total and logged).'),
   })
   .describe('How long dead letters are kept.');
 
