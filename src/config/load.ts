@@ -271,6 +271,7 @@ export function validateDocument(
   const issues: RawIssue[] = [];
   const references = new Map<string, Reference[]>();
   const value = interpolateTree(input, [], ctx, references, issues);
+  const unresolved = new Set(issues.map((i) => keyOf(i.path)));
 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     issues.push({ path: [], message: 'a pipeline must be a mapping with at least name, source and sinks' });
@@ -327,7 +328,7 @@ export function validateDocument(
   const named = sinksOk ? nameSinks(sinkConfigs, issues) : undefined;
 
   if (issues.length > 0 || !options.success || !sourceConfig || transformConfigs.some((t) => !t) || !named)
-    return { issues };
+    return { issues: withoutFollowOns(issues, unresolved) };
   return {
     issues,
     config: {
@@ -341,6 +342,18 @@ export function validateDocument(
       shutdownTimeout: options.data.shutdownTimeout,
     },
   };
+}
+
+/** A value whose reference could not be resolved is reported once, not again as an invalid value. */
+function withoutFollowOns(issues: RawIssue[], unresolved: Set<string>): RawIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = keyOf(issue.path);
+    if (!unresolved.has(key)) return true;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function interpolateTree(
