@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { duration, secret } from '../sdk/index.js';
 import { fakeInfluxSink, fakeMqttSource, fakeRegistry } from './fake-registry.fixture.js';
 import { effectiveDelivery, formatDeliveryLine } from './delivery.js';
-import { describeOptions, renderConfigMarkdown, replaceConfigSection } from './describe.js';
+import {
+  describeOptions,
+  MAX_DEFAULT_LENGTH,
+  renderConfigMarkdown,
+  replaceConfigSection,
+} from './describe.js';
 import { loadPipelineTexts } from './load.js';
 import { sinkEngineOptions } from './pipeline-schema.js';
 
@@ -63,6 +70,56 @@ describe('describeOptions', () => {
     expect(updated).toBe(`# InfluxDB\n\n<!-- config:start -->\n\n${md}\n<!-- config:end -->\n\nMore.\n`);
     expect(replaceConfigSection(updated, fakeInfluxSink)).toBe(updated);
     expect(() => replaceConfigSection('# no markers', fakeInfluxSink)).toThrow(/config:start/);
+  });
+});
+
+describe('describeOptions through wrappers and long defaults', () => {
+  it('finds the description and the secret mark under optional, default and pipe wrappers', () => {
+    const schema = z.strictObject({
+      token: secret('API token.').optional(),
+      nested: z.strictObject({ key: secret('Key.').optional().nullable() }).optional(),
+      timeout: duration('How long to wait.').prefault('5s').optional(),
+      level: z.enum(['a', 'b']).describe('Level.').default('a'),
+    });
+    const byName = Object.fromEntries(describeOptions(schema).map((r) => [r.name, r]));
+    expect(byName.token).toMatchObject({
+      type: 'secret',
+      secret: true,
+      required: false,
+      description: 'API token. Secret: give it as ${env:NAME} or ${file:PATH}.',
+    });
+    expect(byName['nested.key']).toMatchObject({ type: 'secret', secret: true, required: false });
+    expect(byName['nested.key']?.description).toMatch(/^Key\. Secret/);
+    expect(byName.timeout).toMatchObject({
+      type: 'duration',
+      default: '5s',
+      description: 'How long to wait.',
+    });
+    expect(byName.level).toMatchObject({ type: '"a" | "b"', default: '"a"', description: 'Level.' });
+  });
+
+  it('abbreviates long object and list defaults, and keeps short ones whole', () => {
+    const walk = { kind: 'random-walk', min: 16, max: 26, start: 21, step: 0.1, decimals: 2 };
+    const schema = z.strictObject({
+      fields: z.record(z.string(), z.unknown()).default({
+        temperature: walk,
+        humidity: walk,
+        pressure: walk,
+        battery: walk,
+        extra1: walk,
+        extra2: walk,
+      }),
+      small: z.record(z.string(), z.number()).default({ a: 1, b: 2 }),
+      list: z.array(z.string()).default(Array.from({ length: 30 }, (_, i) => `item-${i}`)),
+    });
+    const byName = Object.fromEntries(describeOptions(schema).map((r) => [r.name, r]));
+    expect(byName.fields?.default).toBe(
+      '{"temperature":{…},"humidity":{…},"pressure":{…},"battery":{…},"extra1":{…},…}',
+    );
+    expect(byName.fields!.default!.length).toBeLessThanOrEqual(MAX_DEFAULT_LENGTH);
+    expect(byName.small?.default).toBe('{"a":1,"b":2}');
+    expect(byName.list?.default).toMatch(/^\["item-0","item-1",.*,…\]$/);
+    expect(byName.list!.default!.length).toBeLessThanOrEqual(MAX_DEFAULT_LENGTH);
   });
 });
 

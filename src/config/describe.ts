@@ -70,12 +70,51 @@ function typeLabel(schema: z.ZodType): string {
   }
 }
 
+/** Defaults longer than this are abbreviated: a table cell is no place for a whole config. */
+export const MAX_DEFAULT_LENGTH = 80;
+
 function renderDefault(value: unknown, isDuration: boolean): string {
   if (isDuration && typeof value === 'number') return `${value}ms`;
   if (typeof value === 'string') return isDuration ? value : JSON.stringify(value);
   if (value !== null && typeof value === 'object' && Object.keys(value).length === 0)
     return Array.isArray(value) ? '[]' : '{}';
-  return JSON.stringify(value) ?? String(value);
+  const full = JSON.stringify(value) ?? String(value);
+  return full.length > MAX_DEFAULT_LENGTH ? abbreviate(value) : full;
+}
+
+/**
+ * A long object or list default, shortened: the top-level keys (or items) are kept and nested
+ * objects and lists become `{…}` / `[…]`, e.g. `{"temperature":{…},"humidity":{…}}`; past
+ * MAX_DEFAULT_LENGTH the rest is cut to `…`.
+ */
+function abbreviate(value: unknown): string {
+  const short = (v: unknown): string => {
+    if (Array.isArray(v)) return v.length === 0 ? '[]' : '[…]';
+    if (v !== null && typeof v === 'object') return Object.keys(v).length === 0 ? '{}' : '{…}';
+    const text = JSON.stringify(v) ?? String(v);
+    return text.length > 20 ? `${text.slice(0, 19)}…` : text;
+  };
+  const isArray = Array.isArray(value);
+  const parts =
+    value !== null && typeof value === 'object'
+      ? isArray
+        ? (value as unknown[]).map(short)
+        : Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${short(v)}`)
+      : [];
+  if (parts.length === 0)
+    return `${(JSON.stringify(value) ?? String(value)).slice(0, MAX_DEFAULT_LENGTH - 1)}…`;
+  const [open, close] = isArray ? ['[', ']'] : ['{', '}'];
+  let body = '';
+  for (const [i, part] of parts.entries()) {
+    const next = body ? `${body},${part}` : part;
+    // Room for the closing `,…` too, so the result never exceeds MAX_DEFAULT_LENGTH.
+    if (i > 0 && open.length + next.length + ',…'.length + close.length > MAX_DEFAULT_LENGTH) {
+      body = `${body},…`;
+      break;
+    }
+    body = next;
+  }
+  return `${open}${body}${close}`;
 }
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');

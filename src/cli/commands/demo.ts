@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { Aedes } from 'aedes';
 import { loadPipelinesOrThrow } from '../../config/index.js';
 import { parseDuration } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
@@ -11,6 +10,8 @@ import { runService } from './run.js';
 
 /** Starts an embedded MQTT broker (aedes) on a free loopback port: the demo needs nothing installed. */
 export async function startEmbeddedBroker(): Promise<{ url: string; close(): Promise<void> }> {
+  // Loaded here, not at the top: `run` should not pay for a broker it never starts.
+  const { Aedes } = await import('aedes');
   const broker = await Aedes.createBroker();
   const server: Server = createServer(broker.handle);
   await new Promise<void>((resolve, reject) => {
