@@ -2,11 +2,10 @@
 // See bench/README.md for what is measured and how; results go to docs/benchmarks.md.
 
 /**
- * The map transform that passerelle runs: adjust here if the map bindings change. The map
- * transform evaluates the expression against the payload (`$` is the payload; `$meta`, `$id`,
- * `$time` are bound), so `$merge([payload, ...])` would read a missing field.
+ * The map transform that passerelle runs: adjust here if the map bindings change. The expression
+ * is evaluated on the message envelope `{ payload, meta, id, time }` and gives the new payload.
  */
-const MAP_EXPRESSION = '$merge([$, {"relayed": true}])';
+const MAP_EXPRESSION = '$merge([payload, {"relayed": true}])';
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -46,6 +45,7 @@ const cfg = {
   skipNodeRed: ['1', 'true', 'yes'].includes((process.env.BENCH_SKIP_NODE_RED ?? '').toLowerCase()),
   docs: process.env.BENCH_DOCS ?? join(root, 'docs', 'benchmarks.md'),
   noWrite: ['1', 'true', 'yes'].includes((process.env.BENCH_NO_WRITE ?? '').toLowerCase()),
+  forceWrite: ['1', 'true', 'yes'].includes((process.env.BENCH_WRITE ?? '').toLowerCase()),
 };
 
 /** Measured in this order; the QoS 1 baselines are context for the Redis outbox figures. */
@@ -440,9 +440,14 @@ async function main() {
     durationSeconds: (Date.now() - started) / 1000,
   });
   console.log(`\n${section}`);
-  if (!cfg.noWrite) {
+  // A partial run (BENCH_ONLY, BENCH_SKIP_NODE_RED) lacks baselines: it does not replace the
+  // committed figures unless asked to (BENCH_WRITE=1).
+  const partial = relays.length < RELAYS.length;
+  if (!cfg.noWrite && (!partial || cfg.forceWrite)) {
     writeDocs(cfg.docs, section);
     log(`wrote ${cfg.docs}`);
+  } else if (!cfg.noWrite) {
+    log(`partial run: ${cfg.docs} left as it is (BENCH_WRITE=1 to write it anyway)`);
   }
   const noisy = [...results.entries()].filter(([, r]) => r.foreignCores > 0.2).map(([n]) => n);
   if (noisy.length > 0) {

@@ -15,8 +15,9 @@ export function makePayload(phase, id, ts) {
 }
 
 /**
- * Reads a relayed message: the fields at the top level, or under `payload` if a relay wraps the
- * message in an envelope. `relayed` tells whether the relay changed the field it should change.
+ * Reads a relayed message. It must be the input object with one field added: `phase`, `id` and
+ * `ts` at the top level (a relay that wraps the message in an envelope, or loses it, does not
+ * pass), and `relayed` tells whether the relay set the field it should set.
  */
 export function readRelayed(buf) {
   let obj;
@@ -25,8 +26,6 @@ export function readRelayed(buf) {
   } catch {
     return null;
   }
-  if (obj === null || typeof obj !== 'object') return null;
-  const body = typeof obj.ts === 'number' ? obj : obj.payload && typeof obj.payload === 'object' ? obj.payload : null;
-  if (!body || typeof body.ts !== 'number') return null;
-  return { phase: body.phase, id: body.id, ts: body.ts, relayed: body.relayed === true || obj.relayed === true };
+  if (obj === null || typeof obj !== 'object' || typeof obj.ts !== 'number' || typeof obj.phase !== 'string') return null;
+  return { phase: obj.phase, id: obj.id, ts: obj.ts, relayed: obj.relayed === true };
 }
