@@ -4,7 +4,17 @@ import tseslint from 'typescript-eslint';
 // Architecture boundaries (DESIGN.md §9) are enforced with no-restricted-imports.
 const onlySdk = {
   patterns: [
-    { group: ['**/src/engine/**', '**/src/outbox/**', '**/src/runtime/**', '**/src/cli/**', '**/src/config/**', '**/src/registry/**'], message: 'Connectors and transforms import only src/sdk and their own client library.' },
+    {
+      group: [
+        '**/src/engine/**',
+        '**/src/outbox/**',
+        '**/src/runtime/**',
+        '**/src/cli/**',
+        '**/src/config/**',
+        '**/src/registry/**',
+      ],
+      message: 'Connectors and transforms import only src/sdk and their own client library.',
+    },
   ],
   paths: [{ name: 'bullmq', message: 'Only src/outbox imports bullmq.' }],
 };
@@ -14,13 +24,59 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.name='eval']", message: 'No eval: use the expression language.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "CallExpression[callee.name='eval']", message: 'No eval: use the expression language.' },
+      ],
     },
   },
-  { files: ['connectors/**/*.ts', 'src/transforms/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', onlySdk] } },
-  { files: ['src/engine/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/connectors/**'], message: 'The engine never imports connectors.' }], paths: [{ name: 'bullmq', message: 'Only src/outbox imports bullmq.' }] }] } },
-  { files: ['src/sdk/**/*.ts', 'src/config/**/*.ts', 'src/runtime/**/*.ts', 'src/cli/**/*.ts', 'src/registry/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'bullmq', message: 'Only src/outbox imports bullmq.' }] }] } },
+  {
+    files: ['connectors/**/*.ts', 'src/transforms/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', onlySdk] },
+  },
+  {
+    files: ['src/engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['**/connectors/**'], message: 'The engine never imports connectors.' }],
+          paths: [{ name: 'bullmq', message: 'Only src/outbox imports bullmq.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: [
+      'src/sdk/**/*.ts',
+      'src/config/**/*.ts',
+      'src/runtime/**/*.ts',
+      'src/cli/**/*.ts',
+      'src/registry/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'bullmq', message: 'Only src/outbox imports bullmq.' }] },
+      ],
+    },
+  },
 );

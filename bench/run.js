@@ -12,11 +12,25 @@ import { createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:f
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { foreignCpuMeter, hwmKb, installCleanup, rssSampler, stopChild, track, trackTempDir, treeCpuSeconds } from './lib/procs.js';
+import {
+  foreignCpuMeter,
+  hwmKb,
+  installCleanup,
+  rssSampler,
+  stopChild,
+  track,
+  trackTempDir,
+  treeCpuSeconds,
+} from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
 import { PAYLOAD_BYTES } from './lib/payload.js';
 import { renderSection, evaluateTargets, writeDocs } from './lib/report.js';
-import { NODE_RED_VERSION, ensureNodeRed, installedNodeRedVersion, prepareNodeRed } from './peers/node-red.js';
+import {
+  NODE_RED_VERSION,
+  ensureNodeRed,
+  installedNodeRedVersion,
+  prepareNodeRed,
+} from './peers/node-red.js';
 import { preparePasserelle } from './peers/passerelle.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,7 +55,10 @@ const cfg = {
   startTimeoutMs: envNum('BENCH_START_TIMEOUT', 60) * 1000,
   phaseTimeoutMs: envNum('BENCH_PHASE_TIMEOUT', 180) * 1000,
   drainIdleMs: envNum('BENCH_DRAIN_IDLE_MS', 3000),
-  only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  only: (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
   skipNodeRed: ['1', 'true', 'yes'].includes((process.env.BENCH_SKIP_NODE_RED ?? '').toLowerCase()),
   docs: process.env.BENCH_DOCS ?? join(root, 'docs', 'benchmarks.md'),
   noWrite: ['1', 'true', 'yes'].includes((process.env.BENCH_NO_WRITE ?? '').toLowerCase()),
@@ -50,11 +67,25 @@ const cfg = {
 
 /** Measured in this order; the QoS 1 baselines are context for the Redis outbox figures. */
 const RELAYS = [
-  { name: 'direct-q0', kind: 'direct', qos: 0, outbox: '–', label: 'no relay: generator → broker → receiver', context: true },
+  {
+    name: 'direct-q0',
+    kind: 'direct',
+    qos: 0,
+    outbox: '–',
+    label: 'no relay: generator → broker → receiver',
+    context: true,
+  },
   { name: 'bare-q0', kind: 'bare', qos: 0, outbox: '–', label: 'bare relay (mqtt.js)' },
   { name: 'node-red-q0', kind: 'node-red', qos: 0, outbox: '–', label: 'Node-RED' },
   { name: 'passerelle-memory-q0', kind: 'passerelle', qos: 0, outbox: 'memory', label: 'passerelle' },
-  { name: 'passerelle-redis-q1', kind: 'passerelle', qos: 1, outbox: 'Redis', redis: true, label: 'passerelle' },
+  {
+    name: 'passerelle-redis-q1',
+    kind: 'passerelle',
+    qos: 1,
+    outbox: 'Redis',
+    redis: true,
+    label: 'passerelle',
+  },
   { name: 'bare-q1', kind: 'bare', qos: 1, outbox: '–', label: 'bare relay (mqtt.js)', context: true },
   { name: 'node-red-q1', kind: 'node-red', qos: 1, outbox: '–', label: 'Node-RED', context: true },
 ];
@@ -76,7 +107,11 @@ function selected(relay) {
 
 function startWorker(file, env) {
   const child = track(
-    spawn(process.execPath, [join(here, file)], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    spawn(process.execPath, [join(here, file)], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
     file,
   );
   child.on('message', (m) => {
@@ -119,10 +154,21 @@ class StartError extends Error {}
 
 function spawnRelay(relay, ctx, dir, httpPort, redis) {
   if (relay.kind === 'bare') {
-    return { cmd: process.execPath, args: [join(here, 'peers', 'bare-relay.js')], env: { BENCH_BROKER: ctx.broker.url, BENCH_QOS: String(relay.qos) } };
+    return {
+      cmd: process.execPath,
+      args: [join(here, 'peers', 'bare-relay.js')],
+      env: { BENCH_BROKER: ctx.broker.url, BENCH_QOS: String(relay.qos) },
+    };
   }
-  if (relay.kind === 'node-red') return prepareNodeRed(root, dir, { brokerPort: ctx.broker.port, httpPort, qos: relay.qos });
-  return preparePasserelle(root, dir, { brokerUrl: ctx.broker.url, httpPort, qos: relay.qos, redisUrl: redis?.url, expression: MAP_EXPRESSION });
+  if (relay.kind === 'node-red')
+    return prepareNodeRed(root, dir, { brokerPort: ctx.broker.port, httpPort, qos: relay.qos });
+  return preparePasserelle(root, dir, {
+    brokerUrl: ctx.broker.url,
+    httpPort,
+    qos: relay.qos,
+    redisUrl: redis?.url,
+    expression: MAP_EXPRESSION,
+  });
 }
 
 async function runRelay(relay, ctx, rep) {
@@ -138,7 +184,11 @@ async function runRelay(relay, ctx, rep) {
   if (!direct) {
     const spec = spawnRelay(relay, ctx, dir, httpPort, redis);
     child = track(
-      spawn(spec.cmd, spec.args, { cwd: root, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn(spec.cmd, spec.args, {
+        cwd: root,
+        env: { ...process.env, ...spec.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
       relay.name,
     );
     const collect = (d) => {
@@ -153,8 +203,14 @@ async function runRelay(relay, ctx, rep) {
   }
   // The calibration row publishes straight to the receiver's topic: the floor of the set-up.
   const cpuOf = () => (child ? treeCpuSeconds(child.pid) : NaN);
-  const recv = startWorker('load/receiver.js', { BENCH_BROKER: ctx.broker.url, BENCH_QOS: String(relay.qos) });
-  const gen = startWorker('load/generator.js', { BENCH_BROKER: ctx.broker.url, BENCH_TOPIC_IN: direct ? 'bench/out' : 'bench/in' });
+  const recv = startWorker('load/receiver.js', {
+    BENCH_BROKER: ctx.broker.url,
+    BENCH_QOS: String(relay.qos),
+  });
+  const gen = startWorker('load/generator.js', {
+    BENCH_BROKER: ctx.broker.url,
+    BENCH_TOPIC_IN: direct ? 'bench/out' : 'bench/in',
+  });
   let received = 0;
   let receivedAt = Date.now();
   let currentPhase = null;
@@ -168,7 +224,8 @@ async function runRelay(relay, ctx, rep) {
     }
   });
   const relayDied = () => exited !== null;
-  const describeExit = () => `exited with ${exited.signal ?? `code ${exited.code}`}; last output:\n${tail.trim().split('\n').slice(-15).join('\n')}`;
+  const describeExit = () =>
+    `exited with ${exited.signal ?? `code ${exited.code}`}; last output:\n${tail.trim().split('\n').slice(-15).join('\n')}`;
 
   async function phase(name, count, rate, timeoutMs) {
     const tag = `${name}-${rep}`;
@@ -177,14 +234,31 @@ async function runRelay(relay, ctx, rep) {
     receivedAt = Date.now();
     recv.send({ type: 'phase', phase: tag, expect: count });
     await waitMessage(recv, (m) => m.type === 'phase-ok' && m.phase === tag, 10_000, 'receiver');
-    const doneP = waitMessage(gen, (m) => m.type === 'done' && m.phase === tag, timeoutMs + 30_000, 'generator');
-    gen.send({ type: 'run', phase: tag, count, rate, window: cfg.window, inflight: cfg.inflight, qos: relay.qos, stallMs: 1000 });
+    const doneP = waitMessage(
+      gen,
+      (m) => m.type === 'done' && m.phase === tag,
+      timeoutMs + 30_000,
+      'generator',
+    );
+    gen.send({
+      type: 'run',
+      phase: tag,
+      count,
+      rate,
+      window: cfg.window,
+      inflight: cfg.inflight,
+      qos: relay.qos,
+      stallMs: 1000,
+    });
     const deadline = Date.now() + timeoutMs;
     let timedOut = false;
     let done = null;
-    doneP.then((d) => {
-      done = d;
-    }, () => {});
+    doneP.then(
+      (d) => {
+        done = d;
+      },
+      () => {},
+    );
     while (!done) {
       if (relayDied() || Date.now() > deadline) {
         timedOut = !relayDied();
@@ -213,16 +287,26 @@ async function runRelay(relay, ctx, rep) {
     recv.send({ type: 'phase', phase: currentPhase, expect: 1_000_000 });
     await waitMessage(recv, (m) => m.type === 'phase-ok', 10_000, 'receiver');
     const probeDone = waitMessage(gen, (m) => m.type === 'done', cfg.startTimeoutMs + 30_000, 'generator');
-    gen.send({ type: 'run', phase: currentPhase, count: 1_000_000, rate: 20, window: 1, inflight: 10, qos: relay.qos, stallMs: 1000 });
+    gen.send({
+      type: 'run',
+      phase: currentPhase,
+      count: 1_000_000,
+      rate: 20,
+      window: 1,
+      inflight: 10,
+      qos: relay.qos,
+      stallMs: 1000,
+    });
     while (received === 0 && !relayDied() && Date.now() - t0 < cfg.startTimeoutMs) await sleep(50);
     gen.send({ type: 'stop' });
     await probeDone;
     currentPhase = null;
     if (relayDied()) throw new StartError(describeExit());
     if (received === 0) {
-      const why = foreign.count > 0
-        ? `${foreign.count} message(s) arrived on bench/out but without the bench's fields (phase, id, ts), so the relay's output is not the input with one field changed; first one: ${foreign.sample}`
-        : `no message came through within ${cfg.startTimeoutMs / 1000} s`;
+      const why =
+        foreign.count > 0
+          ? `${foreign.count} message(s) arrived on bench/out but without the bench's fields (phase, id, ts), so the relay's output is not the input with one field changed; first one: ${foreign.sample}`
+          : `no message came through within ${cfg.startTimeoutMs / 1000} s`;
       throw new StartError(`${why}; last output:\n${tail.trim().split('\n').slice(-15).join('\n')}`);
     }
     const startSeconds = (Date.now() - t0) / 1000;
@@ -247,7 +331,9 @@ async function runRelay(relay, ctx, rep) {
     const tpSeconds = tp.received > 0 ? (tp.lastAt - tp.t0) / 1000 : NaN;
     const throughput = tp.received / tpSeconds;
     const per100k = (s) => (tp.received > 0 ? (s * 100_000) / tp.received : NaN);
-    log(`${relay.name}: throughput ${Math.round(throughput)} msg/s, ${tp.received}/${tp.sent} received, relay CPU ${(cpu1 - cpu0).toFixed(2)} s; other processes on the machine used ${foreignCores.toFixed(2)} cores`);
+    log(
+      `${relay.name}: throughput ${Math.round(throughput)} msg/s, ${tp.received}/${tp.sent} received, relay CPU ${(cpu1 - cpu0).toFixed(2)} s; other processes on the machine used ${foreignCores.toFixed(2)} cores`,
+    );
     await sleep(1000);
 
     const latCount = Math.round(cfg.rate * cfg.latencySeconds);
@@ -263,7 +349,9 @@ async function runRelay(relay, ctx, rep) {
       latCpu = ((cpuOf() - c0) / ((Date.now() - w0) / 1000)) * 100;
       if (relayDied()) throw new Error(`died during the latency run: ${describeExit()}`);
       const offered = lat.sent / ((lat.t1 - lat.t0) / 1000);
-      log(`${relay.name}: latency at ${Math.round(offered)} msg/s offered: p50 ${lat.p50?.toFixed(2)} ms, p99 ${lat.p99?.toFixed(2)} ms, ${lat.received}/${lat.sent} received`);
+      log(
+        `${relay.name}: latency at ${Math.round(offered)} msg/s offered: p50 ${lat.p50?.toFixed(2)} ms, p99 ${lat.p99?.toFixed(2)} ms, ${lat.received}/${lat.sent} received`,
+      );
     }
     const peakSampledKb = sampler.stop();
     const hwm = child ? hwmKb(child.pid) : NaN;
@@ -317,7 +405,10 @@ function sh(cmd, args) {
 function conditions() {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
   try {
-    cpuModel = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? cpuModel;
+    cpuModel =
+      readFileSync('/proc/cpuinfo', 'utf8')
+        .match(/^model name\s*:\s*(.+)$/m)?.[1]
+        ?.trim() ?? cpuModel;
   } catch {
     /* keep os.cpus() */
   }
@@ -325,7 +416,9 @@ function conditions() {
   const redis = sh('redis-server', ['--version']).match(/v=(\S+)/)?.[1] ?? 'unknown';
   let mqttVersion = 'unknown';
   try {
-    mqttVersion = JSON.parse(readFileSync(join(root, 'node_modules', 'mqtt', 'package.json'), 'utf8')).version;
+    mqttVersion = JSON.parse(
+      readFileSync(join(root, 'node_modules', 'mqtt', 'package.json'), 'utf8'),
+    ).version;
   } catch {
     /* not installed */
   }
@@ -363,7 +456,16 @@ function aggregate(runs) {
     else out[key] = runs[0][key];
   }
   // Losses and duplicates are summed over runs, not smoothed away.
-  for (const key of ['tpReceived', 'tpSent', 'tpDups', 'tpUnchanged', 'latReceived', 'latSent', 'latUnchanged', 'tpStalls']) {
+  for (const key of [
+    'tpReceived',
+    'tpSent',
+    'tpDups',
+    'tpUnchanged',
+    'latReceived',
+    'latSent',
+    'latUnchanged',
+    'tpStalls',
+  ]) {
     out[key] = runs.reduce((s, r) => s + (r[key] ?? 0), 0);
   }
   out.tpTimedOut = runs.some((r) => r.tpTimedOut);
@@ -376,11 +478,15 @@ async function main() {
   installCleanup();
   const relays = RELAYS.filter(selected);
   if (relays.length === 0) {
-    console.error(`BENCH_ONLY=${process.env.BENCH_ONLY} selects none of: ${RELAYS.map((r) => r.name).join(', ')}`);
+    console.error(
+      `BENCH_ONLY=${process.env.BENCH_ONLY} selects none of: ${RELAYS.map((r) => r.name).join(', ')}`,
+    );
     return 2;
   }
   const latCount = Math.round(cfg.rate * cfg.latencySeconds);
-  log(`relays: ${relays.map((r) => r.name).join(', ')}; ${cfg.messages} messages per throughput run, ${latCount} at ${cfg.rate} msg/s for latency, ${cfg.repeat} run(s) each`);
+  log(
+    `relays: ${relays.map((r) => r.name).join(', ')}; ${cfg.messages} messages per throughput run, ${latCount} at ${cfg.rate} msg/s for latency, ${cfg.repeat} run(s) each`,
+  );
   const cond = conditions();
   const notes = [];
   const failures = [];
@@ -390,9 +496,14 @@ async function main() {
     try {
       const inst = await ensureNodeRed(root, log);
       nodeRed = { version: installedNodeRedVersion(root), installSeconds: inst.seconds, cached: inst.cached };
-      log(inst.cached ? `node-red ${nodeRed.version} already installed in .bench/node-red` : `node-red ${nodeRed.version} installed in ${inst.seconds.toFixed(1)} s`);
+      log(
+        inst.cached
+          ? `node-red ${nodeRed.version} already installed in .bench/node-red`
+          : `node-red ${nodeRed.version} installed in ${inst.seconds.toFixed(1)} s`,
+      );
     } catch (err) {
-      for (const r of relays.filter((x) => x.kind === 'node-red')) failures.push({ relay: r, reason: err.message });
+      for (const r of relays.filter((x) => x.kind === 'node-red'))
+        failures.push({ relay: r, reason: err.message });
       log(`NODE-RED NOT AVAILABLE: ${err.message}`);
     }
   }
@@ -402,8 +513,13 @@ async function main() {
   log(`mosquitto ${cond.mosquitto} on ${broker.url} (pid ${broker.pid})`);
   const ctx = { tmp, broker };
 
-  if (relays.some((r) => r.kind === 'passerelle') && !existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))) {
-    notes.push('dist/src/cli/main.js was missing when the bench started: passerelle was not built (`npm run bench` builds first).');
+  if (
+    relays.some((r) => r.kind === 'passerelle') &&
+    !existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))
+  ) {
+    notes.push(
+      'dist/src/cli/main.js was missing when the bench started: passerelle was not built (`npm run bench` builds first).',
+    );
   }
 
   const results = new Map();
@@ -419,7 +535,9 @@ async function main() {
     } catch (err) {
       const kind = err instanceof StartError ? 'FAILED TO START' : 'FAILED';
       failures.push({ relay, reason: `${kind}: ${err.message}` });
-      console.log(`\n${'!'.repeat(78)}\n!! ${relay.name} ${kind} — skipped, reported as not measured.\n!! ${err.message.split('\n').join('\n!! ')}\n${'!'.repeat(78)}\n`);
+      console.log(
+        `\n${'!'.repeat(78)}\n!! ${relay.name} ${kind} — skipped, reported as not measured.\n!! ${err.message.split('\n').join('\n!! ')}\n${'!'.repeat(78)}\n`,
+      );
       if (runs.length > 0) results.set(relay.name, aggregate(runs));
     }
   }
@@ -434,7 +552,11 @@ async function main() {
     failures,
     targets,
     notes,
-    nodeRed: nodeRed ?? { version: installedNodeRedVersion(root) ?? NODE_RED_VERSION, installSeconds: null, cached: null },
+    nodeRed: nodeRed ?? {
+      version: installedNodeRedVersion(root) ?? NODE_RED_VERSION,
+      installSeconds: null,
+      cached: null,
+    },
     payloadBytes: PAYLOAD_BYTES,
     expression: MAP_EXPRESSION,
     durationSeconds: (Date.now() - started) / 1000,
@@ -451,10 +573,14 @@ async function main() {
   }
   const noisy = [...results.entries()].filter(([, r]) => r.foreignCores > 0.2).map(([n]) => n);
   if (noisy.length > 0) {
-    console.log(`\nbench: other processes used more than 0.2 core during: ${noisy.join(', ')}; those figures are likely low. Re-run on a quiet machine.`);
+    console.log(
+      `\nbench: other processes used more than 0.2 core during: ${noisy.join(', ')}; those figures are likely low. Re-run on a quiet machine.`,
+    );
   }
   if (failures.length > 0) {
-    console.log(`\nbench: ${failures.length} relay(s) not measured: ${failures.map((f) => f.relay.name).join(', ')} (exit code 1)`);
+    console.log(
+      `\nbench: ${failures.length} relay(s) not measured: ${failures.map((f) => f.relay.name).join(', ')} (exit code 1)`,
+    );
     return 1;
   }
   return 0;
@@ -470,4 +596,3 @@ main().then(
     process.exit(1);
   },
 );
-

@@ -26,6 +26,7 @@ export function readRelayed(buf) {
   } catch {
     return null;
   }
-  if (obj === null || typeof obj !== 'object' || typeof obj.ts !== 'number' || typeof obj.phase !== 'string') return null;
+  if (obj === null || typeof obj !== 'object' || typeof obj.ts !== 'number' || typeof obj.phase !== 'string')
+    return null;
   return { phase: obj.phase, id: obj.id, ts: obj.ts, relayed: obj.relayed === true };
 }

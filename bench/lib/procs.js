@@ -80,7 +80,13 @@ function readStat(pid) {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
     // rest[0] is field 3 (state): ppid 4, utime 14, stime 15, cutime 16, cstime 17.
-    return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), cutime: Number(rest[13]), cstime: Number(rest[14]) };
+    return {
+      ppid: Number(rest[1]),
+      utime: Number(rest[11]),
+      stime: Number(rest[12]),
+      cutime: Number(rest[13]),
+      cstime: Number(rest[14]),
+    };
   } catch {
     return null;
   }

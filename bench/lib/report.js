@@ -63,66 +63,160 @@ export function evaluateTargets(results) {
   const nr = results.get('node-red-q0');
   const rows = [];
   const add = (relay, what, measured, threshold, pass, unit = '') =>
-    rows.push({ relay, what, measured, threshold, unit, result: pass === null ? 'not measured' : pass ? 'PASS' : 'FAIL' });
+    rows.push({
+      relay,
+      what,
+      measured,
+      threshold,
+      unit,
+      result: pass === null ? 'not measured' : pass ? 'PASS' : 'FAIL',
+    });
   const both = (a, b) => a != null && b != null && Number.isFinite(a) && Number.isFinite(b);
 
   const memTp = mem?.throughput;
   const memCpu = mem?.cpuPer100k;
-  add('memory, QoS 0', 'throughput ≥ bare relay − 5 %', memTp, both(memTp, bare?.throughput) ? bare.throughput * 0.95 : null,
-    both(memTp, bare?.throughput) ? memTp >= bare.throughput * 0.95 : null, 'msg/s');
-  add('memory, QoS 0', 'CPU per message ≤ 0.6 × Node-RED (QoS 0)', memCpu, both(memCpu, nr?.cpuPer100k) ? nr.cpuPer100k * 0.6 : null,
-    both(memCpu, nr?.cpuPer100k) ? memCpu <= nr.cpuPer100k * 0.6 : null, 's/100k');
-  add('memory, QoS 0', 'p99 at the offered rate ≤ 25 ms', mem?.p99, 25, mem?.p99 != null ? mem.p99 <= 25 : null, 'ms');
-  add('memory, QoS 0', 'peak RSS under load ≤ 150 MB', mem?.rssPeakMB, 150, mem?.rssPeakMB != null ? mem.rssPeakMB <= 150 : null, 'MB');
+  add(
+    'memory, QoS 0',
+    'throughput ≥ bare relay − 5 %',
+    memTp,
+    both(memTp, bare?.throughput) ? bare.throughput * 0.95 : null,
+    both(memTp, bare?.throughput) ? memTp >= bare.throughput * 0.95 : null,
+    'msg/s',
+  );
+  add(
+    'memory, QoS 0',
+    'CPU per message ≤ 0.6 × Node-RED (QoS 0)',
+    memCpu,
+    both(memCpu, nr?.cpuPer100k) ? nr.cpuPer100k * 0.6 : null,
+    both(memCpu, nr?.cpuPer100k) ? memCpu <= nr.cpuPer100k * 0.6 : null,
+    's/100k',
+  );
+  add(
+    'memory, QoS 0',
+    'p99 at the offered rate ≤ 25 ms',
+    mem?.p99,
+    25,
+    mem?.p99 != null ? mem.p99 <= 25 : null,
+    'ms',
+  );
+  add(
+    'memory, QoS 0',
+    'peak RSS under load ≤ 150 MB',
+    mem?.rssPeakMB,
+    150,
+    mem?.rssPeakMB != null ? mem.rssPeakMB <= 150 : null,
+    'MB',
+  );
 
   const redTp = red?.throughput;
   const redCpu = red?.cpuPer100k;
-  add('Redis, QoS 1', 'throughput ≥ Node-RED QoS 0', redTp, nr?.throughput ?? null,
-    both(redTp, nr?.throughput) ? redTp >= nr.throughput : null, 'msg/s');
-  add('Redis, QoS 1', 'CPU per message ≤ Node-RED (QoS 0)', redCpu, nr?.cpuPer100k ?? null,
-    both(redCpu, nr?.cpuPer100k) ? redCpu <= nr.cpuPer100k : null, 's/100k');
-  add('Redis, QoS 1', 'p99 at the offered rate ≤ 50 ms', red?.p99, 50, red?.p99 != null ? red.p99 <= 50 : null, 'ms');
-  add('Redis, QoS 1', 'peak RSS under load ≤ 150 MB', red?.rssPeakMB, 150, red?.rssPeakMB != null ? red.rssPeakMB <= 150 : null, 'MB');
+  add(
+    'Redis, QoS 1',
+    'throughput ≥ Node-RED QoS 0',
+    redTp,
+    nr?.throughput ?? null,
+    both(redTp, nr?.throughput) ? redTp >= nr.throughput : null,
+    'msg/s',
+  );
+  add(
+    'Redis, QoS 1',
+    'CPU per message ≤ Node-RED (QoS 0)',
+    redCpu,
+    nr?.cpuPer100k ?? null,
+    both(redCpu, nr?.cpuPer100k) ? redCpu <= nr.cpuPer100k : null,
+    's/100k',
+  );
+  add(
+    'Redis, QoS 1',
+    'p99 at the offered rate ≤ 50 ms',
+    red?.p99,
+    50,
+    red?.p99 != null ? red.p99 <= 50 : null,
+    'ms',
+  );
+  add(
+    'Redis, QoS 1',
+    'peak RSS under load ≤ 150 MB',
+    red?.rssPeakMB,
+    150,
+    red?.rssPeakMB != null ? red.rssPeakMB <= 150 : null,
+    'MB',
+  );
   return rows;
 }
 
-export function renderSection({ cfg, cond, relays, results, failures, targets, notes, nodeRed, payloadBytes, expression, durationSeconds }) {
+export function renderSection({
+  cfg,
+  cond,
+  relays,
+  results,
+  failures,
+  targets,
+  notes,
+  nodeRed,
+  payloadBytes,
+  expression,
+  durationSeconds,
+}) {
   const L = [];
   L.push(`## Results — ${cond.date}`, '');
   L.push('### Conditions', '');
   L.push('| | |', '| --- | --- |');
-  L.push(`| machine | ${cond.cores} cores, ${cond.cpuModel}, ${fmt(cond.ramGiB, 1)} GiB RAM, Linux ${cond.kernel} |`);
+  L.push(
+    `| machine | ${cond.cores} cores, ${cond.cpuModel}, ${fmt(cond.ramGiB, 1)} GiB RAM, Linux ${cond.kernel} |`,
+  );
   L.push(`| Node.js | ${cond.node} (mqtt.js ${cond.mqtt} for the bare relay, generator and receiver) |`);
-  L.push(`| Mosquitto | ${cond.mosquitto}, private instance on loopback: persistence off, \`max_queued_messages 1000000\`, \`max_inflight_messages 1000\`, \`set_tcp_nodelay true\` |`);
-  L.push(`| Redis | ${cond.redis}, private instance per run, no RDB, no AOF, \`maxmemory-policy noeviction\` |`);
+  L.push(
+    `| Mosquitto | ${cond.mosquitto}, private instance on loopback: persistence off, \`max_queued_messages 1000000\`, \`max_inflight_messages 1000\`, \`set_tcp_nodelay true\` |`,
+  );
+  L.push(
+    `| Redis | ${cond.redis}, private instance per run, no RDB, no AOF, \`maxmemory-policy noeviction\` |`,
+  );
   const nrInstall =
     nodeRed.installSeconds == null
       ? ''
       : nodeRed.cached
         ? `, already in \`.bench/node-red\`${nodeRed.installSeconds > 0 ? ` (its install from npm took ${fmt(nodeRed.installSeconds, 0)} s)` : ''}`
         : `, installed from npm by this run in ${fmt(nodeRed.installSeconds, 0)} s`;
-  L.push(`| Node-RED | ${nodeRed.version ?? 'not installed'} (last release line for Node 20; 5.x needs Node ≥ 22.9)${nrInstall} |`);
-  L.push(`| payload | ${payloadBytes}-byte JSON object; the relay adds \`"relayed": true\` (passerelle: \`${expression}\`) |`);
-  L.push(`| throughput run | ${fmt(cfg.messages)} messages after ${fmt(cfg.warmup)} of warm-up; at most ${fmt(cfg.window)} sent and not yet received, ${fmt(cfg.inflight)} publishes awaiting their callback |`);
-  L.push(`| latency run | ${fmt(cfg.rate)} msg/s offered for ${fmt(cfg.latencySeconds)} s (${fmt(Math.round(cfg.rate * cfg.latencySeconds))} messages) |`);
-  L.push(`| runs | ${cfg.repeat} per relay${cfg.repeat > 1 ? ' (medians shown; counts summed)' : ' (`BENCH_REPEAT` for more)'}; bench took ${fmt(durationSeconds / 60, 1)} min |`);
-  L.push(`| machine load | load average ${cond.loadavg.map((x) => fmt(x, 2)).join(' / ')} (1 / 5 / 15 min) when the bench started; see "other CPU" below |`);
+  L.push(
+    `| Node-RED | ${nodeRed.version ?? 'not installed'} (last release line for Node 20; 5.x needs Node ≥ 22.9)${nrInstall} |`,
+  );
+  L.push(
+    `| payload | ${payloadBytes}-byte JSON object; the relay adds \`"relayed": true\` (passerelle: \`${expression}\`) |`,
+  );
+  L.push(
+    `| throughput run | ${fmt(cfg.messages)} messages after ${fmt(cfg.warmup)} of warm-up; at most ${fmt(cfg.window)} sent and not yet received, ${fmt(cfg.inflight)} publishes awaiting their callback |`,
+  );
+  L.push(
+    `| latency run | ${fmt(cfg.rate)} msg/s offered for ${fmt(cfg.latencySeconds)} s (${fmt(Math.round(cfg.rate * cfg.latencySeconds))} messages) |`,
+  );
+  L.push(
+    `| runs | ${cfg.repeat} per relay${cfg.repeat > 1 ? ' (medians shown; counts summed)' : ' (`BENCH_REPEAT` for more)'}; bench took ${fmt(durationSeconds / 60, 1)} min |`,
+  );
+  L.push(
+    `| machine load | load average ${cond.loadavg.map((x) => fmt(x, 2)).join(' / ')} (1 / 5 / 15 min) when the bench started; see "other CPU" below |`,
+  );
   L.push('');
 
   L.push('### Figures', '');
-  L.push('| relay | QoS | outbox | throughput (msg/s) | received / sent | relay CPU (s per 100k) | broker CPU (s per 100k) | p50 (ms) | p99 (ms) | max (ms) | received / sent at rate | relay CPU at rate | peak RSS (MB) | other CPU (cores) |');
+  L.push(
+    '| relay | QoS | outbox | throughput (msg/s) | received / sent | relay CPU (s per 100k) | broker CPU (s per 100k) | p50 (ms) | p99 (ms) | max (ms) | received / sent at rate | relay CPU at rate | peak RSS (MB) | other CPU (cores) |',
+  );
   L.push('| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
   for (const relay of relays) {
     const r = results.get(relay.name);
     const failed = failures.find((f) => f.relay === relay);
     const name = `${relay.label}${relay.context ? ' *(context)*' : ''}`;
     if (!r) {
-      L.push(`| ${name} | ${relay.qos} | ${relay.outbox} | **not measured** (${failed ? failed.reason.split(':')[0] : 'skipped'}) | | | | | | | | | | |`);
+      L.push(
+        `| ${name} | ${relay.qos} | ${relay.outbox} | **not measured** (${failed ? failed.reason.split(':')[0] : 'skipped'}) | | | | | | | | | | |`,
+      );
       continue;
     }
     const extra = [];
     if (r.tpDups) extra.push(`${fmt(r.tpDups)} duplicates`);
-    if (relay.kind !== 'direct' && (r.tpUnchanged || r.latUnchanged)) extra.push(`${fmt(r.tpUnchanged + r.latUnchanged)} not changed by the relay`);
+    if (relay.kind !== 'direct' && (r.tpUnchanged || r.latUnchanged))
+      extra.push(`${fmt(r.tpUnchanged + r.latUnchanged)} not changed by the relay`);
     if (r.tpTimedOut) extra.push('timed out');
     L.push(
       `| ${name} | ${relay.qos} | ${relay.outbox} | ${fmt(r.throughput)} | ${ratio(r.tpReceived, r.tpSent)}${extra.length ? ` (${extra.join(', ')})` : ''} | ${fmt(r.cpuPer100k, 2)} | ${fmt(r.brokerCpuPer100k, 2)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${r.latSent ? ratio(r.latReceived, r.latSent) : '–'} | ${Number.isFinite(r.cpuPercentAtRate) ? `${fmt(r.cpuPercentAtRate, 0)} %` : '–'} | ${fmt(r.rssPeakMB, 0)} | ${fmt(r.foreignCores, 2)}${r.foreignCores > 0.2 ? ' ⚠' : ''} |`,
@@ -134,14 +228,20 @@ export function renderSection({ cfg, cond, relays, results, failures, targets, n
     '',
   );
   const withRedis = relays.map((x) => results.get(x.name)).find((r) => r?.redisCpuPer100k != null);
-  if (withRedis) L.push(`Redis server CPU during the Redis-outbox throughput run: ${fmt(withRedis.redisCpuPer100k, 2)} s per 100k messages (not included in the relay's CPU).`, '');
+  if (withRedis)
+    L.push(
+      `Redis server CPU during the Redis-outbox throughput run: ${fmt(withRedis.redisCpuPer100k, 2)} s per 100k messages (not included in the relay's CPU).`,
+      '',
+    );
 
   L.push('### Targets', '');
   L.push('| passerelle | target | measured | threshold | result |', '| --- | --- | ---: | ---: | --- |');
   for (const t of targets) {
     const digits = t.unit === 's/100k' || t.unit === 'ms' ? 2 : 0;
     const result = t.result === 'PASS' ? 'PASS' : t.result === 'FAIL' ? '**FAIL**' : '**not measured**';
-    L.push(`| ${t.relay} | ${t.what} | ${t.measured == null ? '–' : `${fmt(t.measured, digits)} ${t.unit}`} | ${t.threshold == null ? '–' : `${fmt(t.threshold, digits)} ${t.unit}`} | ${result} |`);
+    L.push(
+      `| ${t.relay} | ${t.what} | ${t.measured == null ? '–' : `${fmt(t.measured, digits)} ${t.unit}`} | ${t.threshold == null ? '–' : `${fmt(t.threshold, digits)} ${t.unit}`} | ${result} |`,
+    );
   }
   L.push('');
 

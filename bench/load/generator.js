@@ -11,7 +11,12 @@ import { makePayload, nowMs } from '../lib/payload.js';
 
 const url = process.env.BENCH_BROKER;
 const topic = process.env.BENCH_TOPIC_IN ?? 'bench/in';
-const client = mqtt.connect(url, { clientId: `bench-gen-${process.pid}`, clean: true, reconnectPeriod: 500, queueQoSZero: false });
+const client = mqtt.connect(url, {
+  clientId: `bench-gen-${process.pid}`,
+  clean: true,
+  reconnectPeriod: 500,
+  queueQoSZero: false,
+});
 client.on('error', (err) => process.send?.({ type: 'error', message: String(err) }));
 
 let received = 0;

@@ -19,14 +19,19 @@ let firstAt = 0;
 let lastAt = 0;
 let reported = -1;
 
-const client = mqtt.connect(url, { clientId: `bench-recv-${process.pid}`, clean: true, reconnectPeriod: 500 });
+const client = mqtt.connect(url, {
+  clientId: `bench-recv-${process.pid}`,
+  clean: true,
+  reconnectPeriod: 500,
+});
 client.on('error', (err) => process.send?.({ type: 'error', message: String(err) }));
 client.on('message', (_topic, buf) => {
   const t = nowMs();
   const m = readRelayed(buf);
   if (!m) {
     // Not the bench's message (or a relay that lost its fields): tell the bench once in a while.
-    if (foreign++ % 1000 === 0) process.send({ type: 'foreign', count: foreign, sample: buf.toString().slice(0, 300) });
+    if (foreign++ % 1000 === 0)
+      process.send({ type: 'foreign', count: foreign, sample: buf.toString().slice(0, 300) });
     return;
   }
   if (m.phase !== phase || !(m.id >= 0 && m.id < seen.length)) return; // a straggler from an earlier phase

@@ -41,13 +41,29 @@ export function ensureNodeRed(root, log) {
   return new Promise((resolve, reject) => {
     execFile(
       'npm',
-      ['install', '--prefix', prefix, `node-red@${NODE_RED_VERSION}`, '--no-audit', '--no-fund', '--loglevel=error'],
+      [
+        'install',
+        '--prefix',
+        prefix,
+        `node-red@${NODE_RED_VERSION}`,
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+      ],
       { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
       (err, _stdout, stderr) => {
-        if (err) reject(new Error(`npm install node-red@${NODE_RED_VERSION} failed: ${String(stderr).trim().slice(-1500) || err.message}`));
+        if (err)
+          reject(
+            new Error(
+              `npm install node-red@${NODE_RED_VERSION} failed: ${String(stderr).trim().slice(-1500) || err.message}`,
+            ),
+          );
         else {
           const seconds = (Date.now() - t0) / 1000;
-          writeFileSync(record, JSON.stringify({ version: NODE_RED_VERSION, seconds, at: new Date().toISOString() }));
+          writeFileSync(
+            record,
+            JSON.stringify({ version: NODE_RED_VERSION, seconds, at: new Date().toISOString() }),
+          );
           resolve({ seconds, cached: false });
         }
       },
@@ -63,21 +79,73 @@ export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
   const flows = [
     { id: 'bench-tab', type: 'tab', label: 'bench', disabled: false, info: '' },
     {
-      id: 'bench-broker', type: 'mqtt-broker', name: 'bench', broker: '127.0.0.1', port: String(brokerPort),
-      clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true,
-      autoUnsubscribe: true, birthTopic: '', closeTopic: '', willTopic: '', sessionExpiry: '',
+      id: 'bench-broker',
+      type: 'mqtt-broker',
+      name: 'bench',
+      broker: '127.0.0.1',
+      port: String(brokerPort),
+      clientid: '',
+      autoConnect: true,
+      usetls: false,
+      protocolVersion: '4',
+      keepalive: '60',
+      cleansession: true,
+      autoUnsubscribe: true,
+      birthTopic: '',
+      closeTopic: '',
+      willTopic: '',
+      sessionExpiry: '',
     },
     {
-      id: 'bench-in', type: 'mqtt in', z: 'bench-tab', name: 'in', topic: 'bench/in', qos: String(qos),
-      datatype: 'json', broker: 'bench-broker', nl: false, rap: true, rh: 0, inputs: 0, x: 100, y: 100, wires: [['bench-fn']],
+      id: 'bench-in',
+      type: 'mqtt in',
+      z: 'bench-tab',
+      name: 'in',
+      topic: 'bench/in',
+      qos: String(qos),
+      datatype: 'json',
+      broker: 'bench-broker',
+      nl: false,
+      rap: true,
+      rh: 0,
+      inputs: 0,
+      x: 100,
+      y: 100,
+      wires: [['bench-fn']],
     },
     {
-      id: 'bench-fn', type: 'function', z: 'bench-tab', name: 'change a field', func: 'msg.payload.relayed = true;\nreturn msg;',
-      outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 300, y: 100, wires: [['bench-out']],
+      id: 'bench-fn',
+      type: 'function',
+      z: 'bench-tab',
+      name: 'change a field',
+      func: 'msg.payload.relayed = true;\nreturn msg;',
+      outputs: 1,
+      timeout: 0,
+      noerr: 0,
+      initialize: '',
+      finalize: '',
+      libs: [],
+      x: 300,
+      y: 100,
+      wires: [['bench-out']],
     },
     {
-      id: 'bench-out', type: 'mqtt out', z: 'bench-tab', name: 'out', topic: 'bench/out', qos: String(qos), retain: 'false',
-      respTopic: '', contentType: '', userProps: '', correl: '', expiry: '', broker: 'bench-broker', x: 500, y: 100, wires: [],
+      id: 'bench-out',
+      type: 'mqtt out',
+      z: 'bench-tab',
+      name: 'out',
+      topic: 'bench/out',
+      qos: String(qos),
+      retain: 'false',
+      respTopic: '',
+      contentType: '',
+      userProps: '',
+      correl: '',
+      expiry: '',
+      broker: 'bench-broker',
+      x: 500,
+      y: 100,
+      wires: [],
     },
   ];
   const flowFile = join(userDir, 'flows.json');

@@ -3,9 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUrl, expression }) {
-  const source = qos >= 1
-    ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay }`
-    : `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos} }`;
+  const source =
+    qos >= 1
+      ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay }`
+      : `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos} }`;
   const yaml = [
     'name: bench-relay',
     `source: ${source}`,

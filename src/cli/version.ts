@@ -20,7 +20,6 @@ export function packageVersion(): string {
   return '0.0.0';
 }
 
-
 /** The project folder (where package.json is), from src/ or dist/src/. */
 export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -162,7 +162,9 @@ sinks:
     // `qos` must be a number: the empty string left by the missing variable would be a second error.
     const text = valid.replace('topics: [plant/#]', 'topics: [plant/#]\n  qos: ${env:QOS}');
     const { issues } = load(text);
-    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual(['source.qos: environment variable QOS is not set']);
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'source.qos: environment variable QOS is not set',
+    ]);
   });
 
   it('refuses a literal secret without printing it', () => {

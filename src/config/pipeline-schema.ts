@@ -82,7 +82,9 @@ export const deadLetterOptions = z
       .int()
       .positive()
       .default(100_000)
-      .describe('Dead letters kept per pipeline, at most; past it the oldest are removed (counted in passerelle_dead_letters_evicted_total and logged).'),
+      .describe(
+        'Dead letters kept per pipeline, at most; past it the oldest are removed (counted in passerelle_dead_letters_evicted_total and logged).',
+      ),
   })
   .describe('How long dead letters are kept.');
 

@@ -88,7 +88,10 @@ export class Pipeline {
     const { plan, deps } = this;
     const m = deps.metrics;
     m.received.inc({ pipeline: plan.name }, 0);
-    this.source = plan.source.definition.create(plan.source.config, this.componentContext('source', plan.source.type, this.sourceStatus));
+    this.source = plan.source.definition.create(
+      plan.source.config,
+      this.componentContext('source', plan.source.type, this.sourceStatus),
+    );
     this.transforms = plan.transforms.map((t, i) => {
       const component = `transforms[${i}]`;
       const ctx = this.componentContext(component, t.type, undefined);
@@ -110,15 +113,24 @@ export class Pipeline {
           delivered: (n) => m.delivered.inc(labels, n),
           deadLettered: (n, reason) => {
             m.deadLettered.inc({ pipeline: plan.name, stage: sp.name }, n);
-            this.log.warn({ component: sp.name, count: n, reason: redact(reason) }, 'messages dead-lettered by the sink');
+            this.log.warn(
+              { component: sp.name, count: n, reason: redact(reason) },
+              'messages dead-lettered by the sink',
+            );
           },
           retrying: (error, attempt, delayMs) => {
             m.retries.inc(labels);
-            this.log.warn({ component: sp.name, attempt, delayMs, err: redact(errorMessage(error)) }, 'sink write failed, retrying');
+            this.log.warn(
+              { component: sp.name, attempt, delayMs, err: redact(errorMessage(error)) },
+              'sink write failed, retrying',
+            );
           },
           stopped: (error) => {
             this.setComponentState(status, 'stopped', error);
-            this.log.error({ component: sp.name, err: redact(errorMessage(error)) }, 'sink stopped: fix the cause and restart the service');
+            this.log.error(
+              { component: sp.name, err: redact(errorMessage(error)) },
+              'sink stopped: fix the cause and restart the service',
+            );
           },
         },
       });
@@ -132,9 +144,9 @@ export class Pipeline {
       this.sinks.push(runtime);
       void this.connectWithRetry(`sink ${sp.name}`, status, (signal) => sink.connect(signal));
     }
-    this.readLoop = this.connectWithRetry('source', this.sourceStatus, (signal) => this.source.connect(signal)).then(() =>
-      this.abort.signal.aborted ? undefined : this.runReadLoop(),
-    );
+    this.readLoop = this.connectWithRetry('source', this.sourceStatus, (signal) =>
+      this.source.connect(signal),
+    ).then(() => (this.abort.signal.aborted ? undefined : this.runReadLoop()));
     this.replayLoop = this.runReplayLoop();
     this.state = 'running';
   }
@@ -151,15 +163,23 @@ export class Pipeline {
     await withDeadline(Promise.allSettled([...this.pending]), Math.max(0, deadline - (Date.now() - started)));
     await this.closeQuietly('source', () => this.source.close());
     const left = Math.max(1000, deadline - (Date.now() - started));
-    await Promise.all(this.sinks.map((s) => s.outbox.close(left).catch((e) => this.log.warn({ err: errorMessage(e) }, 'outbox close failed'))));
+    await Promise.all(
+      this.sinks.map((s) =>
+        s.outbox.close(left).catch((e) => this.log.warn({ err: errorMessage(e) }, 'outbox close failed')),
+      ),
+    );
     for (const s of this.sinks) await this.closeQuietly(s.plan.name, () => s.sink.close());
-    for (const t of this.transforms) if (t.transform.close) await this.closeQuietly(t.component, () => t.transform.close!());
+    for (const t of this.transforms)
+      if (t.transform.close) await this.closeQuietly(t.component, () => t.transform.close!());
     this.state = 'stopped';
   }
 
   /** True when the source and every sink are connected. */
   ready(): boolean {
-    return this.state === 'running' && [this.sourceStatus, ...this.sinks.map((s) => s.status)].every((c) => c.state === 'connected');
+    return (
+      this.state === 'running' &&
+      [this.sourceStatus, ...this.sinks.map((s) => s.status)].every((c) => c.state === 'connected')
+    );
   }
 
   async status(): Promise<PipelineStatus> {
@@ -168,18 +188,32 @@ export class Pipeline {
       const st = await s.outbox.stats().catch(() => ({ depth: -1, activeJobs: -1 }));
       outboxes[s.plan.name] = st;
       this.deps.metrics.outboxDepth.set({ pipeline: this.name, sink: s.plan.name }, Math.max(0, st.depth));
-      this.deps.metrics.inFlight.set({ pipeline: this.name, sink: s.plan.name }, Math.max(0, st.depth) + this.inFlight);
+      this.deps.metrics.inFlight.set(
+        { pipeline: this.name, sink: s.plan.name },
+        Math.max(0, st.depth) + this.inFlight,
+      );
     }
     const delivery: Record<string, string> = {};
     const src = this.plan.source.definition.delivery(this.plan.source.config);
     for (const s of this.sinks) {
       const sink = s.plan.definition.delivery(s.plan.config);
-      delivery[s.plan.name] = src === 'at-least-once' && sink === 'at-least-once' ? 'at-least-once' : 'best-effort';
+      // The memory outbox loses what it holds when the process dies: nothing is at-least-once with it.
+      const durable = this.deps.backend.kind === 'redis';
+      delivery[s.plan.name] =
+        durable && src === 'at-least-once' && sink === 'at-least-once' ? 'at-least-once' : 'best-effort';
     }
     const components = [this.sourceStatus, ...this.sinks.map((s) => s.status)];
     let state = this.state;
     if (state === 'running' && components.some((c) => c.state !== 'connected')) state = 'reconnecting';
-    return { name: this.name, state, delivery, components, inFlight: this.inFlight, outboxes, recent: [...this.recent] };
+    return {
+      name: this.name,
+      state,
+      delivery,
+      components,
+      inFlight: this.inFlight,
+      outboxes,
+      recent: [...this.recent],
+    };
   }
 
   private async runReadLoop(): Promise<void> {
@@ -210,8 +244,8 @@ export class Pipeline {
     const rejected: Omit<DeadLetter, 'id'>[] = [];
     const out = await this.runTransforms(delivery.messages, 0, rejected);
     const work = this.settle(out, rejected, this.sinks).then(
-      () => delivery.ack(),
-      (error: Error) => delivery.ack(error),
+      () => this.ackQuietly(delivery),
+      (error: Error) => this.ackQuietly(delivery, error),
     );
     const tracked = work.finally(() => {
       this.inFlight -= n;
@@ -223,7 +257,23 @@ export class Pipeline {
     this.pending.add(tracked);
   }
 
-  private async runTransforms(input: Message[], from: number, rejected: Omit<DeadLetter, 'id'>[]): Promise<Message[]> {
+  /** A source whose ack throws must not leave an unhandled rejection behind. */
+  private ackQuietly(delivery: Delivery, error?: Error): void {
+    try {
+      delivery.ack(error);
+    } catch (ackError) {
+      this.log.error(
+        { component: 'source', err: redact(errorMessage(ackError)) },
+        'source acknowledgement failed',
+      );
+    }
+  }
+
+  private async runTransforms(
+    input: Message[],
+    from: number,
+    rejected: Omit<DeadLetter, 'id'>[],
+  ): Promise<Message[]> {
     let batch = input;
     for (let i = from; i < this.transforms.length && batch.length > 0; i++) {
       const { transform, component } = this.transforms[i]!;
@@ -238,10 +288,14 @@ export class Pipeline {
         },
       };
       const before = batch.length;
+      const rejectedBefore = rejected.length;
       try {
         batch = await transform.apply(batch, ctx);
       } catch (error) {
         // A transform that throws on a batch must not kill the pipeline: its messages are dead-lettered.
+        // Drop what it ctx.reject()ed before throwing: those messages are in the batch dead-lettered
+        // below, and would otherwise be stored and counted twice (counters would not reconcile).
+        rejected.length = rejectedBefore;
         const reason = `transform failed: ${errorMessage(error)}`;
         for (const message of batch) rejected.push(this.deadLetterOf(message, component, reason));
         rejectedHere = before;
@@ -255,10 +309,15 @@ export class Pipeline {
   }
 
   /** Stores dead letters and enqueues into each sink's outbox, retrying storage failures until stopped. */
-  private async settle(out: Message[], rejected: Omit<DeadLetter, 'id'>[], sinks: SinkRuntime[]): Promise<void> {
+  private async settle(
+    out: Message[],
+    rejected: Omit<DeadLetter, 'id'>[],
+    sinks: SinkRuntime[],
+  ): Promise<void> {
     const jobs: Promise<void>[] = [];
     if (rejected.length > 0) jobs.push(this.storeDeadLetters(rejected));
-    if (out.length > 0) for (const s of sinks) jobs.push(this.retryStorage(s.plan.name, () => s.outbox.enqueue(out)));
+    if (out.length > 0)
+      for (const s of sinks) jobs.push(this.retryStorage(s.plan.name, () => s.outbox.enqueue(out)));
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -270,7 +329,10 @@ export class Pipeline {
     for (const e of entries) byStage.set(e.stage, (byStage.get(e.stage) ?? 0) + 1);
     for (const [stage, count] of byStage) {
       this.deps.metrics.deadLettered.inc({ pipeline: this.name, stage }, count);
-      this.log.warn({ component: stage, count, reason: redact(entries.find((e) => e.stage === stage)!.reason) }, 'messages dead-lettered');
+      this.log.warn(
+        { component: stage, count, reason: redact(entries.find((e) => e.stage === stage)!.reason) },
+        'messages dead-lettered',
+      );
     }
   }
 
@@ -282,7 +344,10 @@ export class Pipeline {
         if (this.abort.signal.aborted && attempt > 0) throw error;
         this.deps.metrics.enqueueFailures.inc({ pipeline: this.name, sink: target });
         const delay = backoffDelay(attempt, 100, 5000);
-        this.log.warn({ component: target, attempt: attempt + 1, delayMs: delay, err: redact(errorMessage(error)) }, 'storing messages failed, retrying');
+        this.log.warn(
+          { component: target, attempt: attempt + 1, delayMs: delay, err: redact(errorMessage(error)) },
+          'storing messages failed, retrying',
+        );
         await sleep(delay, attempt > 0 ? this.abort.signal : undefined);
       }
     }
@@ -295,7 +360,12 @@ export class Pipeline {
   private remember(batch: Message[]): void {
     for (let i = Math.max(0, batch.length - RECENT_MESSAGES); i < batch.length; i++) {
       const m = batch[i]!;
-      this.recent.push({ id: m.id, time: m.time, payload: m.payload instanceof Uint8Array ? { bytes: m.payload.byteLength } : m.payload, meta: m.meta });
+      this.recent.push({
+        id: m.id,
+        time: m.time,
+        payload: m.payload instanceof Uint8Array ? { bytes: m.payload.byteLength } : m.payload,
+        meta: m.meta,
+      });
     }
     if (this.recent.length > RECENT_MESSAGES) this.recent.splice(0, this.recent.length - RECENT_MESSAGES);
   }
@@ -320,7 +390,12 @@ export class Pipeline {
             await this.settle(out, rejected, this.sinks);
           }
         }
-        await this.dlq.replayDone(this.name, entries.map((e) => e.id));
+        await this.dlq.replayDone(
+          this.name,
+          entries.map((e) => e.id),
+        );
+        // Replayed messages start a new life: counted again as received, so the counters still reconcile.
+        this.deps.metrics.replayed.inc({ pipeline: this.name }, entries.length);
         this.log.info({ count: entries.length }, 'dead letters replayed');
       } catch (error) {
         this.log.warn({ err: redact(errorMessage(error)) }, 'replaying dead letters failed, will try again');
@@ -328,19 +403,27 @@ export class Pipeline {
     }
   }
 
-  private async connectWithRetry(label: string, status: ComponentStatus, connect: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  private async connectWithRetry(
+    label: string,
+    status: ComponentStatus,
+    connect: (signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
     const signal = this.abort.signal;
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
         // A connect that ignores the signal must not hold up a shutdown.
         await untilAborted(connect(signal), signal);
         if (signal.aborted) return;
-        if (status.state === 'connecting' || status.state === 'reconnecting') this.setComponentState(status, 'connected');
+        if (status.state === 'connecting' || status.state === 'reconnecting')
+          this.setComponentState(status, 'connected');
         return;
       } catch (error) {
         const delay = backoffDelay(attempt, 500, 30_000);
         this.setComponentState(status, 'reconnecting', error as Error);
-        this.log.warn({ component: status.component, delayMs: delay, err: redact(errorMessage(error)) }, `${label} could not connect, retrying`);
+        this.log.warn(
+          { component: status.component, delayMs: delay, err: redact(errorMessage(error)) },
+          `${label} could not connect, retrying`,
+        );
         await sleep(delay, signal);
       }
     }
@@ -348,13 +431,18 @@ export class Pipeline {
 
   private setComponentState(status: ComponentStatus, state: ConnectionState, error?: Error): void {
     const labels = { pipeline: this.name, component: status.component, type: status.type };
-    if (status.state === 'connected' && state !== 'connected' && state !== 'stopped') this.deps.metrics.reconnects.inc({ pipeline: this.name, component: status.component });
+    if (status.state === 'connected' && state !== 'connected' && state !== 'stopped')
+      this.deps.metrics.reconnects.inc({ pipeline: this.name, component: status.component });
     status.state = state;
     if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
     this.deps.metrics.connected.set(labels, state === 'connected' ? 1 : 0);
   }
 
-  private componentContext(component: string, type: string, status: ComponentStatus | undefined): ComponentContext {
+  private componentContext(
+    component: string,
+    type: string,
+    status: ComponentStatus | undefined,
+  ): ComponentContext {
     const logger = this.log.child({ component, type });
     return {
       pipeline: this.name,

@@ -20,7 +20,9 @@ export function parseListen(value: string): { host: string; port: number } {
 }
 
 /** /healthz (alive), /readyz (every source and sink connected), /metrics (Prometheus), /status (JSON). */
-export async function startHttpServer(options: HttpOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startHttpServer(
+  options: HttpOptions,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     handle(req, res, options).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -67,7 +69,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpOp
     }
     case '/status': {
       const pipelines = await Promise.all(options.pipelines().map((p) => p.status()));
-      return send(res, 200, 'application/json', JSON.stringify({ ...options.info(), pipelines }, bytesReplacer, 2) + '\n');
+      return send(
+        res,
+        200,
+        'application/json',
+        JSON.stringify({ ...options.info(), pipelines }, bytesReplacer, 2) + '\n',
+      );
     }
     default:
       return send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /status\n');

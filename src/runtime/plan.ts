@@ -5,7 +5,8 @@ import { findComponent, type Registry } from '../registry/index.js';
 /** Resolves validated pipeline configs to what the engine runs (component definitions, outbox policies in ms). */
 export function toPlan(config: PipelineConfig, registry: Registry): PipelinePlan {
   const need = <D>(definition: D | undefined, what: string): D => {
-    if (!definition) throw new Error(`pipeline ${config.name}: no ${what} (the config layer should have refused it)`);
+    if (!definition)
+      throw new Error(`pipeline ${config.name}: no ${what} (the config layer should have refused it)`);
     return definition;
   };
   return {
@@ -26,7 +27,11 @@ export function toPlan(config: PipelineConfig, registry: Registry): PipelinePlan
       config: s.config,
       definition: need(findComponent(registry, 'sink', s.type), `sink ${s.type}`),
       batch: { count: s.batch.count, bytes: s.batch.bytes, maxWaitMs: s.batch.maxWait },
-      retry: { attempts: s.retry.attempts, initialDelayMs: s.retry.initialDelay, maxDelayMs: s.retry.maxDelay },
+      retry: {
+        attempts: s.retry.attempts,
+        initialDelayMs: s.retry.initialDelay,
+        maxDelayMs: s.retry.maxDelay,
+      },
       maxQueued: s.maxQueued,
       concurrency: s.concurrency,
     })),

@@ -26,7 +26,10 @@ export class Service {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'passerelle_process_' });
     this.metrics = new EngineMetrics(registry);
-    this.pipelines = options.plans.map((plan) => new Pipeline(plan, { backend: options.backend, metrics: this.metrics, logger: options.logger }));
+    this.pipelines = options.plans.map(
+      (plan) =>
+        new Pipeline(plan, { backend: options.backend, metrics: this.metrics, logger: options.logger }),
+    );
   }
 
   get url(): string | undefined {
@@ -40,7 +43,11 @@ export class Service {
         ...this.options.http,
         pipelines: () => this.pipelines,
         metrics: this.metrics.registry,
-        info: () => ({ version: this.options.version, outbox: backend.kind, startedAt: new Date(this.startedAt).toISOString() }),
+        info: () => ({
+          version: this.options.version,
+          outbox: backend.kind,
+          startedAt: new Date(this.startedAt).toISOString(),
+        }),
       });
       logger.info({ url: this.http.url }, 'HTTP endpoints: /healthz /readyz /metrics /status');
     }

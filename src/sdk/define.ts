@@ -83,7 +83,9 @@ export interface TransformDefinition<Schema extends z.ZodType = z.ZodType> exten
 
 export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformDefinition;
 
-export function defineSource<S extends z.ZodType>(def: Omit<SourceDefinition<S>, 'kind'>): SourceDefinition<S> {
+export function defineSource<S extends z.ZodType>(
+  def: Omit<SourceDefinition<S>, 'kind'>,
+): SourceDefinition<S> {
   return { kind: 'source', ...def };
 }
 
@@ -91,6 +93,8 @@ export function defineSink<S extends z.ZodType>(def: Omit<SinkDefinition<S>, 'ki
   return { kind: 'sink', ...def };
 }
 
-export function defineTransform<S extends z.ZodType>(def: Omit<TransformDefinition<S>, 'kind'>): TransformDefinition<S> {
+export function defineTransform<S extends z.ZodType>(
+  def: Omit<TransformDefinition<S>, 'kind'>,
+): TransformDefinition<S> {
   return { kind: 'transform', ...def };
 }

@@ -62,7 +62,9 @@ export interface BatchFailure {
 export class BatchError extends PasserelleError {
   readonly failures: BatchFailure[];
   constructor(failures: BatchFailure[], message?: string) {
-    super(message ?? `${failures.length} message(s) of the batch failed: ${failures[0]?.error.message ?? ''}`);
+    super(
+      message ?? `${failures.length} message(s) of the batch failed: ${failures[0]?.error.message ?? ''}`,
+    );
     this.failures = failures;
   }
 }

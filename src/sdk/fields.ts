@@ -19,7 +19,10 @@ export function parseDuration(value: string | number): number | undefined {
 /** A duration as `250ms`, `5s`, `2m`, `1h`, `7d` or milliseconds; parsed to milliseconds. */
 export function duration(description: string) {
   return z
-    .union([z.number().nonnegative(), z.string().regex(DURATION, 'expected a duration such as 500ms, 5s, 2m, 1h or 7d')])
+    .union([
+      z.number().nonnegative(),
+      z.string().regex(DURATION, 'expected a duration such as 500ms, 5s, 2m, 1h or 7d'),
+    ])
     .transform((v) => parseDuration(v) as number)
     .describe(description);
 }
@@ -51,8 +54,13 @@ export const tlsOptions = z
     rejectUnauthorized: z
       .boolean()
       .default(true)
-      .describe('Verify the server certificate. Turn off only for tests: it allows man-in-the-middle attacks.'),
-    servername: z.string().optional().describe('Server name for SNI and certificate verification, when it differs from the host.'),
+      .describe(
+        'Verify the server certificate. Turn off only for tests: it allows man-in-the-middle attacks.',
+      ),
+    servername: z
+      .string()
+      .optional()
+      .describe('Server name for SNI and certificate verification, when it differs from the host.'),
   })
   .describe('TLS settings. TLS itself is chosen by the URL scheme (mqtts://, wss://, https://).');
 

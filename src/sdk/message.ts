@@ -27,7 +27,8 @@ export function messageSize(message: Message): number {
 
 /** Encodes a payload for transport: bytes as they are, strings as UTF-8, anything else as JSON. */
 export function encodePayload(payload: unknown, encoding: 'json' | 'text' | 'bytes' = 'json'): Buffer {
-  if (payload instanceof Uint8Array) return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (payload instanceof Uint8Array)
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   if (encoding === 'text' && typeof payload === 'string') return Buffer.from(payload, 'utf8');
   if (encoding === 'bytes' && typeof payload === 'string') return Buffer.from(payload, 'utf8');
   return Buffer.from(JSON.stringify(payload) ?? 'null', 'utf8');

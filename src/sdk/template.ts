@@ -46,7 +46,8 @@ export function compileTemplate(template: string, options: { strict?: boolean } 
       }
       const value = piece(message, ctx);
       if (value === undefined || value === null) {
-        if (options.strict) throw new TemplateError(`template "${template}": a value is missing in message ${message.id}`);
+        if (options.strict)
+          throw new TemplateError(`template "${template}": a value is missing in message ${message.id}`);
         continue;
       }
       out += typeof value === 'object' ? JSON.stringify(value) : String(value);

@@ -8,13 +8,26 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, startRedis, type ServiceHandle } from '../harness/services.js';
 import { collect } from './mqtt-tools.js';
-import { CLI, metric, startService, tempDir, waitFor, waitReady, type ServiceProcess } from './service-process.js';
+import {
+  CLI,
+  metric,
+  startService,
+  tempDir,
+  waitFor,
+  waitReady,
+  type ServiceProcess,
+} from './service-process.js';
 
 const exec = promisify(execFile);
 
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+    const { stdout, stderr } = await exec(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -71,20 +84,28 @@ sinks:
     await pub.publishAsync('in/json', good(3), { qos: 1 });
     await pub.publishAsync('in/json', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { qos: 1 }); // invalid UTF-8
     await pub.publishAsync('in/json', good(5), { qos: 1 });
-    await pub.publishAsync('in/json', JSON.stringify({ seq: 6, pad: 'x'.repeat(5 * 1024 * 1024) }), { qos: 1 }); // 5 MB
+    await pub.publishAsync('in/json', JSON.stringify({ seq: 6, pad: 'x'.repeat(5 * 1024 * 1024) }), {
+      qos: 1,
+    }); // 5 MB
     await pub.publishAsync('in/json', good(7), { qos: 1 });
     await pub.publishAsync('in/json', JSON.stringify({ seq: 8, celsius: 'hot' }), { qos: 1 }); // wrong shape for the map
     await pub.publishAsync('in/json', good(9), { qos: 1 });
     await pub.endAsync();
 
     await waitFor(() => out.counts.size >= 5, 20_000, 'the five good messages');
-    await waitFor(async () => (await metric(service, 'passerelle_messages_dead_lettered_total')) >= 4, 10_000, 'four dead letters');
+    await waitFor(
+      async () => (await metric(service, 'passerelle_messages_dead_lettered_total')) >= 4,
+      10_000,
+      'four dead letters',
+    );
     expect([...out.counts.keys()].sort()).toEqual([1, 3, 5, 7, 9]);
     expect(out.payloads[0]).toMatchObject({ seq: 1, celsius: 20, fahrenheit: 68 });
 
     expect(await metric(service, 'passerelle_messages_received_total')).toBe(9);
     expect(await metric(service, 'passerelle_messages_dead_lettered_total', { stage: 'source' })).toBe(3);
-    expect(await metric(service, 'passerelle_messages_dead_lettered_total', { stage: 'transforms[0]' })).toBe(1);
+    expect(await metric(service, 'passerelle_messages_dead_lettered_total', { stage: 'transforms[0]' })).toBe(
+      1,
+    );
     expect(await metric(service, 'passerelle_messages_delivered_total')).toBe(5);
 
     const list = await cli(['dlq', 'list', '--redis', redis.url, '--pipeline', 'bad-input']);
@@ -97,7 +118,10 @@ sinks:
 
     // Replaying the transform's dead letter runs the map again: still bad, so it comes back with the reason.
     const json = await cli(['dlq', 'list', '--redis', redis.url, '--stage', 'transforms[0]', '--json']);
-    const entry = JSON.parse(json.stdout.trim().split('\n')[0]!) as { id: string; message: { payload: unknown } };
+    const entry = JSON.parse(json.stdout.trim().split('\n')[0]!) as {
+      id: string;
+      message: { payload: unknown };
+    };
     expect(entry.message.payload).toEqual({ seq: 8, celsius: 'hot' });
     const show = await cli(['dlq', 'show', entry.id, '--redis', redis.url]);
     expect(show.stdout).toContain('"celsius": "hot"');
@@ -106,7 +130,12 @@ sinks:
     expect(purge.stdout).toContain('3 dead letter(s) deleted');
     const replay = await cli(['dlq', 'replay', entry.id, '--redis', redis.url]);
     expect(replay.stdout).toContain('1 dead letter(s) marked for replay');
-    await waitFor(async () => (await metric(service, 'passerelle_messages_dead_lettered_total', { stage: 'transforms[0]' })) >= 2, 10_000, 'the replayed message to fail again');
+    await waitFor(
+      async () =>
+        (await metric(service, 'passerelle_messages_dead_lettered_total', { stage: 'transforms[0]' })) >= 2,
+      10_000,
+      'the replayed message to fail again',
+    );
     const after = await cli(['dlq', 'list', '--redis', redis.url]);
     expect(after.stdout).toContain('1 shown of 1');
     await out.close();
@@ -118,15 +147,36 @@ describe('bad configuration is refused with file, line and path', () => {
   afterAll(() => tmp.remove());
 
   const cases: [string, string, RegExp][] = [
-    ['typo in a key', 'name: p\nsource:\n  type: simulator\n  rtae: 5\nsinks:\n  - type: log\n', /typo\.yaml:4:3: source\.rtae: unknown key.*did you mean 'rate'/],
-    ['wrong type', 'name: p\nsource:\n  type: simulator\n  rate: fast\nsinks:\n  - type: log\n', /wrong-type\.yaml:4:9: source\.rate: /],
-    ['missing required field', 'name: p\nsource:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\nsinks:\n  - type: log\n', /missing\.yaml:3:3: source\.topics: required key is missing/],
-    ['missing env variable', 'name: p\nsource:\n  type: simulator\nsinks:\n  - type: mqtt\n    url: ${env:PASSERELLE_TEST_UNSET}\n    topic: t\n', /missing-env\.yaml:6:10: sinks\[0\]\.url: environment variable PASSERELLE_TEST_UNSET is not set/],
+    [
+      'typo in a key',
+      'name: p\nsource:\n  type: simulator\n  rtae: 5\nsinks:\n  - type: log\n',
+      /typo\.yaml:4:3: source\.rtae: unknown key.*did you mean 'rate'/,
+    ],
+    [
+      'wrong type',
+      'name: p\nsource:\n  type: simulator\n  rate: fast\nsinks:\n  - type: log\n',
+      /wrong-type\.yaml:4:9: source\.rate: /,
+    ],
+    [
+      'missing required field',
+      'name: p\nsource:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\nsinks:\n  - type: log\n',
+      /missing\.yaml:3:3: source\.topics: required key is missing/,
+    ],
+    [
+      'missing env variable',
+      'name: p\nsource:\n  type: simulator\nsinks:\n  - type: mqtt\n    url: ${env:PASSERELLE_TEST_UNSET}\n    topic: t\n',
+      /missing-env\.yaml:6:10: sinks\[0\]\.url: environment variable PASSERELLE_TEST_UNSET is not set/,
+    ],
   ];
 
   for (const [what, text, expected] of cases) {
     it(`${what}: validate names it and run refuses to start`, async () => {
-      const name = { 'typo in a key': 'typo', 'wrong type': 'wrong-type', 'missing required field': 'missing', 'missing env variable': 'missing-env' }[what]!;
+      const name = {
+        'typo in a key': 'typo',
+        'wrong type': 'wrong-type',
+        'missing required field': 'missing',
+        'missing env variable': 'missing-env',
+      }[what]!;
       const file = tmp.write(`${name}.yaml`, text);
       const validate = await cli(['validate', file]);
       expect(validate.code).toBe(1);

@@ -8,7 +8,10 @@ export async function publishSequence(
   count: number,
   options: { window?: number; ratePerSecond?: number; qos?: 0 | 1 | 2 } = {},
 ): Promise<void> {
-  const client = await mqtt.connectAsync(url, { clientId: `pub-${process.pid}-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 200 });
+  const client = await mqtt.connectAsync(url, {
+    clientId: `pub-${process.pid}-${Math.random().toString(16).slice(2)}`,
+    reconnectPeriod: 200,
+  });
   const window = options.window ?? 200;
   const inFlight = new Set<Promise<unknown>>();
   const started = Date.now();
@@ -19,7 +22,9 @@ export async function publishSequence(
         const wait = due - Date.now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
-      const p = client.publishAsync(topic, JSON.stringify({ seq, value: seq % 100, unit: 'C' }), { qos: options.qos ?? 1 });
+      const p = client.publishAsync(topic, JSON.stringify({ seq, value: seq % 100, unit: 'C' }), {
+        qos: options.qos ?? 1,
+      });
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
       if (inFlight.size >= window) await Promise.race(inFlight);
@@ -41,7 +46,11 @@ export interface Collector {
 }
 
 /** A persistent-session QoS 1 subscriber that survives broker restarts without losing messages. */
-export async function collect(url: string, filter: string, options: { keepPayloads?: boolean } = {}): Promise<Collector> {
+export async function collect(
+  url: string,
+  filter: string,
+  options: { keepPayloads?: boolean } = {},
+): Promise<Collector> {
   const counts = new Map<number, number>();
   const payloads: unknown[] = [];
   let received = 0;

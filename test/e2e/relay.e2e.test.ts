@@ -38,7 +38,11 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
   const tmp = tempDir('e2e');
 
   beforeAll(async () => {
-    [source, target, redis] = await Promise.all([startMosquitto(), startMosquitto(), startRedis({ appendOnly: true })]);
+    [source, target, redis] = await Promise.all([
+      startMosquitto(),
+      startMosquitto(),
+      startRedis({ appendOnly: true }),
+    ]);
   });
   afterEach(async () => {
     if (service && service.child.exitCode === null) {
@@ -62,7 +66,11 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
     await publishSequence(source.url, 'plant/line1/telemetry', 0, N);
     await waitFor(() => out.counts.size >= N, 60_000, `${N} messages downstream (have ${out.counts.size})`);
     expect(out.missing(0, N)).toEqual([]);
-    await waitFor(async () => (await metric(service!, 'passerelle_messages_delivered_total')) >= N, 10_000, 'delivered counter');
+    await waitFor(
+      async () => (await metric(service!, 'passerelle_messages_delivered_total')) >= N,
+      10_000,
+      'delivered counter',
+    );
     expect(await metric(service, 'passerelle_messages_received_total')).toBe(N);
     service.kill('SIGTERM');
     expect(await service.exited).toBe(0);
@@ -81,7 +89,11 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
     await publishing; // the broker keeps what arrives meanwhile for the persistent session
     service = await startService([file], { redisUrl: `${redis.url}/2`, env });
     await waitReady(service);
-    await waitFor(() => out.counts.size >= N, 90_000, `all messages after the restart (have ${out.counts.size})`).catch(async (e) => {
+    await waitFor(
+      () => out.counts.size >= N,
+      90_000,
+      `all messages after the restart (have ${out.counts.size})`,
+    ).catch(async (e) => {
       console.log(service!.output().slice(-5000));
       console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
       throw e;
@@ -100,15 +112,21 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
     await waitFor(() => out.counts.size >= 1000, 30_000, 'the first 1,000 messages');
     await target.stop();
     const downAt = Date.now();
-    await waitFor(async () => (await fetch(`${service!.httpUrl}/readyz`)).status === 503, 10_000, 'readiness to turn false');
+    await waitFor(
+      async () => (await fetch(`${service!.httpUrl}/readyz`)).status === 503,
+      10_000,
+      'readiness to turn false',
+    );
     await new Promise((r) => setTimeout(r, Math.max(0, 20_000 - (Date.now() - downAt))));
     await target.restart();
     await publishing;
-    await waitFor(() => out.counts.size >= N, 90_000, `the backlog to drain (have ${out.counts.size})`).catch(async (e) => {
-      console.log(service!.output().slice(-5000));
-      console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
-      throw e;
-    });
+    await waitFor(() => out.counts.size >= N, 90_000, `the backlog to drain (have ${out.counts.size})`).catch(
+      async (e) => {
+        console.log(service!.output().slice(-5000));
+        console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
+        throw e;
+      },
+    );
     expect(out.missing(0, N)).toEqual([]);
     await waitReady(service);
     await out.close();
@@ -125,7 +143,11 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
     await new Promise((r) => setTimeout(r, 3000));
     await redis.restart();
     await publishing;
-    await waitFor(() => out.counts.size >= N, 90_000, `all messages after the Redis restart (have ${out.counts.size})`);
+    await waitFor(
+      () => out.counts.size >= N,
+      90_000,
+      `all messages after the Redis restart (have ${out.counts.size})`,
+    );
     expect(out.missing(0, N)).toEqual([]);
     await out.close();
   });

@@ -20,7 +20,11 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function tempDir(prefix: string): { dir: string; write(name: string, text: string): string; remove(): void } {
+export function tempDir(prefix: string): {
+  dir: string;
+  write(name: string, text: string): string;
+  remove(): void;
+} {
   const dir = mkdtempSync(join(tmpdir(), `passerelle-${prefix}-`));
   return {
     dir,
@@ -33,7 +37,10 @@ export function tempDir(prefix: string): { dir: string; write(name: string, text
   };
 }
 
-export async function startService(files: string[], options: { redisUrl?: string; env?: Record<string, string>; args?: string[] } = {}): Promise<ServiceProcess> {
+export async function startService(
+  files: string[],
+  options: { redisUrl?: string; env?: Record<string, string>; args?: string[] } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
   const args = [CLI, 'run', ...files, '--http', `127.0.0.1:${port}`, ...(options.args ?? [])];
   if (options.redisUrl) args.push('--redis', options.redisUrl);
@@ -54,7 +61,11 @@ export async function startService(files: string[], options: { redisUrl?: string
   };
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -65,7 +76,8 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 export async function waitReady(service: ServiceProcess, timeoutMs = 20_000): Promise<void> {
   await waitFor(
     async () => {
-      if (service.child.exitCode !== null) throw new Error(`service exited early (${service.child.exitCode}):\n${service.output()}`);
+      if (service.child.exitCode !== null)
+        throw new Error(`service exited early (${service.child.exitCode}):\n${service.output()}`);
       try {
         return (await fetch(`${service.httpUrl}/readyz`)).status === 200;
       } catch {
@@ -78,12 +90,17 @@ export async function waitReady(service: ServiceProcess, timeoutMs = 20_000): Pr
 }
 
 /** Reads one Prometheus sample, summing every series whose labels contain `labels`. */
-export async function metric(service: ServiceProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metric(
+  service: ServiceProcess,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const text = await (await fetch(`${service.httpUrl}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.split(' ').pop());
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      sum += Number(line.split(' ').pop());
   }
   return sum;
 }

@@ -43,7 +43,11 @@ function stopChild(child: ChildProcess | undefined, kill: boolean): Promise<void
   });
 }
 
-async function managed(name: string, build: (port: number, dir: string) => { cmd: string; args: string[] }, scheme: string): Promise<ServiceHandle> {
+async function managed(
+  name: string,
+  build: (port: number, dir: string) => { cmd: string; args: string[] },
+  scheme: string,
+): Promise<ServiceHandle> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `passerelle-${name}-`));
   // Mosquitto started as root drops to its own user: let it write its persistence file here.
@@ -53,7 +57,9 @@ async function managed(name: string, build: (port: number, dir: string) => { cmd
     const { cmd, args } = build(port, dir);
     child = startProcess(cmd, args, join(dir, `${name}.log`));
     const failed = new Promise<never>((_, reject) =>
-      child?.once('exit', (code) => reject(new Error(`${name} exited with code ${code}; see ${dir}/${name}.log`))),
+      child?.once('exit', (code) =>
+        reject(new Error(`${name} exited with code ${code}; see ${dir}/${name}.log`)),
+      ),
     );
     await Promise.race([waitForPort(port), failed]);
   };
@@ -85,9 +91,22 @@ export function startRedis(options: RedisOptions = {}): Promise<ServiceHandle> {
     (port, dir) => ({
       cmd: 'redis-server',
       args: [
-        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-        '--appendonly', options.appendOnly ? 'yes' : 'no', '--appendfsync', 'always',
-        '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        options.appendOnly ? 'yes' : 'no',
+        '--appendfsync',
+        'always',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
       ],
     }),
     'redis',
@@ -104,7 +123,9 @@ export interface MosquittoOptions {
  * Mosquitto configured as the docs recommend for a bridge: large per-client queues, so that a slow
  * QoS 1 subscriber is never silently dropped by the broker's defaults (max_queued_messages 1000).
  */
-export async function startMosquitto(options: MosquittoOptions = {}): Promise<ServiceHandle & { wsPort?: number }> {
+export async function startMosquitto(
+  options: MosquittoOptions = {},
+): Promise<ServiceHandle & { wsPort?: number }> {
   const wsPort = options.websocketPort ? await freePort() : undefined;
   const handle = await managed(
     'mosquitto',

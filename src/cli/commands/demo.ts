@@ -7,7 +7,6 @@ import type { CliDeps } from '../deps.js';
 import { projectRoot } from '../version.js';
 import { runService } from './run.js';
 
-
 /** Starts an embedded MQTT broker (aedes) on a free loopback port: the demo needs nothing installed. */
 export async function startEmbeddedBroker(): Promise<{ url: string; close(): Promise<void> }> {
   // Loaded here, not at the top: `run` should not pay for a broker it never starts.
@@ -32,21 +31,31 @@ export async function startEmbeddedBroker(): Promise<{ url: string; close(): Pro
 export function register(program: Command, deps: CliDeps): void {
   program
     .command('demo')
-    .description('run the demo: simulated sensors -> embedded MQTT broker -> relay pipeline -> MQTT and the log (no Redis, free ports)')
-    .option('--http <host:port>', 'address of the HTTP endpoints (default: a free port on 127.0.0.1)', '127.0.0.1:0')
+    .description(
+      'run the demo: simulated sensors -> embedded MQTT broker -> relay pipeline -> MQTT and the log (no Redis, free ports)',
+    )
+    .option(
+      '--http <host:port>',
+      'address of the HTTP endpoints (default: a free port on 127.0.0.1)',
+      '127.0.0.1:0',
+    )
     .option('--duration <duration>', 'stop after this long (e.g. 30s); default: until Ctrl-C')
     .action(async (options: { http: string; duration?: string }) => {
       const broker = await startEmbeddedBroker();
       const env = { ...deps.env, PASSERELLE_DEMO_MQTT_URL: broker.url };
       try {
-        const pipelines = await loadPipelinesOrThrow([join(projectRoot(), 'pipelines/demo')], deps.registry, { env });
+        const pipelines = await loadPipelinesOrThrow([join(projectRoot(), 'pipelines/demo')], deps.registry, {
+          env,
+        });
         deps.stderr(
           `Demo broker: ${broker.url}  (watch it: mosquitto_sub -h 127.0.0.1 -p ${new URL(broker.url).port} -t 'demo/#' -v)\n`,
         );
         const stopAfter = options.duration ? parseDuration(options.duration) : undefined;
-        if (options.duration && stopAfter === undefined) throw new Error(`--duration: expected e.g. 30s, got "${options.duration}"`);
+        if (options.duration && stopAfter === undefined)
+          throw new Error(`--duration: expected e.g. 30s, got "${options.duration}"`);
         const code = await runService(pipelines, { http: options.http }, { ...deps, env }, () => {
-          if (stopAfter !== undefined) setTimeout(() => process.kill(process.pid, 'SIGTERM'), stopAfter).unref();
+          if (stopAfter !== undefined)
+            setTimeout(() => process.kill(process.pid, 'SIGTERM'), stopAfter).unref();
         });
         deps.setExitCode(code);
       } finally {

@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { createOutboxBackend, type DeadLetter, type DeadLetterFilter, type OutboxBackend } from '../../outbox/index.js';
+import {
+  createOutboxBackend,
+  type DeadLetter,
+  type DeadLetterFilter,
+  type OutboxBackend,
+} from '../../outbox/index.js';
 import { redact } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 
@@ -13,14 +18,21 @@ interface FilterOptions {
   json?: boolean;
 }
 
-async function withStore<T>(options: FilterOptions, deps: CliDeps, use: (backend: OutboxBackend) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  options: FilterOptions,
+  deps: CliDeps,
+  use: (backend: OutboxBackend) => Promise<T>,
+): Promise<T> {
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
   if (!redisUrl) {
     throw new Error(
       'dlq needs Redis (--redis URL or PASSERELLE_REDIS_URL): with the memory outbox, dead letters live inside the running service (see its /status page and logs).',
     );
   }
-  const backend = await createOutboxBackend({ redisUrl, retention: { maxAgeMs: Number.MAX_SAFE_INTEGER, maxCount: Number.MAX_SAFE_INTEGER } });
+  const backend = await createOutboxBackend({
+    redisUrl,
+    retention: { maxAgeMs: Number.MAX_SAFE_INTEGER, maxCount: Number.MAX_SAFE_INTEGER },
+  });
   try {
     return await use(backend);
   } finally {
@@ -40,8 +52,14 @@ function filterOf(options: FilterOptions): DeadLetterFilter {
 /** Either ids, or --all with the filters: never an implicit "everything". */
 async function selectIds(ids: string[], options: FilterOptions, backend: OutboxBackend): Promise<string[]> {
   if (ids.length > 0) return ids;
-  if (!options.all) throw new Error('give the ids of the dead letters, or --all (with --pipeline, --stage, --reason to narrow it)');
-  const entries = await backend.deadLetters.list({ ...filterOf(options), limit: options.limit ? Number(options.limit) : Number.MAX_SAFE_INTEGER });
+  if (!options.all)
+    throw new Error(
+      'give the ids of the dead letters, or --all (with --pipeline, --stage, --reason to narrow it)',
+    );
+  const entries = await backend.deadLetters.list({
+    ...filterOf(options),
+    limit: options.limit ? Number(options.limit) : Number.MAX_SAFE_INTEGER,
+  });
   return entries.map((e) => e.id);
 }
 
@@ -62,7 +80,12 @@ function oneLine(e: DeadLetter): string {
 function printable(e: DeadLetter): unknown {
   const p = e.message.payload;
   const payload = p instanceof Uint8Array ? { bytesBase64: Buffer.from(p).toString('base64') } : p;
-  return { ...e, reason: redact(e.reason), time: new Date(e.time).toISOString(), message: { ...e.message, payload } };
+  return {
+    ...e,
+    reason: redact(e.reason),
+    time: new Date(e.time).toISOString(),
+    message: { ...e.message, payload },
+  };
 }
 
 export function register(program: Command, deps: CliDeps): void {
@@ -72,7 +95,10 @@ export function register(program: Command, deps: CliDeps): void {
     .option('--json', 'one JSON object per line')
     .action(async (options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
-        const entries = await backend.deadLetters.list({ ...filterOf(options), limit: filterOf(options).limit ?? 100 });
+        const entries = await backend.deadLetters.list({
+          ...filterOf(options),
+          limit: filterOf(options).limit ?? 100,
+        });
         const total = await backend.deadLetters.count({ ...filterOf(options), limit: undefined });
         if (options.json) for (const e of entries) deps.stdout(`${JSON.stringify(printable(e))}\n`);
         else {
@@ -100,14 +126,22 @@ export function register(program: Command, deps: CliDeps): void {
       });
     });
 
-  withFilters(dlq.command('replay').description('re-drive dead letters through their pipeline (from the stage where they failed); the running service picks them up'))
+  withFilters(
+    dlq
+      .command('replay')
+      .description(
+        're-drive dead letters through their pipeline (from the stage where they failed); the running service picks them up',
+      ),
+  )
     .argument('[ids...]', 'dead letter ids')
     .option('--all', 'every dead letter matching the filters')
     .action(async (ids: string[], options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
         const selected = await selectIds(ids, options, backend);
         const n = await backend.deadLetters.requestReplay(selected);
-        deps.stdout(`${n} dead letter(s) marked for replay; the running service of each pipeline re-drives them within seconds\n`);
+        deps.stdout(
+          `${n} dead letter(s) marked for replay; the running service of each pipeline re-drives them within seconds\n`,
+        );
         if (n < selected.length) deps.setExitCode(1);
       });
     });

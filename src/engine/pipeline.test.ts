@@ -1,0 +1,766 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Counter } from 'prom-client';
+import {
+  BatchError,
+  FatalError,
+  NotConnectedError,
+  RetryableError,
+  SinkStoppedError,
+  clearSecretsForTests,
+  createMessage,
+  defineSink,
+  defineSource,
+  defineTransform,
+  registerSecret,
+  silentLogger,
+  type ComponentContext,
+  type Delivery,
+  type DeliveryGuarantee,
+  type Message,
+  type TransformContext,
+} from '../sdk/index.js';
+import { createMemoryBackend } from '../outbox/index.js';
+import type { BatchPolicy, Outbox, OutboxBackend, RetryPolicy } from '../outbox/types.js';
+import { EngineMetrics } from './metrics.js';
+import { Pipeline } from './pipeline.js';
+import type { PipelinePlan, SinkPlan } from './plan.js';
+
+/*
+ * Unit tests of the engine with the memory outbox and small fake components: ack lineage,
+ * reconciling counters, backpressure, stop, readiness/status and dead-letter replay.
+ */
+
+const noConfig = z.object({}).strict();
+const P = 'p';
+
+// ---------------------------------------------------------------- helpers
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+/** Sum of a counter's values whose labels match `where`. */
+async function total(
+  counter: Pick<Counter<string>, 'get'>,
+  where: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await counter.get();
+  return values
+    .filter((v) => Object.entries(where).every(([k, want]) => v.labels[k] === want))
+    .reduce((n, v) => n + v.value, 0);
+}
+
+let seq = 0;
+function msg(kind: string, id = `m${++seq}`, payload: unknown = { kind }): Message {
+  return createMessage({ id, payload, meta: { kind } });
+}
+const kindOf = (m: Message): string => String(m.meta.kind);
+
+// ---------------------------------------------------------------- fake source
+
+interface FeedSource {
+  definition: ReturnType<typeof defineSource<typeof noConfig>>;
+  ctx: ComponentContext | undefined;
+  reads: number;
+  closed: number;
+  /** Every raw ack() call, by delivery number: catches double acks (no createDelivery guard). */
+  acks: { delivery: number; error?: Error; at: number }[];
+  push(messages: Message[]): number;
+  acksOf(delivery: number): { error?: Error; at: number }[];
+  /** When set, read() makes a delivery on each call instead of waiting for push(). */
+  endless?: () => Message[];
+  connectGate: Promise<void>;
+  /** Lets a gated source connect. */
+  open(): void;
+}
+
+function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } = {}): FeedSource {
+  const queue: Delivery[] = [];
+  let wake: (() => void) | undefined;
+  const gate = options.gated ? deferred() : undefined;
+  let count = 0;
+  const h: FeedSource = {
+    ctx: undefined,
+    reads: 0,
+    closed: 0,
+    acks: [],
+    connectGate: gate?.promise ?? Promise.resolve(),
+    open: () => gate?.resolve(),
+    push(messages) {
+      const n = ++count;
+      queue.push({ messages, ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }) });
+      wake?.();
+      return n;
+    },
+    acksOf: (n) => h.acks.filter((a) => a.delivery === n),
+    definition: defineSource({
+      type: 'feed',
+      title: 'feed',
+      summary: 'fed by the test',
+      config: noConfig,
+      delivery: () => options.delivery ?? 'at-least-once',
+      create: (_config, ctx) => {
+        h.ctx = ctx;
+        return {
+          connect: () => h.connectGate,
+          async read(signal) {
+            h.reads++;
+            if (h.endless && !signal.aborted) {
+              // Yield so that an engine that never stops reading fails the test instead of starving timers.
+              await new Promise((r) => setImmediate(r));
+              h.push(h.endless());
+            }
+            while (queue.length === 0) {
+              if (signal.aborted) return null;
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+                signal.addEventListener('abort', () => resolve(), { once: true });
+              });
+              wake = undefined;
+            }
+            return queue.shift() as Delivery;
+          },
+          async close() {
+            h.closed++;
+          },
+        };
+      },
+    }),
+  };
+  return h;
+}
+
+// ---------------------------------------------------------------- fake sink
+
+interface RecordingSink {
+  name: string;
+  definition: ReturnType<typeof defineSink<typeof noConfig>>;
+  ctx: ComponentContext | undefined;
+  batches: Message[][];
+  writes: number;
+  closed: number;
+  /** Decides the outcome of a write: an error to throw, or undefined to accept. */
+  fail?: (batch: Message[], write: number) => Error | undefined;
+  /** When true, write() never completes (until the outbox aborts it at close). */
+  block: boolean;
+  connect?: (attempt: number) => Promise<void>;
+  ids(): string[];
+}
+
+function recordingSink(name: string, delivery: DeliveryGuarantee = 'at-least-once'): RecordingSink {
+  let connects = 0;
+  const h: RecordingSink = {
+    name,
+    ctx: undefined,
+    batches: [],
+    writes: 0,
+    closed: 0,
+    block: false,
+    ids: () => h.batches.flat().map((m) => m.id),
+    definition: defineSink({
+      type: 'recorder',
+      title: 'recorder',
+      summary: 'records batches',
+      config: noConfig,
+      delivery: () => delivery,
+      create: (_config, ctx) => {
+        h.ctx = ctx;
+        return {
+          connect: () => (h.connect ? h.connect(++connects) : Promise.resolve()),
+          async write(batch, signal) {
+            const n = ++h.writes;
+            if (h.block) {
+              await new Promise<void>((resolve) =>
+                signal.addEventListener('abort', () => resolve(), { once: true }),
+              );
+              throw new NotConnectedError('aborted');
+            }
+            const error = h.fail?.(batch, n);
+            if (error) throw error;
+            h.batches.push(batch);
+          },
+          async close() {
+            h.closed++;
+          },
+        };
+      },
+    }),
+  };
+  return h;
+}
+
+// ---------------------------------------------------------------- fake transforms
+
+interface FakeTransform {
+  definition: ReturnType<typeof defineTransform<typeof noConfig>>;
+  calls: Message[][];
+  closed: number;
+}
+
+function fakeTransform(apply: (batch: Message[], ctx: TransformContext) => Message[]): FakeTransform {
+  const h: FakeTransform = {
+    calls: [],
+    closed: 0,
+    definition: defineTransform({
+      type: 'fake',
+      title: 'fake',
+      summary: 'test transform',
+      config: noConfig,
+      create: () => ({
+        apply: (batch, ctx) => {
+          h.calls.push(batch);
+          return apply(batch, ctx);
+        },
+        async close() {
+          h.closed++;
+        },
+      }),
+    }),
+  };
+  return h;
+}
+
+// ---------------------------------------------------------------- pipeline under test
+
+interface SinkOptions {
+  sink: RecordingSink;
+  batch?: Partial<BatchPolicy>;
+  retry?: Partial<RetryPolicy>;
+  maxQueued?: number;
+  concurrency?: number;
+}
+
+interface Setup {
+  source: FeedSource;
+  transforms?: FakeTransform[];
+  sinks: SinkOptions[];
+  maxInFlight?: number;
+  shutdownTimeoutMs?: number;
+  backend?: OutboxBackend;
+}
+
+const running: { pipeline: Pipeline; backend: OutboxBackend }[] = [];
+
+afterEach(async () => {
+  for (const { pipeline, backend } of running.splice(0)) {
+    await pipeline.stop();
+    await backend.close();
+  }
+  clearSecretsForTests();
+});
+
+function newBackend(): OutboxBackend {
+  return createMemoryBackend({ maxAgeMs: 3_600_000, maxCount: 100_000 });
+}
+
+function start(setup: Setup): { pipeline: Pipeline; metrics: EngineMetrics; backend: OutboxBackend } {
+  const backend = setup.backend ?? newBackend();
+  const metrics = new EngineMetrics();
+  const sinks: SinkPlan[] = setup.sinks.map((s) => ({
+    name: s.sink.name,
+    type: 'recorder',
+    definition: s.sink.definition,
+    config: {},
+    batch: { count: 100, bytes: 1_000_000, maxWaitMs: 5, ...s.batch },
+    retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 20, ...s.retry },
+    maxQueued: s.maxQueued ?? 1000,
+    concurrency: s.concurrency ?? 1,
+  }));
+  const plan: PipelinePlan = {
+    name: P,
+    source: { type: 'feed', definition: setup.source.definition, config: {} },
+    transforms: (setup.transforms ?? []).map((t) => ({ type: 'fake', definition: t.definition, config: {} })),
+    sinks,
+    maxInFlight: setup.maxInFlight ?? 1000,
+    shutdownTimeoutMs: setup.shutdownTimeoutMs ?? 5000,
+    deadLetters: { maxAgeMs: 3_600_000, maxCount: 100_000 },
+  };
+  const pipeline = new Pipeline(plan, { backend, metrics, logger: silentLogger });
+  running.push({ pipeline, backend });
+  pipeline.start();
+  return { pipeline, metrics, backend };
+}
+
+/** A backend whose outboxes' enqueue() rejects the first `failures.left` calls (e.g. Redis unreachable). */
+function failingEnqueueBackend(failures: { left: number }): OutboxBackend {
+  const base = newBackend();
+  return {
+    kind: base.kind,
+    deadLetters: base.deadLetters,
+    close: () => base.close(),
+    createOutbox(options): Outbox {
+      const inner = base.createOutbox(options);
+      return {
+        enqueue: (messages) =>
+          failures.left-- > 0 ? Promise.reject(new Error('storage unreachable')) : inner.enqueue(messages),
+        start: (handler) => inner.start(handler),
+        resume: () => inner.resume(),
+        stats: () => inner.stats(),
+        close: (ms) => inner.close(ms),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('Pipeline: ack lineage', () => {
+  it('acks a delivery once, only after it is stored in every sink outbox and its rejects are stored', async () => {
+    const source = feedSource();
+    const fast = recordingSink('fast');
+    const slow = recordingSink('slow');
+    const filter = fakeTransform((batch) => batch.filter((m) => kindOf(m) !== 'drop'));
+    const rejecter = fakeTransform((batch, ctx) =>
+      batch.filter((m) => {
+        if (kindOf(m) !== 'bad') return true;
+        ctx.reject(m, 'bad checksum');
+        return false;
+      }),
+    );
+    const { metrics, backend } = start({
+      source,
+      transforms: [filter, rejecter],
+      // The slow sink's outbox stores its batch only after maxWait: the ack must wait for it.
+      sinks: [{ sink: fast }, { sink: slow, batch: { maxWaitMs: 300 } }],
+    });
+    const t0 = Date.now();
+    const d = source.push([msg('ok', 'a1'), msg('drop', 'a2'), msg('bad', 'a3')]);
+
+    await waitFor(() => fast.batches.length > 0, 'the fast sink write');
+    expect(fast.ids()).toEqual(['a1']);
+    expect(source.acksOf(d)).toHaveLength(0);
+    expect(slow.writes).toBe(0);
+
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    const ack = source.acksOf(d)[0]!;
+    expect(ack.error).toBeUndefined();
+    expect(ack.at - t0).toBeGreaterThanOrEqual(250);
+    await waitFor(() => slow.batches.length > 0, 'the slow sink write');
+    expect(slow.ids()).toEqual(['a1']);
+    await delay(50);
+    expect(source.acksOf(d)).toHaveLength(1);
+    expect(await backend.deadLetters.count({ stage: 'transforms[1]' })).toBe(1);
+    expect(await total(metrics.filtered, { component: 'transforms[0]' })).toBe(1);
+  });
+
+  it('acks only after the dead letters of a delivery are stored', async () => {
+    const backend = newBackend();
+    const gate = deferred();
+    const add = backend.deadLetters.add.bind(backend.deadLetters);
+    backend.deadLetters.add = async (entries) => {
+      await gate.promise;
+      return add(entries);
+    };
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const rejecter = fakeTransform((batch, ctx) => {
+      for (const m of batch) ctx.reject(m, 'unparseable');
+      return [];
+    });
+    start({ source, transforms: [rejecter], sinks: [{ sink }], backend });
+    const d = source.push([msg('bad')]);
+    await waitFor(() => rejecter.calls.length > 0, 'the transform');
+    await delay(50);
+    expect(source.acksOf(d)).toHaveLength(0);
+    gate.resolve();
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    expect(source.acksOf(d)[0]!.error).toBeUndefined();
+    expect(await backend.deadLetters.count()).toBe(1);
+  });
+
+  it('acks a delivery whose messages are all filtered', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const dropAll = fakeTransform(() => []);
+    const { metrics } = start({ source, transforms: [dropAll], sinks: [{ sink }] });
+    const d = source.push([msg('x'), msg('y')]);
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+    expect(await total(metrics.filtered)).toBe(2);
+    await delay(30);
+    expect(sink.writes).toBe(0);
+    expect(source.acks).toHaveLength(1);
+  });
+});
+
+describe('Pipeline: counters', () => {
+  it('reconcile per sink after quiescence: received = delivered + filtered + dead-lettered + dropped', async () => {
+    const source = feedSource();
+    const a = recordingSink('a');
+    const b = recordingSink('b');
+    // Sink a: RetryableError on its first write, then a BatchError with a FatalError for "fatal" messages.
+    a.fail = (batch, n) => {
+      if (n === 1) return new RetryableError('busy');
+      const failures = batch.flatMap((m, index) =>
+        kindOf(m) === 'fatal' ? [{ index, error: new FatalError('rejected by target') }] : [],
+      );
+      return failures.length > 0 ? new BatchError(failures) : undefined;
+    };
+    // Sink b: not connected on its first write, then fine.
+    b.fail = (_batch, n) => (n === 1 ? new NotConnectedError('down') : undefined);
+    const t0 = fakeTransform((batch) => batch.filter((m) => kindOf(m) !== 'drop'));
+    const t1 = fakeTransform((batch, ctx) => {
+      const out: Message[] = [];
+      for (const m of batch) {
+        if (kindOf(m) === 'bad') ctx.reject(m, 'bad checksum');
+        else if (kindOf(m) === 'boom') throw new Error('cannot parse');
+        else out.push(m);
+      }
+      return out;
+    });
+    const { pipeline, metrics, backend } = start({
+      source,
+      transforms: [t0, t1],
+      sinks: [{ sink: a }, { sink: b }],
+    });
+    await waitFor(() => source.ctx, 'the source');
+
+    const d1 = source.push([msg('ok'), msg('drop'), msg('bad'), msg('fatal'), msg('ok')]);
+    // t1 rejects "bad" and then throws on "boom": the whole batch (3) is dead-lettered once.
+    const d2 = source.push([msg('ok'), msg('bad'), msg('boom')]);
+    const d3 = source.push([msg('drop'), msg('drop')]);
+    await source.ctx!.deadLetter(msg('garbage'), 'undecodable payload');
+
+    await waitFor(
+      async () =>
+        (await total(metrics.delivered, { sink: 'a' })) === 2 &&
+        (await total(metrics.delivered, { sink: 'b' })) === 3,
+      'deliveries',
+    );
+    await waitFor(
+      async () => (await total(metrics.deadLettered, { stage: 'a' })) === 1,
+      'the sink dead letter',
+    );
+    await waitFor(() => source.acks.length === 3, 'all acks');
+    for (const d of [d1, d2, d3])
+      expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+
+    const status = await pipeline.status();
+    expect(status.inFlight).toBe(0);
+    expect(status.outboxes).toEqual({ a: { depth: 0, activeJobs: 0 }, b: { depth: 0, activeJobs: 0 } });
+    expect(await total(metrics.inFlight, { sink: 'a' })).toBe(0);
+    expect(await total(metrics.inFlight, { sink: 'b' })).toBe(0);
+
+    const received = await total(metrics.received);
+    const filtered = await total(metrics.filtered);
+    const dropped = await total(metrics.dropped);
+    const deadNonSink =
+      (await total(metrics.deadLettered, { stage: 'source' })) +
+      (await total(metrics.deadLettered, { stage: 'transforms[0]' })) +
+      (await total(metrics.deadLettered, { stage: 'transforms[1]' }));
+    expect(received).toBe(11);
+    expect(filtered).toBe(3);
+    expect(await total(metrics.deadLettered, { stage: 'source' })).toBe(1);
+    expect(await total(metrics.deadLettered, { stage: 'transforms[1]' })).toBe(4);
+    for (const sink of ['a', 'b']) {
+      const delivered = await total(metrics.delivered, { sink });
+      const deadSink = await total(metrics.deadLettered, { stage: sink });
+      expect(delivered + filtered + deadNonSink + deadSink + dropped, `sink ${sink}`).toBe(received);
+    }
+    expect(await total(metrics.retries, { sink: 'a' })).toBeGreaterThanOrEqual(1);
+
+    const thrown = await backend.deadLetters.list({ stage: 'transforms[1]', reason: 'cannot parse' });
+    expect(thrown).toHaveLength(3);
+    for (const e of thrown) expect(e.reason.startsWith('transform failed:')).toBe(true);
+    const fatal = await backend.deadLetters.list({ stage: 'a' });
+    expect(fatal.map((e) => kindOf(e.message))).toEqual(['fatal']);
+    expect(fatal[0]!.sink).toBe('a');
+    expect(await metrics.registry.getSingleMetricAsString('passerelle_messages_received_total')).toContain(
+      `passerelle_messages_received_total{pipeline="${P}"} 11`,
+    );
+  });
+});
+
+describe('Pipeline: backpressure', () => {
+  it('stops reading the source while maxInFlight messages are unsettled', async () => {
+    const source = feedSource();
+    source.endless = () => [msg('ok')];
+    const sink = recordingSink('stuck');
+    sink.block = true;
+    const maxInFlight = 2;
+    const maxQueued = 3;
+    const { pipeline } = start({
+      source,
+      sinks: [{ sink, batch: { count: 1 }, maxQueued }],
+      maxInFlight,
+      shutdownTimeoutMs: 200,
+    });
+    await waitFor(() => sink.writes > 0, 'the first write');
+    await delay(100);
+    const reads = source.reads;
+    await delay(200);
+    expect(source.reads).toBe(reads);
+    // What the outbox holds (its capacity) plus what waits to be stored (maxInFlight), plus the read in progress.
+    expect(reads).toBeLessThanOrEqual(maxQueued + maxInFlight + 1);
+    expect((await pipeline.status()).inFlight).toBe(maxInFlight);
+    expect(source.acks).toHaveLength(maxQueued);
+  });
+});
+
+describe('Pipeline: source dead letters', () => {
+  it('counts a source ctx.deadLetter() as received and dead-lettered at stage source', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const { metrics, backend } = start({ source, sinks: [{ sink }] });
+    await waitFor(() => source.ctx, 'the source');
+    await source.ctx!.deadLetter(msg('garbage', 'g1', new Uint8Array([1, 2, 3])), 'not JSON');
+    expect((await metrics.received.get()).values).toEqual([{ value: 1, labels: { pipeline: P } }]);
+    expect(await total(metrics.deadLettered, { stage: 'source' })).toBe(1);
+    const [entry] = await backend.deadLetters.list({ stage: 'source' });
+    expect(entry).toMatchObject({ pipeline: P, stage: 'source', reason: 'not JSON', message: { id: 'g1' } });
+    expect(sink.writes).toBe(0);
+  });
+});
+
+describe('Pipeline: stop', () => {
+  it('stops reading, waits for in-flight messages to be stored, closes every component once', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const t = fakeTransform((batch) => batch);
+    const { pipeline } = start({ source, transforms: [t], sinks: [{ sink, batch: { maxWaitMs: 200 } }] });
+    const d = source.push([msg('ok'), msg('ok')]);
+    await waitFor(() => t.calls.length > 0, 'the transform');
+    expect(source.acksOf(d)).toHaveLength(0);
+    await pipeline.stop();
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+    const reads = source.reads;
+    source.push([msg('late')]);
+    await pipeline.stop();
+    await delay(30);
+    expect(source.reads).toBe(reads);
+    expect(t.calls).toHaveLength(1);
+    expect([source.closed, sink.closed, t.closed]).toEqual([1, 1, 1]);
+    expect((await pipeline.status()).state).toBe('stopped');
+  });
+
+  it('acks with an error a delivery whose storage keeps failing when stopped', async () => {
+    const failures = { left: Number.POSITIVE_INFINITY };
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const { pipeline, metrics } = start({
+      source,
+      sinks: [{ sink }],
+      backend: failingEnqueueBackend(failures),
+    });
+    const d = source.push([msg('ok')]);
+    await waitFor(async () => (await total(metrics.enqueueFailures)) >= 2, 'two failed enqueues');
+    expect(source.acksOf(d)).toHaveLength(0);
+    await pipeline.stop();
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    const [ack] = source.acksOf(d);
+    expect(ack!.error).toBeInstanceOf(Error);
+    expect(ack!.error!.message).toContain('storage unreachable');
+    expect(source.acksOf(d)).toHaveLength(1);
+  });
+
+  it('retries a failing enqueue and acks without error once it is stored', async () => {
+    const failures = { left: 2 };
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const { metrics } = start({ source, sinks: [{ sink }], backend: failingEnqueueBackend(failures) });
+    const d = source.push([msg('ok', 'e1')]);
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+    await waitFor(() => sink.batches.length > 0, 'the write');
+    expect(sink.ids()).toEqual(['e1']);
+    expect(
+      await metrics.registry.getSingleMetricAsString('passerelle_outbox_enqueue_failures_total'),
+    ).toContain(`passerelle_outbox_enqueue_failures_total{pipeline="${P}",sink="out"} 2`);
+  });
+
+  it('a stop during a transient storage failure waits for the retry, which stores and acks OK', async () => {
+    const failures = { left: 1 };
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const { pipeline, metrics } = start({
+      source,
+      sinks: [{ sink }],
+      backend: failingEnqueueBackend(failures),
+    });
+    const d = source.push([msg('ok')]);
+    await waitFor(async () => (await total(metrics.enqueueFailures)) === 1, 'the failed enqueue');
+    expect(source.acksOf(d)).toHaveLength(0);
+    await pipeline.stop();
+    // Stored before the outbox closed: acknowledged without error by the time stop() returns.
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+    expect(await total(metrics.enqueueFailures, { sink: 'out' })).toBe(1);
+  });
+});
+
+describe('Pipeline: readiness and status', () => {
+  it('reports best-effort for every sink with the memory outbox (it loses what it holds on a crash)', async () => {
+    const source = feedSource({ delivery: 'at-least-once' });
+    const { pipeline } = start({ source, sinks: [{ sink: recordingSink('a', 'at-least-once') }] });
+    expect((await pipeline.status()).delivery).toEqual({ a: 'best-effort' });
+  });
+
+  it('is ready only when the source and every sink are connected', async () => {
+    registerSecret('hunter2-secret');
+    const source = feedSource({ gated: true, delivery: 'at-least-once' });
+    const a = recordingSink('a', 'at-least-once');
+    const b = recordingSink('b', 'best-effort');
+    const gateA = deferred();
+    a.connect = () => gateA.promise;
+    b.connect = (attempt) =>
+      attempt === 1
+        ? Promise.reject(new Error('refused by mqtt://user:pw1234@host (token hunter2-secret)'))
+        : Promise.resolve();
+    // A durable backend, as with Redis: the memory outbox makes every path best-effort (tested below).
+    const durable: OutboxBackend = Object.assign(Object.create(newBackend()) as OutboxBackend, {
+      kind: 'redis' as const,
+    });
+    const { pipeline } = start({ source, sinks: [{ sink: a }, { sink: b }], backend: durable });
+    expect(pipeline.ready()).toBe(false);
+    source.open();
+    await delay(20);
+    expect(pipeline.ready()).toBe(false);
+
+    let status = await pipeline.status();
+    expect(status.state).toBe('reconnecting');
+    const bStatus = status.components.find((c) => c.component === 'b')!;
+    expect(bStatus.lastError?.message).toContain('refused');
+    expect(bStatus.lastError?.message).not.toContain('pw1234');
+    expect(bStatus.lastError?.message).not.toContain('hunter2-secret');
+
+    gateA.resolve();
+    await waitFor(() => pipeline.ready(), 'readiness', 3000);
+    status = await pipeline.status();
+    expect(status.state).toBe('running');
+    expect(status.delivery).toEqual({ a: 'at-least-once', b: 'best-effort' });
+    expect(status.components.map((c) => [c.component, c.type, c.state])).toEqual([
+      ['source', 'feed', 'connected'],
+      ['a', 'recorder', 'connected'],
+      ['b', 'recorder', 'connected'],
+    ]);
+
+    a.ctx!.setState('reconnecting', new Error('connection lost to mqtt://u:pw1234@h'));
+    expect(pipeline.ready()).toBe(false);
+    status = await pipeline.status();
+    expect(status.state).toBe('reconnecting');
+    const aStatus = status.components.find((c) => c.component === 'a')!;
+    expect(aStatus.state).toBe('reconnecting');
+    expect(aStatus.lastError?.message).toBe('connection lost to mqtt://u:***@h');
+    a.ctx!.setState('connected');
+    expect(pipeline.ready()).toBe(true);
+  });
+
+  it('a sink that throws SinkStoppedError makes readiness false', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    sink.fail = () => new SinkStoppedError('bad credentials');
+    const { pipeline } = start({ source, sinks: [{ sink }] });
+    await waitFor(() => pipeline.ready(), 'readiness');
+    source.push([msg('ok')]);
+    await waitFor(() => !pipeline.ready(), 'not ready');
+    const status = await pipeline.status();
+    expect(status.components.find((c) => c.component === 'out')).toMatchObject({
+      state: 'stopped',
+      lastError: { message: 'bad credentials' },
+    });
+    expect(status.outboxes.out!.depth).toBe(1);
+  });
+
+  it('status() shows the last 10 messages that passed the transforms', async () => {
+    const source = feedSource({ delivery: 'best-effort' });
+    const sink = recordingSink('out');
+    const { pipeline } = start({ source, sinks: [{ sink }] });
+    const first = Array.from({ length: 8 }, (_, i) => msg('ok', `r${i}`));
+    const second = [
+      ...Array.from({ length: 6 }, (_, i) => msg('ok', `r${8 + i}`)),
+      msg('raw', 'r14', new Uint8Array(5)),
+    ];
+    source.push(first);
+    source.push(second);
+    await waitFor(() => source.acks.length === 2, 'the acks');
+    const status = await pipeline.status();
+    expect(status.delivery).toEqual({ out: 'best-effort' });
+    expect(status.recent.map((r) => r.id)).toEqual([
+      'r5',
+      'r6',
+      'r7',
+      'r8',
+      'r9',
+      'r10',
+      'r11',
+      'r12',
+      'r13',
+      'r14',
+    ]);
+    expect(status.recent.at(-1)!.payload).toEqual({ bytes: 5 });
+    expect(status.recent[0]!.meta).toEqual({ kind: 'ok' });
+  });
+});
+
+describe('Pipeline: replay of dead letters', () => {
+  it('re-drives a sink entry to that sink only, and a transforms[i] entry from transform i', async () => {
+    const source = feedSource();
+    const a = recordingSink('a');
+    const b = recordingSink('b');
+    const failOnA = new Set(['s1']);
+    a.fail = (batch) => {
+      const failures = batch.flatMap((m, index) =>
+        failOnA.has(m.id) ? [{ index, error: new FatalError('4xx') }] : [],
+      );
+      return failures.length > 0 ? new BatchError(failures) : undefined;
+    };
+    const rejectIds = new Set(['r1']);
+    const t0 = fakeTransform((batch) =>
+      batch.map((m) => ({ ...m, meta: { ...m.meta, t0: Number(m.meta.t0 ?? 0) + 1 } })),
+    );
+    const t1 = fakeTransform((batch, ctx) =>
+      batch.filter((m) => {
+        if (!rejectIds.has(m.id)) return true;
+        ctx.reject(m, 'not yet');
+        return false;
+      }),
+    );
+    const { backend } = start({ source, transforms: [t0, t1], sinks: [{ sink: a }, { sink: b }] });
+    source.push([msg('ok', 's1'), msg('ok', 'r1')]);
+    await waitFor(
+      async () => (await backend.deadLetters.count()) === 2 && b.batches.length > 0,
+      'the dead letters',
+    );
+    const entries = await backend.deadLetters.list();
+    expect(entries.map((e) => [e.stage, e.message.id]).sort()).toEqual([
+      ['a', 's1'],
+      ['transforms[1]', 'r1'],
+    ]);
+    expect(a.ids()).toEqual([]);
+    expect(b.ids()).toEqual(['s1']);
+
+    failOnA.clear();
+    rejectIds.clear();
+    const t0Calls = t0.calls.length;
+    expect(await backend.deadLetters.requestReplay(entries.map((e) => e.id))).toBe(2);
+    await waitFor(
+      () => a.ids().includes('s1') && a.ids().includes('r1') && b.ids().includes('r1'),
+      'the replays',
+      4000,
+    );
+    await waitFor(async () => (await backend.deadLetters.count()) === 0, 'replayDone');
+    await delay(30);
+    expect(a.ids().sort()).toEqual(['r1', 's1']);
+    // s1 went back to sink a only.
+    expect(b.ids().sort()).toEqual(['r1', 's1']);
+    // r1 re-entered at transforms[1]: transform 0 did not run again.
+    expect(t0.calls.length).toBe(t0Calls);
+    expect(t1.calls.at(-1)!.map((m) => m.id)).toEqual(['r1']);
+    const r1 = a.batches.flat().find((m) => m.id === 'r1')!;
+    expect(r1.meta.t0).toBe(1);
+  });
+});
