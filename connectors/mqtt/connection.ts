@@ -93,6 +93,9 @@ export class MqttConnection {
     this.client = mqtt.connect(config.url, options);
     const client = this.client;
     client.on('connect', () => {
+      // Small MQTT packets sent in bursts: without TCP_NODELAY, Nagle's algorithm and the broker's
+      // delayed ACKs add tens of milliseconds of latency.
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.attempt = 0;
       this.wasConnected = true;
       this.lastError = undefined;
