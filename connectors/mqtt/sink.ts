@@ -128,6 +128,7 @@ export class MqttSink implements Sink {
       const finish = (error?: Error): void => {
         if (finished) return;
         finished = true;
+        clearTimeout(timer);
         client.off('close', onClose);
         signal.removeEventListener('abort', onAbort);
         if (error) reject(error);
@@ -135,6 +136,15 @@ export class MqttSink implements Sink {
       };
       const onClose = (): void => finish(conn.notConnected());
       const onAbort = (): void => finish(new RetryableError('write aborted'));
+      // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
+      // report) must not hold the outbox forever: retry the batch instead.
+      const timer = setTimeout(
+        () =>
+          finish(
+            new RetryableError(`no acknowledgement from ${conn.where} within ${this.config.writeTimeout} ms`),
+          ),
+        this.config.writeTimeout,
+      );
       const pump = (): void => {
         while (!finished && running < window && next < items.length) {
           const item = items[next++]!;

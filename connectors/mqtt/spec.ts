@@ -244,6 +244,9 @@ export const mqttSinkConfig = z
       .describe(
         "Publishes sent and not yet acknowledged, at most (also capped by the broker's Receive Maximum).",
       ),
+    writeTimeout: duration(
+      'How long a batch may wait for the broker to acknowledge its publishes; past it the batch is retried (at-least-once: the broker may get some messages twice).',
+    ).prefault('30s'),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

@@ -145,7 +145,7 @@ describe('passerelle connectors', () => {
     expect(stdout).toMatch(/^tls\.passphrase\s+secret\s+Passphrase of the private key\./m);
     expect(stdout).toMatch(/^keepalive\s+duration\s+30s\s+Keep-alive interval\./m);
     expect(stdout).toMatch(/^url\s+string\s+yes\s+Broker URL\./m);
-    expect(stdout).toMatch(/^batch\.maxWait\s+duration\s+5ms/m);
+    expect(stdout).toMatch(/^batch\.maxWait\s+duration\s+50ms/m);
     expect(stdout).toContain("Delivery: at-least-once (with the examples' settings).");
     expect(stdout).toContain(
       '# example 1\ntype: mqtt\nurl: mqtt://broker:1883\ntopics:\n  - plant/#\nqos: 1\n',

@@ -51,7 +51,7 @@ describe('buildPipelineJsonSchema', () => {
       'maxQueued',
       'concurrency',
     ]);
-    expect(influx.properties.batch.properties.maxWait.default).toBe('5ms');
+    expect(influx.properties.batch.properties.maxWait.default).toBe('50ms');
     expect(defs['transform.pseudonymise'].required).toEqual(['type', 'fields', 'key']);
     expect(schema.properties.shutdownTimeout.default).toBe('10s');
   });

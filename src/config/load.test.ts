@@ -50,7 +50,7 @@ describe('loadPipelineTexts', () => {
         type: 'mqtt',
         name: 'mqtt',
         config: { url: 'mqtt://cloud:1883', topic: 'out/x', qos: 1, retain: false },
-        batch: { count: 500, bytes: 1024 * 1024, maxWait: 5 },
+        batch: { count: 500, bytes: 1024 * 1024, maxWait: 50 },
         retry: { attempts: 10, initialDelay: 200, maxDelay: 30_000 },
         maxQueued: 100_000,
         concurrency: 1,
