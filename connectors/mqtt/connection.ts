@@ -4,6 +4,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import {
   ConfigError,
   NotConnectedError,
+  backoffDelay,
   errorMessage,
   redact,
   type ComponentContext,
@@ -20,12 +21,6 @@ export function redactUrl(url: string): string {
   } catch {
     return redact(url);
   }
-}
-
-/** Exponential backoff with jitter: between half and all of min(max, base * 2^attempt). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.max(1, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
 }
 
 function readPem(path: string | undefined, key: string): Buffer | undefined {

@@ -1,5 +1,9 @@
 import {
+  backoffDelay,
   errorMessage,
+  sleep,
+  untilAborted,
+  withDeadline,
   redact,
   type ComponentContext,
   type ConnectionState,
@@ -12,7 +16,6 @@ import {
   type TransformContext,
 } from '../sdk/index.js';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
-import { backoffDelay, sleep, untilAborted, withDeadline } from './backoff.js';
 import type { EngineMetrics } from './metrics.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
 

@@ -1,7 +1,7 @@
 import { DelayedError, Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { silentLogger, type Logger, type Message } from '../sdk/index.js';
+import { silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
 import { Batcher, OutboxClosedError } from './batcher.js';
 import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
 import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
@@ -323,10 +323,6 @@ function storableMeta(meta: Record<string, unknown>): Record<string, unknown> {
   } catch {
     return { unstorable: inspect(meta, { depth: 4 }) };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 /** `worker.close()` has no timeout of its own. */

@@ -7,3 +7,4 @@ export * from './inbox.js';
 export * from './logger.js';
 export * from './template.js';
 export * from './redact.js';
+export * from './timing.js';

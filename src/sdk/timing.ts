@@ -1,9 +1,13 @@
-/** Exponential backoff with "equal jitter": a random delay in [c/2, c], c = min(max, initial * 2^attempt), so replicas spread out but never retry at once. */
+/**
+ * Exponential backoff with "equal jitter": a random delay in [c/2, c], c = min(max, initial * 2^attempt),
+ * so replicas and reconnecting clients spread out but never retry at once. At least 1 ms.
+ */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  return Math.max(1, Math.round(ceiling / 2 + (Math.random() * ceiling) / 2));
 }
 
+/** Waits `ms`; an aborted signal ends the wait early. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
