@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/sdk/index.js';
-import { backoffDelay } from '../../src/sdk/index.js';
-import { clientOptions, redactUrl } from './connection.js';
+import { backoffDelay, redactUrl } from '../../src/sdk/index.js';
+import { clientOptions } from './connection.js';
 import { mqttSourceConfig } from './spec.js';
 
 describe('connection helpers', () => {

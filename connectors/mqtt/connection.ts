@@ -7,21 +7,10 @@ import {
   backoffDelay,
   errorMessage,
   redact,
+  redactUrl,
   type ComponentContext,
 } from '../../src/sdk/index.js';
 import type { MqttConnectionConfig } from './spec.js';
-
-/** The URL without user info, for logs and errors. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return redact(url);
-  }
-}
 
 function readPem(path: string | undefined, key: string): Buffer | undefined {
   if (path === undefined) return undefined;

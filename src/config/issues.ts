@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { redact, type ConfigIssue } from '../sdk/index.js';
+import { formatConfigIssue, redact, type ConfigIssue } from '../sdk/index.js';
 import { getAt, keysAt, formatPath, type PathSegment } from './schema-walk.js';
 
 /** zod issues turned into one-line messages a user can act on. Locations are added by the loader. */
@@ -214,13 +214,7 @@ function score(branch: readonly Issue[]): number {
 
 export { formatPath };
 
-/**
- * `file:line:col: path: message`; without a position (unreadable file) `file: message`, and without
- * a path (YAML syntax) no path part. The SDK's `formatConfigIssue` prints `1:1` and `(root)` there.
- */
+/** An issue as printed by `validate`, with secrets redacted. */
 export function formatIssue(issue: ConfigIssue): string {
-  const where = issue.file
-    ? `${issue.file}${issue.line !== undefined ? `:${issue.line}:${issue.column ?? 1}` : ''}: `
-    : '';
-  return redact(`${where}${issue.path ? `${issue.path}: ` : ''}${issue.message}`);
+  return redact(formatConfigIssue(issue));
 }

@@ -1,7 +1,7 @@
 import { DelayedError, Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
+import { redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
 import { Batcher, OutboxClosedError } from './batcher.js';
 import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
 import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
@@ -397,8 +397,4 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
       await producer.quit().catch(() => producer.disconnect());
     },
   };
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -28,9 +28,15 @@ export class ConfigError extends PasserelleError {
   }
 }
 
+/**
+ * `file:line:col: path: message`; without a position (unreadable file) `file: message`, and
+ * without a path (a YAML syntax error) no path part.
+ */
 export function formatConfigIssue(issue: ConfigIssue): string {
-  const where = issue.file ? `${issue.file}:${issue.line ?? 1}:${issue.column ?? 1}: ` : '';
-  return `${where}${issue.path || '(root)'}: ${issue.message}`;
+  const where = issue.file
+    ? `${issue.file}${issue.line !== undefined ? `:${issue.line}:${issue.column ?? 1}` : ''}: `
+    : '';
+  return `${where}${issue.path ? `${issue.path}: ` : ''}${issue.message}`;
 }
 
 export class NotConnectedError extends PasserelleError {}

@@ -19,3 +19,15 @@ export function redact(text: string): string {
 export function clearSecretsForTests(): void {
   secrets.clear();
 }
+
+/** The URL without its user info (user name and password), for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return redact(url);
+  }
+}
