@@ -29,8 +29,9 @@ export const batchOptions = z
       .positive()
       .default(1024 * 1024)
       .describe('Approximate payload bytes per batch, at most.'),
-    // 5 ms meets the p99 latency target, but with many tiny jobs the drain after a long sink outage
-    // stalled in our end-to-end test (cause not found yet): 50 ms until that is understood.
+    // Not shorter by default: a broker without TCP_NODELAY (Mosquitto's default) holds each batch's
+    // PUBACKs ~40 ms (Nagle meets delayed ACKs), so a sink drains at most (rate x maxWait / 40 ms);
+    // below 40 ms it falls behind. With `set_tcp_nodelay true` on the broker, 5 ms gives low latency.
     maxWait: duration(
       'How long the first message of a batch waits for more before the batch is queued.',
     ).prefault('50ms'),

@@ -144,6 +144,8 @@ export async function startMosquitto(
           'max_queued_messages 1000000',
           'max_queued_bytes 0',
           'max_inflight_messages 1000',
+          // Without it the broker's Nagle algorithm meets the client's delayed ACKs: ~40 ms per batch of PUBACKs.
+          'set_tcp_nodelay true',
           'log_dest stderr',
           'log_type error',
           'log_type warning',
