@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   SinkStoppedError,
   createMessage,
+  noopMetrics,
   silentLogger,
   type ComponentContext,
   type Logger,
@@ -23,6 +24,7 @@ function context(logger: Logger = silentLogger): ComponentContext {
     setState() {},
     countDropped() {},
     async deadLetter() {},
+    metrics: noopMetrics,
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger, type ComponentContext, type Message } from '../../src/sdk/index.js';
+import { noopMetrics, silentLogger, type ComponentContext, type Message } from '../../src/sdk/index.js';
 import { simulatorSource, simulatorSourceConfig, type SimulatorSource } from './index.js';
 
 function context(): ComponentContext & { states: string[] } {
@@ -12,6 +12,7 @@ function context(): ComponentContext & { states: string[] } {
     setState: (s) => void states.push(s),
     countDropped: () => {},
     deadLetter: async () => {},
+    metrics: noopMetrics,
   };
 }
 

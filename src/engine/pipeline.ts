@@ -17,6 +17,7 @@ import {
 } from '../sdk/index.js';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
+import { componentMetrics } from './component-metrics.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
 
 export interface ComponentStatus {
@@ -42,6 +43,8 @@ interface PipelineDeps {
   backend: OutboxBackend;
   metrics: EngineMetrics;
   logger: Logger;
+  /** Passed to components that keep state shared by replicas (leases, rate limits). */
+  redisUrl?: string;
 }
 
 interface SinkRuntime {
@@ -465,6 +468,8 @@ export class Pipeline {
         this.deps.metrics.received.inc({ pipeline: this.name });
         await this.storeDeadLetters([this.deadLetterOf(message, component, reason)]);
       },
+      metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
+      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
     };
   }
 

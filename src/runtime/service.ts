@@ -11,6 +11,8 @@ export interface ServiceOptions {
   backend: OutboxBackend;
   logger: Logger;
   http?: { host: string; port: number };
+  /** The Redis URL of the outbox, handed to components that share state between replicas. */
+  redisUrl?: string;
   version?: string;
 }
 
@@ -28,7 +30,12 @@ export class Service {
     this.metrics = new EngineMetrics(registry);
     this.pipelines = options.plans.map(
       (plan) =>
-        new Pipeline(plan, { backend: options.backend, metrics: this.metrics, logger: options.logger }),
+        new Pipeline(plan, {
+          backend: options.backend,
+          metrics: this.metrics,
+          logger: options.logger,
+          ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+        }),
     );
   }
 

@@ -5,6 +5,26 @@ import type { Message } from './message.js';
 
 export type DeliveryGuarantee = 'at-least-once' | 'best-effort';
 
+/** A counter or gauge a component declares; `pipeline` and `component` labels are added by the engine. */
+export interface ComponentCounter {
+  inc(labels?: Record<string, string>, value?: number): void;
+}
+export interface ComponentGauge {
+  set(labels: Record<string, string> | undefined, value: number): void;
+  inc(labels?: Record<string, string>, value?: number): void;
+  /** Removes one label set (e.g. a device that is no longer tracked), so cardinality stays bounded. */
+  remove(labels: Record<string, string>): void;
+}
+
+/**
+ * Component metrics, exported on /metrics next to the engine's. Names start with `passerelle_`;
+ * declaring the same name twice (two pipelines, two components) returns the same metric.
+ */
+export interface ComponentMetrics {
+  counter(name: string, help: string, labelNames?: string[]): ComponentCounter;
+  gauge(name: string, help: string, labelNames?: string[]): ComponentGauge;
+}
+
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'stopped';
 
 /** What the engine gives a component: identity, logging, and a way to report its connection state. */
@@ -19,6 +39,13 @@ export interface ComponentContext {
   countDropped(count: number, reason: string): void;
   /** Dead-letters a message that can not be processed (undecodable payload) without failing the rest. */
   deadLetter(message: Message, reason: string): Promise<void>;
+  /** Component metrics (per-device last seen, per-node reconnects...). */
+  metrics: ComponentMetrics;
+  /**
+   * The Redis URL the service runs with (its outbox), for state shared by replicas: leases, rate
+   * limits, report-by-exception state. Undefined when the service runs without Redis.
+   */
+  redisUrl?: string;
 }
 
 export interface Source {
@@ -98,3 +125,9 @@ export function defineTransform<S extends z.ZodType>(
 ): TransformDefinition<S> {
   return { kind: 'transform', ...def };
 }
+
+/** Metrics that record nothing: for unit tests and tools that run components outside a service. */
+export const noopMetrics: ComponentMetrics = {
+  counter: () => ({ inc: () => {} }),
+  gauge: () => ({ set: () => {}, inc: () => {}, remove: () => {} }),
+};

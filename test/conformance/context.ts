@@ -1,3 +1,5 @@
+import { Registry } from 'prom-client';
+import { componentMetrics } from '../../src/engine/component-metrics.js';
 import type { ComponentContext, ConnectionState, Logger, Message } from '../../src/sdk/index.js';
 
 export interface LogEntry {
@@ -13,6 +15,8 @@ export interface FakeContext extends ComponentContext {
   dropped: { count: number; reason: string }[];
   /** Every log line, as given to the logger (children log here too). */
   logs: LogEntry[];
+  /** The registry behind `metrics`, to read what the component exported. */
+  registry: Registry;
   /** The last state reported, if any. */
   readonly state: ConnectionState | undefined;
   /** Resolves once `state` has been reported (now or later); rejects after the timeout. */
@@ -22,6 +26,8 @@ export interface FakeContext extends ComponentContext {
 export interface FakeContextOptions {
   /** What storing a dead letter does; default: succeeds at once. */
   deadLetter?: (message: Message, reason: string) => Promise<void>;
+  /** Handed to the component as `ctx.redisUrl`. */
+  redisUrl?: string;
 }
 
 export function createFakeContext(options: FakeContextOptions = {}): FakeContext {
@@ -34,10 +40,14 @@ export function createFakeContext(options: FakeContextOptions = {}): FakeContext
     error: (obj, msg) => void logs.push({ level: 'error', obj, msg }),
     child: () => logger,
   };
+  const registry = new Registry();
   const ctx: FakeContext = {
     pipeline: 'test',
     component: 'test',
     logger,
+    registry,
+    metrics: componentMetrics(registry, 'test', 'test'),
+    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     logs,
     states: [],
     deadLetters: [],

@@ -53,6 +53,7 @@ export async function runService(
     logger,
     http: options.http === false ? undefined : parseListen(options.http),
     version: packageVersion(),
+    ...(redisUrl ? { redisUrl } : {}),
   });
   late.service = service;
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, type Logger, type Message } from '../../sdk/index.js';
+import { createMessage, noopMetrics, type Logger, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
@@ -13,6 +13,7 @@ const componentCtx = {
   logger: createTestTransformContext().logger,
   countDropped() {},
   async deadLetter() {},
+  metrics: noopMetrics,
 };
 const create = (config: Record<string, unknown>) =>
   filterTransform.create(filterTransformConfig.parse(config), componentCtx);

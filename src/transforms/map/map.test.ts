@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, type Message } from '../../sdk/index.js';
+import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
@@ -12,6 +12,7 @@ const silent = {
   logger: createTestTransformContext().logger,
   countDropped() {},
   async deadLetter() {},
+  metrics: noopMetrics,
 };
 const create = (config: Record<string, unknown>) =>
   mapTransform.create(mapTransformConfig.parse(config), silent);
