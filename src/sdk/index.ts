@@ -8,3 +8,4 @@ export * from './logger.js';
 export * from './template.js';
 export * from './redact.js';
 export * from './timing.js';
+export * from './columns.js';

@@ -63,6 +63,14 @@ export function isDynamicTemplate(template: string): boolean {
 
 type Getter = (m: Message, ctx?: TemplateContext) => unknown;
 
+/**
+ * Compiles one template expression (what goes between `{{ }}`: `payload.a.b`, `meta.mqtt.topic`,
+ * `topic[2]`, `time`, `id`) into a function that returns the value itself, not its text.
+ */
+export function compileGetter(expr: string): Getter {
+  return compileExpression(expr.trim(), expr);
+}
+
 function compileExpression(expr: string, template: string): Getter {
   if (expr.startsWith('date:')) {
     const format = expr.slice(5).trim();
