@@ -184,7 +184,9 @@ export class Pipeline {
   ready(): boolean {
     return (
       this.state === 'running' &&
-      [this.sourceStatus, ...this.sinks.map((s) => s.status)].every((c) => c.state === 'connected')
+      [this.sourceStatus, ...this.sinks.map((s) => s.status)].every(
+        (c) => c.state === 'connected' || c.state === 'standby',
+      )
     );
   }
 
@@ -210,7 +212,8 @@ export class Pipeline {
     }
     const components = [this.sourceStatus, ...this.sinks.map((s) => s.status)];
     let state = this.state;
-    if (state === 'running' && components.some((c) => c.state !== 'connected')) state = 'reconnecting';
+    if (state === 'running' && components.some((c) => c.state !== 'connected' && c.state !== 'standby'))
+      state = 'reconnecting';
     return {
       name: this.name,
       state,

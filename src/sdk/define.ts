@@ -25,7 +25,12 @@ export interface ComponentMetrics {
   gauge(name: string, help: string, labelNames?: string[]): ComponentGauge;
 }
 
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'stopped';
+/**
+ * `standby`: healthy and ready, but another replica holds the work (a lease for a single reader or
+ * writer); it takes over when that replica goes away.
+ */
+export type ConnectionState =
+  'connecting' | 'connected' | 'standby' | 'reconnecting' | 'disconnected' | 'stopped';
 
 /** What the engine gives a component: identity, logging, and a way to report its connection state. */
 export interface ComponentContext {
@@ -92,6 +97,11 @@ interface Common<Schema extends z.ZodType> {
 export interface SourceDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
   kind: 'source';
   delivery(config: z.output<Schema>): DeliveryGuarantee;
+  /**
+   * True when only one replica may read this source at a time (an OPC UA session, an MQTT
+   * subscription without a shared group, a poll). With Redis, the engine runs it under a lease.
+   */
+  singleReader?(config: z.output<Schema>): boolean;
   create(config: z.output<Schema>, ctx: ComponentContext): Source;
 }
 
