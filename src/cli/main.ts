@@ -9,6 +9,7 @@ import * as dlqCommand from './commands/dlq.js';
 import * as connectorsCommand from './commands/connectors.js';
 import * as schemaCommand from './commands/schema.js';
 import * as validateCommand from './commands/validate.js';
+import * as testCommand from './commands/test.js';
 
 export type { CliDeps } from './deps.js';
 export { packageVersion } from './version.js';
@@ -18,6 +19,7 @@ export const commands: { register(program: Command, deps: CliDeps): void }[] = [
   runCommand,
   demoCommand,
   validateCommand,
+  testCommand,
   schemaCommand,
   connectorsCommand,
   dlqCommand,

@@ -56,11 +56,14 @@ export interface PipelineText {
 }
 
 const YAML_FILE = new Set(['.yaml', '.yml']);
+/** Pipeline tests (`passerelle test`) sit next to pipelines; they are not pipelines. */
+export const PIPELINE_TEST_FILE = /\.test\.ya?ml$/i;
 
 /**
  * Loads pipelines from files and folders. A folder contributes its `*.yaml` / `*.yml` files,
- * sorted by name, not recursively, skipping names starting with a dot: a Kubernetes ConfigMap
- * mounted as a folder holds its keys at the top and its own `..data` links, which must not count twice.
+ * sorted by name, not recursively, skipping names starting with a dot (a Kubernetes ConfigMap
+ * mounted as a folder holds its keys at the top and its own `..data` links, which must not count
+ * twice) and pipeline tests (`*.test.yaml`).
  */
 export async function loadPipelineFiles(
   paths: string[],
@@ -77,7 +80,10 @@ export async function loadPipelineFiles(
       const info = await stat(path);
       if (info.isDirectory()) {
         const entries = (await readdir(path))
-          .filter((n) => !n.startsWith('.') && YAML_FILE.has(extname(n).toLowerCase()))
+          .filter(
+            (n) =>
+              !n.startsWith('.') && YAML_FILE.has(extname(n).toLowerCase()) && !PIPELINE_TEST_FILE.test(n),
+          )
           .sort();
         files = [];
         for (const name of entries) if ((await stat(join(path, name))).isFile()) files.push(join(path, name));
