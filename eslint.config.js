@@ -48,6 +48,22 @@ export default tseslint.config(
     },
   },
   {
+    // The status page's script runs in the browser.
+    files: ['src/runtime/console/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        fetch: 'readonly',
+        sessionStorage: 'readonly',
+        URLSearchParams: 'readonly',
+        confirm: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
+  {
     files: ['connectors/**/*.ts', 'src/transforms/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: { 'no-restricted-imports': ['error', onlySdk] },

@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Pipeline } from '../engine/pipeline.js';
+import type { DeadLetterStore } from '../outbox/types.js';
+import { handleConsole, hasAdminToken, type ConsoleOptions } from './console/api.js';
+import { RateHistory } from './console/rates.js';
 
 export interface HttpOptions {
   host: string;
@@ -8,6 +11,15 @@ export interface HttpOptions {
   pipelines: () => Pipeline[];
   metrics: Registry;
   info: () => Record<string, unknown>;
+  /** For the dead-letter console at `/`. */
+  deadLetters?: DeadLetterStore;
+  /** Needed for the console's actions, and for reading it when not bound to loopback. */
+  adminToken?: string;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Parses `HOST:PORT`, `:PORT` or `PORT`; the host defaults to 127.0.0.1 (never all interfaces unless asked). */
@@ -23,8 +35,18 @@ export function parseListen(value: string): { host: string; port: number } {
 export async function startHttpServer(
   options: HttpOptions,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const rates = new RateHistory(options.metrics);
+  rates.start();
+  const consoleOptions: ConsoleOptions = {
+    pipelines: options.pipelines,
+    deadLetters: options.deadLetters,
+    rates,
+    adminToken: options.adminToken,
+    loopback: isLoopback(options.host),
+    info: options.info,
+  };
   const server = createServer((req, res) => {
-    handle(req, res, options).catch((error: unknown) => {
+    handle(req, res, options, consoleOptions).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     });
@@ -42,14 +64,21 @@ export async function startHttpServer(
     url: `http://${host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        rates.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: HttpOptions): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpOptions,
+  consoleOptions: ConsoleOptions,
+): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  if (await handleConsole(req, res, path, consoleOptions)) return;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
@@ -68,6 +97,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpOp
       return send(res, 200, options.metrics.contentType, await options.metrics.metrics());
     }
     case '/status': {
+      // It shows recent messages: closed to the network like the console's read API.
+      if (!consoleOptions.loopback && !hasAdminToken(req, options.adminToken))
+        return send(res, 401, 'text/plain', 'the admin token is needed to read /status from the network\n');
       const pipelines = await Promise.all(options.pipelines().map((p) => p.status()));
       return send(
         res,
@@ -77,7 +109,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpOp
       );
     }
     default:
-      return send(res, 404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /status\n');
+      return send(res, 404, 'text/plain', 'not found: try /, /healthz, /readyz, /metrics or /status\n');
   }
 }
 

@@ -1,0 +1,232 @@
+import { timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Pipeline } from '../../engine/pipeline.js';
+import type { DeadLetter, DeadLetterStore } from '../../outbox/types.js';
+import { redact } from '../../sdk/index.js';
+import type { RateHistory } from './rates.js';
+
+/**
+ * The status page and dead-letter console: static assets, a read API and two actions (replay,
+ * purge). Actions always need the admin token; reading needs it too unless the server listens on
+ * loopback only.
+ */
+export interface ConsoleOptions {
+  pipelines: () => Pipeline[];
+  deadLetters: DeadLetterStore | undefined;
+  rates: RateHistory;
+  /** The admin token (a secret); without it, actions are disabled. */
+  adminToken: string | undefined;
+  /** True when the HTTP server is bound to a loopback address only. */
+  loopback: boolean;
+  info: () => Record<string, unknown>;
+}
+
+const require = createRequire(import.meta.url);
+const ASSETS: Record<string, { file: () => string; type: string }> = {
+  '/': { file: () => asset('index.html'), type: 'text/html; charset=utf-8' },
+  '/assets/console.js': { file: () => asset('console.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/console.css': { file: () => asset('console.css'), type: 'text/css; charset=utf-8' },
+  '/assets/uplot.js': {
+    file: () => require.resolve('uplot/dist/uPlot.iife.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/assets/uplot.css': {
+    file: () => require.resolve('uplot/dist/uPlot.min.css'),
+    type: 'text/css; charset=utf-8',
+  },
+};
+
+/** The assets live in src/runtime/console/assets (the build does not copy them into dist/). */
+function asset(name: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const candidate of [join(dir, 'assets'), join(dir, 'src/runtime/console/assets')])
+      if (existsSync(join(candidate, name))) return join(candidate, name);
+    dir = dirname(dir);
+  }
+  throw new Error(`console asset ${name} not found`);
+}
+
+const cache = new Map<string, Buffer>();
+const MAX_BODY = 1024 * 1024;
+const MAX_PREVIEW = 300;
+
+/** Handles the console's routes; returns false for any other path. */
+export async function handleConsole(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  options: ConsoleOptions,
+): Promise<boolean> {
+  const method = req.method ?? 'GET';
+  const staticAsset = ASSETS[path];
+  if (staticAsset && (method === 'GET' || method === 'HEAD')) {
+    const file = staticAsset.file();
+    let body = cache.get(file);
+    if (!body) {
+      body = readFileSync(file);
+      cache.set(file, body);
+    }
+    res.writeHead(200, {
+      'content-type': staticAsset.type,
+      'cache-control': 'no-cache',
+      'content-security-policy':
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+      'x-content-type-options': 'nosniff',
+    });
+    res.end(method === 'HEAD' ? undefined : body);
+    return true;
+  }
+  if (!path.startsWith('/api/')) return false;
+
+  const write = method === 'POST';
+  if (!write && method !== 'GET') {
+    json(res, 405, { error: 'method not allowed' });
+    return true;
+  }
+  const auth = authorise(req, options, write);
+  if (auth) {
+    json(res, auth.status, { error: auth.error });
+    return true;
+  }
+  const url = new URL(req.url ?? '/', 'http://localhost');
+
+  if (path === '/api/overview' && !write) {
+    const pipelines = await Promise.all(
+      options.pipelines().map(async (p) => ({ ...(await p.status()), rates: options.rates.get(p.name) })),
+    );
+    json(res, 200, { ...options.info(), auth: { actions: Boolean(options.adminToken) }, pipelines });
+    return true;
+  }
+
+  const dlq = options.deadLetters;
+  if (path.startsWith('/api/dead-letters') && !dlq) {
+    json(res, 404, { error: 'no dead-letter store' });
+    return true;
+  }
+  if (path === '/api/dead-letters' && !write && dlq) {
+    const filter = {
+      pipeline: url.searchParams.get('pipeline') || undefined,
+      reason: url.searchParams.get('reason') || undefined,
+      stage: url.searchParams.get('stage') || undefined,
+    };
+    const limit = clamp(Number(url.searchParams.get('limit') ?? 100), 1, 1000);
+    const offset = clamp(Number(url.searchParams.get('offset') ?? 0), 0, Number.MAX_SAFE_INTEGER);
+    const [total, items] = await Promise.all([dlq.count(filter), dlq.list({ ...filter, limit, offset })]);
+    json(res, 200, { total, items: items.map(summary) });
+    return true;
+  }
+  const one = /^\/api\/dead-letters\/([^/]+)$/.exec(path);
+  if (one && !write && dlq) {
+    const entry = await dlq.get(decodeURIComponent(one[1]!));
+    if (!entry) json(res, 404, { error: 'no such dead letter' });
+    else json(res, 200, entry);
+    return true;
+  }
+  const action = /^\/api\/dead-letters\/(replay|purge)$/.exec(path);
+  if (action && write && dlq) {
+    const body = await readJson(req).catch((error: Error) => error);
+    const ids = body instanceof Error ? undefined : (body as { ids?: unknown }).ids;
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => typeof id === 'string')) {
+      json(res, 400, {
+        error:
+          body instanceof Error ? body.message : 'expected a JSON body {"ids": ["<dead letter id>", ...]}',
+      });
+      return true;
+    }
+    const count = action[1] === 'replay' ? await dlq.requestReplay(ids) : await dlq.remove(ids);
+    json(res, 200, action[1] === 'replay' ? { replayed: count } : { purged: count });
+    return true;
+  }
+  json(res, 404, { error: 'not found' });
+  return true;
+}
+
+function authorise(
+  req: IncomingMessage,
+  options: ConsoleOptions,
+  write: boolean,
+): { status: number; error: string } | undefined {
+  const valid = hasAdminToken(req, options.adminToken);
+  if (write) {
+    if (!options.adminToken)
+      return {
+        status: 403,
+        error:
+          'actions are disabled: start passerelle with an admin token (PASSERELLE_ADMIN_TOKEN or --admin-token-file)',
+      };
+    if (!valid) return { status: 401, error: 'the admin token is missing or wrong' };
+    return undefined;
+  }
+  if (options.loopback || valid) return undefined;
+  return {
+    status: 401,
+    error: options.adminToken
+      ? 'this server is reachable from the network: give the admin token to read it'
+      : 'this server is reachable from the network and has no admin token: the console is closed',
+  };
+}
+
+/** True when the request carries `Authorization: Bearer <token>` with this token (compared in constant time). */
+export function hasAdminToken(req: IncomingMessage, token: string | undefined): boolean {
+  const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  if (!token || given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function summary(entry: DeadLetter) {
+  return {
+    id: entry.id,
+    pipeline: entry.pipeline,
+    stage: entry.stage,
+    reason: entry.reason,
+    time: entry.time,
+    attempts: entry.attempts,
+    preview: preview(entry.message.payload),
+  };
+}
+
+function preview(payload: unknown): string {
+  const text = typeof payload === 'string' ? payload : (JSON.stringify(payload, replacer) ?? String(payload));
+  return text.length > MAX_PREVIEW ? `${text.slice(0, MAX_PREVIEW - 3)}...` : text;
+}
+
+/** Bytes as base64, bigints as text; everything passes through redact() before it leaves. */
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
+    const data = (value as { data?: unknown }).data;
+    if (Array.isArray(data)) return { base64: Buffer.from(data as number[]).toString('base64') };
+  }
+  return value;
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(redact(JSON.stringify(body, replacer)));
+}
+
+function clamp(n: number, min: number, max: number): number {
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, Math.trunc(n))) : min;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('request body larger than 1 MiB');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new Error('the request body is not JSON');
+  }
+}
