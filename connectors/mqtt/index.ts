@@ -32,6 +32,8 @@ export const mqttSource = defineSource({
   ],
   // A clean session is dropped with the connection, and unacknowledged messages with it.
   delivery: (config) => (config.qos >= 1 && !config.cleanSession ? 'at-least-once' : 'best-effort'),
+  // A shared group splits the stream among replicas; any plain subscription would be read by each.
+  singleReader: (config) => !config.topics.every((topic) => topic.startsWith('$share/')),
   create: (config, ctx) => new MqttSource(config, ctx),
 });
 

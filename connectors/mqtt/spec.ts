@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import { templateProblem, duration, secret, tlsOptions } from '../../src/sdk/index.js';
 
 /**
  * The config of the `mqtt` source and sink: the one place it is defined. The config layer adds
@@ -50,17 +50,8 @@ export function topicNameProblem(topic: string): string | undefined {
   return undefined;
 }
 
-function templateProblem(template: string): string | undefined {
-  try {
-    compileTemplate(template);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
 /** Connection settings shared by the source and the sink. */
-const connectionShape = {
+export const connectionShape = {
   url: z
     .string()
     .refine(
@@ -101,7 +92,7 @@ const connectionShape = {
   ).prefault('30s'),
 };
 
-function checkConnection(config: { url: string; tls?: unknown }, ctx: z.RefinementCtx): void {
+export function checkConnection(config: { url: string; tls?: unknown }, ctx: z.RefinementCtx): void {
   // mqtt.js silently upgrades mqtt:// to TLS when a client certificate is given: make the choice explicit.
   if (config.tls !== undefined && !SECURE_SCHEMES.includes(schemeOf(config.url) ?? '')) {
     ctx.addIssue({

@@ -12,7 +12,13 @@ import {
   type Node,
 } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, registerSecret, type ComponentDefinition, type ConfigIssue } from '../sdk/index.js';
+import {
+  ConfigError,
+  registerSecret,
+  type ComponentDefinition,
+  type ConfigIssue,
+  type SinkDefinition,
+} from '../sdk/index.js';
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
 import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
 import { didYouMean, translateIssues, type RawIssue } from './issues.js';
@@ -456,6 +462,13 @@ function validateComponent(
   }
   let engine: (Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string }) | undefined;
   if (kind === 'sink') {
+    const defaults = (definition as SinkDefinition).batchDefaults;
+    const given = engineInput.batch;
+    if (
+      defaults &&
+      (given === undefined || (typeof given === 'object' && given !== null && !Array.isArray(given)))
+    )
+      engineInput.batch = { ...defaults, ...(given as Record<string, unknown> | undefined) };
     const e = sinkEngineOptions.safeParse(engineInput, { reportInput: true });
     if (e.success) engine = e.data;
     else

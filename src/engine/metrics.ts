@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of all pipelines. The counters reconcile, per pipeline and sink:
- *   received + replayed = delivered{sink} + filtered + dead_lettered{stage!=other sinks} + dropped + in_flight{sink}
+ *   received + replayed + generated = delivered{sink} + filtered + dead_lettered{stage!=other sinks} + dropped + in_flight{sink}
  * (with one sink and no replays: received = delivered + filtered + dead_lettered + dropped + in_flight).
  */
 export class EngineMetrics {
@@ -21,6 +21,7 @@ export class EngineMetrics {
   readonly enqueueFailures: Counter<'pipeline' | 'sink'>;
   readonly deliveryLatency: Histogram<'pipeline' | 'sink'>;
   readonly replayed: Counter<'pipeline'>;
+  readonly generated: Counter<'pipeline' | 'component'>;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -101,6 +102,12 @@ export class EngineMetrics {
       name: 'passerelle_messages_replayed_total',
       help: 'Dead letters re-driven on request; they count again in the other counters (add this to received).',
       labelNames: ['pipeline'],
+      registers: r,
+    });
+    this.generated = new Counter({
+      name: 'passerelle_messages_generated_total',
+      help: 'Messages a transform emitted on its own (closed aggregate windows); they count like received ones (add this to received).',
+      labelNames: ['pipeline', 'component'],
       registers: r,
     });
     this.deliveryLatency = new Histogram({

@@ -764,3 +764,149 @@ describe('Pipeline: replay of dead letters', () => {
     expect(r1.meta.t0).toBe(1);
   });
 });
+
+describe('Pipeline: transform flush', () => {
+  /** Holds every message until flush(), then emits one summary per flush: a window in miniature. */
+  function holdingTransform(flushEvery: number): FakeTransform & { held: Message[]; flushes: number[] } {
+    const h = {
+      calls: [] as Message[][],
+      closed: 0,
+      held: [] as Message[],
+      flushes: [] as number[],
+      definition: defineTransform({
+        type: 'holder',
+        title: 'holder',
+        summary: 'holds messages until flush',
+        config: noConfig,
+        create: () => ({
+          flushEvery,
+          apply(batch: Message[]) {
+            h.calls.push(batch);
+            h.held.push(...batch.filter((m) => kindOf(m) !== 'through'));
+            return batch.filter((m) => kindOf(m) === 'through');
+          },
+          flush(now: number, ctx: TransformContext) {
+            h.flushes.push(now);
+            if (h.held.length === 0) return [];
+            const ids = h.held.splice(0).map((m) => m.id);
+            const summary = createMessage({ id: `${ids[0]}/sum`, payload: { ids }, meta: { kind: 'sum' } });
+            if (ids.includes('poison')) {
+              ctx.reject(summary, 'cannot summarise');
+              return [];
+            }
+            return [summary];
+          },
+          async close() {
+            h.closed++;
+          },
+        }),
+      }),
+    };
+    return h;
+  }
+
+  it('passes flushed messages through the following transforms into the sinks, counted as generated', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const holder = holdingTransform(20);
+    const after = fakeTransform((batch) => batch.map((m) => ({ ...m, meta: { ...m.meta, after: true } })));
+    const { pipeline, metrics, backend } = start({ source, transforms: [holder, after], sinks: [{ sink }] });
+    const d = source.push([msg('a', 'w1'), msg('b', 'w2')]);
+    // The inputs are absorbed: acked at once, counted as filtered.
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack');
+    await waitFor(() => sink.batches.length > 0, 'the flushed summary');
+    expect(sink.batches.flat()).toEqual([
+      expect.objectContaining({
+        id: 'w1/sum',
+        payload: { ids: ['w1', 'w2'] },
+        meta: { kind: 'sum', after: true },
+      }),
+    ]);
+    expect(holder.flushes.every((t) => Number.isFinite(t))).toBe(true);
+
+    source.push([msg('c', 'poison')]);
+    await waitFor(async () => (await backend.deadLetters.count({ stage: 'transforms[0]' })) === 1, 'reject');
+    // Left in the window when the pipeline stops: flushed with now = Infinity, then stored.
+    source.push([msg('d', 'w3')]);
+    await waitFor(() => holder.held.length === 1, 'the held message');
+    await pipeline.stop();
+    expect(holder.flushes.at(-1)).toBe(Number.POSITIVE_INFINITY);
+    expect(sink.ids()).toEqual(['w1/sum', 'w3/sum']);
+
+    const received = await total(metrics.received);
+    const generated = await total(metrics.generated, { component: 'transforms[0]' });
+    const filtered = await total(metrics.filtered);
+    const delivered = await total(metrics.delivered, { sink: 'out' });
+    const dead = await total(metrics.deadLettered);
+    expect([received, generated, filtered, delivered, dead]).toEqual([4, 3, 4, 2, 1]);
+    expect(received + generated).toBe(delivered + filtered + dead);
+    expect((await pipeline.status()).inFlight).toBe(0);
+  });
+
+  it('a flush() that throws is logged and retried at the next tick; the pipeline goes on', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    let calls = 0;
+    const flaky: FakeTransform = {
+      calls: [],
+      closed: 0,
+      definition: defineTransform({
+        type: 'flaky',
+        title: 'flaky',
+        summary: 'flush fails once',
+        config: noConfig,
+        create: () => ({
+          flushEvery: 10,
+          apply: (batch: Message[]) => batch,
+          flush: () => {
+            if (++calls === 1) throw new Error('window store broken');
+            return calls === 2 ? [createMessage({ id: 'from-flush', payload: 1 })] : [];
+          },
+        }),
+      }),
+    };
+    const { metrics } = start({ source, transforms: [flaky], sinks: [{ sink }] });
+    const d = source.push([msg('ok', 'plain')]);
+    await waitFor(() => sink.ids().includes('from-flush') && sink.ids().includes('plain'), 'both messages');
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+    expect(await total(metrics.generated)).toBe(1);
+  });
+
+  it('never runs flush() while apply() of the same pipeline is running', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const holder = holdingTransform(5);
+    let active = 0;
+    let overlaps = 0;
+    const slow: FakeTransform = {
+      calls: [],
+      closed: 0,
+      definition: defineTransform({
+        type: 'slow',
+        title: 'slow',
+        summary: 'awaits in apply',
+        config: noConfig,
+        create: () => ({
+          async apply(batch: Message[]) {
+            if (++active > 1) overlaps++;
+            await delay(15);
+            active--;
+            return batch;
+          },
+        }),
+      }),
+    };
+    start({ source, transforms: [holder, slow], sinks: [{ sink }] });
+    for (let i = 0; i < 6; i++) {
+      source.push([msg('x', `s${i}`), msg('through', `t${i}`)]);
+      await delay(7);
+    }
+    await waitFor(
+      () =>
+        sink.ids().includes('t5') && sink.ids().some((id) => id.endsWith('/sum')) && holder.held.length === 0,
+      'the summaries',
+      5000,
+    );
+    expect(overlaps).toBe(0);
+  });
+});

@@ -18,6 +18,7 @@ import {
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
 import { componentMetrics } from './component-metrics.js';
+import { createPipelineSource } from './leased-source.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
 
 export interface ComponentStatus {
@@ -45,6 +46,8 @@ interface PipelineDeps {
   logger: Logger;
   /** Passed to components that keep state shared by replicas (leases, rate limits). */
   redisUrl?: string;
+  /** Lease time-to-live for single-reader sources (run under a Redis lease when `redisUrl` is set). */
+  leaseTtlMs?: number;
 }
 
 interface SinkRuntime {
@@ -76,6 +79,9 @@ export class Pipeline {
   private pending = new Set<Promise<void>>();
   private spaceWaiter: (() => void) | undefined;
   private recent: PipelineStatus['recent'] = [];
+  /** Transforms run one batch at a time: flushes and replays wait for their turn. */
+  private transformTurn: Promise<unknown> = Promise.resolve();
+  private flushTimers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
 
@@ -94,9 +100,11 @@ export class Pipeline {
     const { plan, deps } = this;
     const m = deps.metrics;
     m.received.inc({ pipeline: plan.name }, 0);
-    this.source = plan.source.definition.create(
+    this.source = createPipelineSource(
+      plan.source.definition,
       plan.source.config,
       this.componentContext('source', plan.source.type, this.sourceStatus),
+      deps.redisUrl ? { redisUrl: deps.redisUrl, ttlMs: deps.leaseTtlMs } : undefined,
     );
     this.transforms = plan.transforms.map((t, i) => {
       const component = `transforms[${i}]`;
@@ -154,6 +162,7 @@ export class Pipeline {
       this.source.connect(signal),
     ).then(() => (this.abort.signal.aborted ? undefined : this.runReadLoop()));
     this.replayLoop = this.runReplayLoop();
+    this.startFlushTimers();
     this.state = 'running';
   }
 
@@ -164,8 +173,12 @@ export class Pipeline {
     const deadline = this.plan.shutdownTimeoutMs;
     const started = Date.now();
     this.abort.abort();
+    for (const timer of this.flushTimers.splice(0)) clearInterval(timer);
     this.spaceWaiter?.();
     await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);
+    await withDeadline(Promise.allSettled([...this.pending]), Math.max(0, deadline - (Date.now() - started)));
+    // What transforms still hold (open windows) goes out now, in pipeline order.
+    await withDeadline(this.flushAll(Infinity), Math.max(0, deadline - (Date.now() - started)));
     await withDeadline(Promise.allSettled([...this.pending]), Math.max(0, deadline - (Date.now() - started)));
     await this.closeQuietly('source', () => this.source.close());
     const left = Math.max(1000, deadline - (Date.now() - started));
@@ -251,7 +264,7 @@ export class Pipeline {
     this.deps.metrics.received.inc({ pipeline: this.name }, n);
     this.inFlight += n;
     const rejected: Omit<DeadLetter, 'id'>[] = [];
-    const out = await this.runTransforms(delivery.messages, 0, rejected);
+    const out = await this.exclusive(() => this.runTransforms(delivery.messages, 0, rejected));
     const work = this.settle(out, rejected, this.sinks).then(
       () => this.ackQuietly(delivery),
       (error: Error) => this.ackQuietly(delivery, error),
@@ -264,6 +277,80 @@ export class Pipeline {
       wake?.();
     });
     this.pending.add(tracked);
+  }
+
+  private exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const turn = this.transformTurn.then(run, run);
+    this.transformTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private startFlushTimers(): void {
+    this.transforms.forEach(({ transform }, index) => {
+      if (!transform.flush) return;
+      let busy = false;
+      const timer = setInterval(() => {
+        if (busy || this.abort.signal.aborted) return;
+        busy = true;
+        void this.flushTransform(index, Date.now()).finally(() => (busy = false));
+      }, transform.flushEvery ?? 1000);
+      timer.unref();
+      this.flushTimers.push(timer);
+    });
+  }
+
+  private async flushAll(now: number): Promise<void> {
+    for (let i = 0; i < this.transforms.length; i++)
+      if (this.transforms[i]!.transform.flush) await this.flushTransform(i, now);
+  }
+
+  /**
+   * Runs a transform's flush(); its messages go through the following transforms and into the sinks
+   * like a delivery without a source ack. They count as generated, and in flight until stored.
+   */
+  private async flushTransform(index: number, now: number): Promise<void> {
+    const { transform, component } = this.transforms[index]!;
+    const rejected: Omit<DeadLetter, 'id'>[] = [];
+    let generated = 0;
+    const out = await this.exclusive(async () => {
+      let produced: Message[];
+      let rejectedHere = 0;
+      try {
+        const ctx = this.transformContext(component, rejected, () => rejectedHere++);
+        produced = await transform.flush!(now, ctx);
+      } catch (error) {
+        this.log.error({ component, err: redact(errorMessage(error)) }, 'transform flush failed');
+        return [];
+      }
+      // A message the flush dead-letters was generated too: the counters must still reconcile.
+      generated = produced.length + rejectedHere;
+      if (generated === 0) return [];
+      this.deps.metrics.generated.inc({ pipeline: this.name, component }, generated);
+      this.inFlight += generated;
+      return produced.length > 0 ? this.runTransforms(produced, index + 1, rejected) : [];
+    });
+    if (generated === 0 && rejected.length === 0) return;
+    const tracked = this.settle(out, rejected, this.sinks)
+      .catch((error: Error) => {
+        // Only when stopping with the storage down: nothing upstream can redeliver these.
+        this.deps.metrics.dropped.inc(
+          { pipeline: this.name, component, reason: 'storage failed at stop' },
+          out.length,
+        );
+        this.log.error(
+          { component, count: out.length, err: redact(errorMessage(error)) },
+          'flushed messages could not be stored and are lost',
+        );
+      })
+      .finally(() => {
+        this.inFlight -= generated;
+        this.pending.delete(tracked);
+        const wake = this.spaceWaiter;
+        this.spaceWaiter = undefined;
+        wake?.();
+      });
+    this.pending.add(tracked);
+    await tracked;
   }
 
   /** A source whose ack throws must not leave an unhandled rejection behind. */
@@ -287,15 +374,7 @@ export class Pipeline {
     for (let i = from; i < this.transforms.length && batch.length > 0; i++) {
       const { transform, component } = this.transforms[i]!;
       let rejectedHere = 0;
-      const ctx: TransformContext = {
-        pipeline: this.name,
-        component,
-        logger: this.log,
-        reject: (message, reason) => {
-          rejectedHere++;
-          rejected.push(this.deadLetterOf(message, component, reason));
-        },
-      };
+      const ctx = this.transformContext(component, rejected, () => rejectedHere++);
       const before = batch.length;
       const rejectedBefore = rejected.length;
       try {
@@ -362,6 +441,22 @@ export class Pipeline {
     }
   }
 
+  private transformContext(
+    component: string,
+    rejected: Omit<DeadLetter, 'id'>[],
+    onReject?: () => void,
+  ): TransformContext {
+    return {
+      pipeline: this.name,
+      component,
+      logger: this.log,
+      reject: (message, reason) => {
+        onReject?.();
+        rejected.push(this.deadLetterOf(message, component, reason));
+      },
+    };
+  }
+
   private deadLetterOf(message: Message, stage: string, reason: string): Omit<DeadLetter, 'id'> {
     return { pipeline: this.name, stage, reason, message, time: Date.now(), attempts: 1 };
   }
@@ -395,7 +490,9 @@ export class Pipeline {
           } else {
             const rejected: Omit<DeadLetter, 'id'>[] = [];
             const from = /^transforms\[(\d+)\]$/.exec(e.stage);
-            const out = await this.runTransforms([e.message], from ? Number(from[1]) : 0, rejected);
+            const out = await this.exclusive(() =>
+              this.runTransforms([e.message], from ? Number(from[1]) : 0, rejected),
+            );
             await this.settle(out, rejected, this.sinks);
           }
         }

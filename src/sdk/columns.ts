@@ -78,7 +78,7 @@ export function scalarPaths(payload: unknown): string[] {
       typeof value === 'object' &&
       !Array.isArray(value) &&
       !(value instanceof Date) &&
-      !Buffer.isBuffer(value)
+      !(value instanceof Uint8Array)
     ) {
       if (depth >= MAX_DEPTH) return;
       for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k, depth + 1);
@@ -93,7 +93,7 @@ export function scalarPaths(payload: unknown): string[] {
 const SIMPLE_KEY = /^[A-Za-z_$][\w$-]*$/;
 
 /** The value expression of a dotted payload path (keys that are not simple names are quoted). */
-function payloadExpression(path: string): string {
+export function payloadExpression(path: string): string {
   return (
     'payload' +
     path
@@ -112,12 +112,23 @@ export class InferredColumns {
   private readonly known = new Set<string>();
   readonly columns: Column[] = compileColumns([{ header: 'time', value: 'time' }]);
 
+  /**
+   * `restored`: the columns inferred earlier (as a sink stored them, `time` first), so that after
+   * a restart the header keeps its order and grows from there.
+   */
+  constructor(restored: readonly ColumnConfig[] = []) {
+    for (const c of restored.slice(1)) {
+      this.known.add(c.header);
+      this.columns.push(...compileColumns([c]));
+    }
+  }
+
   /** Adds the columns of fields seen for the first time; returns how many were added. */
   observe(messages: readonly Message[]): number {
     let added = 0;
     for (const m of messages) {
       const payload =
-        m.payload !== null && typeof m.payload === 'object' && !Buffer.isBuffer(m.payload)
+        m.payload !== null && typeof m.payload === 'object' && !(m.payload instanceof Uint8Array)
           ? m.payload
           : { value: m.payload };
       for (const path of scalarPaths(payload)) {
@@ -209,7 +220,7 @@ export function escapeFormula(text: string): string {
 }
 
 function stringify(value: unknown): string {
-  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

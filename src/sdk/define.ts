@@ -82,6 +82,15 @@ export interface TransformContext {
 export interface Transform {
   /** Returns the messages to pass on: a subset, modified copies or new messages derived from the batch. */
   apply(batch: Message[], ctx: TransformContext): Message[] | Promise<Message[]>;
+  /**
+   * Messages the transform emits without new input (e.g. windows whose time is over). The engine
+   * calls it every `flushEvery` ms, and once with `now = Infinity` when the pipeline stops; the output
+   * goes through the following transforms into the sinks (no source to acknowledge) and is counted
+   * as generated. Never called while apply() runs.
+   */
+  flush?(now: number, ctx: TransformContext): Message[] | Promise<Message[]>;
+  /** How often the engine calls flush(), in milliseconds (default 1000). */
+  flushEvery?: number;
   close?(): Promise<void>;
 }
 
@@ -110,6 +119,11 @@ export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Co
   delivery(config: z.output<Schema>): DeliveryGuarantee;
   /** True when redelivered batches do not create duplicates at the target. */
   idempotent?(config: z.output<Schema>): boolean;
+  /**
+   * The sink's own defaults for the engine's `batch` options, where the generic ones (500 messages
+   * or 50 ms) do not suit it: a quota-bound API wants few large writes. The pipeline can override.
+   */
+  batchDefaults?: { count?: number; bytes?: number; maxWait?: string };
   create(config: z.output<Schema>, ctx: ComponentContext): Sink;
 }
 

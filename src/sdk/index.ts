@@ -9,3 +9,5 @@ export * from './template.js';
 export * from './redact.js';
 export * from './timing.js';
 export * from './columns.js';
+export * from './lease.js';
+export * from './codecs/index.js';

@@ -168,3 +168,13 @@ export function formatDate(time: number, format: string): string {
     }
   });
 }
+
+/** Why a template can not be compiled, or undefined when it can: for config schemas (`superRefine`). */
+export function templateProblem(template: string): string | undefined {
+  try {
+    compileTemplate(template);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
