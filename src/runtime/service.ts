@@ -5,6 +5,7 @@ import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
 import type { Logger } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
+import { pipelineFingerprint, type ReloadSummary } from './reload.js';
 
 export interface ServiceOptions {
   plans: PipelinePlan[];
@@ -13,12 +14,19 @@ export interface ServiceOptions {
   http?: { host: string; port: number };
   /** The Redis URL of the outbox, handed to components that share state between replicas. */
   redisUrl?: string;
+  /** Lease time-to-live for single-reader sources when running with Redis (default 15 s). */
+  leaseTtlMs?: number;
+  /** Token for the console's actions (replay, purge), and for reading it from the network. */
+  adminToken?: string;
   version?: string;
 }
 
 /** The running service: every pipeline, the HTTP endpoints, and an orderly stop. */
 export class Service {
+  /** The running pipelines; `applyPlans()` replaces entries in place. */
   readonly pipelines: Pipeline[];
+  private readonly fingerprints = new WeakMap<Pipeline, string>();
+  private applying: Promise<unknown> = Promise.resolve();
   readonly metrics: EngineMetrics;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private stopping: Promise<void> | undefined;
@@ -28,15 +36,63 @@ export class Service {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'passerelle_process_' });
     this.metrics = new EngineMetrics(registry);
-    this.pipelines = options.plans.map(
-      (plan) =>
-        new Pipeline(plan, {
-          backend: options.backend,
-          metrics: this.metrics,
-          logger: options.logger,
-          ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
-        }),
-    );
+    this.pipelines = options.plans.map((plan) => this.createPipeline(plan));
+  }
+
+  private createPipeline(plan: PipelinePlan): Pipeline {
+    const { options } = this;
+    const pipeline = new Pipeline(plan, {
+      backend: options.backend,
+      metrics: this.metrics,
+      logger: options.logger,
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+      ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}),
+    });
+    this.fingerprints.set(pipeline, pipelineFingerprint(plan));
+    return pipeline;
+  }
+
+  /**
+   * Moves to a new set of pipelines without a restart: unchanged ones keep running, changed ones
+   * drain (like a stop) and start again with the new config, removed ones stop, new ones start.
+   * Calls run one after the other; after stop() they change nothing.
+   */
+  applyPlans(plans: PipelinePlan[]): Promise<ReloadSummary> {
+    const run = this.applying.then(async (): Promise<ReloadSummary> => {
+      const summary: ReloadSummary = { unchanged: [], changed: [], added: [], removed: [] };
+      if (this.stopping) return summary;
+      const wanted = new Map(plans.map((plan) => [plan.name, plan]));
+      const current = new Map(this.pipelines.map((p) => [p.name, p]));
+      const outgoing: Pipeline[] = [];
+      for (const [name, pipeline] of current) {
+        const plan = wanted.get(name);
+        if (!plan) summary.removed.push(name);
+        else if (this.fingerprints.get(pipeline) === pipelineFingerprint(plan)) summary.unchanged.push(name);
+        else summary.changed.push(name);
+        if (!plan || summary.changed.includes(name)) outgoing.push(pipeline);
+      }
+      for (const name of wanted.keys()) if (!current.has(name)) summary.added.push(name);
+      if (outgoing.length === 0 && summary.added.length === 0) return summary;
+      this.options.logger.info(summary, 'configuration changed: applying');
+      // Changed pipelines drain before their successors start: one reader of a source at a time.
+      await Promise.all(outgoing.map((p) => p.stop()));
+      const next = plans.map((plan) =>
+        summary.unchanged.includes(plan.name) ? current.get(plan.name)! : this.createPipeline(plan),
+      );
+      this.pipelines.splice(0, this.pipelines.length, ...next);
+      for (const p of next) {
+        if (summary.unchanged.includes(p.name)) continue;
+        try {
+          p.start();
+        } catch (error) {
+          // It stays listed and not ready, so /readyz and the status page show it.
+          this.options.logger.error({ pipeline: p.name, err: String(error) }, 'pipeline failed to start');
+        }
+      }
+      return summary;
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
   }
 
   get url(): string | undefined {
@@ -50,13 +106,18 @@ export class Service {
         ...this.options.http,
         pipelines: () => this.pipelines,
         metrics: this.metrics.registry,
+        deadLetters: backend.deadLetters,
+        ...(this.options.adminToken ? { adminToken: this.options.adminToken } : {}),
         info: () => ({
           version: this.options.version,
           outbox: backend.kind,
           startedAt: new Date(this.startedAt).toISOString(),
         }),
       });
-      logger.info({ url: this.http.url }, 'HTTP endpoints: /healthz /readyz /metrics /status');
+      logger.info(
+        { url: this.http.url },
+        'HTTP endpoints: / (status page) /healthz /readyz /metrics /status',
+      );
     }
     for (const p of this.pipelines) p.start();
     logger.info({ pipelines: this.pipelines.map((p) => p.name), outbox: backend.kind }, 'passerelle started');
@@ -66,7 +127,10 @@ export class Service {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.options.logger.info({}, 'stopping: no new reads, finishing in-flight work');
-      await Promise.all(this.pipelines.map((p) => p.stop()));
+      // Readiness goes false at once (each pipeline leaves `running` synchronously), then the drain.
+      const draining = this.pipelines.map((p) => p.stop());
+      await this.applying; // a reload under way finishes first; what it started is stopped too
+      await Promise.all([...draining, ...this.pipelines.map((p) => p.stop())]);
       await this.options.backend.close();
       await this.http?.close();
       this.options.logger.info({}, 'stopped');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadPipelinesOrThrow, type PipelineConfig } from '../../config/index.js';
 import { createOutboxBackend } from '../../outbox/index.js';
@@ -5,13 +6,39 @@ import { createLogger } from '../../runtime/logger.js';
 import { parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
-import { parseDuration } from '../../sdk/index.js';
+import { ConfigReloader } from '../../runtime/reload.js';
+import { parseDuration, registerSecret } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { packageVersion } from '../version.js';
 
 export interface RunOptions {
   redis?: string;
   http: string | false;
+  /** Pipeline files and folders to reload from on SIGHUP and (with `watch`) when they change. */
+  paths?: string[];
+  /** Watch `paths` for changes (`--no-watch` turns it off; SIGHUP still reloads). */
+  watch?: boolean;
+  adminTokenFile?: string;
+}
+
+/**
+ * The console's admin token: PASSERELLE_ADMIN_TOKEN, or a file (a mounted Secret). It is a secret:
+ * registered for redaction, never printed.
+ */
+export function readAdminToken(options: RunOptions, env: CliDeps['env']): string | undefined {
+  let token = env.PASSERELLE_ADMIN_TOKEN;
+  if (options.adminTokenFile) {
+    try {
+      token = readFileSync(options.adminTokenFile, 'utf8').trim();
+    } catch (error) {
+      throw new Error(`--admin-token-file ${options.adminTokenFile}: ${(error as Error).message}`);
+    }
+  }
+  if (token === undefined || token === '') return undefined;
+  registerSecret(token);
+  if (token.length < 16)
+    throw new Error('the admin token must be at least 16 characters (e.g. `openssl rand -hex 24`)');
+  return token;
 }
 
 export const MEMORY_OUTBOX_WARNING =
@@ -25,6 +52,7 @@ export async function runService(
   beforeStart?: () => void,
 ): Promise<number> {
   const logger = createLogger({ level: deps.env.PASSERELLE_LOG_LEVEL });
+  const adminToken = readAdminToken(options, deps.env);
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
   if (!redisUrl) {
     deps.stderr(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
@@ -41,6 +69,12 @@ export async function runService(
       late.service?.metrics.deadLettersEvicted.inc({ pipeline }, count),
   };
   const lockDuration = deps.env.PASSERELLE_OUTBOX_LOCK_DURATION;
+  const leaseTtl = deps.env.PASSERELLE_LEASE_TTL;
+  const leaseTtlMs = leaseTtl === undefined ? undefined : parseDuration(leaseTtl);
+  if (leaseTtl !== undefined && (leaseTtlMs === undefined || leaseTtlMs < 500))
+    throw new Error(
+      `PASSERELLE_LEASE_TTL: expected a duration of at least 500ms such as 15s, got "${leaseTtl}"`,
+    );
   const backend = await createOutboxBackend({
     redisUrl,
     retention,
@@ -54,10 +88,28 @@ export async function runService(
     http: options.http === false ? undefined : parseListen(options.http),
     version: packageVersion(),
     ...(redisUrl ? { redisUrl } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    ...(leaseTtlMs ? { leaseTtlMs } : {}),
   });
   late.service = service;
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));
   await service.start();
+  const paths = options.paths;
+  const reloader = paths
+    ? new ConfigReloader({
+        paths,
+        load: async () =>
+          (await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env })).map((p) =>
+            toPlan(p, deps.registry),
+          ),
+        apply: (next) => service.applyPlans(next),
+        logger,
+        registry: service.metrics.registry,
+        watch: options.watch ?? true,
+      })
+    : undefined;
+  reloader?.start();
+  void stopped.then(() => reloader?.stop());
   beforeStart?.();
   if (service.url)
     deps.stderr(
@@ -75,10 +127,19 @@ export function register(program: Command, deps: CliDeps): void {
       '--redis <url>',
       'Redis URL for the durable outbox (default: $PASSERELLE_REDIS_URL; without it, the memory outbox)',
     )
-    .option('--http <host:port>', 'address of /healthz, /readyz, /metrics and /status', '127.0.0.1:8080')
+    .option(
+      '--http <host:port>',
+      'address of the status page (/), /healthz, /readyz, /metrics and /status',
+      '127.0.0.1:8080',
+    )
     .option('--no-http', 'serve no HTTP endpoints')
+    .option('--no-watch', 'do not reload when the pipeline files change (SIGHUP still reloads)')
+    .option(
+      '--admin-token-file <path>',
+      "file holding the token for the status page's actions (replay, purge); default: $PASSERELLE_ADMIN_TOKEN",
+    )
     .action(async (paths: string[], options: RunOptions) => {
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
-      deps.setExitCode(await runService(pipelines, options, deps));
+      deps.setExitCode(await runService(pipelines, { ...options, paths }, deps));
     });
 }
