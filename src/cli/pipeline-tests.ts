@@ -184,6 +184,13 @@ async function runCase(c: TestCase, pipeline: PipelineConfig, registry: Registry
   let output: Message[];
   try {
     output = await runThrough(transforms, 0, input, rejected, pipeline.name);
+    // Then what transforms still hold (open windows) comes out, as when a pipeline stops.
+    for (let i = 0; i < transforms.length; i++) {
+      const { transform, component } = transforms[i]!;
+      if (!transform.flush) continue;
+      const flushed = await transform.flush(Infinity, transformContext(component, rejected, pipeline.name));
+      output.push(...(await runThrough(transforms, i + 1, flushed, rejected, pipeline.name)));
+    }
   } finally {
     for (const t of transforms) await t.transform.close?.().catch(() => {});
   }
@@ -203,12 +210,7 @@ async function runThrough(
   let batch = input;
   for (let i = from; i < transforms.length && batch.length > 0; i++) {
     const { transform, component } = transforms[i]!;
-    const ctx: TransformContext = {
-      pipeline,
-      component,
-      logger: silentLogger,
-      reject: (message, reason) => void rejected.push({ stage: component, reason, message }),
-    };
+    const ctx = transformContext(component, rejected, pipeline);
     try {
       batch = await transform.apply(batch, ctx);
     } catch (error) {
@@ -219,6 +221,15 @@ async function runThrough(
     }
   }
   return batch;
+}
+
+function transformContext(component: string, rejected: Rejected[], pipeline: string): TransformContext {
+  return {
+    pipeline,
+    component,
+    logger: silentLogger,
+    reject: (message, reason) => void rejected.push({ stage: component, reason, message }),
+  };
 }
 
 function payloadOf(m: z.infer<typeof inputMessage> | ExpectedMessage): unknown {

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { byteLayoutSchema } from '../../sdk/index.js';
+import { locationField } from './location.js';
+
+export const DECODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
+
+export const decodeTransformConfig = z
+  .strictObject({
+    format: z
+      .enum(DECODE_FORMATS)
+      .describe(
+        'json: UTF-8 JSON text or bytes -> value; text: UTF-8 bytes -> string; base64 / hex: text -> bytes; cayenne-lpp: an LPP frame -> { temperatureSensor: { "1": 21.5 }, ... }; byte-layout: a frame -> the fields of `layout`.',
+      ),
+    field: locationField(
+      'Where the value to decode is: payload, payload.<path> (e.g. payload.data) or meta.<key>.',
+    ).default('payload'),
+    target: locationField('Where the decoded value goes. Default: in place of the value decoded.').optional(),
+    from: z
+      .enum(['bytes', 'base64', 'hex'])
+      .default('bytes')
+      .describe(
+        'cayenne-lpp and byte-layout: how the frame arrives: bytes, or text in base64 (ChirpStack\u2019s `data`) or hex.',
+      ),
+    layout: byteLayoutSchema
+      .optional()
+      .describe('byte-layout: the fields at fixed byte offsets (required for it).'),
+    maxBytes: z
+      .int()
+      .positive()
+      .default(1_048_576)
+      .describe(
+        'Largest input accepted, in bytes (characters for text); a larger one is rejected with the reason.',
+      ),
+  })
+  .superRefine((c, ctx) => {
+    if (c.format === 'byte-layout' && !c.layout)
+      ctx.addIssue({ code: 'custom', path: ['layout'], message: 'format byte-layout needs a layout' });
+    if (c.format !== 'byte-layout' && c.layout)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['layout'],
+        message: `layout is only for format byte-layout, not ${c.format}`,
+      });
+    if (c.from !== 'bytes' && c.format !== 'cayenne-lpp' && c.format !== 'byte-layout')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: `from is only for cayenne-lpp and byte-layout; for ${c.format}, decode base64 or hex first with another decode`,
+      });
+  });
+
+export type DecodeTransformConfig = z.output<typeof decodeTransformConfig>;

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import {
+  createTestTransformContext,
+  describeTransformConformance,
+} from '../../../test/conformance/transform.js';
+import { encodeTransform, encodeTransformConfig } from './index.js';
+
+// Round trips with decode, and the property tests, are in ../decode/decode.test.ts.
+
+const silent = {
+  pipeline: 'p',
+  component: 'transforms[0]',
+  logger: createTestTransformContext().logger,
+  countDropped() {},
+  async deadLetter() {},
+  metrics: noopMetrics,
+};
+const create = (config: Record<string, unknown>) =>
+  encodeTransform.create(encodeTransformConfig.parse(config), silent);
+const msg = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
+  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
+const bytes = (...values: number[]) => new Uint8Array(values);
+
+const LAYOUT = [
+  { name: 'setpoint', offset: 0, type: 'int16be', scale: 0.1 },
+  { name: 'fanOn', offset: 2, type: 'bit', bit: 0 },
+];
+
+describeTransformConformance('encode json', {
+  create: () => create({ format: 'json' }),
+  good: [msg('a', { t: 1 }), msg('b', 'text'), msg('c', [1, null])],
+  bad: [msg('d', { t: Number.NaN }), msg('e', { n: 10n }), msg('f', undefined)],
+});
+
+describeTransformConformance('encode cayenne-lpp to base64', {
+  create: () =>
+    create({ format: 'cayenne-lpp', field: 'payload.object', target: 'payload.data', to: 'base64' }),
+  good: [msg('a', { devEui: '0011', object: { temperatureSensor: { '1': 21.5 } } })],
+  bad: [
+    msg('b', { object: { nope: { '1': 1 } } }),
+    msg('c', { object: { temperatureSensor: { '1': 99999 } } }),
+    msg('d', {}),
+  ],
+});
+
+interface Golden {
+  name: string;
+  config: Record<string, unknown>;
+  input: Message;
+  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
+}
+
+const golden: Golden[] = [
+  {
+    name: 'json to UTF-8 bytes',
+    config: { format: 'json' },
+    input: msg('1', { t: 21.5, name: 'été' }),
+    expected: { payload: utf8('{"t":21.5,"name":"été"}') },
+  },
+  {
+    name: 'json writes bytes inside a value as base64',
+    config: { format: 'json' },
+    input: msg('1', { raw: bytes(1, 2, 3) }),
+    expected: { payload: utf8('{"raw":"AQID"}') },
+  },
+  {
+    name: 'text from a number',
+    config: { format: 'text' },
+    input: msg('1', 21.5),
+    expected: { payload: utf8('21.5') },
+  },
+  {
+    name: 'base64 of bytes, into a field',
+    config: { format: 'base64', field: 'payload.frame', target: 'payload.data' },
+    input: msg('1', { frame: bytes(1, 0x67, 1, 0x10) }),
+    expected: { payload: { frame: bytes(1, 0x67, 1, 0x10), data: 'AWcBEA==' } },
+  },
+  {
+    name: 'hex of text (its UTF-8)',
+    config: { format: 'hex' },
+    input: msg('1', 'é'),
+    expected: { payload: 'c3a9' },
+  },
+  {
+    name: 'cayenne-lpp to bytes',
+    config: { format: 'cayenne-lpp' },
+    input: msg('1', { temperatureSensor: { '1': 27.2 }, humiditySensor: { '2': 50 } }),
+    expected: { payload: bytes(1, 0x67, 1, 0x10, 2, 0x68, 0x64) },
+  },
+  {
+    name: 'byte layout to hex, from metadata into metadata',
+    config: { format: 'byte-layout', layout: LAYOUT, field: 'meta.command', target: 'meta.frame', to: 'hex' },
+    input: msg('1', null, { command: { setpoint: 21.5, fanOn: true } }),
+    expected: { payload: null, meta: { command: { setpoint: 21.5, fanOn: true }, frame: '00d701' } },
+  },
+  {
+    name: 'NaN has no JSON',
+    config: { format: 'json' },
+    input: msg('1', { t: Number.NaN }),
+    expected: { rejected: 'encode json: payload has a number JSON cannot hold (NaN)' },
+  },
+  {
+    name: 'an object is not text',
+    config: { format: 'text' },
+    input: msg('1', { t: 1 }),
+    expected: {
+      rejected:
+        'encode text: payload is an object: text takes a string, a finite number or a boolean (use json for objects)',
+    },
+  },
+  {
+    name: 'a number is not bytes for base64',
+    config: { format: 'base64' },
+    input: msg('1', 5),
+    expected: {
+      rejected: 'encode base64: payload is a number, not bytes or text (encode it as json or text first)',
+    },
+  },
+  {
+    name: 'an LPP value out of range',
+    config: { format: 'cayenne-lpp' },
+    input: msg('1', { temperatureSensor: { '1': 5000 } }),
+    expected: {
+      rejected:
+        'encode cayenne-lpp: payload could not be encoded: Cayenne LPP encode: temperatureSensor.1 = 5000 is out of range [-3276.8, 3276.7]',
+    },
+  },
+  {
+    name: 'a layout field missing',
+    config: { format: 'byte-layout', layout: LAYOUT },
+    input: msg('1', { fanOn: false }),
+    expected: {
+      rejected:
+        'encode byte-layout: payload could not be encoded: byte layout encode: field "setpoint" must be a finite number, got undefined',
+    },
+  },
+  {
+    name: 'over maxBytes',
+    config: { format: 'json', maxBytes: 10 },
+    input: msg('1', 'x'.repeat(20)),
+    expected: { rejected: 'encode json: payload gives 22 bytes, more than maxBytes (10)' },
+  },
+  {
+    name: 'a missing field',
+    config: { format: 'json', field: 'payload.object' },
+    input: msg('1', {}),
+    expected: { rejected: 'encode json: payload.object is missing' },
+  },
+];
+
+describe('encode', () => {
+  it.each(golden)('$name', ({ config, input, expected }) => {
+    const ctx = createTestTransformContext();
+    const out = create(config).apply([input], ctx) as Message[];
+    if ('rejected' in expected) {
+      expect(out).toEqual([]);
+      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
+    } else {
+      expect(ctx.rejected).toEqual([]);
+      expect(out).toEqual([
+        { id: input.id, time: input.time, meta: expected.meta ?? input.meta, payload: expected.payload },
+      ]);
+    }
+  });
+
+  it('gives bytes of their own, not a view of a shared pool', () => {
+    const [out] = create({ format: 'text' }).apply(
+      [msg('1', 'abc')],
+      createTestTransformContext(),
+    ) as Message[];
+    const payload = out!.payload as Uint8Array;
+    expect(payload.byteOffset).toBe(0);
+    expect(payload.buffer.byteLength).toBe(3);
+  });
+
+  it('refuses a broken config with a clear message', () => {
+    const issues = (config: unknown) =>
+      encodeTransformConfig.safeParse(config).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues({ format: 'byte-layout' })).toEqual(['layout: format byte-layout needs a layout']);
+    expect(issues({ format: 'json', to: 'hex' })?.[0]).toContain(
+      'to is only for cayenne-lpp and byte-layout',
+    );
+    expect(issues({ format: 'json', target: 'out' })).toEqual([
+      'target: "out" must be payload, payload.<path> or meta.<key>',
+    ]);
+    for (const example of encodeTransform.examples ?? [])
+      expect(encodeTransformConfig.safeParse(example).success).toBe(true);
+  });
+});

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { byteLayoutSchema } from '../../sdk/index.js';
+import { locationField } from '../decode/location.js';
+
+export const ENCODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
+
+export const encodeTransformConfig = z
+  .strictObject({
+    format: z
+      .enum(ENCODE_FORMATS)
+      .describe(
+        'json: value -> UTF-8 JSON bytes; text: string, number or boolean -> UTF-8 bytes; base64 / hex: bytes (or text, as UTF-8) -> text; cayenne-lpp: { temperatureSensor: { "1": 21.5 }, ... } -> frame; byte-layout: an object -> frame by `layout`.',
+      ),
+    field: locationField('Where the value to encode is: payload, payload.<path> or meta.<key>.').default(
+      'payload',
+    ),
+    target: locationField('Where the encoded value goes. Default: in place of the value encoded.').optional(),
+    to: z
+      .enum(['bytes', 'base64', 'hex'])
+      .default('bytes')
+      .describe(
+        'cayenne-lpp and byte-layout: give the frame as bytes, or as base64 text (e.g. a ChirpStack downlink\u2019s `data`) or hex text.',
+      ),
+    layout: byteLayoutSchema
+      .optional()
+      .describe('byte-layout: the fields at fixed byte offsets (required for it).'),
+    maxBytes: z
+      .int()
+      .positive()
+      .default(1_048_576)
+      .describe(
+        'Largest output accepted, in bytes (characters for text); a larger one is rejected with the reason.',
+      ),
+  })
+  .superRefine((c, ctx) => {
+    if (c.format === 'byte-layout' && !c.layout)
+      ctx.addIssue({ code: 'custom', path: ['layout'], message: 'format byte-layout needs a layout' });
+    if (c.format !== 'byte-layout' && c.layout)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['layout'],
+        message: `layout is only for format byte-layout, not ${c.format}`,
+      });
+    if (c.to !== 'bytes' && c.format !== 'cayenne-lpp' && c.format !== 'byte-layout')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: `to is only for cayenne-lpp and byte-layout; for ${c.format}, add an encode with format base64 or hex after it`,
+      });
+  });
+
+export type EncodeTransformConfig = z.output<typeof encodeTransformConfig>;

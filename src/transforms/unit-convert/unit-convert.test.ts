@@ -1,0 +1,245 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import {
+  createTestTransformContext,
+  describeTransformConformance,
+} from '../../../test/conformance/transform.js';
+import { unitConvertTransform, unitConvertTransformConfig } from './index.js';
+import { conversion, convertWithMathjs, suggestUnit } from './units.js';
+import { convert } from './unit-convert.js';
+
+const componentCtx = {
+  pipeline: 'p',
+  component: 'transforms[0]',
+  logger: createTestTransformContext().logger,
+  countDropped() {},
+  async deadLetter() {},
+  metrics: noopMetrics,
+};
+const create = (config: Record<string, unknown>) =>
+  unitConvertTransform.create(unitConvertTransformConfig.parse(config), componentCtx);
+
+const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
+  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+
+interface Case {
+  name: string;
+  config: Record<string, unknown>;
+  payload: unknown;
+  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
+}
+
+const one = (path: string, from: string, to: string, extra: Record<string, unknown> = {}) => ({
+  fields: [{ path, from, to, ...extra }],
+});
+
+// Expected values from the units' definitions: 1 psi = 6894.757293168 Pa, 1 hp = 745.69987158227 W
+// (mechanical), 1 gal = 3.785411784 l, 1 lb = 0.45359237 kg, 0 degC = 273.15 K, degF = degC * 9/5 + 32.
+const cases: Case[] = [
+  {
+    name: 'temperature with an offset, rounded, unit in meta',
+    config: one('payload.temperature', 'degF', 'degC', { decimals: 1 }),
+    payload: { temperature: 70 },
+    expected: { payload: { temperature: 21.1 }, meta: { 'unit.payload.temperature': 'degC' } },
+  },
+  {
+    name: 'degC to K',
+    config: one('payload.t', 'degC', 'K', { decimals: 2 }),
+    payload: { t: -40 },
+    expected: { payload: { t: 233.15 }, meta: { 'unit.payload.t': 'K' } },
+  },
+  {
+    name: 'pressure, with the unit written next to the value',
+    config: one('payload.p', 'psi', 'kPa', { decimals: 3, unitField: 'pUnit' }),
+    payload: { p: 14.5 },
+    expected: { payload: { p: 99.974, pUnit: 'kPa' }, meta: { 'unit.payload.p': 'kPa' } },
+  },
+  {
+    name: 'flow in every item of an array',
+    config: one('payload.lines[*].flow', 'm3/h', 'l/min', { decimals: 2 }),
+    payload: { lines: [{ flow: 1 }, { flow: 3.6 }, { other: 1 }] },
+    expected: {
+      payload: { lines: [{ flow: 16.67 }, { flow: 60 }, { other: 1 }] },
+      meta: { 'unit.payload.lines[*].flow': 'l/min' },
+    },
+  },
+  {
+    name: 'energy, power, volume and mass at once, without rounding',
+    config: {
+      fields: [
+        { path: 'payload.e', from: 'kWh', to: 'J' },
+        { path: 'payload.w', from: 'hp', to: 'W' },
+        { path: 'payload.v', from: 'gal', to: 'l' },
+        { path: 'payload.m', from: 'lb', to: 'kg' },
+        { path: 'payload.s', from: 'km/h', to: 'm/s' },
+      ],
+      recordUnit: false,
+    },
+    payload: { e: 2, w: 1, v: 10, m: 100, s: 36 },
+    expected: { payload: { e: 7_200_000, w: 745.6998715386, v: 37.85411784, m: 45.359237, s: 10 } },
+  },
+  {
+    name: 'the whole payload when it is the number',
+    config: one('payload', 'bar', 'Pa'),
+    payload: 2.5,
+    expected: { payload: 250_000, meta: { 'unit.payload': 'Pa' } },
+  },
+  {
+    name: 'a missing field is skipped, and no unit recorded',
+    config: one('payload.temperature', 'degF', 'degC'),
+    payload: { humidity: 40 },
+    expected: { payload: { humidity: 40 } },
+  },
+  {
+    name: 'a missing field with missing: reject',
+    config: { ...one('payload.temperature', 'degF', 'degC', { unitField: 'unit' }), missing: 'reject' },
+    payload: { humidity: 40 },
+    expected: { rejected: 'unit-convert: payload.temperature is missing' },
+  },
+  {
+    name: 'a numeric string is a wrong type',
+    config: one('payload.temperature', 'degF', 'degC'),
+    payload: { temperature: '70' },
+    expected: { rejected: 'unit-convert: payload.temperature is a string, not a finite number in degF' },
+  },
+  {
+    name: 'NaN',
+    config: one('payload.temperature', 'degF', 'degC'),
+    payload: { temperature: Number.NaN },
+    expected: { rejected: 'unit-convert: payload.temperature is NaN, not a finite number in degF' },
+  },
+  {
+    name: 'a result out of range',
+    config: one('payload.e', 'MWh', 'nJ'),
+    payload: { e: 1e300 },
+    expected: { rejected: 'unit-convert: payload.e: 1e+300 MWh is out of range in nJ' },
+  },
+  {
+    name: 'a huge string',
+    config: one('payload.t', 'degF', 'degC'),
+    payload: { t: '9'.repeat(1_000_000) },
+    expected: { rejected: 'unit-convert: payload.t is a string, not a finite number in degF' },
+  },
+];
+
+describe('unit-convert', () => {
+  it.each(cases)('golden: $name', async ({ config, payload, expected }) => {
+    const ctx = createTestTransformContext();
+    const input = message('m', payload, { 'mqtt.topic': 't' });
+    const out = await create(config).apply([input], ctx);
+    if ('rejected' in expected) {
+      expect(out).toEqual([]);
+      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
+      return;
+    }
+    expect(ctx.rejected).toEqual([]);
+    expect(out).toHaveLength(1);
+    const result = out[0] as Message;
+    expect(result.meta).toEqual({ 'mqtt.topic': 't', ...expected.meta });
+    // Unrounded results: equal to 12 significant digits (the factors are computed in binary).
+    const close = (a: unknown, b: unknown): void => {
+      if (typeof a === 'number' && typeof b === 'number')
+        expect(a).toBeCloseTo(b, 12 - Math.ceil(Math.log10(Math.abs(b) + 1)));
+      else if (a !== null && typeof a === 'object' && b !== null && typeof b === 'object') {
+        expect(Object.keys(a)).toEqual(Object.keys(b));
+        for (const k of Object.keys(b))
+          close((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]);
+      } else expect(a).toEqual(b);
+    };
+    close(result.payload, expected.payload);
+  });
+
+  const pairs: [string, string][] = [
+    ['degC', 'degF'],
+    ['degF', 'K'],
+    ['bar', 'psi'],
+    ['kPa', 'bar'],
+    ['m3/h', 'l/min'],
+    ['kWh', 'J'],
+    ['hp', 'kW'],
+    ['km/h', 'mi/h'],
+    ['gal', 'm3'],
+    ['lb', 'kg'],
+  ];
+
+  it('round trips within tolerance, and agrees with mathjs', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...pairs),
+        fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+        ([a, b], value) => {
+          const there = conversion(a, b);
+          const back = conversion(b, a);
+          const tolerance = 1e-9 * Math.max(1, Math.abs(value));
+          expect(Math.abs(convert(convert(value, there), back) - value)).toBeLessThanOrEqual(tolerance);
+          const exact = convertWithMathjs(value, a, b);
+          expect(Math.abs(convert(value, there) - exact)).toBeLessThanOrEqual(
+            1e-12 * Math.max(1, Math.abs(exact)),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('checks unit names when the config is parsed, with a suggestion for near misses', () => {
+    const issues = (from: string, to: string) =>
+      unitConvertTransformConfig
+        .safeParse({ fields: [{ path: 'payload.t', from, to }] })
+        .error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues('degc', 'degF')).toEqual(['fields.0.from: unknown unit "degc": did you mean degC?']);
+    expect(issues('degC', 'KWH')).toEqual(['fields.0.to: unknown unit "KWH": did you mean kWh?']);
+    expect(issues('°C', 'degF')).toEqual(['fields.0.from: unknown unit "°C": did you mean degC?']);
+    expect(issues('m3/hour', 'l/min')).toBeUndefined();
+    expect(issues('m3/hx', 'l/min')?.[0]).toMatch(
+      /^fields.0.from: unknown unit "m3\/hx": did you mean m3\/\w+\?$/,
+    );
+    expect(issues('barr', 'psi')).toEqual(['fields.0.from: unknown unit "barr": did you mean bar?']);
+    expect(issues('zzzzzzzz', 'psi')?.[0]).toMatch(
+      /^fields.0.from: unknown unit "zzzzzzzz" \(Unit "zzzzzzzz" not found.\); units are mathjs names/,
+    );
+    expect(issues('5 degC', 'degF')).toEqual([
+      'fields.0.from: "5 degC" is a quantity, not a unit: write the unit alone',
+    ]);
+    expect(issues('degF', 'bar')).toEqual([
+      'fields.0.to: can not convert degF (a temperature) to bar (a pressure)',
+    ]);
+    expect(issues('C', 'degF')).toEqual([
+      'fields.0.to: can not convert C (an electric charge) to degF (a temperature) ("C" is the coulomb; for degrees Celsius write degC)',
+    ]);
+    expect(issues('x'.repeat(10_000), 'psi')?.[0]).toBe(
+      'fields.0.from: a unit name of 10000 characters is not one',
+    );
+    expect(suggestUnit('Celsius')).toBe('celsius');
+  });
+
+  it('refuses other config mistakes', () => {
+    const issues = (config: Record<string, unknown>) =>
+      unitConvertTransformConfig
+        .safeParse(config)
+        .error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues({ fields: [] })?.[0]).toMatch(/^fields: /);
+    expect(issues({ fields: [{ path: 'payload.a[*]', from: 'bar', to: 'Pa', unitField: 'u' }] })).toEqual([
+      'fields.0.unitField: unitField needs a path that ends with a key (payload.x.temperature), not the payload itself or an array item',
+    ]);
+    expect(issues({ fields: [{ path: 'payload.a', from: 'bar', to: 'Pa', decimals: -1 }] })?.[0]).toMatch(
+      /^fields.0.decimals: /,
+    );
+    expect(issues({ fields: [{ path: 'payload.a', from: 'bar', to: 'Pa', round: 1 }] })?.[0]).toMatch(
+      /round/,
+    );
+    for (const example of unitConvertTransform.examples ?? [])
+      expect(unitConvertTransformConfig.safeParse(example).success).toBe(true);
+  });
+});
+
+describeTransformConformance('unit-convert', {
+  create: () => create(one('payload.temperature', 'degF', 'degC', { decimals: 2 })),
+  good: [message('g1', { temperature: 212 }), message('g2', { other: 1 }), message('g3', 'text')],
+  bad: [
+    message('b1', { temperature: 'hot' }),
+    message('b2', { temperature: Number.NEGATIVE_INFINITY }),
+    message('b3', { temperature: null }),
+  ],
+});

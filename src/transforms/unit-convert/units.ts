@@ -1,0 +1,163 @@
+import { Unit, unit as parseMathUnit } from 'mathjs';
+
+/**
+ * Unit names and conversions through mathjs, used when the config is parsed: the per-message work
+ * is then one multiplication and one addition (mathjs takes ~10 µs per conversion; every unit it
+ * knows converts affinely, offset included for degC and degF).
+ */
+
+export interface Conversion {
+  /** to = factor * from + offset */
+  factor: number;
+  offset: number;
+}
+
+export class UnitError extends Error {}
+
+// Names people write that mathjs spells otherwise (mathjs matches case-sensitively).
+const ALIASES: Record<string, string> = {
+  '°C': 'degC',
+  '℃': 'degC',
+  '°F': 'degF',
+  '℉': 'degF',
+  '°K': 'K',
+  kph: 'km/h',
+  mph: 'mi/h',
+  cfm: 'ft^3/min',
+  gpm: 'gal/min',
+  lpm: 'l/min',
+  psig: 'psi',
+  psia: 'psi',
+  kmh: 'km/h',
+  knot: 'nmi/h',
+  knots: 'nmi/h',
+};
+
+// For "X measures a temperature, Y a pressure" messages.
+const QUANTITIES: [string, string][] = [
+  ['K', 'a temperature'],
+  ['Pa', 'a pressure'],
+  ['m3/s', 'a flow'],
+  ['J', 'an energy'],
+  ['W', 'a power'],
+  ['m/s', 'a speed'],
+  ['m3', 'a volume'],
+  ['kg', 'a mass'],
+  ['m', 'a length'],
+  ['m2', 'an area'],
+  ['s', 'a time'],
+  ['N', 'a force'],
+  ['Hz', 'a frequency'],
+  ['V', 'a voltage'],
+  ['A', 'an electric current'],
+  ['C', 'an electric charge'],
+  ['F', 'an electric capacitance'],
+  ['ohm', 'an electric resistance'],
+  ['rad', 'an angle'],
+  ['B', 'an amount of data'],
+];
+
+let candidates: string[] | undefined;
+
+/** Every unit name mathjs accepts, with the prefixes each allows (about 2,800 names). */
+function allNames(): string[] {
+  if (candidates) return candidates;
+  const names = new Set<string>();
+  for (const [name, definition] of Object.entries(
+    Unit.UNITS as unknown as Record<string, { prefixes: object }>,
+  )) {
+    for (const prefix of Object.keys(definition.prefixes)) names.add(prefix + name);
+  }
+  candidates = [...names];
+  return candidates;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(current + 1, (row[j - 1] as number) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** The closest known name: same letters in another case first, then at most 2 edits. */
+export function suggestUnit(name: string): string | undefined {
+  const alias = ALIASES[name] ?? ALIASES[name.toLowerCase()];
+  if (alias) return alias;
+  const names = allNames();
+  const lower = name.toLowerCase();
+  const sameLetters = names.filter((n) => n.toLowerCase() === lower);
+  if (sameLetters.length > 0) return sameLetters.sort((a, b) => a.length - b.length || a.localeCompare(b))[0];
+  let best: string | undefined;
+  let bestDistance = Math.min(2, Math.max(1, Math.floor(name.length / 2)));
+  for (const candidate of names) {
+    if (Math.abs(candidate.length - name.length) > bestDistance) continue;
+    const d = distance(lower, candidate.toLowerCase());
+    if (d < bestDistance || (d === bestDistance && best !== undefined && candidate.length < best.length)) {
+      best = candidate;
+      bestDistance = d;
+    } else if (d === bestDistance && best === undefined) best = candidate;
+  }
+  return best;
+}
+
+/** Parses a unit name (`degC`, `m3/h`, `kWh`, `m^3/s`); throws a UnitError with a suggestion. */
+export function parseUnit(text: string): Unit {
+  if (text.length > 100) throw new UnitError(`a unit name of ${text.length} characters is not one`);
+  if (ALIASES[text]) throw new UnitError(`unknown unit "${text}": did you mean ${ALIASES[text]}?`);
+  let parsed: Unit;
+  try {
+    parsed = parseMathUnit(text);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = /Unit "([^"]*)" not found/.exec(message)?.[1];
+    const suggestion = unknown === undefined ? undefined : suggestUnit(unknown);
+    const fixed =
+      suggestion === undefined || unknown === undefined ? undefined : text.replace(unknown, suggestion);
+    throw new UnitError(
+      fixed !== undefined
+        ? `unknown unit "${text}": did you mean ${fixed}?`
+        : `unknown unit "${text}" (${message}); units are mathjs names such as degC, bar, kPa, m3/h, l/min, kWh, kW`,
+    );
+  }
+  if (parsed.value !== null) throw new UnitError(`"${text}" is a quantity, not a unit: write the unit alone`);
+  return parsed;
+}
+
+function quantityOf(u: Unit): string {
+  for (const [reference, quantity] of QUANTITIES) if (u.equalBase(parseMathUnit(reference))) return quantity;
+  return 'another quantity';
+}
+
+const TEMPERATURE_HINT: Record<string, string> = {
+  C: ' ("C" is the coulomb; for degrees Celsius write degC)',
+  F: ' ("F" is the farad; for degrees Fahrenheit write degF)',
+};
+
+/** The conversion from one unit to another of the same quantity; throws a UnitError otherwise. */
+export function conversion(fromText: string, toText: string): Conversion {
+  const from = parseUnit(fromText);
+  const to = parseUnit(toText);
+  if (!from.equalBase(to)) {
+    const hint = TEMPERATURE_HINT[fromText] ?? TEMPERATURE_HINT[toText] ?? '';
+    throw new UnitError(
+      `can not convert ${fromText} (${quantityOf(from)}) to ${toText} (${quantityOf(to)})${hint}`,
+    );
+  }
+  const at = (x: number): number => parseMathUnit(x, fromText).toNumber(toText);
+  const offset = at(0);
+  // The slope over a wide interval: f(1) - f(0) would lose digits to the offset.
+  const span = 1e6;
+  return { factor: (at(span) - offset) / span, offset };
+}
+
+/** What mathjs itself gives, for tests that compare the precomputed conversion with it. */
+export function convertWithMathjs(value: number, from: string, to: string): number {
+  return parseMathUnit(value, from).toNumber(to);
+}
