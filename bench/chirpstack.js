@@ -1,0 +1,339 @@
+#!/usr/bin/env node
+/* global fetch, performance */
+// ChirpStack -> MQTT benchmark (issue 4). Run alone after a build:
+//   npm run build && node bench/chirpstack.js
+// On one private Mosquitto: `bin/passerelle.js run` with the chirpstack source (Cayenne LPP decoder,
+// persistent session, QoS 1) and the mqtt sink (QoS 1), memory outbox. The bench publishes ChirpStack
+// v4 `up` events (JSON, as ChirpStack's MQTT integration does: 1,000 devices, Cayenne LPP frames,
+// no decoded object so that passerelle decodes) and counts the records that reach the output topic.
+//   1. end to end: 10,000 uplinks (BENCH_CS_UPLINKS) from 1,000 devices (BENCH_CS_DEVICES), after a
+//      warm-up of 2,000; throughput, peak RSS of the passerelle process;
+//   2. in process: event parsing + LPP decoding + record building alone (no MQTT), per event.
+// Writes its section of docs/benchmarks.md between <!-- bench:chirpstack:start --> and <!-- bench:chirpstack:end -->.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as mqtt from 'mqtt';
+import {
+  foreignCpuMeter,
+  hwmKb,
+  installCleanup,
+  rssSampler,
+  stopChild,
+  track,
+  trackTempDir,
+  treeCpuSeconds,
+  treeRssKb,
+} from './lib/procs.js';
+import { freePort, startMosquitto } from './lib/services.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const UPLINKS = Number(process.env.BENCH_CS_UPLINKS ?? 10_000);
+const DEVICES = Number(process.env.BENCH_CS_DEVICES ?? 1000);
+const WARMUP = 2000;
+const WINDOW = 2000; // events published and not yet received, at most (closed loop)
+const IN_PROCESS_EVENTS = 100_000;
+const START = '<!-- bench:chirpstack:start -->';
+const END = '<!-- bench:chirpstack:end -->';
+const APP = '17c82e96-be03-4f38-aef3-f83d48582d97';
+
+const log = (s) => console.error(`[bench:chirpstack] ${s}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  installCleanup();
+  const dist = (p) => join(root, 'dist', p);
+  if (!existsSync(dist('connectors/chirpstack/index.js'))) {
+    console.error('dist/ is missing the chirpstack source: run `npm run build` first.');
+    process.exit(1);
+  }
+  const sdk = await import(dist('src/sdk/index.js'));
+  const fx = await import(dist('connectors/chirpstack/fixtures.js'));
+  const started = Date.now();
+  const cond = conditions();
+  const tmp = trackTempDir(mkdtempSync(join(tmpdir(), 'bench-chirpstack-')));
+  const broker = await startMosquitto(tmp);
+  log(`mosquitto on ${broker.port}`);
+
+  /** A v4 up event of device `d`, uplink `n`, with an LPP frame of varying values. */
+  const event = (phase, d, n) => {
+    const devEui = (0x70b3d50000000000n + BigInt(d)).toString(16).padStart(16, '0');
+    const frame = sdk.encodeCayenneLpp({
+      temperatureSensor: { 1: Math.round((15 + (d % 20) + n / 10) * 10) / 10 },
+      humiditySensor: { 2: 40 + (n % 20) },
+      gpsLocation: { 4: { latitude: 48.8 + d / 10_000, longitude: 2.35, altitude: 35 } },
+    });
+    const body = fx.v4Up({
+      devEui,
+      fCnt: n,
+      deduplicationId: `${phase}-${d}-${n}`,
+      object: null,
+      data: frame.toString('base64'),
+    });
+    return { topic: `application/${APP}/device/${devEui}/event/up`, payload: JSON.stringify(body) };
+  };
+  const events = (phase, count) => {
+    const out = [];
+    for (let i = 0; i < count; i++) out.push(event(phase, i % DEVICES, Math.floor(i / DEVICES)));
+    return out;
+  };
+
+  const relay = await startPasserelle(tmp, broker.url);
+  await relay.ready();
+  const idleRssKb = treeRssKb(relay.pid);
+  const heapOf = (text) =>
+    Number(/^passerelle_process_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
+  const idleHeapBytes = heapOf(await relay.metrics());
+  const receiver = await mqtt.connectAsync(broker.url, { clientId: `bench-cs-rx-${process.pid}` });
+  let received = 0;
+  let decoded = 0;
+  let lastReceive = 0;
+  const ids = new Set();
+  receiver.on('message', (_topic, payload) => {
+    received++;
+    lastReceive = performance.now();
+    const record = JSON.parse(payload.toString());
+    if (record.objectSource === 'cayenne-lpp' && record.object?.temperatureSensor) decoded++;
+    ids.add(record.deduplicationId);
+  });
+  await receiver.subscribeAsync('bench/out/#', { qos: 1 });
+  const publisher = await mqtt.connectAsync(broker.url, { clientId: `bench-cs-tx-${process.pid}` });
+  publisher.stream?.setNoDelay?.(true);
+
+  const run = async (phase, list) => {
+    received = 0;
+    decoded = 0;
+    ids.clear();
+    const t0 = performance.now();
+    let sent = 0;
+    const inflight = new Set();
+    for (const e of list) {
+      while (sent - received >= WINDOW || inflight.size >= 500) await sleep(1);
+      const p = publisher.publishAsync(e.topic, e.payload, { qos: 1 }).then(() => inflight.delete(p));
+      inflight.add(p);
+      sent++;
+    }
+    await Promise.all(inflight);
+    const deadline = Date.now() + 120_000;
+    while (received < list.length && Date.now() < deadline) await sleep(20);
+    const seconds = (lastReceive - t0) / 1000;
+    log(`${phase}: ${received}/${list.length} received in ${seconds.toFixed(2)} s`);
+    return { sent: list.length, received, decoded, unique: ids.size, seconds };
+  };
+
+  await run('warmup', events('warmup', WARMUP));
+  const cpu0 = treeCpuSeconds(relay.pid);
+  const rss = rssSampler(relay.pid);
+  const foreign = foreignCpuMeter();
+  const measured = await run('measured', events('run', UPLINKS));
+  const cpuSeconds = treeCpuSeconds(relay.pid) - cpu0;
+  const otherCores = foreign.stop();
+  const underLoadRssKb = rss.stop();
+  const peakRssKb = Math.max(underLoadRssKb, hwmKb(relay.pid));
+  const metrics = await relay.metrics();
+  const duplicatesTotal = Number(
+    /passerelle_chirpstack_duplicates_total\{[^}]*\} (\S+)/.exec(metrics)?.[1] ?? 0,
+  );
+  const devicesTracked = (metrics.match(/^passerelle_chirpstack_device_uplinks\{/gm) ?? []).length;
+  // V8 heap in use after the run (prom-client default metrics): what is live, as opposed to RSS.
+  const heapUsedBytes = Number(
+    /^passerelle_process_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN,
+  );
+  await publisher.endAsync();
+  await receiver.endAsync();
+  await relay.stop();
+
+  const inProcess = await measureInProcess(fx, sdk, event);
+  const results = {
+    measured,
+    cpuSeconds,
+    otherCores,
+    idleRssKb,
+    underLoadRssKb,
+    peakRssKb,
+    duplicatesTotal,
+    devicesTracked,
+    heapUsedBytes,
+    idleHeapBytes,
+    inProcess,
+  };
+  log(JSON.stringify(results));
+  writeSection(render(cond, results, (Date.now() - started) / 1000));
+  await stopChild(broker.child);
+}
+
+async function startPasserelle(tmp, brokerUrl) {
+  const dir = join(tmp, 'passerelle');
+  mkdirSync(dir, { recursive: true });
+  const httpPort = await freePort();
+  const yaml = `name: bench-chirpstack
+source:
+  type: chirpstack
+  url: ${brokerUrl}
+  decoder: cayenne-lpp
+sinks:
+  - type: mqtt
+    url: ${brokerUrl}
+    topic: bench/out/{{ meta.chirpstack.devEui }}
+    qos: 1
+    maxInFlight: 1000
+    batch: { count: 1000, maxWait: 5ms }
+`;
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(file, yaml);
+  const child = track(
+    spawn(
+      process.execPath,
+      [join(root, 'bin', 'passerelle.js'), 'run', file, '--http', `127.0.0.1:${httpPort}`],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' },
+      },
+    ),
+    'passerelle',
+  );
+  let tail = '';
+  child.stderr.on('data', (d) => (tail = (tail + d).slice(-3000)));
+  return {
+    pid: child.pid,
+    stop: () => stopChild(child),
+    metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text(),
+    ready: async () => {
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+        if (child.exitCode !== null) throw new Error(`passerelle exited: ${tail}`);
+        try {
+          if ((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200) return;
+        } catch {
+          /* starting */
+        }
+      }
+      throw new Error(`passerelle not ready after 30 s: ${tail}`);
+    },
+  };
+}
+
+/** Parsing, LPP decoding and record building alone, as the source does it per event. */
+async function measureInProcess(fx, sdk, event) {
+  const { parseEvent } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'events.js'));
+  const { buildRecord } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'record.js'));
+  const { chirpstackSourceConfig } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'spec.js'));
+  const config = chirpstackSourceConfig.parse({ url: 'mqtt://localhost', decoder: 'cayenne-lpp' });
+  const list = [];
+  for (let i = 0; i < 10_000; i++) list.push(Buffer.from(event('inproc', i % DEVICES, i).payload));
+  const topic = { event: 'up' };
+  const once = () => {
+    for (const bytes of list)
+      buildRecord(parseEvent(JSON.parse(bytes.toString()), topic, 0), config, {
+        fCntGap: 0,
+        fCntReset: false,
+      });
+  };
+  once();
+  const rounds = IN_PROCESS_EVENTS / list.length;
+  // CPU time as well as wall time: other processes on a shared machine inflate only the latter.
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) once();
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  const seconds = (cpu.user + cpu.system) / 1e6;
+  return {
+    events: IN_PROCESS_EVENTS,
+    seconds,
+    wall,
+    perEventUs: (seconds / IN_PROCESS_EVENTS) * 1e6,
+    bytes: list[0].length,
+  };
+}
+
+function conditions() {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
+    if (m) cpuModel = m[1];
+  } catch {
+    /* keep os.cpus() */
+  }
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cores: cpus().length,
+    cpuModel,
+    ramGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    loadStart: loadavg(),
+  };
+}
+
+const fmt = (v, d = 0) =>
+  v == null || !Number.isFinite(v)
+    ? '–'
+    : v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+
+function render(cond, r, durationSeconds) {
+  const m = r.measured;
+  const L = [];
+  L.push(`## ChirpStack source — ${cond.date}`, '');
+  L.push(
+    '`node bench/chirpstack.js` (after `npm run build`): ChirpStack v4 `up` events (JSON, as its MQTT integration',
+    `publishes them, ${fmt(r.inProcess.bytes)} bytes each, a 22-byte Cayenne LPP frame: temperature, humidity, GPS; no decoded`,
+    '`object`, so passerelle decodes) published at QoS 1 to a private Mosquitto; `bin/passerelle.js run` with the',
+    '`chirpstack` source (`decoder: cayenne-lpp`, persistent session, QoS 1) and the `mqtt` sink (QoS 1,',
+    '`batch: { count: 1000, maxWait: 5ms }`), memory outbox; a subscriber counts the records on the output topic.',
+    `Closed loop: at most ${fmt(WINDOW)} events published and not yet received. Warm-up of ${fmt(WARMUP)} events first.`,
+    '',
+  );
+  L.push('| | |', '| --- | --- |');
+  L.push(
+    `| machine | ${cond.cores} cores, ${cond.cpuModel}, ${fmt(cond.ramGiB, 1)} GiB RAM, Node.js ${cond.node} |`,
+  );
+  L.push(
+    `| load average at start | ${cond.loadStart.map((x) => fmt(x, 2)).join(' / ')} (other engineers' tests share the machine) |`,
+  );
+  L.push(
+    `| uplinks | ${fmt(m.sent)} from ${fmt(DEVICES)} devices (${fmt(m.sent / DEVICES)} each, consecutive fCnt) |`,
+  );
+  L.push(
+    `| records received | ${fmt(m.received)} (${fmt(m.unique)} unique; ${fmt(m.decoded)} with the LPP object decoded) |`,
+  );
+  L.push(
+    `| **throughput** | **${fmt(m.received / m.seconds)} uplinks/s** (${fmt(m.seconds, 2)} s, first publish to last record) |`,
+  );
+  L.push(
+    `| passerelle CPU | ${fmt(r.cpuSeconds, 2)} s for the run (${fmt((r.cpuSeconds / m.received) * 1e6)} µs per uplink, all stages) |`,
+  );
+  L.push(
+    `| **passerelle memory** | **${fmt(r.underLoadRssKb / 1000)} MB** peak RSS during the run (sampled every 250 ms); ${fmt(r.idleRssKb / 1000)} MB idle after start (every built-in component loaded); V8 heap in use ${fmt(r.idleHeapBytes / 1e6)} MB idle, ${fmt(r.heapUsedBytes / 1e6)} MB after the run |`,
+  );
+  L.push(
+    `| other CPU | ${fmt(r.otherCores, 2)} cores used by processes outside the bench during the run${r.otherCores > 0.2 ? ' ⚠ figures slowed down: run again on a quiet machine' : ''} |`,
+  );
+  L.push(
+    `| devices tracked (metrics series) | ${fmt(r.devicesTracked)}; duplicates dropped: ${fmt(r.duplicatesTotal)} |`,
+  );
+  L.push(
+    `| in process: parse + LPP decode + record | ${fmt(r.inProcess.perEventUs, 1)} µs CPU per event (${fmt(r.inProcess.events)} events: ${fmt(r.inProcess.seconds, 2)} s CPU, including V8's GC threads; ${fmt(r.inProcess.wall, 2)} s wall) |`,
+  );
+  L.push(`| bench duration | ${fmt(durationSeconds)} s |`, '');
+  return L.join('\n');
+}
+
+function writeSection(section) {
+  const file = join(root, 'docs', 'benchmarks.md');
+  const text = readFileSync(file, 'utf8');
+  const block = `${START}\n${section}\n${END}`;
+  const start = text.indexOf(START);
+  const end = text.indexOf(END);
+  const next =
+    start >= 0 && end > start
+      ? text.slice(0, start) + block + text.slice(end + END.length)
+      : `${text.trimEnd()}\n\n${block}\n`;
+  writeFileSync(file, next);
+  log(`wrote ${file}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

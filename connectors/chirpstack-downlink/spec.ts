@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { byteLayoutSchema, templateProblem, duration } from '../../src/sdk/index.js';
+import { checkConnection, connectionShape } from '../mqtt/spec.js';
+
+/**
+ * The config of the `chirpstack-downlink` sink: the one place it is defined. The MQTT connection
+ * settings are the MQTT connector's own.
+ */
+
+export const DEFAULT_COMMAND_TOPIC = 'application/{applicationId}/device/{devEui}/command/down';
+
+const template = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((t, ctx) => {
+      const problem = templateProblem(t);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(description);
+
+export const chirpstackDownlinkConfig = z
+  .strictObject({
+    ...connectionShape,
+    url: connectionShape.url.describe(
+      "URL of the MQTT broker ChirpStack's MQTT integration listens on: mqtt://, mqtts:// (TLS), ws:// or wss://.",
+    ),
+    topic: z
+      .string()
+      .default(DEFAULT_COMMAND_TOPIC)
+      .refine(
+        (t) => t.split('/').includes('{applicationId}') && t.split('/').includes('{devEui}'),
+        'the command topic needs {applicationId} and {devEui} as whole levels',
+      )
+      .describe(
+        'Command topic layout, `command_topic` of ChirpStack. v3 before 3.11: `application/{applicationId}/device/{devEui}/tx`.',
+      ),
+    applicationId: template(
+      'Application of the device (v4 UUID, v3 numeric id), a template. Default: from an uplink record.',
+    ).default('{{ meta.chirpstack.applicationId }}'),
+    devEui: template('DevEUI of the device, a template. Default: from an uplink record.').default(
+      '{{ meta.chirpstack.devEui }}',
+    ),
+    fPort: z
+      .union([z.number().int().min(1).max(223), template('')])
+      .describe('LoRaWAN port 1..223, or a template giving it, e.g. `{{ payload.fPort }}`.'),
+    confirmed: z
+      .union([z.boolean(), template('')])
+      .default(false)
+      .describe(
+        'Ask the device to acknowledge the downlink (ChirpStack then emits an `ack` event). Or a template giving true/false.',
+      ),
+    from: z
+      .string()
+      .default('payload')
+      .describe(
+        'Where the downlink content is in the message: `payload` or a path into it, e.g. `payload.command`.',
+      ),
+    encoder: z
+      .union([
+        z.enum(['bytes', 'hex', 'base64', 'cayenne-lpp', 'chirpstack']),
+        z.strictObject({ type: z.literal('byte-layout'), layout: byteLayoutSchema }),
+      ])
+      .default('bytes')
+      .transform((e) => (typeof e === 'string' ? { type: e } : e))
+      .describe(
+        'How the content becomes the frame: bytes (raw bytes), hex or base64 (a string), cayenne-lpp (an object of the decoded shape), { type: byte-layout, layout } (an object), or chirpstack (sent as `object` for the device profile codec).',
+      ),
+    chirpstackVersion: z
+      .enum(['v4', 'v3'])
+      .default('v4')
+      .describe('Command format: v4 (with devEui in the body, required by v4) or v3.'),
+    qos: z
+      .union([z.literal(0), z.literal(1), z.literal(2)])
+      .default(1)
+      .describe('Publish QoS; with 1 or 2 a batch is written once the broker acknowledged every command.'),
+    maxInFlight: z
+      .number()
+      .int()
+      .positive()
+      .max(65_535)
+      .default(100)
+      .describe('Commands sent and not yet acknowledged, at most.'),
+    writeTimeout: duration(
+      'How long a batch may wait for the broker to acknowledge its commands before it is retried.',
+    ).prefault('30s'),
+  })
+  .superRefine((config, ctx) => checkConnection(config, ctx))
+  .describe("Queues downlinks through ChirpStack's MQTT command topic.");
+
+export type ChirpstackDownlinkConfig = z.output<typeof chirpstackDownlinkConfig>;

@@ -1,0 +1,261 @@
+import { z } from 'zod';
+import { byteLayoutSchema, duration } from '../../src/sdk/index.js';
+import { checkConnection, connectionShape, topicFilterProblem } from '../mqtt/spec.js';
+
+/**
+ * The config of the `chirpstack` source: the one place it is defined. The MQTT connection
+ * settings are the MQTT connector's own.
+ */
+
+/** Event types the source understands; `rx` (v3 before 3.11) and `error` (v3) are read as `up` and `log`. */
+export const CHIRPSTACK_EVENTS = [
+  'up',
+  'join',
+  'status',
+  'ack',
+  'txack',
+  'log',
+  'location',
+  'integration',
+] as const;
+export type ChirpstackEvent = (typeof CHIRPSTACK_EVENTS)[number];
+
+export const DEFAULT_EVENT_TOPIC = 'application/{applicationId}/device/{devEui}/event/{event}';
+
+const PLACEHOLDERS = ['{applicationId}', '{devEui}', '{event}'];
+
+/** Why an event topic template is invalid, or undefined. */
+export function eventTopicProblem(topic: string): string | undefined {
+  const levels = topic.split('/');
+  if (levels.some((l) => l.includes('+') || l.includes('#')))
+    return 'the topic is a template with {applicationId}, {devEui} and {event}, not a filter: no + or #';
+  for (const level of levels) {
+    if (/[{}]/.test(level) && !PLACEHOLDERS.includes(level))
+      return `"${level}": a placeholder ({applicationId}, {devEui} or {event}) must be a whole topic level`;
+  }
+  for (const p of PLACEHOLDERS) {
+    if (levels.filter((l) => l === p).length > 1) return `${p} appears twice`;
+  }
+  if (!levels.includes('{event}')) return 'the topic must contain {event}: the event type is read from it';
+  return undefined;
+}
+
+const devEui = z
+  .string()
+  .regex(/^[0-9a-fA-F]{16}$/, 'a DevEUI is 16 hexadecimal characters')
+  .transform((s) => s.toLowerCase());
+
+const decoderSpec = z
+  .union([
+    z.enum(['none', 'cayenne-lpp']),
+    z.strictObject({ type: z.literal('cayenne-lpp') }),
+    z.strictObject({
+      type: z.literal('byte-layout'),
+      layout: byteLayoutSchema,
+    }),
+  ])
+  .transform((d) => (typeof d === 'string' ? { type: d } : d));
+
+export type DecoderSpec = z.output<typeof decoderSpec>;
+
+export const chirpstackSourceConfig = z
+  .strictObject({
+    ...connectionShape,
+    url: connectionShape.url.describe(
+      "URL of the MQTT broker ChirpStack's MQTT integration publishes to: mqtt://, mqtts:// (TLS), ws:// or wss://.",
+    ),
+    clientId: connectionShape.clientId.describe(
+      'MQTT client identifier; the broker keeps the persistent session under it. Default: `passerelle-<pipeline>` (with shareGroup: `passerelle-<pipeline>-<hostname>`, one per replica).',
+    ),
+    qos: z
+      .union([z.literal(0), z.literal(1), z.literal(2)])
+      .default(1)
+      .describe(
+        'Subscription QoS. 1 (default) or 2 with a persistent session gives at-least-once; 0 is best-effort.',
+      ),
+    cleanSession: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Start with a clean session. Default false: the broker keeps events that arrive while passerelle is down or slow, and redelivers unacknowledged ones.',
+      ),
+    sessionExpiry: duration(
+      'MQTT 5: how long the broker keeps the persistent session after a disconnect. Default 1d.',
+    ).optional(),
+    shareGroup: z
+      .string()
+      .regex(/^[^/+#]+$/, 'a share group name has no /, + or #')
+      .optional()
+      .describe(
+        'Subscribe through `$share/<group>/...` so that several replicas split the events. Without it, one replica reads (the service holds a lease).',
+      ),
+    topic: z
+      .string()
+      .default(DEFAULT_EVENT_TOPIC)
+      .superRefine((t, ctx) => {
+        const problem = eventTopicProblem(t);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .describe(
+        'Event topic layout, `event_topic` of ChirpStack, with {applicationId}, {devEui} and {event} as whole levels. v3 before 3.11: `application/{applicationId}/device/{devEui}/{event}`.',
+      ),
+    events: z
+      .array(z.enum([...CHIRPSTACK_EVENTS, '*']))
+      .min(1)
+      .default(['up'])
+      .describe(
+        'Event types to read: up, join, status, ack, txack, log, location, integration, or * for every type (event types this connector does not know are then dead-lettered).',
+      ),
+    applications: z
+      .array(z.string().regex(/^[^/+#]+$/, 'an application id has no /, + or #'))
+      .min(1)
+      .optional()
+      .describe('Only these applications (v4 UUIDs, v3 numeric ids). Default: all.'),
+    devices: z
+      .array(devEui)
+      .min(1)
+      .optional()
+      .describe('Only these devices (DevEUIs, 16 hex characters). Default: all.'),
+    chirpstackVersion: z
+      .enum(['auto', 'v4', 'v3'])
+      .default('auto')
+      .describe(
+        'Event formats accepted: auto (v4 JSON and both v3 JSON marshalers, detected per message), v4 or v3 only. An event of another version is dead-lettered.',
+      ),
+    decoder: decoderSpec
+      .prefault('none')
+      .describe(
+        'How `data` is decoded into `object` when ChirpStack sent no decoded object: none, cayenne-lpp, or { type: byte-layout, layout: [...] }.',
+      ),
+    decoders: z
+      .record(z.string(), decoderSpec)
+      .superRefine((decoders, ctx) => {
+        for (const port of Object.keys(decoders))
+          if (!/^([1-9]\d?|1\d\d|2[01]\d|22[0-3])$/.test(port))
+            ctx.addIssue({ code: 'custom', path: [port], message: `"${port}": an fPort is 1..223` });
+      })
+      .optional()
+      .describe(
+        'Decoder per fPort, overriding `decoder`: `{ "1": cayenne-lpp, "2": { type: byte-layout, layout: [...] } }`.',
+      ),
+    useChirpstackObject: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Use ChirpStack's decoded `object` when the event has one; false always applies our decoder.",
+      ),
+    dataEncoding: z
+      .enum(['hex', 'base64'])
+      .default('hex')
+      .describe('How the raw frame payload appears in the record `data`: hex or base64.'),
+    dedupWindow: duration(
+      'How long an event is remembered to drop duplicates (several integrations, redelivery). 0 turns deduplication off.',
+    ).prefault('10m'),
+    maxDevices: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe(
+        'Devices tracked at most for frame counters and per-device metrics; the least recently seen is forgotten beyond it.',
+      ),
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * 1024)
+      .describe('Largest event accepted, in bytes; larger ones are dead-lettered.'),
+    maxInFlight: z
+      .number()
+      .int()
+      .positive()
+      .max(65_535)
+      .default(1000)
+      .describe('Events received and not yet stored, at most; past it the broker holds the rest.'),
+    batchSize: z
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe('Events per delivery handed to the pipeline, at most.'),
+  })
+  .superRefine((config, ctx) => {
+    checkConnection(config, ctx);
+    const levels = config.topic.split('/');
+    if (config.applications && !levels.includes('{applicationId}'))
+      ctx.addIssue({ code: 'custom', path: ['applications'], message: 'needs {applicationId} in the topic' });
+    if (config.devices && !levels.includes('{devEui}'))
+      ctx.addIssue({ code: 'custom', path: ['devices'], message: 'needs {devEui} in the topic' });
+    if (config.sessionExpiry !== undefined && config.protocolVersion !== 5)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sessionExpiry'],
+        message: 'sessionExpiry needs protocolVersion 5',
+      });
+    const filters = subscriptionFilters(config);
+    if (filters.length > 1000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['devices'],
+        message: `${filters.length} subscriptions (applications x devices x events): at most 1000; filter fewer devices`,
+      });
+    for (const f of filters.slice(0, 1000)) {
+      const problem = topicFilterProblem(f);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', path: ['topic'], message: `${f}: ${problem}` });
+        break;
+      }
+    }
+  })
+  .describe('Reads LoRaWAN events from ChirpStack (v4 and v3) through its MQTT integration.');
+
+export type ChirpstackSourceConfig = z.output<typeof chirpstackSourceConfig>;
+
+/** The names an event has on the wire: v3 says `error` for log, and `rx` for up before 3.11. */
+export function wireNames(event: ChirpstackEvent, topic: string): string[] {
+  if (event === 'log') return ['log', 'error'];
+  if (event === 'up' && !topic.includes('/event/{event}')) return ['up', 'rx'];
+  return [event];
+}
+
+/** The MQTT subscriptions for a config: one per application x device x event wire name. */
+export function subscriptionFilters(
+  config: Pick<ChirpstackSourceConfig, 'topic' | 'events' | 'applications' | 'devices' | 'shareGroup'>,
+): string[] {
+  const apps = config.applications ?? ['+'];
+  const devices = config.devices ?? ['+'];
+  const events = config.events.includes('*')
+    ? ['+']
+    : [...new Set(config.events.flatMap((e) => wireNames(e as ChirpstackEvent, config.topic)))];
+  const out: string[] = [];
+  for (const app of apps)
+    for (const dev of devices)
+      for (const event of events) {
+        const filter = config.topic
+          .split('/')
+          .map((l) => (l === '{applicationId}' ? app : l === '{devEui}' ? dev : l === '{event}' ? event : l))
+          .join('/');
+        out.push(config.shareGroup ? `$share/${config.shareGroup}/${filter}` : filter);
+      }
+  return [...new Set(out)];
+}
+
+/** Reads the placeholders of an event topic; undefined when the topic does not have the template's shape. */
+export function matchEventTopic(
+  template: string,
+  topic: string,
+): { event: string; applicationId?: string; devEui?: string } | undefined {
+  const want = template.split('/');
+  const got = topic.split('/');
+  if (want.length !== got.length) return undefined;
+  const out: { event?: string; applicationId?: string; devEui?: string } = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as string;
+    const g = got[i] as string;
+    if (w === '{event}') out.event = g;
+    else if (w === '{applicationId}') out.applicationId = g;
+    else if (w === '{devEui}') out.devEui = g;
+    else if (w !== g) return undefined;
+  }
+  return out.event === undefined ? undefined : { ...out, event: out.event };
+}
