@@ -1,0 +1,841 @@
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  acquireLease,
+  compileColumns,
+  compileTemplate,
+  DEFAULT_LEASE_TTL_MS,
+  sleep,
+  errorMessage,
+  InferredColumns,
+  LeaseAbortedError,
+  NotConnectedError,
+  toRow,
+  type CellValue,
+  type Column,
+  type ComponentContext,
+  type ComponentCounter,
+  type Lease,
+  type Message,
+  type RenderFn,
+  type Sink,
+} from '../../src/sdk/index.js';
+import {
+  encodeCell,
+  JournalCorruptError,
+  JournalWriter,
+  JOURNAL_VERSION,
+  MAX_CELL_TEXT,
+  newState,
+  observeWidths,
+  rememberBatch,
+  replayJournal,
+  type JournalColumn,
+  type JournalSheet,
+  type JournalState,
+} from './journal.js';
+import { SheetNames, xmlSafe } from './naming.js';
+import { compileFileName, partName, periodOf, type FileNamer, type Period } from './period.js';
+import type { ExcelSinkConfig } from './spec.js';
+import { buildWorkbook, syncDirectory, writeFileAtomic, type BuiltWorkbook } from './workbook.js';
+
+/** The sink's own folder inside `directory`: journals, temporary files, the fencing token. */
+export const STATE_FOLDER = '.passerelle-excel';
+/** Excel's column limit; inferred columns beyond it are left out (and counted). */
+const MAX_COLUMNS = 16_384;
+
+export interface ExcelSinkOptions {
+  /** The clock for periods, flushes and retention (tests drive it by hand). */
+  now?: () => number;
+  /** How often the sink looks at its clock, folder and lease (ms); default 1000. */
+  tickEvery?: number;
+  /** Lease time-to-live with Redis (ms); default 15 s. */
+  leaseTtlMs?: number;
+  /** Test hook: runs after a batch is appended, before it is flushed to disk and acknowledged. */
+  beforeSync?: () => Promise<void>;
+}
+
+/** One .xlsx being written: its journal and what the journal says. */
+interface OpenFile {
+  state: JournalState;
+  writer: JournalWriter;
+  identity: string;
+  names: SheetNames;
+  /** The current sheet of each key (the last part). */
+  sheetOf: Map<string, JournalSheet>;
+  /** Configured columns, or the columns inferred so far. */
+  columns: Column[];
+  inferred: InferredColumns | undefined;
+  /** Journal length at the last build: nothing new to build when unchanged. */
+  builtLength: number;
+}
+
+/** A file whose period (or row budget) is over, waiting for its final build. */
+interface ClosedFile {
+  state: JournalState;
+  journalPath: string;
+}
+
+/**
+ * Writes rows into .xlsx files. A batch is acknowledged once it is in the file's journal on disk;
+ * the .xlsx itself is rebuilt from the journal every `flushEvery`, at rotation and at close, always
+ * atomically. See README.md for the design.
+ */
+export class ExcelSink implements Sink {
+  private readonly directory: string;
+  private readonly stateDir: string;
+  private readonly now: () => number;
+  private readonly fileName: FileNamer;
+  private readonly sheetKey: RenderFn;
+  private readonly configuredColumns: Column[] | undefined;
+  private readonly open = new Map<string, OpenFile>(); // by base name
+  private readonly closing: ClosedFile[] = [];
+  /** Batch id -> base names that hold it: a batch delivered again is not written twice. */
+  private readonly written = new Map<string, Set<string>>();
+  private connected = false;
+  private broken: Error | undefined;
+  private lease: Lease | undefined;
+  private leaseLoop: AbortController | undefined;
+  private fenceToken = 0;
+  private directoryIdentity = '';
+  private timer: NodeJS.Timeout | undefined;
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private buildChain: Promise<unknown> = Promise.resolve();
+  private lastFlush = 0;
+  private lastRetention = Number.NEGATIVE_INFINITY;
+  private ticking = false;
+  private rotationQueued = false;
+  /** Aborted when the folder is found broken: in-flight writes fail at once. */
+  private outage = new AbortController();
+  private inflight: Promise<unknown> = Promise.resolve();
+  private buildQueued = false;
+  private readonly counters: {
+    rows: ComponentCounter;
+    cellErrors: ComponentCounter;
+    builds: ComponentCounter;
+    buildErrors: ComponentCounter;
+    retention: ComponentCounter;
+  };
+  private lastCellErrorLog = 0;
+
+  constructor(
+    private readonly config: ExcelSinkConfig,
+    private readonly ctx: ComponentContext,
+    private readonly options: ExcelSinkOptions = {},
+  ) {
+    this.directory = resolve(config.directory);
+    this.stateDir = join(this.directory, STATE_FOLDER);
+    this.now = options.now ?? Date.now;
+    this.fileName = compileFileName(config.fileName, ctx.pipeline, config.timeZone);
+    this.sheetKey = compileTemplate(config.sheet);
+    this.configuredColumns = config.columns ? compileColumns(config.columns) : undefined;
+    const m = ctx.metrics;
+    this.counters = {
+      rows: m.counter('passerelle_excel_rows_total', 'Rows stored in Excel journals (acknowledged).'),
+      cellErrors: m.counter(
+        'passerelle_excel_cell_errors_total',
+        'Cells left empty or cut because a value did not fit its column (wrong type, text over 32,767 characters, more than 16,384 columns).',
+      ),
+      builds: m.counter('passerelle_excel_builds_total', 'Workbooks written to disk.', ['final']),
+      buildErrors: m.counter('passerelle_excel_build_errors_total', 'Workbook builds that failed (retried).'),
+      retention: m.counter('passerelle_excel_retention_total', 'Old files removed by retention.', ['action']),
+    };
+  }
+
+  async connect(signal: AbortSignal): Promise<void> {
+    if (this.connected) return;
+    await this.prepareFolder();
+    if (this.ctx.redisUrl) {
+      this.ctx.setState('standby');
+      this.lease = await this.acquire(signal);
+    }
+    try {
+      await this.recover();
+    } catch (error) {
+      await this.lease?.release();
+      this.lease = undefined;
+      throw error;
+    }
+    this.connected = true;
+    this.broken = undefined;
+    this.outage = new AbortController();
+    this.lastFlush = this.now();
+    this.ctx.setState('connected');
+    this.timer = setInterval(() => void this.tick(), this.options.tickEvery ?? 1000);
+    this.timer.unref?.();
+    this.scheduleBuilds();
+  }
+
+  async write(batch: Message[], signal: AbortSignal): Promise<void> {
+    this.refuseIfDown(); // at once, not behind the writes already queued
+    const run = this.writeChain.then(() => this.writeNow(batch, signal));
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    clearInterval(this.timer);
+    this.leaseLoop?.abort();
+    await this.writeChain;
+    // The open files are brought up to date but stay open: their period is not over.
+    if (!this.broken) this.scheduleBuilds();
+    await this.buildChain;
+    await this.dropFiles();
+    await this.lease?.release();
+    this.lease = undefined;
+    this.ctx.setState('stopped');
+  }
+
+  /** Brings every .xlsx up to date with its journal now (and finishes closed periods). */
+  async flush(): Promise<void> {
+    await this.writeChain;
+    this.scheduleBuilds();
+    await this.buildChain;
+  }
+
+  /**
+   * Housekeeping, every `tickEvery`: period rotation by the clock, the periodic rebuild, retention,
+   * and a check that the folder is still there (or, when it was not, whether it is back).
+   */
+  async tick(): Promise<void> {
+    if (this.ticking || !this.connected) return;
+    this.ticking = true;
+    try {
+      if (this.lease && this.lease.lost.aborted) return;
+      if (this.broken) return await this.tryRepair();
+      await this.checkFolder();
+      const now = this.now();
+      // Queued behind the writes, not awaited: a stuck write must not stop the folder checks.
+      if (!this.rotationQueued) {
+        this.rotationQueued = true;
+        this.enqueue(async () => {
+          this.rotationQueued = false;
+          await this.rotateExpired(now);
+        }).catch((error: unknown) => this.markBroken(error));
+      }
+      if (now - this.lastFlush >= this.config.flushEvery || this.closing.length > 0) {
+        this.lastFlush = now;
+        this.scheduleBuilds();
+      }
+      if (this.config.retention && now - this.lastRetention >= 60_000) {
+        this.lastRetention = now;
+        await this.applyRetention(now);
+      }
+    } catch (error) {
+      this.markBroken(error);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(task);
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private refuseIfDown(): void {
+    if (!this.connected) throw new NotConnectedError('excel sink is not connected');
+    if (this.broken)
+      throw new NotConnectedError(`excel: ${this.directory} is not writable: ${this.broken.message}`);
+    if (this.lease?.lost.aborted)
+      throw new NotConnectedError('excel: another replica writes these files (lease lost)');
+  }
+
+  private async writeNow(batch: Message[], signal: AbortSignal): Promise<void> {
+    this.refuseIfDown();
+    if (batch.length === 0) return;
+    const now = this.now();
+    try {
+      await this.rotateExpired(now);
+      await this.checkFence();
+      const work = this.append(batch, periodOf(now, this.config.rotate, this.config.timeZone));
+      this.inflight = work.catch(() => undefined);
+      // A write stuck on a folder that went away (a dead network mount) fails as soon as the
+      // folder check notices, instead of hanging; if it did land, the batch id dedupes the retry.
+      await raceAbort(work, AbortSignal.any([signal, this.outage.signal]));
+    } catch (error) {
+      if (error instanceof NotConnectedError) throw error;
+      this.markBroken(error);
+      throw new NotConnectedError(`excel: writing to ${this.directory} failed: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async append(batch: Message[], period: Period): Promise<void> {
+    const batchId = batchIdOf(batch);
+    const already = this.written.get(batchId);
+    const lines = new Map<OpenFile, string[]>();
+    const rowsPerFile = new Map<OpenFile, number>();
+    const full: OpenFile[] = [];
+    let cellErrors = 0;
+    let firstError = '';
+    for (const message of batch) {
+      const base = this.fileName(message, period);
+      if (already?.has(base)) continue; // delivered again: this file has it
+      let file = this.open.get(base) ?? (await this.openFile(base, period));
+      if (this.config.maxRowsPerFile !== undefined && file.state.rows >= this.config.maxRowsPerFile) {
+        // The file is full: what this batch put in it is written first, then the next part starts.
+        full.push(file);
+        file = await this.openFile(base, period, file.state.header.part + 1);
+      }
+      let out = lines.get(file);
+      if (!out) {
+        out = [];
+        lines.set(file, out);
+        rowsPerFile.set(file, 0);
+      }
+      const columnsBefore = file.columns.length;
+      if (file.inferred) {
+        file.inferred.observe([message]);
+        if (file.inferred.columns.length > MAX_COLUMNS) {
+          cellErrors += file.inferred.columns.length - MAX_COLUMNS;
+          firstError ||= `more than ${MAX_COLUMNS} columns: the extra fields are left out`;
+          file.inferred.columns.length = MAX_COLUMNS;
+        }
+        file.columns = file.inferred.columns;
+      }
+      if (file.columns.length !== columnsBefore || file.state.columns.length === 0) {
+        file.state.columns = file.columns.map(columnRecord);
+        out.push(JSON.stringify({ c: file.state.columns }));
+      }
+      const key = this.sheetKey(message, { pipeline: this.ctx.pipeline });
+      const sheet = this.sheetFor(file, key, out);
+      const { cells, errors } = toRow(file.columns, message);
+      for (let i = 0; i < cells.length; i++) {
+        let cell = cells[i] ?? null;
+        if (typeof cell === 'string') cells[i] = cell = xmlSafe(cell);
+        if (typeof cell === 'string' && cell.length > MAX_CELL_TEXT) {
+          cells[i] = `${cell.slice(0, MAX_CELL_TEXT - 1)}…`;
+          errors.push(
+            `column "${file.columns[i]?.header}": text of ${cell.length} characters cut to ${MAX_CELL_TEXT}`,
+          );
+        }
+      }
+      if (errors.length > 0) {
+        cellErrors += errors.length;
+        firstError ||= `message ${message.id}: ${errors[0]}`;
+      }
+      out.push(encodeRow(sheet.index, cells));
+      observeWidths(file.state, sheet, cells);
+      sheet.rows++;
+      file.state.rows++;
+      rowsPerFile.set(file, (rowsPerFile.get(file) ?? 0) + 1);
+    }
+
+    const token = this.fenceToken;
+    const writes = [...lines].map(async ([file, out]) => {
+      out.push(JSON.stringify({ b: batchId, r: rowsPerFile.get(file) ?? 0, t: token }));
+      await file.writer.append(`${out.join('\n')}\n`);
+    });
+    await Promise.all(writes);
+    await this.options.beforeSync?.();
+    // The data went to the journals' inodes; make sure those are still the ones in the folder.
+    await this.checkFolder();
+    for (const file of lines.keys()) {
+      rememberBatch(file.state, batchId);
+      this.remember(batchId, file.state.header.base);
+    }
+    let rows = 0;
+    for (const n of rowsPerFile.values()) rows += n;
+    this.counters.rows.inc(undefined, rows);
+    if (cellErrors > 0) this.reportCellErrors(cellErrors, firstError);
+    for (const file of full) this.close_(file);
+  }
+
+  /** The sheet a row of `key` goes to: the key's current sheet, or a new one when it is full. */
+  private sheetFor(file: OpenFile, key: string, out: string[]): JournalSheet {
+    let sheet = file.sheetOf.get(key);
+    if (sheet && sheet.rows < this.config.maxRowsPerSheet - 1) return sheet;
+    const part = sheet ? sheet.part + 1 : 1;
+    sheet = { index: file.state.sheets.length, name: file.names.allocate(key, part), key, part, rows: 0 };
+    file.state.sheets.push(sheet);
+    file.sheetOf.set(key, sheet);
+    out.push(JSON.stringify({ s: sheet.index, n: sheet.name, k: key, p: part }));
+    return sheet;
+  }
+
+  private reportCellErrors(count: number, first: string): void {
+    this.counters.cellErrors.inc(undefined, count);
+    const now = Date.now();
+    if (now - this.lastCellErrorLog < 10_000) return;
+    this.lastCellErrorLog = now;
+    this.ctx.logger.warn(
+      { cells: count, example: first },
+      'excel: values that do not fit their column were left empty or cut',
+    );
+  }
+
+  private remember(batchId: string, base: string): void {
+    let bases = this.written.get(batchId);
+    if (!bases) {
+      bases = new Set();
+      this.written.set(batchId, bases);
+      if (this.written.size > 10_000) {
+        const oldest = this.written.keys().next().value;
+        if (oldest !== undefined) this.written.delete(oldest);
+      }
+    }
+    bases.add(base);
+  }
+
+  /** Opens the file of `base` for this period: a new journal, after the parts already on disk. */
+  private async openFile(base: string, period: Period, part?: number): Promise<OpenFile> {
+    const next = part ?? (await this.nextPart(base));
+    const file = partName(base, next);
+    const header = {
+      v: JOURNAL_VERSION,
+      file,
+      base,
+      part: next,
+      periodEnd: Number.isFinite(period.end) ? period.end : null,
+    };
+    const journalPath = this.journalPath(file);
+    const writer = await JournalWriter.open(journalPath, header);
+    await syncDirectory(this.stateDir);
+    const open = this.track(newState(header, []), writer, await writer.identity());
+    this.ctx.logger.info({ file }, 'excel: new file');
+    return open;
+  }
+
+  /** The first part number not used by a file on disk: never overwrite a finished file. */
+  private async nextPart(base: string): Promise<number> {
+    const names = new Set(await readdir(this.directory));
+    let part = 1;
+    while (names.has(partName(base, part))) part++;
+    return part;
+  }
+
+  private track(state: JournalState, writer: JournalWriter, identity: string): OpenFile {
+    const names = new SheetNames();
+    const sheetOf = new Map<string, JournalSheet>();
+    for (const sheet of state.sheets) {
+      names.reserve(sheet.name);
+      sheetOf.set(sheet.key, sheet);
+    }
+    const inferred = this.configuredColumns ? undefined : new InferredColumns(state.columns);
+    const file: OpenFile = {
+      state,
+      writer,
+      identity,
+      names,
+      sheetOf,
+      columns: this.configuredColumns ?? inferred?.columns ?? [],
+      inferred,
+      builtLength: 0,
+    };
+    this.open.set(state.header.base, file);
+    return file;
+  }
+
+  // ---------------------------------------------------------------- rotation and builds
+
+  private async rotateExpired(now: number): Promise<void> {
+    for (const file of [...this.open.values()]) {
+      const end = file.state.header.periodEnd;
+      if (end !== null && end <= now) this.close_(file);
+    }
+  }
+
+  /** No more rows for this file: it gets its final build, then its journal goes. */
+  private close_(file: OpenFile): void {
+    if (this.open.get(file.state.header.base) === file) this.open.delete(file.state.header.base);
+    file.state.length = file.writer.length;
+    void file.writer.close();
+    this.closing.push({ state: file.state, journalPath: file.writer.path });
+    this.scheduleBuilds();
+  }
+
+  /** Queues the final builds of closed files and the rebuilds of open files that changed. */
+  private scheduleBuilds(): void {
+    // One pass waiting is enough: it sees every change made before it starts. Without this guard,
+    // builds slower than `flushEvery` would pile up.
+    if (this.buildQueued) return;
+    this.buildQueued = true;
+    this.buildChain = this.buildChain.then(async () => {
+      this.buildQueued = false;
+      while (this.closing.length > 0) {
+        const closed = this.closing[0]!;
+        try {
+          await this.finish(closed.state, closed.journalPath);
+          this.closing.shift();
+        } catch (error) {
+          this.buildFailed(closed.state.header.file, error);
+          return; // retried at the next tick
+        }
+      }
+      for (const file of [...this.open.values()]) {
+        if (file.builtLength === file.writer.length) continue;
+        // Taken between two appends, so the copy matches the journal up to `length` exactly.
+        const snap = await this.enqueue(async () => ({
+          state: copyState(file.state),
+          length: file.writer.length,
+        }));
+        try {
+          await this.build(snap.state, file.writer.path, snap.length, false);
+          file.builtLength = snap.length;
+        } catch (error) {
+          this.buildFailed(file.state.header.file, error);
+        }
+      }
+    });
+  }
+
+  private buildFailed(file: string, error: unknown): void {
+    this.counters.buildErrors.inc();
+    this.ctx.logger.error(
+      { file, err: errorMessage(error) },
+      'excel: could not write the workbook; retrying',
+    );
+    this.markBroken(error);
+  }
+
+  /** The final build of a closed file, then its journal is removed. */
+  private async finish(state: JournalState, journalPath: string): Promise<void> {
+    await this.build(state, journalPath, state.length, true);
+    await rm(journalPath, { force: true });
+    await syncDirectory(this.stateDir);
+    this.ctx.logger.info({ file: state.header.file, rows: state.rows }, 'excel: file finished');
+  }
+
+  private async build(
+    state: JournalState,
+    journalPath: string,
+    length: number,
+    final: boolean,
+  ): Promise<void> {
+    await this.checkFence();
+    const target = join(this.directory, state.header.file);
+    const started = Date.now();
+    this.ctx.logger.debug({ file: state.header.file, final }, 'excel: writing workbook');
+    const built = await buildWorkbook(
+      {
+        journalPath,
+        journalLength: length,
+        columns: state.columns,
+        sheets: state.sheets,
+        widths: state.widths,
+        timeZone: this.config.timeZone,
+        compressionLevel: this.config.compressionLevel,
+      },
+      target,
+      join(this.stateDir, `${state.header.file}.${process.pid}.tmp`),
+    );
+    if (this.config.manifest) await this.writeManifest(target, built, final);
+    this.counters.builds.inc({ final: String(final) });
+    this.ctx.logger.debug(
+      { file: state.header.file, bytes: built.bytes, ms: Date.now() - started, final },
+      'excel: workbook written',
+    );
+  }
+
+  private async writeManifest(target: string, built: BuiltWorkbook, final: boolean): Promise<void> {
+    const manifest = {
+      file: target.slice(this.directory.length + 1),
+      sha256: built.sha256,
+      bytes: built.bytes,
+      rows: built.sheets.reduce((n, s) => n + s.rows, 0),
+      sheets: built.sheets,
+      final,
+      writtenAt: new Date(this.now()).toISOString(),
+    };
+    await writeFileAtomic(`${target}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+  }
+
+  // ---------------------------------------------------------------- recovery and the folder
+
+  private journalPath(file: string): string {
+    return join(this.stateDir, `${file}.journal`);
+  }
+
+  private async prepareFolder(): Promise<void> {
+    try {
+      await mkdir(this.stateDir, { recursive: true });
+      // Create-and-flush proves the folder takes writes (permissions, read-only mounts, full disks).
+      const probe = join(this.stateDir, `.probe.${process.pid}`);
+      const handle = await open(probe, 'w');
+      try {
+        await handle.write('ok');
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await unlink(probe);
+      this.directoryIdentity = await identityOf(this.directory);
+    } catch (error) {
+      throw new NotConnectedError(`excel: cannot write to ${this.directory}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Replays the journals left by an earlier run: closed periods are finished, the rest reopened. */
+  private async recover(): Promise<void> {
+    const now = this.now();
+    const entries = await readdir(this.stateDir);
+    for (const name of entries)
+      if (name.endsWith('.tmp')) await rm(join(this.stateDir, name), { force: true });
+    const states: { state: JournalState; path: string }[] = [];
+    for (const name of entries.filter((n) => n.endsWith('.journal')).sort()) {
+      const path = join(this.stateDir, name);
+      let state: JournalState | undefined;
+      try {
+        state = await replayJournal(path);
+      } catch (error) {
+        if (!(error instanceof JournalCorruptError)) throw error;
+        // Not ours to guess at: set aside for a human, and keep the sink running.
+        const aside = `${path}.corrupt-${this.now()}`;
+        await rename(path, aside);
+        this.ctx.logger.error({ journal: aside, err: error.message }, 'excel: unreadable journal set aside');
+        continue;
+      }
+      if (!state) {
+        await rm(path, { force: true });
+        continue;
+      }
+      states.push({ state, path });
+      for (const id of state.batches) this.remember(id, state.header.base);
+    }
+    // Per base name only the highest part stays open; the others are done.
+    const latest = new Map<string, JournalState>();
+    for (const { state } of states) {
+      const seen = latest.get(state.header.base);
+      if (!seen || seen.header.part < state.header.part) latest.set(state.header.base, state);
+    }
+    for (const { state, path } of states) {
+      const over = state.header.periodEnd !== null && state.header.periodEnd <= now;
+      const full = this.config.maxRowsPerFile !== undefined && state.rows >= this.config.maxRowsPerFile;
+      // Columns changed in the configuration: the file is finished as it is, the new rows start the next part.
+      const changed = !this.columnsMatch(state.columns);
+      if (over || full || changed || latest.get(state.header.base) !== state) {
+        this.closing.push({ state, journalPath: path });
+        continue;
+      }
+      const writer = await JournalWriter.open(path, undefined, state.length);
+      this.track(state, writer, await writer.identity());
+    }
+    if (states.length > 0)
+      this.ctx.logger.info(
+        { journals: states.length, open: this.open.size, finishing: this.closing.length },
+        'excel: recovered journals',
+      );
+  }
+
+  /** Whether a journal's columns are those this configuration would write. */
+  private columnsMatch(columns: JournalColumn[]): boolean {
+    if (columns.length === 0) return true;
+    if (this.configuredColumns)
+      return JSON.stringify(columns) === JSON.stringify(this.configuredColumns.map(columnRecord));
+    // Inferred: `time` first, then payload fields without type or format.
+    const [first, ...rest] = columns;
+    return (
+      first?.header === 'time' &&
+      first.value === 'time' &&
+      rest.every((c) => c.value.startsWith('payload') && c.type === undefined && c.format === undefined)
+    );
+  }
+
+  /** Throws when the folder or a journal was removed, replaced or moved since we opened it. */
+  private async checkFolder(): Promise<void> {
+    if ((await identityOf(this.directory)) !== this.directoryIdentity)
+      throw new Error(`${this.directory} was replaced or moved`);
+    for (const file of this.open.values()) {
+      if ((await identityOf(file.writer.path)) !== file.identity)
+        throw new Error(`journal ${file.writer.path} was removed or replaced`);
+    }
+  }
+
+  private markBroken(error: unknown): void {
+    if (this.broken || !this.connected) return;
+    this.broken = error instanceof Error ? error : new Error(String(error));
+    this.outage.abort(this.broken);
+    this.ctx.logger.error(
+      { directory: this.directory, err: errorMessage(error) },
+      'excel: the folder is not writable; rows are refused until it is',
+    );
+    this.ctx.setState(
+      'reconnecting',
+      new NotConnectedError(`excel: ${this.directory}: ${errorMessage(error)}`),
+    );
+    void this.enqueue(() => this.dropFiles());
+  }
+
+  /** Forgets the in-memory state: the journals on disk are the truth, replayed on repair. */
+  private async dropFiles(): Promise<void> {
+    await this.inflight;
+    for (const file of this.open.values()) await file.writer.close();
+    this.open.clear();
+    this.closing.length = 0;
+  }
+
+  private async tryRepair(): Promise<void> {
+    try {
+      await this.writeChain;
+      await this.buildChain;
+      await this.prepareFolder();
+      await this.recover();
+    } catch (error) {
+      await this.dropFiles();
+      this.ctx.logger.debug({ err: errorMessage(error) }, 'excel: folder still not writable');
+      return;
+    }
+    this.broken = undefined;
+    this.outage = new AbortController();
+    this.ctx.logger.info({ directory: this.directory }, 'excel: folder writable again');
+    this.ctx.setState('connected');
+    this.scheduleBuilds();
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  private async applyRetention(now: number): Promise<void> {
+    const retention = this.config.retention;
+    if (!retention) return;
+    const busy = new Set<string>();
+    for (const f of this.open.values()) busy.add(f.state.header.file);
+    for (const f of this.closing) busy.add(f.state.header.file);
+    const entries = await readdir(this.directory, { withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isFile() || !entry.name.toLowerCase().endsWith('.xlsx') || busy.has(entry.name)) continue;
+      const path = join(this.directory, entry.name);
+      const info = await stat(path).catch(() => undefined);
+      if (!info || now - info.mtimeMs < retention.maxAge) continue;
+      const manifest = `${path}.manifest.json`;
+      if (retention.archiveDirectory) {
+        const archive = resolve(retention.archiveDirectory);
+        await mkdir(archive, { recursive: true });
+        await moveFile(path, join(archive, entry.name));
+        await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
+        this.counters.retention.inc({ action: 'archived' });
+      } else {
+        await rm(path, { force: true });
+        await rm(manifest, { force: true });
+        this.counters.retention.inc({ action: 'deleted' });
+      }
+      this.ctx.logger.info(
+        { file: entry.name, archive: retention.archiveDirectory },
+        retention.archiveDirectory ? 'excel: old file archived' : 'excel: old file deleted',
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- lease (several replicas)
+
+  private leaseKey(): string {
+    return `passerelle:lease:excel:${this.directory}`;
+  }
+
+  private async acquire(signal: AbortSignal): Promise<Lease> {
+    const lease = await acquireLease({
+      redisUrl: this.ctx.redisUrl as string,
+      key: this.leaseKey(),
+      signal,
+      logger: this.ctx.logger,
+      ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
+      onLost: (reason) => void this.onLeaseLost(reason),
+    });
+    // Fencing: a replica that lost the lease but is still running sees a higher token and stops.
+    this.fenceToken = lease.token;
+    await writeFileAtomic(join(this.stateDir, 'fence'), String(lease.token));
+    return lease;
+  }
+
+  private async checkFence(): Promise<void> {
+    if (!this.lease) return;
+    const text = await readFile(join(this.stateDir, 'fence'), 'utf8').catch(() => '0');
+    if (Number(text) > this.fenceToken || this.lease.lost.aborted) {
+      throw new NotConnectedError(
+        `excel: another replica now writes ${this.directory} (fencing token ${text})`,
+      );
+    }
+  }
+
+  private async onLeaseLost(reason: Error): Promise<void> {
+    if (!this.connected) return;
+    this.ctx.setState('standby', reason);
+    await this.writeChain;
+    await this.buildChain;
+    await this.dropFiles();
+    this.leaseLoop = new AbortController();
+    try {
+      // Give the replica that took over a lease period before competing again: no flapping.
+      await sleep(this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, this.leaseLoop.signal);
+      this.lease = await this.acquire(this.leaseLoop.signal);
+      await this.recover();
+      this.ctx.setState('connected');
+      this.scheduleBuilds();
+    } catch (error) {
+      if (!(error instanceof LeaseAbortedError)) this.markBroken(error);
+    }
+  }
+}
+
+/** Resolves or rejects with `work`, or rejects as soon as the signal aborts. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  const abandoned = (): NotConnectedError =>
+    new NotConnectedError(`excel: write abandoned: ${errorMessage(signal.reason)}`);
+  if (signal.aborted) return Promise.reject(abandoned());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abandoned());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+function copyState(state: JournalState): JournalState {
+  return {
+    ...state,
+    columns: [...state.columns],
+    sheets: state.sheets.map((s) => ({ ...s })),
+    widths: [...state.widths],
+    batches: [],
+  };
+}
+
+function columnRecord(column: Column): JournalColumn {
+  return { header: column.header, value: column.value, type: column.type, format: column.format };
+}
+
+function encodeRow(sheet: number, cells: CellValue[]): string {
+  let line = `[${sheet}`;
+  for (const cell of cells) line += `,${JSON.stringify(encodeCell(cell)) ?? 'null'}`;
+  return `${line}]`;
+}
+
+/** The same messages (ids and times) give the same id: a redelivered batch is recognised. */
+function batchIdOf(batch: Message[]): string {
+  const hash = createHash('sha256');
+  for (const m of batch) hash.update(`${m.id}\u0000${m.time}\u0001`);
+  return hash.digest('hex').slice(0, 32);
+}
+
+async function identityOf(path: string): Promise<string> {
+  const s = await stat(path);
+  return `${s.dev}:${s.ino}`;
+}
+
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    await copyFile(from, to);
+    await unlink(from);
+  }
+  await syncDirectory(resolve(to, '..'));
+}
