@@ -6,6 +6,7 @@ import { packageVersion } from './version.js';
 import * as runCommand from './commands/run.js';
 import * as demoCommand from './commands/demo.js';
 import * as dlqCommand from './commands/dlq.js';
+import * as simulateCommand from './commands/simulate.js';
 import * as connectorsCommand from './commands/connectors.js';
 import * as schemaCommand from './commands/schema.js';
 import * as validateCommand from './commands/validate.js';
@@ -23,6 +24,7 @@ export const commands: { register(program: Command, deps: CliDeps): void }[] = [
   schemaCommand,
   connectorsCommand,
   dlqCommand,
+  simulateCommand,
 ];
 
 export function createProgram(deps: CliDeps): Command {

@@ -1,19 +1,64 @@
-/** The README's first command: the demo runs on embedded defaults (no Redis, no broker) and relays data. */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+/**
+ * The README's first command: the demo runs on embedded defaults (no Redis, no broker, no OPC UA
+ * server) and relays data: simulated sensors through the relay pipeline, and the OPC UA plant
+ * simulator to MQTT.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { CLI } from './service-process.js';
+import { TEST_ROOT } from './opcua-support.js';
+import { CLI, waitFor } from './service-process.js';
 
-const exec = promisify(execFile);
+interface OpcuaPayload {
+  node: string;
+  value: unknown;
+  dataType: string;
+  quality: string;
+  sourceTimestamp: string;
+}
 
 describe('passerelle demo', () => {
-  it('relays simulated readings through the embedded broker, then stops cleanly', async () => {
-    const { stdout, stderr } = await exec(process.execPath, [CLI, 'demo', '--duration', '4s'], {
-      env: { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' },
-      timeout: 30_000,
+  it('relays simulated readings and OPC UA plant values through the embedded broker, then stops cleanly', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--duration', '12s'], {
+      env: { ...process.env, PASSERELLE_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: join(TEST_ROOT, 'xdg-demo') },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    expect(stderr).toMatch(/Demo broker: mqtt:\/\/127\.0\.0\.1:\d+/);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+    // Watch the embedded broker as a user would with mosquitto_sub.
+    await waitFor(
+      () => /Demo broker: mqtt:\/\/127\.0\.0\.1:\d+/.test(stderr) || child.exitCode !== null,
+      30_000,
+      'the demo broker',
+    );
+    const brokerUrl = /Demo broker: (mqtt:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1];
+    expect(brokerUrl, stderr).toBeDefined();
+    const opcua: { topic: string; payload: OpcuaPayload }[] = [];
+    const watcher = await mqtt.connectAsync(brokerUrl!, { protocolVersion: 4, reconnectPeriod: 200 });
+    watcher.on('message', (topic, payload) =>
+      opcua.push({ topic, payload: JSON.parse(payload.toString()) as OpcuaPayload }),
+    );
+    await watcher.subscribeAsync('demo/opcua/#', { qos: 1 });
+    try {
+      await waitFor(
+        () =>
+          new Set(opcua.map((m) => m.topic)).has('demo/opcua/Plant/Line1/PartsProduced') ||
+          child.exitCode !== null,
+        30_000,
+        `OPC UA values on the broker\n${stderr}`,
+      );
+    } finally {
+      await watcher.endAsync();
+    }
+    expect(await exited).toBe(0);
+
     expect(stderr).toContain('MEMORY outbox');
+    expect(stderr).toMatch(/Demo OPC UA server: opc\.tcp:\/\/127\.0\.0\.1:\d+\/passerelle\/simulator/);
     const relayed = stdout
       .split('\n')
       .filter((l) => l.includes('temperatureF'))
@@ -23,5 +68,23 @@ describe('passerelle demo', () => {
       expect(payload.site).toBe('demo');
       expect(payload.temperatureF).toBeCloseTo((payload.temperature * 9) / 5 + 32, 0);
     }
+
+    // OPC UA -> MQTT: one topic per variable of Plant/Line1, typed values with their timestamps.
+    const byTopic = new Map(opcua.map((m) => [m.topic, m.payload]));
+    const temperature = byTopic.get('demo/opcua/Plant/Line1/Temperature');
+    expect(temperature).toMatchObject({
+      node: 'Plant/Line1/Temperature',
+      dataType: 'Double',
+      quality: 'good',
+    });
+    expect(typeof temperature?.value).toBe('number');
+    expect(Date.parse(temperature!.sourceTimestamp)).toBeGreaterThan(Date.now() - 120_000);
+    expect(byTopic.get('demo/opcua/Plant/Line1/TankLevel')?.dataType).toBe('Double');
+    expect(byTopic.get('demo/opcua/Plant/Line1/EnergyWh')?.value).toMatch(/^\d{16,}$/);
+    const parts = opcua
+      .filter((m) => m.topic === 'demo/opcua/Plant/Line1/PartsProduced')
+      .map((m) => m.payload.value as number);
+    expect(parts.length).toBeGreaterThan(0);
+    expect([...parts].sort((a, b) => a - b)).toEqual(parts);
   });
 });

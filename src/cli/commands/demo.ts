@@ -1,10 +1,12 @@
 import { createServer, type Server } from 'node:net';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadPipelinesOrThrow } from '../../config/index.js';
 import { parseDuration } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { projectRoot } from '../version.js';
+import { startOpcuaSimulator } from '../../../connectors/opcua/simulator.js';
 import { runService } from './run.js';
 
 /** Starts an embedded MQTT broker (aedes) on a free loopback port: the demo needs nothing installed. */
@@ -32,7 +34,7 @@ export function register(program: Command, deps: CliDeps): void {
   program
     .command('demo')
     .description(
-      'run the demo: simulated sensors -> embedded MQTT broker -> relay pipeline -> MQTT and the log (no Redis, free ports)',
+      'run the demo: simulated sensors -> embedded MQTT broker -> relay pipeline -> MQTT and the log, and an OPC UA plant simulator -> MQTT (no Redis, free ports)',
     )
     .option(
       '--http <host:port>',
@@ -42,13 +44,34 @@ export function register(program: Command, deps: CliDeps): void {
     .option('--duration <duration>', 'stop after this long (e.g. 30s); default: until Ctrl-C')
     .action(async (options: { http: string; duration?: string }) => {
       const broker = await startEmbeddedBroker();
-      const env = { ...deps.env, PASSERELLE_DEMO_MQTT_URL: broker.url };
+      let opcua: Awaited<ReturnType<typeof startOpcuaSimulator>> | undefined;
+      try {
+        opcua = await startOpcuaSimulator({
+          port: 0,
+          pkiFolder: join(
+            deps.env.XDG_CONFIG_HOME || join(homedir(), '.config'),
+            'passerelle',
+            'opcua-simulator-pki',
+          ),
+        });
+      } catch (error) {
+        await broker.close();
+        throw error;
+      }
+      const env = {
+        ...deps.env,
+        PASSERELLE_DEMO_MQTT_URL: broker.url,
+        PASSERELLE_DEMO_OPCUA_URL: opcua.endpointUrl,
+      };
       try {
         const pipelines = await loadPipelinesOrThrow([join(projectRoot(), 'pipelines/demo')], deps.registry, {
           env,
         });
         deps.stderr(
           `Demo broker: ${broker.url}  (watch it: mosquitto_sub -h 127.0.0.1 -p ${new URL(broker.url).port} -t 'demo/#' -v)\n`,
+        );
+        deps.stderr(
+          `Demo OPC UA server: ${opcua.endpointUrl}  (plant variables under Objects/Plant, published to demo/opcua/...)\n`,
         );
         const stopAfter = options.duration ? parseDuration(options.duration) : undefined;
         if (options.duration && stopAfter === undefined)
@@ -59,6 +82,7 @@ export function register(program: Command, deps: CliDeps): void {
         });
         deps.setExitCode(code);
       } finally {
+        await opcua.close();
         await broker.close();
       }
     });

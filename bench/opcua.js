@@ -1,0 +1,405 @@
+/* global fetch */
+// OPC UA -> MQTT: N monitored items changing once a second (sampling 100 ms, publishing 100 ms),
+// forwarded by passerelle to Mosquitto; and, against the same server in the same run, a bare
+// node-opcua client subscribed to the same items (its latency to the change event is the floor
+// that the intervals set). Latency = arrival time - the value's source timestamp (same machine
+// clock). Run after `npm run build`: `node bench/opcua.js` (BENCH_OPCUA_ITEMS=5000,20000,
+// BENCH_OPCUA_SECONDS=30, BENCH_OPCUA_WARMUP=10 to change the load).
+// Writes its section between the bench:opcua markers of docs/benchmarks.md.
+//
+// Roles (the same file runs as each child process): `--role bare` (bare node-opcua client),
+// `--role receiver` (MQTT subscriber measuring latency); without a role it orchestrates.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const START = '<!-- bench:opcua:start -->';
+const END = '<!-- bench:opcua:end -->';
+const DOC = join(root, 'docs/benchmarks.md');
+const NAMESPACE = 'urn:passerelle:plant-simulator';
+const INTERVAL_MS = 100;
+
+const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : undefined;
+const arg = (name) => process.argv[process.argv.indexOf(`--${name}`) + 1];
+
+/** Latencies in a fixed histogram (0.1 ms buckets up to 10 s): constant memory whatever the rate. */
+function histogram() {
+  const buckets = new Uint32Array(100_001);
+  let count = 0;
+  return {
+    add(ms) {
+      buckets[Math.min(buckets.length - 1, Math.max(0, Math.round(ms * 10)))]++;
+      count++;
+    },
+    get count() {
+      return count;
+    },
+    quantile(q) {
+      if (count === 0) return NaN;
+      const target = Math.ceil(q * count);
+      let seen = 0;
+      for (let i = 0; i < buckets.length; i++) {
+        seen += buckets[i];
+        if (seen >= target) return i / 10;
+      }
+      return NaN;
+    },
+  };
+}
+
+/**
+ * Measures for `seconds`, starting `warmup` seconds after the first value arrived (subscribing to
+ * thousands of items takes a while, longer on a busy machine); `done` resolves at the end.
+ */
+function measurement(warmup, seconds) {
+  const h = histogram();
+  const halves = [histogram(), histogram()];
+  let first;
+  let start = Infinity;
+  let end = Infinity;
+  let finish;
+  const done = new Promise((resolve) => (finish = resolve));
+  return {
+    record(sourceMs) {
+      const now = Date.now();
+      if (first === undefined) {
+        first = now;
+        start = now + warmup * 1000;
+        end = start + seconds * 1000;
+        process.stderr.write(`first ${now} window ${start} ${end}\n`);
+        setTimeout(finish, end - now);
+      }
+      if (now < start || now >= end) return;
+      const ms = now - sourceMs;
+      h.add(ms);
+      halves[now < start + (seconds * 1000) / 2 ? 0 : 1].add(ms);
+    },
+    done,
+    firstAt: () => first,
+    report(extra = {}) {
+      return {
+        received: h.count,
+        perSecond: h.count / seconds,
+        p50: h.quantile(0.5),
+        p99: h.quantile(0.99),
+        max: h.quantile(1),
+        p50FirstHalf: halves[0].quantile(0.5),
+        p50SecondHalf: halves[1].quantile(0.5),
+        firstValueAt: first,
+        ...extra,
+      };
+    },
+  };
+}
+
+async function bareClient() {
+  const { OPCUAClient, AttributeIds, TimestampsToReturn, ClientMonitoredItemGroup } =
+    await import('node-opcua');
+  const items = Number(arg('items'));
+  const m = measurement(Number(arg('warmup')), Number(arg('seconds')));
+  const client = OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 3 } });
+  await client.connect(arg('url'));
+  const session = await client.createSession();
+  const ns = (await session.readNamespaceArray()).indexOf(NAMESPACE);
+  const subscription = await session.createSubscription2({
+    requestedPublishingInterval: INTERVAL_MS,
+    requestedMaxKeepAliveCount: 10,
+    requestedLifetimeCount: 60,
+    maxNotificationsPerPublish: 0,
+    publishingEnabled: true,
+    priority: 10,
+  });
+  for (let i = 1; i <= items; i += 1000) {
+    const nodes = [];
+    for (let j = i; j < Math.min(i + 1000, items + 1); j++)
+      nodes.push({
+        nodeId: `ns=${ns};s=Load.Item${String(j).padStart(5, '0')}`,
+        attributeId: AttributeIds.Value,
+      });
+    const group = ClientMonitoredItemGroup.create(
+      subscription,
+      nodes,
+      { samplingInterval: INTERVAL_MS, queueSize: 10, discardOldest: true },
+      TimestampsToReturn.Both,
+    );
+    group.on('changed', (_item, dv) => {
+      if (dv.sourceTimestamp) m.record(dv.sourceTimestamp.getTime());
+    });
+    await new Promise((resolve) => group.once('initialized', resolve));
+  }
+  process.stderr.write('ready\n');
+  await m.done;
+  process.stdout.write(`${JSON.stringify(m.report())}\n`);
+  await subscription.terminate().catch(() => {});
+  await session.close().catch(() => {});
+  await client.disconnect();
+  process.exit(0);
+}
+
+async function receiver() {
+  const { default: mqtt } = await import('mqtt');
+  const m = measurement(Number(arg('warmup')), Number(arg('seconds')));
+  const client = await mqtt.connectAsync(arg('url'), { clean: true });
+  client.on('message', (_topic, payload) => {
+    const ts = Date.parse(JSON.parse(payload.toString()).sourceTimestamp);
+    if (Number.isFinite(ts)) m.record(ts);
+  });
+  await client.subscribeAsync('bench/opcua/#', { qos: 1 });
+  process.stderr.write('ready\n');
+  await m.done;
+  process.stdout.write(`${JSON.stringify(m.report())}\n`);
+  await client.endAsync();
+  process.exit(0);
+}
+
+async function orchestrate() {
+  const { freePort, startMosquitto } = await import('./lib/services.js');
+  const { installCleanup, rssSampler, stopChild, track, trackTempDir, treeCpuSeconds, foreignCpuMeter } =
+    await import('./lib/procs.js');
+  installCleanup();
+  const counts = (process.env.BENCH_OPCUA_ITEMS ?? '5000,20000').split(',').map(Number);
+  const seconds = Number(process.env.BENCH_OPCUA_SECONDS ?? 30);
+  const warmup = Number(process.env.BENCH_OPCUA_WARMUP ?? 10);
+  const dir = trackTempDir(mkdtempSync(join(tmpdir(), 'passerelle-bench-opcua-')));
+  const cli = join(root, 'bin/passerelle.js');
+  const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), PASSERELLE_LOG_LEVEL: 'warn' };
+  const broker = await startMosquitto(dir);
+  track(broker.child, 'mosquitto');
+  const started = Date.now();
+  const load0 = loadavg();
+
+  /** Starts a child, waits for "ready" (or a line matching `ready`) on stderr. */
+  function child(args, label, ready = /ready/, extraEnv = {}) {
+    const c = track(
+      spawn(process.execPath, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      label,
+    );
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    const isReady = new Promise((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (ready.test(err)) {
+          clearInterval(timer);
+          resolve();
+        } else if (c.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`${label} exited: ${err}`));
+        }
+      }, 100);
+    });
+    const result = new Promise((resolve) => c.on('exit', () => resolve(out)));
+    return { c, isReady, result, err: () => err };
+  }
+
+  /** The measuring window of a child, once its first value arrived ("window <start> <end>" on stderr). */
+  async function windowOf(c) {
+    for (;;) {
+      const m = /window (\d+) (\d+)/.exec(c.err());
+      if (m) return [Number(m[1]), Number(m[2])];
+      if (c.c.exitCode !== null) throw new Error(`${c.c.benchLabel} exited: ${c.err()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** CPU (cores) and peak RSS of a process over [fromMs, untilMs]. */
+  async function measureProcess(pid, fromMs, untilMs) {
+    await new Promise((r) => setTimeout(r, Math.max(0, fromMs - Date.now())));
+    const cpu0 = treeCpuSeconds(pid);
+    const rss = rssSampler(pid);
+    const foreign = foreignCpuMeter();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(0, untilMs - Date.now() - 200)));
+    return {
+      cpuCores: (treeCpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000),
+      peakRssMb: (rss.stop() * 1024) / 1e6,
+      foreignCores: foreign.stop(),
+    };
+  }
+
+  const results = [];
+  for (const items of counts) {
+    const port = await freePort();
+    const sim = child(
+      [
+        cli,
+        'simulate',
+        'opcua',
+        '--port',
+        String(port),
+        '--items',
+        String(items),
+        '--interval',
+        '1s',
+        '--pki',
+        join(dir, 'sim-pki'),
+      ],
+      'simulator',
+      /listening/,
+    );
+    await sim.isReady;
+    const url = `opc.tcp://127.0.0.1:${port}/passerelle/simulator`;
+
+    // 1. The floor: a bare node-opcua client.
+    const bare = child(
+      [
+        fileURLToPath(import.meta.url),
+        '--role',
+        'bare',
+        '--url',
+        url,
+        '--items',
+        String(items),
+        '--warmup',
+        String(warmup),
+        '--seconds',
+        String(seconds),
+      ],
+      'bare',
+    );
+    await bare.isReady;
+    const [bareStart, bareEnd] = await windowOf(bare);
+    const bareProc = await measureProcess(bare.c.pid, bareStart, bareEnd);
+    const bareResult = { ...JSON.parse((await bare.result).trim().split('\n').pop()), ...bareProc };
+
+    // 2. passerelle: opcua source -> mqtt sink (QoS 1), memory outbox.
+    const pipeline = join(dir, `opcua-${items}.yaml`);
+    writeFileSync(
+      pipeline,
+      [
+        `name: bench-opcua-${items}`,
+        'source:',
+        '  type: opcua',
+        `  url: ${url}`,
+        `  pkiFolder: ${join(dir, 'client-pki')}`,
+        '  publishingInterval: 100ms',
+        '  samplingInterval: 100ms',
+        '  nodes:',
+        '    - folder: Plant/Load',
+        '      depth: 1',
+        'sinks:',
+        '  - type: mqtt',
+        `    url: ${broker.url}`,
+        '    topic: bench/opcua/{{ payload.node }}',
+        '    qos: 1',
+        // Sized for thousands of messages a second: the defaults (500 per batch, one batch at a
+        // time, 100 publishes in flight, 50 ms wait) cap an MQTT sink near 3,000 msg/s here.
+        '    maxInFlight: 1000',
+        '    batch: { count: 1000, maxWait: 5ms }',
+        '    concurrency: 2',
+        '',
+      ].join('\n'),
+    );
+    const recv = child(
+      [
+        fileURLToPath(import.meta.url),
+        '--role',
+        'receiver',
+        '--url',
+        broker.url,
+        '--warmup',
+        String(warmup + 15),
+        '--seconds',
+        String(seconds),
+      ],
+      'receiver',
+    );
+    await recv.isReady;
+    const httpPort = await freePort();
+    const service = child([cli, 'run', pipeline, '--http', `127.0.0.1:${httpPort}`], 'passerelle', /running/);
+    const serviceStarted = Date.now();
+    await service.isReady;
+    const [recvStart, recvEnd] = await windowOf(recv);
+    const svcProc = await measureProcess(service.c.pid, recvStart, recvEnd);
+    const recvResult = JSON.parse((await recv.result).trim().split('\n').pop());
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const dropped = metrics
+      .split('\n')
+      .filter((l) => l.startsWith('passerelle_messages_dropped_total'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    await stopChild(service.c);
+    await stopChild(sim.c);
+    const firstValueS = (recvResult.firstValueAt - serviceStarted) / 1000;
+    results.push({
+      items,
+      bare: bareResult,
+      passerelle: { ...recvResult, ...svcProc, dropped, firstValueS },
+    });
+    console.log(JSON.stringify(results.at(-1)));
+  }
+
+  const f = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+  const lines = [
+    START,
+    `## OPC UA -> MQTT — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+    '',
+    "`node bench/opcua.js` (after `npm run build`). N variables of the plant simulator (`passerelle simulate opcua --items N`, its own process) change once a second each, spread evenly; subscribed with sampling 100 ms and publishing 100 ms. **bare client**: node-opcua alone, same items and intervals, latency to the `changed` event. **passerelle**: `opcua` source (folder browse of Plant/Load) -> `mqtt` sink QoS 1 -> Mosquitto -> a subscriber; memory outbox; sink batches of up to 1,000 with `maxWait: 5ms`, 2 batches at once, 1,000 publishes in flight (the defaults cap an MQTT sink near 3,000 msg/s on this machine); source defaults otherwise (node metrics on). Latency: arrival minus the value's source timestamp, same clock. One after the other against the same server, never at the same time.",
+    '',
+    '| | |',
+    '| --- | --- |',
+    `| machine | ${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM |`,
+    `| Node.js | ${process.version}; node-opcua 2.182.2 |`,
+    `| window | ${warmup} s warm-up, then ${seconds} s measured per run |`,
+    `| machine load | load average ${load0.map((l) => l.toFixed(2)).join(' / ')} when the bench started; "other CPU" is what processes outside the bench used during each window |`,
+    `| duration | ${((Date.now() - started) / 60000).toFixed(1)} min |`,
+    '',
+    '| items | client | values/s (expected) | p50 ms | p99 ms | max ms | p50 1st half / 2nd half | CPU (cores) | peak RSS MB | dropped | other CPU (cores) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    for (const [name, x] of [
+      ['bare node-opcua', r.bare],
+      ['passerelle -> MQTT', r.passerelle],
+    ])
+      lines.push(
+        `| ${r.items.toLocaleString('en')} | ${name} | ${f(x.perSecond, 0)} (${r.items}) | ${f(x.p50)} | ${f(x.p99)} | ${f(x.max)} | ${f(x.p50FirstHalf)} / ${f(x.p50SecondHalf)} | ${f(x.cpuCores, 2)} | ${f(x.peakRssMb, 0)} | ${x.dropped ?? '-'} | ${f(x.foreignCores, 2)} |`,
+      );
+  }
+  lines.push('');
+  for (const r of results)
+    lines.push(
+      `- ${r.items.toLocaleString('en')} items: passerelle's first value reached MQTT ${f(r.passerelle.firstValueS)} s after the process started (load, connect, browse Plant/Load, subscribe).`,
+    );
+  lines.push(
+    '',
+    "Targets (issue 3): passerelle p99 at most 20 ms above the bare client's; peak RSS at most 250 MB; no growing backlog (values/s = items, p50 steady across the two halves, nothing dropped).",
+    '',
+  );
+  for (const r of results) {
+    const overhead = r.passerelle.p99 - r.bare.p99;
+    const ok = (c) => (c ? 'met' : '**missed**');
+    lines.push(
+      `- ${r.items.toLocaleString('en')} items: p99 overhead ${f(overhead)} ms (${ok(overhead <= 20)}); RSS ${f(r.passerelle.peakRssMb, 0)} MB (${ok(r.passerelle.peakRssMb <= 250)}); throughput ${f(r.passerelle.perSecond, 0)}/s of ${r.items} (${ok(r.passerelle.perSecond >= r.items * 0.98 && r.passerelle.dropped === 0)}).`,
+    );
+  }
+  // A comparison only means something when the server produced the load and the machine had room.
+  const starved = results.filter((r) => r.bare.perSecond < r.items * 0.98);
+  if (starved.length > 0)
+    lines.push(
+      '',
+      `**These figures do not measure passerelle.** Even the bare client received fewer values than the server should produce (${starved.map((r) => `${f(r.bare.perSecond, 0)}/s of ${r.items}`).join(', ')}): the simulator (one node-opcua server process, sampling every item every 100 ms) did not keep up, with other processes using ${f(Math.max(...results.map((r) => r.bare.foreignCores)), 1)} of the ${cpus().length} cores. Re-run on a quiet machine.`,
+    );
+  lines.push(END);
+  const doc = readFileSync(DOC, 'utf8');
+  const section = lines.join('\n');
+  const s = doc.indexOf(START);
+  const e = doc.indexOf(END);
+  writeFileSync(
+    DOC,
+    s >= 0 && e > s
+      ? doc.slice(0, s) + section + doc.slice(e + END.length)
+      : `${doc.trimEnd()}\n\n${section}\n`,
+  );
+  await stopChild(broker.child);
+  console.log(`wrote ${DOC}`);
+  process.exit(0);
+}
+
+if (role === 'bare') await bareClient();
+else if (role === 'receiver') await receiver();
+else await orchestrate();

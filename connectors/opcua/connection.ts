@@ -1,0 +1,424 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { format } from 'node:util';
+import type * as Opcua from 'node-opcua';
+import {
+  NotConnectedError,
+  backoffDelay,
+  errorMessage,
+  redact,
+  sleep,
+  type ComponentContext,
+  type ComponentCounter,
+  type ComponentGauge,
+} from '../../src/sdk/index.js';
+import type { OpcuaConnectionConfig } from './spec.js';
+
+export type Lib = typeof Opcua;
+
+let loading: Promise<Lib> | undefined;
+
+/** node-opcua takes ~0.9 s to load: only the commands that talk OPC UA pay for it. */
+export function loadOpcua(): Promise<Lib> {
+  loading ??= (async () => {
+    // node-opcua prints its warnings on stdout, where the log sink writes JSON lines: send them to
+    // stderr. Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
+    const debug = await import('node-opcua-debug');
+    const toStderr = (_context?: unknown, ...args: unknown[]): void =>
+      void process.stderr.write(`node-opcua: ${format(...args)}\n`);
+    debug.setWarningLogger(toStderr);
+    debug.setErrorLogger(toStderr);
+    return import('node-opcua');
+  })();
+  return loading;
+}
+
+/** The default PKI folder of a client identity: one per application name (the certificate is bound to it). */
+export function defaultPkiFolder(applicationName: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
+  return join(base, 'passerelle', 'opcua-pki', applicationName);
+}
+
+export function sha1Fingerprint(der: Buffer): string {
+  return createHash('sha1').update(der).digest('hex');
+}
+
+/** Colon-separated upper-case, as openssl prints it. */
+export function formatFingerprint(hex: string): string {
+  return hex.toUpperCase().match(/../g)?.join(':') ?? hex;
+}
+
+/** A PEM or DER certificate file, as DER. */
+export function readCertificateDer(path: string): Buffer {
+  const raw = readFileSync(path);
+  try {
+    return Buffer.from(new X509Certificate(raw).raw);
+  } catch (error) {
+    throw new Error(`${path} is not a PEM or DER certificate: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+type CertificateManager = Opcua.OPCUACertificateManager;
+
+interface TrustStore {
+  manager: CertificateManager;
+  fingerprints: Set<string>;
+  /** The last server certificate refused as untrusted: SHA-1 hex. */
+  lastRejected?: string;
+  folder: string;
+}
+
+const stores = new Map<string, Promise<TrustStore>>();
+
+/**
+ * One certificate manager per PKI folder in the process (node-opcua watches the folder). It never
+ * trusts an unknown certificate, except those whose SHA-1 fingerprint was configured: these are
+ * added to trusted/ when the server presents them.
+ */
+function trustStore(lib: Lib, folder: string): Promise<TrustStore> {
+  let store = stores.get(folder);
+  if (!store) {
+    store = (async () => {
+      const holder: { store?: TrustStore } = {};
+      class FingerprintTrustingManager extends lib.OPCUACertificateManager {
+        override async verifyCertificate(
+          certificate: Buffer,
+          options?: Parameters<CertificateManager['verifyCertificate']>[1],
+        ): ReturnType<CertificateManager['verifyCertificate']> {
+          const s = holder.store;
+          const first = lib.extractFirstCertificateInChain(certificate);
+          const fingerprint = first ? sha1Fingerprint(first) : undefined;
+          if (s && first && fingerprint && s.fingerprints.has(fingerprint)) {
+            const status = await super.verifyCertificate(certificate, options);
+            if (String(status) !== 'BadCertificateUntrusted') return status;
+            await this.trustCertificate(first);
+          }
+          const status = await super.verifyCertificate(certificate, options);
+          if (s && fingerprint && String(status) === 'BadCertificateUntrusted') s.lastRejected = fingerprint;
+          return status;
+        }
+      }
+      const manager = new FingerprintTrustingManager({
+        rootFolder: folder,
+        automaticallyAcceptUnknownCertificate: false,
+        keySize: 2048,
+        name: 'PKI',
+      });
+      await manager.initialize();
+      const s: TrustStore = { manager, fingerprints: new Set(), folder };
+      holder.store = s;
+      return s;
+    })();
+    stores.set(folder, store);
+    store.catch(() => stores.delete(folder));
+  }
+  return store;
+}
+
+/** The user identity for createSession. */
+function userIdentity(lib: Lib, config: OpcuaConnectionConfig): Opcua.UserIdentityInfo {
+  if (config.username !== undefined && config.password !== undefined)
+    return { type: lib.UserTokenType.UserName, userName: config.username, password: config.password };
+  if (config.userCertificate !== undefined && config.userPrivateKey !== undefined) {
+    let certificateData: Buffer;
+    let privateKey: string;
+    try {
+      certificateData = readCertificateDer(config.userCertificate);
+      privateKey = readFileSync(config.userPrivateKey, 'utf8');
+    } catch (error) {
+      throw new Error(`user certificate: ${errorMessage(error)}`, { cause: error });
+    }
+    return { type: lib.UserTokenType.Certificate, certificateData, privateKey };
+  }
+  return { type: lib.UserTokenType.Anonymous };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** One live client + session; replaced as a whole on every reconnection. */
+export interface OpcuaSession {
+  readonly lib: Lib;
+  readonly client: Opcua.OPCUAClient;
+  readonly session: Opcua.ClientSession;
+  /** The server's namespace array, read at this connect. */
+  readonly namespaces: string[];
+  /** Increases with every new session; work bound to an older one stops. */
+  readonly generation: number;
+}
+
+export interface ConnectionHooks {
+  /**
+   * Sets up the work on a new session (subscription, poll timer, caches). Throwing fails this
+   * connection attempt. The returned function undoes it when the session goes away.
+   */
+  onSession?(s: OpcuaSession): Promise<(() => void) | void>;
+  /** Ask node-opcua to read periodically so a dead session is noticed without traffic. */
+  keepSessionAlive?: boolean;
+}
+
+interface Metrics {
+  connected: ComponentGauge;
+  reconnects: ComponentCounter;
+  outage: ComponentCounter;
+}
+
+function metricsOf(ctx: ComponentContext): Metrics {
+  return {
+    connected: ctx.metrics.gauge('passerelle_opcua_connected', '1 while an OPC UA session is open.'),
+    reconnects: ctx.metrics.counter(
+      'passerelle_opcua_reconnects_total',
+      'OPC UA sessions lost and reopened, by the reason they were lost.',
+      ['reason'],
+    ),
+    outage: ctx.metrics.counter(
+      'passerelle_opcua_disconnected_seconds_total',
+      'Seconds without an OPC UA session after one was lost (the gap in the data).',
+    ),
+  };
+}
+
+/**
+ * A connection to an OPC UA server that never gives up: the first attempt is the caller's (the
+ * engine retries `connect()` with backoff); once connected, any loss (connection closed, session
+ * closed, subscription terminated, watchdog) throws the client away and opens a new one with
+ * backoff, re-resolving everything. node-opcua's own reconnection is off (maxRetry 0): after a
+ * restart the server may number its namespaces differently, and recreated items would then
+ * point at the wrong nodes.
+ */
+export class OpcuaConnection {
+  readonly where: string;
+  current: OpcuaSession | undefined;
+  lastError: Error | undefined;
+  private generation = 0;
+  private undo: (() => void) | undefined;
+  private closing = false;
+  private reconnecting: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private readonly metrics: Metrics;
+  private lostAt: number | undefined;
+
+  constructor(
+    private readonly config: OpcuaConnectionConfig,
+    private readonly ctx: ComponentContext,
+    private readonly hooks: ConnectionHooks = {},
+  ) {
+    this.where = config.url;
+    this.metrics = metricsOf(ctx);
+  }
+
+  get pkiFolder(): string {
+    return this.config.pkiFolder ?? defaultPkiFolder(this.config.applicationName);
+  }
+
+  /** The first connection; rejects with a readable NotConnectedError when it fails. */
+  async open(signal: AbortSignal): Promise<void> {
+    this.ctx.setState('connecting');
+    try {
+      await this.attempt(signal);
+    } catch (error) {
+      this.lastError = error as Error;
+      throw error;
+    }
+    this.ctx.setState('connected');
+  }
+
+  notConnected(): NotConnectedError {
+    return new NotConnectedError(
+      `not connected to ${this.where}${this.lastError ? ` (${this.lastError.message})` : ''}`,
+    );
+  }
+
+  /**
+   * The session `generation` is lost: close it and reconnect in the background. Later calls for
+   * the same generation (several events for one loss) do nothing.
+   */
+  lost(generation: number, reason: string, error?: unknown): void {
+    if (this.closing || generation !== this.generation || !this.current) return;
+    const detail = error === undefined ? reason : `${reason}: ${redact(errorMessage(error))}`;
+    this.lastError = new NotConnectedError(`${this.where}: ${detail}`);
+    this.ctx.logger.warn({ endpoint: this.where, reason: detail }, 'OPC UA session lost, reconnecting');
+    this.metrics.reconnects.inc({ reason });
+    this.metrics.connected.set(undefined, 0);
+    this.lostAt = Date.now();
+    this.ctx.setState('reconnecting', this.lastError);
+    const old = this.current;
+    this.current = undefined;
+    this.generation++;
+    void this.dispose(old);
+    this.reconnecting = this.reconnectLoop();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.abort.abort();
+    const old = this.current;
+    this.current = undefined;
+    this.generation++;
+    await this.reconnecting?.catch(() => {});
+    if (old) await this.dispose(old);
+    this.metrics.connected.set(undefined, 0);
+  }
+
+  private async reconnectLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      await sleep(backoffDelay(attempt, this.config.reconnectDelay, this.config.reconnectMaxDelay), signal);
+      if (signal.aborted) return;
+      try {
+        await this.attempt(signal);
+        if (this.lostAt !== undefined) this.metrics.outage.inc(undefined, (Date.now() - this.lostAt) / 1000);
+        this.lostAt = undefined;
+        this.lastError = undefined;
+        this.ctx.logger.info({ endpoint: this.where, attempts: attempt + 1 }, 'OPC UA session reopened');
+        this.ctx.setState('connected');
+        return;
+      } catch (error) {
+        this.lastError = error as Error;
+        this.ctx.logger.warn(
+          { endpoint: this.where, attempt: attempt + 1, err: redact(errorMessage(error)) },
+          'OPC UA reconnection failed, retrying',
+        );
+        this.ctx.setState('reconnecting', this.lastError);
+      }
+    }
+  }
+
+  /** One connection attempt: channel, session, namespaces, then the caller's setup. */
+  private async attempt(signal: AbortSignal): Promise<void> {
+    const { config } = this;
+    const lib = await loadOpcua();
+    if (signal.aborted) throw new NotConnectedError(`connecting to ${this.where} aborted`);
+    const store = await trustStore(lib, this.pkiFolder);
+    for (const f of config.trustedServerFingerprints)
+      store.fingerprints.add(f.replace(/:/g, '').toLowerCase());
+    for (const path of config.trustedServerCertificates) {
+      let der: Buffer;
+      try {
+        der = readCertificateDer(path);
+      } catch (error) {
+        throw new NotConnectedError(`trustedServerCertificates: ${errorMessage(error)}`);
+      }
+      const status = await store.manager.getTrustStatus(der);
+      if (!status.equals(lib.StatusCodes.Good)) await store.manager.trustCertificate(der);
+    }
+    const policy = config.securityPolicy ?? (config.securityMode === 'None' ? 'None' : 'Basic256Sha256');
+    const client = lib.OPCUAClient.create({
+      applicationName: config.applicationName,
+      securityMode: lib.MessageSecurityMode[config.securityMode],
+      securityPolicy: lib.SecurityPolicy[policy as keyof typeof lib.SecurityPolicy],
+      endpointMustExist: false,
+      // Reconnection is ours (see the class comment); one try per attempt.
+      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+      requestedSessionTimeout: config.sessionTimeout,
+      clientCertificateManager: store.manager,
+      keepSessionAlive: this.hooks.keepSessionAlive ?? false,
+      keepAliveInterval: Math.max(1000, Math.min(config.sessionTimeout / 3, 10_000)),
+    });
+    const generation = ++this.generation;
+    let session: Opcua.ClientSession | undefined;
+    const onAbort = (): void => void client.disconnect().catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      try {
+        await withTimeout(client.connect(config.url), config.connectTimeout, 'opening the channel');
+      } catch (error) {
+        throw this.explainConnectError(error, store, policy);
+      }
+      try {
+        session = await withTimeout(
+          client.createSession(userIdentity(lib, config)),
+          config.connectTimeout,
+          'creating the session',
+        );
+      } catch (error) {
+        throw this.explainSessionError(error);
+      }
+      const namespaces = await withTimeout(
+        session.readNamespaceArray(),
+        config.connectTimeout,
+        'reading the namespace array',
+      );
+      const s: OpcuaSession = { lib, client, session, namespaces, generation };
+      const lost = (reason: string) => (error?: unknown) => this.lost(generation, reason, error);
+      client.on('connection_lost', lost('connection lost'));
+      client.on('close', lost('connection closed'));
+      session.on('session_closed', lost('session closed by the server'));
+      session.on('keepalive_failure', lost('session keep-alive failed'));
+      this.current = s;
+      this.undo = (await this.hooks.onSession?.(s)) ?? undefined;
+      if (signal.aborted || generation !== this.generation)
+        throw new NotConnectedError('connection replaced');
+      this.metrics.connected.set(undefined, 1);
+    } catch (error) {
+      if (this.current?.generation === generation) this.current = undefined;
+      this.undo?.();
+      this.undo = undefined;
+      void withTimeout(client.disconnect(), 2000, 'disconnect').catch(() => {});
+      throw error instanceof NotConnectedError
+        ? error
+        : new NotConnectedError(`${this.where}: ${redact(errorMessage(error))}`, { cause: error });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async dispose(s: OpcuaSession): Promise<void> {
+    const undo = this.undo;
+    this.undo = undefined;
+    try {
+      undo?.();
+    } catch (error) {
+      this.ctx.logger.warn({ err: errorMessage(error) }, 'OPC UA cleanup failed');
+    }
+    // A dead peer never answers CloseSession: bound the goodbye.
+    await withTimeout(
+      (async () => {
+        await s.session.close(true).catch(() => {});
+        await s.client.disconnect();
+      })(),
+      2000,
+      'closing the session',
+    ).catch(() => s.client.disconnect().catch(() => {}));
+  }
+
+  private explainConnectError(error: unknown, store: TrustStore, policy: string): NotConnectedError {
+    const text = redact(errorMessage(error));
+    if (/BadCertificateUntrusted|Certificate verification failed/i.test(text)) {
+      const fp = store.lastRejected ? ` (SHA-1 ${formatFingerprint(store.lastRejected)})` : '';
+      return new NotConnectedError(
+        `${this.where}: the server certificate${fp} is not trusted. It was saved in ${join(store.folder, 'rejected')}; ` +
+          `trust it by moving it to ${join(store.folder, 'trusted', 'certs')}, by listing it in trustedServerCertificates, ` +
+          `or by adding its fingerprint to trustedServerFingerprints`,
+        { cause: error },
+      );
+    }
+    if (/endpoint|security/i.test(text) && this.config.securityMode !== 'None')
+      return new NotConnectedError(
+        `${this.where}: cannot open a ${this.config.securityMode} / ${policy} channel: ${text}`,
+        { cause: error },
+      );
+    return new NotConnectedError(`cannot connect to ${this.where}: ${text}`, { cause: error });
+  }
+
+  private explainSessionError(error: unknown): NotConnectedError {
+    const text = redact(errorMessage(error));
+    if (/BadUserAccessDenied|BadIdentityTokenInvalid|BadIdentityTokenRejected/.test(text)) {
+      const who =
+        this.config.username !== undefined
+          ? `user "${this.config.username}"`
+          : this.config.userCertificate !== undefined
+            ? 'the user certificate'
+            : 'anonymous access';
+      return new NotConnectedError(`${this.where}: the server refused ${who}: ${text}`, { cause: error });
+    }
+    return new NotConnectedError(`${this.where}: cannot create a session: ${text}`, { cause: error });
+  }
+}

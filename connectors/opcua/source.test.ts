@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { Inbox } from '../../src/sdk/index.js';
+import { createFakeContext } from '../../test/conformance/context.js';
+import { OpcuaSource } from './source.js';
+import { opcuaSourceConfig } from './spec.js';
+
+/** What the source does with one value, without a server: the paths a live server rarely takes. */
+type Receiver = { safeReceive(st: unknown, dv: unknown, inbox: Inbox): void };
+
+const nodeState = () => ({
+  node: { nodeId: undefined, nodeIdText: 'ns=2;s=X', name: 'X', settings: {} },
+  lastTime: 0,
+  repeat: 0,
+});
+const dataValue = (value: unknown, code = 0) => ({
+  value,
+  statusCode: { value: code, name: code === 0 ? 'Good' : 'BadSensorFailure' },
+  sourceTimestamp: new Date(1_764_072_010_500),
+  serverTimestamp: new Date(1_764_072_010_501),
+});
+
+function source(overrides: Record<string, unknown> = {}) {
+  const ctx = createFakeContext();
+  const s = new OpcuaSource(
+    opcuaSourceConfig.parse({ url: 'opc.tcp://x:4840', nodes: ['i=1'], ...overrides }),
+    ctx,
+  );
+  return { ctx, receiver: s as unknown as Receiver };
+}
+
+describe('opcua source, one value at a time', () => {
+  it('dead-letters a value it can not convert, and goes on with the next', async () => {
+    const { ctx, receiver } = source();
+    const node = nodeState();
+    const inbox = new Inbox({ capacity: 10, maxBatch: 10 });
+    const broken = {
+      get dataType(): number {
+        throw new Error('unknown structure');
+      },
+      value: 1,
+    };
+    receiver.safeReceive(node, dataValue(broken), inbox);
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 2.5 }), inbox);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ctx.deadLetters).toHaveLength(1);
+    expect(ctx.deadLetters[0]!.reason).toMatch(/cannot convert the value of ns=2;s=X: unknown structure/);
+    const d = await inbox.read(AbortSignal.timeout(1000));
+    expect(d?.messages.map((m) => (m.payload as { value: unknown }).value)).toEqual([2.5]);
+  });
+
+  it('drops and counts when the pipeline is behind (maxInFlight), and bad values when asked to', () => {
+    const { ctx, receiver } = source({ badQuality: 'drop' });
+    const node = nodeState();
+    const inbox = new Inbox({ capacity: 1, maxBatch: 10 });
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 1 }), inbox);
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 2 }), inbox);
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 3 }, 0x808f0000), inbox);
+    expect(ctx.dropped).toEqual([
+      { count: 1, reason: 'inbox full (the pipeline is behind)' },
+      { count: 1, reason: 'bad quality' },
+    ]);
+  });
+
+  it('gives two changes of a node in the same millisecond distinct ids', async () => {
+    const { receiver } = source();
+    const node = nodeState();
+    const inbox = new Inbox({ capacity: 10, maxBatch: 10 });
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 1 }), inbox);
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 2 }), inbox);
+    const d = await inbox.read(AbortSignal.timeout(1000));
+    expect(d?.messages.map((m) => m.id)).toEqual(['ns=2;s=X@1764072010500', 'ns=2;s=X@1764072010500#1']);
+  });
+});

@@ -1,0 +1,367 @@
+import type * as Opcua from 'node-opcua';
+import {
+  Inbox,
+  NotConnectedError,
+  errorMessage,
+  type ComponentContext,
+  type ComponentGauge,
+  type Delivery,
+  type Message,
+  type Source,
+} from '../../src/sdk/index.js';
+import { OpcuaConnection, type OpcuaSession } from './connection.js';
+import { resolveNodes, type ResolvedNode } from './resolve.js';
+import type { MonitoringSettings, OpcuaSourceConfig } from './spec.js';
+import { dataTypeName, qualityOf, variantToJson } from './values.js';
+
+const MONITOR_CHUNK = 1000;
+const READ_CHUNK = 1000;
+
+/** What one data change becomes: the payload of a message. */
+export interface OpcuaPayload {
+  node: string;
+  value: unknown;
+  dataType: string;
+  quality: 'good' | 'uncertain' | 'bad';
+  status: string;
+  sourceTimestamp: string | null;
+  serverTimestamp: string | null;
+}
+
+interface NodeState {
+  node: ResolvedNode;
+  lastTime: number;
+  repeat: number;
+}
+
+export class OpcuaSource implements Source {
+  private conn: OpcuaConnection | undefined;
+  private inbox: Inbox | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private lastActivity = Date.now();
+  private readonly lastValue: ComponentGauge;
+  private readonly nodeErrors: ComponentGauge;
+  private readonly monitored: ComponentGauge;
+
+  constructor(
+    private readonly config: OpcuaSourceConfig,
+    private readonly ctx: ComponentContext,
+  ) {
+    this.lastValue = ctx.metrics.gauge(
+      'passerelle_opcua_last_value_timestamp_seconds',
+      'Time (Unix seconds) of the last value received for each OPC UA node.',
+      ['node'],
+    );
+    this.nodeErrors = ctx.metrics.gauge(
+      'passerelle_opcua_node_errors',
+      'Configured OPC UA nodes that could not be resolved or monitored at the last connect.',
+    );
+    this.monitored = ctx.metrics.gauge(
+      'passerelle_opcua_nodes',
+      'OPC UA nodes read (monitored or polled) since the last connect.',
+    );
+  }
+
+  async connect(signal: AbortSignal): Promise<void> {
+    await this.teardown();
+    const inbox = new Inbox({ capacity: this.config.maxInFlight, maxBatch: this.config.batchSize });
+    const conn: OpcuaConnection = new OpcuaConnection(this.config, this.ctx, {
+      onSession: (s): Promise<() => void> => this.start(s, inbox, conn),
+    });
+    this.inbox = inbox;
+    this.conn = conn;
+    try {
+      await conn.open(signal);
+    } catch (error) {
+      await this.teardown();
+      throw error;
+    }
+    this.lastActivity = Date.now();
+    const every = Math.min(1000, Math.max(100, Math.floor(this.config.watchdog / 4)));
+    this.watchdogTimer = setInterval(() => this.checkWatchdog(conn), every);
+    this.watchdogTimer.unref();
+  }
+
+  read(signal: AbortSignal): Promise<Delivery | null> {
+    if (!this.inbox) return Promise.reject(new NotConnectedError('opcua source: read() before connect()'));
+    return this.inbox.read(signal);
+  }
+
+  async close(): Promise<void> {
+    if (await this.teardown()) this.ctx.setState('stopped');
+  }
+
+  private async teardown(): Promise<boolean> {
+    clearInterval(this.watchdogTimer);
+    this.watchdogTimer = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    this.inbox?.close();
+    if (!conn) return false;
+    await conn.close();
+    return true;
+  }
+
+  private checkWatchdog(conn: OpcuaConnection): void {
+    const s = conn.current;
+    if (!s) return;
+    const silent = Date.now() - this.lastActivity;
+    if (silent > this.config.watchdog)
+      conn.lost(
+        s.generation,
+        'watchdog',
+        new Error(`no data and no keep-alive for ${Math.round(silent / 1000)} s`),
+      );
+  }
+
+  /** On every new session: resolve the nodes, then subscribe or start polling. */
+  private async start(s: OpcuaSession, inbox: Inbox, conn: OpcuaConnection): Promise<() => void> {
+    const { nodes, problems } = await resolveNodes(s, this.config.nodes);
+    const states = nodes.map((node) => ({ node, lastTime: 0, repeat: 0 }));
+    // resolveNodes checked that every node exists and is a Variable; monitoring may refuse more.
+    const monitorProblems: string[] = [];
+    let stop: () => void;
+    if (this.config.mode === 'subscription') {
+      const result = await this.subscribe(s, states, inbox, conn);
+      monitorProblems.push(...result.problems);
+      stop = result.stop;
+    } else {
+      stop = this.poll(s, states, inbox, conn);
+    }
+    const all = [...problems, ...monitorProblems];
+    this.nodeErrors.set(undefined, all.length);
+    for (const p of all)
+      this.ctx.logger.error({ endpoint: conn.where, problem: p }, `OPC UA node skipped: ${p}`);
+    const working = nodes.length - monitorProblems.length;
+    if (working <= 0) {
+      stop();
+      throw new Error(`none of the configured nodes can be read: ${all.join('; ')}`);
+    }
+    this.monitored.set(undefined, working);
+    this.lastActivity = Date.now();
+    this.ctx.logger.info(
+      { endpoint: conn.where, nodes: working, mode: this.config.mode },
+      'OPC UA source reading',
+    );
+    return stop;
+  }
+
+  private monitoringParameters(s: OpcuaSession, settings: MonitoringSettings) {
+    const { lib } = s;
+    const c = this.config;
+    const deadband = settings.deadband ?? c.deadband;
+    const trigger = settings.trigger ?? c.trigger;
+    const triggers = {
+      status: lib.DataChangeTrigger.Status,
+      statusValue: lib.DataChangeTrigger.StatusValue,
+      statusValueTimestamp: lib.DataChangeTrigger.StatusValueTimestamp,
+    } as const;
+    const filter =
+      deadband || trigger
+        ? new lib.DataChangeFilter({
+            trigger: triggers[trigger ?? 'statusValue'],
+            deadbandType: !deadband
+              ? lib.DeadbandType.None
+              : deadband.type === 'percent'
+                ? lib.DeadbandType.Percent
+                : lib.DeadbandType.Absolute,
+            deadbandValue: deadband?.value ?? 0,
+          })
+        : null;
+    return {
+      samplingInterval: settings.samplingInterval ?? c.samplingInterval ?? c.publishingInterval,
+      queueSize: settings.queueSize ?? c.queueSize ?? 10,
+      discardOldest: true,
+      filter,
+    };
+  }
+
+  private async subscribe(
+    s: OpcuaSession,
+    states: NodeState[],
+    inbox: Inbox,
+    conn: OpcuaConnection,
+  ): Promise<{ problems: string[]; stop: () => void }> {
+    const { lib, session, generation } = s;
+    const c = this.config;
+    // The server sends a keep-alive at least every publishingInterval x maxKeepAliveCount.
+    const keepAliveCount = Math.max(1, Math.min(1000, Math.floor(c.watchdog / 3 / c.publishingInterval)));
+    const subscription = await session.createSubscription2({
+      requestedPublishingInterval: c.publishingInterval,
+      requestedMaxKeepAliveCount: keepAliveCount,
+      requestedLifetimeCount: keepAliveCount * 6,
+      maxNotificationsPerPublish: 0,
+      publishingEnabled: true,
+      priority: 10,
+    });
+    let stopped = false;
+    const lost = (reason: string) => (error?: unknown) => {
+      if (!stopped) conn.lost(generation, reason, error);
+    };
+    subscription.on('keepalive', () => (this.lastActivity = Date.now()));
+    subscription.on('terminated', lost('subscription terminated'));
+    subscription.on('internal_error', lost('subscription error'));
+    subscription.on('error', lost('subscription error'));
+
+    // Items with the same settings go in one CreateMonitoredItems call (chunked).
+    const groups = new Map<string, NodeState[]>();
+    for (const st of states) {
+      const key = JSON.stringify(st.node.settings);
+      groups.set(key, [...(groups.get(key) ?? []), st]);
+    }
+    const problems: string[] = [];
+    for (const group of groups.values()) {
+      const params = this.monitoringParameters(s, group[0]!.node.settings);
+      for (let i = 0; i < group.length; i += MONITOR_CHUNK) {
+        const part = group.slice(i, i + MONITOR_CHUNK);
+        const monitored = await subscription.monitorItems(
+          part.map((st) => ({ nodeId: st.node.nodeId, attributeId: lib.AttributeIds.Value })),
+          params,
+          lib.TimestampsToReturn.Both,
+        );
+        monitored.on('changed', (_item: unknown, dataValue: Opcua.DataValue, index: number) => {
+          const st = part[index];
+          if (st && !stopped) this.safeReceive(st, dataValue, inbox);
+        });
+        monitored.monitoredItems.forEach((item, j) => {
+          const code = item.statusCode;
+          if (code && code.isNotGood())
+            problems.push(this.explainMonitorError(part[j]!, code.name, params.filter));
+        });
+      }
+    }
+    return {
+      problems,
+      stop: () => {
+        stopped = true;
+      },
+    };
+  }
+
+  private explainMonitorError(st: NodeState, code: string, filter: unknown): string {
+    const deadband = st.node.settings.deadband ?? this.config.deadband;
+    if (code === 'BadMonitoredItemFilterUnsupported' && filter && deadband?.type === 'percent')
+      return `${st.node.name}: the server refused the percent deadband (BadMonitoredItemFilterUnsupported): a percent deadband needs an AnalogItem with an EURange; use deadband type absolute for this node`;
+    if (code === 'BadDeadbandFilterInvalid')
+      return `${st.node.name}: the server refused the deadband (BadDeadbandFilterInvalid)`;
+    if (code === 'BadNodeIdUnknown') return `${st.node.name}: the node does not exist (BadNodeIdUnknown)`;
+    return `${st.node.name}: cannot monitor ${st.node.nodeIdText}: ${code}`;
+  }
+
+  private poll(s: OpcuaSession, states: NodeState[], inbox: Inbox, conn: OpcuaConnection): () => void {
+    const { lib, session, generation } = s;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const interval = this.config.pollInterval;
+    const run = async (due: number): Promise<void> => {
+      if (stopped) return;
+      try {
+        for (let i = 0; i < states.length && !stopped; i += READ_CHUNK) {
+          const part = states.slice(i, i + READ_CHUNK);
+          const values = await session.read(
+            part.map((st) => ({ nodeId: st.node.nodeId, attributeId: lib.AttributeIds.Value })),
+            0,
+          );
+          if (stopped) return;
+          values.forEach((dv, j) => this.safeReceive(part[j]!, dv, inbox));
+        }
+        this.lastActivity = Date.now();
+      } catch (error) {
+        if (!stopped) conn.lost(generation, 'poll read failed', error);
+        return;
+      }
+      // Fixed rate, not fixed delay: a slow read does not shift every later poll.
+      let next = due + interval;
+      const now = Date.now();
+      if (next < now) next = now;
+      if (!stopped) timer = setTimeout(() => void run(next), next - now);
+    };
+    timer = setTimeout(() => void run(Date.now()), 0);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  /** A value that can not be turned into a message is dead-lettered with the reason: the stream goes on. */
+  private safeReceive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox): void {
+    try {
+      this.receive(st, dv, inbox);
+    } catch (error) {
+      const reason = `cannot convert the value of ${st.node.nodeIdText}: ${errorMessage(error)}`;
+      this.ctx.logger.error({ node: st.node.name }, reason);
+      const time = Date.now();
+      const raw = { node: st.node.name, nodeId: st.node.nodeIdText, value: String(dv.value?.value) };
+      void this.ctx
+        .deadLetter(
+          {
+            id: `${st.node.nodeIdText}@${time}!`,
+            payload: raw,
+            meta: { 'opcua.nodeId': st.node.nodeIdText },
+            time,
+          },
+          reason,
+        )
+        .catch((e: unknown) =>
+          this.ctx.logger.error({ err: errorMessage(e) }, 'could not store a dead letter'),
+        );
+    }
+  }
+
+  /** One DataValue -> one message (or a counted drop). */
+  private receive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox): void {
+    this.lastActivity = Date.now();
+    const code = dv.statusCode?.value ?? 0;
+    const quality = qualityOf(code);
+    if (quality === 'bad' && this.config.badQuality === 'drop') {
+      this.ctx.countDropped(1, 'bad quality');
+      return;
+    }
+    if (quality === 'uncertain' && this.config.uncertainQuality === 'drop') {
+      this.ctx.countDropped(1, 'uncertain quality');
+      return;
+    }
+    if (inbox.full) {
+      this.ctx.countDropped(1, 'inbox full (the pipeline is behind)');
+      return;
+    }
+    const node = st.node;
+    const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
+    const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
+    const time = Number.isFinite(source) ? source : Number.isFinite(server) ? server : Date.now();
+    // The same node and source timestamp is the same event (a republish); a second change in the same millisecond gets a suffix.
+    if (time === st.lastTime) st.repeat++;
+    else {
+      st.lastTime = time;
+      st.repeat = 0;
+    }
+    const dataType = dataTypeName((dv.value?.dataType as number | undefined) ?? 0);
+    const status = dv.statusCode?.name ?? 'Good';
+    const payload: OpcuaPayload = {
+      node: node.name,
+      value: variantToJson(dv.value),
+      dataType,
+      quality,
+      status,
+      sourceTimestamp: Number.isFinite(source) ? new Date(source).toISOString() : null,
+      serverTimestamp: Number.isFinite(server) ? new Date(server).toISOString() : null,
+    };
+    const meta: Record<string, unknown> = {
+      'opcua.nodeId': node.nodeIdText,
+      'opcua.name': node.name,
+      'opcua.statusCode': code,
+      'opcua.quality': quality,
+      'opcua.dataType': dataType,
+    };
+    if (node.browsePath !== undefined) meta['opcua.browsePath'] = node.browsePath;
+    if (node.displayName !== undefined) meta['opcua.displayName'] = node.displayName;
+    const message: Message = {
+      id: `${node.nodeIdText}@${time}${st.repeat ? `#${st.repeat}` : ''}`,
+      payload,
+      meta,
+      time,
+    };
+    inbox.push(message);
+    if (this.config.nodeMetrics) this.lastValue.set({ node: node.name }, Date.now() / 1000);
+  }
+}
