@@ -1,4 +1,12 @@
-import { Unit, unit as parseMathUnit } from 'mathjs';
+import { createRequire } from 'node:module';
+import type { Unit } from 'mathjs';
+
+type MathJs = typeof import('mathjs');
+let loaded: MathJs | undefined;
+/** mathjs takes ~1 s and ~90 MB to load: only a service with a unit-convert step pays for it. */
+function mathjs(): MathJs {
+  return (loaded ??= createRequire(import.meta.url)('mathjs') as MathJs);
+}
 
 /**
  * Unit names and conversions through mathjs, used when the config is parsed: the per-message work
@@ -64,7 +72,7 @@ function allNames(): string[] {
   if (candidates) return candidates;
   const names = new Set<string>();
   for (const [name, definition] of Object.entries(
-    Unit.UNITS as unknown as Record<string, { prefixes: object }>,
+    mathjs().Unit.UNITS as unknown as Record<string, { prefixes: object }>,
   )) {
     for (const prefix of Object.keys(definition.prefixes)) names.add(prefix + name);
   }
@@ -113,7 +121,7 @@ export function parseUnit(text: string): Unit {
   if (ALIASES[text]) throw new UnitError(`unknown unit "${text}": did you mean ${ALIASES[text]}?`);
   let parsed: Unit;
   try {
-    parsed = parseMathUnit(text);
+    parsed = mathjs().unit(text);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const unknown = /Unit "([^"]*)" not found/.exec(message)?.[1];
@@ -131,7 +139,7 @@ export function parseUnit(text: string): Unit {
 }
 
 function quantityOf(u: Unit): string {
-  for (const [reference, quantity] of QUANTITIES) if (u.equalBase(parseMathUnit(reference))) return quantity;
+  for (const [reference, quantity] of QUANTITIES) if (u.equalBase(mathjs().unit(reference))) return quantity;
   return 'another quantity';
 }
 
@@ -150,7 +158,7 @@ export function conversion(fromText: string, toText: string): Conversion {
       `can not convert ${fromText} (${quantityOf(from)}) to ${toText} (${quantityOf(to)})${hint}`,
     );
   }
-  const at = (x: number): number => parseMathUnit(x, fromText).toNumber(toText);
+  const at = (x: number): number => mathjs().unit(x, fromText).toNumber(toText);
   const offset = at(0);
   // The slope over a wide interval: f(1) - f(0) would lose digits to the offset.
   const span = 1e6;
@@ -159,5 +167,5 @@ export function conversion(fromText: string, toText: string): Conversion {
 
 /** What mathjs itself gives, for tests that compare the precomputed conversion with it. */
 export function convertWithMathjs(value: number, from: string, to: string): number {
-  return parseMathUnit(value, from).toNumber(to);
+  return mathjs().unit(value, from).toNumber(to);
 }
