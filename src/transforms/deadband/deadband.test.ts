@@ -67,6 +67,12 @@ const golden: Golden[] = [
     passed: ['1', '4', '6'],
   },
   {
+    name: 'a change exactly equal to the band does not pass, despite binary rounding',
+    config: { fields: ['payload.t'], absolute: 0.2 },
+    input: [[reading('1', { t: 21.1 }), reading('2', { t: 21.3 }), reading('3', { t: 21.31 })]],
+    passed: ['1', '3'],
+  },
+  {
     name: 'no band: drops repeats only (the whole payload by default)',
     config: {},
     input: [

@@ -34,6 +34,9 @@ export interface Band {
 /** Long texts are remembered by their hash: the state per key stays small. */
 const LONG_TEXT = 256;
 
+/** See the comparison below; the Redis script uses the same factor. */
+export const BAND_TOLERANCE = 1 + 1e-9;
+
 export function observedText(text: string): Observed {
   return {
     x: text.length > LONG_TEXT ? `sha256:${createHash('sha256').update(text).digest('base64')}` : text,
@@ -52,7 +55,9 @@ export function passes(state: KeyState | undefined, o: Observation, band: Band):
     if ('n' in now && 'n' in before) {
       const limit =
         band.percent !== undefined ? (Math.abs(before.n) * band.percent) / 100 : (band.absolute ?? 0);
-      if (Math.abs(now.n - before.n) > limit) return true;
+      // A change exactly equal to the band must not pass because of binary rounding
+      // (21.3 - 21.1 = 0.20000000000000284): the band gets a relative tolerance of 1e-9.
+      if (Math.abs(now.n - before.n) > limit * BAND_TOLERANCE) return true;
     } else if ('n' in now || 'n' in before || now.x !== before.x) return true;
   }
   return false;

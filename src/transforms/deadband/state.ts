@@ -89,7 +89,7 @@ for i = 1, #KEYS do
         local b = tonumber(before.n)
         local limit = 0
         if percent >= 0 then limit = math.abs(b) * percent / 100 elseif absolute >= 0 then limit = absolute end
-        if math.abs(tonumber(now.n) - b) > limit then pass = true break end
+        if math.abs(tonumber(now.n) - b) > limit * (1 + 1e-9) then pass = true break end
       elseif now.n ~= nil or before.n ~= nil or now.x ~= before.x then
         pass = true break
       end
