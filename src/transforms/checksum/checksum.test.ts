@@ -7,7 +7,7 @@ import {
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
 import { verifyChecksumTransform, verifyChecksumTransformConfig } from '../verify-checksum/index.js';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson } from '../shared/canonical.js';
 import { checksumTransform, checksumTransformConfig } from './index.js';
 
 // Expected values computed outside Node: `printf %s '<canonical JSON>' | sha256sum`,

@@ -1,6 +1,13 @@
 import type { Message, Transform, TransformContext } from '../../sdk/index.js';
-import { copyObject, describeValue, isContainer } from '../pseudonymize/field-paths.js';
-import { CanonicalError, Digester, USER_PROPERTIES, canonicalForm, targetOf, type Target } from './digest.js';
+import { copyObject, describeValue, isContainer } from '../shared/field-paths.js';
+import {
+  CanonicalError,
+  Digester,
+  USER_PROPERTIES,
+  canonicalForm,
+  targetOf,
+  type Target,
+} from '../shared/digest.js';
 import type { ChecksumTransformConfig } from './spec.js';
 
 /** Adds an integrity value over the canonical form of the payload, into a payload field or a user property. */

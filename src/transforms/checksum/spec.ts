@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkChecksumOptions, checksumOptions } from './digest.js';
+import { checkChecksumOptions, checksumOptions } from '../shared/digest.js';
 
 export const checksumTransformConfig = z
   .strictObject({ ...checksumOptions })

@@ -7,7 +7,7 @@ import {
   type Transform,
   type TransformContext,
 } from '../../sdk/index.js';
-import { compileLocation, describeValue, type Location } from './location.js';
+import { compileLocation, describeValue, type Location } from '../shared/location.js';
 import type { DecodeTransformConfig } from './spec.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });

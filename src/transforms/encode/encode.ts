@@ -7,7 +7,7 @@ import {
   type Transform,
   type TransformContext,
 } from '../../sdk/index.js';
-import { compileLocation, describeValue, type Location } from '../decode/location.js';
+import { compileLocation, describeValue, type Location } from '../shared/location.js';
 import type { EncodeTransformConfig } from './spec.js';
 
 type Outcome = { value: unknown } | string;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { byteLayoutSchema } from '../../sdk/index.js';
-import { locationField } from '../decode/location.js';
+import { locationField } from '../shared/location.js';
 
 export const ENCODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
 

@@ -9,7 +9,7 @@ import {
   isContainer,
   notContainerReason,
   type FieldVisitor,
-} from '../pseudonymize/field-paths.js';
+} from '../shared/field-paths.js';
 import type { GeneralizeTransformConfig } from './spec.js';
 
 class FieldError extends Error {}

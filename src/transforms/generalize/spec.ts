@@ -1,7 +1,7 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { duration } from '../../sdk/index.js';
-import { fieldPath, keyName } from '../pseudonymize/field-paths.js';
+import { fieldPath, keyName } from '../shared/field-paths.js';
 
 const truncation = z.enum(['second', 'minute', 'hour', 'day']);
 

@@ -5,7 +5,7 @@ import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
-import { parseFieldPath } from './field-paths.js';
+import { parseFieldPath } from '../shared/field-paths.js';
 import { pseudonymizeTransform, pseudonymizeTransformConfig } from './index.js';
 import { base32 } from './pseudonymize.js';
 

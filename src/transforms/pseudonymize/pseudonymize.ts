@@ -7,8 +7,8 @@ import {
   isContainer,
   looksInside,
   notContainerReason,
-} from './field-paths.js';
-import { decodeKey } from './key.js';
+} from '../shared/field-paths.js';
+import { decodeKey } from '../shared/key.js';
 import type { PseudonymizeTransformConfig } from './spec.js';
 
 const CACHE_ENTRIES = 10_000;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { secret } from '../../sdk/index.js';
-import { fieldPath } from './field-paths.js';
-import { checkKey, keyEncoding } from './key.js';
+import { fieldPath } from '../shared/field-paths.js';
+import { checkKey, keyEncoding } from '../shared/key.js';
 
 export const pseudonymizeTransformConfig = z
   .strictObject({

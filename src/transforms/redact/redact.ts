@@ -6,7 +6,7 @@ import {
   editPath,
   isContainer,
   notContainerReason,
-} from '../pseudonymize/field-paths.js';
+} from '../shared/field-paths.js';
 import type { RedactTransformConfig } from './spec.js';
 
 /** Removes or blanks fields and metadata keys. A field that is not there is already redacted. */

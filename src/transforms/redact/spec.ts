@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fieldPath } from '../pseudonymize/field-paths.js';
+import { fieldPath } from '../shared/field-paths.js';
 
 export const redactTransformConfig = z
   .strictObject({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ANY, fieldPath, keyName } from '../pseudonymize/field-paths.js';
+import { ANY, fieldPath, keyName } from '../shared/field-paths.js';
 import { UnitError, conversion, parseUnit } from './units.js';
 
 /** A unit name, checked when the config is parsed, with a suggestion for a near miss. */

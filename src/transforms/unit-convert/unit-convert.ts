@@ -1,5 +1,5 @@
 import type { Message, Transform, TransformContext } from '../../sdk/index.js';
-import { copyObject, describeValue, editPath, type FieldPath } from '../pseudonymize/field-paths.js';
+import { copyObject, describeValue, editPath, type FieldPath } from '../shared/field-paths.js';
 import type { UnitConvertTransformConfig } from './spec.js';
 import type { Conversion } from './units.js';
 

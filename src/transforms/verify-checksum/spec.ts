@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkChecksumOptions, checksumOptions } from '../checksum/digest.js';
+import { checkChecksumOptions, checksumOptions } from '../shared/digest.js';
 
 export const verifyChecksumTransformConfig = z
   .strictObject({

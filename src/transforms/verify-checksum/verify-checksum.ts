@@ -6,8 +6,8 @@ import {
   canonicalForm,
   targetOf,
   type Target,
-} from '../checksum/digest.js';
-import { copyObject, describeValue, isContainer } from '../pseudonymize/field-paths.js';
+} from '../shared/digest.js';
+import { copyObject, describeValue, isContainer } from '../shared/field-paths.js';
 import type { VerifyChecksumTransformConfig } from './spec.js';
 
 /** Recomputes the checksum the sending side added; a message without one or with another one is rejected. */

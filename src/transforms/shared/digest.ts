@@ -2,8 +2,8 @@ import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import CRC32C from 'crc-32/crc32c.js';
 import { z } from 'zod';
 import { secret } from '../../sdk/index.js';
-import { keyName } from '../pseudonymize/field-paths.js';
-import { checkKey, decodeKey, keyEncoding } from '../pseudonymize/key.js';
+import { keyName } from './field-paths.js';
+import { checkKey, decodeKey, keyEncoding } from './key.js';
 import { canonicalJson } from './canonical.js';
 
 /**
