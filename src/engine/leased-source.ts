@@ -119,7 +119,6 @@ export class LeasedSource implements Source {
   /** Waits for the lease, then connects a new source, retrying while the lease is held. */
   private async activate(signal: AbortSignal): Promise<Active | undefined> {
     while (!signal.aborted) {
-      this.setState('standby');
       let lease: Lease;
       try {
         lease = await acquireLease({
@@ -129,6 +128,9 @@ export class LeasedSource implements Source {
           owner: this.options.owner,
           signal,
           logger: this.ctx.logger,
+          // `standby` (ready) only once another replica is seen holding the work: before that, this
+          // replica is still connecting, and a single replica must not look ready before it reads.
+          onWaiting: () => this.setState('standby'),
         });
       } catch (error) {
         if (error instanceof LeaseAbortedError) return undefined;

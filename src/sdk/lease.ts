@@ -28,6 +28,8 @@ export interface LeaseOptions {
   logger?: Logger;
   /** Called once when the lease is lost (another owner holds it, or it could not be renewed in time). */
   onLost?: (reason: Error) => void;
+  /** Called when an attempt finds the lease held by another owner (the caller then waits). */
+  onWaiting?: (holder: string) => void;
 }
 
 export interface Lease {
@@ -157,6 +159,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
         if (holder !== loggedHolder) {
           loggedHolder = holder;
           logger.info({ lease: key, holder }, 'lease: held by another owner, waiting');
+          options.onWaiting?.(holder);
         }
         // Wake right after it would expire, but re-check at least every ttl/3 (it may be released).
         const wait = pttl > 0 ? Math.min(pttl + 5, ttlMs / 3) : ttlMs / 3;
