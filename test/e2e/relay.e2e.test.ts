@@ -143,10 +143,15 @@ describe('MQTT relay with the Redis outbox', { timeout: 150_000 }, () => {
     await new Promise((r) => setTimeout(r, 3000));
     await redis.restart();
     await publishing;
-    await waitFor(
-      () => out.counts.size >= N,
-      90_000,
-      `all messages after the Redis restart (have ${out.counts.size})`,
+    await waitFor(() => out.counts.size >= N, 90_000, 'all messages after the Redis restart').catch(
+      async (e) => {
+        console.log(
+          `received ${out.counts.size} of ${N}; missing ${out.missing(0, N).slice(0, 20).join(', ')}`,
+        );
+        console.log(service!.output().slice(-8000));
+        console.log(await (await fetch(`${service!.httpUrl}/status`)).text());
+        throw e;
+      },
     );
     expect(out.missing(0, N)).toEqual([]);
     await out.close();
