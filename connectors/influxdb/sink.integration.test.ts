@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,59 +17,7 @@ import { startInfluxDB, type InfluxDBHandle } from '../../test/harness/influxdb.
 import { influxdbSink } from './index.js';
 import { InfluxdbSink } from './sink.js';
 import { influxdbSinkConfig } from './spec.js';
-
-/** A TCP proxy in front of InfluxDB that can hold its answers or drop every connection. */
-class TcpProxy {
-  port = 0;
-  private server: Server | undefined;
-  private sockets = new Set<Socket>();
-  private paused = false;
-  private held: (() => void)[] = [];
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-      this.sockets.add(client).add(upstream);
-      client.on('data', (d) => upstream.write(d));
-      upstream.on('data', (d) => {
-        if (this.paused) this.held.push(() => !client.destroyed && client.write(d));
-        else client.write(d);
-      });
-      const kill = (): void => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('close', kill).on('error', kill);
-      upstream.on('close', kill).on('error', kill);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    const address = server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-    this.server = server;
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    for (const f of this.held.splice(0)) f();
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    this.held = [];
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
+import { TcpProxy } from '../../test/harness/tcp-proxy.js';
 
 let influx: InfluxDBHandle;
 let secured: InfluxDBHandle;

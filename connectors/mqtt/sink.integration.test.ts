@@ -1,4 +1,3 @@
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,59 +13,7 @@ import { sinkConformance } from '../../test/conformance/sink.js';
 import { mqttSink } from './index.js';
 import { MqttSink } from './sink.js';
 import { mqttSinkConfig } from './spec.js';
-
-/** A TCP proxy in front of the broker that can hold the broker's answers or drop every connection. */
-class TcpProxy {
-  port = 0;
-  private server: Server | undefined;
-  private sockets = new Set<Socket>();
-  private paused = false;
-  private held: (() => void)[] = [];
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = tcpConnect(this.targetPort, '127.0.0.1');
-      this.sockets.add(client).add(upstream);
-      client.on('data', (d) => upstream.write(d));
-      upstream.on('data', (d) => {
-        if (this.paused) this.held.push(() => !client.destroyed && client.write(d));
-        else client.write(d);
-      });
-      const kill = (): void => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on('close', kill).on('error', kill);
-      upstream.on('close', kill).on('error', kill);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    const address = server.address();
-    this.port = typeof address === 'object' && address ? address.port : 0;
-    this.server = server;
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-    for (const f of this.held.splice(0)) f();
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    this.held = [];
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
+import { TcpProxy } from '../../test/harness/tcp-proxy.js';
 
 let broker: ServiceHandle;
 let proxy: TcpProxy;
