@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { influxdbSink } from './index.js';
 import { InfluxdbSink } from './sink.js';
 import { influxdbSinkConfig } from './spec.js';
 import { TcpProxy } from '../../test/harness/tcp-proxy.js';
+import { createTestCertificates } from '../../test/harness/certificates.js';
 
 let influx: InfluxDBHandle;
 let secured: InfluxDBHandle;
@@ -359,53 +359,7 @@ describe('influxdb sink', () => {
 
   it('writes over TLS trusting the configured CA, and refuses a server it can not verify', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'passerelle-influx-tls-'));
-    const openssl = (...args: string[]): void =>
-      void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=passerelle test CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    );
-    openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'ext.cnf',
-      '-out',
-      'server.pem',
-    );
+    createTestCertificates(dir);
     const tls = await startInfluxDB({
       tls: {
         certificate: join(dir, 'server.pem'),

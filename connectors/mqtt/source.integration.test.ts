@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
@@ -12,6 +12,7 @@ import { readMessages, sourceConformance } from '../../test/conformance/source.j
 import { mqttSource } from './index.js';
 import { MqttSource } from './source.js';
 import { mqttSourceConfig } from './spec.js';
+import { createTestCertificates } from '../../test/harness/certificates.js';
 
 let broker: ServiceHandle & { wsPort?: number };
 let publisher: MqttClient;
@@ -379,53 +380,7 @@ describe('mqtt source against a broker with passwords and TLS', () => {
     chmodSync(dir, 0o755);
     const passwd = join(dir, 'passwd');
     execFileSync('mosquitto_passwd', ['-c', '-b', passwd, 'bridge', 's3cret-pass']);
-    const openssl = (...args: string[]): void =>
-      void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=passerelle test CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    );
-    openssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'ext.cnf',
-      '-out',
-      'server.pem',
-    );
+    createTestCertificates(dir);
     for (const f of ['passwd', 'server.key', 'server.pem', 'ca.pem']) chmodSync(join(dir, f), 0o644);
     tlsPort = await freePort();
     secured = await startMosquitto({
