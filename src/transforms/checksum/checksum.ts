@@ -9,6 +9,7 @@ import {
   type Target,
 } from '../shared/digest.js';
 import type { ChecksumTransformConfig } from './spec.js';
+import { eachMessage } from '../shared/each-message.js';
 
 /** Adds an integrity value over the canonical form of the payload, into a payload field or a user property. */
 export class ChecksumTransform implements Transform {
@@ -21,19 +22,8 @@ export class ChecksumTransform implements Transform {
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      try {
-        out.push(this.one(message));
-      } catch (error) {
-        if (!(error instanceof CanonicalError)) throw error;
-        ctx.reject(message, `checksum: ${error.message}`);
-      }
-    }
-    return out;
+    return eachMessage(batch, ctx, 'checksum', CanonicalError, (message) => this.one(message));
   }
-
-  async close(): Promise<void> {}
 
   private one(message: Message): Message {
     const { payload } = message;

@@ -35,8 +35,6 @@ export class FilterTransform implements Transform {
     return out;
   }
 
-  async close(): Promise<void> {}
-
   /** Dropped or kept on error: say so once at warn level, then at debug, so a bad stream does not flood the log. */
   private report(logger: Logger, message: Message, reason: string): void {
     const entry = { messageId: message.id, reason, onError: this.config.onError };

@@ -11,8 +11,7 @@ import {
   type FieldVisitor,
 } from '../shared/field-paths.js';
 import type { GeneralizeTransformConfig } from './spec.js';
-
-class FieldError extends Error {}
+import { FieldError, eachMessage } from '../shared/each-message.js';
 
 type Truncation = 'second' | 'minute' | 'hour' | 'day';
 const FIXED_MS: Record<Exclude<Truncation, 'day'>, number> = {
@@ -34,19 +33,8 @@ export class GeneralizeTransform implements Transform {
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      try {
-        out.push(this.one(message));
-      } catch (error) {
-        if (!(error instanceof FieldError)) throw error;
-        ctx.reject(message, `generalize: ${error.message}`);
-      }
-    }
-    return out;
+    return eachMessage(batch, ctx, 'generalize', FieldError, (message) => this.one(message));
   }
-
-  async close(): Promise<void> {}
 
   private one(message: Message): Message {
     const missing = (at: string): void => {

@@ -52,8 +52,6 @@ export class MapTransform implements Transform {
     }
     return out;
   }
-
-  async close(): Promise<void> {}
 }
 
 /** Synchronous when the fast path answered, so simple maps cost no promise per message. */

@@ -10,13 +10,12 @@ import {
 } from '../shared/field-paths.js';
 import { decodeKey } from '../shared/key.js';
 import type { PseudonymizeTransformConfig } from './spec.js';
+import { FieldError, eachMessage } from '../shared/each-message.js';
 
 const CACHE_ENTRIES = 10_000;
 const MAX_CACHED_LENGTH = 256;
 
 /** A message-level failure: the message is rejected with this reason. */
-export class FieldError extends Error {}
-
 /**
  * Replaces identifiers with keyed pseudonyms: `<keyId>:<first bits of HMAC-SHA-256(key, value)>`.
  * The same value and key give the same pseudonym in every process, so data stays joinable
@@ -51,19 +50,8 @@ export class PseudonymizeTransform implements Transform {
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      try {
-        out.push(this.one(message));
-      } catch (error) {
-        if (!(error instanceof FieldError)) throw error;
-        ctx.reject(message, `pseudonymize: ${error.message}`);
-      }
-    }
-    return out;
+    return eachMessage(batch, ctx, 'pseudonymize', FieldError, (message) => this.one(message));
   }
-
-  async close(): Promise<void> {}
 
   private one(message: Message): Message {
     const missing = (at: string): void => {

@@ -61,6 +61,4 @@ export class RedactTransform implements Transform {
     }
     return out;
   }
-
-  async close(): Promise<void> {}
 }

@@ -2,8 +2,7 @@ import type { Message, Transform, TransformContext } from '../../sdk/index.js';
 import { copyObject, describeValue, editPath, type FieldPath } from '../shared/field-paths.js';
 import type { UnitConvertTransformConfig } from './spec.js';
 import type { Conversion } from './units.js';
-
-class FieldError extends Error {}
+import { FieldError, eachMessage } from '../shared/each-message.js';
 
 type Field = UnitConvertTransformConfig['fields'][number];
 
@@ -34,19 +33,8 @@ export class UnitConvertTransform implements Transform {
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      try {
-        out.push(this.one(message));
-      } catch (error) {
-        if (!(error instanceof FieldError)) throw error;
-        ctx.reject(message, `unit-convert: ${error.message}`);
-      }
-    }
-    return out;
+    return eachMessage(batch, ctx, 'unit-convert', FieldError, (message) => this.one(message));
   }
-
-  async close(): Promise<void> {}
 
   private one(message: Message): Message {
     const missing = (at: string): void => {

@@ -9,6 +9,7 @@ import {
 } from '../shared/digest.js';
 import { copyObject, describeValue, isContainer } from '../shared/field-paths.js';
 import type { VerifyChecksumTransformConfig } from './spec.js';
+import { eachMessage } from '../shared/each-message.js';
 
 /** Recomputes the checksum the sending side added; a message without one or with another one is rejected. */
 export class VerifyChecksumTransform implements Transform {
@@ -21,19 +22,8 @@ export class VerifyChecksumTransform implements Transform {
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      try {
-        out.push(this.one(message));
-      } catch (error) {
-        if (!(error instanceof CanonicalError)) throw error;
-        ctx.reject(message, `verify-checksum: ${error.message}`);
-      }
-    }
-    return out;
+    return eachMessage(batch, ctx, 'verify-checksum', CanonicalError, (message) => this.one(message));
   }
-
-  async close(): Promise<void> {}
 
   private one(message: Message): Message {
     const { payload } = message;
