@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileGetter, compileTemplate, duration } from '../../sdk/index.js';
+import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
 
 export const AGGREGATE_FUNCTIONS = ['count', 'min', 'max', 'mean', 'sum', 'first', 'last'] as const;
 export type AggregateFunction = (typeof AGGREGATE_FUNCTIONS)[number];
@@ -23,11 +23,8 @@ export const aggregateTransformConfig = z
           });
           return;
         }
-        try {
-          compileTemplate(key);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        }
+        const problem = templateProblem(key);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .default('auto')
       .describe(

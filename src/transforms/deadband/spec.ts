@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileGetter, compileTemplate, duration } from '../../sdk/index.js';
+import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
 
 /** Shortcuts for the usual keys; anything else is a `{{ }}` template. */
 export const KEY_SHORTCUTS = {
@@ -35,11 +35,8 @@ export const deadbandTransformConfig = z
           });
           return;
         }
-        try {
-          compileTemplate(key);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        }
+        const problem = templateProblem(key);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .default('auto')
       .describe(

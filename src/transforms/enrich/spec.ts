@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileTemplate } from '../../sdk/index.js';
+import { templateProblem } from '../../sdk/index.js';
 import { compileTopicPattern } from './topic-pattern.js';
 
 // Not z.json(): its recursive schema has no finite JSON Schema for the generated docs.
@@ -14,11 +14,8 @@ const templateValue = z
   ])
   .superRefine((value, ctx) => {
     if (typeof value !== 'string' || !value.includes('{{')) return;
-    try {
-      compileTemplate(value, { strict: true });
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', message: (error as Error).message });
-    }
+    const problem = templateProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
 const fieldMap = (description: string) =>
