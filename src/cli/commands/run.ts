@@ -113,7 +113,7 @@ export async function runService(
   beforeStart?.();
   if (service.url)
     deps.stderr(
-      `passerelle ${packageVersion()}: ${plans.length} pipeline(s) running; status at ${service.url}/status\n`,
+      `passerelle ${packageVersion()}: ${plans.length} pipeline(s) running; status page at ${service.url}/\n`,
     );
   return stopped;
 }
