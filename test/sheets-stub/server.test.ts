@@ -1,4 +1,5 @@
-import { google, type sheets_v4 } from 'googleapis';
+import { sheets, type sheets_v4 } from '@googleapis/sheets';
+import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRange } from './a1.js';
 import { DEFAULT_TOKEN, SheetsStub } from './server.js';
@@ -6,9 +7,9 @@ import { DEFAULT_TOKEN, SheetsStub } from './server.js';
 /** The stand-in itself, driven through the real googleapis client as the sink drives it. */
 
 function client(stub: SheetsStub, token = DEFAULT_TOKEN): sheets_v4.Sheets {
-  const auth = new google.auth.OAuth2();
+  const auth = new OAuth2Client();
   auth.setCredentials({ access_token: token });
-  return google.sheets({ version: 'v4', auth, rootUrl: stub.url });
+  return sheets({ version: 'v4', auth, rootUrl: stub.url });
 }
 
 async function failure(promise: Promise<unknown>): Promise<{ status?: number; message: string }> {
