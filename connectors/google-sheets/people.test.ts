@@ -16,12 +16,12 @@ afterEach(async () => {
   for (const s of stubs.splice(0)) await s.stop();
 });
 
-async function setup(overrides: Record<string, unknown> = {}) {
+async function setup(valueInputOption: string) {
   const stub = new SheetsStub({ writesPerWindow: 1000, readsPerWindow: 1000 });
   await stub.start();
   stubs.push(stub);
   const id = stub.createSpreadsheet();
-  const { sink } = stubSink(stub, id, { tab: 'log', requestTimeout: '400ms', ...overrides });
+  const { sink } = stubSink(stub, id, { tab: 'log', requestTimeout: '400ms', valueInputOption });
   sinks.push(sink);
   await sink.connect(AbortSignal.timeout(10_000));
   return { stub, id, sink };
@@ -43,9 +43,10 @@ function expectOnce(values: unknown[], expected: string[]): void {
     ).toHaveLength(1);
 }
 
-describe('google-sheets sink with people editing the tab', () => {
+// RAW appends with appendCells (all tabs in one request), USER_ENTERED with values.append per tab.
+describe.each(['RAW', 'USER_ENTERED'])('google-sheets sink (%s) with people editing the tab', (mode) => {
   it('never overwrites rows people typed, inserted or sorted between batches', async () => {
-    const { stub, id, sink } = await setup();
+    const { stub, id, sink } = await setup(mode);
     const a = readings(4, 'a');
     await sink.write(a, signal());
     // Below the data, right after it, and further down after a gap.
@@ -67,7 +68,7 @@ describe('google-sheets sink with people editing the tab', () => {
   });
 
   it('never overwrites rows after people deleted rows, and keeps writing below the rest', async () => {
-    const { stub, id, sink } = await setup();
+    const { stub, id, sink } = await setup(mode);
     const a = readings(6, 'a');
     await sink.write(a, signal());
     stub.deleteRows(id, 'log', 2, 3);
@@ -82,7 +83,7 @@ describe('google-sheets sink with people editing the tab', () => {
   });
 
   it('edits during a batch: a person typing, inserting or sorting while the request is on its way', async () => {
-    const { stub, id, sink } = await setup();
+    const { stub, id, sink } = await setup(mode);
     await sink.write(readings(3, 'first'), signal());
     const edits: [string, () => void][] = [
       ['typed during', () => stub.typeRow(id, 'log', stub.values(id, 'log').length + 1, ['typed during'])],
@@ -109,7 +110,7 @@ describe('google-sheets sink with people editing the tab', () => {
   });
 
   it('a batch whose answer was lost, or timed out, is written once even when people edited in between', async () => {
-    const { stub, id, sink } = await setup();
+    const { stub, id, sink } = await setup(mode);
     await sink.write(readings(3, 'before'), signal());
     // The write is applied, the answer lost; then someone sorts and types before the retry.
     const lost = readings(4, 'lost');
