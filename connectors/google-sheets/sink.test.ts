@@ -484,6 +484,35 @@ describe('google-sheets sink', () => {
     expect(columnValues(stub, id)).toEqual(['ok-1', 'ok-2', 'ok-3']);
   });
 
+  it('a message that would add a column past Google’s 18,278 fails alone; the others are written', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, { tab: 'wide' });
+    const fields = (prefix: string, n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+    // time + value + 18,000 fields + the batch id column: 18,003 columns.
+    await sink.write(
+      [createMessage({ id: 'w0', payload: { value: 'w0', ...fields('f', 18_000) } })],
+      signal(),
+    );
+    const error = await sink
+      .write(
+        [
+          createMessage({ id: 'w1', payload: { value: 'w1', ...fields('g', 300) } }),
+          createMessage({ id: 'w2', payload: { value: 'w2', f7: 7 } }),
+        ],
+        signal(),
+      )
+      .then(
+        () => new Error('expected a failure'),
+        (e: Error) => e,
+      );
+    expect(error).toBeInstanceOf(BatchError);
+    expect((error as BatchError).failures.map((f) => f.index)).toEqual([0]);
+    expect((error as BatchError).failures[0]?.error.message).toMatch(/more than the 18278 columns/);
+    expect(columnValues(stub, id)).toEqual(['w0', 'w2']);
+    expect(stub.sheet(id, 'wide')!.columnCount).toBeLessThanOrEqual(18_278);
+  });
+
   it('refuses a config with unknown keys or a bad template', () => {
     const base = { spreadsheetId: 'abc', auth: { serviceAccountKey: '{}' } };
     expect(googleSheetsSinkConfig.safeParse(base).success).toBe(true);

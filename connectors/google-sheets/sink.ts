@@ -66,8 +66,9 @@ const MAX_REQUEST_BYTES = 2_000_000;
 const MAX_CHUNK_BYTES = 1_500_000;
 /** A quota wait longer than this is handed back to the outbox (retry later) instead of held in write(). */
 const MAX_INLINE_QUOTA_WAIT_MS = 30_000;
-/** New tabs start with this many rows, as Google creates them; appends grow the grid. */
+/** New tabs start with this many rows, as Google creates them, and at most this many cells. */
 const INITIAL_ROWS = 1000;
+const INITIAL_CELLS = 1_000_000;
 /** The value expression that marks the batch id column in the shared header. */
 const BATCH_ID_VALUE = '@batch';
 /** appendCells writes values and number formats of every cell of the new rows. */
@@ -671,7 +672,11 @@ export class GoogleSheetsSink implements Sink {
               sheetId: info.sheetId,
               title,
               gridProperties: {
-                rowCount: Math.min(INITIAL_ROWS, this.rowCap(width) + 1),
+                // Appends grow the grid: a wide tab starts small, leaving the spreadsheet's cells to data.
+                rowCount: Math.max(
+                  2,
+                  Math.min(INITIAL_ROWS, this.rowCap(width) + 1, Math.floor(INITIAL_CELLS / width)),
+                ),
                 columnCount: width,
                 frozenRowCount: 1,
               },
