@@ -16,12 +16,12 @@ afterEach(async () => {
   for (const s of stubs.splice(0)) await s.stop();
 });
 
-async function setup(valueInputOption: string) {
+async function setup(valueInputOption: string, requestTimeout = '10s') {
   const stub = new SheetsStub({ writesPerWindow: 1000, readsPerWindow: 1000 });
   await stub.start();
   stubs.push(stub);
   const id = stub.createSpreadsheet();
-  const { sink } = stubSink(stub, id, { tab: 'log', requestTimeout: '400ms', valueInputOption });
+  const { sink } = stubSink(stub, id, { tab: 'log', requestTimeout, valueInputOption });
   sinks.push(sink);
   await sink.connect(AbortSignal.timeout(10_000));
   return { stub, id, sink };
@@ -110,8 +110,8 @@ describe.each(['RAW', 'USER_ENTERED'])('google-sheets sink (%s) with people edit
   });
 
   it('a batch whose answer was lost, or timed out, is written once even when people edited in between', async () => {
-    const { stub, id, sink } = await setup(mode);
-    await sink.write(readings(3, 'before'), signal());
+    const { stub, id, sink } = await setup(mode, '400ms');
+    await writeUntilDone(sink, readings(3, 'before'));
     // The write is applied, the answer lost; then someone sorts and types before the retry.
     const lost = readings(4, 'lost');
     stub.loseResponses(1);

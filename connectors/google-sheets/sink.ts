@@ -445,7 +445,7 @@ export class GoogleSheetsSink implements Sink {
     const key = `${spec.header}\u0000${spec.value}`;
     let column = this.compiled.get(key);
     if (column === undefined) {
-      if (this.compiled.size > 10_000) this.compiled.clear();
+      if (this.compiled.size > 2 * MAX_COLUMNS) this.compiled.clear();
       try {
         column = compileColumns([spec])[0] ?? null;
       } catch {
