@@ -140,4 +140,15 @@ describe.each(['RAW', 'USER_ENTERED'])('google-sheets sink (%s) with people edit
     expectOnce(columnValues(stub, id), [...valuesOf(lost), ...valuesOf(slow), ...valuesOf(flaky)]);
     expect(columnValues(stub, id)).toHaveLength(3 + 4 + 4 + 2);
   });
+
+  it('a tab deleted by hand is created again, with its header, on the next batch', async () => {
+    const { stub, id, sink } = await setup(mode);
+    await sink.write(readings(2, 'gone'), signal());
+    const book = stub.spreadsheets.get(id)!;
+    book.sheets = book.sheets.filter((t) => t.title !== 'log');
+    const back = readings(2, 'back');
+    await writeUntilDone(sink, back);
+    expect(stub.values(id, 'log')[0]?.slice(0, 3)).toEqual(['time', 'value', 'n']);
+    expect(columnValues(stub, id)).toEqual(valuesOf(back));
+  });
 });

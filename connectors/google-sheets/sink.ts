@@ -839,9 +839,11 @@ export class GoogleSheetsSink implements Sink {
       }
       case e.status === 408 || (e.status !== undefined && e.status >= 500):
         return new RetryableError(`Google Sheets answered ${e.status}: ${e.message}`);
-      case e.status === 400 && /exceeds grid limits|Unable to parse range/i.test(e.message):
-        // A tab deleted or shrunk by hand: read the tabs again and retry.
+      case e.status === 400 &&
+        /exceeds grid limits|Unable to parse range|No grid with id|already exists/i.test(e.message):
+        // A tab deleted, shrunk or created meanwhile (by a person or another sink): read the tabs again and retry.
         this.tabs = undefined;
+        this.headerWritten.clear();
         return new RetryableError(`the spreadsheet changed under the sink (400: ${e.message})`);
       case e.status !== undefined && e.status >= 400 && e.status < 500:
         return new FatalError(`Google Sheets refused the batch (${e.status}): ${e.message}`);
