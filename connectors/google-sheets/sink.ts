@@ -553,7 +553,7 @@ export class GoogleSheetsSink implements Sink {
    */
   private async send(chunks: Chunk[], signal: AbortSignal): Promise<void> {
     const raw = this.config.valueInputOption === 'RAW';
-    await this.settle(chunks, 'sent');
+    if (raw) await this.settle(chunks, 'sent');
     for (let round = 0; ; round++) {
       const tabs = await this.loadTabs(signal, round > 0);
       const { requests, added } = this.structure(chunks, tabs);
@@ -610,6 +610,7 @@ export class GoogleSheetsSink implements Sink {
     }
     for (const c of chunks) {
       await this.takeToken(signal);
+      await this.settle([c], 'sent');
       try {
         await this.call(
           'write',
