@@ -83,26 +83,36 @@ async function burst(topic: string, values: number[]): Promise<void> {
 
 const range = (from: number, n: number): number[] => Array.from({ length: n }, (_, i) => from + i);
 
-/** Points in the measurement, the sum of their `v`, and how many distinct timestamps they have. */
+/** Points in the measurement and the sum of their `v` (each message carries its own number). */
 async function stored(measurement: string): Promise<{ points: number; sum: number }> {
   const res = await influx.query(`SELECT count(v), sum(v) FROM "${measurement}"`, 'plant');
   const row = res.results[0]?.series?.[0]?.values[0];
   return { points: Number(row?.[1] ?? 0), sum: Number(row?.[2] ?? 0) };
 }
 
-async function countUntilStable(measurement: string, expected: number, timeoutMs: number): Promise<number> {
+/**
+ * Waits for `expected` points (or the timeout: fewer were stored), then for the outbox to be empty
+ * (a batch written again with other timestamps would add points), and returns what InfluxDB holds.
+ */
+async function storedWhenDrained(
+  pipeline: Pipeline,
+  measurement: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<{ points: number; sum: number }> {
   const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let sameFor = 0;
-  for (;;) {
-    const { points } = await stored(measurement);
-    if (points >= expected) return points;
-    sameFor = points === last ? sameFor + 1 : 0;
-    last = points;
-    // Nothing new for 3 s after the outbox is empty: the rest merged into existing points.
-    if (Date.now() > deadline || sameFor >= 30) return points;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  while ((await stored(measurement)).points < expected && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
+  await waitFor(
+    async () => {
+      const outbox = (await pipeline.status()).outboxes.influxdb;
+      return outbox?.depth === 0 && outbox.activeJobs === 0;
+    },
+    'the outbox to be empty',
+    Math.max(1000, deadline - Date.now()),
+    100,
+  );
+  return stored(measurement);
 }
 
 /** What influxd counted itself: points it accepted (a point written twice counts twice). */
@@ -121,16 +131,16 @@ describe('influxdb default timestamps', () => {
     const pipeline = await start(minimal('burst', influx.url));
     const values = range(1, 2000);
     await burst('burst/line1', values);
-    const points = await countUntilStable('burst', 2000, 30_000);
-    const status = await pipeline.status();
-    expect(status.outboxes.influxdb?.depth ?? 0).toBe(0);
-    expect({ points, sum: (await stored('burst')).sum }).toEqual({ points: 2000, sum: sum(values) });
+    expect(await storedWhenDrained(pipeline, 'burst', 2000, 30_000)).toEqual({
+      points: 2000,
+      sum: sum(values),
+    });
   }, 60_000);
 
   it('stores the same 2,000 once each across a 15 s InfluxDB outage, cut mid-stream', async () => {
     proxy = new TcpProxy(influx.port);
     await proxy.start();
-    await start(minimal('outage', `http://127.0.0.1:${proxy.port}`));
+    const pipeline = await start(minimal('outage', `http://127.0.0.1:${proxy.port}`));
     const values = range(1, 2000);
     const bursts: number[][] = [];
     for (let i = 0; i < values.length; i += 100) bursts.push(values.slice(i, i + 100));
@@ -156,8 +166,10 @@ describe('influxdb default timestamps', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
     await proxy.start();
     expect(sent).toBe(2000);
-    const points = await countUntilStable('outage', 2000, 90_000);
-    expect({ points, sum: (await stored('outage')).sum }).toEqual({ points: 2000, sum: sum(values) });
+    expect(await storedWhenDrained(pipeline, 'outage', 2000, 90_000)).toEqual({
+      points: 2000,
+      sum: sum(values),
+    });
   }, 150_000);
 
   it('rewrites a batch whose answer was lost with the same timestamps, through the Redis outbox', async () => {
@@ -188,14 +200,8 @@ describe('influxdb default timestamps', () => {
     await waitFor(async () => (await stored('retried')).points > 0, 'InfluxDB to store the first write');
     await new Promise((r) => setTimeout(r, 1500));
     proxy.resume();
-    await waitFor(
-      async () => ((await pipeline.status()).outboxes.influxdb?.depth ?? 1) === 0,
-      'the outbox to be empty',
-      30_000,
-      100,
-    );
-    const written = (await pointsWrittenByServer()) - before;
-    expect(written).toBeGreaterThan(500);
-    expect(await stored('retried')).toEqual({ points: 500, sum: sum(values) });
+    const result = await storedWhenDrained(pipeline, 'retried', 500, 30_000);
+    expect((await pointsWrittenByServer()) - before).toBeGreaterThan(500);
+    expect(result).toEqual({ points: 500, sum: sum(values) });
   }, 60_000);
 });
