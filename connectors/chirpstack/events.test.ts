@@ -452,7 +452,6 @@ describe('record time', () => {
     expect(none.payload.time).toBe('2023-11-14T22:13:20.123456Z');
     expect(none.time).toBe(received);
     const v3 = fx.v3JsonUp();
-    delete v3.publishedAt;
     v3.rxInfo = [];
     expect(buildRecord(parseEvent(v3, { event: 'up' }, 999.9995), config(), noCounters).time).toBe(1000);
   });
