@@ -84,6 +84,8 @@ export class Pipeline {
   private flushTimers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
+  /** Each sink's outbox learns its connection state: it writes only to a connected sink. */
+  private readonly outboxOfSink = new Map<ComponentStatus, Outbox>();
 
   constructor(
     private readonly plan: PipelinePlan,
@@ -139,6 +141,13 @@ export class Pipeline {
               'sink write failed, retrying',
             );
           },
+          waiting: (error) => {
+            m.retries.inc(labels);
+            this.log.info(
+              { component: sp.name, err: redact(errorMessage(error)) },
+              'sink not connected: its batches wait and are written as soon as it connects',
+            );
+          },
           stopped: (error) => {
             this.setComponentState(status, 'stopped', error);
             this.log.error(
@@ -149,6 +158,8 @@ export class Pipeline {
         },
       });
       const runtime: SinkRuntime = { plan: sp, sink, outbox, status };
+      this.outboxOfSink.set(status, outbox);
+      outbox.setConnected(status.state === 'connected');
       const latency = m.deliveryLatency.labels(labels);
       outbox.start(async (messages, ctx) => {
         await sink.write(messages, ctx.signal);
@@ -542,6 +553,7 @@ export class Pipeline {
     status.state = state;
     if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
     this.deps.metrics.connected.set(labels, state === 'connected' ? 1 : 0);
+    this.outboxOfSink.get(status)?.setConnected(state === 'connected');
   }
 
   private componentContext(
