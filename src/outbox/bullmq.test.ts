@@ -10,6 +10,7 @@ import {
   sleep,
   waitFor,
 } from '../../test/conformance/outbox.js';
+import { NotConnectedError } from '../sdk/index.js';
 import { createRedisBackend } from './bullmq.js';
 import type { OutboxBackend, OutboxOptions } from './types.js';
 
@@ -166,6 +167,34 @@ describe('bullmq outbox: durability', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await b.close();
+    }
+  });
+
+  it('a replica whose sink is not connected leaves the jobs to a replica whose sink is', async () => {
+    const prefix = `r${++prefixes}`;
+    const make = () =>
+      createRedisBackend({ url: redis.url, retention: defaultRetention, lockDurationMs: 2000, prefix });
+    const [b1, b2] = [await make(), await make()];
+    try {
+      const down = b1.createOutbox(options('shared', { concurrency: 2 }));
+      const up = b2.createOutbox(options('shared', { concurrency: 2 }));
+      down.setConnected(false);
+      let downCalls = 0;
+      down.start(async () => {
+        downCalls++;
+        throw new NotConnectedError('not connected');
+      });
+      const got: string[] = [];
+      up.start(async (ms) => void got.push(...ms.map((m) => m.id)));
+      await down.enqueue(makeMessages(50, 'sh'));
+      await waitFor(() => got.length === 50, 10_000, 'every job written by the connected replica');
+      expect(downCalls).toBe(0);
+      expect(new Set(got).size).toBe(50);
+      await down.close(500);
+      await up.close(500);
+    } finally {
+      await b1.close();
+      await b2.close();
     }
   });
 

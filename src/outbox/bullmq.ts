@@ -64,6 +64,12 @@ export class BullmqOutbox implements Outbox {
   private readonly active = new Map<string, AbortController>();
   private depth = 0;
   private stopped = false;
+  private connected = true;
+  /** Counts the sink's connections, so an attempt can tell whether it reconnected meanwhile. */
+  private connections = 0;
+  /** Set after NotConnectedError while the sink still claimed to be connected: fetch nothing until it fires. */
+  private suspension: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private closing = false;
   private closed = false;
 
@@ -201,17 +207,66 @@ export class BullmqOutbox implements Outbox {
       // A stalled job goes back to wait however often it stalls: failing it would lose it.
       maxStalledCount: 1_000_000,
       runRetryDelay: Math.min(15_000, lock),
+      // Fetching starts only while the sink is connected (see applyRunState).
+      autorun: false,
     });
     worker.on('error', (err) => this.logger.warn({ err: err.message }, 'outbox worker error'));
     this.worker = worker;
+    this.applyRunState();
+    // BullMQ's pause/resume can race (a resume while the paused loop winds down leaves it stopped):
+    // a cheap local check puts the worker back in the state it should be in.
+    this.watchdog = setInterval(() => this.applyRunState(), 1_000);
+    this.watchdog.unref();
+  }
+
+  /** This replica's worker takes jobs only while its sink is connected, not stopped and not suspended. */
+  private shouldFetch(): boolean {
+    return this.connected && !this.stopped && !this.suspension && !this.closing;
+  }
+
+  private applyRunState(): void {
+    const worker = this.worker;
+    if (!worker || this.closing) return;
+    if (this.shouldFetch()) {
+      if (worker.isPaused()) void worker.resume();
+      else if (!worker.isRunning())
+        worker.run().catch((err: Error) => this.logger.warn({ err: err.message }, 'outbox worker stopped'));
+    } else if (!worker.isPaused()) {
+      // Jobs already taken finish (or come back); no new one is fetched.
+      void worker.pause(true);
+    }
+  }
+
+  setConnected(connected: boolean): void {
+    if (connected === this.connected) return;
+    this.connected = connected;
+    if (connected) {
+      this.connections++;
+      this.conn.reset();
+      clearTimeout(this.suspension);
+      this.suspension = undefined;
+    }
+    this.applyRunState();
+  }
+
+  private suspend(ms: number): void {
+    clearTimeout(this.suspension);
+    this.suspension = setTimeout(() => {
+      this.suspension = undefined;
+      this.applyRunState();
+    }, ms);
+    this.suspension.unref();
+    this.applyRunState();
   }
 
   private async process(handler: JobHandler, job: Job, token: string | undefined): Promise<void> {
-    if (this.stopped) {
-      // Taken while the sink is stopped: put it back untouched.
+    if (!this.shouldFetch()) {
+      // Taken just as fetching stopped (a blocking fetch returns after the pause): put it back
+      // untouched, at the head of the line, for whichever replica can write it.
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    const connections = this.connections;
     const data = job.data as JobData;
     const messages = decodeMessages(data.m);
     const ac = new AbortController();
@@ -254,9 +309,22 @@ export class BullmqOutbox implements Outbox {
       const was = this.stopped;
       this.stopped = true;
       // Stop fetching first, so the job put back is not taken again at once.
-      void this.worker?.pause(true);
+      this.applyRunState();
       await job.moveToWait(token);
       if (!was) events?.stopped?.(outcome.stopped);
+      throw new WaitingError();
+    }
+    if (retry.notConnected) {
+      // Never a delayed job: it goes back to the head of the line, where a replica whose sink is
+      // connected takes it at once; this replica fetches again when its sink connects.
+      if (this.connected && this.connections === connections) {
+        // The sink still says connected (its state lags): this replica backs off unless it reconnects.
+        this.suspend(retry.delayMs);
+        events?.retrying?.(retry.error, data.a, retry.delayMs);
+      } else {
+        events?.waiting?.(retry.error);
+      }
+      await job.moveToWait(token);
       throw new WaitingError();
     }
     await job.moveToDelayed(Date.now() + retry.delayMs, token);
@@ -267,7 +335,7 @@ export class BullmqOutbox implements Outbox {
   resume(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    void this.worker?.resume();
+    this.applyRunState();
   }
 
   async stats(): Promise<OutboxStats> {
@@ -279,6 +347,8 @@ export class BullmqOutbox implements Outbox {
     if (this.closing) return;
     await this.batcher.close();
     this.closing = true;
+    clearInterval(this.watchdog);
+    clearTimeout(this.suspension);
     const worker = this.worker;
     if (worker) {
       await worker.pause(true).catch(() => undefined);
