@@ -15,6 +15,7 @@ import {
   type Transform,
   type TransformContext,
 } from '../sdk/index.js';
+import { hostname } from 'node:os';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
 import { componentMetrics } from './component-metrics.js';
@@ -48,6 +49,12 @@ interface PipelineDeps {
   redisUrl?: string;
   /** Lease time-to-live for single-reader sources (run under a Redis lease when `redisUrl` is set). */
   leaseTtlMs?: number;
+  /**
+   * This process's identity among the replicas (default: the host name, i.e. the pod name on
+   * Kubernetes). Leases are owned by `<identity>/<pipeline>/<component>`, so a restart with the same
+   * identity takes them back at once. Two live replicas must not share it.
+   */
+  identity?: string;
 }
 
 interface SinkRuntime {
@@ -106,7 +113,9 @@ export class Pipeline {
       plan.source.definition,
       plan.source.config,
       this.componentContext('source', plan.source.type, this.sourceStatus),
-      deps.redisUrl ? { redisUrl: deps.redisUrl, ttlMs: deps.leaseTtlMs } : undefined,
+      deps.redisUrl
+        ? { redisUrl: deps.redisUrl, ttlMs: deps.leaseTtlMs, owner: this.leaseOwner('source') }
+        : undefined,
     );
     this.transforms = plan.transforms.map((t, i) => {
       const component = `transforms[${i}]`;
@@ -582,7 +591,12 @@ export class Pipeline {
       },
       metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
       ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+      leaseOwner: this.leaseOwner(component),
     };
+  }
+
+  private leaseOwner(component: string): string {
+    return `${this.deps.identity ?? hostname()}/${this.name}/${component}`;
   }
 
   private async closeQuietly(component: string, close: () => Promise<void>): Promise<void> {

@@ -32,8 +32,8 @@ export interface LeaseOptions {
   ttlMs?: number;
   /**
    * Who holds it: a stable identity such as `<pod>/<pipeline>/<component>`. An acquisition with the
-   * holder's own owner takes the lease back at once (see above). Default `hostname:pid`, which a
-   * restart does not keep: it then waits for the expiry.
+   * holder's own owner takes the lease back at once (see above). Default `hostname:pid`, without
+   * take-back: two acquisitions of one process with the default owner must still exclude each other.
    */
   owner?: string;
   /** Aborting stops waiting (acquireLease rejects with LeaseAbortedError); it does not release a held lease. */
@@ -130,6 +130,11 @@ type LeaseRedis = Redis & {
   leaseRelease(key: string, value: string): Promise<number>;
 };
 
+/** The owner part of a stored value `<owner>/<acquisition>#<token>` (as the scripts parse it). */
+function ownerOf(value: string): string | undefined {
+  return /^(.*)\/[^/]*#\d+$/.exec(value)?.[1];
+}
+
 export function defaultLeaseOwner(): string {
   return `${hostname()}:${process.pid}`;
 }
@@ -186,7 +191,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
     while (!signal.aborted) {
       const startedAt = Date.now();
       try {
-        const takeBack = supersededHere.has(supersededKey) ? '0' : '1';
+        const takeBack = options.owner !== undefined && !supersededHere.has(supersededKey) ? '1' : '0';
         const [got, holder, pttl] = await client.leaseAcquire(
           key,
           fenceKey,
@@ -219,7 +224,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
         }
         if (holder !== loggedHolder) {
           loggedHolder = holder;
-          if (takeBack === '0') {
+          if (options.owner !== undefined && takeBack === '0' && ownerOf(holder) === owner) {
             logger.error(
               { lease: key, owner, holder },
               'lease: another live process uses this same identity and holds the lease; waiting for it. Give each replica its own identity (PASSERELLE_IDENTITY)',
