@@ -134,6 +134,7 @@ export class Pipeline {
         retry: sp.retry,
         capacity: sp.maxQueued,
         concurrency: sp.concurrency,
+        owner: this.leaseOwner(sp.name),
         events: {
           delivered: (n) => m.delivered.inc(labels, n),
           deadLettered: (n, reason) => {

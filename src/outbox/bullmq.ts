@@ -212,11 +212,59 @@ export class BullmqOutbox implements Outbox {
     });
     worker.on('error', (err) => this.logger.warn({ err: err.message }, 'outbox worker error'));
     this.worker = worker;
+    if (this.options.owner) void this.takeBackJobs(worker.id, this.options.owner);
     this.applyRunState();
     // BullMQ's pause/resume can race (a resume while the paused loop winds down leaves it stopped):
     // a cheap local check puts the worker back in the state it should be in.
     this.watchdog = setInterval(() => this.applyRunState(), 1_000);
     this.watchdog.unref();
+  }
+
+  /**
+   * The jobs an earlier life of this process (same owner: killed, then restarted) left active stay
+   * locked until their lock expires (`lockDurationMs`, 30 s by default). Their lock values are
+   * `<worker id>:<n>`, and we remember the worker ids of this owner: the locks of those workers are
+   * ours, so their jobs go back to the head of the wait list at once. A second live process with the
+   * same owner (a configuration error) loses its active jobs this way: they are written again
+   * (duplicates, never losses).
+   */
+  private async takeBackJobs(workerId: string, owner: string): Promise<void> {
+    const producer = this.shared.producer;
+    const key = `${this.shared.prefix}:workers:${this.name}:${owner}`;
+    try {
+      const earlier = await producer.lrange(key, 0, -1);
+      await producer
+        .multi()
+        .lpush(key, workerId)
+        .ltrim(key, 0, 7)
+        .pexpire(key, 7 * 86_400_000)
+        .exec();
+      if (earlier.length === 0) return;
+      const q = await this.getQueue();
+      let taken = 0;
+      for (const job of await q.getJobs(['active'])) {
+        if (!job.id) continue;
+        const lock = await producer.get(`${q.toKey(job.id)}:lock`);
+        if (!lock || !earlier.some((id) => lock.startsWith(`${id}:`))) continue;
+        try {
+          await job.moveToWait(lock);
+          taken++;
+        } catch (err) {
+          // Finished or released meanwhile.
+          this.logger.debug({ job: job.id, err: (err as Error).message }, 'outbox job not taken back');
+        }
+      }
+      if (taken > 0)
+        this.logger.warn(
+          { jobs: taken, owner },
+          'outbox: took back the jobs an earlier process with the same identity left locked',
+        );
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        'outbox: could not look for jobs left locked by an earlier process; their locks will expire',
+      );
+    }
   }
 
   /** This replica's worker takes jobs only while its sink is connected, not stopped and not suspended. */

@@ -32,6 +32,12 @@ export interface OutboxOptions {
   capacity: number;
   /** Jobs processed at once by this process. */
   concurrency: number;
+  /**
+   * Who runs this outbox across restarts (`<identity>/<pipeline>/<sink>`). With Redis, a process
+   * started with the same owner takes back at once the jobs its earlier life left locked (killed in
+   * the middle of a write), instead of waiting for their lock to expire.
+   */
+  owner?: string;
   events?: OutboxEvents;
 }
 
