@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ExcelJS from 'exceljs';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, startRedis, type ServiceHandle } from '../harness/services.js';
 import { publishSequence } from './mqtt-tools.js';
@@ -106,6 +107,18 @@ sinks:
       // Messages keep coming; the process dies in the middle of them, and is started again at once.
       const flowing = publishSequence(broker.url, 'plant/readings', 50, 200, { ratePerSecond: 50 });
       await new Promise((r) => setTimeout(r, 1_500));
+      // Killed right after it renewed its folder lease: without the take-back, the restart would wait
+      // the whole lease time (15 s) for it.
+      const admin = new Redis(redis.url);
+      try {
+        await waitFor(
+          async () => (await admin.pttl(`passerelle:lease:excel:${folder}`)) > 14_000,
+          20_000,
+          'a renewal of the folder lease',
+        );
+      } finally {
+        admin.disconnect();
+      }
       first.kill('SIGKILL');
       await first.exited;
       const restartedAt = Date.now();
