@@ -422,6 +422,40 @@ export function outboxConformance(name: string, makeBackend: MakeBackend): void 
       expect(rec.dead).toEqual([]);
     });
 
+    it('delivers everything, and never to a sink it knows is not connected, while the connection flaps', async () => {
+      const rec = recorder();
+      const { outbox } = await setup(
+        { concurrency: 3, retry: { attempts: 1, initialDelayMs: 50, maxDelayMs: 200 } },
+        rec,
+      );
+      let connected = true;
+      let writesWhileDown = 0;
+      const seen = new Set<string>();
+      outbox.start(async (ms) => {
+        await sleep(2);
+        if (!connected) {
+          writesWhileDown++;
+          throw new NotConnectedError('down');
+        }
+        for (const m of ms) seen.add(m.id);
+      });
+      const flapping = (async () => {
+        for (let i = 0; i < 40; i++) {
+          connected = !connected;
+          outbox.setConnected(connected);
+          await sleep(Math.floor(Math.random() * 25));
+        }
+        connected = true;
+        outbox.setConnected(true);
+      })();
+      for (let i = 0; i < 10; i++) await outbox.enqueue(makeMessages(50, `f${i}`));
+      await flapping;
+      await waitFor(() => seen.size === 500, 15_000, `all delivered (have ${seen.size})`);
+      expect(rec.dead).toEqual([]);
+      // Only attempts already running when the sink went down can meet it down.
+      expect(writesWhileDown).toBeLessThanOrEqual(20 * 3);
+    });
+
     it('pauses on SinkStoppedError, keeps the job, and resumes with nothing lost', async () => {
       const rec = recorder();
       const { outbox } = await setup(
