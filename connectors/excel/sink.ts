@@ -735,6 +735,7 @@ export class ExcelSink implements Sink {
     const lease = await acquireLease({
       redisUrl: this.ctx.redisUrl as string,
       key: this.leaseKey(),
+      owner: this.ctx.leaseOwner,
       signal,
       logger: this.ctx.logger,
       ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
