@@ -55,7 +55,13 @@ import {
 import { SheetNames, xmlSafe } from './naming.js';
 import { compileFileName, partName, periodOf, type FileNamer, type Period } from './period.js';
 import type { ExcelSinkConfig } from './spec.js';
-import { buildWorkbook, syncDirectory, writeFileAtomic, type BuiltWorkbook } from './workbook.js';
+import {
+  buildWorkbook,
+  loadExcelJs,
+  syncDirectory,
+  writeFileAtomic,
+  type BuiltWorkbook,
+} from './workbook.js';
 import { OwnFiles } from './own-files.js';
 
 /** The sink's own folder inside `directory`: journals, temporary files, the fencing token. */
@@ -160,6 +166,7 @@ export class ExcelSink implements Sink {
     retention: ComponentCounter;
   };
   private lastCellErrorLog = 0;
+  private lastBuildErrorLog = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly config: ExcelSinkConfig,
@@ -193,6 +200,11 @@ export class ExcelSink implements Sink {
 
   async connect(signal: AbortSignal): Promise<void> {
     if (this.connected) return;
+    try {
+      loadExcelJs();
+    } catch (error) {
+      throw new NotConnectedError(`excel: ${errorMessage(error)}`, { cause: error });
+    }
     await this.prepareFolder();
     if (this.ctx.redisUrl) {
       this.ctx.setState('standby');
@@ -229,7 +241,7 @@ export class ExcelSink implements Sink {
     this.leaseLoop?.abort();
     await this.writeChain;
     // The open files are brought up to date but stay open: their period is not over.
-    if (!this.broken) this.scheduleBuilds();
+    if (!this.broken) this.scheduleBuilds(true);
     await this.buildChain;
     await this.dropFiles();
     await this.lease?.release();
@@ -240,7 +252,7 @@ export class ExcelSink implements Sink {
   /** Brings every .xlsx up to date with its journal now (and finishes closed periods). */
   async flush(): Promise<void> {
     await this.writeChain;
-    this.scheduleBuilds();
+    this.scheduleBuilds(true);
     await this.buildChain;
   }
 
@@ -536,8 +548,11 @@ export class ExcelSink implements Sink {
     this.scheduleBuilds();
   }
 
-  /** Queues the final builds of closed files and the rebuilds of open files that changed. */
-  private scheduleBuilds(): void {
+  /**
+   * Queues the final builds of closed files and the rebuilds of open files that changed. A file
+   * whose last build failed waits for its retry time, unless `now` (flush, close).
+   */
+  private scheduleBuilds(now = false): void {
     // One pass waiting is enough: it sees every change made before it starts. Without this guard,
     // builds slower than `flushEvery` would pile up.
     if (this.buildQueued) return;
@@ -547,7 +562,7 @@ export class ExcelSink implements Sink {
       // A file that can not be written (held open, immutable) waits for its next attempt; the
       // others go on.
       for (const closed of [...this.closing]) {
-        if (!this.dueForBuild(closed.state.header.file)) continue;
+        if (!now && !this.dueForBuild(closed.state.header.file)) continue;
         try {
           await this.finish(closed.state, closed.journalPath);
           this.buildSucceeded(closed.state.header.file);
@@ -559,7 +574,7 @@ export class ExcelSink implements Sink {
       }
       for (const file of [...this.open.values()]) {
         if (file.builtLength === file.writer.length) continue;
-        if (!this.dueForBuild(file.state.header.file)) continue;
+        if (!now && !this.dueForBuild(file.state.header.file)) continue;
         // Taken between two appends, so the copy matches the journal up to `length` exactly.
         const snap = await this.enqueue(async () => ({
           state: copyState(file.state),
@@ -600,9 +615,12 @@ export class ExcelSink implements Sink {
     const failures = (this.buildRetries.get(file)?.failures ?? 0) + 1;
     const delay = Math.min(MAX_BUILD_RETRY_MS, 1000 * 2 ** (failures - 1));
     this.buildRetries.set(file, { at: this.now() + delay, failures });
-    // Reported at the first failure, then about once a minute while it lasts.
-    const log = failures === 1 || delay === MAX_BUILD_RETRY_MS ? 'error' : 'debug';
-    this.ctx.logger[log](
+    // Reported at a file's first failure, then about once a minute while it lasts; and at most
+    // every 10 s for the whole sink (hundreds of files can fail for the same reason).
+    const now = Date.now();
+    const log = (failures === 1 || delay === MAX_BUILD_RETRY_MS) && now - this.lastBuildErrorLog >= 10_000;
+    if (log) this.lastBuildErrorLog = now;
+    this.ctx.logger[log ? 'error' : 'debug'](
       { file, err: errorMessage(error), failures, retryInMs: delay },
       'excel: could not write the workbook; retrying',
     );

@@ -38,14 +38,21 @@ const ROWS_PER_CHECK = 500;
 const MAX_BUFFERED = 1 << 20;
 
 /**
- * Loads exceljs on first use (it takes ~0.5 s: only pipelines that write Excel files pay for it).
- * Through require, not import(): a failed import() stays failed for the life of the process (the
- * module map keeps the error), so one load that ran out of file descriptors would break every later
- * build; a failed require is forgotten and tried again.
+ * Loads exceljs (it takes ~0.5 s: only pipelines with an Excel sink pay for it, when the sink
+ * connects, before it holds any file open). Through require, not import(): a failed import() stays
+ * failed for the life of the process (the module map keeps the error), while a failed require is
+ * tried again. Node also remembers a package.json it could not read, which is why this runs at
+ * connect and not at the first build, when descriptors may be short.
  */
 let exceljs: typeof ExcelJS | undefined;
-function loadExcelJs(): typeof ExcelJS {
-  exceljs ??= createRequire(import.meta.url)('exceljs') as typeof ExcelJS;
+export function loadExcelJs(): typeof ExcelJS {
+  try {
+    exceljs ??= createRequire(import.meta.url)('exceljs') as typeof ExcelJS;
+  } catch (error) {
+    throw new Error(`exceljs could not be loaded: ${(error as Error).message.split('\n')[0]}`, {
+      cause: error,
+    });
+  }
   return exceljs;
 }
 
