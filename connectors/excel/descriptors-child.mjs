@@ -37,7 +37,12 @@ const sink = new ExcelSink(config, ctx, { tickEvery: 20 });
 await sink.connect(AbortSignal.timeout(30_000));
 let seq = 0;
 const batchOf = (sites) =>
-  sites.map((site) => ({ id: `m-${++seq}`, time: 1_767_225_600_000 + seq, meta: {}, payload: { site, n: seq } }));
+  sites.map((site) => ({
+    id: `m-${++seq}`,
+    time: 1_767_225_600_000 + seq,
+    meta: {},
+    payload: { site, n: seq },
+  }));
 const attempt = async (batch) => {
   try {
     await sink.write(batch, AbortSignal.timeout(30_000));

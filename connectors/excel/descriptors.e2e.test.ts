@@ -14,9 +14,13 @@ const NAMES = 150;
 
 function runChild(dir: string): Promise<{ code: number | null; output: string }> {
   return new Promise((done, fail) => {
-    const child = spawn('sh', ['-c', `ulimit -n 128 && exec "$0" "$@"`, process.execPath, CHILD, dir, String(NAMES)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'sh',
+      ['-c', `ulimit -n 128 && exec "$0" "$@"`, process.execPath, CHILD, dir, String(NAMES)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -39,9 +43,10 @@ describe('excel sink: file descriptors', () => {
     expect(code, output.slice(-3000)).toBe(0);
     const lines = output.split('\n');
     // 150 files under 128 descriptors: every write went through.
-    expect(lines.filter((l) => l.startsWith('write ')), output.slice(-3000)).toEqual(
-      Array.from({ length: (2 * NAMES) / 50 }, () => 'write ok'),
-    );
+    expect(
+      lines.filter((l) => l.startsWith('write ')),
+      output.slice(-3000),
+    ).toEqual(Array.from({ length: (2 * NAMES) / 50 }, () => 'write ok'));
     // With every descriptor taken, the write is refused (not acknowledged) and readiness drops...
     expect(lines).toContainEqual(expect.stringMatching(/^hogged \d+ \(EMFILE\)$/));
     expect(lines).toContainEqual(expect.stringMatching(/^starved failed NotConnectedError: .*EMFILE/));

@@ -82,7 +82,11 @@ describe('excel sink: a message that can never be written fails alone', () => {
     expect(await xlsxFiles(dir)).toEqual(['a.xlsx', 'b.xlsx']);
     const a = (await readWithExceljs(join(dir, 'a.xlsx'))).sheets[0]!.rows;
     expect(a[0]).toEqual(['time', 'site', 'v', 'q"uote']);
-    expect(a.slice(1).map((r) => r.slice(1))).toEqual([['a', 1], ['a', undefined, 2], ['a', 6]]);
+    expect(a.slice(1).map((r) => r.slice(1))).toEqual([
+      ['a', 1],
+      ['a', undefined, 2],
+      ['a', 6],
+    ]);
     const b = (await readWithExceljs(join(dir, 'b.xlsx'))).sheets[0]!.rows;
     expect(b.slice(1).map((r) => r[2])).toEqual([5]);
   });

@@ -47,18 +47,29 @@ function parseCsv(text: string): string[][] {
   let row: string[] = [];
   let field = '';
   let quoted = false;
+  const endField = (): void => {
+    row.push(field);
+    field = '';
+  };
+  const endRow = (): void => {
+    endField();
+    rows.push(row);
+    row = [];
+  };
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else field += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
+    else if (c === ',') endField();
+    else if (c === '\n') endRow();
     else if (c !== '\r') field += c;
   }
-  if (field !== '' || row.length > 0) row.push(field), rows.push(row);
+  if (field !== '' || row.length > 0) endRow();
   return rows;
 }
 
@@ -101,7 +112,12 @@ describe('excel sink: files opened by LibreOffice', () => {
         text: TEXTS[i % TEXTS.length]!,
       });
     const messages: Message[] = sent.map((s, i) =>
-      createMessage({ id: `lo-${i}`, time: s.time, meta: {}, payload: { at: s.at, number: s.number, flag: s.flag, text: s.text } }),
+      createMessage({
+        id: `lo-${i}`,
+        time: s.time,
+        meta: {},
+        payload: { at: s.at, number: s.number, flag: s.flag, text: s.text },
+      }),
     );
     await sink.write(messages, AbortSignal.timeout(10_000));
     await sink.close();

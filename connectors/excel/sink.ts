@@ -1,16 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  copyFile,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  statfs,
-  unlink,
-} from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   acquireLease,
@@ -706,7 +695,8 @@ export class ExcelSink implements Sink {
         const fs = await statfs(this.stateDir);
         const free = fs.bavail * fs.bsize;
         const needed = 2 * this.neededSpace + 65_536;
-        if (free < needed) throw new Error(`no space left on the device (${free} bytes free, waiting for ${needed})`);
+        if (free < needed)
+          throw new Error(`no space left on the device (${free} bytes free, waiting for ${needed})`);
         this.neededSpace = 0;
       }
       this.directoryIdentity = await identityOf(this.directory);

@@ -35,11 +35,13 @@ export async function readWithExceljs(
     const rows: unknown[][] = [];
     ws.eachRow({ includeEmpty: false }, (row) => {
       // Rich text (how text with leading or trailing whitespace is written) as its plain text.
-      const values = (row.values as unknown[]).slice(1).map((v) =>
-        v !== null && typeof v === 'object' && 'richText' in v
-          ? (v as ExcelJS.CellRichTextValue).richText.map((r) => r.text).join('')
-          : v,
-      );
+      const values = (row.values as unknown[])
+        .slice(1)
+        .map((v) =>
+          v !== null && typeof v === 'object' && 'richText' in v
+            ? (v as ExcelJS.CellRichTextValue).richText.map((r) => r.text).join('')
+            : v,
+        );
       rows.push(values);
     });
     return { name: ws.name, rows };

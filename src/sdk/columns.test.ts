@@ -85,7 +85,10 @@ describe('column mapping', () => {
       'a.b (2)',
       'time (2) (2)',
     ]);
-    const { cells } = toRow(inferred.columns, msg({ time: 'field', a: { b: 1 }, 'a.b': 2, 'time (2)': 'taken' }));
+    const { cells } = toRow(
+      inferred.columns,
+      msg({ time: 'field', a: { b: 1 }, 'a.b': 2, 'time (2)': 'taken' }),
+    );
     expect(cells.slice(1)).toEqual(['field', 1, 2, 'taken']);
     // After a restart the same fields find their columns again, and new ones stay unique.
     const restored = new InferredColumns(inferred.columns.map((c) => ({ header: c.header, value: c.value })));

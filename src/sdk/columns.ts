@@ -181,8 +181,7 @@ export class InferredColumns {
   observe(messages: readonly Message[]): number {
     let added = 0;
     for (const m of messages) {
-      const scalar =
-        m.payload === null || typeof m.payload !== 'object' || m.payload instanceof Uint8Array;
+      const scalar = m.payload === null || typeof m.payload !== 'object' || m.payload instanceof Uint8Array;
       const fresh: { header: string; value: string }[] = [];
       for (const keys of scalar ? [['value']] : scalarFields(m.payload)) {
         const value = scalar ? 'payload' : fieldExpression(keys);
