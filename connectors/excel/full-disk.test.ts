@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFakeContext } from '../../test/conformance/context.js';
@@ -108,5 +109,50 @@ describe('excel sink on a full disk', () => {
     const { acked, retried, rows } = await fillUntilFull('1m', 4096, 10);
     expect(rows.length).toBe(acked + retried);
     expect(rows.filter((r) => (r[2] as string).length === 4096)).toHaveLength(rows.length - 1);
+  });
+
+  it('a workbook build that runs out of space fails cleanly (no crash, no hang, no temp file) and is retried', async () => {
+    const disk = await smallDisk('full-build', '2m');
+    const ctx = createFakeContext();
+    const sink = new ExcelSink(
+      excelConfig({ directory: disk, fileName: 'build.xlsx', rotate: 'none', flushEvery: '1h' }),
+      ctx,
+      { tickEvery: 60_000 },
+    );
+    await sink.connect(AbortSignal.timeout(10_000));
+    try {
+      // Text that does not compress: the workbook is about as big as the rows.
+      const batch = Array.from({ length: 200 }, () => msg(randomBytes(1500).toString('base64')));
+      await sink.write(batch, AbortSignal.timeout(10_000));
+      // Something else fills the disk, leaving room for the journal but not for the workbook.
+      const filler = join(disk, 'filler.bin');
+      const handle = await open(filler, 'w');
+      try {
+        for (;;) {
+          const { bytesWritten } = await handle.write(Buffer.alloc(64 * 1024));
+          if (bytesWritten < 64 * 1024) break;
+        }
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      } finally {
+        await handle.close();
+      }
+      await sink.flush();
+      const failed = ctx.logs.find((l) => /could not write the workbook/.test(l.msg ?? ''));
+      expect(JSON.stringify(failed?.obj)).toMatch(/ENOSPC|no space|bytes written/i);
+      expect(await readdir(disk)).toEqual(['.passerelle-excel', 'filler.bin']);
+      expect((await readdir(join(disk, STATE_FOLDER))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      // Journals still take rows: readiness is not affected by a failed build.
+      expect(ctx.state).toBe('connected');
+
+      await rm(filler);
+      await sink.flush();
+      const { sheets } = await readWithExceljs(join(disk, 'build.xlsx'));
+      expect(sheets[0]!.rows.slice(1).map((r) => r[2])).toEqual(
+        batch.map((m) => (m.payload as { text: string }).text),
+      );
+    } finally {
+      await sink.close();
+    }
   });
 });

@@ -102,7 +102,8 @@ export async function buildWorkbook(
   const tee = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _encoding, callback) {
-      if (file.destroyed) return callback(new Error(`${temp}: the file was closed by an earlier error`));
+      if (file.destroyed)
+        return callback(file.errored ?? new Error(`${temp}: the file was closed by an earlier error`));
       hash.update(chunk);
       bytes += chunk.length;
       if (file.write(chunk)) return callback();
