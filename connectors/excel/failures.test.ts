@@ -65,11 +65,12 @@ describe('excel sink: a message that can never be written fails alone', () => {
       msg({ site: 'a', 'both"\'quotes': 3 }),
       msg({ site: longSite, v: 4 }),
       msg({ site: 'b', v: 5 }),
+      msg({ site: 'c', 'only"\'bad': 7 }), // fails before its file is created
     ];
     const error = await writeError(sink.write(batch, signal()));
     expect(error).toBeInstanceOf(BatchError);
     const failures = (error as BatchError).failures;
-    expect(failures.map((f) => f.index)).toEqual([2, 3]);
+    expect(failures.map((f) => f.index)).toEqual([2, 3, 5]);
     for (const f of failures) expect(f.error).toBeInstanceOf(FatalError);
     expect(failures[0]!.error.message).toMatch(/both"'quotes.*can not be a column/);
     expect(failures[1]!.error.message).toMatch(/file name .* is 305 bytes long.* at most/);

@@ -334,7 +334,10 @@ export class ExcelSink implements Sink {
       try {
         base = this.fileNameOf(message, period);
         if (already?.has(base)) continue; // delivered again: this file has it
-        file = this.open.get(base) ?? (await this.openFile(base, period));
+        const known = this.open.get(base);
+        // A message that would fail on its columns does not create a file for nothing.
+        if (!known && !this.configuredColumns) new InferredColumns().observe([message]);
+        file = known ?? (await this.openFile(base, period));
         if (this.config.maxRowsPerFile !== undefined && file.state.rows >= this.config.maxRowsPerFile) {
           // The file is full: what this batch put in it is written first, then the next part starts.
           full.push(file);
