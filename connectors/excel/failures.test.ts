@@ -50,8 +50,19 @@ async function writeError(promise: Promise<void>): Promise<unknown> {
   throw new Error('the write succeeded');
 }
 
-function chattr(flag: '+i' | '-i', path: string): void {
-  execFileSync('chattr', [flag, path]);
+/**
+ * Makes a file impossible to replace, like Excel holding it open on a share: immutable
+ * (`chattr +i`) where the file system supports it, otherwise a bind mount of the file over itself
+ * (a rename over a mount point fails with EBUSY). Returns the undo.
+ */
+function lockFile(path: string): () => void {
+  try {
+    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
+    return () => execFileSync('chattr', ['-i', path]);
+  } catch {
+    execFileSync('mount', ['--bind', path, path]);
+    return () => execFileSync('umount', [path]);
+  }
 }
 
 describe('excel sink: a message that can never be written fails alone', () => {
@@ -114,8 +125,8 @@ describe('excel sink: one file that can not be replaced', () => {
     await sink.write([msg({ f: 'a', v: 1 }), msg({ f: 'b', v: 1 })], signal());
     await sink.flush();
     const locked = join(dir, 'a-2026-01-15.xlsx');
-    chattr('+i', locked); // like Excel holding the file open on a share: it can not be replaced
-    cleanups.push(async () => chattr('-i', locked));
+    let unlock: (() => void) | undefined = lockFile(locked);
+    cleanups.push(async () => unlock?.());
 
     await sink.write([msg({ f: 'a', v: 2 }), msg({ f: 'b', v: 2 })], signal());
     await sink.flush();
@@ -140,7 +151,8 @@ describe('excel sink: one file that can not be replaced', () => {
     expect(await values('b-2026-01-16.xlsx')).toEqual([3]);
 
     // The file is released: the next attempt writes it, with every row.
-    chattr('-i', locked);
+    unlock();
+    unlock = undefined;
     clock.time += 120_000; // past the retry delay
     await sink.tick();
     await sink.flush();
