@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
@@ -199,5 +199,36 @@ describe('excel sink: retention deletes only what the sink wrote', () => {
     expect(await second.ctx.registry.getSingleMetricAsString('passerelle_excel_retention_total')).toMatch(
       /deleted.* 1/,
     );
+  });
+});
+
+describe('excel sink: open journals are capped', () => {
+  it('holds at most maxOpenFiles journal descriptors, however many files it writes', async () => {
+    const dir = await folder('cap');
+    const { sink } = await startSink({
+      directory: dir,
+      fileName: 'f-{{payload.f}}',
+      rotate: 'none',
+      maxOpenFiles: 4,
+    });
+    const openJournals = async (): Promise<number> => {
+      let n = 0;
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target.startsWith(dir) && target.endsWith('.journal')) n++;
+      }
+      return n;
+    };
+    for (let round = 0; round < 3; round++) {
+      await sink.write(
+        Array.from({ length: 20 }, (_, f) => msg({ f, round })),
+        signal(),
+      );
+      expect(await openJournals()).toBeLessThanOrEqual(4);
+    }
+    await sink.flush();
+    expect(await xlsxFiles(dir)).toHaveLength(20);
+    const rows = (await readWithExceljs(join(dir, 'f-7.xlsx'))).sheets[0]!.rows;
+    expect(rows.slice(1).map((r) => r[2])).toEqual([0, 1, 2]);
   });
 });
