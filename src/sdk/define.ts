@@ -51,6 +51,13 @@ export interface ComponentContext {
    * limits, report-by-exception state. Undefined when the service runs without Redis.
    */
   redisUrl?: string;
+  /**
+   * Who this component is across restarts, `<instance>/<pipeline>/<component>` (the instance is
+   * PASSERELLE_IDENTITY or the host name, which is the pod name on Kubernetes). Use it as the owner of
+   * a lease: a restarted process with the same identity then takes its lease back at once instead of
+   * waiting for the expiry. Undefined outside the service (tools, tests).
+   */
+  leaseOwner?: string;
 }
 
 export interface Source {
@@ -119,6 +126,11 @@ export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Co
   delivery(config: z.output<Schema>): DeliveryGuarantee;
   /** True when redelivered batches do not create duplicates at the target. */
   idempotent?(config: z.output<Schema>): boolean;
+  /**
+   * Where this config lets the target keep less than every message as sent (InfluxDB merging points
+   * with the same series and time): one sentence each, printed by `passerelle validate`.
+   */
+  caveats?(config: z.output<Schema>): string[];
   /**
    * The sink's own defaults for the engine's `batch` options, where the generic ones (500 messages
    * or 50 ms) do not suit it: a quota-bound API wants few large writes. The pipeline can override.
