@@ -23,14 +23,20 @@ describe('JSONata bounds', () => {
   it('matches regular expressions in linear time (RE2): /^(a+)+$/ backtracked for seconds', async () => {
     const s = `${'a'.repeat(5000)}!`;
     expect((await evaluate('$match(payload.s, /^(a+)+$/)', { s })).value).toBeUndefined();
-    expect((await evaluate('$contains(payload.s, /^(\\d+)*$/)', { s: `${'1'.repeat(5000)}x` })).value).toBe(false);
+    expect((await evaluate('$contains(payload.s, /^(\\d+)*$/)', { s: `${'1'.repeat(5000)}x` })).value).toBe(
+      false,
+    );
     expect((await evaluate('$replace(payload.s, /a(b)?/i, "[$1]")', { s: 'xAbyaz' })).value).toBe('x[b]y[]z');
-    expect(Array.from((await evaluate('$match(payload.s, /\\d+/).index', { s: 'é1 22' })).value as number[])).toEqual([1, 3]);
+    expect(
+      Array.from((await evaluate('$match(payload.s, /\\d+/).index', { s: 'é1 22' })).value as number[]),
+    ).toEqual([1, 3]);
   });
 
   it('refuses ranges over the limit before building them', async () => {
     const { error } = await evaluate('$sum([1..9999999])');
-    expect(errorText(error)).toMatch(/range \[1\.\.9999999\] has 9999999 items, more than the limit of 100000/);
+    expect(errorText(error)).toMatch(
+      /range \[1\.\.9999999\] has 9999999 items, more than the limit of 100000/,
+    );
     expect((await evaluate(`$count([1..${MAX_RANGE}])`)).value).toBe(MAX_RANGE);
     // Ranges inside ranges, and in recursion, are checked each with its own bounds.
     expect((await evaluate('$count([1..($count([1..10]) * 5)])')).value).toBe(50);
@@ -55,11 +61,21 @@ describe('JSONata bounds', () => {
     const distinct = await evaluate('$distinct(payload)', strings);
     expect(distinct.value).toEqual(strings.slice(0, 10_000));
     // Deep equality, whatever the key order, as JSONata's.
-    const objects = await evaluate('$distinct(payload)', [{ a: 1, b: [1] }, { b: [1], a: 1 }, { a: 1, b: [2] }, 1, '1']);
+    const objects = await evaluate('$distinct(payload)', [
+      { a: 1, b: [1] },
+      { b: [1], a: 1 },
+      { a: 1, b: [2] },
+      1,
+      '1',
+    ]);
     expect(objects.value).toEqual([{ a: 1, b: [1] }, { a: 1, b: [2] }, 1, '1']);
-    expect(errorText((await evaluate('$sort(payload)', [1, 'a'])).error)).toMatch(/array of strings or an array of numbers/);
+    expect(errorText((await evaluate('$sort(payload)', [1, 'a'])).error)).toMatch(
+      /array of strings or an array of numbers/,
+    );
     // With a comparator, JSONata's own $sort, whose comparisons are steps the deadline can stop.
-    expect((await evaluate('$sort(payload, function($l, $r) { $l < $r })', [1, 3, 2])).value).toEqual([3, 2, 1]);
+    expect((await evaluate('$sort(payload, function($l, $r) { $l < $r })', [1, 3, 2])).value).toEqual([
+      3, 2, 1,
+    ]);
   });
 
   it('caps $pad and has no $eval', async () => {
@@ -90,7 +106,9 @@ describe('map and filter with hostile expressions', () => {
     const ctx = createTestTransformContext();
     const out = await map.apply([message({ n: 9_999_999 }), message({ n: 3 })], ctx);
     expect(out.map((m) => m.payload)).toEqual([{ n: 3 }]);
-    expect(ctx.rejected[0]?.reason).toMatch(/map: the payload expression .* failed: the range \[1\.\.9999999\]/);
+    expect(ctx.rejected[0]?.reason).toMatch(
+      /map: the payload expression .* failed: the range \[1\.\.9999999\]/,
+    );
 
     const filter = new FilterTransform(
       filterTransformConfig.parse({ expression: '$contains(payload.serial, /^(a+)+$/)' }),
@@ -115,8 +133,8 @@ describe('map and filter with hostile expressions', () => {
     }
     const meta = mapTransformConfig.safeParse({ expression: 'payload', meta: { x: '$match($id, /(?=a)/)' } });
     expect(meta.error?.issues[0]?.path).toEqual(['meta', 'x']);
-    expect(filterTransformConfig.safeParse({ expression: '$contains(payload.s, /^[a-z]+\\d{2,}$/i)' }).success).toBe(
-      true,
-    );
+    expect(
+      filterTransformConfig.safeParse({ expression: '$contains(payload.s, /^[a-z]+\\d{2,}$/i)' }).success,
+    ).toBe(true);
   });
 });

@@ -101,11 +101,18 @@ function forEachNode(node: unknown, visit: (node: AstNode) => void, visited = ne
 }
 
 /** Called after every step with its result: refuses oversized results, and ranges before they are built. */
-function checkStepResult(expr: object, _input: unknown, environment: { base?: object }, result: unknown): void {
+function checkStepResult(
+  expr: object,
+  _input: unknown,
+  environment: { base?: object },
+  result: unknown,
+): void {
   if (Array.isArray(result) && result.length > MAX_ITEMS)
     throw new Error(`a step gave ${result.length} items, more than the limit of ${MAX_ITEMS}`);
   if (typeof result === 'string' && result.length > MAX_STRING)
-    throw new Error(`a step gave a string of ${result.length} characters, more than the limit of ${MAX_STRING}`);
+    throw new Error(
+      `a step gave a string of ${result.length} characters, more than the limit of ${MAX_STRING}`,
+    );
   const operand = rangeOperands.get(expr);
   if (!operand || !environment.base) return;
   let pending = pendingLeftBounds.get(environment.base);
@@ -121,7 +128,9 @@ function checkStepResult(expr: object, _input: unknown, environment: { base?: ob
   }
   const lhs = stack.pop();
   if (typeof lhs === 'number' && typeof bound === 'number' && bound - lhs + 1 > MAX_RANGE)
-    throw new Error(`the range [${lhs}..${bound}] has ${bound - lhs + 1} items, more than the limit of ${MAX_RANGE}`);
+    throw new Error(
+      `the range [${lhs}..${bound}] has ${bound - lhs + 1} items, more than the limit of ${MAX_RANGE}`,
+    );
 }
 
 let sliceStart: number | undefined;
@@ -158,7 +167,11 @@ async function sortWithoutCopies(this: unknown, array: unknown, comparator?: unk
   if (comparator !== undefined) {
     // A user function: each comparison is an evaluation step, so the timeout applies.
     const sort = await original('sort');
-    return (sort.implementation as (this: unknown, a: unknown, c: unknown) => unknown).call(this, array, comparator);
+    return (sort.implementation as (this: unknown, a: unknown, c: unknown) => unknown).call(
+      this,
+      array,
+      comparator,
+    );
   }
   if (!Array.isArray(array) || array.length <= 1) return array;
   const numbers = array.every((v) => typeof v === 'number');
