@@ -150,7 +150,7 @@ export function loadPipelineTexts(
           file,
           ...p.nameAt,
           path: 'name',
-          message: `pipeline name '${p.config.name}' is already used at ${previous}`,
+          message: `pipeline name ${p.nameOrigin ? `from ${p.nameOrigin}` : `'${p.config.name}'`} is already used at ${previous}`,
         });
         continue;
       }
@@ -176,6 +176,8 @@ interface Position {
 interface ParsedPipeline {
   config: PipelineConfig;
   nameAt: Position;
+  /** Set when the name came from a reference: messages say that instead of the name. */
+  nameOrigin?: string;
 }
 
 function parseFile(file: string, text: string, registry: Registry, env: Record<string, string | undefined>) {
@@ -229,7 +231,11 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
     issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
     if (result.config) {
       result.config.origin = { file, line: locate([]).line };
-      pipelines.push({ config: result.config, nameAt: locate(['name']) });
+      pipelines.push({
+        config: result.config,
+        nameAt: locate(['name']),
+        ...(result.nameOrigin ? { nameOrigin: result.nameOrigin } : {}),
+      });
     }
   }
   if (nonEmpty === 0 && issues.length === 0)
@@ -274,16 +280,41 @@ export interface ValidateContext {
 
 const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
 
+/** A string value that held `${env:}` / `${file:}` references: its text as written, and what they resolved to. */
+interface Interpolation {
+  raw: string;
+  references: Reference[];
+  value: string;
+}
+
+/**
+ * Where an interpolated value came from, for messages that must not print it: `${file:/run/x}`
+ * for a value that is one reference, the text as written (`"mqtt://${env:HOST}:1883"`) otherwise.
+ */
+function originOf(interpolation: Interpolation): string {
+  const raw = interpolation.raw.trim();
+  return /^\$\{[^}]*\}$/.test(raw) ? raw : JSON.stringify(interpolation.raw);
+}
+
+/** Sets an own property, even for `__proto__` (an assignment would change the prototype instead). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Validates one document (a plain value); returns the issues with document paths, and the config when valid. */
 export function validateDocument(
   input: unknown,
   registry: Registry,
   ctx: ValidateContext,
-): { config?: PipelineConfig; issues: RawIssue[] } {
+): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string } {
   const issues: RawIssue[] = [];
-  const references = new Map<string, Reference[]>();
+  const references = new Map<string, Interpolation>();
   const value = interpolateTree(input, [], ctx, references, issues);
   const unresolved = new Set(issues.map((i) => keyOf(i.path)));
+  const originAt = (path: readonly PathSegment[]): string | undefined => {
+    const interpolation = references.get(keyOf(path));
+    return interpolation ? originOf(interpolation) : undefined;
+  };
 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     issues.push({ path: [], message: 'a pipeline must be a mapping with at least name, source and sinks' });
@@ -301,12 +332,13 @@ export function validateDocument(
         value: rest,
         rootKeys: PIPELINE_KEYS,
         isSecretPath: () => false,
+        originAt,
       }),
     );
   }
 
   const component = (kind: ComponentKind, item: unknown, path: PathSegment[]) =>
-    validateComponent(kind, item, path, registry, references, issues);
+    validateComponent(kind, item, path, registry, references, originAt, issues);
 
   let sourceConfig: ComponentConfig | undefined;
   if (!('source' in doc)) issues.push({ path: ['source'], message: 'required key is missing' });
@@ -340,9 +372,10 @@ export function validateDocument(
   const named = sinksOk ? nameSinks(sinkConfigs, issues) : undefined;
 
   if (issues.length > 0 || !options.success || !sourceConfig || transformConfigs.some((t) => !t) || !named)
-    return { issues: withoutFollowOns(issues, unresolved) };
+    return { issues: withoutInterpolatedValues(withoutFollowOns(issues, unresolved), references) };
   return {
     issues,
+    ...(references.has(keyOf(['name'])) ? { nameOrigin: originAt(['name']) } : {}),
     config: {
       name: options.data.name,
       ...(options.data.description !== undefined ? { description: options.data.description } : {}),
@@ -354,6 +387,32 @@ export function validateDocument(
       shutdownTimeout: options.data.shutdownTimeout,
     },
   };
+}
+
+/**
+ * The last guard for messages written by component schemas (refinements that quote the value): any
+ * interpolated value still in a message is replaced by where it came from. Quoted forms are
+ * replaced whatever their length, bare text from 4 characters (shorter would hit unrelated words).
+ */
+function withoutInterpolatedValues(issues: RawIssue[], references: Map<string, Interpolation>): RawIssue[] {
+  const replacements: [string, string][] = [];
+  for (const interpolation of references.values()) {
+    const origin = originOf(interpolation);
+    for (const text of [interpolation.value, ...interpolation.references.map((r) => r.value)]) {
+      if (text === '') continue;
+      for (const quoted of [JSON.stringify(text), `"${text}"`, `'${text}'`]) replacements.push([quoted, origin]);
+      if (text.length >= 4) replacements.push([text, origin]);
+    }
+  }
+  if (replacements.length === 0) return issues;
+  // Longest first, so a value is not half-replaced by one of its parts.
+  replacements.sort((a, b) => b[0].length - a[0].length);
+  return issues.map((issue) => {
+    let message = issue.message;
+    for (const [text, origin] of replacements)
+      if (message.includes(text)) message = message.split(text).join(origin);
+    return message === issue.message ? issue : { ...issue, message };
+  });
 }
 
 /** A value whose reference could not be resolved is reported once, not again as an invalid value. */
@@ -372,7 +431,7 @@ function interpolateTree(
   value: unknown,
   path: PathSegment[],
   ctx: ValidateContext,
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
   issues: RawIssue[],
 ): unknown {
   if (typeof value === 'string') {
@@ -381,7 +440,7 @@ function interpolateTree(
     for (const message of result.errors) issues.push({ path, message });
     // Recorded even when resolution failed, so a secret is not also reported as a literal.
     if (result.references.length > 0 || result.errors.length > 0)
-      references.set(keyOf(path), result.references);
+      references.set(keyOf(path), { raw: value, references: result.references, value: result.value });
     return result.value;
   }
   if (Array.isArray(value))
@@ -389,7 +448,7 @@ function interpolateTree(
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value))
-      out[k] = interpolateTree(v, [...path, k], ctx, references, issues);
+      setOwn(out, k, interpolateTree(v, [...path, k], ctx, references, issues));
     return out;
   }
   return value;
@@ -402,7 +461,8 @@ function validateComponent(
   item: unknown,
   path: PathSegment[],
   registry: Registry,
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
+  originAt: (path: readonly PathSegment[]) => string | undefined,
   issues: RawIssue[],
 ):
   | { component: ComponentConfig; engine?: Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string } }
@@ -424,11 +484,13 @@ function validateComponent(
   const definition: ComponentDefinition | undefined =
     typeof type === 'string' ? findComponent(registry, kind, type) : undefined;
   if (!definition) {
-    const suggestion = typeof type === 'string' ? didYouMean(type, available) : undefined;
+    const origin = originAt([...path, 'type']);
+    // A suggestion would tell how close the hidden value is to a known type: none for references.
+    const suggestion = typeof type === 'string' && !origin ? didYouMean(type, available) : undefined;
     const hint = suggestion ? ` — did you mean '${suggestion}'?` : '';
     issues.push({
       path: [...path, 'type'],
-      message: `unknown ${KIND_LABEL[kind]} type ${JSON.stringify(type)}${hint} (${availableText})`,
+      message: `unknown ${KIND_LABEL[kind]} type ${origin ? `from ${origin}` : JSON.stringify(type)}${hint} (${availableText})`,
     });
     return undefined;
   }
@@ -437,7 +499,7 @@ function validateComponent(
   const own: Record<string, unknown> = {};
   const engineInput: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(rest))
-    (kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own)[k] = v;
+    setOwn(kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own, k, v);
 
   const schema = definition.config as z.ZodType;
   const secrets = secretPaths(schema);
@@ -457,6 +519,7 @@ function validateComponent(
       value: own,
       rootKeys,
       isSecretPath,
+      originAt,
     });
     issues.push(...translated.filter((i) => !reported.has(keyOf(i.path))));
   }
@@ -478,6 +541,7 @@ function validateComponent(
           prefix: path,
           value: engineInput,
           isSecretPath: () => false,
+          originAt,
         }),
       );
   }
@@ -490,7 +554,7 @@ function checkSecrets(
   own: Record<string, unknown>,
   secrets: SchemaPath[],
   prefix: PathSegment[],
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
   issues: RawIssue[],
 ): void {
   for (const schemaPath of secrets) {
@@ -498,7 +562,7 @@ function checkSecrets(
       const value = getAt(own, relative);
       if (value === undefined || value === null) continue;
       const path = [...prefix, ...relative];
-      const refs = references.get(keyOf(path));
+      const refs = references.get(keyOf(path))?.references;
       if (!refs || typeof value !== 'string') {
         issues.push({
           path,
