@@ -16,6 +16,7 @@ import { main } from './main.js';
 // bidi override that reverses the rest; a fake second line.
 const HOSTILE =
   '\u001b]0;pwned\u0007\u001b[2J\u001b[1;1H\u009b31m\u007f\u202eevil\u2066x\u2069\r\nOK: all good';
+// eslint-disable-next-line no-control-regex -- raw control characters are what the test looks for
 const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 async function run(argv: string[], env: Record<string, string> = {}) {
