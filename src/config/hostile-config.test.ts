@@ -94,7 +94,9 @@ sinks: [{ type: mqtt, url: u, topic: t }]
     const messages = load(`${doc}---\n${doc}`);
     expectNoSecret(messages);
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatch(/name: pipeline name from \$\{env:SECRET\} is already used at .*p\.yaml:1:7$/);
+    expect(messages[0]).toMatch(
+      /name: pipeline name from \$\{env:SECRET\} is already used at .*p\.yaml:1:7$/,
+    );
   });
 
   it('hides the value in the messages of real connector specs (URL checks, template checks)', () => {

@@ -189,7 +189,9 @@ function translateIssue(issue: Issue, ctx: TranslateContext, base: PathSegment[]
         return one(n <= 1 ? 'must not be empty' : `must be at least ${n} characters long`);
       if (issue.origin === 'array' || issue.origin === 'set')
         return one(`must have at least ${n} item${n === 1 ? '' : 's'}`);
-      return one(`must be ${issue.inclusive ? 'at least' : 'greater than'} ${n}${got(input, secret, origin)}`);
+      return one(
+        `must be ${issue.inclusive ? 'at least' : 'greater than'} ${n}${got(input, secret, origin)}`,
+      );
     }
     case 'too_big': {
       const n = Number(issue.maximum);

@@ -400,7 +400,8 @@ function withoutInterpolatedValues(issues: RawIssue[], references: Map<string, I
     const origin = originOf(interpolation);
     for (const text of [interpolation.value, ...interpolation.references.map((r) => r.value)]) {
       if (text === '') continue;
-      for (const quoted of [JSON.stringify(text), `"${text}"`, `'${text}'`]) replacements.push([quoted, origin]);
+      for (const quoted of [JSON.stringify(text), `"${text}"`, `'${text}'`])
+        replacements.push([quoted, origin]);
       if (text.length >= 4) replacements.push([text, origin]);
     }
   }

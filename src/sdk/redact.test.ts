@@ -28,7 +28,9 @@ describe('redact', () => {
   });
 
   it('masks the password of a URL with no user name, whatever its origin', () => {
-    expect(redact('cannot reach redis://:hunter2@cache:6379/0')).toBe('cannot reach redis://:***@cache:6379/0');
+    expect(redact('cannot reach redis://:hunter2@cache:6379/0')).toBe(
+      'cannot reach redis://:***@cache:6379/0',
+    );
     expect(redact('mqtt://user:pw@broker')).toBe('mqtt://user:***@broker');
     expect(redactUrl('redis://:hunter2@cache:6379')).toBe('redis://cache:6379');
   });

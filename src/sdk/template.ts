@@ -12,9 +12,35 @@ import type { Message } from './message.js';
  *   {{ date:YYYY-MM-DD }}       the message time, formatted (YYYY MM DD HH mm ss SSS), in UTC
  *
  * Missing values render as an empty string unless `strict` is set. Templates are compiled once.
+ *
+ * A connector whose names have a structure (topic levels, folders) checks the values a message
+ * supplies with the `value` option: only the rendered values, never the template's own text.
  */
 export interface TemplateContext {
   pipeline?: string;
+}
+
+/**
+ * Where a `{{ }}` value comes from. `source-topic` is the source's MQTT topic itself (`topic[N]`,
+ * `meta.mqtt.topic`); `payload`, `meta` (other keys) and `id` come from the message; `pipeline`,
+ * `time` and `date` from the service.
+ */
+export type TemplateValueSource = 'payload' | 'meta' | 'source-topic' | 'id' | 'pipeline' | 'time' | 'date';
+
+export interface TemplatePart {
+  /** The expression as written between `{{ }}`, trimmed: `payload.device`. */
+  expression: string;
+  source: TemplateValueSource;
+}
+
+export interface TemplateOptions {
+  /** A missing value throws a TemplateError instead of rendering as an empty string. */
+  strict?: boolean;
+  /**
+   * Checks or rewrites the text of each rendered value before it joins the template's text:
+   * returns the text to use, or throws a TemplateError to fail the message.
+   */
+  value?: (text: string, part: TemplatePart) => string;
 }
 
 export type RenderFn = (message: Message, ctx?: TemplateContext) => string;
@@ -23,12 +49,16 @@ export class TemplateError extends Error {}
 
 const PART = /\{\{\s*([^}]*?)\s*\}\}/g;
 
-export function compileTemplate(template: string, options: { strict?: boolean } = {}): RenderFn {
-  const pieces: (string | ((m: Message, ctx?: TemplateContext) => unknown))[] = [];
+export function compileTemplate(template: string, options: TemplateOptions = {}): RenderFn {
+  const pieces: (string | { get: Getter; part: TemplatePart })[] = [];
   let last = 0;
   for (const match of template.matchAll(PART)) {
     if (match.index > last) pieces.push(template.slice(last, match.index));
-    pieces.push(compileExpression(match[1] ?? '', template));
+    const expression = (match[1] ?? '').trim();
+    pieces.push({
+      get: compileExpression(expression, template),
+      part: { expression, source: sourceOf(expression) },
+    });
     last = match.index + match[0].length;
   }
   if (last < template.length) pieces.push(template.slice(last));
@@ -44,13 +74,14 @@ export function compileTemplate(template: string, options: { strict?: boolean } 
         out += piece;
         continue;
       }
-      const value = piece(message, ctx);
+      const value = piece.get(message, ctx);
       if (value === undefined || value === null) {
         if (options.strict)
           throw new TemplateError(`template "${template}": a value is missing in message ${message.id}`);
         continue;
       }
-      out += typeof value === 'object' ? JSON.stringify(value) : String(value);
+      const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      out += options.value ? options.value(text, piece.part) : text;
     }
     return out;
   };
@@ -62,6 +93,15 @@ export function isDynamicTemplate(template: string): boolean {
 }
 
 type Getter = (m: Message, ctx?: TemplateContext) => unknown;
+
+function sourceOf(expression: string): TemplateValueSource {
+  if (expression.startsWith('date:')) return 'date';
+  const segments = parsePath(expression);
+  const head = segments[0];
+  if (head === 'topic') return 'source-topic';
+  if (head === 'meta') return segments.slice(1).join('.') === 'mqtt.topic' ? 'source-topic' : 'meta';
+  return head === 'pipeline' || head === 'time' || head === 'id' ? head : 'payload';
+}
 
 /**
  * Compiles one template expression (what goes between `{{ }}`: `payload.a.b`, `meta.mqtt.topic`,
