@@ -22,6 +22,7 @@ import {
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
 import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
 import { didYouMean, translateIssues, type RawIssue } from './issues.js';
+import { pipelineWarnings } from './warnings.js';
 import {
   NAME_PATTERN,
   PIPELINE_KEYS,
@@ -52,6 +53,8 @@ export interface LoadResult {
   pipelines: PipelineConfig[];
   /** Every problem of every file, in file order. Empty when all is valid. */
   issues: ConfigIssue[];
+  /** Risky settings of valid pipelines (they still load), located like issues. */
+  warnings: ConfigIssue[];
   /** The files read, in the order read. */
   files: string[];
 }
@@ -114,6 +117,7 @@ export async function loadPipelineFiles(
   return {
     pipelines: result.pipelines,
     issues: [...issues, ...result.issues],
+    warnings: result.warnings,
     files: texts.map((t) => t.file),
   };
 }
@@ -138,10 +142,12 @@ export function loadPipelineTexts(
   const env = options.env ?? process.env;
   const pipelines: PipelineConfig[] = [];
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const names = new Map<string, string>();
   for (const { file, text } of texts) {
     const parsed = parseFile(file, text, registry, env);
     issues.push(...parsed.issues);
+    warnings.push(...parsed.warnings);
     for (const p of parsed.pipelines) {
       const where = `${file}:${p.nameAt.line}:${p.nameAt.column}`;
       const previous = names.get(p.config.name);
@@ -158,7 +164,7 @@ export function loadPipelineTexts(
       pipelines.push(p.config);
     }
   }
-  return { pipelines, issues };
+  return { pipelines, issues, warnings };
 }
 
 function fsReason(error: unknown): string {
@@ -185,6 +191,7 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const pipelines: ParsedPipeline[] = [];
   const position = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
@@ -230,6 +237,8 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
     // In reading order, whatever order the schemas checked in.
     issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
     if (result.config) {
+      for (const w of pipelineWarnings(result.config, registry))
+        warnings.push(toIssue({ path: w.path, message: w.message }));
       result.config.origin = { file, line: locate([]).line };
       pipelines.push({
         config: result.config,
@@ -240,7 +249,7 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   }
   if (nonEmpty === 0 && issues.length === 0)
     issues.push({ file, line: 1, column: 1, path: '', message: 'the file holds no pipeline' });
-  return { issues, pipelines };
+  return { issues, warnings, pipelines };
 }
 
 /** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
