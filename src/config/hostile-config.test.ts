@@ -154,7 +154,33 @@ sinks:
     ]);
   });
 
-  it('accepts a constructor or __proto__ key where any key is allowed, as an own key', () => {
+  it('refuses a __proto__ key in a map (zod would drop it), keeps constructor there', () => {
+    const text = `name: a
+source: { type: mqtt, url: mqtt://b, topics: [t] }
+sinks:
+  - type: mqtt
+    url: mqtt://b
+    topic: t
+    userProperties: { __proto__: x, ok: z }
+`;
+    const { issues } = loadPipelineTexts([{ file: 'p.yaml', text }], builtinRegistry, { env });
+    expect(issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
+      "7:23 sinks[0].userProperties.__proto__: key '__proto__' is not allowed (it can not be kept)",
+    ]);
+    const kept = loadPipelineTexts(
+      [{ file: 'p.yaml', text: text.replace('__proto__: x', 'constructor: x') }],
+      builtinRegistry,
+      { env },
+    );
+    expect(kept.issues).toEqual([]);
+    const config = kept.pipelines[0]!.sinks[0]!.config as { userProperties: Record<string, string> };
+    expect(Object.entries(config.userProperties)).toEqual([
+      ['constructor', 'x'],
+      ['ok', 'z'],
+    ]);
+  });
+
+  it('keeps constructor and __proto__ as plain values in a list', () => {
     const text = `name: a
 source: { type: mqtt, url: u, topics: [t] }
 transforms:

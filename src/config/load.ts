@@ -379,6 +379,7 @@ export function validateDocument(
     });
   }
   const named = sinksOk ? nameSinks(sinkConfigs, issues) : undefined;
+  reportProtoKeys(value, [], issues);
 
   if (issues.length > 0 || !options.success || !sourceConfig || transformConfigs.some((t) => !t) || !named)
     return { issues: withoutInterpolatedValues(withoutFollowOns(issues, unresolved), references) };
@@ -423,6 +424,24 @@ function withoutInterpolatedValues(issues: RawIssue[], references: Map<string, I
       if (message.includes(text)) message = message.split(text).join(origin);
     return message === issue.message ? issue : { ...issue, message };
   });
+}
+
+/**
+ * A `__proto__` key that no schema reported: one in a map (`userProperties`), which zod drops
+ * without a word. It can not be kept as a key of a plain object, so it is refused.
+ */
+function reportProtoKeys(value: unknown, path: PathSegment[], issues: RawIssue[]): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => reportProtoKeys(item, [...path, i], issues));
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const at = [...path, key];
+    if (key === '__proto__' && !issues.some((i) => keyOf(i.path) === keyOf(at)))
+      issues.push({ path: at, message: "key '__proto__' is not allowed (it can not be kept)", atKey: true });
+    reportProtoKeys((value as Record<string, unknown>)[key], at, issues);
+  }
 }
 
 /** A value whose reference could not be resolved is reported once, not again as an invalid value. */
