@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type ServiceHandle } from '../../test/harness/services.js';
 import { createOutboxBackend } from '../outbox/index.js';
-import { createMessage, printable, printableLines } from '../sdk/index.js';
+import {
+  clearSecretsForTests,
+  createMessage,
+  printable,
+  printableLines,
+  registerSecret,
+} from '../sdk/index.js';
 import { main } from './main.js';
 
 /**
@@ -101,6 +107,46 @@ describe('dlq list and show', () => {
       [`k${HOSTILE}`]: HOSTILE,
     });
   });
+});
+
+describe('dead-letter reasons at rest', () => {
+  // `dlq list` runs in another process, which knows no secrets: they must be masked when stored.
+  it.each(['memory', 'redis'])(
+    'are stored with secrets masked (%s store)',
+    async (kind) => {
+      const redis = kind === 'redis' ? await startRedis() : undefined;
+      registerSecret('pa"ss\\word1');
+      try {
+        const backend = await createOutboxBackend({
+          ...(redis ? { redisUrl: redis.url } : {}),
+          retention: { maxAgeMs: 3_600_000, maxCount: 1000 },
+        });
+        try {
+          await backend.deadLetters.add([
+            {
+              pipeline: 'p',
+              stage: 'influxdb',
+              reason: 'write refused: {"error":"token pa\\"ss\\\\word1 is not valid"} (redis://:pw@cache)',
+              message: createMessage({ id: 'm1', payload: 1 }),
+              time: Date.now(),
+              attempts: 1,
+            },
+          ]);
+          clearSecretsForTests();
+          const [entry] = await backend.deadLetters.list();
+          expect(entry!.reason).toBe(
+            'write refused: {"error":"token *** is not valid"} (redis://:***@cache)',
+          );
+        } finally {
+          await backend.close();
+        }
+      } finally {
+        clearSecretsForTests();
+        await redis?.dispose();
+      }
+    },
+    30_000,
+  );
 });
 
 describe('passerelle test', () => {
