@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMessage } from '../../src/sdk/index.js';
 import { PointError, PointMapper, convert, readNumeric, toPrecision } from './point.js';
-import { droppedCount, influxMessage } from './sink.js';
 import { influxdbSinkConfig } from './spec.js';
 
 const mapper = (config: Record<string, unknown>): PointMapper =>
@@ -116,20 +115,6 @@ describe('point mapping', () => {
     const ns = mapper({ timestamp: 'payload.ts', timestampUnit: 'ns', precision: 'ns' });
     // A JavaScript number keeps about 16 digits: nanoseconds come out to a fraction of a microsecond.
     expect(ns.map(msg({ ts: '1700000000123456789', v: 1 })).line.split(' ')[2]).toBe('1700000000123456800');
-  });
-});
-
-describe('InfluxDB answers', () => {
-  it('extracts the error text and the dropped count', () => {
-    const text =
-      'A 400 Bad Request error occurred: {"error":"partial write: field type conflict: input field \\"v\\" on measurement \\"m\\" is type string, already exists as type float dropped=2"}';
-    const message = influxMessage(text, 400);
-    expect(message).toBe(
-      'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=2',
-    );
-    expect(droppedCount(message)).toBe(2);
-    expect(droppedCount('field type conflict')).toBeUndefined();
-    expect(influxMessage('A 502 Bad Gateway error occurred: <html>', 502)).toBe('<html>');
   });
 });
 
