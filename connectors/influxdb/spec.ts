@@ -225,16 +225,21 @@ export const influxdbSinkConfig = z
       if (key === 'acceptPartial') return value === false;
       return value !== undefined;
     };
+    const names = { 1: '1.x', 2: '2.x', 3: '3' } as const;
+    const foreign = new Map<string, Version[]>();
     for (const other of VERSIONS) {
       if (other === version) continue;
       for (const key of VERSION_KEYS[other]) {
         if (VERSION_KEYS[version].includes(key) || !given(key)) continue;
-        ctx.addIssue({
-          code: 'custom',
-          path: [key],
-          message: `${key} is an InfluxDB ${other === 1 ? '1.x' : other === 2 ? '2.x' : '3'} setting but version is ${version}${version === 1 ? ' (the default)' : ''}: set version: ${other}, or use ${needs(version)}`,
-        });
+        foreign.set(key, [...(foreign.get(key) ?? []), other]);
       }
+    }
+    for (const [key, versions] of foreign) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `${key} is an InfluxDB ${versions.map((v) => names[v]).join(' or ')} setting but version is ${version}${version === 1 ? ' (the default)' : ''}: set version: ${versions.join(' or ')}, or use ${needs(version)}`,
+      });
     }
     const require = (key: 'database' | 'org' | 'bucket' | 'token'): void => {
       if (config[key] === undefined)
