@@ -67,8 +67,8 @@ export function nameProblem(text: string, element: Element, dialect: Dialect): s
   if (element === 'measurement' && text.startsWith('#'))
     return 'the measurement starts with "#": InfluxDB reads such a line as a comment and stores nothing';
   if (dialect === 'go') {
-    if (element === 'measurement' && /^[\t\0]/.test(text))
-      return 'the measurement starts with a tab or NUL character, which InfluxDB strips';
+    if ((element === 'measurement' || element === 'field key') && /^[\t\0]/.test(text))
+      return `the ${element} starts with a tab or NUL character, which InfluxDB 1.x/2.x strip`;
     const bad =
       element === 'tag key' || element === 'tag value' ? GO_BAD_BACKSLASH_TAG : GO_BAD_BACKSLASH_STRICT;
     if (bad.test(text))

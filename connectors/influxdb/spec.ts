@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import { nameProblem } from './line-protocol.js';
 
 /** The config of the `influxdb` sink: the one place it is defined. Durations are parsed to milliseconds. */
 
@@ -271,6 +272,15 @@ export const influxdbSinkConfig = z
           'timestampField applies to the default fields with a timestamp: set timestamp and leave out fields (with fields, declare the field instead)',
       });
     }
+    // Names fixed in the config must be writable in this version's line protocol.
+    const dialect = version === 3 ? 'rust' : 'go';
+    const check = (name: string, element: 'tag key' | 'field key' | 'measurement', path: string[]): void => {
+      const problem = nameProblem(name, element, dialect);
+      if (problem) ctx.addIssue({ code: 'custom', path, message: `${JSON.stringify(name)}: ${problem}` });
+    };
+    if (!config.measurement.includes('{{')) check(config.measurement, 'measurement', ['measurement']);
+    for (const name of Object.keys(config.tags)) check(name, 'tag key', ['tags', name]);
+    for (const name of Object.keys(config.fields ?? {})) check(name, 'field key', ['fields', name]);
     for (const name of Object.keys(config.tags)) {
       if (config.fields && name in config.fields)
         ctx.addIssue({
