@@ -230,7 +230,8 @@ export class InfluxdbSink implements Sink {
     const lines = entries.map((e) => e.mapped.line);
     const answer = await this.send(lines.join('\n'), lines, signal);
     const failure = this.classify(answer);
-    this.requests.inc({ outcome: failure ? (failure.kind === 'error' ? 'error' : failure.kind) : 'ok' });
+    const outcome = !failure ? 'ok' : failure.kind === 'refused' ? 'rejected' : failure.kind;
+    this.requests.inc({ outcome });
     if (!failure) {
       this.lastOk = Date.now();
       return undefined;
