@@ -95,7 +95,11 @@ function v1(config: InfluxdbSinkConfig): WriteApi {
           kind: 'refused',
           message,
           named,
-          othersWritten: parseOnly ? true : named.size > 0 && !message.startsWith('partial write') ? false : undefined,
+          othersWritten: parseOnly
+            ? true
+            : named.size > 0 && !message.startsWith('partial write')
+              ? false
+              : undefined,
           dropped: droppedCount(message),
         };
       }
@@ -187,7 +191,10 @@ function common(answer: HttpAnswer, message: string): Answer {
   if (status === 401 || status === 403) return { kind: 'credentials', status, message };
   if (status === 404) return { kind: 'notFound', message };
   if (status === 413)
-    return { kind: 'tooLarge', message: `the request is larger than the server accepts (max-body-size on 1.x): ${message}` };
+    return {
+      kind: 'tooLarge',
+      message: `the request is larger than the server accepts (max-body-size on 1.x): ${message}`,
+    };
   if (status === 400 || status === 422)
     return { kind: 'refused', message, named: new Map(), othersWritten: undefined, dropped: undefined };
   return { kind: 'retry', status, message, retryAfterMs: retryAfter(answer.headers['retry-after']) };

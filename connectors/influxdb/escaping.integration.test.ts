@@ -35,7 +35,8 @@ export function quoteIdentifier(name: string): string {
 }
 
 async function written(ctx: FakeContext): Promise<number> {
-  const values = (await ctx.registry.getSingleMetric('passerelle_influxdb_points_written_total')?.get())?.values;
+  const values = (await ctx.registry.getSingleMetric('passerelle_influxdb_points_written_total')?.get())
+    ?.values;
   return (values ?? []).reduce((sum, v) => sum + v.value, 0);
 }
 
@@ -78,7 +79,11 @@ interface Outcome {
 let clock = Date.now() - 3_600_000;
 
 /** Writes the samples through a sink with tag key `tk` and string field `fk`; reads back what is stored. */
-async function roundTrip(tk: string, fk: string, samples: Sample[]): Promise<{ outcome: Outcome; ctx: FakeContext } | string> {
+async function roundTrip(
+  tk: string,
+  fk: string,
+  samples: Sample[],
+): Promise<{ outcome: Outcome; ctx: FakeContext } | string> {
   const parsed = influxdbSinkConfig.safeParse({
     url: influx.url,
     database: DB,
@@ -123,11 +128,16 @@ function expectEqualOrRefused(tk: string, fk: string, samples: Sample[], outcome
     const failure = outcome.failures.get(n);
     const row = outcome.stored.get(n);
     if (failure !== undefined) {
-      expect(failure, `sample ${n} ${JSON.stringify(sample)}`).toMatch(/^(not a valid point|InfluxDB refused the point): ./);
+      expect(failure, `sample ${n} ${JSON.stringify(sample)}`).toMatch(
+        /^(not a valid point|InfluxDB refused the point): ./,
+      );
       expect(row, `refused sample ${n} is stored`).toBeUndefined();
       return;
     }
-    expect(row, `sample ${n} ${JSON.stringify({ tk, fk, ...sample })} is neither stored nor refused`).toBeDefined();
+    expect(
+      row,
+      `sample ${n} ${JSON.stringify({ tk, fk, ...sample })} is neither stored nor refused`,
+    ).toBeDefined();
     expect({ m: row!.measurement, tv: row![`tag:${tk}`] ?? '', s: row![fk] }).toEqual({
       m: sample.m,
       tv: sample.tv,
@@ -173,15 +183,42 @@ describe('line protocol on InfluxDB 1.x', () => {
     const result = await roundTrip('t', 'f', samples);
     if (typeof result === 'string') throw new Error(result);
     expect([...result.outcome.failures]).toEqual([
-      [0, 'not a valid point: measurement "#comment": the measurement starts with "#": InfluxDB reads such a line as a comment and stores nothing'],
-      [1, 'not a valid point: measurement "ends with\\\\": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape'],
-      [2, 'not a valid point: tag "t": value "ends with\\\\": the tag value ends with a backslash, which line protocol cannot carry'],
-      [3, 'not a valid point: measurement "esc\\\\,aped": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape'],
-      [4, 'not a valid point: measurement "esc\\\\\\"aped": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape'],
-      [5, 'not a valid point: measurement "line\\nbreak": the measurement contains a line break, which line protocol cannot carry'],
-      [6, 'not a valid point: tag "t": value "line\\nbreak": the tag value contains a line break, which line protocol cannot carry'],
-      [7, 'not a valid point: measurement "\\tleading tab": the measurement starts with a tab or NUL character, which InfluxDB 1.x/2.x strip'],
-      [8, 'not a valid point: tag "t": value "lone \\ud800 surrogate": the tag value contains an unpaired UTF-16 surrogate (not valid Unicode text)'],
+      [
+        0,
+        'not a valid point: measurement "#comment": the measurement starts with "#": InfluxDB reads such a line as a comment and stores nothing',
+      ],
+      [
+        1,
+        'not a valid point: measurement "ends with\\\\": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape',
+      ],
+      [
+        2,
+        'not a valid point: tag "t": value "ends with\\\\": the tag value ends with a backslash, which line protocol cannot carry',
+      ],
+      [
+        3,
+        'not a valid point: measurement "esc\\\\,aped": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape',
+      ],
+      [
+        4,
+        'not a valid point: measurement "esc\\\\\\"aped": the measurement has a backslash at its end or before a comma, space, "=" or \'"\', which InfluxDB 1.x/2.x read as an escape',
+      ],
+      [
+        5,
+        'not a valid point: measurement "line\\nbreak": the measurement contains a line break, which line protocol cannot carry',
+      ],
+      [
+        6,
+        'not a valid point: tag "t": value "line\\nbreak": the tag value contains a line break, which line protocol cannot carry',
+      ],
+      [
+        7,
+        'not a valid point: measurement "\\tleading tab": the measurement starts with a tab or NUL character, which InfluxDB 1.x/2.x strip',
+      ],
+      [
+        8,
+        'not a valid point: tag "t": value "lone \\ud800 surrogate": the tag value contains an unpaired UTF-16 surrogate (not valid Unicode text)',
+      ],
       [9, 'not a valid point: field "f": it contains an unpaired UTF-16 surrogate (not valid Unicode text)'],
     ]);
     expectEqualOrRefused('t', 'f', samples, result.outcome);

@@ -53,7 +53,10 @@ describe.each([
       createFakeContext(),
     ) as InfluxdbSink;
     sinks.push(sink, typed);
-    await Promise.all([sink.connect(AbortSignal.timeout(10_000)), typed.connect(AbortSignal.timeout(10_000))]);
+    await Promise.all([
+      sink.connect(AbortSignal.timeout(10_000)),
+      typed.connect(AbortSignal.timeout(10_000)),
+    ]);
     const options = {
       pipeline: `nan-${kind}`,
       batch: { count: 10, bytes: 1_000_000, maxWaitMs: 20 },

@@ -40,7 +40,8 @@ interface Entry {
 }
 
 /** What one HTTP write came back with, when it is not a success. */
-type WriteFailure = Exclude<Answer, { kind: 'ok' | 'credentials' | 'notFound' | 'retry' }> | { kind: 'error'; error: Error };
+type WriteFailure =
+  Exclude<Answer, { kind: 'ok' | 'credentials' | 'notFound' | 'retry' }> | { kind: 'error'; error: Error };
 
 type Health = 'closed' | 'connected' | 'down' | 'stopped';
 
@@ -265,8 +266,7 @@ export class InfluxdbSink implements Sink {
       const code = (error as { code?: unknown } | undefined)?.code;
       if (typeof code === 'string' && (NETWORK_CODES.has(code) || /socket hang up/i.test(text)))
         return new NotConnectedError(`${this.where} is unreachable: ${text}`);
-      if (typeof code === 'string')
-        return new NotConnectedError(`${this.where}: connection failed: ${text}`);
+      if (typeof code === 'string') return new NotConnectedError(`${this.where}: connection failed: ${text}`);
       return new RetryableError(`${this.where}: ${text}`);
     }
   }

@@ -73,7 +73,8 @@ async function metric(ctx: FakeContext, name: string, labels: Record<string, str
     .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
     .reduce((sum, v) => sum + v.value, 0);
 }
-const written = (ctx: FakeContext): Promise<number> => metric(ctx, 'passerelle_influxdb_points_written_total');
+const written = (ctx: FakeContext): Promise<number> =>
+  metric(ctx, 'passerelle_influxdb_points_written_total');
 
 describe('config: one API per version', () => {
   const issues = (c: Record<string, unknown>): string[] => {
@@ -95,7 +96,9 @@ describe('config: one API per version', () => {
       'token: token is an InfluxDB 2.x or 3 setting but version is 1 (the default): set version: 2 or 3, or use database, retentionPolicy, username, password',
       'database: database is required with version: 1 (database, retentionPolicy, username, password)',
     ]);
-    expect(issues({ version: 2, org: 'o', bucket: 'b', token: 't', database: 'd', createDatabase: true })).toEqual([
+    expect(
+      issues({ version: 2, org: 'o', bucket: 'b', token: 't', database: 'd', createDatabase: true }),
+    ).toEqual([
       'database: database is an InfluxDB 1.x or 3 setting but version is 2: set version: 1 or 3, or use org, bucket, token',
       'createDatabase: createDatabase is an InfluxDB 1.x setting but version is 2: set version: 1, or use org, bucket, token',
     ]);
@@ -115,12 +118,20 @@ describe('InfluxDB 2.x: POST /api/v2/write', () => {
     const m = unique('v2');
     const ctx = createFakeContext();
     const s = v2sink(
-      { measurement: m, tags: { device: 'payload.device' }, fields: { t: 'float', n: 'integer', s: 'string' }, precision: 'us' },
+      {
+        measurement: m,
+        tags: { device: 'payload.device' },
+        fields: { t: 'float', n: 'integer', s: 'string' },
+        precision: 'us',
+      },
       ctx,
     );
     await s.connect(signal());
     const t0 = Date.now() - 1000;
-    await s.write([msg({ device: 'a b', t: 1.5, n: 7, s: 'x "y" \\' }, t0), msg({ device: 'c,d', t: 2 }, t0 + 1)], signal());
+    await s.write(
+      [msg({ device: 'a b', t: 1.5, n: 7, s: 'x "y" \\' }, t0), msg({ device: 'c,d', t: 2 }, t0 + 1)],
+      signal(),
+    );
     const points = v2.points('plant/archive').filter((p) => p.measurement === m);
     expect(points).toEqual([
       {
@@ -133,7 +144,12 @@ describe('InfluxDB 2.x: POST /api/v2/write', () => {
         },
         time: BigInt(t0) * 1_000_000n,
       },
-      { measurement: m, tags: { device: 'c,d' }, fields: { t: { type: 'float', value: 2 } }, time: BigInt(t0 + 1) * 1_000_000n },
+      {
+        measurement: m,
+        tags: { device: 'c,d' },
+        fields: { t: { type: 'float', value: 2 } },
+        time: BigInt(t0 + 1) * 1_000_000n,
+      },
     ]);
     const last = v2.requests.at(-1)!;
     expect(last).toEqual({
@@ -163,13 +179,18 @@ describe('InfluxDB 2.x: POST /api/v2/write', () => {
     const s = v2sink({ measurement: 'm', bucket: 'nope' });
     const error = await s.connect(signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotConnectedError);
-    expect((error as Error).message).toMatch(/bucket "nope" not found \(bucket "nope" of org "plant": create it\)/);
+    expect((error as Error).message).toMatch(
+      /bucket "nope" not found \(bucket "nope" of org "plant": create it\)/,
+    );
   });
 
   it('on a 422 partial write (type conflict) dead-letters only the refused point; the others are stored', async () => {
     const m = unique('v2conflict');
     const ctx = createFakeContext();
-    const s = v2sink({ measurement: m, fields: { v: { from: 'payload.v', type: 'string' }, w: 'float' } }, ctx);
+    const s = v2sink(
+      { measurement: m, fields: { v: { from: 'payload.v', type: 'string' }, w: 'float' } },
+      ctx,
+    );
     const first = v2sink({ measurement: m, fields: { v: 'float' } });
     await Promise.all([s.connect(signal()), first.connect(signal())]);
     await first.write([msg({ v: 1 })], signal());
@@ -186,7 +207,9 @@ describe('InfluxDB 2.x: POST /api/v2/write', () => {
     const stored = v2.points('plant/archive').filter((p) => p.measurement === m);
     expect(stored.map((p) => p.fields.w?.value ?? p.fields.v?.value)).toEqual([1, 1, 3, 4]);
     expect(await written(ctx)).toBe(3);
-    expect(await metric(ctx, 'passerelle_influxdb_points_rejected_total', { cause: 'type-conflict' })).toBe(1);
+    expect(await metric(ctx, 'passerelle_influxdb_points_rejected_total', { cause: 'type-conflict' })).toBe(
+      1,
+    );
   });
 
   it('on a 400 (a malformed line refuses the whole request) dead-letters the named lines and writes the rest', async () => {
@@ -195,7 +218,13 @@ describe('InfluxDB 2.x: POST /api/v2/write', () => {
     // `_field` is a tag key InfluxDB 2.x reserves: only the messages that carry it are refused.
     const s = v2sink({ measurement: m, tags: { _field: 'payload.kind' } }, ctx);
     await s.connect(signal());
-    const batch = [msg({ v: 0 }), msg({ v: 1, kind: 'x' }), msg({ v: 2 }), msg({ v: 3, kind: 'y' }), msg({ v: 4 })];
+    const batch = [
+      msg({ v: 0 }),
+      msg({ v: 1, kind: 'x' }),
+      msg({ v: 2 }),
+      msg({ v: 3, kind: 'y' }),
+      msg({ v: 4 }),
+    ];
     const failures = await failuresOf(s.write(batch, signal()));
     expect(failures.map((f) => f.index)).toEqual([1, 3]);
     expect(failures[0]!.message).toMatch(/unable to parse the point: cannot use reserved tag key "_field"/);
@@ -258,7 +287,12 @@ describe('InfluxDB 3: POST /api/v3/write_lp', () => {
     // InfluxDB 3 reads `\\` as one backslash: backslashes inside names are carried.
     await s.write([msg({ path: 'C:\\data\\x,y', v: 1 }, t0)], signal());
     expect(v3.points('plant').filter((p) => p.measurement === m)).toEqual([
-      { measurement: m, tags: { path: 'C:\\data\\x,y' }, fields: { v: { type: 'float', value: 1 } }, time: BigInt(t0) * 1_000_000n },
+      {
+        measurement: m,
+        tags: { path: 'C:\\data\\x,y' },
+        fields: { v: { type: 'float', value: 1 } },
+        time: BigInt(t0) * 1_000_000n,
+      },
     ]);
     expect(v3.requests.at(-1)).toEqual({
       path: '/api/v3/write_lp',
@@ -282,13 +316,18 @@ describe('InfluxDB 3: POST /api/v3/write_lp', () => {
     expect(ctx.state).toBe('stopped');
     const error = await s.write([msg({ v: 1 })], signal()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SinkStoppedError);
-    expect((error as Error).message).toMatch(/refused the credentials \(401: HTTP 401\) for the token, database "plant"/);
+    expect((error as Error).message).toMatch(
+      /refused the credentials \(401: HTTP 401\) for the token, database "plant"/,
+    );
   });
 
   it('on a partial write (400 listing the refused lines) dead-letters exactly those; the rest is stored once', async () => {
     const m = unique('v3conflict');
     const ctx = createFakeContext();
-    const s = v3sink({ measurement: m, fields: { v: { from: 'payload.v', type: 'string' }, w: 'float' } }, ctx);
+    const s = v3sink(
+      { measurement: m, fields: { v: { from: 'payload.v', type: 'string' }, w: 'float' } },
+      ctx,
+    );
     const first = v3sink({ measurement: m, fields: { v: 'float' } });
     await Promise.all([s.connect(signal()), first.connect(signal())]);
     await first.write([msg({ v: 1 })], signal());
@@ -305,17 +344,29 @@ describe('InfluxDB 3: POST /api/v3/write_lp', () => {
     ]);
     // One request: the answer named the refused lines and said the others were stored.
     expect(v3.requests.length - before).toBe(1);
-    expect(v3.points('plant').filter((p) => p.measurement === m).map((p) => p.fields.w?.value ?? p.fields.v?.value)).toEqual([1, 1, 3]);
+    expect(
+      v3
+        .points('plant')
+        .filter((p) => p.measurement === m)
+        .map((p) => p.fields.w?.value ?? p.fields.v?.value),
+    ).toEqual([1, 1, 3]);
     expect(await written(ctx)).toBe(2);
   });
 
   it('with acceptPartial: false, dead-letters the refused line and writes the others again', async () => {
     const m = unique('v3strict');
     const ctx = createFakeContext();
-    const s = v3sink({ measurement: m, database: 'recent', timestamp: 'payload.ts', acceptPartial: false }, ctx);
+    const s = v3sink(
+      { measurement: m, database: 'recent', timestamp: 'payload.ts', acceptPartial: false },
+      ctx,
+    );
     await s.connect(signal());
     const now = Date.now();
-    const batch = [msg({ ts: now - 1000, v: 1 }), msg({ ts: now - 7_200_000, v: 2 }), msg({ ts: now - 500, v: 3 })];
+    const batch = [
+      msg({ ts: now - 1000, v: 1 }),
+      msg({ ts: now - 7_200_000, v: 2 }),
+      msg({ ts: now - 500, v: 3 }),
+    ];
     const failures = await failuresOf(s.write(batch, signal()));
     expect(failures).toEqual([
       {
@@ -325,7 +376,12 @@ describe('InfluxDB 3: POST /api/v3/write_lp', () => {
       },
     ]);
     expect(v3.requests.at(-1)?.query.accept_partial).toBe('false');
-    expect(v3.points('recent').filter((p) => p.measurement === m).map((p) => p.fields.v?.value)).toEqual([1, 3]);
+    expect(
+      v3
+        .points('recent')
+        .filter((p) => p.measurement === m)
+        .map((p) => p.fields.v?.value),
+    ).toEqual([1, 3]);
     expect(await written(ctx)).toBe(2);
   });
 
@@ -344,16 +400,31 @@ describe('InfluxDB 3: POST /api/v3/write_lp', () => {
     await s.connect(signal());
     const failures = await failuresOf(
       s.write(
-        [msg({ m, t: 'ok', v: 1 }), msg({ m, t: 'a\\', v: 2 }), msg({ m, t: 'a\tb', v: 3 }), msg({ m: `#${m}`, v: 4 })],
+        [
+          msg({ m, t: 'ok', v: 1 }),
+          msg({ m, t: 'a\\', v: 2 }),
+          msg({ m, t: 'a\tb', v: 3 }),
+          msg({ m: `#${m}`, v: 4 }),
+        ],
         signal(),
       ),
     );
     expect(failures).toEqual([
-      { index: 1, message: 'not a valid point: tag "t": value "a\\\\": the tag value ends with a backslash, which InfluxDB 3 refuses even when escaped' },
-      { index: 2, message: 'not a valid point: tag "t": value "a\\tb": the tag value contains a tab, which InfluxDB 3 reads as a separator' },
+      {
+        index: 1,
+        message:
+          'not a valid point: tag "t": value "a\\\\": the tag value ends with a backslash, which InfluxDB 3 refuses even when escaped',
+      },
+      {
+        index: 2,
+        message:
+          'not a valid point: tag "t": value "a\\tb": the tag value contains a tab, which InfluxDB 3 reads as a separator',
+      },
       {
         index: 3,
-        message: expect.stringMatching(/measurement "#v3refused_\d+": the measurement starts with "#": InfluxDB reads such a line as a comment/) as string,
+        message: expect.stringMatching(
+          /measurement "#v3refused_\d+": the measurement starts with "#": InfluxDB reads such a line as a comment/,
+        ) as string,
       },
     ]);
     expect(v3.points('plant').filter((p) => p.measurement === m)).toHaveLength(1);

@@ -78,7 +78,8 @@ export function decodeValue(value: unknown): unknown {
   }
   if (keys === 1) {
     if (first === '$bytes' && typeof obj.$bytes === 'string') return Buffer.from(obj.$bytes, 'base64');
-    if (first === '$num' && typeof obj.$num === 'string' && obj.$num in NON_FINITE) return NON_FINITE[obj.$num];
+    if (first === '$num' && typeof obj.$num === 'string' && obj.$num in NON_FINITE)
+      return NON_FINITE[obj.$num];
     if (first === '$esc' && obj.$esc !== null && typeof obj.$esc === 'object') {
       // The escaped object's own keys are literal; its values are still encoded.
       const inner = obj.$esc as Record<string, unknown>;

@@ -171,7 +171,9 @@ function parseFieldValue(raw: string, name: string): FieldValue {
   if (/^(t|T|true|True|TRUE)$/.test(raw)) return { type: 'boolean', value: true };
   if (/^(f|F|false|False|FALSE)$/.test(raw)) return { type: 'boolean', value: false };
   if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw)) return { type: 'float', value: Number(raw) };
-  throw new LineError(`invalid field value for "${name}": ${raw === '' ? 'missing field value' : 'invalid number'}`);
+  throw new LineError(
+    `invalid field value for "${name}": ${raw === '' ? 'missing field value' : 'invalid number'}`,
+  );
 }
 
 function parseLine(line: string, dialect: Dialect, reservedTagKeys: readonly string[]): ParsedLine {
@@ -280,7 +282,12 @@ export async function startInfluxStandin(options: StandinOptions): Promise<Influ
   const requests: InfluxStandin['requests'] = [];
   const maxBody = options.maxBodyBytes ?? 25 * 1024 * 1024;
 
-  const send = (res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) => {
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(status, {
       ...(text && typeof body !== 'string' ? { 'content-type': 'application/json; charset=utf-8' } : {}),
@@ -339,7 +346,10 @@ export async function startInfluxStandin(options: StandinOptions): Promise<Influ
       if (skipped(line)) continue;
       try {
         const p = parseLine(line, 'go', ['_field', '_measurement', 'time']);
-        parsed.push({ ...p, time: p.time !== undefined ? p.time * multiplier : BigInt(Date.now()) * 1_000_000n });
+        parsed.push({
+          ...p,
+          time: p.time !== undefined ? p.time * multiplier : BigInt(Date.now()) * 1_000_000n,
+        });
       } catch (error) {
         errors.push(`unable to parse '${line}': ${(error as Error).message}`);
       }
@@ -416,8 +426,7 @@ export async function startInfluxStandin(options: StandinOptions): Promise<Influ
       } catch (error) {
         if (!(error instanceof LineError)) throw error;
         const e = { original_line: line, line_number: index, error_message: error.message };
-        if (!acceptPartial)
-          return send(res, 400, { error: 'parsing failed for write_lp endpoint', data: e });
+        if (!acceptPartial) return send(res, 400, { error: 'parsing failed for write_lp endpoint', data: e });
         errors.push(e);
       }
     }
