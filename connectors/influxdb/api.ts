@@ -87,10 +87,14 @@ function v1(config: InfluxdbSinkConfig): WriteApi {
       : {},
     interpret(answer, lines) {
       const message = bodyMessage(answer);
-      if (answer.status === 400) {
+      // 422: the v1-compatible /write of InfluxDB 2.x, which answers partial writes as its own API does.
+      if (answer.status === 400 || answer.status === 422) {
         const named = unparsedLines(message, lines);
         // "partial write: unable to parse ..." is sent only when the parsed points were all written.
-        const parseOnly = /^partial write: unable to parse /.test(message);
+        // Trusted only when every line it names is one we sent.
+        const parseOnly =
+          /^partial write: unable to parse /.test(message) &&
+          message.split('unable to parse ').length - 1 === named.size;
         return {
           kind: 'refused',
           message,
