@@ -86,7 +86,7 @@ describe('write answers', () => {
       status: 401,
       message: 'unauthorized access',
     });
-    expect(v2.query).toEqual({ org: 'o', bucket: 'b', precision: 'ms' });
+    expect(v2.query).toEqual({ org: 'o', bucket: 'b', precision: 'us' });
     expect(v2.headers).toEqual({ authorization: 'Token t' });
   });
 

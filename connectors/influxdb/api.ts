@@ -1,7 +1,7 @@
 import { redact } from '../../src/sdk/index.js';
 import type { HttpAnswer } from './http.js';
 import type { Dialect } from './line-protocol.js';
-import type { InfluxdbSinkConfig, Precision, Version } from './spec.js';
+import { writePrecision, type InfluxdbSinkConfig, type Precision, type Version } from './spec.js';
 
 /**
  * The write API of each InfluxDB version: the request, and what its answers mean. Status codes
@@ -77,7 +77,7 @@ function v1(config: InfluxdbSinkConfig): WriteApi {
     path: '/write',
     query: {
       db: database,
-      precision: V1_PRECISION[config.precision],
+      precision: V1_PRECISION[writePrecision(config)],
       ...(config.retentionPolicy ? { rp: config.retentionPolicy } : {}),
     },
     headers: config.username
@@ -119,7 +119,7 @@ function v2(config: InfluxdbSinkConfig): WriteApi {
     target: `bucket "${config.bucket}" of org "${config.org}"`,
     who: 'the token',
     path: '/api/v2/write',
-    query: { org: config.org ?? '', bucket: config.bucket ?? '', precision: config.precision },
+    query: { org: config.org ?? '', bucket: config.bucket ?? '', precision: writePrecision(config) },
     headers: { authorization: `Token ${config.token ?? ''}` },
     interpret(answer, lines) {
       const message = bodyMessage(answer);
@@ -159,7 +159,7 @@ function v3(config: InfluxdbSinkConfig): WriteApi {
     path: '/api/v3/write_lp',
     query: {
       db: config.database ?? '',
-      precision: V3_PRECISION[config.precision],
+      precision: V3_PRECISION[writePrecision(config)],
       accept_partial: String(config.acceptPartial),
       no_sync: String(config.noSync),
     },
