@@ -9,7 +9,9 @@ import {
   type Message,
 } from '../../src/sdk/index.js';
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
+import { sinkConformance } from '../../test/conformance/sink.js';
 import { startInfluxStandin, type InfluxStandin } from '../../test/harness/influxdb-standin.js';
+import { TcpProxy } from '../../test/harness/tcp-proxy.js';
 import { influxdbSink } from './index.js';
 import type { InfluxdbSink } from './sink.js';
 import { influxdbSinkConfig } from './spec.js';
@@ -23,6 +25,8 @@ const TOKEN = 'token-for-tests';
 let v2: InfluxStandin;
 let v3: InfluxStandin;
 let v3open: InfluxStandin;
+let v2proxy: TcpProxy;
+let v3proxy: TcpProxy;
 
 beforeAll(async () => {
   [v2, v3, v3open] = await Promise.all([
@@ -30,6 +34,12 @@ beforeAll(async () => {
     startInfluxStandin({ version: 3, token: TOKEN, retention: { recent: 3600 } }),
     startInfluxStandin({ version: 3 }),
   ]);
+  v2proxy = new TcpProxy(Number(new URL(v2.url).port));
+  v3proxy = new TcpProxy(Number(new URL(v3.url).port));
+  await Promise.all([v2proxy.start(), v3proxy.start()]);
+});
+afterAll(async () => {
+  await Promise.all([v2proxy?.stop(), v3proxy?.stop()]);
 });
 
 const sinks: InfluxdbSink[] = [];
@@ -75,6 +85,37 @@ async function metric(ctx: FakeContext, name: string, labels: Record<string, str
 }
 const written = (ctx: FakeContext): Promise<number> =>
   metric(ctx, 'passerelle_influxdb_points_written_total');
+
+/** The sink contract (ack once, redelivery, outage, held answers) on the native APIs of 2.x and 3. */
+for (const version of [2, 3] as const) {
+  const measurement = `conformance_v${version}`;
+  const standin = (): InfluxStandin => (version === 2 ? v2 : v3);
+  const proxy = (): TcpProxy => (version === 2 ? v2proxy : v3proxy);
+  sinkConformance(`influxdb version ${version} (stand-in, through a TCP proxy)`, () => ({
+    create: (ctx) =>
+      (version === 2 ? v2sink : v3sink)(
+        {
+          url: `http://127.0.0.1:${proxy().port}`,
+          measurement,
+          fields: { v: 'string' },
+          healthCheckInterval: '300ms',
+        },
+        ctx,
+      ),
+    messages: (values) => values.map((v) => msg({ v })),
+    received: () =>
+      Promise.resolve(
+        standin()
+          .points(version === 2 ? 'plant/archive' : 'plant')
+          .filter((p) => p.measurement === measurement)
+          .map((p) => String(p.fields.v?.value)),
+      ),
+    holdAcceptance: () => Promise.resolve(proxy().pause()),
+    releaseAcceptance: () => Promise.resolve(proxy().resume()),
+    stopTarget: () => proxy().stop(),
+    startTarget: () => proxy().start(),
+  }));
+}
 
 describe('config: one API per version', () => {
   const issues = (c: Record<string, unknown>): string[] => {
