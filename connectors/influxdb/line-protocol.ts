@@ -48,6 +48,8 @@ export function quoteString(text: string): string {
 /** An unpaired UTF-16 surrogate: JavaScript text that is not Unicode and would be sent as U+FFFD. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** Anything that may need a closer look: backslash, line breaks, tab, NUL, `#`, surrogates. */
 const SUSPECT = /[\\\r\n\t\0#\uD800-\uDFFF]/;
 const LINE_BREAK = /[\r\n]/;
@@ -87,7 +89,8 @@ export function nameProblem(text: string, element: Element, dialect: Dialect): s
 
 /** Why a string field value cannot be written, or undefined. */
 export function stringProblem(text: string, maxBytes: number): string | undefined {
-  if (LONE_SURROGATE.test(text)) return 'it contains an unpaired UTF-16 surrogate (not valid Unicode text)';
+  if (SURROGATE.test(text) && LONE_SURROGATE.test(text))
+    return 'it contains an unpaired UTF-16 surrogate (not valid Unicode text)';
   // Cheap bound first: a UTF-16 code unit is at most 3 bytes in UTF-8.
   if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes)
     return `it is ${Buffer.byteLength(text)} bytes long; InfluxDB stores string fields up to ${maxBytes} bytes`;
