@@ -40,7 +40,26 @@ export class HttpClient {
       : new HttpAgent({ keepAlive: true, maxSockets: 8 });
   }
 
-  post(
+  async post(
+    path: string,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<HttpAnswer> {
+    try {
+      return await this.once(path, query, headers, body, signal);
+    } catch (error) {
+      // A kept-alive connection the server closed while idle fails on reuse: once more on a new one
+      // (the Node.js documentation's advice; a write is idempotent).
+      const code = (error as { code?: unknown }).code;
+      if ((error as { reusedSocket?: boolean }).reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE'))
+        return this.once(path, query, headers, body, signal);
+      throw error;
+    }
+  }
+
+  private once(
     path: string,
     query: Record<string, string>,
     headers: Record<string, string>,
@@ -87,7 +106,10 @@ export class HttpClient {
         },
       );
       req.on('timeout', () => req.destroy(new HttpTimeoutError(this.timeoutMs)));
-      req.on('error', reject);
+      req.on('error', (error: Error & { reusedSocket?: boolean }) => {
+        error.reusedSocket = req.reusedSocket;
+        reject(error);
+      });
       req.end(payload);
     });
   }
