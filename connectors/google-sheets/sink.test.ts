@@ -237,6 +237,30 @@ describe('google-sheets sink', () => {
     expect(rows[5]?.[1]).toBe('later-1');
   });
 
+  it('a payload field named time gets its own header, read back right after a restart', async () => {
+    const { stub } = await setup();
+    const time = Date.UTC(2024, 4, 1, 12, 0, 0);
+    const message = (n: number) =>
+      createMessage({ id: `t${n}`, time: time + n, payload: { time: `device-${n}`, v: n } });
+    const first = stub.createSpreadsheet();
+    const { sink } = await connected(stub, first, { tab: 'log' });
+    await sink.write([message(1)], signal());
+    expect(stub.values(first, 'log')[0]?.slice(0, 3)).toEqual(['time', 'time (2)', 'v']);
+    // What a restarted process finds: only the tab, written by an earlier one.
+    const id = stub.createSpreadsheet({ tabs: ['log'] });
+    stub.typeRow(
+      id,
+      'log',
+      1,
+      (stub.values(first, 'log')[0] ?? []).map((h) => h ?? ''),
+    );
+    const restarted = await connected(stub, id, { tab: 'log' });
+    await restarted.sink.write([message(2)], signal());
+    const rows = stub.values(id, 'log');
+    expect(rows[0]?.slice(0, 3)).toEqual(['time', 'time (2)', 'v']);
+    expect(rows[1]?.slice(1, 3)).toEqual(['device-2', 2]);
+  });
+
   it('dead-letters a 400 with Google’s message, and only the bad message of a batch', async () => {
     const { stub, id } = await setup();
     const { sink } = await connected(stub, id);

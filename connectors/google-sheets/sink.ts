@@ -482,13 +482,19 @@ export class GoogleSheetsSink implements Sink {
     const values = (res.data.values ?? []) as unknown[][];
     const cells = (values[0] ?? []).map((h) => String(h ?? ''));
     this.headerWritten.set(title, cells.length);
+    const seen = new Set<string>();
     const header = cells
       .filter((h) => h !== '')
-      .map((h) => ({
-        header: h,
-        value:
-          h === this.config.batchIdColumn ? BATCH_ID_VALUE : h === 'time' ? 'time' : payloadExpression(h),
-      }));
+      .map((h) => {
+        const value =
+          h === this.config.batchIdColumn
+            ? BATCH_ID_VALUE
+            : h === 'time'
+              ? 'time'
+              : payloadExpression(fieldOf(h, seen));
+        seen.add(h);
+        return { header: h, value };
+      });
     return { part, cursor: Math.max(2, values.length + 1), header };
   }
 
@@ -979,3 +985,16 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 }
 
 export { columnLetters };
+
+/**
+ * The payload path behind a header read back from the tab. uniqueHeader() names a field that
+ * collides with an earlier column `name (2)`, `name (3)`...: such a header reads the field `name`.
+ */
+function fieldOf(header: string, earlier: ReadonlySet<string>): string {
+  const m = / \((\d+)\)$/.exec(header);
+  if (m && Number(m[1]) >= 2) {
+    const base = header.slice(0, m.index);
+    if (earlier.has(base)) return base;
+  }
+  return header;
+}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { silentLogger, type Logger, type Message } from '../sdk/index.js';
+import { redact, silentLogger, type Logger, type Message } from '../sdk/index.js';
 import { Batcher } from './batcher.js';
 import { ConnectionBackoff, runAttempt } from './policy.js';
 import type {
@@ -49,7 +49,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
   async add(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
     const touched = new Set<string>();
     for (const e of entries) {
-      const entry: DeadLetter = { ...e, id: randomUUID() };
+      const entry: DeadLetter = { ...e, id: randomUUID(), reason: redact(e.reason) };
       this.entries.set(entry.id, entry);
       let list = this.byPipeline.get(entry.pipeline);
       if (!list) this.byPipeline.set(entry.pipeline, (list = []));

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { silentLogger, type Logger } from '../sdk/index.js';
+import { redact, silentLogger, type Logger } from '../sdk/index.js';
 import { decodeMessage, encodeMessage, type EncodedMessage } from './codec.js';
 import { matchesFilter, page } from './memory.js';
 import type { DeadLetter, DeadLetterFilter, DeadLetterRetention, DeadLetterStore } from './types.js';
@@ -158,7 +158,8 @@ export class RedisDeadLetters implements DeadLetterStore {
     const hash: string[] = [];
     for (const e of entries) {
       const id = randomUUID();
-      const stored: StoredEntry = { ...e, id, message: encodeMessage(e.message) };
+      // Masked now: `dlq list` runs in a process that knows no secrets.
+      const stored: StoredEntry = { ...e, id, reason: redact(e.reason), message: encodeMessage(e.message) };
       hash.push(id, JSON.stringify(stored));
       multi.zadd(`${this.k}time:${e.pipeline}`, e.time, id);
       pipelines.add(e.pipeline);

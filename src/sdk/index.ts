@@ -12,3 +12,4 @@ export * from './timing.js';
 export * from './columns.js';
 export * from './lease.js';
 export * from './codecs/index.js';
+export * from './printable.js';

@@ -197,8 +197,12 @@ function preview(payload: unknown): string {
   return text.length > MAX_PREVIEW ? `${text.slice(0, MAX_PREVIEW - 3)}...` : text;
 }
 
-/** Bytes as base64, bigints as text; everything passes through redact() before it leaves. */
+/**
+ * Bytes as base64, bigints as text; every string passes through redact() before it is serialised
+ * (after, a secret would be JSON-escaped and could escape the masking).
+ */
 function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return redact(value);
   if (typeof value === 'bigint') return value.toString();
   if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
     const data = (value as { data?: unknown }).data;
