@@ -10,7 +10,7 @@ export const influxdbSink = defineSink({
   type: 'influxdb',
   title: 'InfluxDB',
   summary:
-    'Writes messages as points to InfluxDB 1.x (or 2.x / 3 through the v1 API), in batches; points InfluxDB refuses are dead-lettered with its reason, the rest of the batch is stored.',
+    'Writes messages as points to InfluxDB 1.x, 2.x or 3 through its native write API, in batches; points InfluxDB refuses, and texts line protocol cannot carry, are dead-lettered with the reason, the rest of the batch is stored.',
   config: influxdbSinkConfig,
   examples: [
     { url: 'http://influxdb:8086', database: 'plant', measurement: 'readings' },
@@ -31,6 +31,25 @@ export const influxdbSink = defineSink({
       password: '${env:INFLUXDB_PASSWORD}',
       tls: { ca: '/etc/passerelle/influxdb-ca.pem' },
       batch: { count: 5000, maxWait: '1s' },
+    },
+    {
+      url: 'https://influxdb.example.com:8086',
+      version: 2,
+      org: 'plant-co',
+      bucket: 'plant',
+      token: '${env:INFLUXDB_TOKEN}',
+      measurement: 'telemetry',
+      tags: { device: 'topic[2]' },
+      timestamp: 'payload.ts',
+      precision: 'ns',
+    },
+    {
+      url: 'http://influxdb3:8181',
+      version: 3,
+      database: 'plant',
+      token: '${env:INFLUXDB_TOKEN}',
+      measurement: 'telemetry',
+      tags: { device: 'topic[2]' },
     },
   ],
   // write() resolves on InfluxDB's 204: the points are in its WAL.

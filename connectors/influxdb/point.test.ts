@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createMessage } from '../../src/sdk/index.js';
-import { PointError, PointMapper, convert, readNumeric, toPrecision } from './point.js';
-import { droppedCount, influxMessage } from './sink.js';
+import { escapeName, quoteString } from './line-protocol.js';
+import { PointError, PointMapper, convert, isoToPrecision, readNumeric, toPrecision } from './point.js';
 import { influxdbSinkConfig } from './spec.js';
 
 const mapper = (config: Record<string, unknown>): PointMapper =>
@@ -119,17 +119,49 @@ describe('point mapping', () => {
   });
 });
 
-describe('InfluxDB answers', () => {
-  it('extracts the error text and the dropped count', () => {
-    const text =
-      'A 400 Bad Request error occurred: {"error":"partial write: field type conflict: input field \\"v\\" on measurement \\"m\\" is type string, already exists as type float dropped=2"}';
-    const message = influxMessage(text, 400);
-    expect(message).toBe(
-      'partial write: field type conflict: input field "v" on measurement "m" is type string, already exists as type float dropped=2',
+describe('timestamps from the payload', () => {
+  it('keeps the fraction of a second of an ISO 8601 text down to the precision', () => {
+    const at = (text: string, precision: string): string | undefined =>
+      isoToPrecision(text, precision as 'ns');
+    expect(at('2026-12-05T08:00:00.123456789Z', 'ns')).toBe('1796457600123456789');
+    expect(at('2026-12-05T08:00:00.123456789Z', 'us')).toBe('1796457600123456');
+    expect(at('2026-12-05T08:00:00.123456789Z', 'ms')).toBe('1796457600123');
+    expect(at('2026-12-05T08:00:00.123456789Z', 's')).toBe('1796457600');
+    expect(at('2026-12-05T10:00:00,5+02:00', 'ns')).toBe('1796457600500000000');
+    expect(at('2026-12-05T08:00:00.1234567891234Z', 'ns')).toBe('1796457600123456789');
+    expect(at('1969-12-31T23:59:59.9999999Z', 'ns')).toBe('-100');
+    expect(at('1969-12-31T23:59:59.9999999Z', 'us')).toBe('-1');
+    expect(at('2026-12-05T08:00:00Z', 'ns')).toBe('1796457600000000000');
+    expect(at('not a time', 'ns')).toBeUndefined();
+    const m = mapper({ timestamp: 'payload.ts', precision: 'ns', fields: { v: 'float' } });
+    expect(m.map(msg({ ts: '2026-12-05T08:00:00.000000001Z', v: 1 })).line).toBe('m v=1 1796457600000000001');
+  });
+
+  it('does not also write the timestamp as a field, unless asked', () => {
+    expect(mapper({ timestamp: 'payload.ts' }).map(msg({ ts: 1_700_000_000_000, v: 1 })).line).toBe(
+      'm v=1 1700000000000',
     );
-    expect(droppedCount(message)).toBe(2);
-    expect(droppedCount('field type conflict')).toBeUndefined();
-    expect(influxMessage('A 502 Bad Gateway error occurred: <html>', 502)).toBe('<html>');
+    expect(
+      mapper({ timestamp: 'payload.at.ts' }).map(msg({ at: { ts: 1_700_000_000_000, n: 2 }, v: 1 })).line,
+    ).toBe('m at.n=2,v=1 1700000000000');
+    expect(
+      mapper({ timestamp: 'payload.ts', timestampField: true }).map(msg({ ts: 1_700_000_000_000, v: 1 }))
+        .line,
+    ).toBe('m ts=1700000000000,v=1 1700000000000');
+  });
+});
+
+describe('line protocol per version', () => {
+  it('doubles backslashes for InfluxDB 3 only, where they are escapes', () => {
+    expect(escapeName('C:\\x y', 'tag value', 'go')).toBe('C:\\x\\ y');
+    expect(escapeName('C:\\x y', 'tag value', 'rust')).toBe('C:\\\\x\\ y');
+    expect(escapeName('a,b c=d', 'measurement', 'go')).toBe('a\\,b\\ c=d');
+    expect(escapeName('a,b c=d', 'field key', 'go')).toBe('a\\,b\\ c\\=d');
+    expect(quoteString('say "hi" \\o/')).toBe('"say \\"hi\\" \\\\o/"');
+  });
+
+  it('refuses a name that appears twice once the payload is flattened', () => {
+    expect(() => mapper({}).map(msg({ 'a.b': 1, a: { b: 2 } }))).toThrow(/field "a.b" appears twice/);
   });
 });
 

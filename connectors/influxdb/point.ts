@@ -1,11 +1,12 @@
-import { escape } from 'influx';
 import {
   compileGetter,
   compileTemplate,
+  parsePath,
   type Message,
   type RenderFn,
   type TemplateContext,
 } from '../../src/sdk/index.js';
+import { escapeName, nameProblem, quoteString, stringProblem, type Dialect } from './line-protocol.js';
 import { writePrecision, type FieldType, type InfluxdbSinkConfig, type Precision } from './spec.js';
 
 /** Why a message can not become a point; the message is dead-lettered with this text. */
@@ -35,21 +36,6 @@ type Reader = (m: Message, ctx?: TemplateContext) => unknown;
 const MAX_DEPTH = 8;
 /** InfluxDB 1.x refuses a field called `time`; a device's own `time` value is not a measurement. */
 const SKIPPED_DEFAULT_KEYS = new Set(['time']);
-const LINE_BREAK = /[\r\n]/;
-
-/*
- * Line protocol escaping, with node-influx's escapers, called only when a special character is
- * present: its writePoints() escapes every name and value with a regular expression and costs
- * about 7 µs per point of 7 fields, three times our mapping (measured, bench/influxdb.js).
- */
-const NEEDS_MEASUREMENT_ESCAPE = /[, ]/;
-const NEEDS_KEY_ESCAPE = /[,= ]/;
-const NEEDS_STRING_ESCAPE = /["\\]/;
-const escapeMeasurement = (s: string): string =>
-  NEEDS_MEASUREMENT_ESCAPE.test(s) ? escape.measurement(s) : s;
-/** Tag keys, tag values and field keys. */
-export const escapeKey = (s: string): string => (NEEDS_KEY_ESCAPE.test(s) ? escape.tag(s) : s);
-const quote = (s: string): string => (NEEDS_STRING_ESCAPE.test(s) ? escape.quoted(s) : `"${s}"`);
 
 /** A field value in line protocol: floats as JavaScript prints them, integers with `i`. */
 function formatField(value: unknown, type: FieldType): string {
@@ -61,7 +47,7 @@ function formatField(value: unknown, type: FieldType): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'string':
-      return quote(value as string);
+      return quoteString(value as string);
   }
 }
 
@@ -72,7 +58,7 @@ const KEY_CACHE_LIMIT = 10_000;
 export class PointMapper {
   private readonly measurement: RenderFn;
   /** Escaped key, reader; sorted by name (InfluxDB's own order: it parses faster). */
-  private readonly tags: [string, Reader][];
+  private readonly tags: [key: string, name: string, read: Reader][];
   private readonly defaultKeys = new Map<string, string>();
   private readonly fields: FieldReader[] | undefined;
   /** Declared field types (undefined: every field is a float). */
@@ -81,15 +67,28 @@ export class PointMapper {
   private readonly timestampUnit: Precision;
   private readonly precision: Precision;
   private readonly templateContext: TemplateContext;
-  private lastMeasurement = '';
+  private lastMeasurement: string | undefined;
   private lastEscaped = '';
 
-  constructor(config: InfluxdbSinkConfig, pipeline: string) {
+  private readonly dialect: Dialect;
+  private readonly maxStringBytes: number;
+  /** The flattened payload name the default mapping leaves out (it is the timestamp). */
+  private readonly timestampName: string | undefined;
+
+  constructor(
+    config: InfluxdbSinkConfig,
+    pipeline: string,
+    dialect: Dialect = config.version === 3 ? 'rust' : 'go',
+    maxStringBytes = config.version === 3 ? 1024 * 1024 : 64 * 1024,
+  ) {
+    this.dialect = dialect;
+    this.maxStringBytes = maxStringBytes;
     this.measurement = compileTemplate(config.measurement);
     this.tags = Object.entries(config.tags)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, source]) => [
-        escapeKey(name),
+        this.escapeConfigured(name, 'tag key'),
+        name,
         source.includes('{{') ? compileTemplate(source) : compileGetter(source),
       ]);
     if (config.fields) {
@@ -98,7 +97,7 @@ export class PointMapper {
         const from = typeof spec === 'string' ? undefined : spec.from;
         return {
           name,
-          key: escapeKey(name),
+          key: this.escapeConfigured(name, 'field key'),
           type,
           read: compileGetter(from ?? `payload["${name.replace(/"/g, '')}"]`),
         };
@@ -106,27 +105,41 @@ export class PointMapper {
       this.types = Object.fromEntries(this.fields.map((f) => [f.name, f.type]));
     }
     this.timestamp = config.timestamp ? compileGetter(config.timestamp) : undefined;
+    this.timestampName =
+      config.timestamp && !config.fields && !config.timestampField
+        ? payloadFieldName(config.timestamp)
+        : undefined;
     this.timestampUnit = config.timestampUnit;
     this.precision = writePrecision(config);
     this.templateContext = { pipeline };
   }
 
+  /** Names from the config are checked by the config schema; this is the last guard. */
+  private escapeConfigured(name: string, element: 'tag key' | 'field key'): string {
+    const problem = nameProblem(name, element, this.dialect);
+    if (problem) throw new PointError(`${element} "${name}": ${problem}`);
+    return escapeName(name, element, this.dialect);
+  }
+
   map(message: Message): MappedPoint {
     const measurement = this.measurement(message, this.templateContext);
-    if (measurement === '') throw new PointError('the measurement template rendered an empty name');
-    if (LINE_BREAK.test(measurement)) throw new PointError('the measurement name contains a line break');
     if (measurement !== this.lastMeasurement) {
+      if (measurement === '') throw new PointError('the measurement template rendered an empty name');
+      const problem = nameProblem(measurement, 'measurement', this.dialect);
+      if (problem) throw new PointError(`measurement "${shown(measurement)}": ${problem}`);
       this.lastMeasurement = measurement;
-      this.lastEscaped = escapeMeasurement(measurement);
+      this.lastEscaped = escapeName(measurement, 'measurement', this.dialect);
     }
     let line = this.lastEscaped;
-    for (const [key, read] of this.tags) {
+    for (const [key, name, read] of this.tags) {
       const value = read(message, this.templateContext);
       if (value === undefined || value === null) continue;
       const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      // Line protocol has no empty tag value: the tag is left out, as InfluxDB documents.
       if (text === '') continue;
-      if (LINE_BREAK.test(text)) throw new PointError(`tag "${key}": the value contains a line break`);
-      line += `,${key}=${escapeKey(text)}`;
+      const problem = nameProblem(text, 'tag value', this.dialect);
+      if (problem) throw new PointError(`tag "${name}": value "${shown(text)}": ${problem}`);
+      line += `,${key}=${escapeName(text, 'tag value', this.dialect)}`;
     }
     let fieldText = '';
     let fields: Record<string, unknown>;
@@ -136,11 +149,15 @@ export class PointMapper {
         const raw = f.read(message);
         if (raw === undefined || raw === null) continue;
         const value = convert(raw, f.type, f.name);
+        if (f.type === 'string') {
+          const problem = stringProblem(value as string, this.maxStringBytes);
+          if (problem) throw new PointError(`field "${f.name}": ${problem}`);
+        }
         fields[f.name] = value;
         fieldText += `${fieldText === '' ? '' : ','}${f.key}=${formatField(value, f.type)}`;
       }
     } else {
-      fields = readNumeric(message.payload);
+      fields = readNumeric(message.payload, this.timestampName);
       for (const name in fields)
         fieldText += `${fieldText === '' ? '' : ','}${this.defaultKey(name)}=${fields[name]}`;
     }
@@ -157,13 +174,15 @@ export class PointMapper {
   private defaultKey(name: string): string {
     let key = this.defaultKeys.get(name);
     if (key === undefined) {
-      key = escapeKey(name);
+      const problem = nameProblem(name, 'field key', this.dialect);
+      if (problem) throw new PointError(`field "${shown(name)}": ${problem}`);
+      key = escapeName(name, 'field key', this.dialect);
       if (this.defaultKeys.size < KEY_CACHE_LIMIT) this.defaultKeys.set(name, key);
     }
     return key;
   }
 
-  /** The timestamp as an integer string in the write precision (node-influx sends numeric strings as they are). */
+  /** The timestamp as an integer string in the write precision. */
   private time(message: Message): string {
     if (!this.timestamp) return messageTime(message.time, this.precision);
     const value = this.timestamp(message);
@@ -174,8 +193,8 @@ export class PointMapper {
     if (typeof value === 'string' && value.trim() !== '') {
       const n = Number(value);
       if (Number.isFinite(n)) return toPrecision(n, this.timestampUnit, this.precision);
-      const parsed = Date.parse(value);
-      if (Number.isFinite(parsed)) return toPrecision(parsed, 'ms', this.precision);
+      const iso = isoToPrecision(value, this.precision);
+      if (iso !== undefined) return iso;
       throw new PointError(`the timestamp "${value.slice(0, 64)}" is neither a number nor an ISO 8601 time`);
     }
     if (value instanceof Date && Number.isFinite(value.getTime()))
@@ -228,6 +247,28 @@ export function toPrecision(value: number, unit: Precision, precision: Precision
   return String(Math.abs(scaled - near) < 1e-6 ? near : Math.floor(scaled));
 }
 
+/** An ISO 8601 time with a fraction of a second (JavaScript's Date keeps only milliseconds). */
+const ISO_FRACTION = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})[.,](\d+)(.*)$/;
+
+/**
+ * An ISO 8601 text as an integer in `precision` (truncated), keeping the fraction of a second to
+ * the nanosecond; undefined when the text is not a time.
+ */
+export function isoToPrecision(text: string, precision: Precision): string | undefined {
+  const m = ISO_FRACTION.exec(text.trim());
+  if (!m) {
+    const ms = Date.parse(text);
+    return Number.isFinite(ms) ? toPrecision(ms, 'ms', precision) : undefined;
+  }
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (!Number.isFinite(seconds)) return undefined;
+  const ns = BigInt(seconds) * 1_000_000n + BigInt(m[2]!.padEnd(9, '0').slice(0, 9));
+  const unit = 10n ** BigInt(9 - DIGITS[precision]);
+  // Floor, also before 1970.
+  const q = ns / unit;
+  return String(ns < 0n && q * unit !== ns ? q - 1n : q);
+}
+
 const INTEGER_TEXT = /^[+-]?\d+$/;
 
 /** Converts a value to the declared type, or says why it can not be. */
@@ -273,18 +314,24 @@ export function convert(value: unknown, type: FieldType, name: string): number |
 }
 
 /** Every finite number of the payload as a float field; nested objects flattened with dots. */
-export function readNumeric(payload: unknown): Record<string, number> {
+export function readNumeric(payload: unknown, skip?: string): Record<string, number> {
   const fields: Record<string, number> = {};
   if (typeof payload === 'number') {
     if (!Number.isFinite(payload)) throw new PointError(`the payload is ${payload}`);
     fields.value = payload;
     return fields;
   }
-  walk(payload, '', 0, fields);
+  walk(payload, '', 0, fields, skip);
   return fields;
 }
 
-function walk(value: unknown, prefix: string, depth: number, out: Record<string, number>): void {
+function walk(
+  value: unknown,
+  prefix: string,
+  depth: number,
+  out: Record<string, number>,
+  skip: string | undefined,
+): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array)
     return;
   for (const key in value) {
@@ -292,13 +339,32 @@ function walk(value: unknown, prefix: string, depth: number, out: Record<string,
     if (typeof v === 'number') {
       if (prefix === '' && SKIPPED_DEFAULT_KEYS.has(key)) continue;
       const name = prefix + key;
+      if (name === skip) continue;
       if (!Number.isFinite(v))
         throw new PointError(`field "${name}" is ${v}: InfluxDB stores only finite numbers`);
-      if (key === '' || LINE_BREAK.test(key))
-        throw new PointError(`field name "${name}" is empty or contains a line break`);
+      if (key === '') throw new PointError(`field name "${name}" has an empty part`);
+      if (name in out)
+        throw new PointError(`field "${name}" appears twice in the payload (as a key with dots and nested)`);
       out[name] = v;
     } else if (typeof v === 'object' && v !== null && depth < MAX_DEPTH) {
-      walk(v, `${prefix}${key}.`, depth + 1, out);
+      walk(v, `${prefix}${key}.`, depth + 1, out, skip);
     }
   }
+}
+
+/** `payload.a.b` -> `a.b`, the name the default mapping gives that value; undefined for other expressions. */
+function payloadFieldName(expression: string): string | undefined {
+  try {
+    const [head, ...rest] = parsePath(expression.trim());
+    if (head !== 'payload' || rest.length === 0 || rest.some((s) => typeof s !== 'string')) return undefined;
+    return rest.join('.');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A text in an error message: cut, with control characters visible. */
+function shown(text: string): string {
+  const cut = text.length > 64 ? `${text.slice(0, 64)}…` : text;
+  return JSON.stringify(cut).slice(1, -1);
 }

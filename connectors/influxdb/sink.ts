@@ -1,8 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { RequestOptions } from 'node:https';
-import { InfluxDB } from 'influx';
-// Not re-exported by the package root; the class node-influx rejects with on a 5xx or a timeout.
-import { RequestError, ServiceNotAvailableError } from 'influx/lib/src/pool.js';
+import type { AgentOptions } from 'node:https';
 import {
   BatchError,
   FatalError,
@@ -20,33 +17,10 @@ import {
   type Message,
   type Sink,
 } from '../../src/sdk/index.js';
+import { writeApi, type Answer, type WriteApi } from './api.js';
+import { HttpClient, HttpTimeoutError } from './http.js';
 import { PointError, PointMapper, type MappedPoint } from './point.js';
-import { writePrecision, type InfluxdbSinkConfig } from './spec.js';
-
-/** Precision names of the /write API. */
-const WRITE_PRECISION = { s: 's', ms: 'ms', us: 'u', ns: 'n' } as const;
-
-/** node-influx's request pool (hosts, TLS options, timeouts, its error classes), which writePoints() uses. */
-interface InfluxPool {
-  discard(options: {
-    method: 'POST';
-    path: string;
-    query: Record<string, string | undefined>;
-    body: string;
-    auth?: string;
-  }): Promise<void>;
-}
-
-/** node-influx disables a failing host for a backoff; we keep one host always enabled and do our own retries. */
-const NO_HOST_BACKOFF = {
-  getDelay: () => 0,
-  next() {
-    return this;
-  },
-  reset() {
-    return this;
-  },
-};
+import type { InfluxdbSinkConfig } from './spec.js';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -67,9 +41,7 @@ interface Entry {
 
 /** What one HTTP write came back with, when it is not a success. */
 type WriteFailure =
-  | { kind: 'rejected'; message: string }
-  | { kind: 'tooLarge'; message: string }
-  | { kind: 'error'; error: Error };
+  Exclude<Answer, { kind: 'ok' | 'credentials' | 'notFound' | 'retry' }> | { kind: 'error'; error: Error };
 
 type Health = 'closed' | 'connected' | 'down' | 'stopped';
 
@@ -77,7 +49,8 @@ const PROBE_MIN_MS = 250;
 const PROBE_MAX_MS = 5000;
 
 export class InfluxdbSink implements Sink {
-  private client: InfluxDB | undefined;
+  private client: HttpClient | undefined;
+  private readonly api: WriteApi;
   private readonly mapper: PointMapper;
   private readonly where: string;
   private health: Health = 'closed';
@@ -95,7 +68,8 @@ export class InfluxdbSink implements Sink {
     private readonly config: InfluxdbSinkConfig,
     private readonly ctx: ComponentContext,
   ) {
-    this.mapper = new PointMapper(config, ctx.pipeline);
+    this.api = writeApi(config);
+    this.mapper = new PointMapper(config, ctx.pipeline, this.api.dialect, this.api.maxStringBytes);
     this.where = `InfluxDB at ${redactUrl(config.url)}`;
     this.pointsWritten = ctx.metrics.counter(
       'passerelle_influxdb_points_written_total',
@@ -116,18 +90,11 @@ export class InfluxdbSink implements Sink {
   async connect(signal: AbortSignal): Promise<void> {
     this.clearProbe();
     this.stopError = undefined;
-    this.client ??= await this.createClient();
+    this.client ??= new HttpClient(new URL(this.config.url), await this.tlsOptions(), this.config.timeout);
     if (this.config.createDatabase) {
-      try {
-        await untilAborted(this.client.createDatabase(this.config.database), signal);
-      } catch (error) {
-        const failure = this.classify(error);
-        if (failure.kind === 'error' && failure.error instanceof SinkStoppedError)
-          return this.stop(failure.error);
-        throw new NotConnectedError(
-          `${this.where}: CREATE DATABASE "${this.config.database}" failed: ${failureText(failure)}`,
-        );
-      }
+      const failure = await this.createDatabase(signal);
+      if (failure instanceof SinkStoppedError) return this.stop(failure);
+      if (failure) throw failure;
     }
     const problem = await this.probe();
     if (problem instanceof SinkStoppedError) return this.stop(problem);
@@ -174,6 +141,8 @@ export class InfluxdbSink implements Sink {
     this.clearProbe();
     const wasOpen = this.health !== 'closed';
     this.health = 'closed';
+    this.client?.close();
+    this.client = undefined;
     if (wasOpen) this.ctx.setState('stopped');
   }
 
@@ -188,10 +157,13 @@ export class InfluxdbSink implements Sink {
   }
 
   /**
-   * Writes the entries; on a 400 finds the rejected points (from InfluxDB's message, or by bisection,
-   * which is safe because a point written twice with its timestamp is stored once) and adds them to
-   * `failures` as FatalError. Entries written or failed go into `settled`. Throws on anything that is
-   * not about individual points (network, auth, 5xx): the caller retries what is not settled.
+   * Writes the entries and settles each one: written (counted), or refused (a FatalError in
+   * `failures`, with InfluxDB's reason). Refused points are found from InfluxDB's answer where it
+   * names them (line numbers on 3, the line text or the type conflict on 1.x/2.x), otherwise by
+   * writing halves until each refused point is alone: safe, because a point written twice with
+   * its timestamp is stored once. Points the answer does not say were stored are written again.
+   * Throws on anything that is not about individual points (network, credentials, 5xx): the
+   * caller retries what is not settled.
    */
   private async writeEntries(
     entries: Entry[],
@@ -207,147 +179,179 @@ export class InfluxdbSink implements Sink {
       return;
     }
     if (failure.kind === 'error') throw failure.error;
-    const reject = (list: Entry[], message: string, cause: string): void => {
+    const reject = (list: readonly Entry[], reason: (e: Entry) => string, cause: string): void => {
       for (const e of list) {
         settled.add(e.index);
-        failures.push({ index: e.index, error: new FatalError(`InfluxDB refused the point: ${message}`) });
+        failures.push({ index: e.index, error: new FatalError(`InfluxDB refused the point: ${reason(e)}`) });
       }
       this.pointsRejected.inc({ cause }, list.length);
     };
     if (entries.length === 1)
-      return reject(entries, failure.message, failure.kind === 'tooLarge' ? 'too-large' : 'refused');
-    if (failure.kind === 'rejected') {
-      const dropped = droppedCount(failure.message);
-      // A partial write stored every other point: when the message names exactly the dropped ones, done.
-      const named = conflictingEntries(entries, failure.message);
-      if (named && dropped !== undefined && named.length === dropped) {
-        reject(named, failure.message, 'type-conflict');
-        const good = entries.filter((e) => !named.includes(e));
-        for (const e of good) settled.add(e.index);
-        this.pointsWritten.inc(undefined, good.length);
-        return;
+      return reject(
+        entries,
+        () => (failure.kind === 'refused' ? (failure.named.get(0) ?? failure.message) : failure.message),
+        failure.kind === 'tooLarge' ? 'too-large' : causeOf(failure.message),
+      );
+    if (failure.kind === 'refused') {
+      let named = [...failure.named.keys()].map((i) => entries[i]!);
+      let reasons = failure.named;
+      const dropped = failure.dropped;
+      if (named.length === 0) {
+        // InfluxDB names only the first type conflict; trust it when it accounts for every dropped point.
+        const conflicts = conflictingEntries(entries, failure.message);
+        if (conflicts && dropped !== undefined && conflicts.length === dropped) {
+          named = conflicts;
+          reasons = new Map();
+        } else if (dropped !== undefined && dropped === entries.length) {
+          return reject(entries, () => failure.message, causeOf(failure.message));
+        }
       }
-      if (dropped !== undefined && dropped === entries.length)
-        return reject(entries, failure.message, 'refused');
+      if (named.length > 0) {
+        const byEntry = new Map(
+          [...reasons].map(([i, reason]) => [entries[i]!, `${reason} (${failure.message})`] as const),
+        );
+        reject(named, (e) => byEntry.get(e) ?? failure.message, causeOf(failure.message));
+        const rest = entries.filter((e) => !settled.has(e.index));
+        if (failure.othersWritten === true) {
+          for (const e of rest) settled.add(e.index);
+          this.pointsWritten.inc(undefined, rest.length);
+          return;
+        }
+        // Not written, or not known to be: written again (idempotent), which settles them.
+        return this.writeEntries(rest, failures, settled, signal);
+      }
     }
     const half = Math.ceil(entries.length / 2);
     await this.writeEntries(entries.slice(0, half), failures, settled, signal);
     await this.writeEntries(entries.slice(half), failures, settled, signal);
   }
 
-  /** One POST /write; resolves undefined on success. */
+  /** One write request; resolves undefined on success. */
   private async post(entries: Entry[], signal: AbortSignal): Promise<WriteFailure | undefined> {
-    let body = '';
-    for (let i = 0; i < entries.length; i++) body += (i === 0 ? '' : '\n') + entries[i]!.mapped.line;
-    try {
-      await this.withAbort(this.send(body), signal);
+    const lines = entries.map((e) => e.mapped.line);
+    const answer = await this.send(lines.join('\n'), lines, signal);
+    const failure = this.classify(answer);
+    const outcome = !failure ? 'ok' : failure.kind === 'refused' ? 'rejected' : failure.kind;
+    this.requests.inc({ outcome });
+    if (!failure) {
       this.lastOk = Date.now();
-      this.requests.inc({ outcome: 'ok' });
       return undefined;
+    }
+    if (failure.kind === 'error') {
+      if (failure.error instanceof SinkStoppedError) this.stop(failure.error);
+      else if (failure.error instanceof NotConnectedError) this.markDown(failure.error);
+    }
+    return failure;
+  }
+
+  /** One POST to the version's write API: its answer, or a network/timeout error as an Error. */
+  private async send(body: string, lines: readonly string[], signal: AbortSignal): Promise<Answer | Error> {
+    const client = this.client;
+    if (!client) return new NotConnectedError(`${this.where}: the sink is closed`);
+    const timeout = AbortSignal.timeout(this.config.timeout);
+    try {
+      const answer = await client.post(
+        this.api.path,
+        this.api.query,
+        this.api.headers,
+        body,
+        AbortSignal.any([signal, timeout]),
+      );
+      return this.api.interpret(answer, lines);
     } catch (error) {
-      const failure = this.classify(error);
-      this.requests.inc({ outcome: failure.kind });
-      if (failure.kind === 'error') {
-        if (failure.error instanceof SinkStoppedError) this.stop(failure.error);
-        else if (failure.error instanceof NotConnectedError) this.markDown(failure.error);
-      }
-      return failure;
+      if (signal.aborted) return new RetryableError('write aborted (the service is stopping)');
+      if (timeout.aborted || error instanceof HttpTimeoutError)
+        return new RetryableError(`${this.where}: no answer within ${this.config.timeout} ms`);
+      const text = redact(errorMessage(error));
+      const code = (error as { code?: unknown } | undefined)?.code;
+      if (typeof code === 'string' && (NETWORK_CODES.has(code) || /socket hang up/i.test(text)))
+        return new NotConnectedError(`${this.where} is unreachable: ${text}`);
+      if (typeof code === 'string') return new NotConnectedError(`${this.where}: connection failed: ${text}`);
+      return new RetryableError(`${this.where}: ${text}`);
     }
   }
 
-  /**
-   * POST /write through node-influx's pool: the same request writePoints() makes, with a body we
-   * serialise ourselves (point.ts: about three times faster than writePoints, measured).
-   */
-  private send(body: string): Promise<void> {
-    const client = this.client;
-    if (!client) return Promise.reject(new NotConnectedError(`${this.where}: the sink is closed`));
-    const pool = (client as unknown as { _pool: InfluxPool })._pool;
-    return pool.discard({
-      method: 'POST',
-      path: '/write',
-      query: {
-        db: this.config.database,
-        precision: WRITE_PRECISION[writePrecision(this.config)],
-        ...(this.config.retentionPolicy ? { rp: this.config.retentionPolicy } : {}),
-      },
-      body,
-      ...(this.config.username ? { auth: `${this.config.username}:${this.config.password ?? ''}` } : {}),
-    });
-  }
-
-  private async withAbort(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-    await untilAborted(promise, signal);
-    if (signal.aborted) throw new RetryableError('write aborted (the service is stopping)');
-  }
-
-  /** Maps what node-influx threw to what the engine understands. */
-  private classify(error: unknown): WriteFailure {
-    if (error instanceof RequestError) {
-      const status = error.res.statusCode ?? 0;
-      const message = influxMessage(error.message, status);
-      if (status === 400) return { kind: 'rejected', message };
-      if (status === 413)
-        return {
-          kind: 'tooLarge',
-          message: `the request is larger than the server's max-body-size (${message})`,
-        };
-      if (status === 401 || status === 403) {
-        const who = this.config.username
-          ? `user "${this.config.username}"`
-          : 'no user name (set username and password)';
+  /** Maps an answer to what the engine understands; undefined when written. */
+  private classify(answer: Answer | Error): WriteFailure | undefined {
+    if (answer instanceof Error) return { kind: 'error', error: answer };
+    switch (answer.kind) {
+      case 'ok':
+        return undefined;
+      case 'refused':
+      case 'tooLarge':
+        return answer;
+      case 'credentials':
         return {
           kind: 'error',
           error: new SinkStoppedError(
-            `${this.where} refused the credentials (${status}: ${message}) for ${who}, database "${this.config.database}". Fix username/password (token on InfluxDB 2.x) and restart.`,
+            `${this.where} refused the credentials (${answer.status}: ${answer.message}) for ${this.api.who}, ${this.api.target}. Fix them and restart.`,
           ),
         };
-      }
-      if (status === 404)
+      case 'notFound':
         return {
           kind: 'error',
           error: new NotConnectedError(
-            `${this.where}: ${message} (create database "${this.config.database}", or set createDatabase: true)`,
+            `${this.where}: ${answer.message} (${this.api.target}${this.config.version === 1 ? ': create it, or set createDatabase: true' : ': create it'})`,
           ),
         };
-      const retryAfter = Number(error.res.headers['retry-after']);
-      return {
-        kind: 'error',
-        error: new RetryableError(`${this.where} answered ${status}: ${message}`, {
-          ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
-        }),
-      };
+      case 'retry':
+        return {
+          kind: 'error',
+          error: new RetryableError(`${this.where} answered ${answer.status}: ${answer.message}`, {
+            ...(answer.retryAfterMs !== undefined ? { retryAfterMs: answer.retryAfterMs } : {}),
+          }),
+        };
     }
-    const text = redact(errorMessage(error));
-    if (error instanceof ServiceNotAvailableError) {
-      // node-influx: a 5xx (its status text) or a request timeout.
-      return { kind: 'error', error: new RetryableError(`${this.where}: ${text || 'service unavailable'}`) };
+  }
+
+  /** 1.x only (the config refuses it elsewhere): CREATE DATABASE through /query. */
+  private async createDatabase(signal: AbortSignal): Promise<Error | undefined> {
+    const client = this.client;
+    if (!client) return new NotConnectedError(`${this.where}: the sink is closed`);
+    const name = this.config.database ?? '';
+    const statement = `CREATE DATABASE "${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    let message: string;
+    try {
+      const answer = await untilAborted(
+        client.post('/query', { q: statement }, this.api.headers, '', signal),
+        signal,
+      );
+      if (!answer) return new NotConnectedError(`${this.where}: connect aborted`);
+      if (answer.status === 200) {
+        const body = JSON.parse(answer.body) as { results?: { error?: string }[] };
+        const error = body.results?.find((r) => r.error)?.error;
+        if (!error) return undefined;
+        message = redact(error);
+      } else if (answer.status === 401 || answer.status === 403) {
+        return new SinkStoppedError(
+          `${this.where} refused the credentials (${answer.status}) for ${this.api.who}: CREATE DATABASE "${name}" needs an admin user. Fix them and restart.`,
+        );
+      } else {
+        message = `${answer.status}: ${redact(answer.body.slice(0, 500))}`;
+      }
+    } catch (error) {
+      message = redact(errorMessage(error));
     }
-    const code = (error as { code?: unknown } | undefined)?.code;
-    if (typeof code === 'string' && (NETWORK_CODES.has(code) || /socket hang up/i.test(text)))
-      return { kind: 'error', error: new NotConnectedError(`${this.where} is unreachable: ${text}`) };
-    if (typeof code === 'string')
-      return { kind: 'error', error: new NotConnectedError(`${this.where}: connection failed: ${text}`) };
-    return { kind: 'error', error: new RetryableError(`${this.where}: ${text}`) };
+    return new NotConnectedError(`${this.where}: CREATE DATABASE "${name}" failed: ${message}`);
   }
 
   /**
    * An empty write: answers whether the server is reachable, accepts the credentials and has the
-   * database, in one request (an empty body is accepted with 204 by InfluxDB 1.x).
+   * database or bucket, in one request (1.x and 2.x accept an empty body with 204; 3 answers 400
+   * after checking the token).
    */
   private async probe(): Promise<Error | undefined> {
-    if (!this.client) return new NotConnectedError(`${this.where}: the sink is closed`);
-    try {
-      await this.send('');
+    // send() bounds the request by `timeout`; nothing else cancels a probe.
+    const answer = await this.send('', [], new AbortController().signal);
+    const failure = this.classify(answer);
+    if (!failure) {
       this.lastOk = Date.now();
       return undefined;
-    } catch (error) {
-      const failure = this.classify(error);
-      // A 400 comes after authentication and the database lookup: the server is usable.
-      if (failure.kind !== 'error') return undefined;
-      if (failure.error instanceof RetryableError) return new NotConnectedError(failure.error.message);
-      return failure.error;
     }
+    // A refusal of the (empty) data comes after authentication and the database lookup: usable.
+    if (failure.kind !== 'error') return undefined;
+    if (failure.error instanceof RetryableError) return new NotConnectedError(failure.error.message);
+    return failure.error;
   }
 
   private stop(error: SinkStoppedError): void {
@@ -411,68 +415,39 @@ export class InfluxdbSink implements Sink {
     this.scheduleProbe(backoffDelay(this.probeFailures++, PROBE_MIN_MS, PROBE_MAX_MS));
   }
 
-  private async createClient(): Promise<InfluxDB> {
-    const url = new URL(this.config.url);
-    const https = url.protocol === 'https:';
-    const options: RequestOptions = {};
-    if (https && this.config.tls) {
-      const tls = this.config.tls;
-      const read = async (what: string, path: string | undefined): Promise<Buffer | undefined> => {
-        if (!path) return undefined;
-        try {
-          return await readFile(path);
-        } catch (error) {
-          throw new NotConnectedError(`tls.${what}: can not read ${path}: ${errorMessage(error)}`);
-        }
-      };
-      const [ca, cert, key] = await Promise.all([
-        read('ca', tls.ca),
-        read('cert', tls.cert),
-        read('key', tls.key),
-      ]);
-      Object.assign(options, {
-        ...(ca ? { ca } : {}),
-        ...(cert ? { cert } : {}),
-        ...(key ? { key } : {}),
-        ...(tls.passphrase ? { passphrase: tls.passphrase } : {}),
-        ...(tls.servername ? { servername: tls.servername } : {}),
-        rejectUnauthorized: tls.rejectUnauthorized,
-      });
-    }
-    return new InfluxDB({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port ? Number(url.port) : https ? 443 : 8086,
-      protocol: https ? 'https' : 'http',
-      path: url.pathname.replace(/\/$/, ''),
-      options,
-      database: this.config.database,
-      ...(this.config.username
-        ? { username: this.config.username, password: this.config.password ?? '' }
-        : {}),
-      pool: { maxRetries: 0, requestTimeout: this.config.timeout, backoff: NO_HOST_BACKOFF },
-    });
+  private async tlsOptions(): Promise<AgentOptions> {
+    const tls = this.config.tls;
+    if (!tls || !this.config.url.startsWith('https:')) return {};
+    const read = async (what: string, path: string | undefined): Promise<Buffer | undefined> => {
+      if (!path) return undefined;
+      try {
+        return await readFile(path);
+      } catch (error) {
+        throw new NotConnectedError(`tls.${what}: can not read ${path}: ${errorMessage(error)}`);
+      }
+    };
+    const [ca, cert, key] = await Promise.all([
+      read('ca', tls.ca),
+      read('cert', tls.cert),
+      read('key', tls.key),
+    ]);
+    return {
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      ...(tls.passphrase ? { passphrase: tls.passphrase } : {}),
+      ...(tls.servername ? { servername: tls.servername } : {}),
+      rejectUnauthorized: tls.rejectUnauthorized,
+    };
   }
 }
 
-/** The `error` text of InfluxDB's JSON answer inside node-influx's "A 400 Bad Request error occurred: {...}". */
-export function influxMessage(text: string, status: number): string {
-  const brace = text.indexOf('{');
-  if (brace >= 0) {
-    try {
-      const body = JSON.parse(text.slice(brace)) as { error?: unknown; message?: unknown };
-      const message = body.error ?? body.message;
-      if (typeof message === 'string' && message !== '') return redact(message);
-    } catch {
-      /* not JSON: keep the text */
-    }
-  }
-  return redact(text.replace(/^A \d+ [^:]*error occurred:\s*/, '').trim() || `HTTP ${status}`);
-}
-
-/** `dropped=N` at the end of a partial-write message. */
-export function droppedCount(message: string): number | undefined {
-  const m = /\bdropped=(\d+)\b/.exec(message);
-  return m ? Number(m[1]) : undefined;
+/** The rejection counter's cause label, from InfluxDB's message. */
+function causeOf(message: string): string {
+  if (/field type conflict|invalid column type|schema/i.test(message)) return 'type-conflict';
+  if (/retention/i.test(message)) return 'retention';
+  if (/larger than the server accepts/.test(message)) return 'too-large';
+  return 'refused';
 }
 
 const CONFLICT =
@@ -494,8 +469,4 @@ export function conflictingEntries(entries: readonly Entry[], message: string): 
     if (!(field in e.mapped.fields)) return false;
     return (e.mapped.types?.[field] ?? 'float') === type;
   });
-}
-
-function failureText(failure: WriteFailure): string {
-  return failure.kind === 'error' ? failure.error.message : failure.message;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import { nameProblem } from './line-protocol.js';
 
 /** The config of the `influxdb` sink: the one place it is defined. Durations are parsed to milliseconds. */
 
@@ -78,6 +79,17 @@ const nameMap = <T extends z.ZodType>(value: T, what: string) =>
     }
   });
 
+/** The InfluxDB API the sink speaks. */
+export const VERSIONS = [1, 2, 3] as const;
+export type Version = (typeof VERSIONS)[number];
+
+/** Keys that belong to one version only, to tell a user who mixes them what to change. */
+const VERSION_KEYS: Record<Version, readonly string[]> = {
+  1: ['database', 'retentionPolicy', 'username', 'password', 'createDatabase'],
+  2: ['org', 'bucket', 'token'],
+  3: ['database', 'token', 'acceptPartial', 'noSync'],
+};
+
 export const influxdbSinkConfig = z
   .strictObject({
     url: z
@@ -89,21 +101,47 @@ export const influxdbSinkConfig = z
         } catch {
           return false;
         }
-      }, 'expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username and password)')
+      }, 'expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username/password or token)')
       .describe(
-        'InfluxDB HTTP API address: http://host:8086, or https:// for TLS. A path is kept (a reverse proxy under /influx). InfluxDB 2.x and 3 work through their v1-compatible API (see the README).',
+        'InfluxDB HTTP API address: http://host:8086 (1.x, 2.x), http://host:8181 (3), or https:// for TLS. A path is kept (a reverse proxy under /influx).',
+      ),
+    version: z
+      .union([z.literal(1), z.literal(2), z.literal(3)])
+      .default(1)
+      .describe(
+        'InfluxDB major version, which chooses the API: 1 writes to /write (database, retentionPolicy, username/password); 2 to /api/v2/write (org, bucket, token); 3 to /api/v3/write_lp (database, token).',
       ),
     database: z
       .string()
       .min(1)
-      .describe(
-        'Database to write to. On InfluxDB 2.x this is the database name of a DBRP mapping to a bucket.',
-      ),
+      .optional()
+      .describe('Database to write to (versions 1 and 3; required there).'),
     retentionPolicy: z
       .string()
       .min(1)
       .optional()
-      .describe("Retention policy to write to. Default: the database's default policy."),
+      .describe("Version 1: retention policy to write to. Default: the database's default policy."),
+    org: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Version 2: organization name or ID (required; InfluxDB Cloud 2 ignores it).'),
+    bucket: z.string().min(1).optional().describe('Version 2: bucket name or ID (required).'),
+    token: secret(
+      'Versions 2 and 3: API token with write permission, sent as `Authorization: Token` (2) or `Bearer` (3). Required for 2; for 3 unless the server runs without authentication.',
+    ).optional(),
+    acceptPartial: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Version 3: `accept_partial`. true: InfluxDB stores the valid lines of a request and names the refused ones; false: one bad line refuses the request. Either way only the refused points are dead-lettered.',
+      ),
+    noSync: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Version 3: `no_sync`. true: InfluxDB answers before its write-ahead log is persisted (faster; a server crash can lose acknowledged points). Keep false for the at-least-once guarantee.',
+      ),
     measurement: z
       .string()
       .min(1)
@@ -112,7 +150,7 @@ export const influxdbSinkConfig = z
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .describe(
-        'Measurement name, a template: `readings`, `{{ topic[1] }}`, `{{ payload.kind }}`. A message whose measurement renders empty is dead-lettered.',
+        'Measurement (table, on 3) name, a template: `readings`, `{{ topic[1] }}`, `{{ payload.kind }}`. A message whose measurement renders empty, or into a name line protocol cannot carry, is dead-lettered.',
       ),
     tags: nameMap(tagValue, 'tag')
       .default({})
@@ -122,11 +160,17 @@ export const influxdbSinkConfig = z
     fields: nameMap(fieldSpec, 'field')
       .optional()
       .describe(
-        'Fields (the values), by field name: a type (`integer`) to read `payload.<name>`, or `{ from, type }`. Default: every finite number in the payload, nested objects flattened with dots (`sensor.temp`), as floats. Missing values are left out; a message with no field at all is dead-lettered.',
+        'Fields (the values), by field name: a type (`integer`) to read `payload.<name>`, or `{ from, type }`. Default: every finite number in the payload, nested objects flattened with dots (`sensor.temp`), as floats, except the one read by `timestamp`. Missing values are left out; a message with no field at all is dead-lettered.',
       ),
     timestamp: expression(
-      'Where the point time comes from, e.g. `payload.ts`: a number in `timestampUnit` or an ISO 8601 text. Default: the message time (for MQTT, when the message was received). A message whose timestamp is missing or unreadable is dead-lettered.',
+      'Where the point time comes from, e.g. `payload.ts`: a number in `timestampUnit` or an ISO 8601 text (fractions of a second kept to the nanosecond). Default: the message time (for MQTT, when the message was received). A message whose timestamp is missing or unreadable is dead-lettered.',
     ).optional(),
+    timestampField: z
+      .boolean()
+      .default(false)
+      .describe(
+        'With the default fields (no `fields`): also write the payload number read by `timestamp` as a field. Default: it is the point time only.',
+      ),
     timestampUnit: z
       .enum(PRECISIONS)
       .default('ms')
@@ -141,14 +185,14 @@ export const influxdbSinkConfig = z
       .string()
       .min(1)
       .optional()
-      .describe('User name (InfluxDB 1.x user, or any name with an InfluxDB 2.x token).'),
-    password: secret('Password of the user; for InfluxDB 2.x and Cloud, an API token.').optional(),
+      .describe('Version 1: user name (or any name with a token as password on the v1 API of 2.x).'),
+    password: secret('Version 1: password of the user.').optional(),
     tls: tlsOptions.optional(),
     createDatabase: z
       .boolean()
       .default(false)
       .describe(
-        'Create the database at connect (CREATE DATABASE, which is idempotent; needs an admin user on InfluxDB 1.x; not available on 2.x).',
+        'Version 1: create the database at connect (CREATE DATABASE, which is idempotent; needs an admin user).',
       ),
     maxPointsPerRequest: z
       .number()
@@ -174,13 +218,69 @@ export const influxdbSinkConfig = z
         message: 'tls is set but the url is not https://: TLS is chosen by the URL scheme',
       });
     }
-    if (config.password !== undefined && config.username === undefined) {
+    const version = config.version;
+    const given = (key: string): boolean => {
+      const value = (config as Record<string, unknown>)[key];
+      // Defaults (false for createDatabase/noSync, true for acceptPartial) are not a choice.
+      if (key === 'createDatabase' || key === 'noSync') return value === true;
+      if (key === 'acceptPartial') return value === false;
+      return value !== undefined;
+    };
+    const names = { 1: '1.x', 2: '2.x', 3: '3' } as const;
+    const foreign = new Map<string, Version[]>();
+    for (const other of VERSIONS) {
+      if (other === version) continue;
+      for (const key of VERSION_KEYS[other]) {
+        if (VERSION_KEYS[version].includes(key) || !given(key)) continue;
+        foreign.set(key, [...(foreign.get(key) ?? []), other]);
+      }
+    }
+    for (const [key, versions] of foreign) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `${key} is an InfluxDB ${versions.map((v) => names[v]).join(' or ')} setting but version is ${version}${version === 1 ? ' (the default)' : ''}: set version: ${versions.join(' or ')}, or use ${needs(version)}`,
+      });
+    }
+    const require = (key: 'database' | 'org' | 'bucket' | 'token'): void => {
+      if (config[key] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `${key} is required with version: ${version} (${needs(version)})`,
+        });
+    };
+    if (version === 1 || version === 3) require('database');
+    if (version === 2) {
+      require('org');
+      require('bucket');
+      require('token');
+    }
+    if (version === 1 && config.password !== undefined && config.username === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['username'],
-        message: 'password is set without username (for an InfluxDB 2.x token, any user name works)',
+        message:
+          'password is set without username (for a 2.x token on the v1 API any user name works; or use version: 2 with token)',
       });
     }
+    if (config.timestampField && (config.timestamp === undefined || config.fields !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timestampField'],
+        message:
+          'timestampField applies to the default fields with a timestamp: set timestamp and leave out fields (with fields, declare the field instead)',
+      });
+    }
+    // Names fixed in the config must be writable in this version's line protocol.
+    const dialect = version === 3 ? 'rust' : 'go';
+    const check = (name: string, element: 'tag key' | 'field key' | 'measurement', path: string[]): void => {
+      const problem = nameProblem(name, element, dialect);
+      if (problem) ctx.addIssue({ code: 'custom', path, message: `${JSON.stringify(name)}: ${problem}` });
+    };
+    if (!config.measurement.includes('{{')) check(config.measurement, 'measurement', ['measurement']);
+    for (const name of Object.keys(config.tags)) check(name, 'tag key', ['tags', name]);
+    for (const name of Object.keys(config.fields ?? {})) check(name, 'field key', ['fields', name]);
     for (const name of Object.keys(config.tags)) {
       if (config.fields && name in config.fields)
         ctx.addIssue({
@@ -190,7 +290,15 @@ export const influxdbSinkConfig = z
         });
     }
   })
-  .describe('Writes points to InfluxDB 1.x (or 2.x / 3 through the v1-compatible API).');
+  .describe('Writes points to InfluxDB 1.x, 2.x or 3, each through its own write API.');
+
+function needs(version: Version): string {
+  return version === 1
+    ? 'database, retentionPolicy, username, password'
+    : version === 2
+      ? 'org, bucket, token'
+      : 'database, token';
+}
 
 export type InfluxdbSinkConfig = z.output<typeof influxdbSinkConfig>;
 

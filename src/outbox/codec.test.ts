@@ -24,6 +24,18 @@ describe('outbox codec', () => {
     expect(roundTrip({ $bytes: new Uint8Array([5]) })).toEqual({ $bytes: Buffer.from([5]) });
   });
 
+  it('keeps NaN and ±Infinity (JSON would make them null), at the top and nested', () => {
+    expect(roundTrip(NaN)).toBeNaN();
+    expect(roundTrip({ a: [Infinity, { b: -Infinity }], c: NaN, d: 1 })).toEqual({
+      a: [Infinity, { b: -Infinity }],
+      c: NaN,
+      d: 1,
+    });
+    for (const v of [{ $num: 'NaN' }, { $num: 'Infinity' }, { $num: 5 }, [{ $num: '-Infinity' }]]) {
+      expect(roundTrip(v)).toEqual(v);
+    }
+  });
+
   it('leaves values without bytes untouched (no copy) and everything else as JSON does', () => {
     const plain = { a: 1, b: ['x', null, true, { c: 2.5 }] };
     expect(encodeValue(plain)).toBe(plain);

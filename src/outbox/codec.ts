@@ -2,8 +2,10 @@ import type { Message } from '../sdk/index.js';
 
 /**
  * Messages to JSON-safe values and back. Bytes (`Uint8Array`, `Buffer`) anywhere in a payload or in
- * meta become `{ "$bytes": base64 }`; a plain object that itself has the single key `$bytes` or
- * `$esc` is wrapped as `{ "$esc": ... }` so that user data never decodes as bytes. Everything else
+ * meta become `{ "$bytes": base64 }`; NaN, Infinity and -Infinity (which JSON turns into null)
+ * become `{ "$num": "NaN" }`, so a sink decides about them the same way behind either outbox; a
+ * plain object that itself has the single key `$bytes`, `$num` or `$esc` is wrapped as
+ * `{ "$esc": ... }` so that user data never decodes as bytes or numbers. Everything else
  * goes through JSON unchanged (so `undefined` members vanish and a `Date` becomes a string, as in
  * any JSON transport). Encoding copies only the containers that hold bytes; decoding works in
  * place on freshly parsed JSON.
@@ -15,11 +17,14 @@ function toBase64(bytes: Uint8Array): string {
 }
 
 function isMarkerKey(key: string): boolean {
-  return key === '$bytes' || key === '$esc';
+  return key === '$bytes' || key === '$num' || key === '$esc';
 }
+
+const NON_FINITE: Record<string, number> = { NaN, Infinity, '-Infinity': -Infinity };
 
 /** Returns `value` itself when nothing in it needs encoding, a re-built copy otherwise. */
 export function encodeValue(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : { $num: String(value) };
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Uint8Array) return { $bytes: toBase64(value) };
   if (Array.isArray(value)) {
@@ -73,6 +78,8 @@ export function decodeValue(value: unknown): unknown {
   }
   if (keys === 1) {
     if (first === '$bytes' && typeof obj.$bytes === 'string') return Buffer.from(obj.$bytes, 'base64');
+    if (first === '$num' && typeof obj.$num === 'string' && obj.$num in NON_FINITE)
+      return NON_FINITE[obj.$num];
     if (first === '$esc' && obj.$esc !== null && typeof obj.$esc === 'object') {
       // The escaped object's own keys are literal; its values are still encoded.
       const inner = obj.$esc as Record<string, unknown>;
