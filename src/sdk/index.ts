@@ -11,3 +11,4 @@ export * from './timing.js';
 export * from './columns.js';
 export * from './lease.js';
 export * from './codecs/index.js';
+export * from './bounded-copy.js';
