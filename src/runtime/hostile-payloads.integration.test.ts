@@ -41,7 +41,7 @@ sinks:
     version: 'test',
   });
   await service.start();
-  await waitFor(() => service.pipelines[0]!.ready(), 10_000);
+  await waitFor(() => service.pipelines[0]!.ready(), 'the pipeline to be ready');
 });
 afterAll(async () => {
   await service?.stop();
@@ -58,8 +58,8 @@ describe('a message nested 5,000 levels deep', () => {
       const status = (await (await fetch(`${service.url}/status`)).json()) as {
         pipelines: { recent: { payload: unknown }[] }[];
       };
-      return status.pipelines[0]!.recent.length >= 1;
-    }, 10_000);
+      return status.pipelines[0]!.recent.length >= 2;
+    }, 'a recent message');
     for (const path of ['/status', '/api/overview', '/api/dead-letters']) {
       const answer = await fetch(`${service.url}${path}`);
       expect(answer.status, path).toBe(200);

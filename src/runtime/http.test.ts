@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createOutboxBackend } from '../outbox/index.js';
 import type { Pipeline } from '../engine/pipeline.js';
 import { createMessage, type Logger } from '../sdk/index.js';
-import { hostAllowed, startHttpServer, type HttpOptions } from './http.js';
+import { hostAllowed, parseAllowedHosts, startHttpServer, type HttpOptions } from './http.js';
 
 const TOKEN = 'http-test-token-0123456789';
 const closers: (() => Promise<void>)[] = [];
@@ -152,6 +152,19 @@ describe('Host header check (DNS rebinding)', () => {
     expect(hostAllowed('[fd00::1', '::', [])).toBe(false);
     expect(hostAllowed(undefined, '127.0.0.1', [])).toBe(false);
     expect(hostAllowed('a b', '127.0.0.1', ['a b'])).toBe(false);
+  });
+});
+
+describe('allowed host names (--allowed-host, PASSERELLE_ALLOWED_HOSTS)', () => {
+  it('takes names, .suffixes and IP addresses, comma or space separated, and refuses anything else', () => {
+    expect(parseAllowedHosts(['passerelle.example.com, .svc.cluster.local', 'gw-1 [fd00::1]'])).toEqual([
+      'passerelle.example.com',
+      '.svc.cluster.local',
+      'gw-1',
+      'fd00::1',
+    ]);
+    for (const bad of ['http://x.example', 'x.example:8080', '*.example.com', 'a/b'])
+      expect(() => parseAllowedHosts([bad]), bad).toThrow(/not a host name/);
   });
 });
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadPipelinesOrThrow, type PipelineConfig } from '../../config/index.js';
 import { createOutboxBackend } from '../../outbox/index.js';
 import { createLogger } from '../../runtime/logger.js';
-import { parseListen } from '../../runtime/http.js';
+import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
@@ -19,6 +19,8 @@ export interface RunOptions {
   /** Watch `paths` for changes (`--no-watch` turns it off; SIGHUP still reloads). */
   watch?: boolean;
   adminTokenFile?: string;
+  /** Host names the HTTP server answers to, besides its address and localhost (`--allowed-host`). */
+  allowedHost?: string[];
 }
 
 /**
@@ -53,6 +55,10 @@ export async function runService(
 ): Promise<number> {
   const logger = createLogger({ level: deps.env.PASSERELLE_LOG_LEVEL });
   const adminToken = readAdminToken(options, deps.env);
+  const allowedHosts = parseAllowedHosts([
+    ...(deps.env.PASSERELLE_ALLOWED_HOSTS ? [deps.env.PASSERELLE_ALLOWED_HOSTS] : []),
+    ...(options.allowedHost ?? []),
+  ]);
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
   if (!redisUrl) {
     deps.stderr(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
@@ -85,7 +91,7 @@ export async function runService(
     plans,
     backend,
     logger,
-    http: options.http === false ? undefined : parseListen(options.http),
+    http: options.http === false ? undefined : { ...parseListen(options.http), allowedHosts },
     version: packageVersion(),
     ...(redisUrl ? { redisUrl } : {}),
     ...(adminToken ? { adminToken } : {}),
@@ -134,6 +140,11 @@ export function register(program: Command, deps: CliDeps): void {
     )
     .option('--no-http', 'serve no HTTP endpoints')
     .option('--no-watch', 'do not reload when the pipeline files change (SIGHUP still reloads)')
+    .option(
+      '--allowed-host <name>',
+      'a host name the HTTP server answers to besides its address and localhost (repeatable; .example.com allows every name under it); also $PASSERELLE_ALLOWED_HOSTS, comma-separated',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option(
       '--admin-token-file <path>',
       "file holding the token for the status page's actions (replay, purge); default: $PASSERELLE_ADMIN_TOKEN",
