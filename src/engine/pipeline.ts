@@ -241,7 +241,10 @@ export class Pipeline {
       recent: this.recent.map((m) => ({
         id: m.id,
         time: m.time,
-        payload: boundedCopy(m.payload, RECENT_LIMITS),
+        payload:
+          m.payload instanceof Uint8Array
+            ? { bytes: m.payload.byteLength }
+            : boundedCopy(m.payload, RECENT_LIMITS),
         meta: boundedCopy(m.meta, RECENT_LIMITS) as Record<string, unknown>,
       })),
     };

@@ -184,7 +184,7 @@ describe('bullmq outbox: durability', () => {
       })),
     );
     const ids = (await a.deadLetters.list({ pipeline: 'rp' })).map((e) => e.id);
-    expect(await a.deadLetters.requestReplay(ids)).toBe(3);
+    expect((await a.deadLetters.requestReplay(ids)).marked).toBe(3);
     expect(await a.deadLetters.claimReplays('rp', 2)).toHaveLength(2);
     await a.close();
     const b = await createRedisBackend({ url: redis.url, retention: defaultRetention, prefix });

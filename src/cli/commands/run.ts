@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadPipelinesOrThrow, type PipelineConfig } from '../../config/index.js';
-import { createOutboxBackend } from '../../outbox/index.js';
+import { createOutboxBackend, type TrimCause } from '../../outbox/index.js';
 import { createLogger } from '../../runtime/logger.js';
 import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
@@ -70,9 +70,11 @@ export async function runService(
   const retention = {
     maxAgeMs: Math.max(...plans.map((p) => p.deadLetters.maxAgeMs)),
     maxCount: Math.max(...plans.map((p) => p.deadLetters.maxCount)),
+    maxMessageBytes: Math.max(...plans.map((p) => p.deadLetters.maxMessageBytes ?? 0)),
+    maxBytes: Math.max(...plans.map((p) => p.deadLetters.maxBytes ?? 0)),
     // The store logs each trim; the counter makes it visible to alerting.
-    onTrimmed: (pipeline: string, count: number) =>
-      late.service?.metrics.deadLettersEvicted.inc({ pipeline }, count),
+    onTrimmed: (pipeline: string, count: number, cause: TrimCause) =>
+      late.service?.metrics.deadLettersEvicted.inc({ pipeline, cause }, count),
   };
   const lockDuration = deps.env.PASSERELLE_OUTBOX_LOCK_DURATION;
   const leaseTtl = deps.env.PASSERELLE_LEASE_TTL;

@@ -142,8 +142,12 @@ export async function handleConsole(
       });
       return true;
     }
-    const count = action[1] === 'replay' ? await dlq.requestReplay(ids) : await dlq.remove(ids);
-    json(res, 200, action[1] === 'replay' ? { replayed: count } : { purged: count });
+    if (action[1] === 'replay') {
+      const { marked, refused } = await dlq.requestReplay(ids);
+      json(res, 200, { replayed: marked, refused });
+    } else {
+      json(res, 200, { purged: await dlq.remove(ids) });
+    }
     return true;
   }
   json(res, 404, { error: 'not found' });
