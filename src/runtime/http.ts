@@ -245,7 +245,9 @@ async function handle(
   }
 }
 
+/** Strings redacted before serialisation (JSON escaping could hide a secret from a later pass); bigints as text. */
 function bytesReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return redact(value);
   return typeof value === 'bigint' ? value.toString() : value;
 }
 

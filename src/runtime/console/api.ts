@@ -202,7 +202,7 @@ function summary(entry: DeadLetter) {
 
 function preview(payload: unknown): string {
   const copy = boundedCopy(payload, PREVIEW_LIMITS);
-  const text = typeof copy === 'string' ? copy : (JSON.stringify(copy) ?? String(copy));
+  const text = typeof copy === 'string' ? copy : (JSON.stringify(copy, replacer) ?? String(copy));
   return text.length > MAX_PREVIEW ? `${text.slice(0, MAX_PREVIEW - 3)}...` : text;
 }
 
@@ -215,9 +215,19 @@ function renderMessage(message: DeadLetter['message'], limits: CopyLimits): unkn
   };
 }
 
-/** Serialised before the head is written, so a failure is still a clean 500; redacted before it leaves. */
+/**
+ * Every string passes through redact() before it is serialised (after, a secret would be
+ * JSON-escaped and could escape the masking); bigints as text.
+ */
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+/** Serialised before the head is written, so a failure is still a clean 500. */
 function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = redact(JSON.stringify(body));
+  const text = redact(JSON.stringify(body, replacer));
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(text);
 }
