@@ -440,3 +440,19 @@ describe('DeviceTracker', () => {
     expect(text).toMatch(/passerelle_chirpstack_device_last_seen_seconds\{devEui="c",[^}]*\} 3/);
   });
 });
+
+describe('record time', () => {
+  it("is the event's own time, or the reception time to the microsecond when the event has none", () => {
+    const received = 1_700_000_000_123.456;
+    const own = buildRecord(parseEvent(fx.v4Up(), up, received), config(), noCounters);
+    expect(own.time).toBe(Date.parse(own.payload.time as string));
+    const timeless = fx.v4Up();
+    delete timeless.time;
+    const none = buildRecord(parseEvent(timeless, up, received), config(), noCounters);
+    expect(none.payload.time).toBe('2023-11-14T22:13:20.123456Z');
+    expect(none.time).toBe(received);
+    const v3 = fx.v3JsonUp();
+    v3.rxInfo = [];
+    expect(buildRecord(parseEvent(v3, { event: 'up' }, 999.9995), config(), noCounters).time).toBe(1000);
+  });
+});

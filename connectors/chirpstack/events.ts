@@ -29,7 +29,10 @@ export interface Location {
 export interface DeviceFields {
   event: ChirpstackEvent;
   format: EventFormat;
-  /** Event time, ISO 8601 in UTC with milliseconds. */
+  /**
+   * Event time, ISO 8601 in UTC with milliseconds; with microseconds when the event has no time and
+   * the time it was received stands in (`2024-07-18T09:40:02.113087Z`).
+   */
   time: string;
   deduplicationId: string | null;
   devEui: string;
@@ -233,10 +236,25 @@ export function parseEvent(
 }
 
 function isoTime(value: string | null, what: string, fallback: number): string {
-  if (value === null || value === '') return new Date(fallback).toISOString();
+  if (value === null || value === '') return isoMicros(fallback);
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new EventError(`${what} is not a valid time: "${clip(value)}"`);
   return new Date(t).toISOString();
+}
+
+/** A time in milliseconds with a microsecond fraction, as ISO 8601 with six decimals. */
+export function isoMicros(time: number): string {
+  const ms = Math.floor(time);
+  const micros = Math.round((time - ms) * 1000);
+  const iso = new Date(ms + (micros === 1000 ? 1 : 0)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, '0')}Z`;
+}
+
+/** The time of an event's ISO 8601 text in milliseconds, with the microseconds isoMicros wrote. */
+export function eventTime(iso: string): number {
+  const ms = Date.parse(iso);
+  const micros = /\.\d{3}(\d{3})Z$/.exec(iso)?.[1];
+  return micros === undefined ? ms : (ms * 1000 + Number(micros)) / 1000;
 }
 
 function location(r: Reader | null): Location | undefined {

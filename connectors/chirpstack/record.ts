@@ -1,5 +1,5 @@
 import { decodeByteLayout, decodeCayenneLpp, errorMessage } from '../../src/sdk/index.js';
-import { EventError, type ParsedEvent } from './events.js';
+import { EventError, eventTime, type ParsedEvent } from './events.js';
 import type { ChirpstackSourceConfig, DecoderSpec } from './spec.js';
 
 /**
@@ -87,7 +87,7 @@ export function buildRecord(
   };
   if (e.deviceName !== null) meta['chirpstack.deviceName'] = e.deviceName;
   if (e.deduplicationId !== null) meta['chirpstack.deduplicationId'] = e.deduplicationId;
-  const time = Date.parse(e.time);
+  const time = eventTime(e.time);
   if (!('uplink' in e)) return { payload: Object.assign(base(), e.fields), meta, time };
 
   const u = e.uplink;

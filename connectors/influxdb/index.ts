@@ -1,6 +1,6 @@
 import { defineSink } from '../../src/sdk/index.js';
 import { InfluxdbSink } from './sink.js';
-import { influxdbSinkConfig } from './spec.js';
+import { influxdbSinkConfig, writePrecision } from './spec.js';
 
 export { InfluxdbSink } from './sink.js';
 export { PointMapper, PointError } from './point.js';
@@ -39,5 +39,17 @@ export const influxdbSink = defineSink({
   delivery: () => 'at-least-once',
   // A point is identified by measurement, tags and timestamp: writing it again replaces it.
   idempotent: () => true,
+  caveats: (config) => {
+    const precision = writePrecision(config);
+    if (config.timestamp !== undefined)
+      return [
+        `points of one series (measurement and tags) with the same time from \`timestamp: ${config.timestamp}\` (at precision ${precision}) are one point in InfluxDB: the later message replaces the earlier`,
+      ];
+    if (precision === 's' || precision === 'ms')
+      return [
+        `precision ${precision} is coarser than the message time (microseconds): messages of one series received in the same ${precision === 's' ? 'second' : 'millisecond'} are one point in InfluxDB`,
+      ];
+    return [];
+  },
   create: (config, ctx) => new InfluxdbSink(config, ctx),
 });

@@ -25,7 +25,7 @@ describe('point mapping', () => {
       ),
     );
     expect(mapped.line).toBe(
-      'plant\\ oven\\,x,a=k\\=v,the\\ site=north\\,\\ 2 v\\=1=0.5,n=3i,on=false,s="say \\"hi\\" \\\\o/" 1700000000123',
+      'plant\\ oven\\,x,a=k\\=v,the\\ site=north\\,\\ 2 v\\=1=0.5,n=3i,on=false,s="say \\"hi\\" \\\\o/" 1700000000123000',
     );
     expect(mapped.measurement).toBe('plant oven,x');
     expect(mapped.fields).toEqual({ 'v=1': 0.5, n: 3, on: false, s: 'say "hi" \\o/' });
@@ -36,7 +36,7 @@ describe('point mapping', () => {
       tags: { a: 'payload.a', b: 'payload.missing', c: 'payload.c', d: 'payload.d', p: '{{ pipeline }}' },
     });
     expect(m.map(msg({ a: 'x', c: '', d: { k: 1 }, v: 1 })).line).toBe(
-      'm,a=x,d={"k":1},p=p1 d.k=1,v=1 1700000000123',
+      'm,a=x,d={"k":1},p=p1 d.k=1,v=1 1700000000123000',
     );
   });
 
@@ -145,7 +145,6 @@ describe('config', () => {
     const r = parse({});
     expect(r.success).toBe(true);
     expect(r.data).toMatchObject({
-      precision: 'ms',
       maxPointsPerRequest: 5000,
       timeout: 30_000,
       tags: {},

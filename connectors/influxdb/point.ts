@@ -6,7 +6,7 @@ import {
   type RenderFn,
   type TemplateContext,
 } from '../../src/sdk/index.js';
-import type { FieldType, InfluxdbSinkConfig, Precision } from './spec.js';
+import { writePrecision, type FieldType, type InfluxdbSinkConfig, type Precision } from './spec.js';
 
 /** Why a message can not become a point; the message is dead-lettered with this text. */
 export class PointError extends Error {}
@@ -107,7 +107,7 @@ export class PointMapper {
     }
     this.timestamp = config.timestamp ? compileGetter(config.timestamp) : undefined;
     this.timestampUnit = config.timestampUnit;
-    this.precision = config.precision;
+    this.precision = writePrecision(config);
     this.templateContext = { pipeline };
   }
 
@@ -165,10 +165,7 @@ export class PointMapper {
 
   /** The timestamp as an integer string in the write precision (node-influx sends numeric strings as they are). */
   private time(message: Message): string {
-    if (!this.timestamp) {
-      if (!Number.isFinite(message.time)) throw new PointError('the message time is not a valid time');
-      return toPrecision(message.time, 'ms', this.precision);
-    }
+    if (!this.timestamp) return messageTime(message.time, this.precision);
     const value = this.timestamp(message);
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new PointError(`the timestamp is ${value}`);
@@ -188,6 +185,28 @@ export class PointMapper {
         ? 'the timestamp is missing'
         : 'the timestamp is not a number or a text',
     );
+  }
+}
+
+/**
+ * The message time (ms with a microsecond fraction, see the SDK's receptionTime) as an integer in
+ * `precision`, exactly: whole milliseconds and the microseconds are taken apart, so no float error
+ * of scaling (1700000000123.056 * 1e6 is 1700000000123055900) moves a point off its microsecond.
+ */
+export function messageTime(time: number, precision: Precision): string {
+  if (!Number.isFinite(time)) throw new PointError('the message time is not a valid time');
+  const ms = Math.floor(time);
+  const micros = ms * 1000 + Math.round((time - ms) * 1000);
+  if (!Number.isSafeInteger(micros)) throw new PointError(`the message time ${time} is out of range`);
+  switch (precision) {
+    case 's':
+      return String(Math.floor(micros / 1_000_000));
+    case 'ms':
+      return String(Math.floor(micros / 1000));
+    case 'us':
+      return String(micros);
+    case 'ns':
+      return micros === 0 ? '0' : `${micros}000`;
   }
 }
 

@@ -21,7 +21,7 @@ import {
   type Sink,
 } from '../../src/sdk/index.js';
 import { PointError, PointMapper, type MappedPoint } from './point.js';
-import type { InfluxdbSinkConfig } from './spec.js';
+import { writePrecision, type InfluxdbSinkConfig } from './spec.js';
 
 /** Precision names of the /write API. */
 const WRITE_PRECISION = { s: 's', ms: 'ms', us: 'u', ns: 'n' } as const;
@@ -268,7 +268,7 @@ export class InfluxdbSink implements Sink {
       path: '/write',
       query: {
         db: this.config.database,
-        precision: WRITE_PRECISION[this.config.precision],
+        precision: WRITE_PRECISION[writePrecision(this.config)],
         ...(this.config.retentionPolicy ? { rp: this.config.retentionPolicy } : {}),
       },
       body,

@@ -133,9 +133,9 @@ export const influxdbSinkConfig = z
       .describe('Unit of numeric timestamps read with `timestamp`: s, ms, us or ns since 1970-01-01 UTC.'),
     precision: z
       .enum(PRECISIONS)
-      .default('ms')
+      .optional()
       .describe(
-        'Precision of the timestamps written. Points of one series with the same timestamp are one point in InfluxDB (the later write replaces the fields), so keep it at least as fine as the rate of one series.',
+        'Precision of the timestamps written. Default: `us` for the message time (no `timestamp`), which is unique per message; `ms` with `timestamp`. Points of one series with the same timestamp are one point in InfluxDB (the later write replaces the fields), so keep it at least as fine as the rate of one series.',
       ),
     username: z
       .string()
@@ -193,3 +193,11 @@ export const influxdbSinkConfig = z
   .describe('Writes points to InfluxDB 1.x (or 2.x / 3 through the v1-compatible API).');
 
 export type InfluxdbSinkConfig = z.output<typeof influxdbSinkConfig>;
+
+/**
+ * The precision points are written in: as configured, else microseconds for the message time (the
+ * resolution at which sources keep messages apart), else milliseconds.
+ */
+export function writePrecision(config: Pick<InfluxdbSinkConfig, 'precision' | 'timestamp'>): Precision {
+  return config.precision ?? (config.timestamp === undefined ? 'us' : 'ms');
+}

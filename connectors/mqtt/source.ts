@@ -10,6 +10,7 @@ import {
 import {
   Inbox,
   errorMessage,
+  receptionTime,
   type ComponentContext,
   type Delivery,
   type Message,
@@ -194,7 +195,7 @@ export class MqttSource implements Source {
     const userProperties = packet.properties?.userProperties;
     if (userProperties) meta['mqtt.userProperties'] = userProperties;
     const id = `${this.idPrefix}-${++this.seq}`;
-    const time = Date.now();
+    const time = receptionTime();
     const decoded = decodePayload(bytes, this.config.payload, this.config.maxPayloadBytes);
     if (!decoded.ok) {
       // The ack waits for the dead letter to be stored, like any other message.

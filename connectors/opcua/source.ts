@@ -3,6 +3,7 @@ import {
   Inbox,
   NotConnectedError,
   errorMessage,
+  receptionTime,
   type ComponentContext,
   type ComponentGauge,
   type Delivery,
@@ -290,7 +291,7 @@ export class OpcuaSource implements Source {
     } catch (error) {
       const reason = `cannot convert the value of ${st.node.nodeIdText}: ${errorMessage(error)}`;
       this.ctx.logger.error({ node: st.node.name }, reason);
-      const time = Date.now();
+      const time = receptionTime();
       const raw = { node: st.node.name, nodeId: st.node.nodeIdText, value: String(dv.value?.value) };
       void this.ctx
         .deadLetter(
@@ -328,7 +329,8 @@ export class OpcuaSource implements Source {
     const node = st.node;
     const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
     const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
-    const time = Number.isFinite(source) ? source : Number.isFinite(server) ? server : Date.now();
+    // Without a device or server time: the time it was received, unique below the millisecond.
+    const time = Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime();
     // The same node and source timestamp is the same event (a republish); a second change in the same millisecond gets a suffix.
     if (time === st.lastTime) st.repeat++;
     else {

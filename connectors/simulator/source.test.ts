@@ -51,6 +51,18 @@ describe('simulator config', () => {
 });
 
 describe('simulator source', () => {
+  it('gives every message of a fast run its own time, on whole microseconds, evenly spaced', async () => {
+    const source = create({ rate: 200_000, count: 2000, devices: 1, seed: 1 });
+    await source.connect(new AbortController().signal);
+    const times = (await readAll(source)).map((m) => m.time);
+    expect(new Set(times).size).toBe(2000);
+    expect(times.every((t, i) => i === 0 || t > times[i - 1]!)).toBe(true);
+    expect(times.every((t) => Math.round(t * 1000) / 1000 === t)).toBe(true);
+    expect(Math.round((times[1999]! - times[0]!) * 1000)).toBe(1999 * 5);
+    expect(Math.abs(times[0]! - Date.now())).toBeLessThan(5000);
+    await source.close();
+  });
+
   it('emits plausible readings with stable ids and metadata, and stops after count', async () => {
     const source = create({ rate: 100_000, count: 9, devices: 3, seed: 1 });
     await source.connect(new AbortController().signal);

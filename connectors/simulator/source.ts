@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   createDelivery,
+  receptionTime,
   type ComponentContext,
   type Delivery,
   type Message,
@@ -70,7 +71,7 @@ export class SimulatorSource implements Source {
       if (!this.started) {
         this.started = true;
         this.startPerf = now;
-        this.startWall = Date.now();
+        this.startWall = receptionTime();
         this.originWall = this.startWall;
       }
       let backlog = this.dueBy(now) - this.emitted;
@@ -124,7 +125,8 @@ export class SimulatorSource implements Source {
       const k = this.emitted + i;
       const device = this.devices[k % deviceCount] as DeviceState;
       const exact = this.startWall + k * this.intervalMs;
-      const time = Math.round(exact);
+      // Whole microseconds: up to a million messages a second keep distinct times.
+      const time = Math.round(exact * 1000) / 1000;
       const seq = ++device.seq;
       const payload: Record<string, unknown> = { device: device.id, seq };
       for (const [name, next] of device.fields) payload[name] = next(exact - this.originWall);

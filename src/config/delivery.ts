@@ -9,6 +9,8 @@ export interface SinkDelivery {
   delivery: DeliveryGuarantee;
   /** True when the sink dedupes redelivered batches (by message id). */
   idempotent: boolean;
+  /** Where the target may keep less than every message, as configured (absent when nowhere). */
+  caveats?: string[];
 }
 
 export interface DeliveryReport {
@@ -26,11 +28,13 @@ export function effectiveDelivery(pipeline: PipelineConfig, registry: Registry):
       const sink = findComponent(registry, 'sink', s.type);
       if (!sink) throw new Error(`sink type '${s.type}' is not in the registry`);
       const both = sourceDelivery === 'at-least-once' && sink.delivery(s.config) === 'at-least-once';
+      const caveats = sink.caveats?.(s.config) ?? [];
       return {
         name: s.name,
         type: s.type,
         delivery: both ? 'at-least-once' : 'best-effort',
         idempotent: sink.idempotent?.(s.config) ?? false,
+        ...(caveats.length > 0 ? { caveats } : {}),
       };
     }),
   };
@@ -45,4 +49,11 @@ export function formatDeliveryLine(pipeline: PipelineConfig, report: DeliveryRep
     )
     .join('; ');
   return `${pipeline.name}: valid — source ${report.source.type} (${report.source.delivery}) -> sinks: ${sinks}`;
+}
+
+/** One indented line per caveat of a sink, under the pipeline's line: `  history (influxdb): ...`. */
+export function formatDeliveryCaveats(report: DeliveryReport): string[] {
+  return report.sinks.flatMap((s) =>
+    (s.caveats ?? []).map((c) => `  ${s.name === s.type ? s.name : `${s.name} (${s.type})`}: ${c}`),
+  );
 }

@@ -2,7 +2,7 @@ export { loadPipelineFiles, loadPipelinesOrThrow, loadPipelineTexts, validateDoc
 export type { LoadOptions, LoadResult, PipelineText, ValidateContext } from './load.js';
 export * from './pipeline-schema.js';
 export { buildPipelineJsonSchema } from './json-schema.js';
-export { effectiveDelivery, formatDeliveryLine } from './delivery.js';
+export { effectiveDelivery, formatDeliveryCaveats, formatDeliveryLine } from './delivery.js';
 export type { DeliveryReport, SinkDelivery } from './delivery.js';
 export {
   describeOptions,

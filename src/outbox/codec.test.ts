@@ -44,4 +44,12 @@ describe('outbox codec', () => {
     expect(back[1]).toEqual(msgs[1]);
     expect(back[0]?.meta).toEqual({ 'mqtt.topic': 't' });
   });
+
+  it('keeps message times with a microsecond fraction exactly (JSON round-trips doubles)', () => {
+    const times = [1_700_000_000_123.456, 1_700_000_000_123.001, 1_700_000_000_123.999, 0.001, -1.5];
+    for (let us = 1_764_000_000_000_000; us < 1_764_000_000_000_000 + 20_000; us += 1) times.push(us / 1000);
+    const msgs = times.map((time, i) => ({ id: `m${i}`, payload: { i }, meta: {}, time }));
+    const back = messagesFromJson(messagesToJson(msgs));
+    expect(back.filter((m, i) => !Object.is(m.time, times[i])).length).toBe(0);
+  });
 });

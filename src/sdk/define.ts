@@ -120,6 +120,11 @@ export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Co
   /** True when redelivered batches do not create duplicates at the target. */
   idempotent?(config: z.output<Schema>): boolean;
   /**
+   * Where this config lets the target keep less than every message as sent (InfluxDB merging points
+   * with the same series and time): one sentence each, printed by `passerelle validate`.
+   */
+  caveats?(config: z.output<Schema>): string[];
+  /**
    * The sink's own defaults for the engine's `batch` options, where the generic ones (500 messages
    * or 50 ms) do not suit it: a quota-bound API wants few large writes. The pipeline can override.
    */

@@ -1,4 +1,5 @@
 export * from './message.js';
+export * from './clock.js';
 export * from './delivery.js';
 export * from './errors.js';
 export * from './define.js';

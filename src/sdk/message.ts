@@ -1,3 +1,5 @@
+import { receptionTime } from './clock.js';
+
 /** One unit of data on its way through a pipeline. */
 export interface Message {
   /** Stable for the same source event (a redelivery keeps it), so idempotent sinks can dedupe. */
@@ -6,14 +8,19 @@ export interface Message {
   payload: unknown;
   /** Namespaced keys set by components: `mqtt.topic`, `mqtt.qos`, `opcua.nodeId`, ... */
   meta: Record<string, unknown>;
-  /** Event time in milliseconds since the epoch. */
+  /**
+   * Event time in milliseconds since the epoch, possibly with a fraction at microsecond resolution.
+   * Sources that stamp the reception time use `receptionTime()`: unique and increasing within a
+   * process, so messages received in the same millisecond keep distinct times.
+   */
   time: number;
 }
 
 export type Batch = Message[];
 
+/** A message; `meta` defaults to `{}` and `time` to `receptionTime()`. */
 export function createMessage(init: Partial<Message> & Pick<Message, 'id' | 'payload'>): Message {
-  return { meta: {}, time: Date.now(), ...init };
+  return { meta: {}, ...init, time: init.time ?? receptionTime() };
 }
 
 /** Approximate size in bytes of a message, for batching by bytes and payload limits. */

@@ -240,6 +240,23 @@ export function outboxConformance(name: string, makeBackend: MakeBackend): void 
       expect(rec.dead).toEqual([]);
     });
 
+    it('hands a retried batch the same message times, to the microsecond', async () => {
+      const rec = recorder();
+      const { outbox } = await setup({}, rec);
+      const messages = makeMessages(10, 't').map((m, i) => ({
+        ...m,
+        time: 1_700_000_000_123.456 + i / 1000,
+      }));
+      const seen: number[][] = [];
+      outbox.start(async (batch, ctx) => {
+        seen.push(batch.map((m) => m.time));
+        if (ctx.attempt === 1) throw new RetryableError('lost answer');
+      });
+      await outbox.enqueue(messages);
+      await waitFor(() => rec.delivered === 10);
+      expect(seen).toEqual([messages.map((m) => m.time), messages.map((m) => m.time)]);
+    });
+
     it('honours retryAfterMs', async () => {
       const rec = recorder();
       const { outbox } = await setup({}, rec);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { redact } from '../../sdk/index.js';
-import { effectiveDelivery, formatDeliveryLine } from '../../config/delivery.js';
+import { effectiveDelivery, formatDeliveryCaveats, formatDeliveryLine } from '../../config/delivery.js';
 import { formatIssue } from '../../config/issues.js';
 import { loadPipelineFiles } from '../../config/load.js';
 import type { CliDeps } from '../deps.js';
@@ -18,7 +18,9 @@ export function register(program: Command, deps: CliDeps): void {
       const result = await loadPipelineFiles(paths, deps.registry, { env: deps.env });
       for (const issue of result.issues) deps.stderr(`${formatIssue(issue)}\n`);
       for (const pipeline of result.pipelines) {
-        deps.stdout(`${redact(formatDeliveryLine(pipeline, effectiveDelivery(pipeline, deps.registry)))}\n`);
+        const report = effectiveDelivery(pipeline, deps.registry);
+        deps.stdout(`${redact(formatDeliveryLine(pipeline, report))}\n`);
+        for (const caveat of formatDeliveryCaveats(report)) deps.stdout(`${redact(caveat)}\n`);
       }
       if (result.issues.length > 0) {
         deps.stderr(`${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} found\n`);
