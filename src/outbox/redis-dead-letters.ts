@@ -77,7 +77,7 @@ while bytes > maxBytes do
   redis.call('ZREM', KEYS[2], oldest[1])
   heavy = heavy + 1
 end
-if bytes < 0 or redis.call('ZCARD', KEYS[2]) == 0 then bytes = 0 end
+if redis.call('ZCARD', KEYS[2]) == 0 then bytes = 0 end
 redis.call('SET', KEYS[4], bytes)
 return {#old, #extra, heavy}
 `;
@@ -90,7 +90,9 @@ for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], id)
   if raw then
     local p = cjson.decode(raw).pipeline
-    redis.call('DECRBY', ARGV[1] .. 'bytes:' .. p, #raw)
+    -- Only a counter that exists: a missing one is computed from the entries left at the next add.
+    local bytes = ARGV[1] .. 'bytes:' .. p
+    if redis.call('EXISTS', bytes) == 1 then redis.call('DECRBY', bytes, #raw) end
     redis.call('HDEL', KEYS[1], id)
     redis.call('SREM', KEYS[2], id)
     redis.call('ZREM', ARGV[1] .. 'time:' .. p, id)
