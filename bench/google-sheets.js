@@ -19,7 +19,7 @@ const { GoogleSheetsSink, googleSheetsSinkConfig } = await import(
   join(root, 'dist/connectors/google-sheets/index.js')
 );
 const { noopMetrics, silentLogger } = await import(join(root, 'dist/src/sdk/index.js'));
-const { google } = await import('googleapis');
+const { OAuth2Client } = await import('google-auth-library');
 
 const MINUTES = Number(process.env.BENCH_SHEETS_MINUTES ?? 10);
 const RATE = Number(process.env.BENCH_SHEETS_ROWS_PER_MINUTE ?? 10_000);
@@ -83,7 +83,7 @@ const ask = () =>
     child.send('stats');
   });
 
-const auth = new google.auth.OAuth2();
+const auth = new OAuth2Client();
 auth.setCredentials({ access_token: 'test-token' });
 const config = googleSheetsSinkConfig.parse({
   spreadsheetId: id,

@@ -178,61 +178,177 @@ export async function replayJournal(path: string): Promise<JournalState | undefi
   return state;
 }
 
-/** An open journal, appended to with one write and one fdatasync per batch. */
-export class JournalWriter {
-  private constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-    public length: number,
-  ) {}
+/**
+ * Caps how many journals hold a file descriptor at once: a sink that writes many files (one per
+ * `{{ }}` value) would otherwise run out of descriptors. The least recently used idle journal is
+ * closed to make room, and opened again on its next append.
+ */
+export class JournalHandles {
+  /** Journals holding a descriptor, least recently used first. */
+  private readonly lru = new Set<JournalWriter>();
 
-  /** Creates a journal with its header line, or opens one (cut back to `length`, its last complete batch). */
-  static async open(
-    path: string,
-    header: JournalHeader | undefined,
-    length?: number,
-  ): Promise<JournalWriter> {
-    if (header) {
-      const handle = await open(path, 'wx');
-      try {
-        const text = `${JSON.stringify(header)}\n`;
-        await handle.write(text);
-        await handle.datasync();
-        return new JournalWriter(path, handle, Buffer.byteLength(text));
-      } catch (error) {
-        await handle.close();
-        throw error;
-      }
-    }
-    const handle = await open(path, 'r+');
-    const size = (await handle.stat()).size;
-    if (length !== undefined && size > length) {
-      await handle.truncate(length);
-      await handle.datasync();
-    }
-    return new JournalWriter(path, handle, length ?? size);
+  constructor(readonly max: number) {}
+
+  get size(): number {
+    return this.lru.size;
   }
 
-  /** Appends and flushes to disk; on failure the journal is cut back so no half batch stays. */
-  async append(text: string): Promise<void> {
-    const data = Buffer.from(text);
+  /** Marks `writer` as just used, closing idle journals beyond the cap. */
+  async touch(writer: JournalWriter): Promise<void> {
+    this.lru.delete(writer);
+    this.lru.add(writer);
+    for (const other of this.lru) {
+      if (this.lru.size <= this.max) break;
+      if (other === writer || other.busy) continue;
+      this.lru.delete(other);
+      await other.suspend();
+    }
+  }
+
+  forget(writer: JournalWriter): void {
+    this.lru.delete(writer);
+  }
+}
+
+/** A journal short of space: a short write, or ENOSPC. `bytes` is what the append needed. */
+export class JournalSpaceError extends Error {
+  readonly code = 'ENOSPC';
+  constructor(
+    readonly path: string,
+    readonly bytes: number,
+    cause?: unknown,
+  ) {
+    super(`no space left to append ${bytes} bytes to ${path}`, { cause });
+  }
+}
+
+/**
+ * A journal, appended to with one write and one fdatasync per batch. Its descriptor is opened on
+ * demand and may be closed between appends (JournalHandles); it is always the same file, checked
+ * by device and inode when it is opened again.
+ */
+export class JournalWriter {
+  private handle: FileHandle | undefined;
+  /** An append failed and cutting the journal back failed too: cut it back before the next one. */
+  private dirty = false;
+  busy = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly handles: JournalHandles,
+    readonly identity: string,
+    public length: number,
+    handle: FileHandle | undefined,
+  ) {
+    this.handle = handle;
+  }
+
+  /** Creates a journal with its header line. */
+  static async create(path: string, header: JournalHeader, handles: JournalHandles): Promise<JournalWriter> {
+    const handle = await open(path, 'wx');
     try {
-      await this.handle.write(data, 0, data.length, this.length);
-      await this.handle.datasync();
-      this.length += data.length;
+      const text = Buffer.from(`${JSON.stringify(header)}\n`);
+      await writeFully(handle, text, 0, path);
+      await handle.datasync();
+      const s = await handle.stat();
+      const writer = new JournalWriter(path, handles, `${s.dev}:${s.ino}`, text.length, handle);
+      await handles.touch(writer);
+      return writer;
     } catch (error) {
-      await this.handle.truncate(this.length).catch(() => undefined);
+      await handle.close().catch(() => undefined);
       throw error;
     }
   }
 
-  /** The journal's identity (device and inode), to notice it was moved or deleted under us. */
-  async identity(): Promise<string> {
-    const s = await this.handle.stat();
-    return `${s.dev}:${s.ino}`;
+  /** Opens an existing journal, cut back to `length` (its last complete batch); no descriptor kept. */
+  static async reopen(path: string, length: number, handles: JournalHandles): Promise<JournalWriter> {
+    const handle = await open(path, 'r+');
+    try {
+      const s = await handle.stat();
+      if (s.size > length) {
+        await handle.truncate(length);
+        await handle.datasync();
+      }
+      return new JournalWriter(path, handles, `${s.dev}:${s.ino}`, length, undefined);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Appends and flushes to disk. Every write is checked: a short write (what Node reports on a full
+   * disk) is a failure. On failure the journal is cut back to its last complete batch, so no half
+   * batch stays.
+   */
+  async append(text: string): Promise<void> {
+    const data = Buffer.from(text);
+    this.busy = true;
+    try {
+      const handle = await this.descriptor();
+      if (this.dirty) {
+        await handle.truncate(this.length);
+        this.dirty = false;
+      }
+      try {
+        await writeFully(handle, data, this.length, this.path);
+        await handle.datasync();
+      } catch (error) {
+        try {
+          await handle.truncate(this.length);
+          await handle.datasync();
+        } catch {
+          this.dirty = true;
+        }
+        throw error;
+      }
+      this.length += data.length;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Closes the descriptor; the next append opens the journal again. */
+  async suspend(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close().catch(() => undefined);
   }
 
   async close(): Promise<void> {
-    await this.handle.close().catch(() => undefined);
+    this.handles.forget(this);
+    await this.suspend();
+  }
+
+  private async descriptor(): Promise<FileHandle> {
+    await this.handles.touch(this);
+    if (this.handle) return this.handle;
+    const handle = await open(this.path, 'r+');
+    const s = await handle.stat().catch(async (error: unknown) => {
+      await handle.close().catch(() => undefined);
+      throw error;
+    });
+    if (`${s.dev}:${s.ino}` !== this.identity) {
+      await handle.close().catch(() => undefined);
+      throw new Error(`journal ${this.path} was removed or replaced`);
+    }
+    this.handle = handle;
+    return handle;
+  }
+}
+
+/** Writes all of `data` at `position`, or throws: a write that stops short is a full disk. */
+async function writeFully(handle: FileHandle, data: Buffer, position: number, path: string): Promise<void> {
+  let done = 0;
+  try {
+    while (done < data.length) {
+      const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+      if (bytesWritten === 0) throw new JournalSpaceError(path, data.length);
+      done += bytesWritten;
+    }
+  } catch (error) {
+    if (error instanceof JournalSpaceError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') throw new JournalSpaceError(path, data.length, error);
+    throw error;
   }
 }

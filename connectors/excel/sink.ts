@@ -1,17 +1,21 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   acquireLease,
+  BatchError,
+  ColumnPathError,
   compileColumns,
   compileTemplate,
   DEFAULT_LEASE_TTL_MS,
   sleep,
   errorMessage,
+  FatalError,
   InferredColumns,
   LeaseAbortedError,
   NotConnectedError,
   toRow,
+  type BatchFailure,
   type CellValue,
   type Column,
   type ComponentContext,
@@ -24,6 +28,8 @@ import {
 import {
   encodeCell,
   JournalCorruptError,
+  JournalHandles,
+  JournalSpaceError,
   JournalWriter,
   JOURNAL_VERSION,
   MAX_CELL_TEXT,
@@ -38,12 +44,28 @@ import {
 import { SheetNames, xmlSafe } from './naming.js';
 import { compileFileName, partName, periodOf, type FileNamer, type Period } from './period.js';
 import type { ExcelSinkConfig } from './spec.js';
-import { buildWorkbook, syncDirectory, writeFileAtomic, type BuiltWorkbook } from './workbook.js';
+import {
+  buildWorkbook,
+  loadExcelJs,
+  syncDirectory,
+  writeFileAtomic,
+  type BuiltWorkbook,
+} from './workbook.js';
+import { OwnFiles } from './own-files.js';
 
 /** The sink's own folder inside `directory`: journals, temporary files, the fencing token. */
 export const STATE_FOLDER = '.passerelle-excel';
 /** Excel's column limit; inferred columns beyond it are left out (and counted). */
 const MAX_COLUMNS = 16_384;
+/** The longest file name most file systems take (NAME_MAX, in bytes). */
+const NAME_MAX = 255;
+/**
+ * What the sink adds to a file name in the longest file it derives from it: a part suffix (`-9999`)
+ * and the manifest's temporary file (`.<name>.manifest.json.<pid>.tmp`).
+ */
+const NAME_SUFFIXES = '-9999'.length + '..manifest.json.4194304.tmp'.length;
+/** Longest wait between two attempts to write a workbook that failed. */
+const MAX_BUILD_RETRY_MS = 60_000;
 
 export interface ExcelSinkOptions {
   /** The clock for periods, flushes and retention (tests drive it by hand). */
@@ -76,6 +98,15 @@ interface ClosedFile {
   state: JournalState;
   journalPath: string;
 }
+
+/** A workbook whose last build failed: when to try again, and how often it failed in a row. */
+interface BuildRetry {
+  at: number;
+  failures: number;
+}
+
+/** The message can never be written as it is (its file name): it fails alone, dead-lettered. */
+export class FileNameError extends FatalError {}
 
 /**
  * Writes rows into .xlsx files. A batch is acknowledged once it is in the file's journal on disk;
@@ -110,14 +141,21 @@ export class ExcelSink implements Sink {
   private outage = new AbortController();
   private inflight: Promise<unknown> = Promise.resolve();
   private buildQueued = false;
+  private readonly handles: JournalHandles;
+  private readonly buildRetries = new Map<string, BuildRetry>(); // by file name
+  private ownFiles: OwnFiles;
+  /** Bytes of the append that found the disk full: writing resumes once this much is free again. */
+  private neededSpace = 0;
   private readonly counters: {
     rows: ComponentCounter;
     cellErrors: ComponentCounter;
     builds: ComponentCounter;
     buildErrors: ComponentCounter;
+    rejected: ComponentCounter;
     retention: ComponentCounter;
   };
   private lastCellErrorLog = 0;
+  private lastBuildErrorLog = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly config: ExcelSinkConfig,
@@ -130,6 +168,8 @@ export class ExcelSink implements Sink {
     this.fileName = compileFileName(config.fileName, ctx.pipeline, config.timeZone);
     this.sheetKey = compileTemplate(config.sheet);
     this.configuredColumns = config.columns ? compileColumns(config.columns) : undefined;
+    this.handles = new JournalHandles(config.maxOpenFiles);
+    this.ownFiles = new OwnFiles(this.stateDir, config.fileName);
     const m = ctx.metrics;
     this.counters = {
       rows: m.counter('passerelle_excel_rows_total', 'Rows stored in Excel journals (acknowledged).'),
@@ -139,12 +179,21 @@ export class ExcelSink implements Sink {
       ),
       builds: m.counter('passerelle_excel_builds_total', 'Workbooks written to disk.', ['final']),
       buildErrors: m.counter('passerelle_excel_build_errors_total', 'Workbook builds that failed (retried).'),
+      rejected: m.counter(
+        'passerelle_excel_rejected_total',
+        'Messages that can never be written (a field no column can name, a file name the file system refuses): dead-lettered.',
+      ),
       retention: m.counter('passerelle_excel_retention_total', 'Old files removed by retention.', ['action']),
     };
   }
 
   async connect(signal: AbortSignal): Promise<void> {
     if (this.connected) return;
+    try {
+      loadExcelJs();
+    } catch (error) {
+      throw new NotConnectedError(`excel: ${errorMessage(error)}`, { cause: error });
+    }
     await this.prepareFolder();
     if (this.ctx.redisUrl) {
       this.ctx.setState('standby');
@@ -181,7 +230,7 @@ export class ExcelSink implements Sink {
     this.leaseLoop?.abort();
     await this.writeChain;
     // The open files are brought up to date but stay open: their period is not over.
-    if (!this.broken) this.scheduleBuilds();
+    if (!this.broken) this.scheduleBuilds(true);
     await this.buildChain;
     await this.dropFiles();
     await this.lease?.release();
@@ -192,7 +241,7 @@ export class ExcelSink implements Sink {
   /** Brings every .xlsx up to date with its journal now (and finishes closed periods). */
   async flush(): Promise<void> {
     await this.writeChain;
-    this.scheduleBuilds();
+    this.scheduleBuilds(true);
     await this.buildChain;
   }
 
@@ -260,7 +309,8 @@ export class ExcelSink implements Sink {
       // folder check notices, instead of hanging; if it did land, the batch id dedupes the retry.
       await raceAbort(work, AbortSignal.any([signal, this.outage.signal]));
     } catch (error) {
-      if (error instanceof NotConnectedError) throw error;
+      if (error instanceof NotConnectedError || error instanceof BatchError) throw error;
+      if (error instanceof JournalSpaceError) this.neededSpace = Math.max(this.neededSpace, error.bytes);
       this.markBroken(error);
       throw new NotConnectedError(`excel: writing to ${this.directory} failed: ${errorMessage(error)}`, {
         cause: error,
@@ -274,16 +324,32 @@ export class ExcelSink implements Sink {
     const lines = new Map<OpenFile, string[]>();
     const rowsPerFile = new Map<OpenFile, number>();
     const full: OpenFile[] = [];
+    const failures: BatchFailure[] = [];
     let cellErrors = 0;
     let firstError = '';
-    for (const message of batch) {
-      const base = this.fileName(message, period);
-      if (already?.has(base)) continue; // delivered again: this file has it
-      let file = this.open.get(base) ?? (await this.openFile(base, period));
-      if (this.config.maxRowsPerFile !== undefined && file.state.rows >= this.config.maxRowsPerFile) {
-        // The file is full: what this batch put in it is written first, then the next part starts.
-        full.push(file);
-        file = await this.openFile(base, period, file.state.header.part + 1);
+    for (const [index, message] of batch.entries()) {
+      let file: OpenFile;
+      let base: string;
+      let columnsBefore: number;
+      try {
+        base = this.fileNameOf(message, period);
+        if (already?.has(base)) continue; // delivered again: this file has it
+        const known = this.open.get(base);
+        // A message that would fail on its columns does not create a file for nothing.
+        if (!known && !this.configuredColumns) new InferredColumns().observe([message]);
+        file = known ?? (await this.openFile(base, period));
+        if (this.config.maxRowsPerFile !== undefined && file.state.rows >= this.config.maxRowsPerFile) {
+          // The file is full: what this batch put in it is written first, then the next part starts.
+          full.push(file);
+          file = await this.openFile(base, period, file.state.header.part + 1);
+        }
+        columnsBefore = file.columns.length;
+        file.inferred?.observe([message]);
+      } catch (error) {
+        const rejected = messageError(error, message);
+        if (!rejected) throw error;
+        failures.push({ index, error: rejected });
+        continue;
       }
       let out = lines.get(file);
       if (!out) {
@@ -291,9 +357,7 @@ export class ExcelSink implements Sink {
         lines.set(file, out);
         rowsPerFile.set(file, 0);
       }
-      const columnsBefore = file.columns.length;
       if (file.inferred) {
-        file.inferred.observe([message]);
         if (file.inferred.columns.length > MAX_COLUMNS) {
           cellErrors += file.inferred.columns.length - MAX_COLUMNS;
           firstError ||= `more than ${MAX_COLUMNS} columns: the extra fields are left out`;
@@ -330,11 +394,16 @@ export class ExcelSink implements Sink {
     }
 
     const token = this.fenceToken;
-    const writes = [...lines].map(async ([file, out]) => {
-      out.push(JSON.stringify({ b: batchId, r: rowsPerFile.get(file) ?? 0, t: token }));
-      await file.writer.append(`${out.join('\n')}\n`);
-    });
-    await Promise.all(writes);
+    // At most `maxOpenFiles` journals are written at once: each append holds a descriptor.
+    const entries = [...lines];
+    for (let i = 0; i < entries.length; i += this.handles.max) {
+      await Promise.all(
+        entries.slice(i, i + this.handles.max).map(async ([file, out]) => {
+          out.push(JSON.stringify({ b: batchId, r: rowsPerFile.get(file) ?? 0, t: token }));
+          await file.writer.append(`${out.join('\n')}\n`);
+        }),
+      );
+    }
     await this.options.beforeSync?.();
     // The data went to the journals' inodes; make sure those are still the ones in the folder.
     await this.checkFolder();
@@ -347,6 +416,25 @@ export class ExcelSink implements Sink {
     this.counters.rows.inc(undefined, rows);
     if (cellErrors > 0) this.reportCellErrors(cellErrors, firstError);
     for (const file of full) this.close_(file);
+    if (failures.length > 0) {
+      this.counters.rejected.inc(undefined, failures.length);
+      this.ctx.logger.warn(
+        { messages: failures.length, example: failures[0]?.error.message },
+        'excel: messages that can never be written are dead-lettered; the rest of the batch is written',
+      );
+      throw new BatchError(failures);
+    }
+  }
+
+  /** The file name of a message, or a FileNameError when no file system would take it. */
+  private fileNameOf(message: Message, period: Period): string {
+    const name = this.fileName(message, period);
+    const bytes = Buffer.byteLength(name);
+    if (bytes + NAME_SUFFIXES > NAME_MAX)
+      throw new FileNameError(
+        `file name "${name.slice(0, 40)}…" is ${bytes} bytes long; at most ${NAME_MAX - NAME_SUFFIXES} bytes (file systems take ${NAME_MAX}, and the sink adds suffixes)`,
+      );
+    return name;
   }
 
   /** The sheet a row of `key` goes to: the key's current sheet, or a new one when it is full. */
@@ -397,9 +485,9 @@ export class ExcelSink implements Sink {
       periodEnd: Number.isFinite(period.end) ? period.end : null,
     };
     const journalPath = this.journalPath(file);
-    const writer = await JournalWriter.open(journalPath, header);
+    const writer = await JournalWriter.create(journalPath, header, this.handles);
     await syncDirectory(this.stateDir);
-    const open = this.track(newState(header, []), writer, await writer.identity());
+    const open = this.track(newState(header, []), writer);
     this.ctx.logger.info({ file }, 'excel: new file');
     return open;
   }
@@ -412,7 +500,7 @@ export class ExcelSink implements Sink {
     return part;
   }
 
-  private track(state: JournalState, writer: JournalWriter, identity: string): OpenFile {
+  private track(state: JournalState, writer: JournalWriter): OpenFile {
     const names = new SheetNames();
     const sheetOf = new Map<string, JournalSheet>();
     for (const sheet of state.sheets) {
@@ -423,7 +511,7 @@ export class ExcelSink implements Sink {
     const file: OpenFile = {
       state,
       writer,
-      identity,
+      identity: writer.identity,
       names,
       sheetOf,
       columns: this.configuredColumns ?? inferred?.columns ?? [],
@@ -452,26 +540,33 @@ export class ExcelSink implements Sink {
     this.scheduleBuilds();
   }
 
-  /** Queues the final builds of closed files and the rebuilds of open files that changed. */
-  private scheduleBuilds(): void {
+  /**
+   * Queues the final builds of closed files and the rebuilds of open files that changed. A file
+   * whose last build failed waits for its retry time, unless `now` (flush, close).
+   */
+  private scheduleBuilds(now = false): void {
     // One pass waiting is enough: it sees every change made before it starts. Without this guard,
     // builds slower than `flushEvery` would pile up.
     if (this.buildQueued) return;
     this.buildQueued = true;
     this.buildChain = this.buildChain.then(async () => {
       this.buildQueued = false;
-      while (this.closing.length > 0) {
-        const closed = this.closing[0]!;
+      // A file that can not be written (held open, immutable) waits for its next attempt; the
+      // others go on.
+      for (const closed of [...this.closing]) {
+        if (!now && !this.dueForBuild(closed.state.header.file)) continue;
         try {
           await this.finish(closed.state, closed.journalPath);
-          this.closing.shift();
+          this.buildSucceeded(closed.state.header.file);
+          const at = this.closing.indexOf(closed);
+          if (at >= 0) this.closing.splice(at, 1);
         } catch (error) {
           this.buildFailed(closed.state.header.file, error);
-          return; // retried at the next tick
         }
       }
       for (const file of [...this.open.values()]) {
         if (file.builtLength === file.writer.length) continue;
+        if (!now && !this.dueForBuild(file.state.header.file)) continue;
         // Taken between two appends, so the copy matches the journal up to `length` exactly.
         const snap = await this.enqueue(async () => ({
           state: copyState(file.state),
@@ -480,6 +575,7 @@ export class ExcelSink implements Sink {
         try {
           await this.build(snap.state, file.writer.path, snap.length, false);
           file.builtLength = snap.length;
+          this.buildSucceeded(file.state.header.file);
         } catch (error) {
           this.buildFailed(file.state.header.file, error);
         }
@@ -487,13 +583,39 @@ export class ExcelSink implements Sink {
     });
   }
 
+  private dueForBuild(file: string): boolean {
+    const retry = this.buildRetries.get(file);
+    return !retry || retry.at <= this.now();
+  }
+
+  private buildSucceeded(file: string): void {
+    if (!this.buildRetries.delete(file)) return;
+    this.ctx.logger.info({ file }, 'excel: workbook written again');
+  }
+
+  /**
+   * A build that failed is about that one file (held open, immutable, the build's own space): it
+   * is retried with a growing delay while the others go on. Rows stay safe in its journal. Only a
+   * lost lease stops the sink.
+   */
   private buildFailed(file: string, error: unknown): void {
     this.counters.buildErrors.inc();
-    this.ctx.logger.error(
-      { file, err: errorMessage(error) },
+    if (error instanceof NotConnectedError) {
+      this.markBroken(error);
+      return;
+    }
+    const failures = (this.buildRetries.get(file)?.failures ?? 0) + 1;
+    const delay = Math.min(MAX_BUILD_RETRY_MS, 1000 * 2 ** (failures - 1));
+    this.buildRetries.set(file, { at: this.now() + delay, failures });
+    // Reported at a file's first failure, then about once a minute while it lasts; and at most
+    // every 10 s for the whole sink (hundreds of files can fail for the same reason).
+    const now = Date.now();
+    const log = (failures === 1 || delay === MAX_BUILD_RETRY_MS) && now - this.lastBuildErrorLog >= 10_000;
+    if (log) this.lastBuildErrorLog = now;
+    this.ctx.logger[log ? 'error' : 'debug'](
+      { file, err: errorMessage(error), failures, retryInMs: delay },
       'excel: could not write the workbook; retrying',
     );
-    this.markBroken(error);
   }
 
   /** The final build of a closed file, then its journal is removed. */
@@ -526,6 +648,8 @@ export class ExcelSink implements Sink {
       },
       target,
       join(this.stateDir, `${state.header.file}.${process.pid}.tmp`),
+      // Recorded before the file first appears: retention only ever deletes files it recorded.
+      () => this.ownFiles.add(state.header.file),
     );
     if (this.config.manifest) await this.writeManifest(target, built, final);
     this.counters.builds.inc({ final: String(final) });
@@ -561,13 +685,25 @@ export class ExcelSink implements Sink {
       const probe = join(this.stateDir, `.probe.${process.pid}`);
       const handle = await open(probe, 'w');
       try {
-        await handle.write('ok');
+        const { bytesWritten } = await handle.write('ok');
+        if (bytesWritten !== 2) throw new Error('no space left on the device (short write)');
         await handle.datasync();
       } finally {
         await handle.close();
       }
       await unlink(probe);
+      if (this.neededSpace > 0) {
+        // After a full disk: resume once the batch that did not fit fits twice over, not at the
+        // first free byte (which would fail again at once).
+        const fs = await statfs(this.stateDir);
+        const free = fs.bavail * fs.bsize;
+        const needed = 2 * this.neededSpace + 65_536;
+        if (free < needed)
+          throw new Error(`no space left on the device (${free} bytes free, waiting for ${needed})`);
+        this.neededSpace = 0;
+      }
       this.directoryIdentity = await identityOf(this.directory);
+      await this.ownFiles.load();
     } catch (error) {
       throw new NotConnectedError(`excel: cannot write to ${this.directory}: ${errorMessage(error)}`, {
         cause: error,
@@ -617,8 +753,7 @@ export class ExcelSink implements Sink {
         this.closing.push({ state, journalPath: path });
         continue;
       }
-      const writer = await JournalWriter.open(path, undefined, state.length);
-      this.track(state, writer, await writer.identity());
+      this.track(state, await JournalWriter.reopen(path, state.length, this.handles));
     }
     if (states.length > 0)
       this.ctx.logger.info(
@@ -700,28 +835,35 @@ export class ExcelSink implements Sink {
     const busy = new Set<string>();
     for (const f of this.open.values()) busy.add(f.state.header.file);
     for (const f of this.closing) busy.add(f.state.header.file);
+    const removed: string[] = [];
     const entries = await readdir(this.directory, { withFileTypes: true });
-    for (const entry of entries) {
-      if (!entry.isFile() || !entry.name.toLowerCase().endsWith('.xlsx') || busy.has(entry.name)) continue;
-      const path = join(this.directory, entry.name);
-      const info = await stat(path).catch(() => undefined);
-      if (!info || now - info.mtimeMs < retention.maxAge) continue;
-      const manifest = `${path}.manifest.json`;
-      if (retention.archiveDirectory) {
-        const archive = resolve(retention.archiveDirectory);
-        await mkdir(archive, { recursive: true });
-        await moveFile(path, join(archive, entry.name));
-        await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
-        this.counters.retention.inc({ action: 'archived' });
-      } else {
-        await rm(path, { force: true });
-        await rm(manifest, { force: true });
-        this.counters.retention.inc({ action: 'deleted' });
+    try {
+      for (const entry of entries) {
+        if (!entry.isFile() || busy.has(entry.name)) continue;
+        if (!(await this.ownFiles.mayRemove(this.directory, entry.name))) continue;
+        const path = join(this.directory, entry.name);
+        const info = await stat(path).catch(() => undefined);
+        if (!info || now - info.mtimeMs < retention.maxAge) continue;
+        const manifest = `${path}.manifest.json`;
+        if (retention.archiveDirectory) {
+          const archive = resolve(retention.archiveDirectory);
+          await mkdir(archive, { recursive: true });
+          await moveFile(path, join(archive, entry.name));
+          await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
+          this.counters.retention.inc({ action: 'archived' });
+        } else {
+          await rm(path, { force: true });
+          await rm(manifest, { force: true });
+          this.counters.retention.inc({ action: 'deleted' });
+        }
+        removed.push(entry.name);
+        this.ctx.logger.info(
+          { file: entry.name, archive: retention.archiveDirectory },
+          retention.archiveDirectory ? 'excel: old file archived' : 'excel: old file deleted',
+        );
       }
-      this.ctx.logger.info(
-        { file: entry.name, archive: retention.archiveDirectory },
-        retention.archiveDirectory ? 'excel: old file archived' : 'excel: old file deleted',
-      );
+    } finally {
+      await this.ownFiles.forget(removed);
     }
   }
 
@@ -735,6 +877,7 @@ export class ExcelSink implements Sink {
     const lease = await acquireLease({
       redisUrl: this.ctx.redisUrl as string,
       key: this.leaseKey(),
+      owner: this.ctx.leaseOwner,
       signal,
       logger: this.ctx.logger,
       ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
@@ -774,6 +917,17 @@ export class ExcelSink implements Sink {
       if (!(error instanceof LeaseAbortedError)) this.markBroken(error);
     }
   }
+}
+
+/** The error a message fails with alone (it can never be written as it is), or undefined. */
+function messageError(error: unknown, message: Message): Error | undefined {
+  if (error instanceof ColumnPathError || error instanceof FileNameError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENAMETOOLONG' || code === 'EILSEQ' || code === 'EINVAL')
+    return new FileNameError(
+      `message ${message.id}: the file system refuses its file name: ${errorMessage(error)}`,
+    );
+  return undefined;
 }
 
 /** Resolves or rejects with `work`, or rejects as soon as the signal aborts. */

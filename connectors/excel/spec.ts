@@ -90,6 +90,14 @@ export const excelSinkConfig = z.strictObject({
       'Write `<file>.manifest.json` beside each file: rows per sheet and the SHA-256 of the file, for integrity checks.',
     ),
   retention: excelRetentionConfig.optional(),
+  maxOpenFiles: z
+    .int()
+    .min(1)
+    .max(4096)
+    .default(64)
+    .describe(
+      'Journals kept open at once (one per file being written); beyond it the least recently written is closed and reopened when needed. Keeps file descriptors bounded when `fileName` splits by message values.',
+    ),
 });
 
 export type ExcelSinkConfig = z.output<typeof excelSinkConfig>;

@@ -34,7 +34,14 @@ export async function readWithExceljs(
   const sheets = workbook.worksheets.map((ws) => {
     const rows: unknown[][] = [];
     ws.eachRow({ includeEmpty: false }, (row) => {
-      const values = (row.values as unknown[]).slice(1);
+      // Rich text (how text with leading or trailing whitespace is written) as its plain text.
+      const values = (row.values as unknown[])
+        .slice(1)
+        .map((v) =>
+          v !== null && typeof v === 'object' && 'richText' in v
+            ? (v as ExcelJS.CellRichTextValue).richText.map((r) => r.text).join('')
+            : v,
+        );
       rows.push(values);
     });
     return { name: ws.name, rows };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
@@ -37,6 +38,37 @@ const ROWS_PER_CHECK = 500;
 const MAX_BUFFERED = 1 << 20;
 
 /**
+ * Loads exceljs (it takes ~0.5 s: only pipelines with an Excel sink pay for it, when the sink
+ * connects, before it holds any file open). Through require, not import(): a failed import() stays
+ * failed for the life of the process (the module map keeps the error), while a failed require is
+ * tried again. Node also remembers a package.json it could not read, which is why this runs at
+ * connect and not at the first build, when descriptors may be short.
+ */
+let exceljs: typeof ExcelJS | undefined;
+export function loadExcelJs(): typeof ExcelJS {
+  try {
+    exceljs ??= createRequire(import.meta.url)('exceljs') as typeof ExcelJS;
+  } catch (error) {
+    throw new Error(`exceljs could not be loaded: ${(error as Error).message.split('\n')[0]}`, {
+      cause: error,
+    });
+  }
+  return exceljs;
+}
+
+/** Text that needs `xml:space="preserve"` to be read back exactly (LibreOffice drops the rest). */
+const UNSAFE_WHITESPACE = /^\s|\s$|[\n\r\t]/;
+
+/**
+ * exceljs writes plain strings as `<v>` without `xml:space="preserve"`, and LibreOffice drops their
+ * leading and trailing whitespace. A rich text value is written as an inline string whose `<t>`
+ * exceljs marks with `xml:space="preserve"`: used only for text that needs it.
+ */
+function keepWhitespace(value: ExcelJS.CellValue): ExcelJS.CellValue {
+  return typeof value === 'string' && UNSAFE_WHITESPACE.test(value) ? { richText: [{ text: value }] } : value;
+}
+
+/**
  * Writes the workbook of a journal to `target`, atomically: into `temp` (beside the target, on
  * the same file system), flushed to disk, renamed over the target, and the folder flushed, so the
  * target is always either the previous complete file or the new complete file.
@@ -48,32 +80,51 @@ export async function buildWorkbook(
   plan: WorkbookPlan,
   target: string,
   temp: string,
+  beforeRename?: () => Promise<void>,
 ): Promise<BuiltWorkbook> {
-  // exceljs takes ~0.5 s to load: only pipelines that write Excel files pay for it.
-  const { default: excel } = await import('exceljs');
+  const excel = loadExcelJs();
   const hash = createHash('sha256');
   let bytes = 0;
   const file = createWriteStream(temp, { flags: 'w' });
+  // Any error of the file or of the streams in front of it (a full disk) fails the build at once;
+  // without this, exceljs would wait for a 'drain' that never comes, or a later write to the
+  // destroyed stream would surface as an uncaught ERR_STREAM_DESTROYED.
+  let failBuild: (error: Error) => void = () => undefined;
+  const failed = new Promise<never>((_resolve, reject) => (failBuild = reject));
+  failed.catch(() => undefined);
   const fileDone = new Promise<void>((resolve, reject) => {
     file.on('close', resolve);
     file.on('error', reject);
   });
+  fileDone.catch(() => undefined);
+  file.on('error', (error) => failBuild(error));
   // Hash what goes to disk on the way, so the manifest needs no second read of the file.
   const tee = new Writable({
     highWaterMark: 1 << 20,
     write(chunk: Buffer, _encoding, callback) {
+      if (file.destroyed)
+        return callback(file.errored ?? new Error(`${temp}: the file was closed by an earlier error`));
       hash.update(chunk);
       bytes += chunk.length;
-      if (file.write(chunk)) callback();
-      else file.once('drain', () => callback());
+      if (file.write(chunk)) return callback();
+      const settle = (error?: Error): void => {
+        file.off('drain', settle);
+        file.off('error', settle);
+        callback(error);
+      };
+      file.on('drain', settle);
+      file.on('error', settle);
     },
     final(callback) {
       file.end(() => callback());
     },
   });
-  tee.on('error', (error) => file.destroy(error));
+  tee.on('error', (error) => {
+    failBuild(error);
+    file.destroy(error);
+  });
 
-  try {
+  const work = async (): Promise<BuiltWorkbook> => {
     const workbook = new excel.stream.xlsx.WorkbookWriter({
       stream: tee,
       useStyles: true,
@@ -89,11 +140,22 @@ export async function buildWorkbook(
     }
     await workbook.commit();
     await fileDone;
+    // Every byte the zip produced must be in the file: a short write is a full disk.
+    const written = (await stat(temp)).size;
+    if (written !== bytes) throw new Error(`${temp}: ${written} of ${bytes} bytes written (disk full?)`);
     await syncFile(temp);
+    await beforeRename?.();
     await rename(temp, target);
     await syncDirectory(dirname(target));
     return { sha256: hash.digest('hex'), bytes, sheets: counts };
+  };
+
+  const running = work();
+  running.catch(() => undefined); // when `failed` wins, this one may still reject later
+  try {
+    return await Promise.race([running, failed]);
   } catch (error) {
+    tee.destroy();
     file.destroy();
     await rm(temp, { force: true }).catch(() => undefined);
     throw error;
@@ -110,7 +172,7 @@ async function writeSheet(
     views: [{ state: 'frozen', ySplit: 1, xSplit: 0 }],
   });
   worksheet.columns = columns.map((c, i) => ({
-    header: xmlSafe(c.header),
+    header: keepWhitespace(xmlSafe(c.header)) as string,
     key: String(i),
     width: columnWidth(c, plan.widths[i] ?? 0),
     ...(c.format ? { style: { numFmt: c.format } } : {}),
@@ -140,7 +202,8 @@ async function writeSheet(
       if (!line.startsWith(prefix)) continue;
       const record = JSON.parse(line) as unknown[];
       const values: ExcelJS.CellValue[] = new Array<ExcelJS.CellValue>(record.length - 1);
-      for (let i = 1; i < record.length; i++) values[i - 1] = toExcel(decodeCell(record[i]), plan.timeZone);
+      for (let i = 1; i < record.length; i++)
+        values[i - 1] = keepWhitespace(toExcel(decodeCell(record[i]), plan.timeZone));
       const row = worksheet.addRow(values);
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
@@ -202,6 +265,17 @@ export async function syncFile(path: string): Promise<void> {
 export async function syncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Appends to a small file and flushes it (created when missing). */
+export async function appendDurably(path: string, content: string): Promise<void> {
+  const handle = await open(path, 'a');
+  try {
+    await handle.writeFile(content);
     await handle.sync();
   } finally {
     await handle.close();

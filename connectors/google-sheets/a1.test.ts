@@ -52,14 +52,16 @@ describe('in-process shared state', () => {
     expect(await quota.take()).toBe(1000);
   });
 
-  it('reservations: the same key gets the same rows; a full part rolls over', async () => {
+  it('chunks: the same key gets the same part and its status; a full part rolls over', async () => {
     const store = new MemoryTabStore(60_000);
     await store.init('t', { part: 1, cursor: 2, header: [] });
     const a = await store.reserve('t', 'a', 3, 5);
     const b = await store.reserve('t', 'b', 3, 5);
-    expect(a).toEqual({ part: 1, startRow: 2, rows: 3 });
-    expect(b).toEqual({ part: 2, startRow: 2, rows: 3 });
+    expect(a).toEqual({ part: 1, startRow: 2, rows: 3, status: 'new' });
+    expect(b).toEqual({ part: 2, startRow: 2, rows: 3, status: 'new' });
     expect(await store.reserve('t', 'a', 3, 5)).toEqual(a);
+    await store.mark('t', 'a', 'sent');
+    expect(await store.reserve('t', 'a', 3, 5)).toEqual({ ...a, status: 'sent' });
     expect(await store.extendHeader('t', [{ header: 'x', value: 'payload.x' }])).toEqual([
       { header: 'x', value: 'payload.x' },
     ]);

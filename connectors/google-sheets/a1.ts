@@ -1,4 +1,6 @@
-/** A1 notation and tab names, as the Sheets API wants them. */
+import { DateTime } from 'luxon';
+
+/** A1 notation, tab names and date cells, as the Sheets API wants them. */
 
 /** 1 -> `A`, 27 -> `AA`. */
 export function columnLetters(n: number): string {
@@ -47,4 +49,13 @@ export function partOf(family: string, title: string): number | undefined {
 /** A date as a Sheets serial number (days since 1899-12-30, UTC wall clock), shown with a date format. */
 export function toSerial(date: Date): number {
   return date.getTime() / 86_400_000 + 25_569;
+}
+
+/**
+ * The epoch milliseconds whose UTC wall clock equals the local wall clock of `ms` in the zone:
+ * Sheets date-times carry no zone, and `{{ date:... }}` formats in UTC.
+ */
+export function localWallClock(ms: number, timeZone: string): number {
+  if (timeZone === 'UTC') return ms;
+  return ms + DateTime.fromMillis(ms, { zone: timeZone }).offset * 60_000;
 }

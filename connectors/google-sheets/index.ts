@@ -9,13 +9,18 @@ export const googleSheetsSink = defineSink({
   type: 'google-sheets',
   title: 'Google Sheets',
   summary:
-    'Writes rows to tabs of a Google spreadsheet (tab per device, per day...), batched into one request per flush, within a write quota shared by every replica; a retried batch rewrites its own rows, never adds them twice.',
+    'Appends rows to tabs of a Google spreadsheet (tab per device, per day...) without ever overwriting what people typed, batched into one request per flush, within a write quota per Google identity; every row carries its batch id, so a retried batch is found instead of appended twice.',
   config: googleSheetsSinkConfig,
   examples: [
     {
       spreadsheetId: '1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789',
       auth: { serviceAccountKey: '${file:/run/secrets/sheets-key.json}' },
       tab: '{{ topic[1] }} {{ date:YYYY-MM-DD }}',
+      timeZone: 'Europe/Berlin',
+    },
+    {
+      spreadsheetId: '1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789',
+      auth: { applicationDefault: true, impersonate: 'sheets-writer@my-project.iam.gserviceaccount.com' },
     },
     {
       spreadsheetId: '1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789',
@@ -35,7 +40,7 @@ export const googleSheetsSink = defineSink({
   // One write request per flush: a few seconds of rows (Google allows ~60 writes per minute).
   batchDefaults: { count: 5000, maxWait: '5s' },
   delivery: () => 'at-least-once',
-  // A redelivered batch (same message ids) rewrites the rows reserved for it.
+  // A redelivered batch (same message ids) has the same batch ids: found in the tab, not appended again.
   idempotent: () => true,
   create: (config, ctx) => new GoogleSheetsSink(config, ctx),
 });

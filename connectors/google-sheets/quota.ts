@@ -22,13 +22,24 @@ export class MemoryQuota implements WriteQuota {
   private tokens: number;
   private last: number;
   private blockedUntil = 0;
+  private limits: QuotaLimits;
 
   constructor(
-    private readonly limits: QuotaLimits,
+    limits: QuotaLimits,
     private readonly now: () => number = Date.now,
   ) {
+    this.limits = { ...limits };
     this.tokens = limits.burst;
     this.last = now();
+  }
+
+  /** Another sink of the same account joined with its own limits: the stricter ones hold. */
+  tighten(limits: QuotaLimits): void {
+    this.limits = {
+      writesPerMinute: Math.min(this.limits.writesPerMinute, limits.writesPerMinute),
+      burst: Math.min(this.limits.burst, limits.burst),
+    };
+    this.tokens = Math.min(this.tokens, this.limits.burst);
   }
 
   take(): Promise<number> {
@@ -111,4 +122,20 @@ export class RedisQuota implements WriteQuota {
       Math.max(1, Math.ceil(ms)),
     );
   }
+}
+
+const memoryQuotas = new Map<string, MemoryQuota>();
+
+/**
+ * The one bucket of a Google account in this process: Google counts writes per user, so every sink
+ * using the same identity (service account e-mail, OAuth user) takes its tokens from it.
+ */
+export function sharedMemoryQuota(account: string, limits: QuotaLimits): MemoryQuota {
+  let quota = memoryQuotas.get(account);
+  if (quota) quota.tighten(limits);
+  else {
+    quota = new MemoryQuota(limits);
+    memoryQuotas.set(account, quota);
+  }
+  return quota;
 }

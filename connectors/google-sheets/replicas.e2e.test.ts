@@ -74,6 +74,8 @@ sinks:
           redisUrl: redis.url,
           env: {
             REPLICA_ID: String(replica),
+            // Two replicas on one host: each its own identity, or each start would take back the other's jobs.
+            PASSERELLE_IDENTITY: `sheets-replica-${replica}`,
             SHEETS_CLIENT_SECRET: 'e2e-secret',
             SHEETS_REFRESH_TOKEN: 'e2e-refresh',
           },

@@ -7,6 +7,7 @@ import {
   RetryableError,
   SinkStoppedError,
   createMessage,
+  type Message,
 } from '../../src/sdk/index.js';
 import { createFakeContext } from '../../test/conformance/context.js';
 import { SheetsStub, type SheetsStubOptions } from '../../test/sheets-stub/server.js';
@@ -58,15 +59,18 @@ describe('google-sheets sink', () => {
       [createMessage({ id: 'c', time: time + 2000, payload: { humidity: 40, temperature: 23 } })],
       signal(),
     );
-    const sheet = stub.sheet(id, 'plant')!;
     const rows = stub.values(id, 'plant');
-    expect(rows[0]).toEqual(['time', 'temperature', 'ok', 'device.id', 'humidity']);
+    // The batch id column comes after the columns of the first batch; later fields after it.
+    expect(rows[0]).toEqual(['time', 'temperature', 'ok', 'device.id', 'passerelle batch', 'humidity']);
     // Dates are serial numbers (days since 1899-12-30) shown with a date format.
-    expect(rows[1]).toEqual([45413.5, 21.5, true, 'd-1']);
+    expect(rows[1]?.slice(0, 4)).toEqual([45413.5, 21.5, true, 'd-1']);
+    expect(rows[1]?.[4]).toMatch(/^[\w-]{22}$/);
     expect(rows[2]?.[2]).toBe(false);
-    expect(rows[3]?.slice(1)).toEqual([23, null, null, 40]);
+    expect(rows[3]?.slice(1, 4)).toEqual([23, null, null]);
+    expect(rows[3]?.[5]).toBe(40);
     expect(rows[3]?.[0]).toBeCloseTo(45413.5 + 2 / 86400, 9);
-    expect(sheet.formats.get(0)).toBe('yyyy-mm-dd hh:mm:ss');
+    expect(stub.format(id, 'plant', 2, 1)).toBe('yyyy-mm-dd hh:mm:ss');
+    expect(stub.format(id, 'plant', 4, 1)).toBe('yyyy-mm-dd hh:mm:ss');
     expect(rows).toHaveLength(4);
   });
 
@@ -92,13 +96,14 @@ describe('google-sheets sink', () => {
     for (const tab of ['raw', 'entered']) {
       const sheet = stub.sheet(id, tab)!;
       expect(sheet.rows.flat().some((c) => c?.formula)).toBe(false);
-      expect(stub.values(id, tab)).toEqual([
+      expect(stub.values(id, tab).map((row) => row.slice(0, 3))).toEqual([
         ['id', 'note', 'level'],
         ['x', '=HYPERLINK("http://evil")', 7.5],
-        ['y', '+1'],
+        ['y', '+1', null],
       ]);
-      expect(sheet.formats.get(2)).toBe('0.00');
     }
+    // RAW cells carry their number format; USER_ENTERED leaves formats to what Sheets infers.
+    expect(stub.format(id, 'raw', 2, 3)).toBe('0.00');
     // Inferred headers come from payload keys: they are escaped too.
     const { sink: inferred } = await connected(stub, id, { tab: 'keys', valueInputOption: 'USER_ENTERED' });
     await inferred.write([createMessage({ id: 'z', payload: { '=cmd|calc': '@SUM(A1)' } })], signal());
@@ -108,7 +113,7 @@ describe('google-sheets sink', () => {
         .rows.flat()
         .some((c) => c?.formula),
     ).toBe(false);
-    expect(stub.values(id, 'keys')[0]).toEqual(['time', '=cmd|calc']);
+    expect(stub.values(id, 'keys')[0]).toEqual(['time', '=cmd|calc', 'passerelle batch']);
     expect(stub.values(id, 'keys')[1]?.[1]).toBe('@SUM(A1)');
   });
 
@@ -119,17 +124,14 @@ describe('google-sheets sink', () => {
     const batch = readings(30, 'dev', (i) => ({ device: `d${i % 3}` }));
     await sink.write(batch, signal());
     const writes = stub.writes(since);
-    // One structural request (three addSheet) and one values.batchUpdate.
-    expect(writes.map((w) => w.path)).toEqual([
-      `/v4/spreadsheets/${id}:batchUpdate`,
-      `/v4/spreadsheets/${id}/values:batchUpdate`,
-    ]);
+    // One spreadsheets.batchUpdate: three addSheet, their header rows and the appended rows.
+    expect(writes.map((w) => w.path)).toEqual([`/v4/spreadsheets/${id}:batchUpdate`]);
     for (const d of ['d0', 'd1', 'd2']) expect(stub.values(id, `${d} 2024-05-01`)).toHaveLength(11);
     await sink.write(
       readings(6, 'more', (i) => ({ device: `d${i % 3}` })),
       signal(),
     );
-    expect(stub.writes(since)).toHaveLength(3);
+    expect(stub.writes(since)).toHaveLength(2);
   });
 
   it('after a 429 backs off as told, then writes everything once', async () => {
@@ -163,7 +165,7 @@ describe('google-sheets sink', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
   });
 
-  it('a lost answer or a timeout does not duplicate rows: the retry rewrites the same cells', async () => {
+  it('a lost answer or a timeout does not duplicate rows: the retry finds its batch id in the tab', async () => {
     const { stub, id } = await setup();
     const { sink } = await connected(stub, id, { requestTimeout: '300ms' });
     await sink.write(readings(3), signal());
@@ -184,7 +186,7 @@ describe('google-sheets sink', () => {
     const values = columnValues(stub, id);
     expect(values).toHaveLength(13);
     expect(new Set(values).size).toBe(13);
-    // No gap: the retried batches reused their rows.
+    // No gap and no second copy.
     expect(stub.values(id, 'test')).toHaveLength(14);
   });
 
@@ -230,9 +232,28 @@ describe('google-sheets sink', () => {
       signal(),
     );
     const rows = stub.values(id, 'log');
-    expect(rows[0]).toEqual(['time', 'value', 'n', 'extra']);
+    expect(rows[0]).toEqual(['time', 'value', 'n', 'passerelle batch', 'extra']);
     expect(rows).toHaveLength(6);
     expect(rows[5]?.[1]).toBe('later-1');
+  });
+
+  it('a payload field named time gets its own header, read back right after a restart', async () => {
+    const { stub } = await setup();
+    const time = Date.UTC(2024, 4, 1, 12, 0, 0);
+    const message = (n: number) =>
+      createMessage({ id: `t${n}`, time: time + n, payload: { time: `device-${n}`, v: n } });
+    const first = stub.createSpreadsheet();
+    const { sink } = await connected(stub, first, { tab: 'log' });
+    await sink.write([message(1)], signal());
+    expect(stub.values(first, 'log')[0]?.slice(0, 3)).toEqual(['time', 'time (2)', 'v']);
+    // What a restarted process finds: only the tab, written by an earlier one.
+    const id = stub.createSpreadsheet({ tabs: ['log'] });
+    stub.typeRow(id, 'log', 1, stub.values(first, 'log')[0]!);
+    const restarted = await connected(stub, id, { tab: 'log' });
+    await restarted.sink.write([message(2)], signal());
+    const rows = stub.values(id, 'log');
+    expect(rows[0]?.slice(0, 3)).toEqual(['time', 'time (2)', 'v']);
+    expect(rows[1]?.slice(1, 3)).toEqual(['device-2', 2]);
   });
 
   it('dead-letters a 400 with Google’s message, and only the bad message of a batch', async () => {
@@ -276,7 +297,7 @@ describe('google-sheets sink', () => {
     const forbidden = await connected(stub, other);
     expect(forbidden.ctx.state).toBe('stopped');
     expect(forbidden.ctx.states.at(-1)?.error?.message).toMatch(
-      /no permission on spreadsheet .*Share the spreadsheet with robot@example.iam.gserviceaccount.com/,
+      /no permission on spreadsheet .*Share the spreadsheet with robot\+\d+@example.iam.gserviceaccount.com/,
     );
   });
 
@@ -346,6 +367,173 @@ describe('google-sheets sink', () => {
     await ctx.waitForState('connected', 5_000);
     await sink.write(readings(1, 'back'), signal());
     expect(columnValues(stub, id)).toEqual(['back-0']);
+  });
+
+  it('two sinks on one tab in one process share its rows and header: nothing overwritten', async () => {
+    const { stub, id } = await setup();
+    const { sink: a } = await connected(stub, id, { tab: 'shared' });
+    const { sink: b } = await connected(stub, id, { tab: 'shared' });
+    const batchesA = Array.from({ length: 4 }, (_, k) => readings(5, `a${k}`, () => ({ pressure: k })));
+    const batchesB = Array.from({ length: 4 }, (_, k) => readings(5, `b${k}`, () => ({ humidity: k })));
+    await Promise.all([
+      (async () => {
+        for (const batch of batchesA) await a.write(batch, signal());
+      })(),
+      (async () => {
+        for (const batch of batchesB) await b.write(batch, signal());
+      })(),
+    ]);
+    const expected = [...batchesA, ...batchesB].flat().map((m) => (m.payload as { value: string }).value);
+    expect(columnValues(stub, id).sort()).toEqual(expected.sort());
+    const header = stub.values(id, 'shared')[0] ?? [];
+    expect(new Set(header).size).toBe(header.length);
+    expect(header).toEqual(expect.arrayContaining(['time', 'value', 'n', 'pressure', 'humidity']));
+  });
+
+  it('two sinks of one Google identity in one process share one write quota', async () => {
+    // Google's 60 writes per minute per user, scaled: 10 per 2 s. Each sink alone is configured
+    // for 3 per second (within it); both with their own bucket would send 6 per second.
+    const { stub, id } = await setup({ writesPerWindow: 10, windowMs: 2000 });
+    const quota = { writesPerMinute: 180, burst: 2, backoff: '2s' };
+    const { sink: a } = await connected(stub, id, { tab: 'a', quota });
+    const { sink: b } = await connected(stub, id, { tab: 'b', quota });
+    const run = async (sink: GoogleSheetsSink) => {
+      for (let k = 0; k < 8; k++) await writeUntilDone(sink, readings(3));
+    };
+    await Promise.all([run(a), run(b)]);
+    expect(stub.requests.filter((r) => r.status === 429)).toEqual([]);
+    expect(columnValues(stub, id)).toHaveLength(48);
+  });
+
+  it('the header only grows to the right when configured and inferred columns share a tab', async () => {
+    const { stub, id } = await setup();
+    const { sink: configured } = await connected(stub, id, {
+      tab: 'mixed',
+      columns: [
+        { header: 'time', value: 'time' },
+        { header: 'temperature', value: 'payload.t', type: 'number' },
+        { header: 'site', value: 'payload.site', type: 'text' },
+      ],
+    });
+    const { sink: inferred } = await connected(stub, id, { tab: 'mixed' });
+    const headers: unknown[][] = [];
+    const steps: [GoogleSheetsSink, Record<string, unknown>][] = [
+      [inferred, { value: 'i1', n: 1 }],
+      [configured, { t: 20.5, site: 'north' }],
+      [inferred, { value: 'i2', humidity: 40 }],
+      [configured, { t: 21, site: 'south' }],
+    ];
+    for (const [k, [sink, payload]] of steps.entries()) {
+      await sink.write([createMessage({ id: `h${k}`, payload, time: Date.UTC(2024, 4, 1) })], signal());
+      headers.push(stub.values(id, 'mixed')[0] ?? []);
+    }
+    for (let k = 1; k < headers.length; k++)
+      expect(headers[k]?.slice(0, headers[k - 1]?.length)).toEqual(headers[k - 1]);
+    const rows = stub.values(id, 'mixed');
+    const header = rows[0] ?? [];
+    const at = (row: number, name: string) => rows[row]?.[header.indexOf(name)];
+    const south = rows.findIndex((r) => r.includes('south'));
+    expect(at(south, 'temperature')).toBe(21);
+    const i2 = rows.findIndex((r) => r.includes('i2'));
+    expect(at(i2, 'humidity')).toBe(40);
+  });
+
+  it('timeZone: date cells and {{ date }} tab names in local time', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, {
+      tab: 'day {{ date:YYYY-MM-DD }}',
+      timeZone: 'Europe/Berlin',
+      columns: [{ header: 'time', value: 'time' }],
+    });
+    // 22:30 UTC on 1 May is 00:30 on 2 May in Berlin (UTC+2 in summer).
+    await sink.write(
+      [createMessage({ id: 'tz', payload: {}, time: Date.UTC(2024, 4, 1, 22, 30) })],
+      signal(),
+    );
+    const rows = stub.values(id, 'day 2024-05-02');
+    expect(rows[1]?.[0]).toBeCloseTo(45414 + 0.5 / 24, 9);
+    expect(stub.format(id, 'day 2024-05-02', 2, 1)).toBe('yyyy-mm-dd hh:mm:ss');
+    expect(
+      googleSheetsSinkConfig.safeParse({
+        spreadsheetId: 'x',
+        auth: { serviceAccountKey: '{}' },
+        timeZone: 'Mars/Olympus',
+      }).success,
+    ).toBe(false);
+  });
+
+  it('splits a batch into requests of at most 2 MB; a lost answer in the middle duplicates nothing', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, { tab: 'big' });
+    const batch = readings(100, 'big', () => ({ text: 'x'.repeat(40_000) }));
+    const since = Date.now();
+    // The second write request is applied and its answer lost.
+    stub.beforeNextWrite(() => stub.beforeNextWrite(() => stub.loseResponses(1)));
+    await writeUntilDone(sink, batch);
+    const writes = stub.writes(since);
+    expect(writes.length).toBeGreaterThanOrEqual(3);
+    for (const w of writes) expect(w.bytes).toBeLessThanOrEqual(2_000_000);
+    const values = columnValues(stub, id);
+    expect(values).toHaveLength(100);
+    expect(new Set(values).size).toBe(100);
+  });
+
+  it('a message that can never be written fails alone: dead-lettered with its reason, the rest written', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, { tab: 'keys' });
+    const batch = [
+      createMessage({ id: 'ok-1', payload: { value: 'ok-1' } }),
+      createMessage({ id: 'bad', payload: { value: 'bad', 'a"b': 1 } }),
+      createMessage({ id: 'ok-2', payload: { value: 'ok-2' } }),
+      createMessage({ id: 'bad-2', payload: { value: 'bad-2', 'a"b': 2 } }),
+    ];
+    const error = await sink.write(batch, signal()).then(
+      () => new Error('expected a failure'),
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(BatchError);
+    const failures = (error as BatchError).failures;
+    expect(failures.map((f) => f.index)).toEqual([1, 3]);
+    for (const f of failures) {
+      expect(f.error).toBeInstanceOf(FatalError);
+      expect(f.error.message).toContain('a"b');
+    }
+    expect(columnValues(stub, id)).toEqual(['ok-1', 'ok-2']);
+    // The sink goes on: the next batch is written.
+    await sink.write([createMessage({ id: 'ok-3', payload: { value: 'ok-3' } })], signal());
+    expect(columnValues(stub, id)).toEqual(['ok-1', 'ok-2', 'ok-3']);
+  });
+
+  it('a message that would add a column past Google’s 18,278 fails alone; the others are written', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, { tab: 'wide', requestTimeout: '60s' });
+    const fields = (prefix: string, n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
+    // Requests this wide are slow on a busy machine: transient failures are retried, as the outbox would.
+    const outcome = async (batch: Message[]): Promise<Error | undefined> => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const e = await sink.write(batch, AbortSignal.timeout(60_000)).then(
+          () => undefined,
+          (err: Error) => err,
+        );
+        if (!(e instanceof RetryableError || e instanceof NotConnectedError)) return e;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return new Error('still failing');
+    };
+    // time + value + 18,000 fields + the batch id column: 18,003 columns.
+    expect(
+      await outcome([createMessage({ id: 'w0', payload: { value: 'w0', ...fields('f', 18_000) } })]),
+    ).toBe(undefined);
+    const error = await outcome([
+      createMessage({ id: 'w1', payload: { value: 'w1', ...fields('g', 300) } }),
+      createMessage({ id: 'w2', payload: { value: 'w2', f7: 7 } }),
+    ]);
+    expect(error).toBeInstanceOf(BatchError);
+    expect((error as BatchError).failures.map((f) => f.index)).toEqual([0]);
+    expect((error as BatchError).failures[0]?.error.message).toMatch(/more than the 18278 columns/);
+    expect(columnValues(stub, id)).toEqual(['w0', 'w2']);
+    expect(stub.sheet(id, 'wide')!.columnCount).toBeLessThanOrEqual(18_278);
   });
 
   it('refuses a config with unknown keys or a bad template', () => {

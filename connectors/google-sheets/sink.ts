@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 import { connect as tcpConnect } from 'node:net';
-import type { sheets_v4 } from 'googleapis';
+import type { sheets_v4 } from '@googleapis/sheets';
 import { Redis } from 'ioredis';
 import {
   BatchError,
@@ -15,9 +15,11 @@ import {
   compileTemplate,
   errorMessage,
   escapeFormula,
+  formatDate,
   payloadExpression,
   redact,
   redactUrl,
+  scalarPaths,
   sleep,
   toRow,
   type BatchFailure,
@@ -29,24 +31,48 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
-import { columnLetters, partOf, partTitle, quoteTitle, rowsRange, sanitizeTitle, toSerial } from './a1.js';
+import {
+  columnLetters,
+  localWallClock,
+  partOf,
+  partTitle,
+  quoteTitle,
+  sanitizeTitle,
+  toSerial,
+} from './a1.js';
 import { createSheetsAuth, type SheetsAuth } from './auth.js';
-import { MemoryQuota, RedisQuota, type WriteQuota } from './quota.js';
+import { RedisQuota, sharedMemoryQuota, type WriteQuota } from './quota.js';
 import { MAX_CELLS, type GoogleSheetsSinkConfig } from './spec.js';
 import {
-  MemoryTabStore,
   RedisTabStore,
   UninitialisedFamilyError,
+  sharedMemoryTabStore,
+  type ChunkStatus,
   type ColumnSpec,
   type TabStore,
 } from './state.js';
 
 /** Google refuses a cell of more than 50,000 characters (the whole request would fail). */
 const MAX_CELL_CHARS = 50_000;
+/** Google's column limit per tab (`ZZZ`). */
+const MAX_COLUMNS = 18_278;
+/** Google recommends at most 2 MB per request; requests are cut below it. */
+const MAX_REQUEST_BYTES = 2_000_000;
+/**
+ * Message data per chunk (the unit a batch id is given to). Cut from the cells' own sizes, not the
+ * tab's width, so a retry cuts the batch the same way after the header grew; the margin leaves
+ * room for the empty cells and the batch ids in the request.
+ */
+const MAX_CHUNK_BYTES = 1_500_000;
 /** A quota wait longer than this is handed back to the outbox (retry later) instead of held in write(). */
 const MAX_INLINE_QUOTA_WAIT_MS = 30_000;
-/** New tabs start with this many rows (as Google creates them), and grids double when full. */
+/** New tabs start with this many rows, as Google creates them, and at most this many cells. */
 const INITIAL_ROWS = 1000;
+const INITIAL_CELLS = 1_000_000;
+/** The value expression that marks the batch id column in the shared header. */
+const BATCH_ID_VALUE = '@batch';
+/** appendCells writes values and number formats of every cell of the new rows. */
+const CELL_FIELDS = 'userEnteredValue,userEnteredFormat.numberFormat';
 
 export interface GoogleSheetsSinkOptions {
   /** Auth client to use instead of the configured credentials (tests: a static token). */
@@ -55,17 +81,23 @@ export interface GoogleSheetsSinkOptions {
 
 interface TabInfo {
   sheetId: number;
-  rowCount: number;
   columnCount: number;
-  /** Columns whose number format this process has set (or found in place). */
-  formatted: number;
 }
 
-interface Target {
+/** Rows of one batch for one tab, under one batch id: sent, checked and confirmed together. */
+interface Chunk {
+  family: string;
   title: string;
-  startRow: number;
-  rows: unknown[][];
-  columns: Column[];
+  /** The batch id: the same messages give the same id; every row carries it. */
+  key: string;
+  status: ChunkStatus;
+  /** The tab's header when the rows were laid out (the rows are as wide as it). */
+  header: ColumnSpec[];
+  rows: CellValue[][];
+  /** Number format per column position (RAW cells carry their format). */
+  formats: (string | undefined)[];
+  /** Request size estimate of the rows. */
+  bytes: number;
 }
 
 interface ApiError {
@@ -75,18 +107,28 @@ interface ApiError {
   url: string | undefined;
 }
 
+/**
+ * Writes rows by appending them (`appendCells` in one `spreadsheets.batchUpdate` for every tab of a
+ * flush with RAW; `values.append` with `INSERT_ROWS` per tab with USER_ENTERED): Google puts them
+ * after the last row with data, inserting rows, so nothing anyone wrote is ever overwritten, however
+ * people insert, delete, sort or type rows. Appending is not idempotent, so each row carries its
+ * batch id, and each chunk's status is recorded before it is sent: a retry of a chunk whose answer
+ * was lost reads the batch id column and appends only if the id is not there.
+ */
 export class GoogleSheetsSink implements Sink {
   private api: sheets_v4.Sheets | undefined;
   private auth: SheetsAuth | undefined;
   private store: TabStore | undefined;
   private quota: WriteQuota | undefined;
   private tabs: Map<string, TabInfo> | undefined;
+  /** Header cells this sink knows are in row 1 of a tab (written or read). */
+  private readonly headerWritten = new Map<string, number>();
   private stopped: SinkStoppedError | undefined;
   private reachable = true;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly tab: RenderFn;
   private readonly configured: Column[] | undefined;
-  private readonly compiled = new Map<string, Column>();
+  private readonly compiled = new Map<string, Column | null>();
   private readonly host: { hostname: string; port: number };
   private readonly cellErrors: ComponentCounter;
   private readonly rowsWritten: ComponentCounter;
@@ -110,7 +152,7 @@ export class GoogleSheetsSink implements Sink {
     );
     this.rowsWritten = ctx.metrics.counter(
       'passerelle_google_sheets_rows_written_total',
-      'Rows written to Google Sheets (a retried batch counts again).',
+      'Rows appended to Google Sheets (confirmed by Google, or found in the tab after a lost answer).',
     );
     this.requests = ctx.metrics.counter(
       'passerelle_google_sheets_requests_total',
@@ -129,8 +171,9 @@ export class GoogleSheetsSink implements Sink {
       if (error instanceof ConfigError) return this.stop(error.message);
       throw error;
     }
-    const { google } = await import('googleapis');
-    this.api = google.sheets({ version: 'v4', auth: this.auth.client, rootUrl: this.config.rootUrl });
+    // Only the Sheets client (not the whole googleapis tree): a fraction of the start time and memory.
+    const { sheets } = await import('@googleapis/sheets');
+    this.api = sheets({ version: 'v4', auth: this.auth.client, rootUrl: this.config.rootUrl });
     const ttl = this.config.reservationTtl;
     if (this.ctx.redisUrl) {
       const redis = new Redis(this.ctx.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
@@ -139,11 +182,16 @@ export class GoogleSheetsSink implements Sink {
       );
       const prefix = `passerelle:google-sheets:${this.config.spreadsheetId}:`;
       this.store = new RedisTabStore(redis, prefix, ttl);
-      const account = createHash('sha256').update(this.auth.account).digest('hex').slice(0, 16);
-      this.quota = new RedisQuota(redis, `passerelle:google-sheets:quota:${account}`, this.config.quota);
+      this.quota = new RedisQuota(
+        redis,
+        `passerelle:google-sheets:quota:${hashed(this.auth.account)}`,
+        this.config.quota,
+      );
     } else {
-      this.store = new MemoryTabStore(ttl);
-      this.quota = new MemoryQuota(this.config.quota);
+      // One store per spreadsheet and one bucket per Google identity in the process, whatever
+      // number of sinks use them.
+      this.store = sharedMemoryTabStore(this.config.spreadsheetId, ttl);
+      this.quota = sharedMemoryQuota(this.auth.account, this.config.quota);
     }
     try {
       await this.loadTabs(signal);
@@ -179,6 +227,7 @@ export class GoogleSheetsSink implements Sink {
     this.quota = undefined;
     this.api = undefined;
     this.tabs = undefined;
+    this.headerWritten.clear();
     await store?.close();
   }
 
@@ -192,10 +241,12 @@ export class GoogleSheetsSink implements Sink {
   private async writeBatch(batch: Message[], signal: AbortSignal): Promise<void> {
     const failures: BatchFailure[] = [];
     const groups = new Map<string, { messages: Message[]; indices: number[] }>();
+    const zone = this.config.timeZone;
     batch.forEach((message, index) => {
       let family: string;
       try {
-        family = sanitizeTitle(this.tab(message, { pipeline: this.ctx.pipeline }));
+        const local = zone === 'UTC' ? message : { ...message, time: localWallClock(message.time, zone) };
+        family = sanitizeTitle(this.tab(local, { pipeline: this.ctx.pipeline }));
       } catch (error) {
         failures.push({ index, error: new FatalError(`tab template: ${errorMessage(error)}`) });
         return;
@@ -206,116 +257,206 @@ export class GoogleSheetsSink implements Sink {
       groups.set(family, g);
     });
 
-    const targets: Target[] = [];
-    for (const [family, group] of groups) {
-      const columns = await this.columnsFor(family, group.messages, signal);
-      const rows: unknown[][] = [];
-      const ids: string[] = [];
-      group.messages.forEach((message, k) => {
-        const { cells, errors } = toRow(columns, message);
-        const values = cells.map((c) => this.cellValue(c));
-        const long = values.find((v) => typeof v === 'string' && v.length > MAX_CELL_CHARS) as
-          string | undefined;
-        if (long !== undefined) {
-          failures.push({
-            index: group.indices[k] ?? 0,
-            error: new FatalError(
-              `a cell of ${long.length} characters exceeds the ${MAX_CELL_CHARS} characters Google Sheets allows in one cell`,
-            ),
-          });
-          return;
-        }
-        if (errors.length > 0) {
-          this.cellErrors.inc(undefined, errors.length);
-          this.ctx.logger.debug({ id: message.id, errors }, 'values left empty');
-        }
-        rows.push(values);
-        ids.push(message.id);
-      });
-      if (rows.length === 0) continue;
-      const cap = this.rowCap(columns.length);
-      // Chunks by the configured cap, not the width-dependent one: a retry after the header grew
-      // must cut the batch the same way, or its keys (and rows) would change.
-      const size = this.config.maxRowsPerTab;
-      for (let offset = 0, chunk = 0; offset < rows.length; offset += size, chunk++) {
-        const part = rows.slice(offset, offset + size);
-        const key = batchKey(family, chunk, ids.slice(offset, offset + size));
-        const r = await this.shared(() => this.store!.reserve(family, key, part.length, cap));
-        targets.push({ title: partTitle(family, r.part), startRow: r.startRow, rows: part, columns });
-      }
-    }
+    const chunks: Chunk[] = [];
+    for (const [family, group] of groups)
+      chunks.push(...(await this.prepare(family, group, failures, signal)));
 
-    if (targets.length > 0) {
-      await this.ensureTabs(targets, signal);
-      const data: sheets_v4.Schema$ValueRange[] = [];
-      const headers = new Set<string>();
-      for (const t of targets) {
-        // The header goes with every write: idempotent, and it extends the row when columns were added.
-        if (!headers.has(t.title)) {
-          headers.add(t.title);
-          data.push({
-            range: rowsRange(t.title, 1, 1, t.columns.length),
-            values: [t.columns.map((c) => this.cellValue(c.header))],
-          });
-        }
-        data.push({ range: rowsRange(t.title, t.startRow, t.rows.length, t.columns.length), values: t.rows });
+    const pending: Chunk[] = [];
+    for (const chunk of chunks) {
+      if (chunk.status === 'done') continue;
+      if (chunk.status === 'sent' && (await this.alreadyWritten(chunk, signal))) {
+        await this.settle([chunk], 'done');
+        this.rowsWritten.inc(undefined, chunk.rows.length);
+        continue;
       }
-      await this.takeToken(signal);
-      await this.call(
-        'write',
-        (options) =>
-          this.api!.spreadsheets.values.batchUpdate(
-            {
-              spreadsheetId: this.config.spreadsheetId,
-              requestBody: { valueInputOption: this.config.valueInputOption, data },
-            },
-            options,
-          ),
-        signal,
-      );
-      this.rowsWritten.inc(
-        undefined,
-        targets.reduce((n, t) => n + t.rows.length, 0),
-      );
+      pending.push(chunk);
     }
+    for (const request of packRequests(pending)) await this.send(request, signal);
     if (failures.length > 0) throw new BatchError(failures);
   }
 
-  /** The columns of a family: the configured ones, or the shared header extended with new fields. */
-  private async columnsFor(family: string, messages: Message[], signal: AbortSignal): Promise<Column[]> {
+  /**
+   * Lays out the rows of one tab family: the tab's shared header (extended with the columns this
+   * sink brings, never reordered), one row per message, each message failing alone when it can
+   * never be written; then cuts them into chunks and registers each chunk's batch id.
+   */
+  private async prepare(
+    family: string,
+    group: { messages: Message[]; indices: number[] },
+    failures: BatchFailure[],
+    signal: AbortSignal,
+  ): Promise<Chunk[]> {
     const store = this.store!;
     let state = await this.shared(() => store.family(family));
     if (!state) {
       const found = await this.readFamily(family, signal);
       state = await this.shared(() => store.init(family, found));
     }
-    if (this.configured) return this.configured;
-    const seen = new InferredColumns();
-    seen.observe(messages);
-    const known = new Set(state.header.map((c) => c.header));
+    const fail = (k: number, message: string): void => {
+      failures.push({ index: group.indices[k] ?? 0, error: new FatalError(message) });
+    };
+    const usable = new Set(group.messages.keys());
+    const marker: ColumnSpec = { header: this.config.batchIdColumn, value: BATCH_ID_VALUE };
+    let own: ColumnSpec[];
+    if (this.configured) own = this.configured.map((c) => ({ header: c.header, value: c.value }));
+    else own = this.inferColumns(group.messages, usable, fail);
     let header = state.header;
-    if (seen.columns.some((c) => !known.has(c.header)))
-      header = await this.shared(() =>
-        store.extendHeader(
-          family,
-          seen.columns.map((c) => ({ header: c.header, value: c.value })),
-        ),
+    const known = new Set(header.map((c) => c.header));
+    const missing = [...own, marker].filter((c) => !known.has(c.header));
+    if (header.length + missing.length > MAX_COLUMNS) {
+      // Only the messages that bring new columns can not be written.
+      const newHeaders = new Set(missing.map((c) => c.header));
+      group.messages.forEach((m, k) => {
+        if (!usable.has(k)) return;
+        const brings = this.configured ? [...newHeaders] : payloadPaths(m).filter((p) => newHeaders.has(p));
+        if (brings.length === 0) return;
+        usable.delete(k);
+        fail(
+          k,
+          `the tab "${family}" would need more than the ${MAX_COLUMNS} columns Google allows (new field "${brings[0]}")`,
+        );
+      });
+    } else if (missing.length > 0) header = await this.shared(() => store.extendHeader(family, missing));
+
+    const at = new Map(header.map((c, i) => [c.header, i]));
+    const markerAt = at.get(this.config.batchIdColumn);
+    const placed: { column: Column; at: number }[] = [];
+    if (this.configured)
+      for (const c of this.configured) placed.push({ column: c, at: at.get(c.header) ?? -1 });
+    else
+      header.forEach((spec, i) => {
+        const column = spec.header === this.config.batchIdColumn ? null : this.compile(spec);
+        if (column) placed.push({ column, at: i });
+      });
+    const formats: (string | undefined)[] = new Array<string | undefined>(header.length).fill(undefined);
+    for (const p of placed) if (p.at >= 0 && p.column.format) formats[p.at] ??= p.column.format;
+
+    const rows: { row: CellValue[]; id: string; bytes: number }[] = [];
+    group.messages.forEach((message, k) => {
+      if (!usable.has(k)) return;
+      let row: CellValue[];
+      let bytes = 40;
+      try {
+        const { cells, errors } = toRow(
+          placed.map((p) => p.column),
+          message,
+        );
+        row = new Array<CellValue>(header.length).fill(null);
+        for (let j = 0; j < cells.length; j++) {
+          const cell = cells[j] ?? null;
+          const to = placed[j]?.at ?? -1;
+          if (to < 0 || cell === null) continue;
+          if (typeof cell === 'string' && cell.length > MAX_CELL_CHARS)
+            return fail(
+              k,
+              `a cell of ${cell.length} characters exceeds the ${MAX_CELL_CHARS} characters Google Sheets allows in one cell`,
+            );
+          row[to] = cell;
+          bytes += cellBytes(cell);
+        }
+        if (errors.length > 0) {
+          this.cellErrors.inc(undefined, errors.length);
+          this.ctx.logger.debug({ id: message.id, errors }, 'values left empty');
+        }
+      } catch (error) {
+        return fail(k, `the message can not be laid out as a row: ${errorMessage(error)}`);
+      }
+      if (bytes > MAX_CHUNK_BYTES)
+        return fail(
+          k,
+          `the row takes about ${bytes} bytes, more than fits in one request (Google recommends at most ${MAX_REQUEST_BYTES} bytes)`,
+        );
+      rows.push({ row, id: message.id, bytes });
+    });
+    if (rows.length === 0) return [];
+
+    const cap = this.rowCap(header.length);
+    const chunks: Chunk[] = [];
+    // Cut by the configured row cap (not the width-dependent one) and by the cells' own sizes:
+    // a retry after the header grew must cut the batch the same way, or its ids would change.
+    for (let start = 0, index = 0; start < rows.length; index++) {
+      let end = start;
+      let bytes = 0;
+      while (
+        end < rows.length &&
+        end - start < this.config.maxRowsPerTab &&
+        (end === start || bytes + rows[end]!.bytes <= MAX_CHUNK_BYTES)
+      )
+        bytes += rows[end++]!.bytes;
+      const part = rows.slice(start, end);
+      start = end;
+      const key = batchKey(
+        family,
+        index,
+        part.map((r) => r.id),
       );
-    return header.map((spec) => this.compile(spec));
+      const r = await this.shared(() => store.reserve(family, key, part.length, cap));
+      if (markerAt !== undefined) for (const p of part) p.row[markerAt] = key;
+      chunks.push({
+        family,
+        title: partTitle(family, r.part),
+        key,
+        status: r.status,
+        header,
+        rows: part.map((p) => p.row),
+        formats,
+        bytes: bytes + part.length * (header.length * 3 + key.length + 40),
+      });
+    }
+    return chunks;
   }
 
-  private compile(spec: ColumnSpec): Column {
+  /**
+   * Columns inferred from the messages (time, then every scalar payload field). A payload field
+   * whose column can not be made (a key no column path can name) fails its message, every time.
+   */
+  private inferColumns(
+    messages: Message[],
+    usable: Set<number>,
+    fail: (k: number, message: string) => void,
+  ): ColumnSpec[] {
+    const seen = new InferredColumns();
+    const bad = new Map<string, string>();
+    messages.forEach((message, k) => {
+      if (bad.size > 0) {
+        const path = payloadPaths(message).find((p) => bad.has(p));
+        if (path !== undefined) {
+          usable.delete(k);
+          return fail(k, bad.get(path)!);
+        }
+      }
+      try {
+        seen.observe([message]);
+      } catch (error) {
+        usable.delete(k);
+        const reason = `payload field can not become a column: ${errorMessage(error)}`;
+        for (const path of payloadPaths(message))
+          if (this.compile({ header: path, value: payloadExpression(path) }) === null) bad.set(path, reason);
+        fail(k, reason);
+      }
+    });
+    return seen.columns
+      .filter((c) => c.header !== this.config.batchIdColumn)
+      .map((c) => ({ header: c.header, value: c.value }));
+  }
+
+  /** A column of the shared header; null when its value expression does not compile (left empty). */
+  private compile(spec: ColumnSpec): Column | null {
     const key = `${spec.header}\u0000${spec.value}`;
     let column = this.compiled.get(key);
-    if (!column) {
-      if (this.compiled.size > 10_000) this.compiled.clear();
-      column = compileColumns([spec])[0] as Column;
+    if (column === undefined) {
+      if (this.compiled.size > 2 * MAX_COLUMNS) this.compiled.clear();
+      try {
+        column = compileColumns([spec])[0] ?? null;
+      } catch {
+        column = null;
+      }
       this.compiled.set(key, column);
     }
     return column;
   }
 
-  /** Where a family stands in the spreadsheet: its last part, the next free row, the header row. */
+  /** Where a family stands in the spreadsheet: its last part, its rows, the header row. */
   private async readFamily(
     family: string,
     signal: AbortSignal,
@@ -324,13 +465,14 @@ export class GoogleSheetsSink implements Sink {
     let part = 0;
     for (const title of tabs.keys()) part = Math.max(part, partOf(family, title) ?? 0);
     if (part === 0) return { part: 1, cursor: 2, header: [] };
+    const title = partTitle(family, part);
     const res = await this.call(
       'read',
       (options) =>
         this.api!.spreadsheets.values.get(
           {
             spreadsheetId: this.config.spreadsheetId,
-            range: quoteTitle(partTitle(family, part)),
+            range: quoteTitle(title),
             valueRenderOption: 'UNFORMATTED_VALUE',
           },
           options,
@@ -338,10 +480,21 @@ export class GoogleSheetsSink implements Sink {
       signal,
     );
     const values = (res.data.values ?? []) as unknown[][];
-    const header = (values[0] ?? [])
-      .map((h) => String(h ?? ''))
+    const cells = (values[0] ?? []).map((h) => String(h ?? ''));
+    this.headerWritten.set(title, cells.length);
+    const seen = new Set<string>();
+    const header = cells
       .filter((h) => h !== '')
-      .map((h) => ({ header: h, value: h === 'time' ? 'time' : payloadExpression(h) }));
+      .map((h) => {
+        const value =
+          h === this.config.batchIdColumn
+            ? BATCH_ID_VALUE
+            : h === 'time'
+              ? 'time'
+              : payloadExpression(fieldOf(h, seen));
+        seen.add(h);
+        return { header: h, value };
+      });
     return { part, cursor: Math.max(2, values.length + 1), header };
   }
 
@@ -361,43 +514,70 @@ export class GoogleSheetsSink implements Sink {
         ),
       signal,
     );
-    const previous = this.tabs;
     const tabs = new Map<string, TabInfo>();
     for (const sheet of res.data.sheets ?? []) {
       const p = sheet.properties;
       if (!p?.title || p.sheetId === undefined || p.sheetId === null) continue;
-      const columnCount = p.gridProperties?.columnCount ?? 26;
-      tabs.set(p.title, {
-        sheetId: p.sheetId,
-        rowCount: p.gridProperties?.rowCount ?? 1000,
-        columnCount,
-        formatted: previous?.get(p.title)?.formatted ?? columnCount,
-      });
+      tabs.set(p.title, { sheetId: p.sheetId, columnCount: p.gridProperties?.columnCount ?? 26 });
     }
     this.tabs = tabs;
     return tabs;
   }
 
+  /** Whether the chunk's batch id is in its tab: it was applied, only its answer was lost. */
+  private async alreadyWritten(chunk: Chunk, signal: AbortSignal): Promise<boolean> {
+    const at = chunk.header.findIndex((c) => c.header === this.config.batchIdColumn);
+    if (at < 0) return false;
+    const letter = columnLetters(at + 1);
+    try {
+      const res = await this.call(
+        'read',
+        (options) =>
+          this.api!.spreadsheets.values.get(
+            {
+              spreadsheetId: this.config.spreadsheetId,
+              range: `${quoteTitle(chunk.title)}!${letter}:${letter}`,
+              valueRenderOption: 'UNFORMATTED_VALUE',
+            },
+            options,
+          ),
+        signal,
+      );
+      return ((res.data.values ?? []) as unknown[][]).some((row) => row[0] === chunk.key);
+    } catch (error) {
+      const e = apiError(error);
+      // The tab is gone (deleted by hand): the chunk is not in the spreadsheet.
+      if (e.status === 400 && /Unable to parse range/i.test(e.message)) return false;
+      throw error;
+    }
+  }
+
   /**
-   * Creates missing tabs and grows grids so that every target range exists (one structural request
-   * for all of them), and sets the number formats of new columns. A tab another replica created in
-   * the meantime ("already exists") or a grid it grew is picked up by reading the tabs again.
+   * Sends chunks in one request (RAW: tabs, columns, header cells and the rows together, applied
+   * atomically) or, with USER_ENTERED, the structure first and then one append per chunk. Each
+   * chunk is marked as sent before, and as done after Google confirmed it.
    */
-  private async ensureTabs(targets: Target[], signal: AbortSignal): Promise<void> {
+  private async send(chunks: Chunk[], signal: AbortSignal): Promise<void> {
+    const raw = this.config.valueInputOption === 'RAW';
+    if (raw) await this.settle(chunks, 'sent');
     for (let round = 0; ; round++) {
       const tabs = await this.loadTabs(signal, round > 0);
-      const { requests, growing, widths } = this.structuralRequests(targets, tabs);
-      const markFormatted = (): void => {
-        for (const [title, width] of widths) {
-          const info = this.tabs?.get(title);
-          if (info) info.formatted = Math.max(info.formatted, width);
-        }
-      };
-      if (requests.length === 0) return markFormatted();
-      if (growing && round === 0) continue; // another replica may have grown it already: look first
+      const { requests, added } = this.structure(chunks, tabs);
+      if (raw)
+        for (const c of chunks)
+          requests.push({
+            appendCells: {
+              sheetId: (tabs.get(c.title) ?? added.get(c.title))!.sheetId,
+              rows: c.rows.map((row) => ({
+                values: row.map((cell, i) => this.cellData(cell, c.formats[i])),
+              })),
+              fields: CELL_FIELDS,
+            },
+          });
+      if (requests.length === 0) break;
       await this.takeToken(signal);
       try {
-        const res = await this.call(
+        await this.call(
           'write',
           (options) =>
             this.api!.spreadsheets.batchUpdate(
@@ -406,11 +586,19 @@ export class GoogleSheetsSink implements Sink {
             ),
           signal,
         );
-        this.applyStructure(requests, res.data.replies ?? []);
-        return markFormatted();
+        this.applyStructure(requests, added);
+        break;
       } catch (error) {
         const e = apiError(error);
-        if (round < 3 && e.status === 400 && /already exists/i.test(e.message)) continue;
+        const refused = e.status !== undefined && e.status >= 400 && e.status < 500;
+        // Another sink created the tab or grew it, or a person deleted it: look again and redo.
+        if (
+          round < 3 &&
+          e.status === 400 &&
+          /already exists|No grid with id|exceeds grid limits/i.test(e.message)
+        )
+          continue;
+        if (refused) await this.settle(chunks, 'new');
         if (e.status === 400 && /above the limit of \d+ cells/i.test(e.message))
           throw new SinkStoppedError(
             `the spreadsheet ${this.config.spreadsheetId} is full (${e.message}). Point the sink at a new spreadsheet, or delete or shrink old tabs, then restart.`,
@@ -418,97 +606,147 @@ export class GoogleSheetsSink implements Sink {
         throw error;
       }
     }
+    if (raw) {
+      await this.settle(chunks, 'done');
+      this.rowsWritten.inc(
+        undefined,
+        chunks.reduce((n, c) => n + c.rows.length, 0),
+      );
+      return;
+    }
+    for (const c of chunks) {
+      await this.takeToken(signal);
+      await this.settle([c], 'sent');
+      try {
+        await this.call(
+          'write',
+          (options) =>
+            this.api!.spreadsheets.values.append(
+              {
+                spreadsheetId: this.config.spreadsheetId,
+                range: `${quoteTitle(c.title)}!A1`,
+                valueInputOption: 'USER_ENTERED',
+                insertDataOption: 'INSERT_ROWS',
+                requestBody: { values: c.rows.map((row) => row.map((cell) => this.enteredValue(cell))) },
+              },
+              options,
+            ),
+          signal,
+        );
+      } catch (error) {
+        const status = apiError(error).status;
+        if (status !== undefined && status >= 400 && status < 500) await this.settle([c], 'new');
+        throw error;
+      }
+      await this.settle([c], 'done');
+      this.rowsWritten.inc(undefined, c.rows.length);
+    }
   }
 
-  private structuralRequests(
-    targets: Target[],
-    tabs: Map<string, TabInfo>,
-  ): { requests: sheets_v4.Schema$Request[]; growing: boolean; widths: Map<string, number> } {
-    const need = new Map<string, { rows: number; columns: Column[] }>();
-    for (const t of targets) {
-      const n = need.get(t.title);
-      const rows = t.startRow + t.rows.length - 1;
-      if (!n || rows > n.rows || t.columns.length > n.columns.length)
-        need.set(t.title, { rows: Math.max(rows, n?.rows ?? 0), columns: t.columns });
+  private async settle(chunks: Chunk[], status: ChunkStatus): Promise<void> {
+    for (const c of chunks) {
+      if (c.status === status) continue;
+      await this.shared(() => this.store!.mark(c.family, c.key, status));
+      c.status = status;
     }
+  }
+
+  /**
+   * The structural requests the chunks need: missing tabs (with a frozen header row), columns for
+   * a grown header, and the header cells this sink has not seen in row 1 (only ever to the right
+   * of those it has seen).
+   */
+  private structure(
+    chunks: Chunk[],
+    tabs: Map<string, TabInfo>,
+  ): { requests: sheets_v4.Schema$Request[]; added: Map<string, TabInfo> } {
+    const widest = new Map<string, ColumnSpec[]>();
+    for (const c of chunks)
+      if ((widest.get(c.title)?.length ?? -1) < c.header.length) widest.set(c.title, c.header);
     const requests: sheets_v4.Schema$Request[] = [];
-    let growing = false;
-    for (const [title, n] of need) {
-      const width = Math.max(n.columns.length, 1);
-      const maxRows = this.rowCap(width) + 1;
-      const info = tabs.get(title);
+    const added = new Map<string, TabInfo>();
+    for (const [title, header] of widest) {
+      const width = Math.max(header.length, 1);
+      let info = tabs.get(title);
+      let from = this.headerWritten.get(title) ?? 0;
       if (!info) {
-        const sheetId = randomInt(1, 2 ** 31 - 1);
+        info = { sheetId: randomInt(1, 2 ** 31 - 1), columnCount: width };
+        added.set(title, info);
+        from = 0;
         requests.push({
           addSheet: {
             properties: {
-              sheetId,
+              sheetId: info.sheetId,
               title,
               gridProperties: {
-                rowCount: Math.min(maxRows, Math.max(n.rows, INITIAL_ROWS)),
+                // Appends grow the grid: a wide tab starts small, leaving the spreadsheet's cells to data.
+                rowCount: Math.max(
+                  2,
+                  Math.min(INITIAL_ROWS, this.rowCap(width) + 1, Math.floor(INITIAL_CELLS / width)),
+                ),
                 columnCount: width,
                 frozenRowCount: 1,
               },
             },
           },
         });
-        requests.push(...formatRequests(sheetId, n.columns, 0));
-        continue;
-      }
-      if (n.rows > info.rowCount) {
-        growing = true;
-        // Doubling keeps the number of grow requests logarithmic; the cap keeps the cell budget.
-        const target = Math.min(maxRows, Math.max(n.rows, info.rowCount * 2));
-        requests.push({
-          appendDimension: {
-            sheetId: info.sheetId,
-            dimension: 'ROWS',
-            length: Math.max(target, n.rows) - info.rowCount,
-          },
-        });
-      }
-      if (width > info.columnCount) {
-        growing = true;
+      } else if (width > info.columnCount)
         requests.push({
           appendDimension: { sheetId: info.sheetId, dimension: 'COLUMNS', length: width - info.columnCount },
         });
-      }
-      if (n.columns.length > info.formatted)
-        requests.push(...formatRequests(info.sheetId, n.columns, info.formatted));
+      if (from < header.length)
+        requests.push({
+          updateCells: {
+            start: { sheetId: info.sheetId, rowIndex: 0, columnIndex: from },
+            rows: [
+              { values: header.slice(from).map((c) => ({ userEnteredValue: { stringValue: c.header } })) },
+            ],
+            fields: 'userEnteredValue',
+          },
+        });
     }
-    const widths = new Map([...need].map(([title, n]) => [title, n.columns.length]));
-    return { requests, growing, widths };
+    return { requests, added };
   }
 
-  private applyStructure(requests: sheets_v4.Schema$Request[], replies: sheets_v4.Schema$Response[]): void {
+  /** Records what Google confirmed: new tabs, grown columns, header cells written. */
+  private applyStructure(requests: sheets_v4.Schema$Request[], added: Map<string, TabInfo>): void {
     const tabs = this.tabs!;
-    const byId = new Map([...tabs.values()].map((t) => [t.sheetId, t]));
-    requests.forEach((r, i) => {
-      if (r.addSheet) {
-        const p = replies[i]?.addSheet?.properties ?? r.addSheet.properties;
-        if (!p?.title || p.sheetId === undefined || p.sheetId === null) return;
-        const info: TabInfo = {
-          sheetId: p.sheetId,
-          rowCount: p.gridProperties?.rowCount ?? INITIAL_ROWS,
-          columnCount: p.gridProperties?.columnCount ?? 26,
-          formatted: 0,
-        };
-        tabs.set(p.title, info);
-        byId.set(info.sheetId, info);
-      } else if (r.appendDimension) {
-        const info = byId.get(r.appendDimension.sheetId ?? -1);
-        if (!info) return;
-        if (r.appendDimension.dimension === 'ROWS') info.rowCount += r.appendDimension.length ?? 0;
-        else info.columnCount += r.appendDimension.length ?? 0;
+    for (const [title, info] of added) tabs.set(title, info);
+    const byId = new Map([...tabs].map(([title, t]) => [t.sheetId, { title, t }]));
+    for (const r of requests) {
+      if (r.appendDimension?.dimension === 'COLUMNS') {
+        const tab = byId.get(r.appendDimension.sheetId ?? -1);
+        if (tab) tab.t.columnCount += r.appendDimension.length ?? 0;
+      } else if (r.updateCells?.start) {
+        const tab = byId.get(r.updateCells.start.sheetId ?? -1);
+        const width = (r.updateCells.start.columnIndex ?? 0) + (r.updateCells.rows?.[0]?.values?.length ?? 0);
+        if (tab) this.headerWritten.set(tab.title, Math.max(this.headerWritten.get(tab.title) ?? 0, width));
       }
-    });
+    }
   }
 
-  private cellValue(cell: CellValue): unknown {
-    if (cell === null) return '';
-    if (cell instanceof Date) return toSerial(cell);
-    if (typeof cell === 'string' && this.config.valueInputOption === 'USER_ENTERED')
-      return escapeFormula(cell);
+  /** A RAW cell: typed value and, for dates and formatted columns, its number format. */
+  private cellData(cell: CellValue, format: string | undefined): sheets_v4.Schema$CellData {
+    if (cell === null) return {};
+    let value: sheets_v4.Schema$ExtendedValue;
+    let type = 'NUMBER';
+    if (cell instanceof Date) {
+      value = { numberValue: toSerial(new Date(localWallClock(cell.getTime(), this.config.timeZone))) };
+      type = 'DATE_TIME';
+    } else if (typeof cell === 'number') value = { numberValue: cell };
+    else if (typeof cell === 'boolean') value = { boolValue: cell };
+    else value = { stringValue: cell };
+    if (!format || value.stringValue !== undefined || value.boolValue !== undefined)
+      return { userEnteredValue: value };
+    return { userEnteredValue: value, userEnteredFormat: { numberFormat: { type, pattern: format } } };
+  }
+
+  /** A USER_ENTERED value: typed text is parsed by Sheets; formula-like text is kept as text. */
+  private enteredValue(cell: CellValue): unknown {
+    if (cell === null) return null;
+    if (cell instanceof Date)
+      return formatDate(localWallClock(cell.getTime(), this.config.timeZone), 'YYYY-MM-DD HH:mm:ss');
+    if (typeof cell === 'string') return escapeFormula(cell);
     return cell;
   }
 
@@ -608,9 +846,11 @@ export class GoogleSheetsSink implements Sink {
       }
       case e.status === 408 || (e.status !== undefined && e.status >= 500):
         return new RetryableError(`Google Sheets answered ${e.status}: ${e.message}`);
-      case e.status === 400 && /exceeds grid limits|Unable to parse range/i.test(e.message):
-        // A tab deleted or shrunk by hand: read the tabs again and retry.
+      case e.status === 400 &&
+        /exceeds grid limits|Unable to parse range|No grid with id|already exists/i.test(e.message):
+        // A tab deleted, shrunk or created meanwhile (by a person or another sink): read the tabs again and retry.
         this.tabs = undefined;
+        this.headerWritten.clear();
         return new RetryableError(`the spreadsheet changed under the sink (400: ${e.message})`);
       case e.status !== undefined && e.status >= 400 && e.status < 500:
         return new FatalError(`Google Sheets refused the batch (${e.status}): ${e.message}`);
@@ -658,32 +898,48 @@ export class GoogleSheetsSink implements Sink {
   }
 }
 
-function formatRequests(sheetId: number, columns: Column[], from: number): sheets_v4.Schema$Request[] {
-  const out: sheets_v4.Schema$Request[] = [];
-  columns.forEach((c, i) => {
-    if (i < from || !c.format) return;
-    out.push({
-      repeatCell: {
-        range: { sheetId, startRowIndex: 1, startColumnIndex: i, endColumnIndex: i + 1 },
-        cell: {
-          userEnteredFormat: {
-            numberFormat: { type: c.type === 'datetime' ? 'DATE_TIME' : 'NUMBER', pattern: c.format },
-          },
-        },
-        fields: 'userEnteredFormat.numberFormat',
-      },
-    });
-  });
+/** Groups chunks into requests of at most MAX_REQUEST_BYTES (a chunk is never split). */
+function packRequests(chunks: Chunk[]): Chunk[][] {
+  const out: Chunk[][] = [];
+  let current: Chunk[] = [];
+  let bytes = 0;
+  for (const c of chunks) {
+    if (current.length > 0 && bytes + c.bytes > MAX_REQUEST_BYTES) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(c);
+    bytes += c.bytes;
+  }
+  if (current.length > 0) out.push(current);
   return out;
 }
 
-/** The key a batch's rows are reserved under: the same messages give the same key. */
+/** Size of a cell in a request (JSON of its CellData, with a format for dates). */
+function cellBytes(cell: CellValue): number {
+  if (typeof cell === 'string') return Buffer.byteLength(JSON.stringify(cell)) + 40;
+  if (cell instanceof Date) return 120;
+  return 50;
+}
+
+/** The dotted paths of the scalar payload fields of a message (what inferred columns are named). */
+function payloadPaths(message: Message): string[] {
+  const p = message.payload;
+  return p !== null && typeof p === 'object' && !(p instanceof Uint8Array) ? scalarPaths(p) : ['value'];
+}
+
+function hashed(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** The batch id of a chunk: the same messages give the same id (22 characters, 128 bits). */
 function batchKey(family: string, chunk: number, ids: string[]): string {
   const h = createHash('sha256');
   h.update(family);
   h.update(`\u0000${chunk}`);
   for (const id of ids) h.update(`\u0000${id}`);
-  return h.digest('base64url');
+  return h.digest('base64url').slice(0, 22);
 }
 
 function apiError(error: unknown): ApiError {
@@ -729,3 +985,16 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 }
 
 export { columnLetters };
+
+/**
+ * The payload path behind a header read back from the tab. uniqueHeader() names a field that
+ * collides with an earlier column `name (2)`, `name (3)`...: such a header reads the field `name`.
+ */
+function fieldOf(header: string, earlier: ReadonlySet<string>): string {
+  const m = / \((\d+)\)$/.exec(header);
+  if (m && Number(m[1]) >= 2) {
+    const base = header.slice(0, m.index);
+    if (earlier.has(base)) return base;
+  }
+  return header;
+}

@@ -1,3 +1,4 @@
+import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { columnsConfig, compileColumns, templateProblem, duration, secret } from '../../src/sdk/index.js';
 
@@ -6,17 +7,34 @@ import { columnsConfig, compileColumns, templateProblem, duration, secret } from
 export const SHEETS_SCOPE = 'https://www.googleapis.com/auth/spreadsheets';
 export const GOOGLE_ROOT_URL = 'https://sheets.googleapis.com/';
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+export const GOOGLE_IAM_CREDENTIALS_URL = 'https://iamcredentials.googleapis.com';
+/** The header of the column that holds each row's batch id (how a retried batch is recognised). */
+export const DEFAULT_BATCH_COLUMN = 'passerelle batch';
 
 /** Google's limit per spreadsheet. */
 export const MAX_CELLS = 10_000_000;
+
+const impersonation = {
+  impersonate: z
+    .email()
+    .optional()
+    .describe(
+      'Write as this service account, impersonated with the credentials above (they need the Service Account Token Creator role on it). Share the spreadsheet with this account.',
+    ),
+  iamCredentialsUrl: z
+    .url()
+    .default(GOOGLE_IAM_CREDENTIALS_URL)
+    .describe('The IAM Service Account Credentials API that issues the impersonated tokens.'),
+};
 
 const serviceAccountAuth = z
   .strictObject({
     serviceAccountKey: secret(
       'The JSON key of a service account (the whole file, e.g. `${file:/run/secrets/sheets-key.json}`).',
     ),
+    ...impersonation,
   })
-  .describe('A service account; share the spreadsheet with its e-mail address as Editor.');
+  .describe('A service account key; share the spreadsheet with its e-mail address as Editor.');
 
 const oauthAuth = z
   .strictObject({
@@ -30,6 +48,21 @@ const oauthAuth = z
   })
   .describe("A user's OAuth refresh token; the rows are written as that user.");
 
+const applicationDefaultAuth = z
+  .strictObject({
+    applicationDefault: z
+      .literal(true)
+      .describe(
+        'Application Default Credentials: the key or credentials file named by `GOOGLE_APPLICATION_CREDENTIALS`, else the gcloud file (`gcloud auth application-default login`), else the metadata server (GKE Workload Identity, Compute Engine, Cloud Run).',
+      ),
+    tokenUrl: z
+      .url()
+      .default(GOOGLE_TOKEN_URL)
+      .describe('Token endpoint for user credentials found by ADC (an `authorized_user` file).'),
+    ...impersonation,
+  })
+  .describe('Application Default Credentials, optionally impersonating a service account.');
+
 export const googleSheetsSinkConfig = z
   .strictObject({
     spreadsheetId: z
@@ -37,9 +70,9 @@ export const googleSheetsSinkConfig = z
       .regex(/^[A-Za-z0-9_-]+$/, 'expected the id from the spreadsheet URL (…/spreadsheets/d/<id>/edit)')
       .describe('The spreadsheet id, from its URL: `https://docs.google.com/spreadsheets/d/<id>/edit`.'),
     auth: z
-      .union([serviceAccountAuth, oauthAuth])
+      .union([serviceAccountAuth, oauthAuth, applicationDefaultAuth])
       .describe(
-        'Credentials: `serviceAccountKey`, or `clientId` + `clientSecret` + `refreshToken`. Only the spreadsheets scope is requested.',
+        'Credentials: `applicationDefault: true`, `serviceAccountKey`, or `clientId` + `clientSecret` + `refreshToken`; `impersonate` (with ADC or a key) writes as another service account. Only the spreadsheets scope is requested for writing.',
       ),
     tab: z
       .string()
@@ -57,11 +90,25 @@ export const googleSheetsSinkConfig = z
       .describe(
         'The columns, in order (`header`, `value`, optional `type` and `format`). Default: the message time, then every scalar payload field, added as they are first seen (the header row is extended, never reordered).',
       ),
+    timeZone: z
+      .string()
+      .default('UTC')
+      .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
+      .describe(
+        'Time zone of the date-time cells and of the `{{ date:... }}` parts of `tab` (Sheets date-times have no zone: cells show this local time).',
+      ),
+    batchIdColumn: z
+      .string()
+      .min(1)
+      .default(DEFAULT_BATCH_COLUMN)
+      .describe(
+        'Header of the column where each row carries the id of its batch: a batch retried after an unknown outcome (lost answer, timeout) is looked up there instead of appended twice. Hide the column if it is in the way; do not delete it.',
+      ),
     valueInputOption: z
       .enum(['RAW', 'USER_ENTERED'])
       .default('RAW')
       .describe(
-        'RAW stores values as they are. USER_ENTERED lets Sheets parse text as if typed (numbers, dates); text that looks like a formula (= + - @) is still stored as text.',
+        'RAW stores values as they are (all tabs of a flush in one request, number formats per cell). USER_ENTERED lets Sheets parse text as if typed (numbers, dates), with one append request per tab and flush; text that looks like a formula (= + - @) is still stored as text.',
       ),
     maxRowsPerTab: z
       .number()
@@ -96,13 +143,13 @@ export const googleSheetsSinkConfig = z
       .prefault({})
       .describe('Client-side rate limit, so that Google never has to refuse.'),
     requestTimeout: duration(
-      'How long one request may take; past it the batch is retried (it rewrites the same cells, so nothing is duplicated).',
+      'How long one request may take; past it the batch is retried (the retry first looks for its batch id in the tab, so nothing is duplicated).',
     ).prefault('30s'),
     probeInterval: duration(
       'How often the sink checks that the API host is reachable (a TCP connection, no API quota), so readiness follows outages while idle.',
     ).prefault('15s'),
     reservationTtl: duration(
-      'How long the rows reserved for a batch are remembered, so that a retry of the same batch rewrites the same rows instead of adding new ones. Keep it longer than a batch can wait for retries.',
+      'How long the sink remembers each batch it sent (its tab and whether Google confirmed it), so that a retry skips it or checks the tab for it. Keep it longer than a batch can wait for retries.',
     ).prefault('7d'),
     rootUrl: z
       .url()
@@ -118,6 +165,13 @@ export const googleSheetsSinkConfig = z
       } catch (error) {
         ctx.addIssue({ code: 'custom', path: ['columns'], message: (error as Error).message });
       }
+      const clash = config.columns.findIndex((c) => c.header === config.batchIdColumn);
+      if (clash >= 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['columns', clash, 'header'],
+          message: `"${config.batchIdColumn}" is the batch id column (batchIdColumn): choose another header`,
+        });
     }
     if (config.quota.burst > config.quota.writesPerMinute)
       ctx.addIssue({

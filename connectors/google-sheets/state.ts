@@ -1,13 +1,16 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Where each batch's rows go, shared by every replica (Redis) or kept in the process (memory).
+ * What the sinks writing a spreadsheet share, across replicas (Redis) or within the process (one
+ * memory store per spreadsheet, whatever number of sinks write it).
  *
  * A tab "family" is the name rendered from the `tab` template; its parts are the tabs `name`,
- * `name (2)`, `name (3)`... (rollover). Per family the store keeps the part being filled, the next
- * free row of that part (the cursor) and the header (the columns, in their order). A batch reserves
- * its rows once, under a key derived from its message ids; asking again with the same key returns
- * the same rows, so a retried batch rewrites the same cells instead of adding rows.
+ * `name (2)`, `name (3)`... (rollover). Per family the store keeps the part being filled, a row
+ * count of that part (the cursor: rows appended by the sinks, for the rollover; people's edits
+ * are not counted) and the header (the columns, in their order). Each chunk of a batch is
+ * registered once, under a key derived from its message ids: the same key gets the same part back,
+ * with the chunk's status (not sent yet, sent with an unknown outcome, written), so that a retry
+ * either skips it, checks the tab for it, or sends it.
  */
 export interface ColumnSpec {
   header: string;
@@ -21,10 +24,14 @@ export interface FamilyInit {
   header: ColumnSpec[];
 }
 
+/** `new`: never sent; `sent`: sent, outcome unknown (answer lost, timeout, 5xx); `done`: confirmed. */
+export type ChunkStatus = 'new' | 'sent' | 'done';
+
 export interface Reservation {
   part: number;
   startRow: number;
   rows: number;
+  status: ChunkStatus;
 }
 
 export interface TabStore {
@@ -37,6 +44,8 @@ export interface TabStore {
    * fewer than `rows` free data rows under `cap`); the same key gets the same reservation back.
    */
   reserve(family: string, key: string, rows: number, cap: number): Promise<Reservation>;
+  /** Records what became of a chunk (kept as long as the reservation). */
+  mark(family: string, key: string, status: ChunkStatus): Promise<void>;
   /** Adds the columns not in the header yet (by header text), at the end; returns the whole header. */
   extendHeader(family: string, columns: ColumnSpec[]): Promise<ColumnSpec[]>;
   close(): Promise<void>;
@@ -86,7 +95,7 @@ export class MemoryTabStore implements TabStore {
       f.part += 1;
       f.cursor = 2;
     }
-    const r: Reservation = { part: f.part, startRow: f.cursor, rows };
+    const r: Reservation = { part: f.part, startRow: f.cursor, rows, status: 'new' };
     f.cursor += rows;
     this.reservations.delete(id);
     this.reservations.set(id, { r, expires: now + this.ttlMs });
@@ -96,6 +105,12 @@ export class MemoryTabStore implements TabStore {
       this.reservations.delete(k);
     }
     return Promise.resolve(r);
+  }
+
+  mark(family: string, key: string, status: ChunkStatus): Promise<void> {
+    const known = this.reservations.get(`${family}\n${key}`);
+    if (known) known.r = { ...known.r, status };
+    return Promise.resolve();
   }
 
   extendHeader(family: string, columns: ColumnSpec[]): Promise<ColumnSpec[]> {
@@ -137,11 +152,20 @@ if cursor - 2 + rows > tonumber(ARGV[2]) then
   part = part + 1
   cursor = 2
 end
-local r = part .. ':' .. cursor .. ':' .. rows
+local r = part .. ':' .. cursor .. ':' .. rows .. ':new'
 redis.call('HSET', KEYS[1], 'part', part, 'cursor', cursor + rows)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('SET', KEYS[2], r, 'PX', ARGV[3])
 return r
+`;
+
+// KEYS[1] reservation. ARGV[1]: status. Keeps the reservation's expiry.
+const MARK_SCRIPT = `
+local known = redis.call('GET', KEYS[1])
+if not known then return 0 end
+local a, b, c = string.match(known, '^(%d+):(%d+):(%d+)')
+redis.call('SET', KEYS[1], a .. ':' .. b .. ':' .. c .. ':' .. ARGV[1], 'KEEPTTL')
+return 1
 `;
 
 // KEYS[1] family hash. ARGV[1]: JSON list of {header, value}. Appends unknown headers.
@@ -210,8 +234,18 @@ export class RedisTabStore implements TabStore {
       this.ttlMs + FAMILY_GRACE_MS,
     )) as string | null;
     if (r === null) throw new UninitialisedFamilyError(family);
-    const [part, startRow, n] = r.split(':').map(Number);
-    return { part: part ?? 1, startRow: startRow ?? 2, rows: n ?? rows };
+    const [part, startRow, n, status] = r.split(':');
+    return {
+      part: Number(part ?? 1),
+      startRow: Number(startRow ?? 2),
+      rows: Number(n ?? rows),
+      // Reservations of earlier versions carry no status: check the tab before sending again.
+      status: status === 'new' || status === 'done' ? status : 'sent',
+    };
+  }
+
+  async mark(family: string, key: string, status: ChunkStatus): Promise<void> {
+    await this.redis.eval(MARK_SCRIPT, 1, `${this.prefix}batch:${key}`, status);
   }
 
   async extendHeader(family: string, columns: ColumnSpec[]): Promise<ColumnSpec[]> {
@@ -231,4 +265,19 @@ function parseHeader(raw: string | null | undefined): ColumnSpec[] {
   if (!raw) return [];
   const parsed = JSON.parse(raw) as unknown;
   return Array.isArray(parsed) ? (parsed as ColumnSpec[]) : [];
+}
+
+const memoryStores = new Map<string, MemoryTabStore>();
+
+/**
+ * The one memory store of a spreadsheet in this process: every sink writing it (two pipelines, or
+ * a reloaded pipeline) shares its tabs' headers, row counts and chunk records.
+ */
+export function sharedMemoryTabStore(spreadsheetId: string, ttlMs: number): MemoryTabStore {
+  let store = memoryStores.get(spreadsheetId);
+  if (!store) {
+    store = new MemoryTabStore(ttlMs);
+    memoryStores.set(spreadsheetId, store);
+  }
+  return store;
 }

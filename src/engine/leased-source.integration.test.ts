@@ -54,7 +54,7 @@ function replica(
   name: string,
   replicaId: string,
   world: Broadcast,
-  options: { single?: boolean; redisUrl?: string } = {},
+  options: { single?: boolean; redisUrl?: string; leaseTtlMs?: number } = {},
 ): { pipeline: Pipeline; written: string[]; metrics: EngineMetrics; backend: OutboxBackend } {
   const written: string[] = [];
   const source = defineSource({
@@ -135,7 +135,9 @@ function replica(
     backend,
     metrics,
     logger: silentLogger,
-    leaseTtlMs: TTL,
+    leaseTtlMs: options.leaseTtlMs ?? TTL,
+    // Each stands for a replica: its own identity, as its own pod name would give it.
+    identity: `replica-${replicaId}`,
     ...(redisUrl ? { redisUrl } : {}),
   });
   running.push({ pipeline, backend });
@@ -226,6 +228,27 @@ describe('single-reader source under a lease (real Redis)', () => {
     world.publish('again');
     await waitFor(() => a.written.includes('again'), 'a wrote again');
     expect(await metricValue(a.metrics, 'passerelle_lease_takeovers_total')).toBe(2);
+  });
+
+  it('a restarted replica takes its own lease back at once; another replica waits for the expiry', async () => {
+    const world = new Broadcast();
+    const name = `restart-${++pipelineCounter}`;
+    const ttl = 20_000;
+    // What a replica killed with SIGKILL leaves: its lease, still valid for the whole ttl.
+    await admin.set(sourceLeaseKey(name), `replica-a/${name}/source/0f0f0f0f#41`, 'PX', ttl);
+    await admin.set(`${sourceLeaseKey(name)}:fence`, 41);
+    const other = replica(name, 'b', world, { leaseTtlMs: ttl });
+    await waitFor(async () => (await sourceState(other.pipeline)) === 'standby', 'b stands by');
+    const restartedAt = Date.now();
+    const restarted = replica(name, 'a', world, { leaseTtlMs: ttl });
+    await waitFor(() => world.readers.size === 1, 'the restarted replica reads', 5_000);
+    expect(Date.now() - restartedAt).toBeLessThan(ttl / 4);
+    expect([...world.readers][0]!.replica).toBe('a');
+    expect(await admin.get(sourceLeaseKey(name))).toMatch(new RegExp(`^replica-a/${name}/source/[^/]+#42$`));
+    world.publish('after restart');
+    await waitFor(() => restarted.written.includes('after restart'), 'a wrote');
+    expect(other.written).toEqual([]);
+    expect(await sourceState(other.pipeline)).toBe('standby');
   });
 
   it('takes no lease for a source that is not single-reader, nor without Redis', async () => {

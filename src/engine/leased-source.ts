@@ -25,7 +25,10 @@ export interface SourceLeaseOptions {
   ttlMs?: number;
   /** Key prefix shared with the outbox (default `passerelle`). */
   prefix?: string;
-  /** Lease owner shown in logs (default hostname:pid). */
+  /**
+   * The lease owner, `<identity>/<pipeline>/source`: a restarted process with the same identity takes
+   * the source back at once (default hostname:pid, which waits for the expiry).
+   */
   owner?: string;
 }
 

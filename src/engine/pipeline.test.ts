@@ -310,6 +310,7 @@ function failingEnqueueBackend(failures: { left: number }): OutboxBackend {
           failures.left-- > 0 ? Promise.reject(new Error('storage unreachable')) : inner.enqueue(messages),
         start: (handler) => inner.start(handler),
         resume: () => inner.resume(),
+        setConnected: (connected) => inner.setConnected(connected),
         stats: () => inner.stats(),
         close: (ms) => inner.close(ms),
       };
@@ -908,5 +909,56 @@ describe('Pipeline: transform flush', () => {
       5000,
     );
     expect(overlaps).toBe(0);
+  });
+});
+
+describe('Pipeline: waiting for a sink to connect', () => {
+  // Backoff delays far longer than the test: a blind timer would not retry in time.
+  const slowRetry = { attempts: 1, initialDelayMs: 10_000, maxDelayMs: 60_000 };
+
+  it('writes to a sink as soon as it connects (e.g. once it holds its lease), without using attempts', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    const gate = deferred();
+    let connected = false;
+    sink.connect = async () => {
+      await gate.promise;
+      connected = true;
+    };
+    // Like a sink waiting for its lease: it refuses writes until connect() resolves.
+    sink.fail = () => (connected ? undefined : new NotConnectedError('out is not connected'));
+    const { pipeline, metrics } = start({ source, sinks: [{ sink, retry: slowRetry }] });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(() => source.acks.length === 1, 'the delivery stored');
+    await delay(1_000);
+    // Nothing is written while the sink says it is not connected.
+    expect(sink.writes).toBe(0);
+    const connectedAt = Date.now();
+    gate.resolve();
+    await waitFor(() => sink.batches.length === 1, 'the batch written after the connect', 5_000);
+    expect(Date.now() - connectedAt).toBeLessThan(1_000);
+    expect(await total(metrics.deadLettered)).toBe(0);
+    expect((await pipeline.status()).outboxes.out!.depth).toBe(0);
+  });
+
+  it('a batch in backoff after a write found the sink down is retried as soon as the sink reconnects', async () => {
+    const source = feedSource();
+    const sink = recordingSink('out');
+    let down = true;
+    sink.fail = () => (down ? new NotConnectedError('connection lost') : undefined);
+    const { pipeline, metrics } = start({ source, sinks: [{ sink, retry: slowRetry }] });
+    await waitFor(() => pipeline.ready(), 'readiness');
+    source.push([msg('a')]);
+    // The write fails before the sink itself has noticed: the batch goes into backoff.
+    await waitFor(() => sink.writes === 1, 'the failed write');
+    sink.ctx!.setState('reconnecting', new Error('connection lost'));
+    await delay(300);
+    down = false;
+    const connectedAt = Date.now();
+    sink.ctx!.setState('connected');
+    await waitFor(() => sink.batches.length === 1, 'the batch written after the reconnect', 5_000);
+    expect(Date.now() - connectedAt).toBeLessThan(1_000);
+    expect(sink.writes).toBe(2);
+    expect(await total(metrics.deadLettered)).toBe(0);
   });
 });

@@ -17,6 +17,7 @@ import {
   type Transform,
   type TransformContext,
 } from '../sdk/index.js';
+import { hostname } from 'node:os';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
 import { componentMetrics } from './component-metrics.js';
@@ -50,6 +51,12 @@ interface PipelineDeps {
   redisUrl?: string;
   /** Lease time-to-live for single-reader sources (run under a Redis lease when `redisUrl` is set). */
   leaseTtlMs?: number;
+  /**
+   * This process's identity among the replicas (default: the host name, i.e. the pod name on
+   * Kubernetes). Leases are owned by `<identity>/<pipeline>/<component>`, so a restart with the same
+   * identity takes them back at once. Two live replicas must not share it.
+   */
+  identity?: string;
 }
 
 interface SinkRuntime {
@@ -88,6 +95,8 @@ export class Pipeline {
   private flushTimers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
+  /** Each sink's outbox learns its connection state: it writes only to a connected sink. */
+  private readonly outboxOfSink = new Map<ComponentStatus, Outbox>();
 
   constructor(
     private readonly plan: PipelinePlan,
@@ -108,7 +117,9 @@ export class Pipeline {
       plan.source.definition,
       plan.source.config,
       this.componentContext('source', plan.source.type, this.sourceStatus),
-      deps.redisUrl ? { redisUrl: deps.redisUrl, ttlMs: deps.leaseTtlMs } : undefined,
+      deps.redisUrl
+        ? { redisUrl: deps.redisUrl, ttlMs: deps.leaseTtlMs, owner: this.leaseOwner('source') }
+        : undefined,
     );
     this.transforms = plan.transforms.map((t, i) => {
       const component = `transforms[${i}]`;
@@ -127,6 +138,7 @@ export class Pipeline {
         retry: sp.retry,
         capacity: sp.maxQueued,
         concurrency: sp.concurrency,
+        owner: this.leaseOwner(sp.name),
         events: {
           delivered: (n) => m.delivered.inc(labels, n),
           deadLettered: (n, reason) => {
@@ -143,6 +155,13 @@ export class Pipeline {
               'sink write failed, retrying',
             );
           },
+          waiting: (error) => {
+            m.retries.inc(labels);
+            this.log.info(
+              { component: sp.name, err: redact(errorMessage(error)) },
+              'sink not connected: its batches wait and are written as soon as it connects',
+            );
+          },
           stopped: (error) => {
             this.setComponentState(status, 'stopped', error);
             this.log.error(
@@ -153,6 +172,8 @@ export class Pipeline {
         },
       });
       const runtime: SinkRuntime = { plan: sp, sink, outbox, status };
+      this.outboxOfSink.set(status, outbox);
+      outbox.setConnected(status.state === 'connected');
       const latency = m.deliveryLatency.labels(labels);
       outbox.start(async (messages, ctx) => {
         await sink.write(messages, ctx.signal);
@@ -550,6 +571,7 @@ export class Pipeline {
     status.state = state;
     if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
     this.deps.metrics.connected.set(labels, state === 'connected' ? 1 : 0);
+    this.outboxOfSink.get(status)?.setConnected(state === 'connected');
   }
 
   private componentContext(
@@ -578,7 +600,12 @@ export class Pipeline {
       },
       metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
       ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+      leaseOwner: this.leaseOwner(component),
     };
+  }
+
+  private leaseOwner(component: string): string {
+    return `${this.deps.identity ?? hostname()}/${this.name}/${component}`;
   }
 
   private async closeQuietly(component: string, close: () => Promise<void>): Promise<void> {

@@ -11,6 +11,7 @@ import {
   sleep,
   waitFor,
 } from '../../test/conformance/outbox.js';
+import { NotConnectedError } from '../sdk/index.js';
 import { createRedisBackend } from './bullmq.js';
 import type { OutboxBackend, OutboxOptions } from './types.js';
 
@@ -167,6 +168,85 @@ describe('bullmq outbox: durability', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await b.close();
+    }
+  });
+
+  it('a process restarted with the same owner takes back at once the job its killed predecessor held', async () => {
+    const prefix = `o${++prefixes}`;
+    const lockDurationMs = 30_000; // the production default: without the take-back, a 30 s wait
+    const owner = 'node-1/restarted/out';
+    const b = await createRedisBackend({
+      url: redis.url,
+      retention: defaultRetention,
+      lockDurationMs,
+      prefix,
+    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        fileURLToPath(new URL('./fixtures/register.mjs', import.meta.url)),
+        fileURLToPath(new URL('./fixtures/killed-worker.mjs', import.meta.url)),
+        redis.url,
+        prefix,
+        'restarted',
+        owner,
+        String(lockDurationMs),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      const producer = b.createOutbox(options('restarted'));
+      await producer.enqueue(makeMessages(10, 'rs'));
+      await waitFor(() => out.includes('took '), 20_000, `the child to take the job (stderr: ${err})`);
+      const took = /took (\S+)/.exec(out)?.[1]?.split(',') ?? [];
+      child.kill('SIGKILL');
+      await exited;
+      await producer.close(500);
+      const restartedAt = Date.now();
+      const restarted = b.createOutbox(options('restarted', { concurrency: 1, owner }));
+      const got: string[] = [];
+      restarted.start(async (ms) => void got.push(...ms.map((m) => m.id)));
+      await waitFor(() => got.length === 10, lockDurationMs / 3, "the predecessor's job taken back");
+      expect(Date.now() - restartedAt).toBeLessThan(lockDurationMs / 3);
+      expect(got.sort()).toEqual(took.sort());
+      await restarted.close(1000);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await b.close();
+    }
+  });
+
+  it('a replica whose sink is not connected leaves the jobs to a replica whose sink is', async () => {
+    const prefix = `r${++prefixes}`;
+    const make = () =>
+      createRedisBackend({ url: redis.url, retention: defaultRetention, lockDurationMs: 2000, prefix });
+    const [b1, b2] = [await make(), await make()];
+    try {
+      const down = b1.createOutbox(options('shared', { concurrency: 2 }));
+      const up = b2.createOutbox(options('shared', { concurrency: 2 }));
+      down.setConnected(false);
+      let downCalls = 0;
+      down.start(async () => {
+        downCalls++;
+        throw new NotConnectedError('not connected');
+      });
+      const got: string[] = [];
+      up.start(async (ms) => void got.push(...ms.map((m) => m.id)));
+      await down.enqueue(makeMessages(50, 'sh'));
+      await waitFor(() => got.length === 50, 10_000, 'every job written by the connected replica');
+      expect(downCalls).toBe(0);
+      expect(new Set(got).size).toBe(50);
+      await down.close(500);
+      await up.close(500);
+    } finally {
+      await b1.close();
+      await b2.close();
     }
   });
 

@@ -64,6 +64,12 @@ export class BullmqOutbox implements Outbox {
   private readonly active = new Map<string, AbortController>();
   private depth = 0;
   private stopped = false;
+  private connected = true;
+  /** Counts the sink's connections, so an attempt can tell whether it reconnected meanwhile. */
+  private connections = 0;
+  /** Set after NotConnectedError while the sink still claimed to be connected: fetch nothing until it fires. */
+  private suspension: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private closing = false;
   private closed = false;
 
@@ -201,17 +207,114 @@ export class BullmqOutbox implements Outbox {
       // A stalled job goes back to wait however often it stalls: failing it would lose it.
       maxStalledCount: 1_000_000,
       runRetryDelay: Math.min(15_000, lock),
+      // Fetching starts only while the sink is connected (see applyRunState).
+      autorun: false,
     });
     worker.on('error', (err) => this.logger.warn({ err: err.message }, 'outbox worker error'));
     this.worker = worker;
+    if (this.options.owner) void this.takeBackJobs(worker.id, this.options.owner);
+    this.applyRunState();
+    // BullMQ's pause/resume can race (a resume while the paused loop winds down leaves it stopped):
+    // a cheap local check puts the worker back in the state it should be in.
+    this.watchdog = setInterval(() => this.applyRunState(), 1_000);
+    this.watchdog.unref();
+  }
+
+  /**
+   * The jobs an earlier life of this process (same owner: killed, then restarted) left active stay
+   * locked until their lock expires (`lockDurationMs`, 30 s by default). Their lock values are
+   * `<worker id>:<n>`, and we remember the worker ids of this owner: the locks of those workers are
+   * ours, so their jobs go back to the head of the wait list at once. A second live process with the
+   * same owner (a configuration error) loses its active jobs this way: they are written again
+   * (duplicates, never losses).
+   */
+  private async takeBackJobs(workerId: string, owner: string): Promise<void> {
+    const producer = this.shared.producer;
+    const key = `${this.shared.prefix}:workers:${this.name}:${owner}`;
+    try {
+      const earlier = await producer.lrange(key, 0, -1);
+      await producer
+        .multi()
+        .lpush(key, workerId)
+        .ltrim(key, 0, 7)
+        .pexpire(key, 7 * 86_400_000)
+        .exec();
+      if (earlier.length === 0) return;
+      const q = await this.getQueue();
+      let taken = 0;
+      for (const job of await q.getJobs(['active'])) {
+        if (!job.id) continue;
+        const lock = await producer.get(`${q.toKey(job.id)}:lock`);
+        if (!lock || !earlier.some((id) => lock.startsWith(`${id}:`))) continue;
+        try {
+          await job.moveToWait(lock);
+          taken++;
+        } catch (err) {
+          // Finished or released meanwhile.
+          this.logger.debug({ job: job.id, err: (err as Error).message }, 'outbox job not taken back');
+        }
+      }
+      if (taken > 0)
+        this.logger.warn(
+          { jobs: taken, owner },
+          'outbox: took back the jobs an earlier process with the same identity left locked',
+        );
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        'outbox: could not look for jobs left locked by an earlier process; their locks will expire',
+      );
+    }
+  }
+
+  /** This replica's worker takes jobs only while its sink is connected, not stopped and not suspended. */
+  private shouldFetch(): boolean {
+    return this.connected && !this.stopped && !this.suspension && !this.closing;
+  }
+
+  private applyRunState(): void {
+    const worker = this.worker;
+    if (!worker || this.closing) return;
+    if (this.shouldFetch()) {
+      if (worker.isPaused()) void worker.resume();
+      else if (!worker.isRunning())
+        worker.run().catch((err: Error) => this.logger.warn({ err: err.message }, 'outbox worker stopped'));
+    } else if (!worker.isPaused()) {
+      // Jobs already taken finish (or come back); no new one is fetched.
+      void worker.pause(true);
+    }
+  }
+
+  setConnected(connected: boolean): void {
+    if (connected === this.connected) return;
+    this.connected = connected;
+    if (connected) {
+      this.connections++;
+      this.conn.reset();
+      clearTimeout(this.suspension);
+      this.suspension = undefined;
+    }
+    this.applyRunState();
+  }
+
+  private suspend(ms: number): void {
+    clearTimeout(this.suspension);
+    this.suspension = setTimeout(() => {
+      this.suspension = undefined;
+      this.applyRunState();
+    }, ms);
+    this.suspension.unref();
+    this.applyRunState();
   }
 
   private async process(handler: JobHandler, job: Job, token: string | undefined): Promise<void> {
-    if (this.stopped) {
-      // Taken while the sink is stopped: put it back untouched.
+    if (!this.shouldFetch()) {
+      // Taken just as fetching stopped (a blocking fetch returns after the pause): put it back
+      // untouched, at the head of the line, for whichever replica can write it.
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    const connections = this.connections;
     const data = job.data as JobData;
     const messages = decodeMessages(data.m);
     const ac = new AbortController();
@@ -254,9 +357,22 @@ export class BullmqOutbox implements Outbox {
       const was = this.stopped;
       this.stopped = true;
       // Stop fetching first, so the job put back is not taken again at once.
-      void this.worker?.pause(true);
+      this.applyRunState();
       await job.moveToWait(token);
       if (!was) events?.stopped?.(outcome.stopped);
+      throw new WaitingError();
+    }
+    if (retry.notConnected) {
+      // Never a delayed job: it goes back to the head of the line, where a replica whose sink is
+      // connected takes it at once; this replica fetches again when its sink connects.
+      if (this.connected && this.connections === connections) {
+        // The sink still says connected (its state lags): this replica backs off unless it reconnects.
+        this.suspend(retry.delayMs);
+        events?.retrying?.(retry.error, data.a, retry.delayMs);
+      } else {
+        events?.waiting?.(retry.error);
+      }
+      await job.moveToWait(token);
       throw new WaitingError();
     }
     await job.moveToDelayed(Date.now() + retry.delayMs, token);
@@ -267,7 +383,7 @@ export class BullmqOutbox implements Outbox {
   resume(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    void this.worker?.resume();
+    this.applyRunState();
   }
 
   async stats(): Promise<OutboxStats> {
@@ -279,6 +395,8 @@ export class BullmqOutbox implements Outbox {
     if (this.closing) return;
     await this.batcher.close();
     this.closing = true;
+    clearInterval(this.watchdog);
+    clearTimeout(this.suspension);
     const worker = this.worker;
     if (worker) {
       await worker.pause(true).catch(() => undefined);

@@ -229,8 +229,13 @@ export class MemoryOutbox implements Outbox {
   private readonly batcher: Batcher;
   private readonly conn: ConnectionBackoff;
   private handler: JobHandler | undefined;
+  /** Jobs in backoff after NotConnectedError: they run at once when the sink connects again. */
+  private readonly parked = new Map<MemoryJob, NodeJS.Timeout>();
   private depth = 0;
   private paused = false;
+  private connected = true;
+  /** Counts the sink's connections, so an attempt can tell whether it reconnected meanwhile. */
+  private connections = 0;
   private closing = false;
   private idle: (() => void) | undefined;
 
@@ -269,6 +274,20 @@ export class MemoryOutbox implements Outbox {
     this.pump();
   }
 
+  setConnected(connected: boolean): void {
+    if (connected === this.connected) return;
+    this.connected = connected;
+    if (!connected) return;
+    this.connections++;
+    this.conn.reset();
+    // Jobs in backoff because the sink was down go first, in the order they failed.
+    const parked = [...this.parked.keys()];
+    for (const timer of this.parked.values()) clearTimeout(timer);
+    this.parked.clear();
+    this.ready.unshift(...parked);
+    this.pump();
+  }
+
   async stats(): Promise<OutboxStats> {
     return { depth: this.depth, activeJobs: this.active.size };
   }
@@ -278,6 +297,7 @@ export class MemoryOutbox implements Outbox {
     if (!handler) return;
     while (
       !this.paused &&
+      this.connected &&
       !this.closing &&
       this.active.size < this.options.concurrency &&
       this.ready.length > 0
@@ -298,6 +318,7 @@ export class MemoryOutbox implements Outbox {
   private async run(handler: JobHandler, job: MemoryJob, ac: AbortController): Promise<void> {
     const { options } = this;
     const events = options.events;
+    const connections = this.connections;
     const outcome = await runAttempt(handler, job.messages, job.attempt, options.retry, this.conn, ac.signal);
     let settled = outcome.delivered;
     if (outcome.dead.length > 0) {
@@ -329,6 +350,20 @@ export class MemoryOutbox implements Outbox {
         this.paused = true;
         this.ready.unshift(next);
         if (!was) events?.stopped?.(outcome.stopped);
+      } else if (retry.notConnected && (!this.connected || this.connections !== connections)) {
+        // Not connected: it waits at the head of the line and runs when the sink connects (at once
+        // if it already connected again while this attempt ran).
+        this.ready.unshift(next);
+        events?.waiting?.(retry.error);
+      } else if (retry.notConnected) {
+        // The sink still claims to be connected: back off, unless it reconnects first.
+        events?.retrying?.(retry.error, job.attempt, retry.delayMs);
+        const t = setTimeout(() => {
+          this.parked.delete(next);
+          this.ready.unshift(next);
+          this.pump();
+        }, retry.delayMs);
+        this.parked.set(next, t);
       } else {
         events?.retrying?.(retry.error, job.attempt, retry.delayMs);
         const t = setTimeout(() => {
@@ -357,6 +392,8 @@ export class MemoryOutbox implements Outbox {
     }
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const t of this.parked.values()) clearTimeout(t);
+    this.parked.clear();
     if (this.depth > 0) {
       this.logger.warn(
         { pipeline: this.options.pipeline, sink: this.options.sink, messages: this.depth },

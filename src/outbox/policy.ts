@@ -14,8 +14,11 @@ export interface Outcome {
   delivered: number;
   /** Messages to dead-letter, grouped by reason. */
   dead: { messages: Message[]; reason: string; attempts: number }[];
-  /** Messages to store again as a delayed job. */
-  retry?: { messages: Message[]; attempt: number; delayMs: number; error: Error };
+  /**
+   * Messages to store again as a delayed job. `notConnected`: the sink was not connected (no attempt
+   * used); the job waits for the sink to connect, `delayMs` only applies while the sink claims to be.
+   */
+  retry?: { messages: Message[]; attempt: number; delayMs: number; error: Error; notConnected?: boolean };
   /** Set by SinkStoppedError: the job (or its failed part) is kept and processing pauses. */
   stopped?: Error;
 }
@@ -34,8 +37,9 @@ function asError(error: unknown): Error {
 }
 
 /**
- * Consecutive NotConnectedError failures of one outbox: they space out the retries of a sink that
- * is down without using up any job's attempts.
+ * Consecutive NotConnectedError failures of one outbox while its sink claims to be connected (its
+ * state lags behind): they space out those retries without using up any job's attempts. Reset when
+ * the sink connects again and after a write that went through.
  */
 export class ConnectionBackoff {
   failures = 0;
@@ -73,7 +77,11 @@ export async function runAttempt(
       return { delivered: 0, dead: [], retry: { messages, attempt, delayMs: 0, error }, stopped: error };
     }
     if (error instanceof NotConnectedError) {
-      return { delivered: 0, dead: [], retry: { messages, attempt, delayMs: conn.next(), error } };
+      return {
+        delivered: 0,
+        dead: [],
+        retry: { messages, attempt, delayMs: conn.next(), error, notConnected: true },
+      };
     }
     conn.reset();
     if (error instanceof FatalError) {
@@ -138,7 +146,7 @@ function batchOutcome(
     outcome.retry = { messages: again, attempt, delayMs: 0, error: stopped };
     outcome.stopped = stopped;
   } else if (allNotConnected) {
-    outcome.retry = { messages: again, attempt, delayMs: conn.next(), error: lastError };
+    outcome.retry = { messages: again, attempt, delayMs: conn.next(), error: lastError, notConnected: true };
   } else if (attempt >= policy.attempts) {
     outcome.dead.push({ messages: again, reason: lastError.message, attempts: attempt });
   } else {

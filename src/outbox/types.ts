@@ -32,6 +32,12 @@ export interface OutboxOptions {
   capacity: number;
   /** Jobs processed at once by this process. */
   concurrency: number;
+  /**
+   * Who runs this outbox across restarts (`<identity>/<pipeline>/<sink>`). With Redis, a process
+   * started with the same owner takes back at once the jobs its earlier life left locked (killed in
+   * the middle of a write), instead of waiting for their lock to expire.
+   */
+  owner?: string;
   events?: OutboxEvents;
 }
 
@@ -42,6 +48,8 @@ export interface OutboxEvents {
   deadLettered?(count: number, reason: string): void;
   /** A job attempt failed and will be retried after `delayMs`. */
   retrying?(error: Error, attempt: number, delayMs: number): void;
+  /** A job attempt found the sink not connected: the job waits until it connects (no attempt used). */
+  waiting?(error: Error): void;
   /** The sink threw SinkStoppedError: processing paused until `resume()`. */
   stopped?(error: Error): void;
 }
@@ -72,6 +80,13 @@ export interface Outbox {
   start(handler: JobHandler): void;
   /** Resumes after a SinkStoppedError. */
   resume(): void;
+  /**
+   * The sink's connection state, as it reports it (the engine calls this on every change; an outbox
+   * starts connected). While not connected no job is started here, and a job that meets
+   * NotConnectedError waits without using an attempt; when it connects again, waiting jobs, and
+   * jobs in backoff after NotConnectedError, run at once.
+   */
+  setConnected(connected: boolean): void;
   stats(): Promise<OutboxStats>;
   /** Stops taking jobs, waits for active ones up to the deadline, then closes. Stored jobs stay stored. */
   close(deadlineMs: number): Promise<void>;

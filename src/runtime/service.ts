@@ -17,6 +17,8 @@ export interface ServiceOptions {
   redisUrl?: string;
   /** Lease time-to-live for single-reader sources when running with Redis (default 15 s). */
   leaseTtlMs?: number;
+  /** This replica's identity, owner of its leases (default: the host name). */
+  identity?: string;
   /** Token for the console's actions (replay, purge), and for reading it from the network. */
   adminToken?: string;
   version?: string;
@@ -48,6 +50,7 @@ export class Service {
       logger: options.logger,
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}),
+      ...(options.identity ? { identity: options.identity } : {}),
     });
     this.fingerprints.set(pipeline, pipelineFingerprint(plan));
     return pipeline;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { InferredColumns, compileColumns, escapeFormula, isFormulaLike, toCell, toRow } from './columns.js';
+import {
+  ColumnPathError,
+  InferredColumns,
+  compileColumns,
+  escapeFormula,
+  isFormulaLike,
+  toCell,
+  toRow,
+} from './columns.js';
+import { FatalError } from './errors.js';
 import { createMessage } from './message.js';
 
 const msg = (payload: unknown, meta: Record<string, unknown> = {}) =>
@@ -64,6 +73,61 @@ describe('column mapping', () => {
     const scalar = new InferredColumns();
     scalar.observe([msg(42)]);
     expect(toRow(scalar.columns, msg(42)).cells.slice(1)).toEqual([42]);
+  });
+
+  it('gives every column a unique header: a payload field named like another column gets " (2)"', () => {
+    const inferred = new InferredColumns();
+    inferred.observe([msg({ time: 'field', a: { b: 1 }, 'a.b': 2, 'time (2)': 'taken' })]);
+    expect(inferred.columns.map((c) => c.header)).toEqual([
+      'time',
+      'time (2)',
+      'a.b',
+      'a.b (2)',
+      'time (2) (2)',
+    ]);
+    const { cells } = toRow(
+      inferred.columns,
+      msg({ time: 'field', a: { b: 1 }, 'a.b': 2, 'time (2)': 'taken' }),
+    );
+    expect(cells.slice(1)).toEqual(['field', 1, 2, 'taken']);
+    // After a restart the same fields find their columns again, and new ones stay unique.
+    const restored = new InferredColumns(inferred.columns.map((c) => ({ header: c.header, value: c.value })));
+    expect(restored.observe([msg({ time: 'again', 'a.b': 3 })])).toBe(0);
+    restored.observe([msg({ 'a.b (2)': 'new' })]);
+    expect(restored.columns.at(-1)?.header).toBe('a.b (2) (2)');
+    // Configured columns follow the same rule.
+    const configured = compileColumns([
+      { header: 'x', value: 'payload.a' },
+      { header: 'x', value: 'payload.b' },
+    ]);
+    expect(configured.map((c) => c.header)).toEqual(['x', 'x (2)']);
+  });
+
+  it('reads fields whose names hold quotes, brackets or dots', () => {
+    const payload = { 'a"b': 1, "c'd": 2, 'e]f': 3, 'g.h': 4 };
+    const inferred = new InferredColumns();
+    inferred.observe([msg(payload)]);
+    expect(inferred.columns.map((c) => c.header)).toEqual(['time', 'a"b', "c'd", 'e]f', 'g.h']);
+    expect(toRow(inferred.columns, msg(payload)).cells.slice(1)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a field name no column path can hold fails that message alone, with a FatalError', () => {
+    const inferred = new InferredColumns();
+    const bad = createMessage({ id: 'bad-1', payload: { ok: 1, 'both"\'quotes': 2 }, meta: {}, time: 0 });
+    let error: unknown;
+    try {
+      inferred.observe([bad]);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ColumnPathError);
+    expect(error).toBeInstanceOf(FatalError);
+    expect((error as ColumnPathError).messageId).toBe('bad-1');
+    expect((error as Error).message).toMatch(/both"'quotes.*can not be a column/);
+    // Nothing of the failed message was added; the next messages are inferred as usual.
+    expect(inferred.columns.map((c) => c.header)).toEqual(['time']);
+    inferred.observe([msg({ ok: 1 })]);
+    expect(inferred.columns.map((c) => c.header)).toEqual(['time', 'ok']);
   });
 
   it('recognises formula-like text and escapes it for parsed input', () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { FatalError } from './errors.js';
 import type { Message } from './message.js';
-import { compileGetter, TemplateError } from './template.js';
+import { compileGetter, parsePath, TemplateError } from './template.js';
 
 /**
  * The column mapping shared by the spreadsheet sinks (Excel, Google Sheets): which values of a
@@ -51,8 +52,24 @@ export interface Column {
 
 export const DEFAULT_DATETIME_FORMAT = 'yyyy-mm-dd hh:mm:ss';
 
-/** Compiles configured columns; a bad value expression throws with the column named. */
+/**
+ * The header to use for `wanted` when the headers in `taken` are already used: `wanted` itself, or
+ * `wanted (2)`, `wanted (3)`... (exact comparison). Spreadsheet headers are unique, so a reader that
+ * maps columns by header (a filter, pandas, a person) never mixes two fields up.
+ */
+export function uniqueHeader(wanted: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(wanted)) return wanted;
+  let n = 2;
+  while (taken.has(`${wanted} (${n})`)) n++;
+  return `${wanted} (${n})`;
+}
+
+/**
+ * Compiles configured columns; a bad value expression throws with the column named. Headers are
+ * made unique (see uniqueHeader).
+ */
 export function compileColumns(configs: readonly ColumnConfig[]): Column[] {
+  const headers = new Set<string>();
   return configs.map((c, i) => {
     let read: Column['read'];
     try {
@@ -63,16 +80,18 @@ export function compileColumns(configs: readonly ColumnConfig[]): Column[] {
     }
     const type = c.type ?? (c.value.trim() === 'time' ? 'datetime' : undefined);
     const format = c.format ?? (type === 'datetime' ? DEFAULT_DATETIME_FORMAT : undefined);
-    return { header: c.header, value: c.value, type, format, read };
+    const header = uniqueHeader(c.header, headers);
+    headers.add(header);
+    return { header, value: c.value, type, format, read };
   });
 }
 
 const MAX_DEPTH = 8;
 
-/** Dotted paths of the scalar fields of a payload (nested objects flattened, arrays kept whole as text). */
-export function scalarPaths(payload: unknown): string[] {
-  const out: string[] = [];
-  const walk = (value: unknown, prefix: string, depth: number): void => {
+/** The keys leading to each scalar field of a payload (nested objects flattened, arrays kept whole as text). */
+export function scalarFields(payload: unknown): string[][] {
+  const out: string[][] = [];
+  const walk = (value: unknown, keys: string[], depth: number): void => {
     if (value === null || value === undefined) return;
     if (
       typeof value === 'object' &&
@@ -81,35 +100,65 @@ export function scalarPaths(payload: unknown): string[] {
       !(value instanceof Uint8Array)
     ) {
       if (depth >= MAX_DEPTH) return;
-      for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k, depth + 1);
+      for (const [k, v] of Object.entries(value)) walk(v, [...keys, k], depth + 1);
       return;
     }
-    if (prefix) out.push(prefix);
+    if (keys.length > 0) out.push(keys);
   };
-  walk(payload, '', 0);
+  walk(payload, [], 0);
   return out;
+}
+
+/** Dotted paths of the scalar fields of a payload (the headers of inferred columns). */
+export function scalarPaths(payload: unknown): string[] {
+  return scalarFields(payload).map((keys) => keys.join('.'));
 }
 
 const SIMPLE_KEY = /^[A-Za-z_$][\w$-]*$/;
 
-/** The value expression of a dotted payload path (keys that are not simple names are quoted). */
+/**
+ * The value expression of a payload field given by its keys: simple names with dots, others in
+ * brackets with whichever quote the key does not hold. Undefined for a key that holds both quote
+ * characters: no expression can name it.
+ */
+export function fieldExpression(keys: readonly string[]): string | undefined {
+  let expression = 'payload';
+  for (const k of keys) {
+    if (SIMPLE_KEY.test(k)) expression += `.${k}`;
+    else if (!k.includes('"')) expression += `["${k}"]`;
+    else if (!k.includes("'")) expression += `['${k}']`;
+    else return undefined;
+  }
+  return expression;
+}
+
+/** The value expression of a dotted payload path (each dot separates two keys). */
 export function payloadExpression(path: string): string {
-  return (
-    'payload' +
-    path
-      .split('.')
-      .map((k) => (SIMPLE_KEY.test(k) ? `.${k}` : `["${k}"]`))
-      .join('')
-  );
+  return fieldExpression(path.split('.')) ?? `payload["${path}"]`;
+}
+
+/** A payload field whose name no column path can hold: the message that has it fails alone. */
+export class ColumnPathError extends FatalError {
+  constructor(
+    readonly messageId: string,
+    readonly field: string,
+  ) {
+    super(
+      `payload field \`${field}\` can not be a column: its name holds both ' and " (rename the field in a transform)`,
+    );
+  }
 }
 
 /**
  * Columns inferred from the messages when none are configured: `time` first, then every scalar
  * payload field in first-seen order. Call it again with more messages and the earlier columns keep
- * their place; new fields are added at the end (a header is extended, never reordered).
+ * their place; new fields are added at the end (a header is extended, never reordered). Headers are
+ * unique: a field named like an existing column (`time`) is headed `time (2)`.
  */
 export class InferredColumns {
+  /** Value expressions already in a column. */
   private readonly known = new Set<string>();
+  private readonly headers = new Set<string>(['time']);
   readonly columns: Column[] = compileColumns([{ header: 'time', value: 'time' }]);
 
   /**
@@ -118,28 +167,48 @@ export class InferredColumns {
    */
   constructor(restored: readonly ColumnConfig[] = []) {
     for (const c of restored.slice(1)) {
-      this.known.add(c.header);
+      this.known.add(canonicalExpression(c.value));
+      this.headers.add(c.header);
       this.columns.push(...compileColumns([c]));
     }
   }
 
-  /** Adds the columns of fields seen for the first time; returns how many were added. */
+  /**
+   * Adds the columns of fields seen for the first time; returns how many were added. A message with
+   * a field no column can name throws ColumnPathError (a FatalError) before any of its fields is
+   * added: give messages one at a time and fail only that one.
+   */
   observe(messages: readonly Message[]): number {
     let added = 0;
     for (const m of messages) {
-      const payload =
-        m.payload !== null && typeof m.payload === 'object' && !(m.payload instanceof Uint8Array)
-          ? m.payload
-          : { value: m.payload };
-      for (const path of scalarPaths(payload)) {
-        if (this.known.has(path)) continue;
-        this.known.add(path);
-        const expression = m.payload === payload ? payloadExpression(path) : 'payload';
-        this.columns.push(...compileColumns([{ header: path, value: expression }]));
+      const scalar = m.payload === null || typeof m.payload !== 'object' || m.payload instanceof Uint8Array;
+      const fresh: { header: string; value: string }[] = [];
+      for (const keys of scalar ? [['value']] : scalarFields(m.payload)) {
+        const value = scalar ? 'payload' : fieldExpression(keys);
+        if (value === undefined) throw new ColumnPathError(m.id, keys.join('.'));
+        if (this.known.has(value) || fresh.some((f) => f.value === value)) continue;
+        fresh.push({ header: keys.join('.'), value });
+      }
+      for (const field of fresh) {
+        const header = uniqueHeader(field.header, this.headers);
+        this.known.add(field.value);
+        this.headers.add(header);
+        this.columns.push(...compileColumns([{ header, value: field.value }]));
         added++;
       }
     }
     return added;
+  }
+}
+
+/** The same field gives the same expression, however it was quoted when stored. */
+function canonicalExpression(value: string): string {
+  try {
+    const [head, ...rest] = parsePath(value.trim());
+    if (head !== 'payload' || rest.some((k) => typeof k !== 'string')) return value;
+    return fieldExpression(rest as string[]) ?? value;
+  } catch {
+    return value;
   }
 }
 

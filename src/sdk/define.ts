@@ -51,6 +51,13 @@ export interface ComponentContext {
    * limits, report-by-exception state. Undefined when the service runs without Redis.
    */
   redisUrl?: string;
+  /**
+   * Who this component is across restarts, `<instance>/<pipeline>/<component>` (the instance is
+   * PASSERELLE_IDENTITY or the host name, which is the pod name on Kubernetes). Use it as the owner of
+   * a lease: a restarted process with the same identity then takes its lease back at once instead of
+   * waiting for the expiry. Undefined outside the service (tools, tests).
+   */
+  leaseOwner?: string;
 }
 
 export interface Source {

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/conformance/context.js';
 import { startRedis, type ServiceHandle } from '../../test/harness/services.js';
-import { acquireLease, LeaseAbortedError, LeaseLostError, type Lease } from './lease.js';
+import { acquireLease, LeaseAbortedError, LeaseLostError, LeaseTakenBackError, type Lease } from './lease.js';
 
 const TTL = 600;
 let redis: ServiceHandle;
@@ -187,7 +187,13 @@ describe('acquireLease (real Redis)', () => {
       signal: holderController.signal,
     });
     const waiterController = new AbortController();
-    const waiting = acquireLease({ redisUrl: redis.url, key, ttlMs: TTL, signal: waiterController.signal });
+    const waiting = acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs: TTL,
+      owner: 'another replica',
+      signal: waiterController.signal,
+    });
     setTimeout(() => waiterController.abort(), 100);
     await expect(waiting).rejects.toBeInstanceOf(LeaseAbortedError);
     // Aborting the holder's signal does not release: only release() does.
@@ -211,6 +217,102 @@ describe('acquireLease (real Redis)', () => {
     expect(lease.token).toBe(1);
     await lease.release();
     await down.dispose();
+  });
+
+  it('is taken back at once, with a new token, by a restarted holder with the same owner; the old acquisition is fenced out', async () => {
+    const key = newKey();
+    const ttlMs = 3_000;
+    const owner = 'pod-7/orders/sinks[0]';
+    // The process that dies: it never releases, and (frozen, not dead) keeps its renewal timer.
+    const old = await acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs,
+      owner,
+      signal: new AbortController().signal,
+    });
+    let lostReason: Error | undefined;
+    old.lost.addEventListener('abort', () => (lostReason = old.lost.reason as Error));
+    const startedAt = Date.now();
+    const restarted = await acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs,
+      owner,
+      signal: AbortSignal.timeout(ttlMs / 2),
+    });
+    // Without the take-back it would have waited for the expiry (ttlMs), and the signal would have aborted.
+    expect(Date.now() - startedAt).toBeLessThan(ttlMs / 2);
+    expect(restarted.token).toBeGreaterThan(old.token);
+    expect(await restarted.stillHeld()).toBe(true);
+    // The old acquisition can no longer pass a check before a write, and learns it at its next renewal.
+    expect(await old.stillHeld()).toBe(false);
+    await waitFor(() => old.lost.aborted, 'the old acquisition to see the take-back', 5_000);
+    expect(lostReason).toBeInstanceOf(LeaseTakenBackError);
+    expect(lostReason).toBeInstanceOf(LeaseLostError);
+    expect(await restarted.stillHeld()).toBe(true);
+    await old.release(); // compare-and-delete: leaves the new holder alone
+    expect(await restarted.stillHeld()).toBe(true);
+    await restarted.release();
+  });
+
+  it('does not take back a lease whose owner only shares a prefix, or one held by another owner', async () => {
+    const key = newKey();
+    const holder = await acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs: TTL,
+      owner: 'pod-1/p/sinks[0]',
+      signal: new AbortController().signal,
+    });
+    for (const owner of ['pod-1/p/sinks', 'pod-1', 'pod-2/p/sinks[0]']) {
+      const pending = acquireLease({
+        redisUrl: redis.url,
+        key,
+        ttlMs: TTL,
+        owner,
+        signal: AbortSignal.timeout(2 * TTL),
+      });
+      await expect(pending).rejects.toBeInstanceOf(LeaseAbortedError);
+    }
+    expect(await holder.stillHeld()).toBe(true);
+    await holder.release();
+  });
+
+  it('two live replicas with the same owner: the one taken back from stands by instead of taking it back in turn', async () => {
+    const key = newKey();
+    const owner = 'twin/p/source';
+    const first = await acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs: TTL,
+      owner,
+      signal: new AbortController().signal,
+    });
+    const second = await acquireLease({
+      redisUrl: redis.url,
+      key,
+      ttlMs: TTL,
+      owner,
+      signal: new AbortController().signal,
+    });
+    await waitFor(() => first.lost.aborted, 'the first twin to lose', 5_000);
+    expect(first.lost.reason).toBeInstanceOf(LeaseTakenBackError);
+    // The first twin tries again, as a sink or a leased source does after a loss: it waits, it does
+    // not take the lease back (which would make the two flap forever).
+    const again = track(
+      acquireLease({ redisUrl: redis.url, key, ttlMs: TTL, owner, signal: new AbortController().signal }),
+    );
+    const until = Date.now() + 3 * TTL;
+    await waitFor(() => again.lease !== undefined || Date.now() > until, 'three ttls', 5_000);
+    expect(again.lease).toBeUndefined();
+    expect(second.lost.aborted).toBe(false);
+    expect(await second.stillHeld()).toBe(true);
+    // Once the other twin lets go, it gets the lease as any waiting owner would.
+    await second.release();
+    const third = await eventually(() => again.lease, 'the first twin to acquire after the release', 5_000);
+    expect(third.token).toBeGreaterThan(second.token);
+    await third.release();
   });
 
   it('refuses a ttl that is too short to renew', async () => {

@@ -3,7 +3,16 @@
  * single-writer sink), with expiry, so the work moves when its holder dies, and a fencing token
  * that grows with every acquisition, so a target can refuse a writer whose lease has been taken over.
  *
- * Redis keys: `<key>` holds `<owner>#<token>` with a PX expiry; `<key>:fence` is the token counter.
+ * The owner is a stable identity (`<instance>/<pipeline>/<component>`): an acquisition by the same
+ * owner as the holder takes the lease back at once instead of waiting for the expiry, because the
+ * holder can only be a previous life of the same process (a restart after a crash). The take-back
+ * numbers a new token, so the previous life, if it is still running (frozen, partitioned), is fenced
+ * out like any replaced holder. Two live processes that share an identity are a configuration error:
+ * the one taken back from does not take back in turn (it waits like any other owner), so they never
+ * flap.
+ *
+ * Redis keys: `<key>` holds `<owner>/<acquisition>#<token>` with a PX expiry; `<key>:fence` is the
+ * token counter.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -21,7 +30,11 @@ export interface LeaseOptions {
   key: string;
   /** How long the lease outlives its holder's last renewal; renewed every ttl/3. Default 15 s. */
   ttlMs?: number;
-  /** Who holds it, for logs and for `holder()`; default `hostname:pid`. */
+  /**
+   * Who holds it: a stable identity such as `<pod>/<pipeline>/<component>`. An acquisition with the
+   * holder's own owner takes the lease back at once (see above). Default `hostname:pid`, without
+   * take-back: two acquisitions of one process with the default owner must still exclude each other.
+   */
   owner?: string;
   /** Aborting stops waiting (acquireLease rejects with LeaseAbortedError); it does not release a held lease. */
   signal: AbortSignal;
@@ -51,25 +64,50 @@ export class LeaseAbortedError extends PasserelleError {}
 /** The lease was taken by another owner or could not be renewed before it expired. */
 export class LeaseLostError extends PasserelleError {}
 
-// Atomic: take the lease only if nobody holds it, and number this acquisition.
-// Returns {token, ''} when taken, {0, holder, pttl} when held by someone else.
-const ACQUIRE = `
+/**
+ * The lease was taken back by an acquisition with the same owner: a restart of this identity, or a
+ * second live process configured with the same identity.
+ */
+export class LeaseTakenBackError extends LeaseLostError {}
+
+// The owner part of a stored value `<owner>/<acquisition>#<token>`.
+const OWNER_OF = `
+local function ownerOf(value)
+  return string.match(value, '^(.*)/[^/]*#%d+$')
+end
+`;
+
+// Atomic: take the lease if nobody holds it, or take it back from an earlier acquisition by the same
+// owner (ARGV[4] = owner, ARGV[3] = '1' when allowed), and number this acquisition.
+// Returns {token, previous holder or '', 0} when taken, {0, holder, pttl} when held by someone else.
+const ACQUIRE = `${OWNER_OF}
 local holder = redis.call('GET', KEYS[1])
-if holder then
+if holder and not (ARGV[3] == '1' and ownerOf(holder) == ARGV[4]) then
   return {0, holder, redis.call('PTTL', KEYS[1])}
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '#' .. token, 'PX', ARGV[2])
-return {token, '', 0}
+return {token, holder or '', 0}
 `;
 
-// Compare-and-extend: renew only our own acquisition. 1 renewed, 0 someone else's (or expired).
-const RENEW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+// Compare-and-extend: renew only our own acquisition. 1 renewed, 0 someone else's (or expired),
+// -1 taken back by another acquisition with our owner (ARGV[3]).
+const RENEW = `${OWNER_OF}
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if holder and ownerOf(holder) == ARGV[3] then
+  return -1
 end
 return 0
 `;
+
+/**
+ * Leases (key + owner) taken back from this process by another acquisition with the same owner: this
+ * process then waits for them like any other owner rather than taking them back in turn.
+ */
+const supersededHere = new Set<string>();
 
 // Compare-and-delete.
 const RELEASE = `
@@ -80,10 +118,22 @@ return 0
 `;
 
 type LeaseRedis = Redis & {
-  leaseAcquire(key: string, fence: string, owner: string, ttl: number): Promise<[number, string, number]>;
-  leaseRenew(key: string, value: string, ttl: number): Promise<number>;
+  leaseAcquire(
+    key: string,
+    fence: string,
+    ownerValue: string,
+    ttl: number,
+    takeBack: '0' | '1',
+    owner: string,
+  ): Promise<[number, string, number]>;
+  leaseRenew(key: string, value: string, ttl: number, owner: string): Promise<number>;
   leaseRelease(key: string, value: string): Promise<number>;
 };
+
+/** The owner part of a stored value `<owner>/<acquisition>#<token>` (as the scripts parse it). */
+function ownerOf(value: string): string | undefined {
+  return /^(.*)\/[^/]*#\d+$/.exec(value)?.[1];
+}
 
 export function defaultLeaseOwner(): string {
   return `${hostname()}:${process.pid}`;
@@ -131,6 +181,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
   const logger = options.logger ?? silentLogger;
   const { signal, key } = options;
   const fenceKey = `${key}:fence`;
+  const supersededKey = `${key}\n${owner}`;
   const client = createClient(options.redisUrl, ttlMs, logger);
 
   let token = 0;
@@ -140,10 +191,25 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
     while (!signal.aborted) {
       const startedAt = Date.now();
       try {
-        const [got, holder, pttl] = await client.leaseAcquire(key, fenceKey, ownerValue, ttlMs);
+        const takeBack = options.owner !== undefined && !supersededHere.has(supersededKey) ? '1' : '0';
+        const [got, holder, pttl] = await client.leaseAcquire(
+          key,
+          fenceKey,
+          ownerValue,
+          ttlMs,
+          takeBack,
+          owner,
+        );
         attempt = 0;
         if (got > 0) {
           token = got;
+          supersededHere.delete(supersededKey);
+          if (holder !== '') {
+            logger.warn(
+              { lease: key, owner, previous: holder, token },
+              'lease: taken back from an earlier process with the same identity (restarted?)',
+            );
+          }
           return holdLease({
             client,
             key,
@@ -158,7 +224,12 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
         }
         if (holder !== loggedHolder) {
           loggedHolder = holder;
-          logger.info({ lease: key, holder }, 'lease: held by another owner, waiting');
+          if (options.owner !== undefined && takeBack === '0' && ownerOf(holder) === owner) {
+            logger.error(
+              { lease: key, owner, holder },
+              'lease: another live process uses this same identity and holds the lease; waiting for it. Give each replica its own identity (PASSERELLE_IDENTITY)',
+            );
+          } else logger.info({ lease: key, holder }, 'lease: held by another owner, waiting');
           options.onWaiting?.(holder);
         }
         // Wake right after it would expire, but re-check at least every ttl/3 (it may be released).
@@ -232,8 +303,17 @@ function holdLease(o: HoldOptions): Lease {
   const renew = async (): Promise<void> => {
     const sentAt = Date.now();
     try {
-      const renewed = await o.client.leaseRenew(key, value, ttlMs);
+      const renewed = await o.client.leaseRenew(key, value, ttlMs, o.owner);
       if (released) return;
+      if (renewed === -1) {
+        supersededHere.add(`${key}\n${o.owner}`);
+        lose(
+          new LeaseTakenBackError(
+            `lease ${key} was taken back by another process with the same identity (${o.owner})`,
+          ),
+        );
+        return;
+      }
       if (renewed !== 1) {
         lose(new LeaseLostError(`lease ${key} is no longer ours (expired or taken over)`));
         return;

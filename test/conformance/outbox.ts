@@ -377,6 +377,103 @@ export function outboxConformance(name: string, makeBackend: MakeBackend): void 
       expect(rec.dead).toEqual([]);
     });
 
+    // Backoff delays far longer than these tests: a blind timer would not retry in time.
+    const slowRetry = { attempts: 1, initialDelayMs: 10_000, maxDelayMs: 60_000 };
+
+    it('does not call a sink that is not connected, and writes at once when it connects, using no attempt', async () => {
+      const rec = recorder();
+      const { outbox } = await setup({ retry: slowRetry }, rec);
+      const attempts: number[] = [];
+      outbox.setConnected(false);
+      outbox.start(async (_ms, ctx) => void attempts.push(ctx.attempt));
+      await outbox.enqueue(makeMessages(10, 'c'));
+      await sleep(500);
+      expect(attempts).toEqual([]);
+      const connectedAt = Date.now();
+      outbox.setConnected(true);
+      await waitFor(() => rec.delivered === 10, 5_000);
+      expect(Date.now() - connectedAt).toBeLessThan(1_000);
+      expect(attempts).toEqual([1]);
+    });
+
+    it('a job that meets NotConnectedError waits for the sink to connect, then runs at once', async () => {
+      const rec = recorder();
+      const { outbox } = await setup({ retry: slowRetry }, rec);
+      const attempts: number[] = [];
+      outbox.start(async (_ms, ctx) => {
+        attempts.push(ctx.attempt);
+        if (attempts.length === 1) {
+          outbox.setConnected(false); // the sink reports the outage, as it fails the write
+          throw new NotConnectedError('connection lost');
+        }
+      });
+      await outbox.enqueue(makeMessages(10, 'w'));
+      await waitFor(() => attempts.length === 1, 5_000);
+      await sleep(500);
+      expect(attempts).toHaveLength(1);
+      const connectedAt = Date.now();
+      outbox.setConnected(true);
+      await waitFor(() => rec.delivered === 10, 5_000);
+      expect(Date.now() - connectedAt).toBeLessThan(1_000);
+      expect(attempts).toEqual([1, 1]);
+      expect(rec.dead).toEqual([]);
+    });
+
+    it('a job in backoff after NotConnectedError (the sink still said connected) runs as soon as the sink reconnects', async () => {
+      const rec = recorder();
+      const { outbox } = await setup({ retry: slowRetry }, rec);
+      const attempts: number[] = [];
+      outbox.start(async (_ms, ctx) => {
+        attempts.push(ctx.attempt);
+        if (attempts.length === 1) throw new NotConnectedError('connection lost');
+      });
+      await outbox.enqueue(makeMessages(10, 'b'));
+      await waitFor(() => attempts.length === 1, 5_000);
+      await sleep(300);
+      outbox.setConnected(false);
+      await sleep(200);
+      const connectedAt = Date.now();
+      outbox.setConnected(true);
+      await waitFor(() => rec.delivered === 10, 5_000);
+      expect(Date.now() - connectedAt).toBeLessThan(1_000);
+      expect(attempts).toEqual([1, 1]);
+      expect(rec.dead).toEqual([]);
+    });
+
+    it('delivers everything, and never to a sink it knows is not connected, while the connection flaps', async () => {
+      const rec = recorder();
+      const { outbox } = await setup(
+        { concurrency: 3, retry: { attempts: 1, initialDelayMs: 50, maxDelayMs: 200 } },
+        rec,
+      );
+      let connected = true;
+      let writesWhileDown = 0;
+      const seen = new Set<string>();
+      outbox.start(async (ms) => {
+        await sleep(2);
+        if (!connected) {
+          writesWhileDown++;
+          throw new NotConnectedError('down');
+        }
+        for (const m of ms) seen.add(m.id);
+      });
+      const flapping = (async () => {
+        for (let i = 0; i < 40; i++) {
+          connected = !connected;
+          outbox.setConnected(connected);
+          await sleep(Math.floor(Math.random() * 25));
+        }
+        connected = true;
+        outbox.setConnected(true);
+      })();
+      for (let i = 0; i < 10; i++) await outbox.enqueue(makeMessages(50, `f${i}`));
+      await flapping;
+      await waitFor(() => seen.size === 500, 15_000, `all delivered (have ${seen.size})`);
+      expect(rec.dead).toEqual([]);
+      // Only attempts already running when the sink went down can meet it down.
+      expect(writesWhileDown).toBeLessThanOrEqual(20 * 3);
+    });
+
     it('pauses on SinkStoppedError, keeps the job, and resumes with nothing lost', async () => {
       const rec = recorder();
       const { outbox } = await setup(

@@ -65,6 +65,8 @@ describe('three replicas with Redis', { timeout: 180_000 }, () => {
 
   const env = (id: number): Record<string, string> => ({
     REPLICA_ID: String(id),
+    // One identity per replica, as each pod's own name gives it; a restart keeps it.
+    PASSERELLE_IDENTITY: `replica-${id}`,
     PASSERELLE_LEASE_TTL: `${LEASE_TTL_MS}ms`,
     PASSERELLE_OUTBOX_LOCK_DURATION: '2s',
     PASSERELLE_LOG_LEVEL: 'info',

@@ -1,4 +1,5 @@
-import { google, type sheets_v4 } from 'googleapis';
+import { sheets, type sheets_v4 } from '@googleapis/sheets';
+import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRange } from './a1.js';
 import { DEFAULT_TOKEN, SheetsStub } from './server.js';
@@ -6,9 +7,9 @@ import { DEFAULT_TOKEN, SheetsStub } from './server.js';
 /** The stand-in itself, driven through the real googleapis client as the sink drives it. */
 
 function client(stub: SheetsStub, token = DEFAULT_TOKEN): sheets_v4.Sheets {
-  const auth = new google.auth.OAuth2();
+  const auth = new OAuth2Client();
   auth.setCredentials({ access_token: token });
-  return google.sheets({ version: 'v4', auth, rootUrl: stub.url });
+  return sheets({ version: 'v4', auth, rootUrl: stub.url });
 }
 
 async function failure(promise: Promise<unknown>): Promise<{ status?: number; message: string }> {
@@ -230,5 +231,226 @@ describe('sheets stub', () => {
     stub.release();
     await held;
     expect(answered).toBe(true);
+  });
+
+  it('values.append grows the grid, and INSERT_ROWS moves the rows below the table down', async () => {
+    const id = stub.createSpreadsheet();
+    const book = stub.spreadsheets.get(id)!;
+    await api.spreadsheets.batchUpdate({
+      spreadsheetId: id,
+      requestBody: {
+        requests: [
+          { addSheet: { properties: { title: 'small', gridProperties: { rowCount: 2, columnCount: 2 } } } },
+        ],
+      },
+    });
+    const append = (values: unknown[][], insertDataOption?: string) =>
+      api.spreadsheets.values.append({
+        spreadsheetId: id,
+        range: 'small!A1',
+        valueInputOption: 'RAW',
+        ...(insertDataOption ? { insertDataOption } : {}),
+        requestBody: { values },
+      });
+    // OVERWRITE at the end of the sheet still adds the rows and columns it needs (as Google documents).
+    await append([
+      ['a', 1, 'x'],
+      ['b', 2, 'y'],
+      ['c', 3, 'z'],
+    ]);
+    const sheet = book.sheets.find((t) => t.title === 'small')!;
+    expect([sheet.rowCount, sheet.columnCount]).toEqual([3, 3]);
+    // A note typed after a gap: the table ends at row 3, so the next append goes to row 4...
+    stub.typeRow(id, 'small', 3, ['c', 3, 'z']);
+    sheet.rowCount = 6;
+    stub.typeRow(id, 'small', 5, ['note']);
+    const inserted = await append([['d'], ['e']], 'INSERT_ROWS');
+    expect(inserted.data.updates?.updatedRange).toBe("'small'!A4:A5");
+    // ...and with INSERT_ROWS the note moves down instead of being overwritten.
+    expect(stub.values(id, 'small').map((r) => r[0] ?? null)).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+      null,
+      'note',
+    ]);
+    expect(sheet.rowCount).toBe(8);
+    const overwrite = await append([['f'], ['g']], 'OVERWRITE');
+    // OVERWRITE writes over whatever follows the table: here the note (why the sink never uses it).
+    expect(overwrite.data.updates?.updatedRange).toBe("'small'!A6:A7");
+    expect(stub.values(id, 'small').map((r) => r[0])).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+  });
+
+  it('values.update never grows the grid: past it, 400 "exceeds grid limits"', async () => {
+    const id = stub.createSpreadsheet();
+    const outside = await failure(
+      api.spreadsheets.values.update({
+        spreadsheetId: id,
+        range: 'Sheet1!A1001',
+        valueInputOption: 'RAW',
+        requestBody: { values: [['x']] },
+      }),
+    );
+    expect(outside).toMatchObject({ status: 400 });
+    expect(outside.message).toMatch(/exceeds grid limits. Max rows: 1000, max columns: 26/);
+  });
+
+  it('appendCells writes after the last row with data, grows the grid, and keeps formats per cell', async () => {
+    const id = stub.createSpreadsheet();
+    const sheetId = stub.sheet(id, 'Sheet1')!.sheetId;
+    stub.typeRow(id, 'Sheet1', 1, ['header']);
+    stub.typeRow(id, 'Sheet1', 999, ['far down']);
+    await api.spreadsheets.batchUpdate({
+      spreadsheetId: id,
+      requestBody: {
+        requests: [
+          {
+            appendCells: {
+              sheetId,
+              rows: [1, 2, 3].map((n) => ({
+                values: [
+                  {
+                    userEnteredValue: { numberValue: 45413 + n },
+                    userEnteredFormat: { numberFormat: { type: 'DATE_TIME', pattern: 'yyyy-mm-dd' } },
+                  },
+                  { userEnteredValue: { stringValue: '=not a formula' } },
+                  {},
+                  { userEnteredValue: { boolValue: n === 2 } },
+                ],
+              })),
+              fields: 'userEnteredValue,userEnteredFormat.numberFormat',
+            },
+          },
+        ],
+      },
+    });
+    const sheet = stub.sheet(id, 'Sheet1')!;
+    expect(sheet.rowCount).toBe(1002);
+    expect(stub.values(id, 'Sheet1').slice(998)).toEqual([
+      ['far down'],
+      [45414, '=not a formula', null, false],
+      [45415, '=not a formula', null, true],
+      [45416, '=not a formula', null, false],
+    ]);
+    expect(stub.format(id, 'Sheet1', 1000, 1)).toBe('yyyy-mm-dd');
+    expect(stub.format(id, 'Sheet1', 1000, 2)).toBeUndefined();
+    expect(sheet.rows.flat().some((c) => c?.formula)).toBe(false);
+    // A value written later keeps the cell's format; repeatCell formats a range of cells.
+    await api.spreadsheets.values.update({
+      spreadsheetId: id,
+      range: 'Sheet1!A1000',
+      valueInputOption: 'RAW',
+      requestBody: { values: [[45500]] },
+    });
+    expect(stub.format(id, 'Sheet1', 1000, 1)).toBe('yyyy-mm-dd');
+    await api.spreadsheets.batchUpdate({
+      spreadsheetId: id,
+      requestBody: {
+        requests: [
+          {
+            repeatCell: {
+              range: { sheetId, startRowIndex: 1, endRowIndex: 3, startColumnIndex: 3, endColumnIndex: 4 },
+              cell: { userEnteredFormat: { numberFormat: { type: 'NUMBER', pattern: '0.0' } } },
+              fields: 'userEnteredFormat.numberFormat',
+            },
+          },
+        ],
+      },
+    });
+    expect([2, 3, 4].map((r) => stub.format(id, 'Sheet1', r, 4))).toEqual(['0.0', '0.0', undefined]);
+  });
+
+  it('applies a batchUpdate atomically: a failing request leaves every earlier one undone', async () => {
+    const id = stub.createSpreadsheet();
+    const sheetId = stub.sheet(id, 'Sheet1')!.sheetId;
+    const e = await failure(
+      api.spreadsheets.batchUpdate({
+        spreadsheetId: id,
+        requestBody: {
+          requests: [
+            { addSheet: { properties: { title: 'new' } } },
+            {
+              appendCells: {
+                sheetId,
+                rows: [{ values: [{ userEnteredValue: { stringValue: 'x' } }] }],
+                fields: '*',
+              },
+            },
+            { appendDimension: { sheetId: 424242, dimension: 'ROWS', length: 1 } },
+          ],
+        },
+      }),
+    );
+    expect(e.message).toMatch(/Invalid requests\[2\]\.appendDimension: No grid with id: 424242/);
+    expect(stub.spreadsheets.get(id)?.sheets.map((t) => t.title)).toEqual(['Sheet1']);
+    expect(stub.values(id, 'Sheet1')).toEqual([]);
+  });
+
+  it('refuses more than 18,278 columns in a tab', async () => {
+    const id = stub.createSpreadsheet();
+    const sheetId = stub.sheet(id, 'Sheet1')!.sheetId;
+    const wide = await failure(
+      api.spreadsheets.batchUpdate({
+        spreadsheetId: id,
+        requestBody: {
+          requests: [{ appendDimension: { sheetId, dimension: 'COLUMNS', length: 18_278 - 26 + 1 } }],
+        },
+      }),
+    );
+    expect(wide.message).toMatch(/above the limit of 18278 columns/);
+    const append = await failure(
+      api.spreadsheets.values.append({
+        spreadsheetId: id,
+        range: 'Sheet1!ZZZ1',
+        valueInputOption: 'RAW',
+        requestBody: { values: [['fits', 'one too many']] },
+      }),
+    );
+    expect(append.message).toMatch(/above the limit of 18278 columns/);
+  });
+
+  it('records the size of every request, and can refuse large bodies', async () => {
+    const small = new SheetsStub({ maxRequestBytes: 1000 });
+    await small.start();
+    try {
+      const id = small.createSpreadsheet();
+      const write = (text: string) =>
+        client(small).spreadsheets.values.update({
+          spreadsheetId: id,
+          range: 'Sheet1!A1',
+          valueInputOption: 'RAW',
+          requestBody: { values: [[text]] },
+        });
+      await write('short');
+      expect(small.requests.at(-1)?.bytes).toBeGreaterThan(5);
+      expect(await failure(write('x'.repeat(2000)))).toMatchObject({ status: 413 });
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('serves the metadata server only to requests with Metadata-Flavor: Google', async () => {
+    const gce = new SheetsStub({ metadataAccount: 'vm@stub-project.iam.gserviceaccount.com' });
+    await gce.start();
+    try {
+      const base = `http://${gce.metadataHost}/computeMetadata/v1/instance/service-accounts/default`;
+      expect((await fetch(`${base}/email`)).status).toBe(403);
+      const email = await fetch(`${base}/email`, { headers: { 'Metadata-Flavor': 'Google' } });
+      expect(email.headers.get('metadata-flavor')).toBe('Google');
+      expect(await email.text()).toBe('vm@stub-project.iam.gserviceaccount.com');
+      const token = (await (
+        await fetch(`${base}/token`, { headers: { 'Metadata-Flavor': 'Google' } })
+      ).json()) as { access_token: string };
+      const id = gce.createSpreadsheet({ users: ['vm@stub-project.iam.gserviceaccount.com'] });
+      await client(gce, token.access_token).spreadsheets.get({ spreadsheetId: id });
+      expect(gce.requests.at(-1)).toMatchObject({
+        status: 200,
+        user: 'vm@stub-project.iam.gserviceaccount.com',
+      });
+    } finally {
+      await gce.stop();
+    }
   });
 });

@@ -2,9 +2,15 @@
  * A local stand-in for the part of the Google Sheets API v4 that the `google-sheets` sink uses
  * (Google cannot be reached from the test machines). It follows the real wire format: percent-encoded
  * A1 ranges in the path, `:append` / `:batchUpdate` suffixes, `valueInputOption` required, grid
- * limits and the 10 million cell limit, error bodies `{ error: { code, message, status } }`, bearer
- * tokens, and a per-user per-minute quota answered with 429. Failures can be injected: error
- * statuses, slow answers, answers held back, and answers lost after the change was applied.
+ * limits (values.update never grows a grid; values.append and appendCells do), the 10 million cell
+ * and 18,278 column limits, number formats per cell, error bodies `{ error: { code, message, status } }`,
+ * bearer tokens, and a per-user per-minute quota answered with 429. Failures can be injected: error
+ * statuses, slow answers, answers held back, and answers lost after the change was applied. People
+ * can be simulated: rows typed, inserted, deleted and sorted between or during requests.
+ *
+ * It also stands in for the Google services around it that credentials use: the OAuth token
+ * endpoint (`/token`), the GCE metadata server (`/computeMetadata/v1/...`, for Application Default
+ * Credentials on GKE/GCE) and the IAM credentials API (`generateAccessToken`, for impersonation).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createVerify } from 'node:crypto';
@@ -17,6 +23,8 @@ export interface StubCell {
   value: StubValue;
   /** Set when USER_ENTERED text started with `=`: the cell holds a formula. */
   formula?: string;
+  /** The cell's number format pattern (userEnteredFormat.numberFormat.pattern). */
+  format?: string;
 }
 
 export interface StubSheet {
@@ -27,8 +35,6 @@ export interface StubSheet {
   columnCount: number;
   /** rows[r][c], 0-based; holes are empty cells. */
   rows: (StubCell | undefined)[][];
-  /** Number formats set with repeatCell, by 0-based column. */
-  formats: Map<number, string>;
 }
 
 export interface StubSpreadsheet {
@@ -60,7 +66,20 @@ export interface SheetsStubOptions {
   serviceAccounts?: Record<string, string>;
   /** OAuth clients for `POST /token` (refresh-token grant): client id -> secret, refresh token -> user. */
   oauth?: { clients: Record<string, string>; refreshTokens: Record<string, string> };
+  /** The service account of the metadata server (`/computeMetadata/v1/...`); none: no metadata server. */
+  metadataAccount?: string;
+  /** Impersonation grants for the IAM credentials API: target service account -> users allowed to impersonate it. */
+  impersonation?: Record<string, string[]>;
+  /**
+   * Request bodies larger than this are refused with 413. Google documents no hard limit (it
+   * recommends 2 MB), so the default is none; every body's size is recorded in `requests`.
+   */
+  maxRequestBytes?: number;
 }
+
+/** Google's column limit per sheet (`ZZZ`). */
+export const MAX_COLUMNS = 18_278;
+export const IAM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export const SHEETS_SCOPE = 'https://www.googleapis.com/auth/spreadsheets';
 
@@ -71,6 +90,8 @@ export interface StubRequest {
   kind: 'read' | 'write';
   status: number;
   time: number;
+  /** Size of the request body in bytes. */
+  bytes: number;
 }
 
 interface Injected {
@@ -116,6 +137,10 @@ export class SheetsStub {
   private readonly retryAfterHeader: boolean;
   private readonly serviceAccounts: Record<string, string>;
   private readonly oauth: { clients: Record<string, string>; refreshTokens: Record<string, string> };
+  private readonly metadataAccount: string | undefined;
+  private readonly impersonation: Record<string, string[]>;
+  private readonly maxRequestBytes: number;
+  private readonly beforeWrites: (() => void)[] = [];
   private readonly usage = new Map<string, { windowStart: number; reads: number; writes: number }>();
   private readonly injected: Injected[] = [];
   private delayMs = 0;
@@ -135,6 +160,14 @@ export class SheetsStub {
     this.retryAfterHeader = options.retryAfterHeader ?? false;
     this.serviceAccounts = options.serviceAccounts ?? {};
     this.oauth = options.oauth ?? { clients: {}, refreshTokens: {} };
+    this.metadataAccount = options.metadataAccount;
+    this.impersonation = options.impersonation ?? {};
+    this.maxRequestBytes = options.maxRequestBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** `host:port` of the metadata server, for `GCE_METADATA_HOST`. */
+  get metadataHost(): string {
+    return `127.0.0.1:${this.port}`;
   }
 
   /** Token endpoint URL for OAuth refresh tokens (`auth.tokenUrl`). */
@@ -238,6 +271,56 @@ export class SheetsStub {
     for (const go of held) go();
   }
 
+  /** Runs `edit` just before the next write request is applied (a person editing during a batch). */
+  beforeNextWrite(edit: () => void): void {
+    this.beforeWrites.push(edit);
+  }
+
+  // People in the spreadsheet UI. Rows are 1-based, as the UI shows them.
+
+  private grid(spreadsheetId: string, title: string): StubSheet {
+    const sheet = this.sheet(spreadsheetId, title);
+    if (!sheet) throw new Error(`no tab ${title} in ${spreadsheetId}`);
+    return sheet;
+  }
+
+  /** Types `values` into row `row` from column A (cells past the grid are refused, as in the UI). */
+  typeRow(spreadsheetId: string, title: string, row: number, values: StubValue[]): void {
+    const sheet = this.grid(spreadsheetId, title);
+    if (row > sheet.rowCount || values.length > sheet.columnCount) throw new Error('outside the grid');
+    const target = (sheet.rows[row - 1] ??= []);
+    values.forEach((v, c) => (target[c] = { value: v }));
+  }
+
+  /** Inserts `count` empty rows above row `before` (Insert 1 row above). */
+  insertRows(spreadsheetId: string, title: string, before: number, count = 1): void {
+    const sheet = this.grid(spreadsheetId, title);
+    while (sheet.rows.length < before - 1) sheet.rows.push([]);
+    sheet.rows.splice(before - 1, 0, ...Array.from({ length: count }, () => []));
+    sheet.rowCount += count;
+  }
+
+  /** Deletes rows `from` .. `from + count - 1`; the rows below move up. */
+  deleteRows(spreadsheetId: string, title: string, from: number, count = 1): void {
+    const sheet = this.grid(spreadsheetId, title);
+    sheet.rows.splice(from - 1, count);
+    sheet.rowCount -= count;
+  }
+
+  /** Sorts rows `from`..last row with data by the 0-based column (Data > Sort range). */
+  sortRows(spreadsheetId: string, title: string, from: number, column: number, descending = false): void {
+    const sheet = this.grid(spreadsheetId, title);
+    const key = (row: (StubCell | undefined)[] | undefined): string => String(row?.[column]?.value ?? '');
+    const rows = sheet.rows.slice(from - 1);
+    rows.sort((a, b) => (descending ? -1 : 1) * key(a).localeCompare(key(b), 'en', { numeric: true }));
+    sheet.rows.splice(from - 1, rows.length, ...rows);
+  }
+
+  /** The number format of a cell (1-based row and column). */
+  format(spreadsheetId: string, title: string, row: number, column: number): string | undefined {
+    return this.grid(spreadsheetId, title).rows[row - 1]?.[column - 1]?.format;
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -251,15 +334,23 @@ export class SheetsStub {
       kind,
       status: 0,
       time: Date.now(),
+      bytes: 0,
     };
-    // The token endpoint is another Google service: not an API request, not in the quota.
-    if (url.pathname !== '/token') this.requests.push(record);
+    // The token, metadata and IAM endpoints are other Google services: not Sheets API requests.
+    const api = url.pathname.startsWith('/v4/');
+    if (api) this.requests.push(record);
     let status = 200;
     let body: unknown;
     let headers: Record<string, string> = {};
     try {
       const raw = await readBody(req);
+      record.bytes = Buffer.byteLength(raw);
       if (url.pathname === '/token' && method === 'POST') return this.token(raw, res);
+      if (url.pathname.startsWith('/computeMetadata/')) return this.metadata(req, url, res);
+      if (url.pathname.startsWith('/v1/projects/-/serviceAccounts/'))
+        return this.generateAccessToken(req, url, raw, res);
+      if (record.bytes > this.maxRequestBytes)
+        throw new HttpError(413, `Request payload size exceeds the limit: ${this.maxRequestBytes} bytes.`);
       record.user = this.authenticate(req);
       const injected = this.injected[0];
       if (injected) {
@@ -273,6 +364,7 @@ export class SheetsStub {
         );
       }
       this.chargeQuota(record.user, kind);
+      if (kind === 'write') for (const edit of this.beforeWrites.splice(0)) edit();
       body = this.route(method, url, raw, record.user);
     } catch (error) {
       if (error instanceof HttpError) {
@@ -322,8 +414,69 @@ export class SheetsStub {
     send(200, { access_token: access, expires_in: 3599, scope: SHEETS_SCOPE, token_type: 'Bearer' });
   }
 
+  /** The GCE metadata server: the default service account's e-mail and access tokens. */
+  private metadata(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    const send = (status: number, body: string, type = 'application/text'): void => {
+      res.writeHead(status, { 'content-type': type, 'metadata-flavor': 'Google' });
+      res.end(body);
+    };
+    if (!this.metadataAccount) {
+      req.socket.destroy();
+      return;
+    }
+    if (req.headers['metadata-flavor'] !== 'Google')
+      return send(403, 'Missing Metadata-Flavor:Google header.');
+    const path = url.pathname.replace(/\/+$/, '');
+    const account = '/computeMetadata/v1/instance/service-accounts/default';
+    if (path === `${account}/email`) return send(200, this.metadataAccount);
+    if (path === `${account}/token`) {
+      const access = `metadata-${++this.counter}`;
+      this.tokens[access] = this.metadataAccount;
+      return send(
+        200,
+        JSON.stringify({ access_token: access, expires_in: 3599, token_type: 'Bearer' }),
+        'application/json',
+      );
+    }
+    if (path === '/computeMetadata/v1/universe/universe-domain') return send(200, 'googleapis.com');
+    if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1') return send(200, '');
+    if (path === '/computeMetadata/v1/project/project-id') return send(200, 'stub-project');
+    send(404, 'Not Found');
+  }
+
+  /** IAM credentials `generateAccessToken`: a token for a service account the caller may impersonate. */
+  private generateAccessToken(req: IncomingMessage, url: URL, raw: string, res: ServerResponse): void {
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+      res.end(JSON.stringify(body));
+    };
+    const fail = (code: number, message: string): void =>
+      send(code, { error: { code, message, status: STATUS_NAMES[code] ?? 'UNKNOWN' } });
+    const m = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(url.pathname);
+    if (!m || req.method !== 'POST') return fail(404, `Method not found: ${url.pathname}`);
+    const target = decodeURIComponent(m[1] ?? '');
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    let caller: string | undefined;
+    try {
+      caller = token === undefined ? undefined : (this.tokens[token] ?? this.jwtUser(token, IAM_SCOPE));
+    } catch {
+      caller = undefined;
+    }
+    if (!caller) return fail(401, 'Request had invalid authentication credentials.');
+    if (!(this.impersonation[target] ?? []).includes(caller))
+      return fail(
+        403,
+        "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
+      );
+    const body = JSON.parse(raw || '{}') as { scope?: string[] };
+    if (!(body.scope ?? []).includes(SHEETS_SCOPE)) return fail(400, 'Scope is required.');
+    const access = `impersonated-${++this.counter}`;
+    this.tokens[access] = target;
+    send(200, { accessToken: access, expireTime: new Date(Date.now() + 3_600_000).toISOString() });
+  }
+
   /** A self-signed service-account JWT, verified with the account's public key. */
-  private jwtUser(token: string): string | undefined {
+  private jwtUser(token: string, scope = SHEETS_SCOPE): string | undefined {
     const [head, body, signature] = token.split('.');
     if (!head || !body || !signature) return undefined;
     let claims: { iss?: string; scope?: string; exp?: number };
@@ -338,7 +491,7 @@ export class SheetsStub {
       .update(`${head}.${body}`)
       .verify(key, Buffer.from(signature, 'base64url'));
     if (!ok || !claims.exp || claims.exp * 1000 < Date.now()) return undefined;
-    if (!(claims.scope ?? '').split(' ').includes(SHEETS_SCOPE))
+    if (!(claims.scope ?? '').split(' ').includes(scope))
       throw new HttpError(403, 'Request had insufficient authentication scopes.');
     return claims.iss;
   }
@@ -450,11 +603,11 @@ export class SheetsStub {
       rowCount: grid.rowCount ?? 1000,
       columnCount: grid.columnCount ?? 26,
       rows: [],
-      formats: new Map(),
     };
     if (book.sheets.some((s) => s.sheetId === sheet.sheetId))
       throw new HttpError(400, `Sheet with id ${sheet.sheetId} already exists.`);
     book.sheets.push(sheet);
+    this.checkColumns(sheet);
     this.checkCells(book, 'addSheet');
     return sheet;
   }
@@ -467,16 +620,34 @@ export class SheetsStub {
       );
   }
 
-  /** spreadsheets.batchUpdate: all requests apply, or none (validated on a copy). */
+  private checkColumns(sheet: StubSheet): void {
+    if (sheet.columnCount > MAX_COLUMNS)
+      throw new HttpError(
+        400,
+        `This action would increase the number of columns in the sheet "${sheet.title}" above the limit of ${MAX_COLUMNS} columns.`,
+      );
+  }
+
+  /** spreadsheets.batchUpdate: all requests apply, or none (applied to a copy, kept only if all pass). */
   private batchUpdate(book: StubSpreadsheet, body: Record<string, unknown>): unknown {
     const requests = Array.isArray(body.requests) ? (body.requests as Record<string, unknown>[]) : [];
     if (requests.length === 0) throw new HttpError(400, 'Must specify at least one request.');
-    const copy: StubSpreadsheet = {
-      ...book,
-      sheets: book.sheets.map((s) => ({ ...s })),
+    // Rows are copied on first write to a sheet, so a failing request leaves the book untouched.
+    const copied = new Set<StubSheet>();
+    const copy: StubSpreadsheet = { ...book, sheets: book.sheets.map((s) => ({ ...s })) };
+    const writable = (sheet: StubSheet): StubSheet => {
+      if (!copied.has(sheet)) {
+        sheet.rows = sheet.rows.map((r) => (r ? [...r] : r));
+        copied.add(sheet);
+      }
+      return sheet;
+    };
+    const grid = (sheetId: number | undefined): StubSheet => {
+      const sheet = copy.sheets.find((s) => s.sheetId === sheetId);
+      if (!sheet) throw new HttpError(400, `No grid with id: ${sheetId}`);
+      return sheet;
     };
     const replies: unknown[] = [];
-    const pendingFormats: [StubSheet, number, string][] = [];
     requests.forEach((request, i) => {
       const where = `Invalid requests[${i}]`;
       try {
@@ -486,32 +657,77 @@ export class SheetsStub {
             unknown
           >;
           const sheet = this.addSheet(copy, props);
+          copied.add(sheet);
           replies.push({ addSheet: { properties: sheetProperties(sheet) } });
         } else if (request.appendDimension) {
           const a = request.appendDimension as { sheetId?: number; dimension?: string; length?: number };
-          const sheet = copy.sheets.find((s) => s.sheetId === a.sheetId);
-          if (!sheet) throw new HttpError(400, `No grid with id: ${a.sheetId}`);
+          const sheet = grid(a.sheetId);
           if (!a.length || a.length < 1) throw new HttpError(400, 'length must be at least 1');
           if (a.dimension === 'ROWS') sheet.rowCount += a.length;
           else if (a.dimension === 'COLUMNS') sheet.columnCount += a.length;
           else throw new HttpError(400, `Invalid value at 'requests[${i}].append_dimension.dimension'`);
+          this.checkColumns(sheet);
           this.checkCells(copy, 'appendDimension');
           replies.push({});
         } else if (request.repeatCell) {
           const r = request.repeatCell as {
-            range?: { sheetId?: number; startColumnIndex?: number; endColumnIndex?: number };
-            cell?: { userEnteredFormat?: { numberFormat?: { pattern?: string } } };
+            range?: GridRange;
+            cell?: CellData;
             fields?: string;
           };
-          const sheet = copy.sheets.find((s) => s.sheetId === r.range?.sheetId);
-          if (!sheet) throw new HttpError(400, `No grid with id: ${r.range?.sheetId}`);
+          const sheet = writable(grid(r.range?.sheetId));
           if (!r.fields) throw new HttpError(400, "At least one field must be specified in 'fields'.");
           const pattern = r.cell?.userEnteredFormat?.numberFormat?.pattern;
-          const from = r.range?.startColumnIndex ?? 0;
-          const to = r.range?.endColumnIndex ?? sheet.columnCount;
-          if (to > sheet.columnCount)
-            throw new HttpError(400, `Range exceeds grid limits. Max columns: ${sheet.columnCount}`);
-          if (pattern) for (let c = from; c < to; c++) pendingFormats.push([sheet, c, pattern]);
+          const [r0, r1, c0, c1] = gridBounds(sheet, r.range ?? {});
+          for (let row = r0; row < r1; row++)
+            for (let c = c0; c < c1; c++) {
+              const target = (sheet.rows[row] ??= []);
+              const cell = target[c];
+              if (pattern) target[c] = { ...(cell ?? { value: '' }), format: pattern };
+            }
+          replies.push({});
+        } else if (request.updateCells) {
+          const u = request.updateCells as {
+            start?: { sheetId?: number; rowIndex?: number; columnIndex?: number };
+            rows?: { values?: CellData[] }[];
+            fields?: string;
+          };
+          if (!u.fields) throw new HttpError(400, "At least one field must be specified in 'fields'.");
+          const sheet = writable(grid(u.start?.sheetId));
+          const r0 = u.start?.rowIndex ?? 0;
+          const c0 = u.start?.columnIndex ?? 0;
+          const rows = u.rows ?? [];
+          const width = Math.max(0, ...rows.map((row) => row.values?.length ?? 0));
+          if (r0 + rows.length > sheet.rowCount || c0 + width > sheet.columnCount)
+            throw new HttpError(
+              400,
+              `Range exceeds grid limits. Max rows: ${sheet.rowCount}, max columns: ${sheet.columnCount}`,
+            );
+          rows.forEach((row, k) => setCells(sheet, r0 + k, c0, row.values ?? []));
+          replies.push({});
+        } else if (request.appendCells) {
+          const a = request.appendCells as {
+            sheetId?: number;
+            rows?: { values?: CellData[] }[];
+            fields?: string;
+          };
+          if (!a.fields) throw new HttpError(400, "At least one field must be specified in 'fields'.");
+          const sheet = writable(grid(a.sheetId));
+          const rows = a.rows ?? [];
+          const width = Math.max(0, ...rows.map((row) => row.values?.length ?? 0));
+          if (width > sheet.columnCount)
+            throw new HttpError(
+              400,
+              `Range exceeds grid limits. Max rows: ${sheet.rowCount}, max columns: ${sheet.columnCount}`,
+            );
+          // After the last row with data, inserting rows into the grid if necessary.
+          const r0 = lastRowWithData(sheet);
+          const grow = r0 + rows.length - sheet.rowCount;
+          if (grow > 0) {
+            sheet.rowCount += grow;
+            this.checkCells(copy, 'appendCells');
+          }
+          rows.forEach((row, k) => setCells(sheet, r0 + k, 0, row.values ?? []));
           replies.push({});
         } else {
           throw new HttpError(400, `Unsupported request: ${Object.keys(request).join(', ')}`);
@@ -524,8 +740,6 @@ export class SheetsStub {
     });
     book.sheets = copy.sheets;
     book.nextSheetId = copy.nextSheetId;
-    for (const [sheet, column, pattern] of pendingFormats)
-      (book.sheets.find((s) => s.sheetId === sheet.sheetId) ?? sheet).formats.set(column, pattern);
     return { spreadsheetId: book.spreadsheetId, replies };
   }
 
@@ -639,8 +853,11 @@ export class SheetsStub {
   }
 
   /**
-   * values.append: finds the table at the range (here: the data of the tab, from the range's first
-   * column) and writes after its last row. INSERT_ROWS grows the grid; OVERWRITE stays in it.
+   * values.append: finds the table at the range (the first rows with data at or below the range's
+   * first row, up to the next empty row) and writes after its last row, from the range's first
+   * column. INSERT_ROWS inserts new rows there (the rows below move down); OVERWRITE writes over
+   * what is there. Either way the grid grows when the data reaches past its end (Google: "adding
+   * data to the end of the sheet will still insert new rows or columns").
    */
   private append(
     book: StubSpreadsheet,
@@ -658,36 +875,36 @@ export class SheetsStub {
     const values = (Array.isArray(body.values) ? body.values : []) as unknown[][];
     const c0 = (range.startColumn ?? 1) - 1;
     const width = Math.max(0, ...values.map((r) => r.length));
-    let last = 0;
-    sheet.rows.forEach((row, i) => {
-      if (row.some((c) => c !== undefined)) last = i + 1;
-    });
-    const r0 = last;
-    const needRows = r0 + values.length - sheet.rowCount;
-    const needCols = c0 + width - sheet.columnCount;
-    if (needRows > 0 || needCols > 0) {
-      if (insert === 'OVERWRITE' && needRows > 0)
-        throw new HttpError(
-          400,
-          `Range (${text}) exceeds grid limits. Max rows: ${sheet.rowCount}, max columns: ${sheet.columnCount}`,
-        );
-      const before = [sheet.rowCount, sheet.columnCount] as const;
-      sheet.rowCount += Math.max(0, needRows);
-      sheet.columnCount += Math.max(0, needCols);
-      try {
-        this.checkCells(book, 'append');
-      } catch (error) {
-        [sheet.rowCount, sheet.columnCount] = before;
-        throw error;
-      }
+    const hasData = (i: number): boolean => (sheet.rows[i] ?? []).some((c) => c !== undefined);
+    let first = (range.startRow ?? 1) - 1;
+    const end = Math.max(sheet.rows.length, first);
+    while (first < end && !hasData(first)) first++;
+    let last = first;
+    while (last < sheet.rows.length && hasData(last)) last++;
+    const found = first < sheet.rows.length;
+    const r0 = found ? last : (range.startRow ?? 1) - 1;
+    const before = [sheet.rowCount, sheet.columnCount, sheet.rows] as const;
+    if (insert === 'INSERT_ROWS' && r0 < sheet.rows.length) {
+      sheet.rows = [...sheet.rows];
+      sheet.rows.splice(r0, 0, ...Array.from({ length: values.length }, () => []));
+      sheet.rowCount += values.length;
     }
-    const cells = writeCells(sheet, r0, c0, values, option);
-    const tableEnd = Math.max(last, 1);
+    sheet.rowCount = Math.max(sheet.rowCount, r0 + values.length);
+    sheet.columnCount = Math.max(sheet.columnCount, c0 + width);
+    let cells: number;
+    try {
+      this.checkColumns(sheet);
+      this.checkCells(book, 'append');
+      cells = writeCells(sheet, r0, c0, values, option);
+    } catch (error) {
+      [sheet.rowCount, sheet.columnCount, sheet.rows] = before;
+      throw error;
+    }
     return {
       spreadsheetId: book.spreadsheetId,
-      ...(last > 0
+      ...(found
         ? {
-            tableRange: `${quoteSheet(sheet.title)}!${columnLetters(c0 + 1)}1:${columnLetters(c0 + Math.max(width, 1))}${tableEnd}`,
+            tableRange: `${quoteSheet(sheet.title)}!${columnLetters(c0 + 1)}${first + 1}:${columnLetters(c0 + Math.max(width, 1))}${last}`,
           }
         : {}),
       updates: {
@@ -699,6 +916,68 @@ export class SheetsStub {
       },
     };
   }
+}
+
+interface GridRange {
+  sheetId?: number;
+  startRowIndex?: number;
+  endRowIndex?: number;
+  startColumnIndex?: number;
+  endColumnIndex?: number;
+}
+
+interface CellData {
+  userEnteredValue?: {
+    stringValue?: string;
+    numberValue?: number;
+    boolValue?: boolean;
+    formulaValue?: string;
+  };
+  userEnteredFormat?: { numberFormat?: { type?: string; pattern?: string } };
+}
+
+/** [row0, row1, col0, col1) of a GridRange; open ends reach the end of the grid. */
+function gridBounds(sheet: StubSheet, range: GridRange): [number, number, number, number] {
+  const r1 = range.endRowIndex ?? sheet.rowCount;
+  const c1 = range.endColumnIndex ?? sheet.columnCount;
+  if (r1 > sheet.rowCount || c1 > sheet.columnCount)
+    throw new HttpError(
+      400,
+      `Range exceeds grid limits. Max rows: ${sheet.rowCount}, max columns: ${sheet.columnCount}`,
+    );
+  return [range.startRowIndex ?? 0, r1, range.startColumnIndex ?? 0, c1];
+}
+
+/** Index after the last row that has a value (0 for an empty sheet). */
+function lastRowWithData(sheet: StubSheet): number {
+  for (let i = sheet.rows.length - 1; i >= 0; i--)
+    if ((sheet.rows[i] ?? []).some((c) => c !== undefined)) return i + 1;
+  return 0;
+}
+
+/** Writes CellData (values and number formats) into a row; an empty CellData clears the cell. */
+function setCells(sheet: StubSheet, r: number, c0: number, cells: CellData[]): void {
+  const target = (sheet.rows[r] ??= []);
+  cells.forEach((cell, j) => {
+    const v = cell.userEnteredValue;
+    const format = cell.userEnteredFormat?.numberFormat?.pattern;
+    let out: StubCell | undefined;
+    if (v?.formulaValue !== undefined)
+      out = { value: `#FORMULA(${v.formulaValue.slice(1)})`, formula: v.formulaValue };
+    else if (v?.stringValue !== undefined) out = { value: v.stringValue };
+    else if (v?.numberValue !== undefined) {
+      if (!Number.isFinite(v.numberValue))
+        throw new HttpError(400, `Invalid value at 'numberValue' (${v.numberValue})`);
+      out = { value: v.numberValue };
+    } else if (v?.boolValue !== undefined) out = { value: v.boolValue };
+    if (out && format) out.format = format;
+    if (typeof out?.value === 'string' && out.value.length > 50_000)
+      throw new HttpError(
+        400,
+        'Your input contains more than the maximum of 50000 characters in a single cell.',
+      );
+    target[c0 + j] = out;
+  });
 }
 
 function firstKey(o: Record<string, unknown>): string {
@@ -749,7 +1028,15 @@ function writeCells(
       if (v === null || v === undefined) return;
       if (typeof v === 'object') throw new HttpError(400, `Invalid values[${i}][${j}]: ${JSON.stringify(v)}`);
       const value = v as StubValue;
-      target[c0 + j] = value === '' ? undefined : option === 'RAW' ? { value } : parseEntered(value);
+      if (typeof value === 'string' && value.length > 50_000)
+        throw new HttpError(
+          400,
+          'Your input contains more than the maximum of 50000 characters in a single cell.',
+        );
+      const format = target[c0 + j]?.format;
+      const cell = value === '' ? undefined : option === 'RAW' ? { value } : parseEntered(value);
+      // A value written over a formatted cell keeps the cell's format.
+      target[c0 + j] = cell && format ? { ...cell, format } : cell;
       cells++;
     });
   });

@@ -1,4 +1,4 @@
-import { google } from 'googleapis';
+import { OAuth2Client } from 'google-auth-library';
 import { GoogleSheetsSink } from '../../connectors/google-sheets/sink.js';
 import { googleSheetsSinkConfig } from '../../connectors/google-sheets/spec.js';
 import { createMessage, type Message } from '../../src/sdk/index.js';
@@ -24,9 +24,10 @@ export function stubSink(
   const ctx = options.ctx ?? createFakeContext();
   let auth;
   if (options.token !== null) {
-    const client = new google.auth.OAuth2();
+    const client = new OAuth2Client();
     client.setCredentials({ access_token: options.token ?? DEFAULT_TOKEN });
-    auth = { client, account: DEFAULT_USER };
+    // The quota is per Google identity and process: one identity per stand-in keeps tests apart.
+    auth = { client, account: DEFAULT_USER.replace('@', `+${stub.port}@`) };
   }
   return { sink: new GoogleSheetsSink(config, ctx, auth ? { auth } : {}), ctx };
 }

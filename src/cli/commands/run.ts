@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { loadPipelinesOrThrow, type PipelineConfig } from '../../config/index.js';
 import { createOutboxBackend, type TrimCause } from '../../outbox/index.js';
@@ -83,6 +84,9 @@ export async function runService(
     throw new Error(
       `PASSERELLE_LEASE_TTL: expected a duration of at least 500ms such as 15s, got "${leaseTtl}"`,
     );
+  // Owner of this replica's leases: a restart with the same identity takes them back at once.
+  const identity = deps.env.PASSERELLE_IDENTITY?.trim() || hostname();
+  if (redisUrl) logger.info({ identity }, 'replica identity (owner of its leases)');
   const backend = await createOutboxBackend({
     redisUrl,
     retention,
@@ -98,6 +102,7 @@ export async function runService(
     ...(redisUrl ? { redisUrl } : {}),
     ...(adminToken ? { adminToken } : {}),
     ...(leaseTtlMs ? { leaseTtlMs } : {}),
+    identity,
   });
   late.service = service;
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));

@@ -1,0 +1,167 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFakeContext } from '../../test/conformance/context.js';
+import { createMessage, type Message } from '../../src/sdk/index.js';
+import { ExcelSink } from './sink.js';
+import { excelConfig, readWithExceljs, tempFolder } from './test-support.js';
+
+/**
+ * The files opened by LibreOffice (Debian's libreoffice-calc-nogui, `soffice --headless`, installed
+ * by .ci/run) and converted to CSV: every cell compared with what was sent. exceljs reads them back
+ * too. (openpyxl, the other reader tried when the issue was found, is not installed: no PyPI here.)
+ */
+
+const run = promisify(execFile);
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+const TEXTS = [
+  '  two leading spaces',
+  'two trailing spaces  ',
+  '\tleading tab',
+  'trailing tab\t',
+  ' both ',
+  '   ',
+  'inner  spaces\tand tab',
+  'line one\nline two',
+  '=1+1',
+  '+SUM(A1:A2)',
+  '-2+3',
+  '@SUM(1)',
+  '=HYPERLINK("http://example.com","x")',
+  'Ünïcödé 日本語 Ελληνικά עברית 🎉👩‍🔧',
+  'comma, "quotes" and ; semicolon',
+  'x'.repeat(30_000),
+  'plain',
+];
+const NUMBERS = [0, -1.5, 3.141592653589793, 1e15, -0.000123, 1234567.891, 0.1 + 0.2, 2 ** 53, 6.02e23, -42];
+
+/** RFC 4180: fields in double quotes may hold commas, quotes (doubled) and line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  const endField = (): void => {
+    row.push(field);
+    field = '';
+  };
+  const endRow = (): void => {
+    endField();
+    rows.push(row);
+    row = [];
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') endField();
+    else if (c === '\n') endRow();
+    else if (c !== '\r') field += c;
+  }
+  if (field !== '' || row.length > 0) endRow();
+  return rows;
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+const shown = (ms: number, millis: boolean): string => {
+  const d = new Date(ms);
+  const base = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  return millis ? `${base}.${pad(d.getUTCMilliseconds(), 3)}` : base;
+};
+
+describe('excel sink: files opened by LibreOffice', () => {
+  it('every cell reads back as sent: dates, numbers, booleans, whitespace, formula-like text, Unicode, long text', async () => {
+    const { dir, dispose } = await tempFolder('libreoffice');
+    cleanups.push(dispose);
+    const sink = new ExcelSink(
+      excelConfig({
+        directory: dir,
+        fileName: 'interop.xlsx',
+        rotate: 'none',
+        columns: [
+          { header: 'time', value: 'time' },
+          { header: 'precise', value: 'payload.at', type: 'datetime', format: 'yyyy-mm-dd hh:mm:ss.000' },
+          { header: 'number', value: 'payload.number' },
+          { header: 'flag', value: 'payload.flag' },
+          { header: ' text ', value: 'payload.text' },
+        ],
+      }),
+      createFakeContext(),
+      { tickEvery: 60_000 },
+    );
+    await sink.connect(AbortSignal.timeout(10_000));
+    const start = Date.UTC(2026, 0, 15, 8, 30, 15);
+    const sent: { time: number; at: number; number: number; flag: boolean; text: string }[] = [];
+    for (let i = 0; i < Math.max(TEXTS.length, NUMBERS.length); i++)
+      sent.push({
+        time: start + i * 61_000,
+        at: Date.UTC(1999 + i, i % 12, 1 + i, i % 24, i, i, 7 * i),
+        number: NUMBERS[i % NUMBERS.length]!,
+        flag: i % 2 === 0,
+        text: TEXTS[i % TEXTS.length]!,
+      });
+    const messages: Message[] = sent.map((s, i) =>
+      createMessage({
+        id: `lo-${i}`,
+        time: s.time,
+        meta: {},
+        payload: { at: s.at, number: s.number, flag: s.flag, text: s.text },
+      }),
+    );
+    await sink.write(messages, AbortSignal.timeout(10_000));
+    await sink.close();
+    const path = join(dir, 'interop.xlsx');
+
+    // LibreOffice, headless, with a profile of its own; cells exported with full precision, not as shown.
+    const profile = join(dir, 'lo-profile');
+    const out = join(dir, 'csv');
+    await run(
+      'soffice',
+      [
+        `-env:UserInstallation=file://${profile}`,
+        '--headless',
+        '--convert-to',
+        'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false',
+        '--outdir',
+        out,
+        path,
+      ],
+      { timeout: 120_000 },
+    );
+    const rows = parseCsv(await readFile(join(out, 'interop.csv'), 'utf8'));
+    expect(rows[0]).toEqual(['time', 'precise', 'number', 'flag', ' text ']);
+    expect(rows).toHaveLength(sent.length + 1);
+    for (const [i, s] of sent.entries()) {
+      const [time, precise, number, flag, text] = rows[i + 1]!;
+      expect(time, `row ${i} time`).toBe(shown(s.time, false));
+      expect(precise, `row ${i} precise`).toBe(shown(s.at, true));
+      // LibreOffice writes 15 significant digits.
+      expect(Math.abs(Number(number) - s.number), `row ${i} number ${number}`).toBeLessThanOrEqual(
+        Math.abs(s.number) * 1e-14,
+      );
+      expect(flag, `row ${i} flag`).toBe(s.flag ? 'TRUE' : 'FALSE');
+      expect(text, `row ${i} text ${JSON.stringify(s.text.slice(0, 40))}`).toBe(s.text);
+    }
+
+    // exceljs reads the same values back, exactly.
+    const { sheets } = await readWithExceljs(path);
+    expect(sheets[0]!.rows[0]).toEqual(['time', 'precise', 'number', 'flag', ' text ']);
+    for (const [i, s] of sent.entries()) {
+      const [time, at, number, flag, text] = sheets[0]!.rows[i + 1]!;
+      expect((time as Date).getTime()).toBe(s.time);
+      expect((at as Date).getTime()).toBe(s.at);
+      expect([number, flag, text]).toEqual([s.number, s.flag, s.text]);
+    }
+  });
+});
