@@ -172,10 +172,13 @@ const panels = [
     'Resident memory and JavaScript heap.',
   ),
   series(
-    'Event loop lag',
+    'Event loop delay',
     's',
-    [['passerelle_process_nodejs_eventloop_lag_p99_seconds', 'p99 {{instance}}']],
-    'A busy event loop delays acknowledgements and keep-alives.',
+    [
+      ['passerelle_process_nodejs_eventloop_lag_p99_seconds', 'p99 {{instance}}'],
+      ['passerelle_process_nodejs_eventloop_lag_max_seconds', 'max {{instance}}'],
+    ],
+    'How long timers and sockets waited for the event loop (per scrape interval). Above 0.1 s, one piece of work held it: acknowledgements, keep-alives and /healthz wait.',
   ),
 ];
 

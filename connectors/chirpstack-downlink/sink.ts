@@ -34,6 +34,7 @@ export function mqttSinkConfigFor(config: ChirpstackDownlinkConfig): MqttSinkCon
     reconnectDelay: config.reconnectDelay,
     reconnectMaxDelay: config.reconnectMaxDelay,
     topic: `{{ meta.${TOPIC_META} }}`,
+    topicValues: 'reject',
     qos: config.qos,
     retain: false,
     payload: 'json',
@@ -62,7 +63,10 @@ export class ChirpstackDownlinkSink implements Sink {
     private readonly config: ChirpstackDownlinkConfig,
     ctx: ComponentContext,
   ) {
-    this.mqtt = new MqttSink(mqttSinkConfigFor(config), ctx);
+    // The command topic is whole and checked here (applicationId, devEui): it is used as it is.
+    this.mqtt = new MqttSink(mqttSinkConfigFor(config), ctx, {
+      topicOf: (m) => String(m.meta[TOPIC_META]),
+    });
     this.applicationId = asTemplate(config.applicationId);
     this.devEui = asTemplate(config.devEui);
     this.fPort = asTemplate(config.fPort);

@@ -326,3 +326,74 @@ export function v4LogProtobuf(): Buffer {
   ev.getContextMap().set('deduplication_id', '3ac7e3c4-4401-4b8d-9386-a5c902f9202d');
   return Buffer.from(ev.serializeBinary());
 }
+
+const protoTime = (iso: string) => Timestamp.fromDate(new Date(iso));
+
+/** The v4Join() event in binary Protobuf. */
+export function v4JoinProtobuf(): Buffer {
+  const json = v4Join();
+  const ev: any = new integration.JoinEvent();
+  ev.setDeduplicationId(json.deduplicationId);
+  ev.setTime(protoTime(json.time));
+  ev.setDeviceInfo(protoDeviceInfo('0101010101010101'));
+  ev.setDevAddr(json.devAddr);
+  ev.setRegionConfigId(json.regionConfigId);
+  return Buffer.from(ev.serializeBinary());
+}
+
+/** The v4Status() event in binary Protobuf. */
+export function v4StatusProtobuf(): Buffer {
+  const json = v4Status();
+  const ev: any = new integration.StatusEvent();
+  ev.setDeduplicationId(json.deduplicationId);
+  ev.setTime(protoTime(json.time));
+  ev.setDeviceInfo(protoDeviceInfo('0101010101010101'));
+  ev.setMargin(json.margin);
+  ev.setExternalPowerSource(json.externalPowerSource);
+  ev.setBatteryLevelUnavailable(json.batteryLevelUnavailable);
+  ev.setBatteryLevel(json.batteryLevel);
+  return Buffer.from(ev.serializeBinary());
+}
+
+/** The v4Ack() event in binary Protobuf. */
+export function v4AckProtobuf(): Buffer {
+  const json = v4Ack();
+  const ev: any = new integration.AckEvent();
+  ev.setDeduplicationId(json.deduplicationId);
+  ev.setTime(protoTime(json.time));
+  ev.setDeviceInfo(protoDeviceInfo('0101010101010101'));
+  ev.setQueueItemId(json.queueItemId);
+  ev.setAcknowledged(json.acknowledged);
+  ev.setFCntDown(json.fCntDown);
+  return Buffer.from(ev.serializeBinary());
+}
+
+/** The v4Txack() event in binary Protobuf. */
+export function v4TxackProtobuf(): Buffer {
+  const json = v4Txack();
+  const ev: any = new integration.TxAckEvent();
+  ev.setDownlinkId(json.downlinkId);
+  ev.setTime(protoTime(json.time));
+  ev.setDeviceInfo(protoDeviceInfo('0101010101010101'));
+  ev.setQueueItemId(json.queueItemId);
+  ev.setFCntDown(json.fCntDown);
+  ev.setGatewayId(json.gatewayId);
+  return Buffer.from(ev.serializeBinary());
+}
+
+/** The v4Location() event in binary Protobuf. */
+export function v4LocationProtobuf(): Buffer {
+  const json = v4Location();
+  const ev: any = new integration.LocationEvent();
+  ev.setDeduplicationId(json.deduplicationId);
+  ev.setTime(protoTime(json.time));
+  ev.setDeviceInfo(protoDeviceInfo('0101010101010101'));
+  const loc: any = new common.Location();
+  loc.setLatitude(json.location.latitude);
+  loc.setLongitude(json.location.longitude);
+  loc.setAltitude(json.location.altitude);
+  loc.setSource(common.LocationSource.GEO_RESOLVER_TDOA);
+  loc.setAccuracy(json.location.accuracy);
+  ev.setLocation(loc);
+  return Buffer.from(ev.serializeBinary());
+}

@@ -12,6 +12,7 @@ import { readWithExceljs, readWithReadExcelFile, tempFolder, xlsxFiles } from '.
  */
 const CHILD = resolve(import.meta.dirname, 'crash-child.mjs');
 const BUILT = resolve(import.meta.dirname, '../../dist/connectors/excel/index.js');
+if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`npm run build\` first (npm test does)`);
 const TOTAL = 3000;
 const BATCH = 50;
 const KILLS = 6;
@@ -93,61 +94,58 @@ describe('excel sink: SIGKILL in the middle of a flush', () => {
     for (const c of cleanups) await c();
   });
 
-  it.skipIf(!existsSync(BUILT))(
-    'loses nothing acknowledged and corrupts nothing, kill after kill',
-    async () => {
-      const { dir, dispose } = await tempFolder('crash');
-      cleanups.push(dispose);
-      const config = {
-        directory: dir,
-        fileName: 'crash.xlsx',
-        rotate: 'none',
-        sheet: '{{payload.dev}}',
-        maxRowsPerFile: 700,
-        maxRowsPerSheet: 120,
-        flushEvery: 0, // rebuild at every tick: a kill is very likely to land in a build
-        manifest: true,
-        columns: [
-          { header: 'id', value: 'id' },
-          { header: 'n', value: 'payload.n', type: 'integer' },
-          { header: 'dev', value: 'payload.dev' },
-        ],
-      };
-      let acked = -1;
-      let killedInBuild = 0;
-      for (let kill = 0; kill < KILLS; kill++) {
-        const run = await runChild(config, acked + 1, 1 + (kill % 3));
-        expect(run.signal, run.output.slice(-2000)).toBe('SIGKILL');
-        if (run.killedWhileBuilding) killedInBuild++;
-        acked = run.acked;
-        // Whatever the moment of the kill, every file on disk is a whole workbook.
-        const seen = await checkEveryFileOpens(dir);
-        for (const [id, count] of seen) expect(count, `${id} in files`).toBe(1);
-      }
-      expect(killedInBuild).toBe(KILLS);
-      expect(acked).toBeLessThan(TOTAL - 1); // the kills happened before the end
-
-      const last = await runChild(config, acked + 1);
-      expect(last.code, last.output.slice(-2000)).toBe(0);
-      expect(last.output).toContain('done');
-
+  it('loses nothing acknowledged and corrupts nothing, kill after kill', async () => {
+    const { dir, dispose } = await tempFolder('crash');
+    cleanups.push(dispose);
+    const config = {
+      directory: dir,
+      fileName: 'crash.xlsx',
+      rotate: 'none',
+      sheet: '{{payload.dev}}',
+      maxRowsPerFile: 700,
+      maxRowsPerSheet: 120,
+      flushEvery: 0, // rebuild at every tick: a kill is very likely to land in a build
+      manifest: true,
+      columns: [
+        { header: 'id', value: 'id' },
+        { header: 'n', value: 'payload.n', type: 'integer' },
+        { header: 'dev', value: 'payload.dev' },
+      ],
+    };
+    let acked = -1;
+    let killedInBuild = 0;
+    for (let kill = 0; kill < KILLS; kill++) {
+      const run = await runChild(config, acked + 1, 1 + (kill % 3));
+      expect(run.signal, run.output.slice(-2000)).toBe('SIGKILL');
+      if (run.killedWhileBuilding) killedInBuild++;
+      acked = run.acked;
+      // Whatever the moment of the kill, every file on disk is a whole workbook.
       const seen = await checkEveryFileOpens(dir);
-      const missing: number[] = [];
-      for (let n = 0; n < TOTAL; n++) if (seen.get(`row-${n}`) !== 1) missing.push(n);
-      expect(missing, `rows not exactly once: ${missing.slice(0, 20).join(', ')}`).toEqual([]);
-      expect(seen.size).toBe(TOTAL);
-      // 3000 rows, 700 per file: 5 files, all but the last one final (no journal left for them).
-      expect(await xlsxFiles(dir)).toEqual([
-        'crash-2.xlsx',
-        'crash-3.xlsx',
-        'crash-4.xlsx',
-        'crash-5.xlsx',
-        'crash.xlsx',
-      ]);
-      expect(readdirSync(join(dir, STATE_FOLDER)).filter((n) => n.endsWith('.journal'))).toEqual([
-        'crash-5.xlsx.journal',
-      ]);
-      expect(readdirSync(join(dir, STATE_FOLDER)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-    },
-  );
+      for (const [id, count] of seen) expect(count, `${id} in files`).toBe(1);
+    }
+    expect(killedInBuild).toBe(KILLS);
+    expect(acked).toBeLessThan(TOTAL - 1); // the kills happened before the end
+
+    const last = await runChild(config, acked + 1);
+    expect(last.code, last.output.slice(-2000)).toBe(0);
+    expect(last.output).toContain('done');
+
+    const seen = await checkEveryFileOpens(dir);
+    const missing: number[] = [];
+    for (let n = 0; n < TOTAL; n++) if (seen.get(`row-${n}`) !== 1) missing.push(n);
+    expect(missing, `rows not exactly once: ${missing.slice(0, 20).join(', ')}`).toEqual([]);
+    expect(seen.size).toBe(TOTAL);
+    // 3000 rows, 700 per file: 5 files, all but the last one final (no journal left for them).
+    expect(await xlsxFiles(dir)).toEqual([
+      'crash-2.xlsx',
+      'crash-3.xlsx',
+      'crash-4.xlsx',
+      'crash-5.xlsx',
+      'crash.xlsx',
+    ]);
+    expect(readdirSync(join(dir, STATE_FOLDER)).filter((n) => n.endsWith('.journal'))).toEqual([
+      'crash-5.xlsx.journal',
+    ]);
+    expect(readdirSync(join(dir, STATE_FOLDER)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
 });

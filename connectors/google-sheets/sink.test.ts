@@ -248,7 +248,12 @@ describe('google-sheets sink', () => {
     expect(stub.values(first, 'log')[0]?.slice(0, 3)).toEqual(['time', 'time (2)', 'v']);
     // What a restarted process finds: only the tab, written by an earlier one.
     const id = stub.createSpreadsheet({ tabs: ['log'] });
-    stub.typeRow(id, 'log', 1, stub.values(first, 'log')[0]!);
+    stub.typeRow(
+      id,
+      'log',
+      1,
+      (stub.values(first, 'log')[0] ?? []).map((h) => h ?? ''),
+    );
     const restarted = await connected(stub, id, { tab: 'log' });
     await restarted.sink.write([message(2)], signal());
     const rows = stub.values(id, 'log');

@@ -1,10 +1,16 @@
-import type { Message } from '../../src/sdk/index.js';
+import { printableLines, type Message } from '../../src/sdk/index.js';
 
 /**
  * JSON for any payload, on one line: bytes become base64 strings, bigints decimal strings, cycles
  * "[Circular]". It never throws: a demo sink must not dead-letter data because it looks odd.
+ * Control characters JSON leaves raw (DEL, C1, bidi overrides) are escaped too: the line often
+ * goes to a terminal. The JSON value is the same.
  */
 export function toJsonLine(value: unknown): string {
+  return printableLines(jsonLine(value));
+}
+
+function jsonLine(value: unknown): string {
   try {
     return JSON.stringify(value, replace) ?? 'null';
   } catch {

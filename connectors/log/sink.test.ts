@@ -39,6 +39,13 @@ const message = (id: string, payload: unknown, meta: Record<string, unknown> = {
   createMessage({ id, payload, meta, time: 1_700_000_000_000 });
 
 describe('toJsonLine', () => {
+  it('escapes the control characters JSON leaves raw (DEL, C1, bidi overrides), same JSON value', () => {
+    const payload = { s: 'a\u001b[2J\u009b31m\u007f\u202eb\u2066c' };
+    const line = toJsonLine(payload);
+    expect(line).toBe('{"s":"a\\u001b[2J\\u009b31m\\u007f\\u202eb\\u2066c"}');
+    expect(JSON.parse(line)).toEqual(payload);
+  });
+
   it('writes any payload as one line without throwing', () => {
     const circular: Record<string, unknown> = { a: 1 };
     circular.self = circular;

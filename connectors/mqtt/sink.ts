@@ -14,7 +14,7 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttConnection } from './connection.js';
 import { encodePayload } from './payload.js';
-import { topicNameProblem, type MqttSinkConfig } from './spec.js';
+import { topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
 
 /** PUBACK reason codes that will never turn into a success on retry (MQTT 5 §3.4.2.1). */
 const PERMANENT_REASON_CODES = new Set([
@@ -29,6 +29,14 @@ interface Prepared {
   options: IClientPublishOptions;
 }
 
+export interface MqttSinkOptions {
+  /**
+   * The topic of each message, instead of the `topic` template: for a sink built on this one that
+   * makes (and checks) whole topics itself, such as ChirpStack downlinks.
+   */
+  topicOf?: (message: Message) => string;
+}
+
 export class MqttSink implements Sink {
   private conn: MqttConnection | undefined;
   private readonly topic: RenderFn;
@@ -37,8 +45,11 @@ export class MqttSink implements Sink {
   constructor(
     private readonly config: MqttSinkConfig,
     private readonly ctx: ComponentContext,
+    options: MqttSinkOptions = {},
   ) {
-    this.topic = compileTemplate(config.topic);
+    this.topic =
+      options.topicOf ??
+      compileTemplate(config.topic, { value: topicValueRule(config.topic, config.topicValues) });
     this.userProperties = Object.entries(config.userProperties ?? {}).map(([name, t]) => [
       name,
       compileTemplate(t),

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { templateProblem, duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import {
+  TemplateError,
+  templateProblem,
+  duration,
+  secret,
+  tlsOptions,
+  type TemplatePart,
+} from '../../src/sdk/index.js';
 
 /**
  * The config of the `mqtt` source and sink: the one place it is defined. The config layer adds
@@ -48,6 +55,50 @@ export function topicNameProblem(topic: string): string | undefined {
   if (topic.includes('\u0000')) return 'the topic contains the NUL character';
   if (Buffer.byteLength(topic) > 65_535) return 'the topic is longer than 65535 bytes';
   return undefined;
+}
+
+export type TopicValues = 'reject' | 'escape' | 'levels';
+
+// eslint-disable-next-line no-control-regex -- NUL is one of the characters a topic level can not hold
+const LEVEL_UNSAFE = /[/+#\u0000]/;
+// eslint-disable-next-line no-control-regex -- the same without `/`, for `levels`
+const WILDCARD_OR_NUL = /[+#\u0000]/;
+// eslint-disable-next-line no-control-regex -- the same, and % so that escaping stays reversible
+const LEVEL_ESCAPED = /[%/+#\u0000]/g;
+
+/**
+ * The rule for values a topic template takes from the message (payload, meta other than the
+ * source topic, id): they fill part of one level. A `/` would add levels
+ * (`d7/../../cmd/valve-3/set`), `+` and `#` are wildcards, NUL is not allowed in a topic. Such a
+ * value fails the message (`reject`), or is percent-encoded (`escape`: `/` -> `%2F`, and `%`
+ * itself -> `%25`). `levels` lets values add levels (names the pipeline author chose, such as
+ * OPC UA node names `Line1/Temperature`) but still refuses wildcards and NUL. The source topic's
+ * own levels (`topic[N]`, `meta.mqtt.topic`) are copied as they are: they were a valid topic already.
+ */
+export function topicValueRule(
+  template: string,
+  mode: TopicValues,
+): (text: string, part: TemplatePart) => string {
+  return (text, part) => {
+    if (part.source !== 'payload' && part.source !== 'meta' && part.source !== 'id') return text;
+    if (!LEVEL_UNSAFE.test(text)) return text;
+    if (mode === 'levels' && !WILDCARD_OR_NUL.test(text)) return text;
+    if (mode === 'escape')
+      return text.replace(
+        LEVEL_ESCAPED,
+        (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+      );
+    const found = (mode === 'levels' ? WILDCARD_OR_NUL : LEVEL_UNSAFE).exec(text)![0];
+    const problem =
+      found === '/'
+        ? 'contains "/", which would add topic levels'
+        : found === '\u0000'
+          ? 'contains the NUL character'
+          : `contains "${found}", a wildcard`;
+    throw new TemplateError(
+      `topic template "${template}": the value of ${part.expression} ${problem} (set topicValues: escape to publish it escaped)`,
+    );
+  };
 }
 
 /** Connection settings shared by the source and the sink. */
@@ -195,6 +246,12 @@ export const mqttSinkConfig = z
       })
       .describe(
         'Topic to publish to, a template: `plant/{{ payload.line }}/out`, `copy/{{ meta.mqtt.topic }}`, `{{ topic[1] }}/data`.',
+      ),
+    topicValues: z
+      .enum(['reject', 'escape', 'levels'])
+      .default('reject')
+      .describe(
+        'What to do with a value from the message (payload, meta, id) that holds `/`, `+`, `#` or NUL in the topic template: `reject` dead-letters the message with the reason (a payload must not choose other topic levels); `escape` publishes it percent-encoded within its level (`a/b` -> `a%2Fb`, `%` -> `%25`); `levels` lets `/` add levels, for names the pipeline author controls such as OPC UA node names (wildcards and NUL are still refused). The source topic (`topic[N]`, `meta.mqtt.topic`) is always copied as it is.',
       ),
     qos: z
       .union([z.literal(0), z.literal(1), z.literal(2)])

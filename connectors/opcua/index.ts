@@ -1,7 +1,7 @@
 import { defineSink, defineSource } from '../../src/sdk/index.js';
 import { OpcuaWriteSink } from './sink.js';
 import { OpcuaSource } from './source.js';
-import { opcuaSourceConfig, opcuaWriteSinkConfig } from './spec.js';
+import { connectionWarnings, opcuaSourceConfig, opcuaWriteSinkConfig } from './spec.js';
 
 export { OpcuaSource, type OpcuaPayload } from './source.js';
 export { OpcuaWriteSink } from './sink.js';
@@ -50,6 +50,7 @@ export const opcuaSource = defineSource({
   delivery: () => 'best-effort',
   // One session per server and pipeline: two replicas would read everything twice.
   singleReader: () => true,
+  warnings: connectionWarnings,
   create: (config, ctx) => new OpcuaSource(config, ctx),
 });
 
@@ -73,5 +74,6 @@ export const opcuaWriteSink = defineSink({
   delivery: () => 'at-least-once',
   // Writing the same value twice leaves the same state.
   idempotent: () => true,
+  warnings: connectionWarnings,
   create: (config, ctx) => new OpcuaWriteSink(config, ctx),
 });

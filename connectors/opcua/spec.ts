@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compileGetter, templateProblem, duration, secret } from '../../src/sdk/index.js';
+import { compileGetter, templateProblem, duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
 
 /**
  * The config of the `opcua` source and the `opcua-write` sink: the one place it is defined.
@@ -223,6 +223,21 @@ type ConnectionFields = {
   userCertificate?: string | undefined;
   userPrivateKey?: string | undefined;
 };
+
+/**
+ * With securityMode None the password is encrypted to the server certificate given in the endpoint
+ * list, which comes over a channel nobody signed: a machine in between can offer its own.
+ */
+export function connectionWarnings(c: ConnectionFields): ConfigWarning[] {
+  if (c.securityMode !== 'None' || c.password === undefined) return [];
+  return [
+    {
+      path: ['password'],
+      message:
+        'securityMode None: the password is encrypted to a server certificate received over an unauthenticated channel, so anyone in between can read it; use securityMode SignAndEncrypt with trustedServerFingerprints',
+    },
+  ];
+}
 
 function checkConnection(c: ConnectionFields, ctx: z.RefinementCtx): void {
   if (c.securityMode === 'None' && c.securityPolicy !== undefined && c.securityPolicy !== 'None')

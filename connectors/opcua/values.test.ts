@@ -58,6 +58,30 @@ describe('OPC UA values -> JSON', () => {
     expect(variantToJson(new lib.Variant({ dataType: lib.DataType.Null }))).toBeNull();
   });
 
+  it('leaves a matrix flat when its dimensions do not describe its values (a zero dimension looped forever)', () => {
+    // As a server can send them: Variant's constructor would refuse some of these.
+    const matrix = (dimensions: number[], count = 4) =>
+      ({
+        dataType: lib.DataType.Double,
+        arrayType: lib.VariantArrayType.Matrix,
+        value: Float64Array.from({ length: count }, (_, i) => i),
+        dimensions,
+      }) as unknown as Parameters<typeof variantToJson>[0];
+    for (const dimensions of [
+      [2, 0],
+      [4, -1],
+      [0, 0],
+      [2, 2, 0],
+      [3, 2],
+      [2, 2.5],
+    ])
+      expect(variantToJson(matrix(dimensions)), JSON.stringify(dimensions)).toEqual([0, 1, 2, 3]);
+    expect(variantToJson(matrix([2, 2]))).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+  });
+
   it('derives the quality from the severity bits of the status code', () => {
     expect(qualityOf(0)).toBe('good');
     expect(qualityOf(lib.StatusCodes.UncertainLastUsableValue.value)).toBe('uncertain');

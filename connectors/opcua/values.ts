@@ -122,13 +122,24 @@ function scalarToJson(dataType: number, v: unknown): unknown {
   }
 }
 
-/** Folds a flat array into nested arrays of the given dimensions (a Matrix Variant). */
+/**
+ * Folds a flat array into nested arrays of the given dimensions (a Matrix Variant). Dimensions
+ * that do not describe the values (a zero or negative length, another count) leave them flat: a
+ * zero inner dimension used to loop forever.
+ */
 function reshape(flat: unknown[], dims: number[]): unknown[] {
+  if (dims.length <= 1) return flat;
+  if (!dims.every((d) => Number.isInteger(d) && d > 0) || dims.reduce((a, b) => a * b, 1) !== flat.length)
+    return flat;
+  return fold(flat, dims);
+}
+
+function fold(flat: unknown[], dims: number[]): unknown[] {
   if (dims.length <= 1) return flat;
   const [, ...inner] = dims;
   const size = inner.reduce((a, b) => a * b, 1);
   const out: unknown[] = [];
-  for (let i = 0; i < flat.length; i += size) out.push(reshape(flat.slice(i, i + size), inner));
+  for (let i = 0; i < flat.length; i += size) out.push(fold(flat.slice(i, i + size), inner));
   return out;
 }
 

@@ -66,7 +66,7 @@ describe('passerelle validate', () => {
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr.split('\n')).toEqual([
-      `${bad}:6:12: source.payload: expected "json", "text" or "bytes", got "***"`,
+      `${bad}:6:12: source.payload: expected "json", "text" or "bytes", got the value from \${env:EDGE_PASSWORD}`,
       `${bad}:12:5: sinks[0].qso: unknown key 'qso' — did you mean 'qos'?`,
       `${other}:3:9: source.type: unknown source type "mqt" — did you mean 'mqtt'? (available: mqtt, opcua)`,
       '3 problems found',

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { redact } from '../sdk/index.js';
+import { printableLines, redact } from '../sdk/index.js';
 import { builtinRegistry } from '../registry/index.js';
 import type { CliDeps } from './deps.js';
 import { packageVersion } from './version.js';
@@ -46,12 +46,16 @@ export function createProgram(deps: CliDeps): Command {
 /** Runs the CLI; resolves with the exit code. `overrides` are for tests (registry, output capture). */
 export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Promise<number> {
   let exitCode = 0;
+  const stdout = overrides.stdout ?? ((s: string) => void process.stdout.write(s));
+  const stderr = overrides.stderr ?? ((s: string) => void process.stderr.write(s));
   const deps: CliDeps = {
     registry: builtinRegistry,
-    stdout: (s) => process.stdout.write(s),
-    stderr: (s) => process.stderr.write(s),
     env: process.env,
     ...overrides,
+    // The last guard: whatever a command prints, no control character but its own line feeds and
+    // tabs reaches the terminal (commands escape message data field by field with printable()).
+    stdout: (s) => stdout(printableLines(s)),
+    stderr: (s) => stderr(printableLines(s)),
     setExitCode: (code) => {
       exitCode = Math.max(exitCode, code);
     },

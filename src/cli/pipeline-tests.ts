@@ -256,7 +256,13 @@ function compareOutput(expected: ExpectedMessage[], actual: Message[]): string[]
     if (hasPayload)
       failures.push(...differences(normalise(payloadOf(e)), normalise(a.payload), `output[${i}].payload`));
     for (const [key, value] of Object.entries(e.meta ?? {}))
-      failures.push(...differences(normalise(value), normalise(a.meta[key]), `output[${i}].meta["${key}"]`));
+      failures.push(
+        ...differences(
+          normalise(value),
+          normalise(Object.hasOwn(a.meta, key) ? a.meta[key] : undefined),
+          `output[${i}].meta[${JSON.stringify(key)}]`,
+        ),
+      );
     if (e.time !== undefined && toTime(e.time) !== a.time)
       failures.push(
         `output[${i}].time: expected ${new Date(toTime(e.time)).toISOString()}, got ${new Date(a.time).toISOString()}`,
@@ -318,10 +324,11 @@ export function differences(expected: unknown, actual: unknown, path: string): s
         : /^[A-Za-z_$][\w$]*$/.test(k)
           ? `${at}.${k}`
           : `${at}["${k}"]`;
-      const ev = (e as Record<string, unknown>)[k];
-      const av = (a as Record<string, unknown>)[k];
-      if (!(k in e)) out.push(`${child}: not expected, got ${preview(av)}`);
-      else if (!(k in a)) out.push(`${child}: missing, expected ${preview(ev)}`);
+      const ev = Object.hasOwn(e, k) ? (e as Record<string, unknown>)[k] : undefined;
+      const av = Object.hasOwn(a, k) ? (a as Record<string, unknown>)[k] : undefined;
+      // Own keys only: a payload key `constructor` must not meet Object.prototype.constructor.
+      if (!Object.hasOwn(e, k)) out.push(`${child}: not expected, got ${preview(av)}`);
+      else if (!Object.hasOwn(a, k)) out.push(`${child}: missing, expected ${preview(ev)}`);
       else walk(ev, av, child);
       if (out.length >= MAX_DIFFERENCES) return;
     }
@@ -332,6 +339,6 @@ export function differences(expected: unknown, actual: unknown, path: string): s
 
 function preview(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

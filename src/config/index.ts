@@ -14,3 +14,4 @@ export {
 export type { OptionRow } from './describe.js';
 export { interpolate } from './interpolate.js';
 export { didYouMean, editDistance, formatIssue } from './issues.js';
+export { pipelineWarnings, type PipelineWarning } from './warnings.js';

@@ -70,9 +70,13 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** `got "1"` for short primitives, `got a mapping` otherwise; nothing for secrets. */
-function got(value: unknown, secret: boolean): string {
+/**
+ * `got "1"` for short primitives, `got a mapping` otherwise; only the type for secrets, and only
+ * the reference for an interpolated value (`got the value from ${file:/run/secrets/x}`).
+ */
+function got(value: unknown, secret: boolean, origin?: string): string {
   if (value === undefined) return '';
+  if (origin) return `, got the value from ${origin}`;
   if (secret) return `, got ${typeName(value)}`;
   if (typeof value === 'string') {
     const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
@@ -102,6 +106,8 @@ export interface TranslateContext {
   /** Extra keys accepted at the root of the value (`type`, sink engine keys), for did-you-mean. */
   rootKeys?: readonly string[];
   isSecretPath(relative: readonly PathSegment[]): boolean;
+  /** Where the value at a (full) path came from when it was interpolated: it is then never shown. */
+  originAt?(path: readonly PathSegment[]): string | undefined;
 }
 
 type Issue = z.core.$ZodIssue;
@@ -118,6 +124,7 @@ function translateIssue(issue: Issue, ctx: TranslateContext, base: PathSegment[]
   const relative: PathSegment[] = [...base, ...(issue.path as PathSegment[])];
   const path = [...ctx.prefix, ...relative];
   const secret = ctx.isSecretPath(relative);
+  const origin = ctx.originAt?.(path);
   const input = getAt(ctx.value, relative);
   const one = (message: string): RawIssue[] => [{ path, message: redact(message) }];
 
@@ -141,14 +148,14 @@ function translateIssue(issue: Issue, ctx: TranslateContext, base: PathSegment[]
         key !== undefined &&
         parent !== null &&
         typeof parent === 'object' &&
-        !(key in parent)
+        !Object.hasOwn(parent, key)
       ) {
         return one('required key is missing');
       }
-      return one(`expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}${got(input, secret)}`);
+      return one(`expected ${EXPECTED_TYPE[issue.expected] ?? issue.expected}${got(input, secret, origin)}`);
     }
     case 'invalid_value':
-      return one(`expected ${listWithOr(issue.values.map(formatLiteral))}${got(input, secret)}`);
+      return one(`expected ${listWithOr(issue.values.map(formatLiteral))}${got(input, secret, origin)}`);
     case 'invalid_union': {
       if (issue.errors.length === 0) {
         const disc = (issue as { discriminator?: string }).discriminator;
@@ -170,7 +177,7 @@ function translateIssue(issue: Issue, ctx: TranslateContext, base: PathSegment[]
           if (only.code === 'invalid_type') return [EXPECTED_TYPE[only.expected] ?? only.expected];
           return [];
         });
-        return one(`expected ${listWithOr([...new Set(expected)])}${got(input, secret)}`);
+        return one(`expected ${listWithOr([...new Set(expected)])}${got(input, secret, origin)}`);
       }
       // Otherwise report the branch that got furthest: not rejected on type at the root, fewest issues.
       const ranked = [...issue.errors].sort((a, b) => score(a) - score(b));
@@ -182,26 +189,28 @@ function translateIssue(issue: Issue, ctx: TranslateContext, base: PathSegment[]
         return one(n <= 1 ? 'must not be empty' : `must be at least ${n} characters long`);
       if (issue.origin === 'array' || issue.origin === 'set')
         return one(`must have at least ${n} item${n === 1 ? '' : 's'}`);
-      return one(`must be ${issue.inclusive ? 'at least' : 'greater than'} ${n}${got(input, secret)}`);
+      return one(
+        `must be ${issue.inclusive ? 'at least' : 'greater than'} ${n}${got(input, secret, origin)}`,
+      );
     }
     case 'too_big': {
       const n = Number(issue.maximum);
       if (issue.origin === 'string') return one(`must be at most ${n} characters long`);
       if (issue.origin === 'array' || issue.origin === 'set')
         return one(`must have at most ${n} item${n === 1 ? '' : 's'}`);
-      return one(`must be ${issue.inclusive ? 'at most' : 'less than'} ${n}${got(input, secret)}`);
+      return one(`must be ${issue.inclusive ? 'at most' : 'less than'} ${n}${got(input, secret, origin)}`);
     }
     case 'invalid_format': {
       // zod's own messages start with "Invalid"; schema authors' messages are kept as written.
-      if (!issue.message.startsWith('Invalid')) return one(`${issue.message}${got(input, secret)}`);
+      if (!issue.message.startsWith('Invalid')) return one(`${issue.message}${got(input, secret, origin)}`);
       if (issue.format === 'regex')
-        return one(`does not match ${issue.pattern ?? 'the expected pattern'}${got(input, secret)}`);
-      return one(`expected a valid ${issue.format}${got(input, secret)}`);
+        return one(`does not match ${issue.pattern ?? 'the expected pattern'}${got(input, secret, origin)}`);
+      return one(`expected a valid ${issue.format}${got(input, secret, origin)}`);
     }
     case 'not_multiple_of':
-      return one(`must be a multiple of ${String(issue.divisor)}${got(input, secret)}`);
+      return one(`must be a multiple of ${String(issue.divisor)}${got(input, secret, origin)}`);
     default:
-      return one(issue.message);
+      return one(origin ? `${issue.message}, got the value from ${origin}` : issue.message);
   }
 }
 

@@ -22,6 +22,7 @@ import {
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
 import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
 import { didYouMean, translateIssues, type RawIssue } from './issues.js';
+import { pipelineWarnings } from './warnings.js';
 import {
   NAME_PATTERN,
   PIPELINE_KEYS,
@@ -52,6 +53,8 @@ export interface LoadResult {
   pipelines: PipelineConfig[];
   /** Every problem of every file, in file order. Empty when all is valid. */
   issues: ConfigIssue[];
+  /** Risky settings of valid pipelines (they still load), located like issues. */
+  warnings: ConfigIssue[];
   /** The files read, in the order read. */
   files: string[];
 }
@@ -114,6 +117,7 @@ export async function loadPipelineFiles(
   return {
     pipelines: result.pipelines,
     issues: [...issues, ...result.issues],
+    warnings: result.warnings,
     files: texts.map((t) => t.file),
   };
 }
@@ -138,10 +142,12 @@ export function loadPipelineTexts(
   const env = options.env ?? process.env;
   const pipelines: PipelineConfig[] = [];
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const names = new Map<string, string>();
   for (const { file, text } of texts) {
     const parsed = parseFile(file, text, registry, env);
     issues.push(...parsed.issues);
+    warnings.push(...parsed.warnings);
     for (const p of parsed.pipelines) {
       const where = `${file}:${p.nameAt.line}:${p.nameAt.column}`;
       const previous = names.get(p.config.name);
@@ -150,7 +156,7 @@ export function loadPipelineTexts(
           file,
           ...p.nameAt,
           path: 'name',
-          message: `pipeline name '${p.config.name}' is already used at ${previous}`,
+          message: `pipeline name ${p.nameOrigin ? `from ${p.nameOrigin}` : `'${p.config.name}'`} is already used at ${previous}`,
         });
         continue;
       }
@@ -158,7 +164,7 @@ export function loadPipelineTexts(
       pipelines.push(p.config);
     }
   }
-  return { pipelines, issues };
+  return { pipelines, issues, warnings };
 }
 
 function fsReason(error: unknown): string {
@@ -176,6 +182,8 @@ interface Position {
 interface ParsedPipeline {
   config: PipelineConfig;
   nameAt: Position;
+  /** Set when the name came from a reference: messages say that instead of the name. */
+  nameOrigin?: string;
 }
 
 function parseFile(file: string, text: string, registry: Registry, env: Record<string, string | undefined>) {
@@ -183,6 +191,7 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const pipelines: ParsedPipeline[] = [];
   const position = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
@@ -228,13 +237,19 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
     // In reading order, whatever order the schemas checked in.
     issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
     if (result.config) {
+      for (const w of pipelineWarnings(result.config, registry))
+        warnings.push(toIssue({ path: w.path, message: w.message }));
       result.config.origin = { file, line: locate([]).line };
-      pipelines.push({ config: result.config, nameAt: locate(['name']) });
+      pipelines.push({
+        config: result.config,
+        nameAt: locate(['name']),
+        ...(result.nameOrigin ? { nameOrigin: result.nameOrigin } : {}),
+      });
     }
   }
   if (nonEmpty === 0 && issues.length === 0)
     issues.push({ file, line: 1, column: 1, path: '', message: 'the file holds no pipeline' });
-  return { issues, pipelines };
+  return { issues, warnings, pipelines };
 }
 
 /** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
@@ -274,16 +289,41 @@ export interface ValidateContext {
 
 const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
 
+/** A string value that held `${env:}` / `${file:}` references: its text as written, and what they resolved to. */
+interface Interpolation {
+  raw: string;
+  references: Reference[];
+  value: string;
+}
+
+/**
+ * Where an interpolated value came from, for messages that must not print it: `${file:/run/x}`
+ * for a value that is one reference, the text as written (`"mqtt://${env:HOST}:1883"`) otherwise.
+ */
+function originOf(interpolation: Interpolation): string {
+  const raw = interpolation.raw.trim();
+  return /^\$\{[^}]*\}$/.test(raw) ? raw : JSON.stringify(interpolation.raw);
+}
+
+/** Sets an own property, even for `__proto__` (an assignment would change the prototype instead). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Validates one document (a plain value); returns the issues with document paths, and the config when valid. */
 export function validateDocument(
   input: unknown,
   registry: Registry,
   ctx: ValidateContext,
-): { config?: PipelineConfig; issues: RawIssue[] } {
+): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string } {
   const issues: RawIssue[] = [];
-  const references = new Map<string, Reference[]>();
+  const references = new Map<string, Interpolation>();
   const value = interpolateTree(input, [], ctx, references, issues);
   const unresolved = new Set(issues.map((i) => keyOf(i.path)));
+  const originAt = (path: readonly PathSegment[]): string | undefined => {
+    const interpolation = references.get(keyOf(path));
+    return interpolation ? originOf(interpolation) : undefined;
+  };
 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     issues.push({ path: [], message: 'a pipeline must be a mapping with at least name, source and sinks' });
@@ -301,12 +341,13 @@ export function validateDocument(
         value: rest,
         rootKeys: PIPELINE_KEYS,
         isSecretPath: () => false,
+        originAt,
       }),
     );
   }
 
   const component = (kind: ComponentKind, item: unknown, path: PathSegment[]) =>
-    validateComponent(kind, item, path, registry, references, issues);
+    validateComponent(kind, item, path, registry, references, originAt, issues);
 
   let sourceConfig: ComponentConfig | undefined;
   if (!('source' in doc)) issues.push({ path: ['source'], message: 'required key is missing' });
@@ -338,11 +379,13 @@ export function validateDocument(
     });
   }
   const named = sinksOk ? nameSinks(sinkConfigs, issues) : undefined;
+  reportProtoKeys(value, [], issues);
 
   if (issues.length > 0 || !options.success || !sourceConfig || transformConfigs.some((t) => !t) || !named)
-    return { issues: withoutFollowOns(issues, unresolved) };
+    return { issues: withoutInterpolatedValues(withoutFollowOns(issues, unresolved), references) };
   return {
     issues,
+    ...(references.has(keyOf(['name'])) ? { nameOrigin: originAt(['name']) } : {}),
     config: {
       name: options.data.name,
       ...(options.data.description !== undefined ? { description: options.data.description } : {}),
@@ -354,6 +397,51 @@ export function validateDocument(
       shutdownTimeout: options.data.shutdownTimeout,
     },
   };
+}
+
+/**
+ * The last guard for messages written by component schemas (refinements that quote the value): any
+ * interpolated value still in a message is replaced by where it came from. Quoted forms are
+ * replaced whatever their length, bare text from 4 characters (shorter would hit unrelated words).
+ */
+function withoutInterpolatedValues(issues: RawIssue[], references: Map<string, Interpolation>): RawIssue[] {
+  const replacements: [string, string][] = [];
+  for (const interpolation of references.values()) {
+    const origin = originOf(interpolation);
+    for (const text of [interpolation.value, ...interpolation.references.map((r) => r.value)]) {
+      if (text === '') continue;
+      for (const quoted of [JSON.stringify(text), `"${text}"`, `'${text}'`])
+        replacements.push([quoted, origin]);
+      if (text.length >= 4) replacements.push([text, origin]);
+    }
+  }
+  if (replacements.length === 0) return issues;
+  // Longest first, so a value is not half-replaced by one of its parts.
+  replacements.sort((a, b) => b[0].length - a[0].length);
+  return issues.map((issue) => {
+    let message = issue.message;
+    for (const [text, origin] of replacements)
+      if (message.includes(text)) message = message.split(text).join(origin);
+    return message === issue.message ? issue : { ...issue, message };
+  });
+}
+
+/**
+ * A `__proto__` key that no schema reported: one in a map (`userProperties`), which zod drops
+ * without a word. It can not be kept as a key of a plain object, so it is refused.
+ */
+function reportProtoKeys(value: unknown, path: PathSegment[], issues: RawIssue[]): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => reportProtoKeys(item, [...path, i], issues));
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const at = [...path, key];
+    if (key === '__proto__' && !issues.some((i) => keyOf(i.path) === keyOf(at)))
+      issues.push({ path: at, message: "key '__proto__' is not allowed (it can not be kept)", atKey: true });
+    reportProtoKeys((value as Record<string, unknown>)[key], at, issues);
+  }
 }
 
 /** A value whose reference could not be resolved is reported once, not again as an invalid value. */
@@ -372,7 +460,7 @@ function interpolateTree(
   value: unknown,
   path: PathSegment[],
   ctx: ValidateContext,
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
   issues: RawIssue[],
 ): unknown {
   if (typeof value === 'string') {
@@ -381,7 +469,7 @@ function interpolateTree(
     for (const message of result.errors) issues.push({ path, message });
     // Recorded even when resolution failed, so a secret is not also reported as a literal.
     if (result.references.length > 0 || result.errors.length > 0)
-      references.set(keyOf(path), result.references);
+      references.set(keyOf(path), { raw: value, references: result.references, value: result.value });
     return result.value;
   }
   if (Array.isArray(value))
@@ -389,7 +477,7 @@ function interpolateTree(
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value))
-      out[k] = interpolateTree(v, [...path, k], ctx, references, issues);
+      setOwn(out, k, interpolateTree(v, [...path, k], ctx, references, issues));
     return out;
   }
   return value;
@@ -402,7 +490,8 @@ function validateComponent(
   item: unknown,
   path: PathSegment[],
   registry: Registry,
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
+  originAt: (path: readonly PathSegment[]) => string | undefined,
   issues: RawIssue[],
 ):
   | { component: ComponentConfig; engine?: Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string } }
@@ -424,11 +513,13 @@ function validateComponent(
   const definition: ComponentDefinition | undefined =
     typeof type === 'string' ? findComponent(registry, kind, type) : undefined;
   if (!definition) {
-    const suggestion = typeof type === 'string' ? didYouMean(type, available) : undefined;
+    const origin = originAt([...path, 'type']);
+    // A suggestion would tell how close the hidden value is to a known type: none for references.
+    const suggestion = typeof type === 'string' && !origin ? didYouMean(type, available) : undefined;
     const hint = suggestion ? ` — did you mean '${suggestion}'?` : '';
     issues.push({
       path: [...path, 'type'],
-      message: `unknown ${KIND_LABEL[kind]} type ${JSON.stringify(type)}${hint} (${availableText})`,
+      message: `unknown ${KIND_LABEL[kind]} type ${origin ? `from ${origin}` : JSON.stringify(type)}${hint} (${availableText})`,
     });
     return undefined;
   }
@@ -437,7 +528,7 @@ function validateComponent(
   const own: Record<string, unknown> = {};
   const engineInput: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(rest))
-    (kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own)[k] = v;
+    setOwn(kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own, k, v);
 
   const schema = definition.config as z.ZodType;
   const secrets = secretPaths(schema);
@@ -457,6 +548,7 @@ function validateComponent(
       value: own,
       rootKeys,
       isSecretPath,
+      originAt,
     });
     issues.push(...translated.filter((i) => !reported.has(keyOf(i.path))));
   }
@@ -478,6 +570,7 @@ function validateComponent(
           prefix: path,
           value: engineInput,
           isSecretPath: () => false,
+          originAt,
         }),
       );
   }
@@ -490,7 +583,7 @@ function checkSecrets(
   own: Record<string, unknown>,
   secrets: SchemaPath[],
   prefix: PathSegment[],
-  references: Map<string, Reference[]>,
+  references: Map<string, Interpolation>,
   issues: RawIssue[],
 ): void {
   for (const schemaPath of secrets) {
@@ -498,7 +591,7 @@ function checkSecrets(
       const value = getAt(own, relative);
       if (value === undefined || value === null) continue;
       const path = [...prefix, ...relative];
-      const refs = references.get(keyOf(path));
+      const refs = references.get(keyOf(path))?.references;
       if (!refs || typeof value !== 'string') {
         issues.push({
           path,

@@ -130,7 +130,7 @@ export function expandPath(value: unknown, path: SchemaPath): PathSegment[][] {
     for (const k of keys) {
       for (const tail of expandPath((value as Record<PathSegment, unknown>)[k], rest)) out.push([k, ...tail]);
     }
-  } else if (head !== undefined && !Array.isArray(value) && head in value) {
+  } else if (head !== undefined && !Array.isArray(value) && Object.hasOwn(value, head)) {
     for (const tail of expandPath((value as Record<string, unknown>)[head], rest)) out.push([head, ...tail]);
   }
   return out;
@@ -157,8 +157,8 @@ export function keysAt(schema: z.ZodType, path: readonly PathSegment[]): string[
       return;
     }
     const [head, ...tail] = rest;
-    if (def.type === 'object' && def.shape && typeof head === 'string' && def.shape[head])
-      visit(def.shape[head], tail, depth + 1);
+    if (def.type === 'object' && def.shape && typeof head === 'string' && Object.hasOwn(def.shape, head))
+      visit(def.shape[head]!, tail, depth + 1);
     else if (def.type === 'array' && def.element) visit(def.element, tail, depth + 1);
     else if (def.type === 'record' && def.valueType) visit(def.valueType, tail, depth + 1);
   };
@@ -169,7 +169,8 @@ export function keysAt(schema: z.ZodType, path: readonly PathSegment[]): string[
 export function getAt(value: unknown, path: readonly PathSegment[]): unknown {
   let current = value;
   for (const s of path) {
-    if (current === null || typeof current !== 'object') return undefined;
+    // Own keys only: `constructor` in a document must not find Object's constructor.
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, s)) return undefined;
     current = (current as Record<PathSegment, unknown>)[s];
   }
   return current;

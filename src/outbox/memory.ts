@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { silentLogger, type Logger, type Message } from '../sdk/index.js';
+import { redact, silentLogger, type Logger, type Message } from '../sdk/index.js';
 import { Batcher } from './batcher.js';
 import {
   budgetEntry,
@@ -63,7 +63,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
     const touched = new Set<string>();
     const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
-      const budgeted = budgetEntry(e, maxMessageBytes);
+      const budgeted = budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes);
       const entry: DeadLetter = { ...budgeted.entry, id: randomUUID() };
       const size = storedSize(withId(budgeted.json, entry.id));
       this.entries.set(entry.id, entry);

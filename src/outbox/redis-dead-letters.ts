@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { silentLogger, type Logger } from '../sdk/index.js';
+import { redact, silentLogger, type Logger } from '../sdk/index.js';
 import { decodeMessage } from './codec.js';
 import {
   budgetEntry,
@@ -232,7 +232,8 @@ export class RedisDeadLetters implements DeadLetterStore {
     const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
       const id = randomUUID();
-      const json = withId(budgetEntry(e, maxMessageBytes).json, id);
+      // The reason is masked now: `dlq list` runs in a process that knows no secrets.
+      const json = withId(budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes).json, id);
       void multi.passerelleDlqAdd(
         this.entriesKey,
         `${this.k}time:${e.pipeline}`,

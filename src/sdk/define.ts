@@ -101,6 +101,12 @@ export interface Transform {
   close?(): Promise<void>;
 }
 
+/** A valid setting that is probably a mistake or a risk; `path` is inside the component's config. */
+export interface ConfigWarning {
+  path: (string | number)[];
+  message: string;
+}
+
 interface Common<Schema extends z.ZodType> {
   type: string;
   title: string;
@@ -108,6 +114,8 @@ interface Common<Schema extends z.ZodType> {
   /** The config schema (a zod strict object, without the `type` key). */
   config: Schema;
   examples?: Record<string, unknown>[];
+  /** Warnings about a valid config: printed by `validate` and logged when the service starts. */
+  warnings?(config: z.output<Schema>): ConfigWarning[];
 }
 
 export interface SourceDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {

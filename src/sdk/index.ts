@@ -12,4 +12,5 @@ export * from './timing.js';
 export * from './columns.js';
 export * from './lease.js';
 export * from './codecs/index.js';
+export * from './printable.js';
 export * from './bounded-copy.js';

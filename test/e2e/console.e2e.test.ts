@@ -25,6 +25,10 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set PASSERELLE_CHROMIUM`,
+    );
   mkdirSync(artifacts, { recursive: true });
   const text = `name: line-3-sensors
 source: { type: simulator, rate: 40, devices: 3, seed: 7, maxBatch: 10 }
@@ -78,7 +82,7 @@ async function api<T>(path: string): Promise<{ status: number; body: T }> {
 const received = async (): Promise<number> =>
   Number(await page.locator('#pipeline-line-3-sensors [data-series=received] b').textContent());
 
-describe.skipIf(!existsSync(CHROMIUM))('status page', () => {
+describe('status page', () => {
   it('shows the pipeline, its components and live rates that grow as messages flow', async () => {
     await page.goto(`${service.url}/`);
     const card = page.locator('#pipeline-line-3-sensors');

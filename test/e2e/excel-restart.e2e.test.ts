@@ -16,6 +16,7 @@ import { publishSequence } from './mqtt-tools.js';
 import { startService, tempDir, waitFor, waitReady, type ServiceProcess } from './service-process.js';
 
 const BUILT = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
+if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run \`npm run build\` first (npm test does)`);
 /** "Within a few seconds of the restart": the take-backs, the delivery and a workbook flush (500 ms). */
 const RECOVERY_BUDGET_MS = 8_000;
 
@@ -36,32 +37,28 @@ async function seqsInWorkbook(path: string): Promise<number[]> {
   return seqs;
 }
 
-describe.skipIf(!existsSync(BUILT))(
-  'excel export with Redis: kill -9 and restart',
-  { timeout: 240_000 },
-  () => {
-    let broker: ServiceHandle;
-    let redis: ServiceHandle;
-    const tmp = tempDir('excel-restart');
-    const services: ServiceProcess[] = [];
+describe('excel export with Redis: kill -9 and restart', { timeout: 240_000 }, () => {
+  let broker: ServiceHandle;
+  let redis: ServiceHandle;
+  const tmp = tempDir('excel-restart');
+  const services: ServiceProcess[] = [];
 
-    beforeAll(async () => {
-      [broker, redis] = await Promise.all([startMosquitto(), startRedis({ appendOnly: true })]);
-    });
-    afterAll(async () => {
-      for (const s of services)
-        if (s.child.exitCode === null && s.child.signalCode === null) s.kill('SIGKILL');
-      await Promise.all(services.map((s) => s.exited));
-      await Promise.all([broker, redis].map((h) => h?.dispose()));
-      tmp.remove();
-    });
+  beforeAll(async () => {
+    [broker, redis] = await Promise.all([startMosquitto(), startRedis({ appendOnly: true })]);
+  });
+  afterAll(async () => {
+    for (const s of services) if (s.child.exitCode === null && s.child.signalCode === null) s.kill('SIGKILL');
+    await Promise.all(services.map((s) => s.exited));
+    await Promise.all([broker, redis].map((h) => h?.dispose()));
+    tmp.remove();
+  });
 
-    it('writes rows again within seconds of a restart with the same identity, and loses nothing', async () => {
-      const folder = join(tmp.dir, 'exports');
-      const workbook = join(folder, 'readings.xlsx');
-      const file = tmp.write(
-        'excel.yaml',
-        `
+  it('writes rows again within seconds of a restart with the same identity, and loses nothing', async () => {
+    const folder = join(tmp.dir, 'exports');
+    const workbook = join(folder, 'readings.xlsx');
+    const file = tmp.write(
+      'excel.yaml',
+      `
 name: excel-restart
 source:
   type: mqtt
@@ -79,99 +76,96 @@ sinks:
     columns:
       - { header: seq, value: payload.seq, type: integer }
 `,
-      );
-      // The production defaults: a 15 s lease (source and folder) and a 30 s retry cap.
-      const launch = async (): Promise<ServiceProcess> => {
-        const service = await startService([file], {
-          redisUrl: redis.url,
-          env: { PASSERELLE_IDENTITY: 'excel-node-1', PASSERELLE_LOG_LEVEL: 'info' },
-          args: ['--no-watch'],
-        });
-        services.push(service);
-        return service;
-      };
-      const dump = (error: unknown): never => {
-        for (const [i, s] of services.entries()) console.log(`--- run ${i}\n${s.output().slice(-4000)}`);
-        throw error;
-      };
-
-      const first = await launch();
-      await waitReady(first, 60_000).catch(dump);
-      await publishSequence(broker.url, 'plant/readings', 0, 50);
-      await waitFor(
-        async () => (await seqsInWorkbook(workbook)).length >= 50,
-        30_000,
-        'the first rows',
-      ).catch(dump);
-
-      // Messages keep coming; the process dies in the middle of them, and is started again at once.
-      const flowing = publishSequence(broker.url, 'plant/readings', 50, 200, { ratePerSecond: 50 });
-      await new Promise((r) => setTimeout(r, 1_500));
-      // Killed right after it renewed its folder lease: without the take-back, the restart would wait
-      // the whole lease time (15 s) for it.
-      const admin = new Redis(redis.url);
-      try {
-        await waitFor(
-          async () => (await admin.pttl(`passerelle:lease:excel:${folder}`)) > 14_000,
-          20_000,
-          'a renewal of the folder lease',
-        );
-      } finally {
-        admin.disconnect();
-      }
-      first.kill('SIGKILL');
-      await first.exited;
-      const restartedAt = Date.now();
-      const second = await launch();
-      // Node's own start (loading modules) is not what this measures: count from the moment the
-      // service answers, which is before it holds its leases or writes anything.
-      await waitFor(
-        async () => {
-          try {
-            return (await fetch(`${second.httpUrl}/healthz`)).ok;
-          } catch {
-            return false;
-          }
-        },
-        60_000,
-        'the restarted service to answer',
-      ).catch(dump);
-      const upAt = Date.now();
-      // Rows sent once it is up: the time until they are in the workbook is the recovery time.
-      await publishSequence(broker.url, 'plant/readings', 10_000, 10);
-      await waitFor(
-        async () => (await seqsInWorkbook(workbook)).includes(10_009),
-        90_000,
-        'rows sent after the restart',
-      ).catch(dump);
-      const recoveryMs = Date.now() - upAt;
-      console.log(
-        `excel restart: rows written again ${recoveryMs} ms after the restarted service answered (${Date.now() - restartedAt} ms after kill -9 and exec; lease ttl 15 s)`,
-      );
-      expect(second.output()).toMatch(/taken back from an earlier process with the same identity/);
-      expect(recoveryMs).toBeLessThan(RECOVERY_BUDGET_MS);
-      await flowing;
-
-      // Every message is in the workbook (a batch the dead process held comes back when its job lock expires).
-      const want = [
-        ...Array.from({ length: 250 }, (_, i) => i),
-        ...Array.from({ length: 10 }, (_, i) => 10_000 + i),
-      ];
-      let seqs: number[] = [];
-      await waitFor(
-        async () => {
-          seqs = await seqsInWorkbook(workbook);
-          return want.every((s) => seqs.includes(s));
-        },
-        90_000,
-        'every message in the workbook',
-      ).catch((error: unknown) => {
-        console.log(`missing: ${want.filter((s) => !seqs.includes(s)).join(', ')}`);
-        dump(error);
+    );
+    // The production defaults: a 15 s lease (source and folder) and a 30 s retry cap.
+    const launch = async (): Promise<ServiceProcess> => {
+      const service = await startService([file], {
+        redisUrl: redis.url,
+        env: { PASSERELLE_IDENTITY: 'excel-node-1', PASSERELLE_LOG_LEVEL: 'info' },
+        args: ['--no-watch'],
       });
-      console.log(
-        `excel restart: ${seqs.length} rows for ${want.length} messages (duplicates ${seqs.length - new Set(seqs).size})`,
+      services.push(service);
+      return service;
+    };
+    const dump = (error: unknown): never => {
+      for (const [i, s] of services.entries()) console.log(`--- run ${i}\n${s.output().slice(-4000)}`);
+      throw error;
+    };
+
+    const first = await launch();
+    await waitReady(first, 60_000).catch(dump);
+    await publishSequence(broker.url, 'plant/readings', 0, 50);
+    await waitFor(async () => (await seqsInWorkbook(workbook)).length >= 50, 30_000, 'the first rows').catch(
+      dump,
+    );
+
+    // Messages keep coming; the process dies in the middle of them, and is started again at once.
+    const flowing = publishSequence(broker.url, 'plant/readings', 50, 200, { ratePerSecond: 50 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Killed right after it renewed its folder lease: without the take-back, the restart would wait
+    // the whole lease time (15 s) for it.
+    const admin = new Redis(redis.url);
+    try {
+      await waitFor(
+        async () => (await admin.pttl(`passerelle:lease:excel:${folder}`)) > 14_000,
+        20_000,
+        'a renewal of the folder lease',
       );
+    } finally {
+      admin.disconnect();
+    }
+    first.kill('SIGKILL');
+    await first.exited;
+    const restartedAt = Date.now();
+    const second = await launch();
+    // Node's own start (loading modules) is not what this measures: count from the moment the
+    // service answers, which is before it holds its leases or writes anything.
+    await waitFor(
+      async () => {
+        try {
+          return (await fetch(`${second.httpUrl}/healthz`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'the restarted service to answer',
+    ).catch(dump);
+    const upAt = Date.now();
+    // Rows sent once it is up: the time until they are in the workbook is the recovery time.
+    await publishSequence(broker.url, 'plant/readings', 10_000, 10);
+    await waitFor(
+      async () => (await seqsInWorkbook(workbook)).includes(10_009),
+      90_000,
+      'rows sent after the restart',
+    ).catch(dump);
+    const recoveryMs = Date.now() - upAt;
+    console.log(
+      `excel restart: rows written again ${recoveryMs} ms after the restarted service answered (${Date.now() - restartedAt} ms after kill -9 and exec; lease ttl 15 s)`,
+    );
+    expect(second.output()).toMatch(/taken back from an earlier process with the same identity/);
+    expect(recoveryMs).toBeLessThan(RECOVERY_BUDGET_MS);
+    await flowing;
+
+    // Every message is in the workbook (a batch the dead process held comes back when its job lock expires).
+    const want = [
+      ...Array.from({ length: 250 }, (_, i) => i),
+      ...Array.from({ length: 10 }, (_, i) => 10_000 + i),
+    ];
+    let seqs: number[] = [];
+    await waitFor(
+      async () => {
+        seqs = await seqsInWorkbook(workbook);
+        return want.every((s) => seqs.includes(s));
+      },
+      90_000,
+      'every message in the workbook',
+    ).catch((error: unknown) => {
+      console.log(`missing: ${want.filter((s) => !seqs.includes(s)).join(', ')}`);
+      dump(error);
     });
-  },
-);
+    console.log(
+      `excel restart: ${seqs.length} rows for ${want.length} messages (duplicates ${seqs.length - new Set(seqs).size})`,
+    );
+  });
+});

@@ -68,6 +68,7 @@ describe('passerelle run with an OPC UA source', () => {
         '  - type: mqtt',
         `    url: ${broker.url}`,
         '    topic: e2e/{{ payload.node }}',
+        '    topicValues: levels',
         '    qos: 1',
         '',
       ].join('\n'),

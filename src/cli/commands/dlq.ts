@@ -5,7 +5,7 @@ import {
   type DeadLetterFilter,
   type OutboxBackend,
 } from '../../outbox/index.js';
-import { redact } from '../../sdk/index.js';
+import { printable, printableLines, redact } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 
 interface FilterOptions {
@@ -77,12 +77,29 @@ function withFilters(cmd: Command): Command {
     .option('--limit <n>', 'at most this many');
 }
 
+/** Every field escaped: a reason quotes message data, and must not drive the terminal or add a line. */
 function oneLine(e: DeadLetter): string {
-  const reason = redact(e.reason).replace(/\s+/g, ' ');
-  return `${e.id}\t${new Date(e.time).toISOString()}\t${e.pipeline}\t${e.stage}\t${reason.length > 120 ? reason.slice(0, 117) + '...' : reason}`;
+  const reason = printable(redact(e.reason));
+  return [
+    e.id,
+    new Date(e.time).toISOString(),
+    e.pipeline,
+    e.stage,
+    reason.length > 120 ? reason.slice(0, 117) + '...' : reason,
+  ]
+    .map((field) => printable(field))
+    .join('\t');
 }
 
-function printable(e: DeadLetter): unknown {
+/**
+ * JSON with the control characters of message data escaped (still valid JSON, same values). Line
+ * feeds in JSON text are only the layout's: JSON.stringify escapes those inside strings.
+ */
+function jsonText(e: DeadLetter, indent?: number): string {
+  return printableLines(JSON.stringify(jsonEntry(e), null, indent));
+}
+
+function jsonEntry(e: DeadLetter): unknown {
   const p = e.message.payload;
   const payload = p instanceof Uint8Array ? { bytesBase64: Buffer.from(p).toString('base64') } : p;
   return {
@@ -105,7 +122,7 @@ export function register(program: Command, deps: CliDeps): void {
           limit: filterOf(options).limit ?? 100,
         });
         const total = await backend.deadLetters.count({ ...filterOf(options), limit: undefined });
-        if (options.json) for (const e of entries) deps.stdout(`${JSON.stringify(printable(e))}\n`);
+        if (options.json) for (const e of entries) deps.stdout(`${jsonText(e)}\n`);
         else {
           deps.stdout('id\ttime\tpipeline\tstage\treason\n');
           for (const e of entries) deps.stdout(`${oneLine(e)}\n`);
@@ -127,7 +144,7 @@ export function register(program: Command, deps: CliDeps): void {
           deps.setExitCode(1);
           return;
         }
-        deps.stdout(`${JSON.stringify(printable(entry), null, 2)}\n`);
+        deps.stdout(`${jsonText(entry, 2)}\n`);
       });
     });
 

@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { loadPipelinesOrThrow, type PipelineConfig } from '../../config/index.js';
+import { loadPipelinesOrThrow, pipelineWarnings, type PipelineConfig } from '../../config/index.js';
+import { formatPath } from '../../config/schema-walk.js';
+import type { Registry } from '../../registry/index.js';
 import { createOutboxBackend, type TrimCause } from '../../outbox/index.js';
 import { createLogger } from '../../runtime/logger.js';
 import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
-import { parseDuration, registerSecret } from '../../sdk/index.js';
+import { parseDuration, redact, registerSecret, type Logger } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { packageVersion } from '../version.js';
 
@@ -44,6 +46,21 @@ export function readAdminToken(options: RunOptions, env: CliDeps['env']): string
   return token;
 }
 
+/** The components' warnings about valid settings (as `validate` prints them), in the log and on stderr. */
+export function logConfigWarnings(
+  pipelines: PipelineConfig[],
+  registry: Registry,
+  logger: Logger,
+  stderr: (text: string) => void,
+): void {
+  for (const pipeline of pipelines)
+    for (const w of pipelineWarnings(pipeline, registry)) {
+      const path = formatPath(w.path);
+      logger.warn({ pipeline: pipeline.name, path }, w.message);
+      stderr(`WARNING: pipeline ${pipeline.name}, ${path}: ${redact(w.message)}\n`);
+    }
+}
+
 export const MEMORY_OUTBOX_WARNING =
   'No Redis configured (--redis or PASSERELLE_REDIS_URL): using the MEMORY outbox. Messages in flight are LOST if the process crashes or is killed; use Redis for at-least-once delivery.';
 
@@ -65,6 +82,7 @@ export async function runService(
     deps.stderr(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
     logger.warn({ outbox: 'memory' }, MEMORY_OUTBOX_WARNING);
   }
+  logConfigWarnings(pipelines, deps.registry, logger, deps.stderr);
   const plans = pipelines.map((p) => toPlan(p, deps.registry));
   // One dead-letter store serves every pipeline: it keeps the most generous of their retention settings.
   const late: { service?: Service } = {};

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { findTestFiles, runTestFile } from '../pipeline-tests.js';
+import { printable } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 
 export function register(program: Command, deps: CliDeps): void {
@@ -21,17 +22,18 @@ export function register(program: Command, deps: CliDeps): void {
       let failed = 0;
       for (const file of files) {
         const result = await runTestFile(file, deps.registry);
-        deps.stdout(`${file}\n`);
-        for (const error of result.errors) deps.stdout(`  ✗ ${error}\n`);
+        // Names, differences and reasons carry message data: escaped, one line each.
+        deps.stdout(`${printable(file)}\n`);
+        for (const error of result.errors) deps.stdout(`  ✗ ${printable(error)}\n`);
         if (result.errors.length > 0) failed++;
         for (const c of result.cases) {
           if (c.failures.length === 0) {
             passed++;
-            deps.stdout(`  ✓ ${c.name}\n`);
+            deps.stdout(`  ✓ ${printable(c.name)}\n`);
           } else {
             failed++;
-            deps.stdout(`  ✗ ${c.name}\n`);
-            for (const f of c.failures) deps.stdout(`      ${f}\n`);
+            deps.stdout(`  ✗ ${printable(c.name)}\n`);
+            for (const f of c.failures) deps.stdout(`      ${printable(f)}\n`);
           }
         }
       }

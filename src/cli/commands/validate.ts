@@ -17,6 +17,8 @@ export function register(program: Command, deps: CliDeps): void {
     .action(async (paths: string[]) => {
       const result = await loadPipelineFiles(paths, deps.registry, { env: deps.env });
       for (const issue of result.issues) deps.stderr(`${formatIssue(issue)}\n`);
+      for (const warning of result.warnings)
+        deps.stderr(`${formatIssue({ ...warning, message: `warning: ${warning.message}` })}\n`);
       for (const pipeline of result.pipelines) {
         const report = effectiveDelivery(pipeline, deps.registry);
         deps.stdout(`${redact(formatDeliveryLine(pipeline, report))}\n`);

@@ -1,6 +1,5 @@
-import jsonata from 'jsonata';
 import type { Message } from '../../sdk/index.js';
-import { envelopeOf } from '../jsonata.js';
+import { boundedJsonata, envelopeOf } from '../jsonata.js';
 
 /**
  * JSONata for the map transform. The expression is evaluated against the message envelope
@@ -25,7 +24,7 @@ export interface CompileOptions {
 }
 
 export function compileExpression(source: string, options: CompileOptions): CompiledExpression {
-  const expression = jsonata(source, { timeout: options.timeoutMs });
+  const expression = boundedJsonata(source, options.timeoutMs);
   const fast = compileFast(expression.ast() as unknown as Node);
   const slow = (message: Message): Promise<unknown> =>
     expression.evaluate(envelopeOf(message), { meta: message.meta, id: message.id, time: message.time });
