@@ -28,6 +28,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { loadPipelineTexts } from '../src/config/index.js';
 import { builtinRegistry } from '../src/registry/index.js';
+import { hostAllowed, parseAllowedHosts } from '../src/runtime/http.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -107,7 +108,12 @@ function validatePipelines(texts: { file: string; text: string }[], secretDir: s
 }
 
 /** What every passerelle workload must have, whichever tool rendered it. */
-function checkWorkload(objects: K8sObject[], kind: 'StatefulSet' | 'Deployment'): void {
+/** `namespace`: where the objects land when they do not say (Helm's release namespace). */
+function checkWorkload(
+  objects: K8sObject[],
+  kind: 'StatefulSet' | 'Deployment',
+  namespace = 'default',
+): void {
   const workload = objects.find(
     (o) => o.kind === kind && (o as Any).spec.template.spec.containers[0].name === 'passerelle',
   ) as Any;
@@ -131,8 +137,20 @@ function checkWorkload(objects: K8sObject[], kind: 'StatefulSet' | 'Deployment')
   expect(pod.spec.affinity.podAntiAffinity).toBeDefined();
   expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThan(10); // > the default shutdownTimeout
   expect(container.env.map((e: Any) => e.name)).toEqual(
-    expect.arrayContaining(['POD_NAME', 'PASSERELLE_REDIS_URL']),
+    expect.arrayContaining(['POD_NAME', 'PASSERELLE_REDIS_URL', 'PASSERELLE_ALLOWED_HOSTS']),
   );
+  // DNS-rebinding guard: probes (pod IP) and in-cluster clients (the Services' names) are answered.
+  const allowed = parseAllowedHosts([
+    container.env.find((e: Any) => e.name === 'PASSERELLE_ALLOWED_HOSTS').value as string,
+  ]);
+  for (const service of objects.filter((o) => o.kind === 'Service')) {
+    const name = service.metadata.name;
+    const ns = service.metadata.namespace ?? namespace;
+    for (const host of [`${name}.${ns}.svc:8080`, `${name}.${ns}.svc.cluster.local:8080`])
+      expect(hostAllowed(host, '0.0.0.0', allowed), host).toBe(true);
+  }
+  expect(hostAllowed('10.244.3.17:8080', '0.0.0.0', allowed)).toBe(true);
+  expect(hostAllowed('attacker.example:8080', '0.0.0.0', allowed)).toBe(false);
   // Folders, never subPath (kubelet does not update subPath mounts: no reload).
   const mounts: Any[] = container.volumeMounts;
   expect(mounts.every((m) => m.subPath === undefined)).toBe(true);
@@ -207,7 +225,7 @@ describe('kustomize overlays (kubectl kustomize)', () => {
     (overlay) => {
       const objects = rendered[overlay]!;
       validateAll(objects);
-      checkWorkload(objects, 'StatefulSet');
+      checkWorkload(objects, 'StatefulSet', 'iot');
       const namespace = find(objects, 'Namespace').metadata.name;
       for (const o of objects.filter((x) => x.kind !== 'Namespace'))
         expect(o.metadata.namespace).toBe(namespace);
@@ -288,7 +306,7 @@ describe('Helm chart (rendered with text/template + Sprig)', () => {
     expect(out.stderr).toBe('');
     const objects = parseObjects(out.stdout);
     validateAll(objects);
-    checkWorkload(objects, 'StatefulSet');
+    checkWorkload(objects, 'StatefulSet', 'iot');
     expect(objects.map((o) => o.kind).sort()).toEqual(
       [
         'ConfigMap',
@@ -311,17 +329,21 @@ describe('Helm chart (rendered with text/template + Sprig)', () => {
       redis: { url: 'redis://redis.iot:6379' },
       image: { repository: 'registry.example.com/passerelle', tag: '0.1.1' },
       podAnnotations: { 'example.com/team': 'ot' },
+      allowedHosts: ['passerelle.example.com'],
     };
     expect(validateValues(mergedValues(values)), ajv.errorsText(validateValues.errors)).toBe(true);
     const objects = parseObjects(render(values).stdout);
     validateAll(objects);
-    checkWorkload(objects, 'Deployment');
+    checkWorkload(objects, 'Deployment', 'iot');
     const deployment = find(objects, 'Deployment');
     expect(
       deployment.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution,
     ).toHaveLength(1);
     const env = deployment.spec.template.spec.containers[0].env;
     expect(env.find((e: Any) => e.name === 'PASSERELLE_REDIS_URL').value).toBe('redis://redis.iot:6379');
+    expect(env.find((e: Any) => e.name === 'PASSERELLE_ALLOWED_HOSTS').value).toMatch(
+      /,passerelle\.example\.com$/,
+    );
     expect(find(objects, 'ServiceMonitor').metadata.labels.release).toBe('prometheus');
     expect(objects.filter((o) => o.kind === 'Service')).toHaveLength(1); // no headless Service
   });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
@@ -10,7 +10,7 @@ import { startMosquitto, type ServiceHandle } from '../../test/harness/services.
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
 import { readMessages, sourceConformance } from '../../test/conformance/source.js';
 import { mqttSource } from './index.js';
-import { MqttSource } from './source.js';
+import { MAX_PACKET_HEADROOM, MqttSource } from './source.js';
 import { mqttSourceConfig } from './spec.js';
 import { createTestCertificates } from '../../test/harness/certificates.js';
 
@@ -367,6 +367,79 @@ describe('mqtt source', () => {
     ]);
     await text.close();
     await bytes.close();
+  });
+});
+
+describe('mqtt source and MQTT 5 Maximum Packet Size', () => {
+  it('announces maxPayloadBytes (+ room for the topic): Mosquitto drops larger publishes instead of sending them', async () => {
+    // A broker of its own, logging at notice level, where Mosquitto reports the drops.
+    const own = await startMosquitto({ extraConfig: 'log_type notice' });
+    try {
+      const pub = await mqtt.connectAsync(own.url, { protocolVersion: 5, clientId: unique('pub-max') });
+      const topic = unique('max');
+      const clientId = unique('max-src');
+      const ctx = createFakeContext();
+      const parsed = mqttSourceConfig.parse({
+        url: own.url,
+        topics: [topic],
+        qos: 1,
+        protocolVersion: 5,
+        clientId,
+        maxPayloadBytes: 1000,
+      });
+      const s = mqttSource.create(parsed, ctx) as MqttSource;
+      await connect(s);
+      const limit = clientOf(s).options.properties?.maximumPacketSize;
+      expect(limit).toBe(1000 + MAX_PACKET_HEADROOM);
+      const largest: number[] = [];
+      clientOf(s).on('packetreceive', (p) => {
+        if (p.cmd === 'publish') largest.push(p.payload.length);
+      });
+      const answers = [];
+      for (const payload of [
+        JSON.stringify({ seq: 1 }),
+        JSON.stringify({ seq: 2, pad: 'x'.repeat(2000) }), // over maxPayloadBytes, within the packet limit
+        JSON.stringify({ seq: 3, pad: 'x'.repeat(10 * 1024 * 1024) }), // 10 MB: over the packet limit
+        JSON.stringify({ seq: 4 }),
+      ])
+        answers.push(await pub.publishAsync(topic, payload, { qos: 1 }));
+      const { deliveries, messages } = await readMessages(s, 2);
+      ackAll(deliveries);
+      expect(messages.map((m) => (m.payload as { seq: number }).seq)).toEqual([1, 4]);
+      await waitFor(() => ctx.deadLetters.length === 1, 'the dead letter of seq 2');
+      expect(ctx.deadLetters[0]!.reason).toMatch(/^payload of 20\d\d bytes exceeds maxPayloadBytes 1000$/);
+      // The 10 MB message never reached us; the publisher got a plain PUBACK (no error reason code).
+      expect(Math.max(...largest)).toBeLessThan(1000 + MAX_PACKET_HEADROOM);
+      expect(answers.map((a) => (a as { reasonCode?: number } | undefined)?.reasonCode ?? 0)).toEqual([
+        0, 0, 0, 0,
+      ]);
+      const logged = ctx.logs.find((l) => l.level === 'info' && /Maximum Packet Size/.test(l.msg ?? ''));
+      expect(logged?.obj).toMatchObject({ maximumPacketSize: 1000 + MAX_PACKET_HEADROOM });
+      await s.close();
+      await pub.endAsync();
+      await own.stop();
+      // What Mosquitto 2.0 does: a notice in its log, nothing else (no $SYS counter, no redelivery).
+      const log = readFileSync(join(own.dir, 'mosquitto.log'), 'utf8');
+      expect(log).toMatch(
+        new RegExp(`Dropping too large outgoing PUBLISH for ${clientId} \\(\\d{8} bytes\\)`),
+      );
+    } finally {
+      await own.dispose();
+    }
+  });
+
+  it('MQTT 3.1.1 has no such property: the oversized message arrives and is dead-lettered', async () => {
+    const topic = unique('max311');
+    const ctx = createFakeContext();
+    const s = source({ topics: [topic], qos: 1, protocolVersion: 4, maxPayloadBytes: 1000 }, ctx);
+    await connect(s);
+    expect(clientOf(s).options.properties?.maximumPacketSize).toBeUndefined();
+    await publish(topic, [JSON.stringify({ pad: 'x'.repeat(100_000) }), '{"ok":1}']);
+    const { deliveries } = await readMessages(s, 1);
+    ackAll(deliveries);
+    await waitFor(() => ctx.deadLetters.length === 1, 'the dead letter');
+    expect(ctx.deadLetters[0]!.reason).toMatch(/exceeds maxPayloadBytes 1000/);
+    await s.close();
   });
 });
 

@@ -22,6 +22,10 @@ import { PubackGate } from './puback-gate.js';
 import type { MqttSourceConfig } from './spec.js';
 
 const DEFAULT_SESSION_EXPIRY_S = 24 * 3600;
+/** Room above maxPayloadBytes in the announced Maximum Packet Size: the longest topic, the header and some properties. */
+export const MAX_PACKET_HEADROOM = 65_535 + 1024;
+/** The largest packet MQTT can describe (remaining length of four bytes). */
+const MQTT_MAX_PACKET = 268_435_455;
 
 type Done = (error?: Error) => void;
 
@@ -41,6 +45,11 @@ export class Qos2Intake extends Store {
       else cb();
     });
   }
+}
+
+/** The Maximum Packet Size announced for a source's maxPayloadBytes. */
+export function maximumPacketSize(maxPayloadBytes: number): number {
+  return Math.min(MQTT_MAX_PACKET, maxPayloadBytes + MAX_PACKET_HEADROOM);
 }
 
 export class MqttSource implements Source {
@@ -65,6 +74,8 @@ export class MqttSource implements Source {
         ? {
             // The broker sends at most this many unacknowledged QoS 1/2 messages: the inbox never overflows with them.
             receiveMaximum: config.maxInFlight,
+            // The broker does not send larger packets at all (it drops them), so a huge publish costs us nothing.
+            maximumPacketSize: maximumPacketSize(config.maxPayloadBytes),
             ...(config.cleanSession
               ? {}
               : {
@@ -101,6 +112,11 @@ export class MqttSource implements Source {
         );
       });
     });
+    if (properties?.maximumPacketSize)
+      this.ctx.logger.info(
+        { url: conn.where, maximumPacketSize: properties.maximumPacketSize },
+        'MQTT 5: Maximum Packet Size announced to the broker; larger messages are dropped by the broker (Mosquitto logs "Dropping too large outgoing PUBLISH" at notice level), not sent here',
+      );
     this.conn = conn;
     this.inbox = inbox;
     this.gate = gate;

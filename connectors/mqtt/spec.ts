@@ -195,7 +195,9 @@ export const mqttSourceConfig = z
       .int()
       .positive()
       .default(1024 * 1024)
-      .describe('Largest payload accepted, in bytes; larger messages are dead-lettered.'),
+      .describe(
+        'Largest payload accepted, in bytes; larger messages are dead-lettered (their first bytes, size and SHA-256). With MQTT 5 it is also announced to the broker as Maximum Packet Size (plus 66,559 bytes for the topic and header): the broker then drops larger messages instead of sending them.',
+      ),
     maxInFlight: z
       .number()
       .int()

@@ -57,7 +57,12 @@ describe('loadPipelineTexts', () => {
       },
     ]);
     expect(p.maxInFlight).toBe(10_000);
-    expect(p.deadLetters).toEqual({ maxAge: 7 * 86_400_000, maxCount: 100_000 });
+    expect(p.deadLetters).toEqual({
+      maxAge: 7 * 86_400_000,
+      maxCount: 100_000,
+      maxMessageBytes: 65_536,
+      maxBytes: 67_108_864,
+    });
     expect(p.shutdownTimeout).toBe(10_000);
     expect(p.origin).toEqual({ file: 'p.yaml', line: 1 });
     // The password came from a reference into a secret field: it is now redacted everywhere.

@@ -87,6 +87,30 @@ export const deadLetterOptions = z
       .describe(
         'Dead letters kept per pipeline, at most; past it the oldest are removed (counted in passerelle_dead_letters_evicted_total and logged).',
       ),
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024)
+      .describe(
+        'Payload bytes kept whole per dead letter. A larger payload keeps its first maxMessageBytes bytes with its size and SHA-256, and cannot be replayed (it is not the original message).',
+      ),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024)
+      .describe(
+        'Bytes of dead letters kept per pipeline, at most (their stored JSON); past it the oldest are removed (counted in passerelle_dead_letters_evicted_total{cause="maxBytes"} and logged).',
+      ),
+  })
+  .superRefine((options, ctx) => {
+    if (options.maxBytes < options.maxMessageBytes * 2)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxBytes'],
+        message: `must be at least twice maxMessageBytes (${options.maxMessageBytes}), or a single large dead letter would evict all others`,
+      });
   })
   .describe('How long dead letters are kept.');
 

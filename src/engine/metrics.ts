@@ -17,7 +17,7 @@ export class EngineMetrics {
   readonly connected: Gauge<'pipeline' | 'component' | 'type'>;
   readonly reconnects: Counter<'pipeline' | 'component'>;
   readonly retries: Counter<'pipeline' | 'sink'>;
-  readonly deadLettersEvicted: Counter<'pipeline'>;
+  readonly deadLettersEvicted: Counter<'pipeline' | 'cause'>;
   readonly enqueueFailures: Counter<'pipeline' | 'sink'>;
   readonly deliveryLatency: Histogram<'pipeline' | 'sink'>;
   readonly replayed: Counter<'pipeline'>;
@@ -88,8 +88,8 @@ export class EngineMetrics {
     });
     this.deadLettersEvicted = new Counter({
       name: 'passerelle_dead_letters_evicted_total',
-      help: 'Dead letters removed by the retention limits (age or count).',
-      labelNames: ['pipeline'],
+      help: 'Dead letters removed by the retention limits (cause: maxAge, maxCount or maxBytes).',
+      labelNames: ['pipeline', 'cause'],
       registers: r,
     });
     this.enqueueFailures = new Counter({

@@ -747,7 +747,7 @@ describe('Pipeline: replay of dead letters', () => {
     failOnA.clear();
     rejectIds.clear();
     const t0Calls = t0.calls.length;
-    expect(await backend.deadLetters.requestReplay(entries.map((e) => e.id))).toBe(2);
+    expect((await backend.deadLetters.requestReplay(entries.map((e) => e.id))).marked).toBe(2);
     await waitFor(
       () => a.ids().includes('s1') && a.ids().includes('r1') && b.ids().includes('r1'),
       'the replays',

@@ -1,5 +1,7 @@
 import {
   backoffDelay,
+  boundedCopy,
+  type CopyLimits,
   errorMessage,
   sleep,
   untilAborted,
@@ -65,6 +67,8 @@ interface SinkRuntime {
 }
 
 const RECENT_MESSAGES = 10;
+/** How much of each recent message the status shows: any payload renders, however deep or large. */
+const RECENT_LIMITS: CopyLimits = { maxDepth: 16, maxBytes: 8 * 1024, maxString: 1024 };
 
 /**
  * Runs one pipeline: source -> transforms -> one outbox per sink -> sink.write().
@@ -255,7 +259,15 @@ export class Pipeline {
       components,
       inFlight: this.inFlight,
       outboxes,
-      recent: [...this.recent],
+      recent: this.recent.map((m) => ({
+        id: m.id,
+        time: m.time,
+        payload:
+          m.payload instanceof Uint8Array
+            ? { bytes: m.payload.byteLength }
+            : boundedCopy(m.payload, RECENT_LIMITS),
+        meta: boundedCopy(m.meta, RECENT_LIMITS) as Record<string, unknown>,
+      })),
     };
   }
 
@@ -485,12 +497,8 @@ export class Pipeline {
   private remember(batch: Message[]): void {
     for (let i = Math.max(0, batch.length - RECENT_MESSAGES); i < batch.length; i++) {
       const m = batch[i]!;
-      this.recent.push({
-        id: m.id,
-        time: m.time,
-        payload: m.payload instanceof Uint8Array ? { bytes: m.payload.byteLength } : m.payload,
-        meta: m.meta,
-      });
+      // Kept as they are and bounded when shown (status()), which is rarer than a batch.
+      this.recent.push({ id: m.id, time: m.time, payload: m.payload, meta: m.meta });
     }
     if (this.recent.length > RECENT_MESSAGES) this.recent.splice(0, this.recent.length - RECENT_MESSAGES);
   }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type ServiceHandle } from '../../test/harness/services.js';
 import {
@@ -264,7 +265,7 @@ describe('bullmq outbox: durability', () => {
       })),
     );
     const ids = (await a.deadLetters.list({ pipeline: 'rp' })).map((e) => e.id);
-    expect(await a.deadLetters.requestReplay(ids)).toBe(3);
+    expect((await a.deadLetters.requestReplay(ids)).marked).toBe(3);
     expect(await a.deadLetters.claimReplays('rp', 2)).toHaveLength(2);
     await a.close();
     const b = await createRedisBackend({ url: redis.url, retention: defaultRetention, prefix });
@@ -310,6 +311,49 @@ describe('bullmq outbox: durability', () => {
       expect(dl[0]?.reason).toMatch(/can not be stored as JSON/);
       await o.close(1000);
     } finally {
+      await b.close();
+    }
+  });
+
+  it('counts the bytes of dead letters stored before the byte budget existed', async () => {
+    const prefix = `budget${++prefixes}`;
+    const entry = (i: number) => ({
+      pipeline: 'old',
+      stage: 'out',
+      reason: 'x',
+      message: { id: `o-${i}`, payload: 'p'.repeat(3000), meta: {}, time: i },
+      time: Date.now() + i,
+      attempts: 1,
+    });
+    const early = await createRedisBackend({ url: redis.url, retention: defaultRetention, prefix });
+    for (let i = 0; i < 6; i++) await early.deadLetters.add([entry(i)]);
+    await early.close();
+    // As an older version left them: entries, no byte counter.
+    const client = new Redis(redis.url);
+    await client.del(`${prefix}:dlq:bytes:old`);
+    const ids = await client.zrange(`${prefix}:dlq:time:old`, '0', '-1');
+    const b = await createRedisBackend({
+      url: redis.url,
+      retention: { ...defaultRetention, maxMessageBytes: 4096, maxBytes: 10_000 },
+      prefix,
+    });
+    try {
+      // A purge does not drive a missing counter negative.
+      expect(await b.deadLetters.remove([ids[0]!])).toBe(1);
+      expect(await client.exists(`${prefix}:dlq:bytes:old`)).toBe(0);
+      await b.deadLetters.add([entry(6)]);
+      // About 3.1 KB each: 10 KB keep three.
+      expect((await b.deadLetters.list({ pipeline: 'old' })).map((e) => e.message.id)).toEqual([
+        'o-4',
+        'o-5',
+        'o-6',
+      ]);
+      const kept = await client.hvals(`${prefix}:dlq:entries`);
+      expect(Number(await client.get(`${prefix}:dlq:bytes:old`))).toBe(
+        kept.reduce((n, json) => n + Buffer.byteLength(json), 0),
+      );
+    } finally {
+      await client.quit();
       await b.close();
     }
   });

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { redact, silentLogger, type Logger, type Message } from '../sdk/index.js';
 import { Batcher } from './batcher.js';
+import {
+  budgetEntry,
+  messageBytesOf,
+  replayRefusal,
+  storedSize,
+  totalBytesOf,
+  withId,
+} from './dead-letter-budget.js';
 import { ConnectionBackoff, runAttempt } from './policy.js';
 import type {
   DeadLetter,
@@ -12,6 +20,8 @@ import type {
   OutboxBackend,
   OutboxOptions,
   OutboxStats,
+  ReplayRequest,
+  TrimCause,
 } from './types.js';
 
 export function matchesFilter(e: DeadLetter, filter: DeadLetterFilter | undefined): boolean {
@@ -32,6 +42,9 @@ export function page<T>(list: T[], filter: DeadLetterFilter | undefined): T[] {
 /** Dead letters in this process only: lost when it ends. Listed oldest first. */
 export class MemoryDeadLetters implements DeadLetterStore {
   private readonly entries = new Map<string, DeadLetter>();
+  /** Per entry, the size of its JSON form (what the Redis store would hold), and the sums per pipeline. */
+  private readonly sizes = new Map<string, number>();
+  private readonly bytes = new Map<string, number>();
   /** Per pipeline, sorted by time. */
   private readonly byPipeline = new Map<string, DeadLetter[]>();
   private readonly replayQueue = new Map<string, string[]>();
@@ -48,9 +61,14 @@ export class MemoryDeadLetters implements DeadLetterStore {
 
   async add(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
     const touched = new Set<string>();
+    const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
-      const entry: DeadLetter = { ...e, id: randomUUID(), reason: redact(e.reason) };
+      const budgeted = budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes);
+      const entry: DeadLetter = { ...budgeted.entry, id: randomUUID() };
+      const size = storedSize(withId(budgeted.json, entry.id));
       this.entries.set(entry.id, entry);
+      this.sizes.set(entry.id, size);
+      this.bytes.set(entry.pipeline, (this.bytes.get(entry.pipeline) ?? 0) + size);
       let list = this.byPipeline.get(entry.pipeline);
       if (!list) this.byPipeline.set(entry.pipeline, (list = []));
       // Usually appended; out-of-order times are inserted in place.
@@ -76,14 +94,22 @@ export class MemoryDeadLetters implements DeadLetterStore {
     let old = 0;
     while (old < list.length && (list[old] as DeadLetter).time < cutoff) old++;
     const over = Math.max(0, list.length - old - this.retention.maxCount);
-    if (old + over === 0) return 0;
     for (const e of list.splice(0, old + over)) this.forget(e.id);
+    // Then the byte budget, oldest first.
+    const maxBytes = totalBytesOf(this.retention);
+    let heavy = 0;
+    while (list.length > 0 && (this.bytes.get(pipeline) ?? 0) > maxBytes) {
+      this.forget((list.shift() as DeadLetter).id);
+      heavy++;
+    }
+    if (list.length === 0) this.byPipeline.delete(pipeline);
     this.reportTrim(pipeline, old, 'maxAge');
     this.reportTrim(pipeline, over, 'maxCount');
-    return old + over;
+    this.reportTrim(pipeline, heavy, 'maxBytes');
+    return old + over + heavy;
   }
 
-  private reportTrim(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void {
+  private reportTrim(pipeline: string, count: number, cause: TrimCause): void {
     if (count === 0) return;
     this.trimmedTotal += count;
     this.logger.warn({ pipeline, count, cause }, 'dead letters removed by the retention');
@@ -91,6 +117,13 @@ export class MemoryDeadLetters implements DeadLetterStore {
   }
 
   private forget(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) {
+      const left = (this.bytes.get(entry.pipeline) ?? 0) - (this.sizes.get(id) ?? 0);
+      if (left > 0) this.bytes.set(entry.pipeline, left);
+      else this.bytes.delete(entry.pipeline);
+    }
+    this.sizes.delete(id);
     this.entries.delete(id);
     this.marked.delete(id);
   }
@@ -133,11 +166,17 @@ export class MemoryDeadLetters implements DeadLetterStore {
     return gone.size;
   }
 
-  async requestReplay(ids: string[]): Promise<number> {
+  async requestReplay(ids: string[]): Promise<ReplayRequest> {
     let n = 0;
+    const refused: ReplayRequest['refused'] = [];
     for (const id of ids) {
       const e = this.entries.get(id);
       if (!e) continue;
+      const refusal = replayRefusal(e);
+      if (refusal) {
+        refused.push({ id, reason: refusal });
+        continue;
+      }
       n++;
       if (this.marked.has(id)) continue;
       this.marked.add(id);
@@ -145,7 +184,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
       if (!q) this.replayQueue.set(e.pipeline, (q = []));
       q.push(id);
     }
-    return n;
+    return { marked: n, refused };
   }
 
   async claimReplays(pipeline: string, max: number): Promise<DeadLetter[]> {

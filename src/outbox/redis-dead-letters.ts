@@ -1,9 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { redact, silentLogger, type Logger } from '../sdk/index.js';
-import { decodeMessage, encodeMessage, type EncodedMessage } from './codec.js';
+import { decodeMessage } from './codec.js';
+import {
+  budgetEntry,
+  messageBytesOf,
+  replayRefusal,
+  totalBytesOf,
+  withId,
+  type StoredEntry,
+} from './dead-letter-budget.js';
 import { matchesFilter, page } from './memory.js';
-import type { DeadLetter, DeadLetterFilter, DeadLetterRetention, DeadLetterStore } from './types.js';
+import type {
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterRetention,
+  DeadLetterStore,
+  ReplayRequest,
+  TrimCause,
+} from './types.js';
 
 /**
  * Dead letters in Redis. Keys (prefix `passerelle` by default):
@@ -12,13 +27,33 @@ import type { DeadLetter, DeadLetterFilter, DeadLetterRetention, DeadLetterStore
  * - `<prefix>:dlq:pipelines`          set of pipelines that have entries
  * - `<prefix>:dlq:replay:<pipeline>`  list of ids to re-drive; `claimed:<pipeline>` those taken and not done
  * - `<prefix>:dlq:marked`             ids in either list, so a replay is requested once
+ * - `<prefix>:dlq:bytes:<pipeline>`   bytes of the pipeline's entries (sum of HSTRLEN): the `maxBytes` budget
  * Listed oldest first.
  */
-type StoredEntry = Omit<DeadLetter, 'message'> & { message: EncodedMessage };
+// One entry, and its bytes counted (the counter starts from the entries stored before it existed).
+const ADD = `
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local bytes = 0
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do bytes = bytes + redis.call('HSTRLEN', KEYS[1], id) end
+  redis.call('SET', KEYS[3], bytes)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('INCRBY', KEYS[3], #ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[4])
+`;
 
 const TRIM = `
+local bytes = 0
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  bytes = tonumber(redis.call('GET', KEYS[4]))
+else
+  -- Entries stored before the byte budget existed: count them once.
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do bytes = bytes + redis.call('HSTRLEN', KEYS[1], id) end
+end
 local function drop(ids)
   for _, id in ipairs(ids) do
+    bytes = bytes - redis.call('HSTRLEN', KEYS[1], id)
     redis.call('HDEL', KEYS[1], id)
     redis.call('SREM', KEYS[3], id)
   end
@@ -33,7 +68,18 @@ if over > 0 then
   drop(extra)
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
 end
-return {#old, #extra}
+local heavy = 0
+local maxBytes = tonumber(ARGV[3])
+while bytes > maxBytes do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
+  if #oldest == 0 then break end
+  drop(oldest)
+  redis.call('ZREM', KEYS[2], oldest[1])
+  heavy = heavy + 1
+end
+if redis.call('ZCARD', KEYS[2]) == 0 then bytes = 0 end
+redis.call('SET', KEYS[4], bytes)
+return {#old, #extra, heavy}
 `;
 
 // Keys built from ARGV[1] (prefix) and the entry's pipeline: fine on a single Redis, not on a cluster.
@@ -44,6 +90,9 @@ for i = 2, #ARGV do
   local raw = redis.call('HGET', KEYS[1], id)
   if raw then
     local p = cjson.decode(raw).pipeline
+    -- Only a counter that exists: a missing one is computed from the entries left at the next add.
+    local bytes = ARGV[1] .. 'bytes:' .. p
+    if redis.call('EXISTS', bytes) == 1 then redis.call('DECRBY', bytes, #raw) end
     redis.call('HDEL', KEYS[1], id)
     redis.call('SREM', KEYS[2], id)
     redis.call('ZREM', ARGV[1] .. 'time:' .. p, id)
@@ -55,19 +104,26 @@ end
 return n
 `;
 
+// Entries whose payload is not the original (`stored` set) are refused: their ids come back.
 const REQUEST = `
 local n = 0
+local refused = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   local raw = redis.call('HGET', KEYS[1], id)
   if raw then
-    n = n + 1
-    if redis.call('SADD', KEYS[2], id) == 1 then
-      redis.call('LPUSH', ARGV[1] .. 'replay:' .. cjson.decode(raw).pipeline, id)
+    local entry = cjson.decode(raw)
+    if entry.stored then
+      table.insert(refused, id)
+    else
+      n = n + 1
+      if redis.call('SADD', KEYS[2], id) == 1 then
+        redis.call('LPUSH', ARGV[1] .. 'replay:' .. entry.pipeline, id)
+      end
     end
   end
 end
-return n
+return {n, refused}
 `;
 
 const CLAIM = `
@@ -91,15 +147,32 @@ return out
 `;
 
 interface DlqCommands {
+  passerelleDlqAdd(
+    entries: string,
+    time: string,
+    bytes: string,
+    pipelines: string,
+    id: string,
+    json: string,
+    score: number,
+    pipeline: string,
+  ): Promise<unknown>;
   passerelleDlqTrim(
     entries: string,
     time: string,
     marked: string,
+    bytes: string,
     cutoff: number,
     maxCount: number,
-  ): Promise<[number, number]>;
+    maxBytes: number,
+  ): Promise<[number, number, number]>;
   passerelleDlqRemove(entries: string, marked: string, prefix: string, ...ids: string[]): Promise<number>;
-  passerelleDlqRequest(entries: string, marked: string, prefix: string, ...ids: string[]): Promise<number>;
+  passerelleDlqRequest(
+    entries: string,
+    marked: string,
+    prefix: string,
+    ...ids: string[]
+  ): Promise<[number, string[]]>;
   passerelleDlqClaim(
     replay: string,
     claimed: string,
@@ -133,7 +206,8 @@ export class RedisDeadLetters implements DeadLetterStore {
   ) {
     this.k = `${options.prefix ?? 'passerelle'}:dlq:`;
     this.logger = options.logger ?? silentLogger;
-    redis.defineCommand('passerelleDlqTrim', { numberOfKeys: 3, lua: TRIM });
+    redis.defineCommand('passerelleDlqAdd', { numberOfKeys: 4, lua: ADD });
+    redis.defineCommand('passerelleDlqTrim', { numberOfKeys: 4, lua: TRIM });
     redis.defineCommand('passerelleDlqRemove', { numberOfKeys: 2, lua: REMOVE });
     redis.defineCommand('passerelleDlqRequest', { numberOfKeys: 2, lua: REQUEST });
     redis.defineCommand('passerelleDlqClaim', { numberOfKeys: 4, lua: CLAIM });
@@ -153,19 +227,25 @@ export class RedisDeadLetters implements DeadLetterStore {
 
   async add(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
     if (entries.length === 0) return;
-    const multi = this.redis.multi();
+    const multi = this.redis.multi() as unknown as DlqCommands & { exec(): ReturnType<Redis['exec']> };
     const pipelines = new Set<string>();
-    const hash: string[] = [];
+    const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
       const id = randomUUID();
-      // Masked now: `dlq list` runs in a process that knows no secrets.
-      const stored: StoredEntry = { ...e, id, reason: redact(e.reason), message: encodeMessage(e.message) };
-      hash.push(id, JSON.stringify(stored));
-      multi.zadd(`${this.k}time:${e.pipeline}`, e.time, id);
+      // The reason is masked now: `dlq list` runs in a process that knows no secrets.
+      const json = withId(budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes).json, id);
+      void multi.passerelleDlqAdd(
+        this.entriesKey,
+        `${this.k}time:${e.pipeline}`,
+        `${this.k}bytes:${e.pipeline}`,
+        `${this.k}pipelines`,
+        id,
+        json,
+        e.time,
+        e.pipeline,
+      );
       pipelines.add(e.pipeline);
     }
-    multi.hset(this.entriesKey, ...hash);
-    multi.sadd(`${this.k}pipelines`, ...pipelines);
     for (const [err] of (await multi.exec()) ?? []) if (err) throw err;
     const now = Date.now();
     for (const p of pipelines) await this.trimPipeline(p, now);
@@ -180,19 +260,22 @@ export class RedisDeadLetters implements DeadLetterStore {
   }
 
   private async trimPipeline(pipeline: string, now: number): Promise<number> {
-    const [old, over] = await this.redis.passerelleDlqTrim(
+    const [old, over, heavy] = await this.redis.passerelleDlqTrim(
       this.entriesKey,
       `${this.k}time:${pipeline}`,
       `${this.k}marked`,
+      `${this.k}bytes:${pipeline}`,
       now - this.retention.maxAgeMs,
       this.retention.maxCount,
+      totalBytesOf(this.retention),
     );
     this.report(pipeline, old, 'maxAge');
     this.report(pipeline, over, 'maxCount');
-    return old + over;
+    this.report(pipeline, heavy, 'maxBytes');
+    return old + over + heavy;
   }
 
-  private report(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void {
+  private report(pipeline: string, count: number, cause: TrimCause): void {
     if (count === 0) return;
     this.trimmedTotal += count;
     this.logger.warn({ pipeline, count, cause }, 'dead letters removed by the retention');
@@ -275,9 +358,21 @@ export class RedisDeadLetters implements DeadLetterStore {
     return this.redis.passerelleDlqRemove(this.entriesKey, `${this.k}marked`, this.k, ...ids);
   }
 
-  async requestReplay(ids: string[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    return this.redis.passerelleDlqRequest(this.entriesKey, `${this.k}marked`, this.k, ...ids);
+  async requestReplay(ids: string[]): Promise<ReplayRequest> {
+    if (ids.length === 0) return { marked: 0, refused: [] };
+    const [marked, refusedIds] = await this.redis.passerelleDlqRequest(
+      this.entriesKey,
+      `${this.k}marked`,
+      this.k,
+      ...ids,
+    );
+    const refused: ReplayRequest['refused'] = [];
+    for (const id of refusedIds) {
+      const entry = await this.get(id);
+      if (entry)
+        refused.push({ id, reason: replayRefusal(entry) ?? 'its payload is not the original message' });
+    }
+    return { marked, refused };
   }
 
   async claimReplays(pipeline: string, max: number): Promise<DeadLetter[]> {

@@ -104,6 +104,32 @@ export interface DeadLetter {
   /** When it was dead-lettered (ms since the epoch). */
   time: number;
   attempts: number;
+  /**
+   * Set when `message.payload` is not the payload as it came (too large, or nested too deep): it
+   * then holds the first `kept` bytes of the payload's bytes, UTF-8 text or JSON (`form`).
+   * Such a dead letter cannot be replayed.
+   */
+  stored?: StoredPayload;
+}
+
+export interface StoredPayload {
+  /** What was measured and kept: the raw bytes, the UTF-8 of a string, or the JSON of a value (as the outbox stores it). */
+  form: 'bytes' | 'text' | 'json';
+  /** Bytes of the whole payload in that form. */
+  size: number;
+  /** SHA-256 (hex) of the whole payload in that form. */
+  sha256: string;
+  /** Bytes kept in `message.payload`. */
+  kept: number;
+  /** True when only a prefix is kept (`kept < size`). */
+  truncated: boolean;
+}
+
+export interface ReplayRequest {
+  /** Entries found and marked for replay (an entry already marked counts, and is replayed once). */
+  marked: number;
+  /** Entries that exist but cannot be replayed, with the reason (their payload is not the original). */
+  refused: { id: string; reason: string }[];
 }
 
 export interface DeadLetterFilter {
@@ -122,8 +148,11 @@ export interface DeadLetterStore {
   get(id: string): Promise<DeadLetter | undefined>;
   /** Deletes entries; returns how many existed. */
   remove(ids: string[]): Promise<number>;
-  /** Marks entries for re-drive; the running service of their pipeline claims and re-injects them. */
-  requestReplay(ids: string[]): Promise<number>;
+  /**
+   * Marks entries for re-drive; the running service of their pipeline claims and re-injects them.
+   * Entries whose payload is not kept whole (`stored`) are refused, with the reason.
+   */
+  requestReplay(ids: string[]): Promise<ReplayRequest>;
   /**
    * Takes up to `max` entries marked for replay of one pipeline. The caller calls `done(ids)` once
    * they are re-injected; entries claimed and never done return to the replay list at the next start.
@@ -138,13 +167,19 @@ export interface DeadLetterStore {
   trim?(): Promise<number>;
 }
 
+export type TrimCause = 'maxAge' | 'maxCount' | 'maxBytes';
+
 export interface DeadLetterRetention {
   /** Entries older than this are removed (counted and logged, never silently). */
   maxAgeMs: number;
   /** Past this many entries per pipeline, the oldest are removed (counted and logged). */
   maxCount: number;
+  /** Payload bytes kept whole per entry; a larger payload keeps this many first bytes, its size and SHA-256. Default 64 KiB. */
+  maxMessageBytes?: number;
+  /** Stored bytes per pipeline (entries' JSON); past it the oldest are removed (counted and logged). Default 64 MiB. */
+  maxBytes?: number;
   /** Told of every trim, so the runtime can count it (a metric); the store also logs it. */
-  onTrimmed?(pipeline: string, count: number, cause: 'maxAge' | 'maxCount'): void;
+  onTrimmed?(pipeline: string, count: number, cause: TrimCause): void;
 }
 
 /** Creates outboxes and the dead-letter store of one backend (memory or Redis). */

@@ -37,6 +37,11 @@ export function toPlan(config: PipelineConfig, registry: Registry): PipelinePlan
     })),
     maxInFlight: config.maxInFlight,
     shutdownTimeoutMs: config.shutdownTimeout,
-    deadLetters: { maxAgeMs: config.deadLetters.maxAge, maxCount: config.deadLetters.maxCount },
+    deadLetters: {
+      maxAgeMs: config.deadLetters.maxAge,
+      maxCount: config.deadLetters.maxCount,
+      maxMessageBytes: config.deadLetters.maxMessageBytes,
+      maxBytes: config.deadLetters.maxBytes,
+    },
   };
 }

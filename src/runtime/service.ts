@@ -11,7 +11,8 @@ export interface ServiceOptions {
   plans: PipelinePlan[];
   backend: OutboxBackend;
   logger: Logger;
-  http?: { host: string; port: number };
+  /** `allowedHosts`: names answered besides the bound address and localhost (DNS-rebinding guard). */
+  http?: { host: string; port: number; allowedHosts?: readonly string[] };
   /** The Redis URL of the outbox, handed to components that share state between replicas. */
   redisUrl?: string;
   /** Lease time-to-live for single-reader sources when running with Redis (default 15 s). */
@@ -109,6 +110,7 @@ export class Service {
         ...this.options.http,
         pipelines: () => this.pipelines,
         metrics: this.metrics.registry,
+        logger,
         deadLetters: backend.deadLetters,
         ...(this.options.adminToken ? { adminToken: this.options.adminToken } : {}),
         info: () => ({

@@ -13,3 +13,4 @@ export * from './columns.js';
 export * from './lease.js';
 export * from './codecs/index.js';
 export * from './printable.js';
+export * from './bounded-copy.js';

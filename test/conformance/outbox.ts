@@ -2,6 +2,7 @@
  * Conformance suite for outbox backends (src/outbox): the same behaviour from the memory and the
  * BullMQ implementation. `makeBackend` gives a fresh, isolated backend for each test.
  */
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type {
   DeadLetterRetention,
@@ -620,9 +621,9 @@ export function outboxConformance(name: string, makeBackend: MakeBackend): void 
       const entries = await dlq.list({ pipeline: p });
       const ids = entries.map((e) => e.id);
       expect(await dlq.claimReplays(p, 10)).toEqual([]);
-      expect(await dlq.requestReplay([...ids.slice(0, 3), 'missing'])).toBe(3);
+      expect(await dlq.requestReplay([...ids.slice(0, 3), 'missing'])).toEqual({ marked: 3, refused: [] });
       // Asking twice does not replay twice.
-      expect(await dlq.requestReplay([ids[0] as string])).toBe(1);
+      expect(await dlq.requestReplay([ids[0] as string])).toEqual({ marked: 1, refused: [] });
       expect(await dlq.claimReplays(other, 10)).toEqual([]);
       const c1 = await dlq.claimReplays(p, 2);
       expect(c1.map((e) => e.message.id)).toEqual(['r-0', 'r-1']);
@@ -639,6 +640,122 @@ export function outboxConformance(name: string, makeBackend: MakeBackend): void 
       await dlq.requestReplay([ids[3] as string]);
       await dlq.remove([ids[3] as string]);
       expect(await dlq.claimReplays(p, 10)).toEqual([]);
+    });
+
+    it('dead letters: a payload over maxMessageBytes keeps its first bytes, size and SHA-256, and is not replayed', async () => {
+      const backend = await backendWith({ ...defaultRetention, maxMessageBytes: 1000 });
+      const dlq = backend.deadLetters;
+      const p = `bg${++seq}`;
+      const big = Buffer.alloc(10 * 1024 * 1024, 0x61); // the 10 MB publish that became a 13 MB field
+      big[0] = 0x7b;
+      const text = `${'x'.repeat(999)}é and more`; // é (2 bytes) straddles byte 1000
+      const object = { rows: Array.from({ length: 200 }, (_, i) => ({ i, name: `row ${i}` })) };
+      const deep = JSON.parse('{"a":'.repeat(150) + '1' + '}'.repeat(150)) as unknown;
+      const small = { ok: 1, raw: new Uint8Array([1, 2]) };
+      const base = makeMessages(1, 'b')[0] as Message;
+      const payloads = [big, text, object, deep, small];
+      await dlq.add(
+        payloads.map((payload, i) => ({
+          pipeline: p,
+          stage: 'source',
+          reason: `r${i}`,
+          message: { ...base, id: `b-${i}`, payload },
+          time: Date.now() + i,
+          attempts: 1,
+        })),
+      );
+      const [eBig, eText, eObject, eDeep, eSmall] = await dlq.list({ pipeline: p });
+      const sha = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+      expect(eBig!.stored).toEqual({
+        form: 'bytes',
+        size: big.length,
+        sha256: sha(big),
+        kept: 1000,
+        truncated: true,
+      });
+      expect(Buffer.from(eBig!.message.payload as Uint8Array).equals(big.subarray(0, 1000))).toBe(true);
+
+      expect(eText!.stored).toMatchObject({
+        form: 'text',
+        size: Buffer.byteLength(text),
+        kept: 999,
+        truncated: true,
+      });
+      expect(eText!.stored!.sha256).toBe(sha(Buffer.from(text)));
+      expect(eText!.message.payload).toBe('x'.repeat(999));
+
+      const objectJson = JSON.stringify(object);
+      expect(eObject!.stored).toMatchObject({
+        form: 'json',
+        size: objectJson.length,
+        kept: 1000,
+        truncated: true,
+      });
+      expect(eObject!.stored!.sha256).toBe(sha(objectJson));
+      expect(eObject!.message.payload).toBe(objectJson.slice(0, 1000));
+
+      // Small but nested too deep to store as a value: kept whole, as JSON text.
+      expect(eDeep!.stored).toMatchObject({ form: 'json', truncated: false, size: 150 * 6 + 1 });
+      expect((eDeep!.message.payload as string).startsWith('{"a":{"a":')).toBe(true);
+
+      expect(eSmall!.stored).toBeUndefined();
+      const smallPayload = eSmall!.message.payload as { ok: number; raw: Uint8Array };
+      expect(smallPayload.ok).toBe(1);
+      expect([...smallPayload.raw]).toEqual([1, 2]);
+
+      const ids = [eBig, eText, eObject, eDeep, eSmall].map((e) => e!.id);
+      const answer = await dlq.requestReplay(ids);
+      expect(answer.marked).toBe(1);
+      expect(answer.refused.map((r) => r.id)).toEqual(ids.slice(0, 4));
+      expect(answer.refused[0]!.reason).toMatch(
+        new RegExp(
+          `only the first 1000 of ${big.length} bytes .*SHA-256 ${sha(big)}.*not the original message`,
+        ),
+      );
+      expect(answer.refused[3]!.reason).toMatch(/nested deeper than 100 levels/);
+      expect((await dlq.claimReplays(p, 10)).map((e) => e.id)).toEqual([eSmall!.id]);
+      // Purging them works as for any other entry.
+      expect(await dlq.remove(ids.slice(0, 4))).toBe(4);
+    });
+
+    it('dead letters: past maxBytes per pipeline the oldest are removed, counted as maxBytes', async () => {
+      const trims: { pipeline: string; count: number; cause: string }[] = [];
+      const backend = await backendWith({
+        ...defaultRetention,
+        maxMessageBytes: 2000,
+        maxBytes: 20_000,
+        onTrimmed: (pipeline, count, cause) => trims.push({ pipeline, count, cause }),
+      });
+      const dlq = backend.deadLetters;
+      const p = `by${++seq}`;
+      const other = `by${++seq}`;
+      const entry = (pipeline: string, i: number) => ({
+        pipeline,
+        stage: 'out',
+        sink: 'out',
+        reason: 'refused',
+        message: { ...(makeMessages(1, 'y')[0] as Message), id: `y-${i}`, payload: 'z'.repeat(5000) },
+        time: Date.now() + i,
+        attempts: 1,
+      });
+      for (let i = 0; i < 30; i++) await dlq.add([entry(p, i)]);
+      await dlq.add([entry(other, 0)]);
+      const kept = await dlq.list({ pipeline: p });
+      // Each entry holds about 2 KB (its payload cut to 2000 bytes): 20 KB keep fewer than 10.
+      expect(kept.length).toBeGreaterThanOrEqual(7);
+      expect(kept.length).toBeLessThan(10);
+      expect(kept.at(-1)!.message.id).toBe('y-29');
+      const evicted = trims.filter((t) => t.pipeline === p);
+      expect(evicted.every((t) => t.cause === 'maxBytes')).toBe(true);
+      expect(evicted.reduce((n, t) => n + t.count, 0)).toBe(30 - kept.length);
+      expect(trims.some((t) => t.pipeline === other)).toBe(false);
+      // Removed entries give their bytes back: as many fit again.
+      await dlq.remove(kept.map((e) => e.id));
+      trims.length = 0;
+      for (let i = 0; i < kept.length; i++) await dlq.add([entry(p, 100 + i)]);
+      expect(trims).toEqual([]);
+      expect(await dlq.count({ pipeline: p })).toBe(kept.length);
     });
 
     it('retention removes the oldest past maxCount and maxAge, counted and reported', async () => {

@@ -3,7 +3,9 @@
  * reason and counted, the messages around it flow on; a bad pipeline file is refused with file:line.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMosquitto, startRedis, type ServiceHandle } from '../harness/services.js';
@@ -84,12 +86,17 @@ sinks:
     await pub.publishAsync('in/json', good(3), { qos: 1 });
     await pub.publishAsync('in/json', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { qos: 1 }); // invalid UTF-8
     await pub.publishAsync('in/json', good(5), { qos: 1 });
-    await pub.publishAsync('in/json', JSON.stringify({ seq: 6, pad: 'x'.repeat(5 * 1024 * 1024) }), {
+    // Over maxPayloadBytes (1 MiB) but within the Maximum Packet Size the MQTT 5 source announces (+ 65 KiB).
+    await pub.publishAsync('in/json', JSON.stringify({ seq: 6, pad: 'x'.repeat(1024 * 1024 + 20_000) }), {
       qos: 1,
-    }); // 5 MB
+    });
     await pub.publishAsync('in/json', good(7), { qos: 1 });
     await pub.publishAsync('in/json', JSON.stringify({ seq: 8, celsius: 'hot' }), { qos: 1 }); // wrong shape for the map
     await pub.publishAsync('in/json', good(9), { qos: 1 });
+    // 10 MB: over the announced Maximum Packet Size, so the broker never sends it (it logs the drop).
+    await pub.publishAsync('in/json', JSON.stringify({ seq: 10, pad: 'x'.repeat(10 * 1024 * 1024) }), {
+      qos: 1,
+    });
     await pub.endAsync();
 
     await waitFor(() => out.counts.size >= 5, 20_000, 'the five good messages');
@@ -126,6 +133,38 @@ sinks:
     const show = await cli(['dlq', 'show', entry.id, '--redis', redis.url]);
     expect(show.stdout).toContain('"celsius": "hot"');
     expect(show.stdout).toMatch(/must evaluate to a number/);
+    // The oversized payload is kept as its first 64 KiB with its size and SHA-256, and cannot be replayed.
+    const sourceEntries = (
+      await cli(['dlq', 'list', '--redis', redis.url, '--stage', 'source', '--json'])
+    ).stdout
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            id: string;
+            reason: string;
+            stored?: { size: number; kept: number; sha256: string };
+          },
+      );
+    const oversized = sourceEntries.find((e) => /exceeds maxPayloadBytes/.test(e.reason))!;
+    const sent = JSON.stringify({ seq: 6, pad: 'x'.repeat(1024 * 1024 + 20_000) });
+    expect(oversized.stored).toMatchObject({
+      size: sent.length,
+      kept: 65_536,
+      sha256: createHash('sha256').update(sent).digest('hex'),
+    });
+    const redisClient = new Redis(redis.url);
+    const fieldBytes = await redisClient.hstrlen('passerelle:dlq:entries', oversized.id);
+    await redisClient.quit();
+    expect(fieldBytes).toBeGreaterThan(65_536);
+    expect(fieldBytes).toBeLessThan(100_000); // was 1.4 MB: the whole payload, base64-encoded
+    const refused = await cli(['dlq', 'replay', oversized.id, '--redis', redis.url]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('0 dead letter(s) marked for replay');
+    expect(refused.stderr).toMatch(
+      /not replayed: .*only the first 65536 of 1068594 bytes .*not the original message/,
+    );
     const purge = await cli(['dlq', 'purge', '--all', '--stage', 'source', '--redis', redis.url]);
     expect(purge.stdout).toContain('3 dead letter(s) deleted');
     const replay = await cli(['dlq', 'replay', entry.id, '--redis', redis.url]);

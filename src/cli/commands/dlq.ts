@@ -31,7 +31,12 @@ async function withStore<T>(
   }
   const backend = await createOutboxBackend({
     redisUrl,
-    retention: { maxAgeMs: Number.MAX_SAFE_INTEGER, maxCount: Number.MAX_SAFE_INTEGER },
+    // This process only reads and marks: it must never trim what the service keeps.
+    retention: {
+      maxAgeMs: Number.MAX_SAFE_INTEGER,
+      maxCount: Number.MAX_SAFE_INTEGER,
+      maxBytes: Number.MAX_SAFE_INTEGER,
+    },
   });
   try {
     return await use(backend);
@@ -155,11 +160,12 @@ export function register(program: Command, deps: CliDeps): void {
     .action(async (ids: string[], options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
         const selected = await selectIds(ids, options, backend);
-        const n = await backend.deadLetters.requestReplay(selected);
+        const { marked, refused } = await backend.deadLetters.requestReplay(selected);
         deps.stdout(
-          `${n} dead letter(s) marked for replay; the running service of each pipeline re-drives them within seconds\n`,
+          `${marked} dead letter(s) marked for replay; the running service of each pipeline re-drives them within seconds\n`,
         );
-        if (n < selected.length) deps.setExitCode(1);
+        for (const r of refused) deps.stderr(`not replayed: ${r.id}: ${r.reason}\n`);
+        if (marked < selected.length) deps.setExitCode(1);
       });
     });
 

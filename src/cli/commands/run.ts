@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { loadPipelinesOrThrow, pipelineWarnings, type PipelineConfig } from '../../config/index.js';
 import { formatPath } from '../../config/schema-walk.js';
 import type { Registry } from '../../registry/index.js';
-import { createOutboxBackend } from '../../outbox/index.js';
+import { createOutboxBackend, type TrimCause } from '../../outbox/index.js';
 import { createLogger } from '../../runtime/logger.js';
-import { parseListen } from '../../runtime/http.js';
+import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Watch `paths` for changes (`--no-watch` turns it off; SIGHUP still reloads). */
   watch?: boolean;
   adminTokenFile?: string;
+  /** Host names the HTTP server answers to, besides its address and localhost (`--allowed-host`). */
+  allowedHost?: string[];
 }
 
 /**
@@ -71,6 +73,10 @@ export async function runService(
 ): Promise<number> {
   const logger = createLogger({ level: deps.env.PASSERELLE_LOG_LEVEL });
   const adminToken = readAdminToken(options, deps.env);
+  const allowedHosts = parseAllowedHosts([
+    ...(deps.env.PASSERELLE_ALLOWED_HOSTS ? [deps.env.PASSERELLE_ALLOWED_HOSTS] : []),
+    ...(options.allowedHost ?? []),
+  ]);
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
   if (!redisUrl) {
     deps.stderr(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
@@ -83,9 +89,11 @@ export async function runService(
   const retention = {
     maxAgeMs: Math.max(...plans.map((p) => p.deadLetters.maxAgeMs)),
     maxCount: Math.max(...plans.map((p) => p.deadLetters.maxCount)),
+    maxMessageBytes: Math.max(...plans.map((p) => p.deadLetters.maxMessageBytes ?? 0)),
+    maxBytes: Math.max(...plans.map((p) => p.deadLetters.maxBytes ?? 0)),
     // The store logs each trim; the counter makes it visible to alerting.
-    onTrimmed: (pipeline: string, count: number) =>
-      late.service?.metrics.deadLettersEvicted.inc({ pipeline }, count),
+    onTrimmed: (pipeline: string, count: number, cause: TrimCause) =>
+      late.service?.metrics.deadLettersEvicted.inc({ pipeline, cause }, count),
   };
   const lockDuration = deps.env.PASSERELLE_OUTBOX_LOCK_DURATION;
   const leaseTtl = deps.env.PASSERELLE_LEASE_TTL;
@@ -107,7 +115,7 @@ export async function runService(
     plans,
     backend,
     logger,
-    http: options.http === false ? undefined : parseListen(options.http),
+    http: options.http === false ? undefined : { ...parseListen(options.http), allowedHosts },
     version: packageVersion(),
     ...(redisUrl ? { redisUrl } : {}),
     ...(adminToken ? { adminToken } : {}),
@@ -157,6 +165,11 @@ export function register(program: Command, deps: CliDeps): void {
     )
     .option('--no-http', 'serve no HTTP endpoints')
     .option('--no-watch', 'do not reload when the pipeline files change (SIGHUP still reloads)')
+    .option(
+      '--allowed-host <name>',
+      'a host name the HTTP server answers to besides its address and localhost (repeatable; .example.com allows every name under it); also $PASSERELLE_ALLOWED_HOSTS, comma-separated',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option(
       '--admin-token-file <path>',
       "file holding the token for the status page's actions (replay, purge); default: $PASSERELLE_ADMIN_TOKEN",

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pipeline } from '../../engine/pipeline.js';
 import type { DeadLetter, DeadLetterStore } from '../../outbox/types.js';
-import { redact } from '../../sdk/index.js';
+import { boundedCopy, redact, type CopyLimits } from '../../sdk/index.js';
+import { decodeComponent, requestUrl } from '../http-errors.js';
 import type { RateHistory } from './rates.js';
 
 /**
@@ -54,6 +55,9 @@ function asset(name: string): string {
 const cache = new Map<string, Buffer>();
 const MAX_BODY = 1024 * 1024;
 const MAX_PREVIEW = 300;
+const PREVIEW_LIMITS: CopyLimits = { maxDepth: 8, maxBytes: 2 * MAX_PREVIEW, maxString: MAX_PREVIEW };
+/** One dead letter in the console's detail view. */
+const DETAIL_LIMITS: CopyLimits = { maxDepth: 32, maxBytes: 128 * 1024, maxString: 16 * 1024 };
 
 /** Handles the console's routes; returns false for any other path. */
 export async function handleConsole(
@@ -93,7 +97,7 @@ export async function handleConsole(
     json(res, auth.status, { error: auth.error });
     return true;
   }
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = requestUrl(req.url);
 
   if (path === '/api/overview' && !write) {
     const pipelines = await Promise.all(
@@ -122,9 +126,9 @@ export async function handleConsole(
   }
   const one = /^\/api\/dead-letters\/([^/]+)$/.exec(path);
   if (one && !write && dlq) {
-    const entry = await dlq.get(decodeURIComponent(one[1]!));
+    const entry = await dlq.get(decodeComponent(one[1]!));
     if (!entry) json(res, 404, { error: 'no such dead letter' });
-    else json(res, 200, entry);
+    else json(res, 200, { ...entry, message: renderMessage(entry.message, DETAIL_LIMITS) });
     return true;
   }
   const action = /^\/api\/dead-letters\/(replay|purge)$/.exec(path);
@@ -138,8 +142,12 @@ export async function handleConsole(
       });
       return true;
     }
-    const count = action[1] === 'replay' ? await dlq.requestReplay(ids) : await dlq.remove(ids);
-    json(res, 200, action[1] === 'replay' ? { replayed: count } : { purged: count });
+    if (action[1] === 'replay') {
+      const { marked, refused } = await dlq.requestReplay(ids);
+      json(res, 200, { replayed: marked, refused });
+    } else {
+      json(res, 200, { purged: await dlq.remove(ids) });
+    }
     return true;
   }
   json(res, 404, { error: 'not found' });
@@ -193,27 +201,35 @@ function summary(entry: DeadLetter) {
 }
 
 function preview(payload: unknown): string {
-  const text = typeof payload === 'string' ? payload : (JSON.stringify(payload, replacer) ?? String(payload));
+  const copy = boundedCopy(payload, PREVIEW_LIMITS);
+  const text = typeof copy === 'string' ? copy : (JSON.stringify(copy, replacer) ?? String(copy));
   return text.length > MAX_PREVIEW ? `${text.slice(0, MAX_PREVIEW - 3)}...` : text;
 }
 
+/** A dead letter's message as shown: payload and meta bounded in depth and size (a payload can be anything). */
+function renderMessage(message: DeadLetter['message'], limits: CopyLimits): unknown {
+  return {
+    ...message,
+    payload: boundedCopy(message.payload, limits),
+    meta: boundedCopy(message.meta, limits),
+  };
+}
+
 /**
- * Bytes as base64, bigints as text; every string passes through redact() before it is serialised
- * (after, a secret would be JSON-escaped and could escape the masking).
+ * Every string passes through redact() before it is serialised (after, a secret would be
+ * JSON-escaped and could escape the masking); bigints as text.
  */
 function replacer(_key: string, value: unknown): unknown {
   if (typeof value === 'string') return redact(value);
   if (typeof value === 'bigint') return value.toString();
-  if (value && typeof value === 'object' && (value as { type?: unknown }).type === 'Buffer') {
-    const data = (value as { data?: unknown }).data;
-    if (Array.isArray(data)) return { base64: Buffer.from(data as number[]).toString('base64') };
-  }
   return value;
 }
 
+/** Serialised before the head is written, so a failure is still a clean 500. */
 function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = redact(JSON.stringify(body, replacer));
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(redact(JSON.stringify(body, replacer)));
+  res.end(text);
 }
 
 function clamp(n: number, min: number, max: number): number {

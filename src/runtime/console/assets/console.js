@@ -273,7 +273,10 @@ async function act(action) {
     for (const id of ids) selected.delete(id);
     dlqResult.textContent =
       action === 'replay'
-        ? `Replay requested for ${result.replayed} dead letter(s).`
+        ? [
+            `Replay requested for ${result.replayed} dead letter(s).`,
+            ...(result.refused ?? []).map((r) => `Not replayed: ${r.id}: ${r.reason}`),
+          ].join('\n')
         : `Purged ${result.purged} dead letter(s).`;
     await loadDeadLetters();
   } catch (error) {
