@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import ExcelJS from 'exceljs';
+import { measuredCommit } from './lib/report.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const { ExcelSink, excelSinkConfig } = await import(join(root, 'dist/connectors/excel/index.js'));
@@ -112,7 +113,7 @@ console.log(JSON.stringify(result));
 
 const ok = (value, limit) => (value <= limit ? 'met' : '**missed**');
 const section = `<!-- bench:excel:start -->
-## Excel sink — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}
+## Excel sink — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}, commit ${measuredCommit()}
 
 \`node bench/excel.js\` (after \`npm run build\`): ${ROWS.toLocaleString('en')} rows of ${columns} columns
 (the message time, then 9 payload fields: 4 numbers with decimals, 1 integer, 3 short texts, 1 boolean)

@@ -13,6 +13,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { measuredCommit } from './lib/report.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const { GoogleSheetsSink, googleSheetsSinkConfig } = await import(
@@ -224,7 +225,7 @@ const section = `<!-- bench:google-sheets:start -->
 
 ### Google Sheets sink (\`node bench/google-sheets.js\`)
 
-${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 1e9)} GB, Node ${process.version}, load average at the end ${loadavg().map(f1).join(' ')} (the machine was shared with other test runs).
+${new Date().toISOString().slice(0, 10)}, commit ${measuredCommit()}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 1e9)} GB, Node ${process.version}, load average at the end ${loadavg().map(f1).join(' ')}.
 Sink with its defaults (quota 40 writes/min, burst 10, RAW) and the recommended batching (5,000 rows or 5 s, one batch at a time); ${DEVICES} tabs (\`tab: "{{ payload.device }}"\`), 7 columns; the Sheets stand-in (test/sheets-stub) in a child process, enforcing Google's default quota of 60 writes per minute per user. ${MINUTES} minute(s)${MINUTES < 10 ? ' — a shorter run than the 10 minutes of the target' : ''}.
 
 | figure | result | target |

@@ -31,6 +31,7 @@ import {
 import { freePort, startMosquitto } from './lib/services.js';
 import { CONTRIB_VERSION, ensureNodeRedInfluxdb, prepareNodeRedInfluxdb } from './peers/node-red-influxdb.js';
 import { NODE_RED_VERSION } from './peers/node-red.js';
+import { measuredCommit } from './lib/report.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -533,7 +534,7 @@ const fmt = (v, d = 0) =>
 
 function render(cond, r, durationSeconds) {
   const L = [];
-  L.push(`## InfluxDB sink — ${cond.date}`, '');
+  L.push(`## InfluxDB sink — ${cond.date}, commit ${measuredCommit()}`, '');
   L.push(
     `\`node bench/influxdb.js\` (after \`npm run build\`): MQTT -> InfluxDB with ${PAYLOAD_BYTES}-byte JSON messages, on one private`,
     'Mosquitto and one private InfluxDB, every relay in turn in the same run. Each relay gets a warm-up of',

@@ -1,5 +1,6 @@
 // Targets, the markdown section, and docs/benchmarks.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
 
 export const START = '<!-- bench:start -->';
@@ -273,4 +274,12 @@ export function writeDocs(file, section) {
   text = `${text.slice(0, s + START.length)}\n${section}\n${text.slice(e)}`;
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, text);
+}
+
+/** The commit a run measured: the short hash, marked when the working tree differs from it. */
+export function measuredCommit() {
+  const git = (...args) => spawnSync('git', args, { encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD').stdout.trim() || 'unknown';
+  const dirty = git('status', '--porcelain', '--untracked-files=no').stdout.trim() !== '';
+  return dirty ? `${head} with uncommitted changes` : head;
 }
