@@ -114,8 +114,12 @@ describe('point mapping', () => {
     expect(() => m.map(msg({ v: 1 }))).toThrow(/timestamp is missing/);
     expect(() => m.map(msg({ ts: 'yesterday', v: 1 }))).toThrow(/neither a number nor an ISO 8601 time/);
     const ns = mapper({ timestamp: 'payload.ts', timestampUnit: 'ns', precision: 'ns' });
-    // A JavaScript number keeps about 16 digits: nanoseconds come out to a fraction of a microsecond.
-    expect(ns.map(msg({ ts: '1700000000123456789', v: 1 })).line.split(' ')[2]).toBe('1700000000123456800');
+    // Integer text is converted exactly: a JavaScript number would keep only about 16 of these digits.
+    expect(ns.map(msg({ ts: '1700000000123456789', v: 1 })).line.split(' ')[2]).toBe('1700000000123456789');
+    const toMs = mapper({ timestamp: 'payload.ts', timestampUnit: 'ns', precision: 'ms' });
+    expect(toMs.map(msg({ ts: '1700000000123956789', v: 1 })).line.split(' ')[2]).toBe('1700000000123');
+    expect(toMs.map(msg({ ts: '-1', v: 1 })).line.split(' ')[2]).toBe('-1');
+    expect(m.map(msg({ ts: '1700000000', v: 1 })).line.split(' ')[2]).toBe('1700000000000');
   });
 });
 

@@ -191,6 +191,8 @@ export class PointMapper {
       return toPrecision(value, this.timestampUnit, this.precision);
     }
     if (typeof value === 'string' && value.trim() !== '') {
+      if (INTEGER_TEXT.test(value.trim()))
+        return integerTextToPrecision(value.trim(), this.timestampUnit, this.precision);
       const n = Number(value);
       if (Number.isFinite(n)) return toPrecision(n, this.timestampUnit, this.precision);
       const iso = isoToPrecision(value, this.precision);
@@ -270,6 +272,19 @@ export function isoToPrecision(text: string, precision: Precision): string | und
 }
 
 const INTEGER_TEXT = /^[+-]?\d+$/;
+
+/**
+ * An integer text in `unit` as an integer in `precision` (floored), exactly: a nanosecond time has 19
+ * digits, more than a JavaScript number keeps (1700000000123456789 would become ...800).
+ */
+export function integerTextToPrecision(text: string, unit: Precision, precision: Precision): string {
+  const value = BigInt(text);
+  const k = DIGITS[precision] - DIGITS[unit];
+  if (k >= 0) return String(value * 10n ** BigInt(k));
+  const d = 10n ** BigInt(-k);
+  const q = value / d;
+  return String(value < 0n && q * d !== value ? q - 1n : q);
+}
 
 /** Converts a value to the declared type, or says why it can not be. */
 export function convert(value: unknown, type: FieldType, name: string): number | boolean | string {
