@@ -121,7 +121,7 @@ sinks:
     expect(messages.map((m) => m.replace(/^.*?: /, ''))).toEqual([
       `source.url: expected a broker URL such as mqtt://host:1883, mqtts://host:8883, ws://host:8080/mqtt or wss://host/mqtt, got the value from \${file:${secretFile}}`,
       'sinks[0].topic: template "out/{{ ${env:SECRET} }}": unknown name "out/{{ ${env:SECRET} }}" (use payload, meta, topic[N], pipeline, id, time or date:FORMAT), got the value from "out/{{ ${env:SECRET} }}"',
-      'sinks[1].url: expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username and password), got the value from ${env:SECRET}',
+      'sinks[1].url: expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username/password or token), got the value from ${env:SECRET}',
     ]);
   });
 });

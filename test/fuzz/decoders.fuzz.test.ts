@@ -319,6 +319,7 @@ describe('fuzz: JSONata map and filter', () => {
     '$string(payload)',
     '$spread(payload)',
     'payload.list^($)',
+    '$sort(payload.list, function($a, $b) { $a > $b })',
     '$eval(payload.s)',
     '$each(payload, function($v, $k) { $k })',
     'payload.list[$ in payload.list]',
