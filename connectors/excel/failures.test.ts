@@ -1,40 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
+import { describe, expect, it } from 'vitest';
 import { BatchError, createMessage, FatalError, type Message } from '../../src/sdk/index.js';
-import { ExcelSink, STATE_FOLDER, type ExcelSinkOptions } from './sink.js';
-import { excelConfig, readWithExceljs, tempFolder, xlsxFiles } from './test-support.js';
+import { STATE_FOLDER } from './sink.js';
+import { Clock, readWithExceljs, useExcelSinks, xlsxFiles } from './test-support.js';
 
 /** Failures that belong to one message or one file: they never stop the other rows or files. */
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function folder(name: string): Promise<string> {
-  const { dir, dispose } = await tempFolder(name);
-  cleanups.push(dispose);
-  return dir;
-}
-
-class Clock {
-  constructor(public time: number) {}
-  now = (): number => this.time;
-}
-
-async function startSink(
-  config: Record<string, unknown>,
-  options: ExcelSinkOptions & { ctx?: FakeContext } = {},
-): Promise<{ sink: ExcelSink; ctx: FakeContext }> {
-  const ctx = options.ctx ?? createFakeContext();
-  const sink = new ExcelSink(excelConfig(config), ctx, { tickEvery: 60_000, ...options });
-  await sink.connect(AbortSignal.timeout(10_000));
-  cleanups.push(() => sink.close());
-  return { sink, ctx };
-}
+const { cleanups, folder, startSink } = useExcelSinks();
 
 const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 let seq = 0;

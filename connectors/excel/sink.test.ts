@@ -3,45 +3,21 @@ import { appendFile, readdir, readFile, rename, rm, utimes, writeFile } from 'no
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import ExcelJS from 'exceljs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
+import { describe, expect, it } from 'vitest';
+import { createFakeContext } from '../../test/conformance/context.js';
 import { createMessage, NotConnectedError, type Message } from '../../src/sdk/index.js';
 import { excelSink } from './index.js';
-import { ExcelSink, STATE_FOLDER, type ExcelSinkOptions } from './sink.js';
+import { ExcelSink, STATE_FOLDER } from './sink.js';
 import {
   excelConfig,
   readWithExceljs,
   readWithReadExcelFile,
-  tempFolder,
+  useExcelSinks,
+  Clock,
   xlsxFiles,
 } from './test-support.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function folder(name: string): Promise<string> {
-  const { dir, dispose } = await tempFolder(name);
-  cleanups.push(dispose);
-  return dir;
-}
-
-class Clock {
-  constructor(public time: number) {}
-  now = (): number => this.time;
-}
-
-async function startSink(
-  config: Record<string, unknown>,
-  options: ExcelSinkOptions & { ctx?: FakeContext } = {},
-): Promise<{ sink: ExcelSink; ctx: FakeContext }> {
-  const ctx = options.ctx ?? createFakeContext();
-  const sink = new ExcelSink(excelConfig(config), ctx, { tickEvery: 60_000, ...options });
-  await sink.connect(AbortSignal.timeout(10_000));
-  cleanups.push(() => sink.close());
-  return { sink, ctx };
-}
+const { cleanups, folder, startSink } = useExcelSinks();
 
 const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 let seq = 0;

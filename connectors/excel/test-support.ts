@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ExcelJS from 'exceljs';
 import readXlsxFile from 'read-excel-file/node';
+import { afterEach } from 'vitest';
+import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
+import { ExcelSink, type ExcelSinkOptions } from './sink.js';
 import { excelSinkConfig, type ExcelSinkConfig } from './spec.js';
 
 export async function tempFolder(name: string): Promise<{ dir: string; dispose: () => Promise<void> }> {
@@ -53,4 +56,43 @@ export async function readWithExceljs(
 export async function readWithReadExcelFile(path: string): Promise<ReadSheet[]> {
   const sheets = await readXlsxFile(path);
   return sheets.map((s) => ({ name: s.sheet, rows: s.data as unknown[][] }));
+}
+
+/** A clock the test moves by hand (rotation, retention). */
+export class Clock {
+  constructor(public time: number) {}
+  now = (): number => this.time;
+}
+
+/**
+ * Temporary folders and connected sinks for one test file, closed and removed after each test
+ * (in reverse order). Call it at the top level of the file.
+ */
+export function useExcelSinks(): {
+  folder: (name: string) => Promise<string>;
+  startSink: (
+    config: Record<string, unknown>,
+    options?: ExcelSinkOptions & { ctx?: FakeContext },
+  ) => Promise<{ sink: ExcelSink; ctx: FakeContext }>;
+  cleanups: (() => Promise<void>)[];
+} {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return {
+    cleanups,
+    async folder(name) {
+      const { dir, dispose } = await tempFolder(name);
+      cleanups.push(dispose);
+      return dir;
+    },
+    async startSink(config, options = {}) {
+      const ctx = options.ctx ?? createFakeContext();
+      const sink = new ExcelSink(excelConfig(config), ctx, { tickEvery: 60_000, ...options });
+      await sink.connect(AbortSignal.timeout(10_000));
+      cleanups.push(() => sink.close());
+      return { sink, ctx };
+    },
+  };
 }
