@@ -14,6 +14,7 @@ import {
   type ComponentContext,
   type ComponentCounter,
   type ComponentGauge,
+  type Logger,
 } from '../../src/sdk/index.js';
 import type { OpcuaConnectionConfig } from './spec.js';
 
@@ -21,16 +22,30 @@ export type Lib = typeof Opcua;
 
 let loading: Promise<Lib> | undefined;
 
+/**
+ * node-opcua's own output (a dozen lines per refused connection, certificates in base64) is
+ * process-wide: it goes to the logger of an open OPC UA connection at debug level, and to stderr
+ * only when none is open (`passerelle simulate`). Never to stdout, where the log sink writes JSON.
+ */
+const outputLoggers = new Set<Logger>();
+
+function routeOutput(level: 'warning' | 'error' | 'debug') {
+  return (_context?: unknown, ...args: unknown[]): void => {
+    const text = format(...args);
+    const [logger] = outputLoggers;
+    if (logger) logger.debug({ nodeOpcua: level }, `node-opcua: ${text}`);
+    else if (level !== 'debug') process.stderr.write(`node-opcua: ${text}\n`);
+  };
+}
+
 /** node-opcua takes ~0.9 s to load: only the commands that talk OPC UA pay for it. */
 export function loadOpcua(): Promise<Lib> {
   loading ??= (async () => {
-    // node-opcua prints its warnings on stdout, where the log sink writes JSON lines: send them to
-    // stderr. Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
+    // Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
     const debug = await import('node-opcua-debug');
-    const toStderr = (_context?: unknown, ...args: unknown[]): void =>
-      void process.stderr.write(`node-opcua: ${format(...args)}\n`);
-    debug.setWarningLogger(toStderr);
-    debug.setErrorLogger(toStderr);
+    debug.setWarningLogger(routeOutput('warning'));
+    debug.setErrorLogger(routeOutput('error'));
+    debug.setDebugLogger(routeOutput('debug'));
     return import('node-opcua');
   })();
   return loading;
@@ -285,6 +300,7 @@ export class OpcuaConnection {
   private readonly abort = new AbortController();
   private readonly metrics: Metrics;
   private lostAt: number | undefined;
+  private readonly output: Logger;
 
   constructor(
     private readonly config: OpcuaConnectionConfig,
@@ -293,6 +309,8 @@ export class OpcuaConnection {
   ) {
     this.where = config.url;
     this.metrics = metricsOf(ctx);
+    this.output = ctx.logger.child({ endpoint: config.url });
+    outputLoggers.add(this.output);
   }
 
   get pkiFolder(): string {
@@ -339,6 +357,7 @@ export class OpcuaConnection {
 
   async close(): Promise<void> {
     this.closing = true;
+    outputLoggers.delete(this.output);
     this.abort.abort();
     const old = this.current;
     this.current = undefined;

@@ -114,7 +114,7 @@ describe('opcua source against a secure-only server', () => {
     expect(error2?.message).not.toMatch(/premature/);
   });
 
-  it("reports the server's refusal of passerelle's certificate on a direct channel", async () => {
+  it("reports the server's refusal of passerelle's certificate on a direct channel; node-opcua's output goes to the debug log", async () => {
     const strict = await startOpcuaSimulator({
       port: 0,
       pkiFolder: join(TEST_ROOT, 'secure-only-strict-server'),
@@ -122,6 +122,7 @@ describe('opcua source against a secure-only server', () => {
       noDiscoveryChannel: true,
       acceptUnknownClients: false,
     });
+    const ctx = createFakeContext();
     try {
       const certFile = join(TEST_ROOT, 'secure-only-strict-server.der');
       writeFileSync(certFile, strict.certificate);
@@ -133,13 +134,30 @@ describe('opcua source against a secure-only server', () => {
           trustedServerCertificates: [certFile],
           nodes: [`${P}Line1.Pressure`],
         }),
-        createFakeContext(),
+        ctx,
       );
-      const error = await source.connect(AbortSignal.timeout(20_000)).then(
-        () => undefined,
-        (e: Error) => e,
-      );
+      const stderr: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        stderr.push(String(chunk));
+        return write(chunk, ...rest);
+      }) as typeof process.stderr.write;
+      let error: Error | undefined;
+      try {
+        error = await source.connect(AbortSignal.timeout(20_000)).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+      } finally {
+        process.stderr.write = write;
+      }
       await source.close();
+      // The refusal made node-opcua talk (the server's "sendError", certificate dumps): all of it
+      // is in the log at debug level, none on stderr.
+      expect(stderr.filter((l) => l.includes('node-opcua'))).toEqual([]);
+      const debug = ctx.logs.filter((l) => l.level === 'debug' && String(l.msg).startsWith('node-opcua: '));
+      expect(debug.length).toBeGreaterThan(0);
+      expect(ctx.logs.filter((l) => l.level !== 'debug' && String(l.msg).startsWith('node-opcua'))).toEqual([]);
       expect(error?.message).toMatch(/refused/);
       expect(error?.message).toMatch(/BadSecurityChecksFailed|BadCertificateUntrusted/);
       expect(error?.message).toMatch(/trust it on the server/);
