@@ -317,15 +317,32 @@ export class OpcuaConnection {
     return this.config.pkiFolder ?? defaultPkiFolder(this.config.applicationName);
   }
 
-  /** The first connection; rejects with a readable NotConnectedError when it fails. */
-  async open(signal: AbortSignal): Promise<void> {
+  /**
+   * The first connection. The first failure rejects with a readable NotConnectedError (the engine
+   * logs it and calls again); with `keepTrying` (the owner's later calls) it retries itself with
+   * reconnectDelay .. reconnectMaxDelay until it succeeds or the signal aborts, as after a loss:
+   * the engine's own backoff (0.5 s doubling to 30 s) knows nothing of reconnectMaxDelay.
+   */
+  async open(signal: AbortSignal, keepTrying = false): Promise<void> {
     this.ctx.setState('connecting');
-    try {
-      await this.attempt(signal);
-    } catch (error) {
-      this.lastError = error as Error;
-      throw error;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.attempt(signal);
+        break;
+      } catch (error) {
+        this.lastError = error as Error;
+        if (!keepTrying || signal.aborted || this.closing) throw error;
+        const delay = backoffDelay(attempt, this.config.reconnectDelay, this.config.reconnectMaxDelay);
+        this.ctx.logger.warn(
+          { endpoint: this.where, attempt: attempt + 2, delayMs: delay, err: redact(errorMessage(error)) },
+          'OPC UA connection failed, retrying',
+        );
+        this.ctx.setState('reconnecting', this.lastError);
+        await sleep(delay, AbortSignal.any([signal, this.abort.signal]));
+        if (signal.aborted || this.closing) throw error;
+      }
     }
+    this.lastError = undefined;
     this.ctx.setState('connected');
   }
 

@@ -37,6 +37,7 @@ interface NodeState {
 
 export class OpcuaSource implements Source {
   private conn: OpcuaConnection | undefined;
+  private failedConnects = 0;
   private inbox: Inbox | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private lastActivity = Date.now();
@@ -72,8 +73,11 @@ export class OpcuaSource implements Source {
     this.inbox = inbox;
     this.conn = conn;
     try {
-      await conn.open(signal);
+      // After a first failure, the connection retries with its own backoff (reconnectMaxDelay).
+      await conn.open(signal, this.failedConnects > 0);
+      this.failedConnects = 0;
     } catch (error) {
+      this.failedConnects++;
       await this.teardown();
       throw error;
     }
