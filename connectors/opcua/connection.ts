@@ -164,6 +164,7 @@ async function knownServerCertificates(
   lib: Lib,
   store: TrustStore,
   config: OpcuaConnectionConfig,
+  trustedFiles: Buffer[],
 ): Promise<Buffer[]> {
   const found = new Map<string, Buffer>();
   const add = (der: Buffer): void => {
@@ -174,7 +175,7 @@ async function knownServerCertificates(
     }
     found.set(sha1Fingerprint(der), der);
   };
-  for (const path of config.trustedServerCertificates) add(readCertificateDer(path));
+  for (const der of trustedFiles) add(der);
   const wanted = new Set(config.trustedServerFingerprints.map((f) => f.replace(/:/g, '').toLowerCase()));
   if (wanted.size > 0) {
     for (const dir of [join(store.folder, 'trusted', 'certs'), join(store.folder, 'rejected')]) {
@@ -416,6 +417,7 @@ export class OpcuaConnection {
     const store = await trustStore(lib, this.pkiFolder);
     for (const f of config.trustedServerFingerprints)
       store.fingerprints.add(f.replace(/:/g, '').toLowerCase());
+    const trustedFiles: Buffer[] = [];
     for (const path of config.trustedServerCertificates) {
       let der: Buffer;
       try {
@@ -423,12 +425,14 @@ export class OpcuaConnection {
       } catch (error) {
         throw new NotConnectedError(`trustedServerCertificates: ${errorMessage(error)}`);
       }
+      trustedFiles.push(der);
+      // Trusting moves a file out of rejected/ (where a user may have pointed at it): read first.
       const status = await store.manager.getTrustStatus(der);
       if (!status.equals(lib.StatusCodes.Good)) await store.manager.trustCertificate(der);
     }
     const policy = config.securityPolicy ?? (config.securityMode === 'None' ? 'None' : 'Basic256Sha256');
     const generation = ++this.generation;
-    const client = await this.openChannel(lib, store, policy, signal);
+    const client = await this.openChannel(lib, store, policy, signal, trustedFiles);
     let session: Opcua.ClientSession | undefined;
     const onAbort = (): void => void client.disconnect().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
@@ -507,9 +511,10 @@ export class OpcuaConnection {
     store: TrustStore,
     policy: string,
     signal: AbortSignal,
+    trustedFiles: Buffer[],
   ): Promise<Opcua.OPCUAClient> {
     const secure = this.config.securityMode !== 'None';
-    const known = secure ? await knownServerCertificates(lib, store, this.config) : [];
+    const known = secure ? await knownServerCertificates(lib, store, this.config, trustedFiles) : [];
     let directError: unknown;
     for (const certificate of known) {
       try {
