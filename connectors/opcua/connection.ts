@@ -580,7 +580,11 @@ export class OpcuaConnection {
     const client = await this.connectClient(lib, store, policy, signal, undefined, 'None');
     let endpoints: Opcua.EndpointDescription[];
     try {
-      endpoints = await withTimeout(client.getEndpoints(), this.config.connectTimeout, 'reading the endpoints');
+      endpoints = await withTimeout(
+        client.getEndpoints(),
+        this.config.connectTimeout,
+        'reading the endpoints',
+      );
     } finally {
       void withTimeout(client.disconnect(), 2000, 'disconnect').catch(() => {});
     }
@@ -588,7 +592,14 @@ export class OpcuaConnection {
     const uri = lib.SecurityPolicy[policy as keyof typeof lib.SecurityPolicy];
     const endpoint = endpoints.find((e) => e.securityMode === mode && e.securityPolicyUri === uri);
     if (!endpoint?.serverCertificate) {
-      const offered = [...new Set(endpoints.map((e) => `${lib.MessageSecurityMode[e.securityMode]} / ${e.securityPolicyUri?.split('#')[1] ?? e.securityPolicyUri}`))];
+      const offered = [
+        ...new Set(
+          endpoints.map(
+            (e) =>
+              `${lib.MessageSecurityMode[e.securityMode]} / ${e.securityPolicyUri?.split('#')[1] ?? e.securityPolicyUri}`,
+          ),
+        ),
+      ];
       throw new Error(
         `BadSecurityPolicyRejected: the server offers no ${this.config.securityMode} / ${policy} endpoint (it offers: ${offered.join(', ')})`,
       );
@@ -640,7 +651,8 @@ export class OpcuaConnection {
     const channel = `${this.config.securityMode} / ${policy}`;
     if (
       how.discovery &&
-      (refusal === 'BadSecurityPolicyRejected' || refusal === 'BadSecurityModeRejected' ||
+      (refusal === 'BadSecurityPolicyRejected' ||
+        refusal === 'BadSecurityModeRejected' ||
         (refusal === undefined && /premature|disconnect|closed|ECONNRESET|EPIPE/i.test(text))) &&
       !/offers no/.test(text)
     )

@@ -109,7 +109,12 @@ describe('opcua source: poll series, names, namespace changes', () => {
       const messages = await collect(source, (ms) => new Set(ms.map((m) => m.meta['opcua.name'])).size >= 4);
       const names = new Set(messages.map((m) => m.meta['opcua.name']));
       expect(names).toEqual(
-        new Set(['Plant/Line1/Temperature', 'Plant/Line2/Temperature', 'Server/ServerStatus/CurrentTime', 'P']),
+        new Set([
+          'Plant/Line1/Temperature',
+          'Plant/Line2/Temperature',
+          'Server/ServerStatus/CurrentTime',
+          'P',
+        ]),
       );
       const t1 = messages.find((m) => m.meta['opcua.name'] === 'Plant/Line1/Temperature')!;
       expect(t1.meta['opcua.browsePath']).toBe('Plant/Line1/Temperature');
@@ -145,7 +150,9 @@ describe('opcua source: poll series, names, namespace changes', () => {
     try {
       await waitFor(() => r.messages.length > 0, 'first values');
       const warned = (): string[] =>
-        ctx.logs.filter((l) => l.level === 'warn' && /namespace changed/.test(String(l.msg))).map((l) => String(l.msg));
+        ctx.logs
+          .filter((l) => l.level === 'warn' && /namespace changed/.test(String(l.msg)))
+          .map((l) => String(l.msg));
       expect(warned()).toEqual([]);
       await stop(sim);
       await ctx.waitForState('reconnecting', 10_000);

@@ -220,7 +220,11 @@ export async function resolveNodes(s: OpcuaSession, specs: NodeSpec[]): Promise<
   // A NodeId node is named by its browse path from Objects, like browse-path and folder nodes: its
   // display name alone is not unique (Line1/Temperature and Line2/Temperature).
   const unnamed = checked.filter((n) => !n.name);
-  const paths = await browsePathsOf(lib, session, unnamed.map((n) => n.nodeId));
+  const paths = await browsePathsOf(
+    lib,
+    session,
+    unnamed.map((n) => n.nodeId),
+  );
   unnamed.forEach((node, i) => {
     const path = paths[i];
     if (path !== undefined) node.browsePath = path;
@@ -306,7 +310,9 @@ export function nameCollisions(nodes: ResolvedNode[]): string[] {
   for (const n of nodes) byName.set(n.name, [...(byName.get(n.name) ?? []), n.nodeIdText]);
   return [...byName]
     .filter(([, ids]) => ids.length > 1)
-    .map(([name, ids]) => `${ids.join(', ')} are all named "${name}": give them distinct names with \`name\``);
+    .map(
+      ([name, ids]) => `${ids.join(', ')} are all named "${name}": give them distinct names with \`name\``,
+    );
 }
 
 /** Two configured entries may reach the same variable (a folder and a NodeId): keep the first. */

@@ -16,7 +16,10 @@ let sim: RunningSimulator;
 const P = `nsu=${PLANT_NAMESPACE};s=`;
 
 beforeAll(async () => {
-  sim = await startOpcuaSimulator({ port: 0, pkiFolder: SERVER_PKI, secure: true,
+  sim = await startOpcuaSimulator({
+    port: 0,
+    pkiFolder: SERVER_PKI,
+    secure: true,
     noDiscoveryChannel: true,
     interval: 200,
   });
@@ -157,7 +160,9 @@ describe('opcua source against a secure-only server', () => {
       expect(stderr.filter((l) => l.includes('node-opcua'))).toEqual([]);
       const debug = ctx.logs.filter((l) => l.level === 'debug' && String(l.msg).startsWith('node-opcua: '));
       expect(debug.length).toBeGreaterThan(0);
-      expect(ctx.logs.filter((l) => l.level !== 'debug' && String(l.msg).startsWith('node-opcua'))).toEqual([]);
+      expect(ctx.logs.filter((l) => l.level !== 'debug' && String(l.msg).startsWith('node-opcua'))).toEqual(
+        [],
+      );
       expect(error?.message).toMatch(/refused/);
       expect(error?.message).toMatch(/BadSecurityChecksFailed|BadCertificateUntrusted/);
       expect(error?.message).toMatch(/trust it on the server/);

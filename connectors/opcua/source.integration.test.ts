@@ -82,7 +82,12 @@ describe('opcua source against the plant simulator', () => {
     expect(temperature.meta['opcua.displayName']).toBe('Temperature');
     const t = temperature.payload as OpcuaPayload;
     expect(typeof t.value).toBe('number');
-    expect(t).toMatchObject({ dataType: 'Double', quality: 'good', status: 'Good', node: 'Plant/Line1/Temperature' });
+    expect(t).toMatchObject({
+      dataType: 'Double',
+      quality: 'good',
+      status: 'Good',
+      node: 'Plant/Line1/Temperature',
+    });
     expect(temperature.time).toBe(Date.parse(t.sourceTimestamp!));
     expect(temperature.time).toBeGreaterThan(started - 60_000);
     expect(Date.parse(t.serverTimestamp!)).toBeGreaterThan(0);
