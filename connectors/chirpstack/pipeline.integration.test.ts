@@ -47,6 +47,7 @@ source:
   url: ${broker.url}
   clientId: chirpstack-pipeline-test
   decoder: cayenne-lpp
+  onDecodeError: dead-letter
 sinks:
   - type: mqtt
     url: ${broker.url}
