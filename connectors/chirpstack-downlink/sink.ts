@@ -14,6 +14,7 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttSink } from '../mqtt/sink.js';
 import type { MqttSinkConfig } from '../mqtt/spec.js';
+import { commandUuid, encodeDownlinkCommand, type CommandBody } from './protobuf.js';
 import type { ChirpstackDownlinkConfig } from './spec.js';
 
 /** No LoRaWAN region and data rate carries a larger application payload. */
@@ -58,6 +59,10 @@ export class ChirpstackDownlinkSink implements Sink {
   private readonly fPort: RenderFn;
   private readonly confirmed: RenderFn;
   private readonly content: (m: Message) => unknown;
+  private readonly commandId: RenderFn | undefined;
+  private readonly expiresAt: RenderFn | undefined;
+  /** What the default command id is derived from besides the message id: two sinks never share one. */
+  private readonly idScope: string;
 
   constructor(
     private readonly config: ChirpstackDownlinkConfig,
@@ -73,6 +78,9 @@ export class ChirpstackDownlinkSink implements Sink {
     this.confirmed = asTemplate(config.confirmed);
     const getter = compileGetter(config.from);
     this.content = (m) => getter(m);
+    this.commandId = config.commandId === undefined ? undefined : asTemplate(config.commandId);
+    this.expiresAt = config.expiresAt === undefined ? undefined : asTemplate(config.expiresAt);
+    this.idScope = `${ctx.pipeline}\n${ctx.component}\n`;
   }
 
   connect(signal: AbortSignal): Promise<void> {
@@ -126,10 +134,10 @@ export class ChirpstackDownlinkSink implements Sink {
     const confirmedText = this.confirmed(message);
     if (confirmedText !== 'true' && confirmedText !== 'false')
       throw new FatalError(`confirmed "${confirmedText}" is not true or false`);
-    const body: Record<string, unknown> =
-      this.config.chirpstackVersion === 'v4'
-        ? { devEui, confirmed: confirmedText === 'true', fPort }
-        : { confirmed: confirmedText === 'true', fPort };
+    const v4 = this.config.chirpstackVersion === 'v4';
+    const body: Record<string, unknown> = v4
+      ? { id: this.idOf(message), devEui, confirmed: confirmedText === 'true', fPort }
+      : { confirmed: confirmedText === 'true', fPort };
     const content = this.content(message);
     if (this.config.encoder.type === 'chirpstack') {
       if (
@@ -148,16 +156,51 @@ export class ChirpstackDownlinkSink implements Sink {
         );
       body.data = frame.toString('base64');
     }
+    const expiresAt = v4 ? this.expiryOf(message) : undefined;
+    if (expiresAt !== undefined) body.expiresAt = expiresAt;
     const topic = this.config.topic
       .split('/')
       .map((l) => (l === '{applicationId}' ? applicationId : l === '{devEui}' ? devEui : l))
       .join('/');
     return {
       id: message.id,
-      payload: body,
+      payload: this.protobuf(message) ? encodeDownlinkCommand(body as unknown as CommandBody) : body,
       meta: { ...message.meta, [TOPIC_META]: topic },
       time: message.time,
     };
+  }
+
+  /** ChirpStack's binary encoding for this message? `auto` answers a Protobuf uplink in Protobuf. */
+  private protobuf(message: Message): boolean {
+    if (this.config.chirpstackVersion === 'v3') return false;
+    if (this.config.encoding === 'auto') return message.meta['chirpstack.format'] === 'v4-protobuf';
+    return this.config.encoding === 'protobuf';
+  }
+
+  /**
+   * The command id: the same for every attempt at the same message (the outbox keeps the message
+   * id across retries and restarts), so ChirpStack refuses a retried command as a duplicate.
+   */
+  private idOf(message: Message): string {
+    if (!this.commandId) return commandUuid(this.idScope + message.id);
+    const name = this.commandId(message);
+    if (name === '') throw new FatalError(`commandId (from ${String(this.config.commandId)}) is empty`);
+    return commandUuid(name);
+  }
+
+  /** expiresAt as RFC 3339 UTC, from expiresAfter (message time + it) or the expiresAt template. */
+  private expiryOf(message: Message): string | undefined {
+    let ms: number;
+    if (this.config.expiresAfter !== undefined) ms = message.time + this.config.expiresAfter;
+    else if (this.expiresAt) {
+      const text = this.expiresAt(message).trim();
+      ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+      if (!Number.isFinite(ms) || ms <= 0 || ms > 8.64e15)
+        throw new FatalError(
+          `expiresAt "${text}" (from ${String(this.config.expiresAt)}) is not an ISO 8601 time or Unix milliseconds`,
+        );
+    } else return undefined;
+    return new Date(ms).toISOString();
   }
 
   private encode(content: unknown): Buffer {
