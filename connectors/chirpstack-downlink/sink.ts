@@ -20,6 +20,26 @@ import type { ChirpstackDownlinkConfig } from './spec.js';
 /** No LoRaWAN region and data rate carries a larger application payload. */
 const MAX_FRAME_BYTES = 242;
 const TOPIC_META = 'chirpstack.commandTopic';
+/**
+ * ChirpStack's Protobuf decoder (prost) stops at 100 nested messages, and an `object` level costs
+ * two (Struct and Value); its JSON decoder (serde_json) at 128 levels. Deeper is refused here, with
+ * the reason, rather than dropped by ChirpStack after the broker acknowledged it.
+ */
+const MAX_OBJECT_DEPTH = 40;
+
+/** True when `value` has objects or lists nested deeper than `limit`; stops looking past it. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > limit) return true;
+    const next: unknown[] = [];
+    for (const v of level)
+      if (v !== null && typeof v === 'object')
+        for (const child of Object.values(v as Record<string, unknown>)) next.push(child);
+    level = next;
+  }
+  return false;
+}
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function mqttSinkConfigFor(config: ChirpstackDownlinkConfig): MqttSinkConfig {
@@ -147,6 +167,10 @@ export class ChirpstackDownlinkSink implements Sink {
         content instanceof Uint8Array
       )
         throw new FatalError(`encoder chirpstack needs an object at ${this.config.from}`);
+      if (nestedDeeperThan(content, MAX_OBJECT_DEPTH))
+        throw new FatalError(
+          `encoder chirpstack: the object nests more than ${MAX_OBJECT_DEPTH} levels deep; ChirpStack would refuse the command`,
+        );
       body.object = content;
     } else {
       const frame = this.encode(content);
