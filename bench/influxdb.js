@@ -65,7 +65,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   installCleanup();
-  const distSink = join(root, 'dist', 'connectors', 'influxdb', 'index.js');
+  // BENCH_INFLUX_SINK_DIST: another build of the sink (a before/after comparison in development).
+  const distSink =
+    process.env.BENCH_INFLUX_SINK_DIST ?? join(root, 'dist', 'connectors', 'influxdb', 'index.js');
   if (!existsSync(distSink)) {
     console.error('dist/ is missing the influxdb sink: run `npm run build` first.');
     process.exit(1);
@@ -79,6 +81,13 @@ async function main() {
   log(`mosquitto on ${broker.port}, influxd ${influx.version} on ${influx.port}`);
 
   const results = { influxVersion: influx.version };
+  if (process.env.BENCH_INFLUX_ONLY === 'sink') {
+    // Development: the sink alone, to profile the write path (`node --cpu-prof`); never writes docs.
+    results.sink = await sinkAlone(influx, distSink, 1);
+    await stopChild(influx.child);
+    await stopChild(broker.child);
+    process.exit(0);
+  }
   results.ceiling = await runPhase('ceiling', MESSAGES, broker, () =>
     startBareSubscriber(broker.url, 'bench/influx/bare'),
   );
@@ -459,6 +468,8 @@ async function sinkAlone(influx, distSink, concurrency) {
   const batches = [];
   for (let i = 0; i < messages.length; i += batchSize) batches.push(messages.slice(i, i + batchSize));
   await sink.write(benchMessages(batchSize, 'warmup'), AbortSignal.timeout(60_000));
+  // BENCH_INFLUX_PROFILE=<file>: a CPU profile of the timed loop only (not the set-up).
+  const profiler = process.env.BENCH_INFLUX_PROFILE ? await startProfiler() : null;
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();
   let next = 0;
@@ -468,6 +479,7 @@ async function sinkAlone(influx, distSink, concurrency) {
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (nowMs() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (profiler) await profiler.stop(`${process.env.BENCH_INFLUX_PROFILE}.c${concurrency}.cpuprofile`);
   await sink.close();
   const stored = (await influx.count(measurement)) - batchSize;
   const result = {
@@ -479,6 +491,22 @@ async function sinkAlone(influx, distSink, concurrency) {
   };
   log(`sink alone, concurrency ${concurrency}: ${Math.round(result.rate)} points/s (${stored} stored)`);
   return result;
+}
+
+async function startProfiler() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(`CPU profile of the timed loop: ${file}`);
+    },
+  };
 }
 
 /** InfluxDB's own intake: the same points as ready-made line protocol, 5,000 per POST, one at a time. */
