@@ -44,7 +44,7 @@ function envNum(name, fallback) {
 const cfg = {
   messages: envNum('BENCH_MESSAGES', 100_000),
   rate: envNum('BENCH_RATE', 2000),
-  latencySeconds: envNum('BENCH_LATENCY_SECONDS', 20),
+  latencySeconds: envNum('BENCH_LATENCY_SECONDS', 10),
   repeat: Math.max(1, envNum('BENCH_REPEAT', 1)),
   warmup: envNum('BENCH_WARMUP', 10_000),
   window: envNum('BENCH_WINDOW', 5000),
