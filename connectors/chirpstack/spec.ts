@@ -160,6 +160,12 @@ export const chirpstackSourceConfig = z
       .describe(
         'Devices tracked at most for frame counters and per-device metrics; the least recently seen is forgotten beyond it.',
       ),
+    deviceMetrics: z
+      .union([z.boolean(), z.number().int().positive().max(100_000)])
+      .default(false)
+      .describe(
+        'Per-device metric series (last seen, uplinks, lost uplinks, frame counter resets, RSSI, SNR: six series per device). Off by default: 10,000 devices make 60,000 series. `true` exports them for at most 1,000 devices, a number for at most that many (the devices seen first while tracked; a forgotten device frees its place).',
+      ),
     maxPayloadBytes: z
       .number()
       .int()

@@ -307,10 +307,10 @@ export const opcuaSourceConfig = z
       'Reconnect when neither data nor a keep-alive arrived for this long. Keep-alives are asked for at a third of it.',
     ).prefault('30s'),
     nodeMetrics: z
-      .boolean()
-      .default(true)
+      .union([z.boolean(), z.number().int().positive().max(100_000)])
+      .default(false)
       .describe(
-        'Export the time of the last value of each node (one metric series per node). Turn off with many thousands of nodes.',
+        'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
       ),
     maxInFlight: z
       .number()
