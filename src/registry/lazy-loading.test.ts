@@ -33,10 +33,19 @@ describe('lazy loading of component implementations', () => {
         env: { ...process.env, NODE_OPTIONS: '', PASSERELLE_LOADS_FILE: join(dir, 'loads.txt') },
         maxBuffer: 10_000_000,
       });
-      const loaded = JSON.parse(stdout) as string[];
+      const loaded = JSON.parse(stdout) as { packages: string[]; files: string[] };
       // The recording works: what the pipeline uses is there.
-      expect(loaded).toEqual(expect.arrayContaining(['mqtt', 'jsonata', 'zod', 'prom-client']));
-      expect(loaded.filter((name) => HEAVY.includes(name))).toEqual([]);
+      expect(loaded.packages).toEqual(expect.arrayContaining(['mqtt', 'jsonata', 'zod', 'prom-client']));
+      expect(loaded.files).toEqual(
+        expect.arrayContaining(['connectors/mqtt/index.ts', 'src/transforms/map/index.ts']),
+      );
+      expect(loaded.packages.filter((name) => HEAVY.includes(name))).toEqual([]);
+      // No other component's implementation: a spec.ts that imports its index.ts or its code fails here.
+      const implementations = loaded.files.filter(
+        (f) =>
+          /^(connectors|src\/transforms)\/[^/]+\/index\.ts$/.test(f) && !/\/(mqtt|map)\/index\.ts$/.test(f),
+      );
+      expect(implementations).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
