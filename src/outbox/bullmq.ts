@@ -1,7 +1,7 @@
 import { DelayedError, Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
+import { redact, redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
 import { Batcher, OutboxClosedError } from './batcher.js';
 import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
 import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
@@ -484,7 +484,12 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 10_000,
   });
-  producer.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+  let lastError: string | undefined;
+  producer.on('error', (err: Error) => {
+    lastError = err.message;
+    logger.warn({ err: err.message }, 'redis connection error');
+  });
+  producer.on('ready', () => (lastError = undefined));
   try {
     await waitReady(producer, options.connectTimeoutMs ?? 10_000);
   } catch (err) {
@@ -504,6 +509,11 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
   return {
     kind: 'redis',
     deadLetters,
+    health: () => ({
+      // ioredis: connecting, connect, ready, reconnecting, close, end.
+      state: producer.status === 'ready' ? 'connected' : producer.status,
+      ...(lastError && producer.status !== 'ready' ? { error: redact(lastError) } : {}),
+    }),
     createOutbox(outboxOptions: OutboxOptions): Outbox {
       const outbox = new BullmqOutbox(outboxOptions, shared);
       outboxes.add(outbox);

@@ -188,4 +188,6 @@ export interface OutboxBackend {
   createOutbox(options: OutboxOptions): Outbox;
   deadLetters: DeadLetterStore;
   close(): Promise<void>;
+  /** The connection to Redis as the status page shows it (absent for the memory backend). */
+  health?(): { state: string; error?: string };
 }

@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The status page and dead-letter console in a real headless browser (Debian's chromium driven by
  * playwright-core, no browser download). Screenshots go to test-artifacts/.
@@ -18,6 +20,8 @@ import { waitFor } from '../conformance/context.js';
 const CHROMIUM = process.env.PASSERELLE_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'console-test-token-0123456789';
 const artifacts = new URL('../../test-artifacts/', import.meta.url).pathname;
+/** The screenshots in docs/monitoring.md, refreshed by this test. */
+const images = new URL('../../docs/images/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'passerelle-console-'));
 
 let service: Service;
@@ -34,7 +38,7 @@ beforeAll(async () => {
 source: { type: simulator, rate: 40, devices: 3, seed: 7, maxBatch: 10 }
 transforms:
   - type: map
-    expression: '($assert(payload.device != "sim-003", "sim-003 is not commissioned: unknown device"); payload)'
+    expression: '($assert(payload.device != "sim-003", "sim-003 is not commissioned: unknown device; add it to the asset register (plant/line-3/devices.yaml) before it sends data"); $merge([payload, {"note": "<img src=x onerror=\\"window.__xss=1\\">"}]))'
 sinks:
   - type: log
     output: ${join(tmp, 'out.jsonl')}
@@ -140,5 +144,91 @@ describe('status page', () => {
       20_000,
     );
     await page.locator('#dead-letters').screenshot({ path: join(artifacts, 'console-dead-letters.png') });
+  }, 60_000);
+});
+
+/**
+ * What an operator sees must fit: nothing sticks out of the viewport, nothing is cut off by a
+ * parent that hides overflow, no text is truncated where it must be read in full. Runs in the
+ * page; returns one line per problem.
+ */
+function layoutProblems(selectors: { css: string; full?: boolean }[]): string[] {
+  const problems: string[] = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth)
+    problems.push(`the page scrolls sideways (${root.scrollWidth} > ${root.clientWidth})`);
+  const vw = root.clientWidth;
+  for (const { css, full } of selectors) {
+    const nodes = [...document.querySelectorAll(css)];
+    if (nodes.length === 0) problems.push(`${css}: not on the page`);
+    for (const node of nodes) {
+      const r = node.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) {
+        problems.push(`${css}: not visible (${r.width}x${r.height})`);
+        continue;
+      }
+      if (r.left < -0.5 || r.right > vw + 0.5)
+        problems.push(`${css}: outside the viewport (${Math.round(r.left)}..${Math.round(r.right)} of ${vw})`);
+      if (full && (node.scrollWidth > node.clientWidth + 1 || node.scrollHeight > node.clientHeight + 1))
+        problems.push(`${css}: text cut off (${node.scrollWidth} > ${node.clientWidth})`);
+      for (let p = node.parentElement; p; p = p.parentElement) {
+        const style = getComputedStyle(p);
+        if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
+        const box = p.getBoundingClientRect();
+        if (r.left < box.left - 0.5 || r.right > box.right + 0.5) {
+          problems.push(`${css}: cut off by ${p.tagName.toLowerCase()}.${p.className}`);
+          break;
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+const CHECKED = [
+  { css: '#pipeline-line-3-sensors .chart canvas' },
+  { css: '#pipeline-line-3-sensors .u-legend' },
+  { css: '#pipeline-line-3-sensors .u-legend th', full: true },
+  { css: '#pipeline-line-3-sensors [data-series]' },
+  { css: '#pipeline-line-3-sensors table.components' },
+  { css: '#dlq-filter button' },
+  { css: '#dlq-table tbody tr:first-child td.reason', full: true },
+  { css: '#dlq-table tbody tr:first-child td.time', full: true },
+  { css: 'header .token input' },
+];
+
+describe.each([
+  { width: 1400, name: '1400' },
+  { width: 820, name: '820' },
+  { width: 390, name: 'phone' },
+])('the status page at $width px', ({ width, name }) => {
+  it('shows every part within the viewport, nothing cut off, the chart drawn', async () => {
+    const view = await browser.newPage({ viewport: { width, height: 1000 } });
+    try {
+      await view.goto(`${service.url}/`);
+      await view.locator('#pipeline-line-3-sensors').waitFor({ timeout: 15_000 });
+      await waitFor(async () => (await view.locator('#dlq-table tbody tr').count()) > 0, 'dead letters listed');
+      await waitFor(
+        async () => (await view.locator('#pipeline-line-3-sensors .current tbody tr').count()) >= 2,
+        'current values listed',
+      );
+      await waitFor(
+        async () => (await view.evaluate(layoutProblems, CHECKED)).length === 0,
+        'a layout without problems',
+        10_000,
+      ).catch(async () => {
+        expect(await view.evaluate(layoutProblems, CHECKED)).toEqual([]);
+      });
+      const chart = await view.locator('#pipeline-line-3-sensors .chart canvas').boundingBox();
+      expect(chart!.width).toBeGreaterThan(Math.min(300, width - 80));
+      expect(chart!.height).toBeGreaterThan(100);
+      await view.screenshot({ path: join(images, `status-page-${name}.png`), fullPage: true });
+      if (width === 1400) {
+        await view.screenshot({ path: join(images, 'status-page.png') });
+        await view.locator('#dead-letters').screenshot({ path: join(images, 'dead-letter-console.png') });
+      }
+    } finally {
+      await view.close();
+    }
   }, 60_000);
 });
