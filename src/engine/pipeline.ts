@@ -278,7 +278,9 @@ export class Pipeline {
         values: this.current.list().map((v) => ({
           ...v,
           payload:
-            v.payload instanceof Uint8Array ? { bytes: v.payload.byteLength } : boundedCopy(v.payload, RECENT_LIMITS),
+            v.payload instanceof Uint8Array
+              ? { bytes: v.payload.byteLength }
+              : boundedCopy(v.payload, RECENT_LIMITS),
         })),
       },
     };

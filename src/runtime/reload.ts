@@ -113,11 +113,11 @@ export class ConfigReloader {
         return result;
       })
       .finally(() => {
-      this.running = undefined;
-      const next = this.again;
-      this.again = undefined;
-      if (next && !this.stopped) void this.reload(next);
-    });
+        this.running = undefined;
+        const next = this.again;
+        this.again = undefined;
+        if (next && !this.stopped) void this.reload(next);
+      });
     return this.running;
   }
 

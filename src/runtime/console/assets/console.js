@@ -183,12 +183,7 @@ function healthItem(id, state, ...parts) {
 }
 
 function renderHealth(o) {
-  healthItem(
-    'health-uptime',
-    'ok',
-    `Up ${fmtDuration(o.uptimeSeconds || 0)}, since `,
-    timeEl(o.startedAt),
-  );
+  healthItem('health-uptime', 'ok', `Up ${fmtDuration(o.uptimeSeconds || 0)}, since `, timeEl(o.startedAt));
   const redis = o.redis || { state: 'none' };
   if (o.outbox !== 'redis')
     healthItem(
@@ -223,13 +218,15 @@ function renderHealth(o) {
       ', last reload ',
       timeEl(reload.at),
     );
-  else if (reload.state === 'ok') healthItem('health-reload', 'ok', 'Configuration reloaded at ', timeEl(reload.at));
+  else if (reload.state === 'ok')
+    healthItem('health-reload', 'ok', 'Configuration reloaded at ', timeEl(reload.at));
   else healthItem('health-reload', 'ok', 'Configuration as started');
   healthItem('health-replica', 'ok', `Replica ${o.replica || '?'}`);
 }
 
 function render(overview) {
-  document.getElementById('info').textContent = `${overview.version || ''} · outbox ${overview.outbox || '?'}`;
+  document.getElementById('info').textContent =
+    `${overview.version || ''} · outbox ${overview.outbox || '?'}`;
   renderHealth(overview);
   actionsEnabled = Boolean(overview.auth && overview.auth.actions);
   updateButtons();
@@ -320,9 +317,7 @@ function render(overview) {
 function renderCurrent(c, current, replica) {
   if (!current) return;
   const now = Date.now();
-  const values = [...current.values].sort((a, b) =>
-    a.key.localeCompare(b.key, undefined, { numeric: true }),
-  );
+  const values = [...current.values].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true }));
   c.currentNote.textContent =
     `${values.length} key(s) seen by this replica (${replica || '?'}); at most ${current.cap} per pipeline are kept` +
     (current.evicted > 0 ? `, ${current.evicted} older key(s) forgotten` : '') +
@@ -340,7 +335,12 @@ function renderCurrent(c, current, replica) {
         ),
         el('td', {}, el('pre', { textContent: pretty(v.payload) })),
         el('td', { className: `quality ${v.quality || ''}`, textContent: v.quality || '—' }),
-        el('td', { className: 'age' }, el('div', { textContent: `${fmtDuration((now - v.time) / 1000)} ago` }), timeEl(v.messageTime)),
+        el(
+          'td',
+          { className: 'age' },
+          el('div', { textContent: `${fmtDuration((now - v.time) / 1000)} ago` }),
+          timeEl(v.messageTime),
+        ),
         el('td', { textContent: `${fmtRate(v.rate)}/s` }),
       );
       row.dataset.key = v.key;
