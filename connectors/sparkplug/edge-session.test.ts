@@ -35,9 +35,14 @@ describe('EdgeSession', () => {
       ['DBIRTH', 'spBv1.0/plant/DBIRTH/gw1/line1', 1],
     ]);
     const nbirth = births[0]!.payload.metrics;
-    expect(nbirth[0]).toMatchObject({ name: 'bdSeq', type: 'Int64', value: 0 });
-    expect(nbirth[1]).toEqual({ name: 'Node Control/Rebirth', type: 'Boolean', value: false, timestamp: 1_000 });
-    expect(nbirth[2]).toMatchObject({ name: 'Uptime', alias: 1, type: 'Int64', value: null });
+    expect(nbirth[0]).toMatchObject({ name: 'bdSeq', datatype: 'Int64', value: 0 });
+    expect(nbirth[1]).toEqual({
+      name: 'Node Control/Rebirth',
+      datatype: 'Boolean',
+      value: false,
+      timestamp: 1_000,
+    });
+    expect(nbirth[2]).toMatchObject({ name: 'Uptime', alias: 1, datatype: 'Int64', value: null });
     expect(births[1]!.payload.metrics[0]).toMatchObject({ name: 'Speed', alias: 2, value: 3 });
   });
 
@@ -49,7 +54,7 @@ describe('EdgeSession', () => {
     const death = s.death();
     expect(death.topic).toBe('spBv1.0/plant/NDEATH/gw1');
     expect(death.payload.seq).toBeUndefined();
-    expect(death.payload.metrics).toEqual([{ name: 'bdSeq', type: 'Int64', value: 0, timestamp: 1_000 }]);
+    expect(death.payload.metrics).toEqual([{ name: 'bdSeq', datatype: 'Int64', value: 0, timestamp: 1_000 }]);
   });
 
   it('refuses data before NBIRTH, and after the connection is lost', () => {
@@ -74,7 +79,7 @@ describe('EdgeSession', () => {
       ['T', 1, 1],
       ['P', 2, 2],
     ]);
-    expect(out[1]!.payload.metrics).toEqual([{ alias: 1, type: 'Double', value: 3, timestamp: 6 }]);
+    expect(out[1]!.payload.metrics).toEqual([{ alias: 1, datatype: 'Double', value: 3, timestamp: 6 }]);
   });
 
   it('a new metric on a device already born: DDEATH then DBIRTH with every metric, then the data', () => {
@@ -149,7 +154,9 @@ describe('EdgeSession', () => {
     s.births();
     s.data([sample('T', 1, 'd1'), sample('T', 1, 'd2'), sample('N', 1)]);
     const births = s.births();
-    const aliases = births.flatMap((b) => b.payload.metrics.map((m) => m.alias).filter((a) => a !== undefined));
+    const aliases = births.flatMap((b) =>
+      b.payload.metrics.map((m) => m.alias).filter((a) => a !== undefined),
+    );
     expect(new Set(aliases).size).toBe(aliases.length);
     expect(aliases.sort()).toEqual([1, 2, 3]);
   });

@@ -10,8 +10,11 @@ export const NAMESPACE = 'spBv1.0';
 export const REBIRTH_METRIC = 'Node Control/Rebirth';
 export const BDSEQ_METRIC = 'bdSeq';
 
-/** A metric value as the payload encoder takes it; Int64/UInt64 as decimal strings, Bytes as bytes. */
-export type SpValue = number | boolean | string | Uint8Array | null;
+/**
+ * A metric value in passerelle form, as the payload encoder (datatypes.ts) takes it: numbers,
+ * Int64/UInt64 as decimal strings, Bytes as bytes or base64, arrays; null for is_null.
+ */
+export type SpValue = unknown;
 
 export type Quality = 'good' | 'uncertain' | 'bad';
 
@@ -27,11 +30,12 @@ export interface SpPropertyValue {
   value: number;
 }
 
+/** A metric as the payload encoder (payload.ts, `MetricInput`) takes it. */
 export interface SpMetric {
   name?: string;
   alias?: number;
   timestamp: number;
-  type: EdgeDataType;
+  datatype: EdgeDataType;
   value: SpValue;
   properties?: Record<string, SpPropertyValue>;
 }
@@ -150,7 +154,7 @@ export class EdgeSession {
       topic: this.topic('NDEATH'),
       payload: {
         timestamp,
-        metrics: [{ name: BDSEQ_METRIC, type: 'Int64', value: this.bdSeqValue, timestamp }],
+        metrics: [{ name: BDSEQ_METRIC, datatype: 'Int64', value: this.bdSeqValue, timestamp }],
       },
     };
   }
@@ -163,9 +167,9 @@ export class EdgeSession {
     this.seq = 0;
     const timestamp = this.now();
     const metrics: SpMetric[] = [
-      { name: BDSEQ_METRIC, type: 'Int64', value: this.bdSeqValue, timestamp },
+      { name: BDSEQ_METRIC, datatype: 'Int64', value: this.bdSeqValue, timestamp },
       // No alias for Rebirth (tck-id-operational-behavior-data-commands-rebirth-name-aliases).
-      { name: REBIRTH_METRIC, type: 'Boolean', value: false, timestamp },
+      { name: REBIRTH_METRIC, datatype: 'Boolean', value: false, timestamp },
       ...[...this.node.metrics.values()].map((m) => this.birthMetric(m)),
     ];
     const out: Publication[] = [
@@ -294,7 +298,7 @@ export class EdgeSession {
 
   /** Name, alias (when used), datatype, current value (null: is_null) and quality. */
   private birthMetric(m: MetricState): SpMetric {
-    const metric: SpMetric = { name: m.name, type: m.type, value: m.value, timestamp: m.timestamp };
+    const metric: SpMetric = { name: m.name, datatype: m.type, value: m.value, timestamp: m.timestamp };
     if (this.options.aliases) metric.alias = m.alias;
     if (m.quality) metric.properties = { Quality: { type: 'Int32', value: QUALITY_CODES[m.quality] } };
     return metric;
@@ -303,8 +307,8 @@ export class EdgeSession {
   /** The alias only when aliases are used (tck-id-payloads-alias-data-cmd-requirement), else the name. */
   private dataMetric(m: MetricState): SpMetric {
     const metric: SpMetric = this.options.aliases
-      ? { alias: m.alias, type: m.type, value: m.value, timestamp: m.timestamp }
-      : { name: m.name, type: m.type, value: m.value, timestamp: m.timestamp };
+      ? { alias: m.alias, datatype: m.type, value: m.value, timestamp: m.timestamp }
+      : { name: m.name, datatype: m.type, value: m.value, timestamp: m.timestamp };
     if (m.quality) metric.properties = { Quality: { type: 'Int32', value: QUALITY_CODES[m.quality] } };
     return metric;
   }

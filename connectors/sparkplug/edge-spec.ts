@@ -7,7 +7,7 @@ import { checkConnection, connectionShape } from '../mqtt/spec.js';
  * `sparkplug-commands` source (the NCMD/DCMD that host applications send to that edge node).
  */
 
-/** The Sparkplug B datatypes a metric can be published as (Sparkplug 3.0 §6.4.16, scalar types). */
+/** The Sparkplug B datatypes a metric can be published as (Sparkplug 3.0 §6.4.16: scalars and arrays; DataSet, Template and PropertySet are not published by the sink). */
 export const EDGE_DATA_TYPES = [
   'Int8',
   'Int16',
@@ -25,6 +25,19 @@ export const EDGE_DATA_TYPES = [
   'Text',
   'UUID',
   'Bytes',
+  'Int8Array',
+  'Int16Array',
+  'Int32Array',
+  'Int64Array',
+  'UInt8Array',
+  'UInt16Array',
+  'UInt32Array',
+  'UInt64Array',
+  'FloatArray',
+  'DoubleArray',
+  'BooleanArray',
+  'StringArray',
+  'DateTimeArray',
 ] as const;
 export type EdgeDataType = (typeof EDGE_DATA_TYPES)[number];
 
@@ -68,7 +81,10 @@ const getter = (what: string) =>
     .describe(what);
 
 const declaredMetric = z.strictObject({
-  name: z.string().min(1).describe('Metric name, as host applications see it (`/` makes folders in Ignition).'),
+  name: z
+    .string()
+    .min(1)
+    .describe('Metric name, as host applications see it (`/` makes folders in Ignition).'),
   device: sparkplugId(
     'Device id the metric belongs to; without it the metric is an edge node metric (NBIRTH/NDATA).',
   ).optional(),
@@ -76,7 +92,9 @@ const declaredMetric = z.strictObject({
   value: z
     .union([z.number(), z.string(), z.boolean()])
     .optional()
-    .describe('Value announced in the birth until a message brings one; without it the birth says the value is null.'),
+    .describe(
+      'Value announced in the birth until a message brings one; without it the birth says the value is null.',
+    ),
 });
 
 const edgeIdentity = {
