@@ -223,7 +223,16 @@ export class SparkplugSink implements Sink {
   }
 
   private publishBirths(conn: MqttConnection, cause: string): void {
-    this.publishAll(conn, this.session.births());
+    try {
+      this.publishAll(conn, this.session.births());
+    } catch (error) {
+      // Values are checked before they enter the session: this is a bug, not bad input. Stay
+      // unborn (writes fail and are retried) rather than throw out of an mqtt.js event.
+      this.session.unborn();
+      this.ctx.logger.error({ err: errorMessage(error) }, 'Sparkplug edge node: could not encode the births');
+      this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     this.births.inc({ cause });
     this.ctx.setState('connected');
   }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { compileGetter, duration, templateProblem } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
+import { DataType, encodeValue } from './datatypes.js';
 
 /**
  * The config of the `sparkplug` sink (passerelle as a Sparkplug B edge node) and of the
@@ -164,6 +165,17 @@ export const sparkplugSinkConfig = z
           message: `metric "${m.name}" is declared twice${m.device ? ` for device ${m.device}` : ''}`,
         });
       seen.add(key);
+      if (m.value !== undefined) {
+        try {
+          encodeValue(DataType[m.dataType], m.value);
+        } catch (error) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['metrics', i, 'value'],
+            message: `not a ${m.dataType}: ${(error as Error).message}`,
+          });
+        }
+      }
       if (m.device === undefined && (m.name === 'bdSeq' || m.name.startsWith('Node Control/')))
         ctx.addIssue({
           code: 'custom',
