@@ -100,18 +100,19 @@ describe('sparkplug-commands source', { timeout: 60_000 }, () => {
     const got = await take(source, 2);
     expect(got.map((m) => m.payload)).toEqual([
       expect.objectContaining({
-        groupId: group,
-        edgeNodeId: 'e1',
-        deviceId: 'line1',
+        group,
+        edgeNode: 'e1',
+        device: 'line1',
+        messageType: 'DCMD',
         metric: 'Setpoints/Target',
         value: 74.5,
-        dataType: 'Double',
+        datatype: 'Double',
       }),
-      expect.objectContaining({ metric: 'Setpoints/Count', value: -3, dataType: 'Int32' }),
+      expect.objectContaining({ metric: 'Setpoints/Count', value: -3, datatype: 'Int32' }),
     ]);
     expect(got[0]!.meta).toMatchObject({
       'sparkplug.messageType': 'DCMD',
-      'sparkplug.deviceId': 'line1',
+      'sparkplug.device': 'line1',
       'sparkplug.metric': 'Setpoints/Target',
       'mqtt.topic': `spBv1.0/${group}/DCMD/e1/line1`,
     });

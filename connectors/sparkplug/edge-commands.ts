@@ -201,13 +201,15 @@ export class SparkplugCommandsSource implements Source {
         );
         return;
       }
+      // The shape of the `sparkplug` source's messages, so that pipelines read both alike.
       const payload = {
-        groupId: this.config.groupId,
-        edgeNodeId: this.config.edgeNodeId,
-        ...(device !== undefined ? { deviceId: device } : {}),
+        group: this.config.groupId,
+        edgeNode: this.config.edgeNodeId,
+        device: device ?? null,
+        messageType: type,
         metric: known.name,
         value: converted.value,
-        dataType: converted.datatype,
+        datatype: converted.datatype,
         timestamp: converted.timestamp ?? timestamp ?? null,
       };
       const message: Message = {
@@ -215,12 +217,11 @@ export class SparkplugCommandsSource implements Source {
         payload,
         meta: {
           'mqtt.topic': topic,
+          'sparkplug.group': this.config.groupId,
+          'sparkplug.edgeNode': this.config.edgeNodeId,
+          'sparkplug.device': device ?? null,
           'sparkplug.messageType': type,
-          'sparkplug.groupId': this.config.groupId,
-          'sparkplug.edgeNodeId': this.config.edgeNodeId,
-          ...(device !== undefined ? { 'sparkplug.deviceId': device } : {}),
           'sparkplug.metric': known.name,
-          'sparkplug.dataType': converted.datatype,
         },
         time,
       };

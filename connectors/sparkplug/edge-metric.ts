@@ -2,7 +2,7 @@ import { compileGetter, compileTemplate, type Message, type RenderFn } from '../
 import { DataType, dataTypeName, encodeValue, inferDataType } from './datatypes.js';
 import { invalidIdReason } from './topic.js';
 import { BDSEQ_METRIC, type EdgeSession, type MetricSample, type Quality } from './edge-session.js';
-import type { EdgeDataType, SparkplugSinkConfig } from './edge-spec.js';
+import { EDGE_DATA_TYPES, type EdgeDataType, type SparkplugSinkConfig } from './edge-spec.js';
 
 /** OPC UA built-in types (as the opcua source names them) -> Sparkplug datatypes. */
 const FROM_OPCUA: Record<string, EdgeDataType> = {
@@ -81,7 +81,12 @@ export class MetricReader {
     const raw = this.value ? this.value(message) : record && 'value' in record ? record.value : payload;
     const value = raw === undefined ? null : raw;
     const known = this.session.typeOf(device, name);
-    const type = known ?? this.config.dataType ?? typeFromOpcua(message, record, value) ?? inferred(value);
+    const type =
+      known ??
+      this.config.dataType ??
+      typeFromOpcua(message, record, value) ??
+      typeFromSparkplug(record) ??
+      inferred(value);
     if (type === undefined)
       throw new Error(
         `metric "${name}": no datatype for its first value ${value === null ? 'null' : typeof value}; declare it under metrics or set dataType`,
@@ -113,7 +118,13 @@ export class MetricReader {
     let name: string | undefined;
     if (this.metric) name = this.metric(message);
     else {
-      const candidates = [record?.node, message.meta['opcua.name'], message.meta['mqtt.topic']];
+      const candidates = [
+        record?.node,
+        record?.metric,
+        message.meta['opcua.name'],
+        message.meta['sparkplug.metric'],
+        message.meta['mqtt.topic'],
+      ];
       name = candidates.find((c): c is string => typeof c === 'string' && c !== '');
       if (name === undefined)
         throw new Error('no metric name: set metric (a template) or send OPC UA data changes');
@@ -134,6 +145,14 @@ function typeFromOpcua(
   if (scalar === undefined) return undefined;
   if (Array.isArray(value)) return ARRAY_OF[scalar] ?? 'String';
   return scalar;
+}
+
+/** The datatype of a message from the `sparkplug` source (`payload.datatype`), if the sink publishes it. */
+function typeFromSparkplug(record: Record<string, unknown> | undefined): EdgeDataType | undefined {
+  const t = record?.datatype;
+  return typeof t === 'string' && (EDGE_DATA_TYPES as readonly string[]).includes(t)
+    ? (t as EdgeDataType)
+    : undefined;
 }
 
 function inferred(value: unknown): EdgeDataType | undefined {

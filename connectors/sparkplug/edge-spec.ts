@@ -116,7 +116,7 @@ export const sparkplugSinkConfig = z
       'Device id of each message, a template (`{{ meta.opcua.browsePath }}`, `line1`): its metrics go in DBIRTH/DDATA of spBv1.0/<group>/DDATA/<edge>/<device>. Without it, metrics belong to the edge node (NBIRTH/NDATA). A device id with `/`, `+` or `#` dead-letters the message.',
     ).optional(),
     metric: template(
-      'Metric name of each message, a template. The default takes the OPC UA node name (`payload.node`), then `meta.opcua.name`, then the MQTT topic of the message.',
+      'Metric name of each message, a template. The default takes the OPC UA node name (`payload.node`), the metric of a message from the `sparkplug` source (`payload.metric`), `meta.opcua.name`, `meta.sparkplug.metric`, then the MQTT topic of the message.',
     ).optional(),
     value: getter(
       'Where the value is in the message. Default: `payload.value` when the payload is an object with a `value` key (an OPC UA data change), else the payload.',
@@ -125,7 +125,7 @@ export const sparkplugSinkConfig = z
       .enum(EDGE_DATA_TYPES)
       .optional()
       .describe(
-        "Datatype of metrics learnt from messages. Default: from the OPC UA datatype (`payload.dataType`, `meta.opcua.dataType`), else from the first value (Boolean, Double, String, Bytes). A metric keeps its birth's datatype: a later value that does not fit is dead-lettered.",
+        "Datatype of metrics learnt from messages. Default: from the OPC UA datatype (`payload.dataType`, `meta.opcua.dataType`), else the Sparkplug datatype of a message from the `sparkplug` source (`payload.datatype`), else from the first value (Boolean, Double, String, Bytes). A metric keeps its birth's datatype: a later value that does not fit is dead-lettered.",
       ),
     metrics: z
       .array(declaredMetric)
