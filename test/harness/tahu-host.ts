@@ -54,6 +54,8 @@ export class TahuHost {
   private readonly aliases = new Map<string, Map<number, { name: string; type: string }>>();
   private lastSeq = new Map<string, number>();
   private born = new Set<string>();
+  /** `<edge node>/<device>` born in the current session. */
+  private readonly devices = new Set<string>();
 
   private constructor(
     readonly client: MqttClient,
@@ -203,17 +205,17 @@ export class TahuHost {
     if (type === 'NBIRTH') {
       if (seq !== 0) this.problems.push(`${topic}: NBIRTH seq ${seq}`);
       this.born.add(edgeNode);
+      // A new session: every device must be born again.
+      for (const d of [...this.devices]) if (d.startsWith(`${edgeNode}/`)) this.devices.delete(d);
     } else {
       const last = this.lastSeq.get(edgeNode);
       if (last === undefined) this.problems.push(`${topic}: ${type} before NBIRTH`);
       else if (seq !== (last + 1) % 256) this.problems.push(`${topic}: seq ${seq} after ${last}`);
       if ((type === 'DDATA' || type === 'NDATA') && n === 0)
         this.problems.push(`${topic}: data without metrics`);
-      if (
-        type === 'DDATA' &&
-        device !== undefined &&
-        !this.seen.some((s) => s.type === 'DBIRTH' && s.device === device && s.edgeNode === edgeNode)
-      )
+      if (type === 'DBIRTH') this.devices.add(`${edgeNode}/${device}`);
+      if (type === 'DDEATH') this.devices.delete(`${edgeNode}/${device}`);
+      if (type === 'DDATA' && !this.devices.has(`${edgeNode}/${device}`))
         this.problems.push(`${topic}: DDATA before its DBIRTH`);
     }
     this.lastSeq.set(edgeNode, seq);
