@@ -1,10 +1,15 @@
 import type { IClientOptions } from 'mqtt';
 import {
   BatchError,
+  DEFAULT_LEASE_TTL_MS,
   FatalError,
+  LeaseAbortedError,
   NotConnectedError,
   RetryableError,
+  acquireLease,
   errorMessage,
+  sleep,
+  type Lease,
   type BatchFailure,
   type ComponentContext,
   type ComponentCounter,
@@ -43,6 +48,9 @@ export class SparkplugSink implements Sink {
   private hostTimestamp = -Infinity;
   private started = false;
   private connectSent = false;
+  /** With Redis: only the replica holding it is the edge node. */
+  private lease: Lease | undefined;
+  private leaseLoop: AbortController | undefined;
   private readonly births: ComponentCounter;
   private readonly rebirthRequests: ComponentCounter;
   private readonly badInput: ComponentCounter;
@@ -98,6 +106,18 @@ export class SparkplugSink implements Sink {
     const previous = this.conn;
     this.conn = undefined;
     if (previous) await previous.end(true);
+    if (this.ctx.redisUrl && !this.lease) {
+      // One edge node id, one MQTT session: other replicas wait (standby) and take over.
+      this.ctx.setState('standby');
+      this.lease = await acquireLease({
+        redisUrl: this.ctx.redisUrl,
+        key: `passerelle:lease:sparkplug-edge:${this.config.groupId}/${this.config.edgeNodeId}`,
+        owner: this.ctx.leaseOwner,
+        signal,
+        logger: this.ctx.logger,
+        onLost: (reason) => void this.onLeaseLost(reason),
+      });
+    }
     this.nextConnect();
     const options: IClientOptions = {
       clean: true,
@@ -143,9 +163,13 @@ export class SparkplugSink implements Sink {
   }
 
   async close(): Promise<void> {
+    this.leaseLoop?.abort();
     const conn = this.conn;
     this.conn = undefined;
-    if (!conn) return;
+    if (!conn) {
+      await this.releaseLease();
+      return;
+    }
     await Promise.race([this.chain, new Promise((r) => setTimeout(r, 5000))]);
     if (conn.connected) {
       if (this.config.protocolVersion === 5) {
@@ -160,7 +184,46 @@ export class SparkplugSink implements Sink {
       await conn.end(true);
     }
     this.session.unborn();
+    await this.releaseLease();
     this.ctx.setState('stopped');
+  }
+
+  private async releaseLease(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.release();
+  }
+
+  /**
+   * Another replica holds the lease now: drop the session at once (the broker publishes our NDEATH;
+   * the other replica's connection with the same client id would throw this one off anyway), wait
+   * a lease period so as not to flap, then compete again.
+   */
+  private async onLeaseLost(reason: Error): Promise<void> {
+    this.lease = undefined;
+    const conn = this.conn;
+    if (!conn) return;
+    this.conn = undefined;
+    this.ctx.logger.warn(
+      { err: reason.message },
+      'Sparkplug edge node: lease lost, another replica is the edge node now',
+    );
+    this.ctx.setState('standby', reason);
+    this.session.unborn();
+    await conn.end(true);
+    const loop = new AbortController();
+    this.leaseLoop = loop;
+    try {
+      await sleep(DEFAULT_LEASE_TTL_MS, loop.signal);
+      await this.connect(loop.signal);
+    } catch (error) {
+      if (error instanceof LeaseAbortedError || loop.signal.aborted) return;
+      this.ctx.logger.error(
+        { err: errorMessage(error) },
+        'Sparkplug edge node: could not take the edge node back',
+      );
+      this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /**
