@@ -13,12 +13,15 @@
 // Sizes: BENCH_SP_METRICS (default 1,000,000 per in-process phase), BENCH_SP_PER_PAYLOAD (100
 // metrics per payload), BENCH_SP_E2E (200,000 metrics end to end). Memory: peak RSS sampled every
 // 50 ms and the V8 heap after a GC, per phase.
-// Writes its section of docs/benchmarks.md between <!-- bench:sparkplug:start --> and <!-- bench:sparkplug:end -->.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// Writes its section of docs/benchmarks.md between <!-- bench:sparkplug:start --> and <!-- bench:sparkplug:end -->
+// under the honest rules (bench/README.md): only on a quiet machine, for committed code, full sizes;
+// BENCH_DRY=1 prints the section without writing it.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
+import { QuietGuard, quietLine, sectionHeading } from './lib/honest.js';
 import { installCleanup, stopChild, trackTempDir } from './lib/procs.js';
 import { startMosquitto } from './lib/services.js';
 
@@ -31,6 +34,7 @@ const START = '<!-- bench:sparkplug:start -->';
 const END = '<!-- bench:sparkplug:end -->';
 
 const log = (s) => console.error(`[bench:sparkplug] ${s}`);
+const guard = new QuietGuard({ suite: 'sparkplug' });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const gc = () => globalThis.gc?.();
 
@@ -79,6 +83,7 @@ function opcuaMessage(i, t) {
 
 async function main() {
   installCleanup();
+  if (!(await guard.before())) process.exit(3);
   const dist = (p) => join(root, 'dist', 'connectors', 'sparkplug', p);
   if (!existsSync(dist('edge-sink.js'))) {
     console.error('dist/ is missing the sparkplug connector: run `npm run build` first.');
@@ -125,6 +130,7 @@ async function main() {
 
   const payloads = [];
   let encodedBytes = 0;
+  const encodeWindow = guard.phase('encode');
   const encode = await measure(async () => {
     for (const batch of batches) {
       const samples = batch.map((m) => reader.read(m));
@@ -136,6 +142,7 @@ async function main() {
     }
     return { metrics: METRICS };
   });
+  encodeWindow.stop();
   log(`encode: ${fmt(METRICS / encode.cpu)} metrics/s CPU (${fmt(encode.wall, 2)} s wall)`);
 
   // The host side: aliases from the DBIRTH, then every DDATA decoded and converted.
@@ -159,14 +166,21 @@ async function main() {
     }
     return { metrics, checksum };
   };
+  const decodeWindow = guard.phase('decode');
   const decode = await measure(async () => decodeAll());
+  decodeWindow.stop();
   if (decode.metrics !== METRICS) throw new Error(`decoded ${decode.metrics} metrics, expected ${METRICS}`);
   log(`decode: ${fmt(METRICS / decode.cpu)} metrics/s CPU (${fmt(decode.wall, 2)} s wall)`);
 
   const e2e = await endToEnd({ dist, decodePayload });
   const results = { encode, decode, encodedBytes, payloads: payloads.length, e2e };
   log(JSON.stringify(results));
-  writeSection(render(cond, results, (Date.now() - started) / 1000));
+  const section = render(cond, results, (Date.now() - started) / 1000);
+  console.log(section);
+  const decision = guard.write(join(root, 'docs', 'benchmarks.md'), START, END, section, {
+    partial: ['BENCH_SP_METRICS', 'BENCH_SP_PER_PAYLOAD', 'BENCH_SP_E2E'].some((k) => process.env[k]),
+  });
+  process.exitCode = decision.write || guard.dry ? 0 : 3;
 }
 
 /** The sink as an edge node on a private Mosquitto; a subscriber decodes what arrives. */
@@ -212,6 +226,7 @@ async function endToEnd({ dist, decodePayload }) {
     const warmup = Math.ceil(NAMES / BATCH);
     for (const b of batches.slice(0, warmup)) await sink.write(b, AbortSignal.timeout(30_000));
     await sleep(200);
+    const window = guard.phase('end to end');
     const result = await measure(async () => {
       const t0 = performance.now();
       metrics = 0;
@@ -221,6 +236,7 @@ async function endToEnd({ dist, decodePayload }) {
       while (metrics < expected && Date.now() < deadline) await sleep(10);
       return { sent: expected, received: metrics, seconds: (last - t0) / 1000 };
     });
+    window.stop();
     await sink.close();
     await rx.endAsync();
     log(`end to end: ${fmt(result.received / result.seconds)} metrics/s (${result.received}/${result.sent})`);
@@ -258,7 +274,7 @@ const mb = (bytes) => fmt(bytes / 1e6);
 
 function render(cond, r, durationSeconds) {
   const L = [];
-  L.push(`## Sparkplug B — ${cond.date}`, '');
+  L.push(sectionHeading('Sparkplug B'), '', quietLine(guard), '');
   L.push(
     '`node --expose-gc bench/sparkplug.js` (after `npm run build`), in one process. Messages shaped as the OPC UA source',
     `makes them (${fmt(NAMES)} variables of one device; Double, Int32, Boolean and String in turn), ${fmt(PER_PAYLOAD)} metrics per`,
@@ -291,20 +307,6 @@ function render(cond, r, durationSeconds) {
   );
   L.push(`| bench duration | ${fmt(durationSeconds)} s |`, '');
   return L.join('\n');
-}
-
-function writeSection(section) {
-  const file = join(root, 'docs', 'benchmarks.md');
-  const text = readFileSync(file, 'utf8');
-  const block = `${START}\n${section}\n${END}`;
-  const start = text.indexOf(START);
-  const end = text.indexOf(END);
-  const next =
-    start >= 0 && end > start
-      ? text.slice(0, start) + block + text.slice(end + END.length)
-      : `${text.trimEnd()}\n\n${block}\n`;
-  writeFileSync(file, next);
-  log(`wrote ${file}`);
 }
 
 main().catch((error) => {
