@@ -403,6 +403,21 @@ describe('sparkplug sink (edge node) against Mosquitto and a Tahu host', { timeo
     expect(h.values('e1', 'line1', 'Count')).toEqual([5, 6]);
   });
 
+  it('maxMetrics: a message that would add one metric too many is dead-lettered, known metrics go on', async () => {
+    const group = unique('g');
+    const h = await host(group);
+    const s = sink({ groupId: group, edgeNodeId: 'e1', device: 'line1', maxMetrics: 2 });
+    await connect(s);
+    const error = (await write(s, [opcua('A', 1), opcua('B', 2), opcua('C', 3), opcua('A', 4)]).catch(
+      (e: unknown) => e,
+    )) as BatchError;
+    expect(error.failures.map((f) => [f.index, f.error.message])).toEqual([
+      [2, expect.stringMatching(/metric "C" of device line1 would be metric 3 .*maxMetrics 2/)],
+    ]);
+    await waitFor(() => h.values('e1', 'line1', 'A').includes(4), 'the known metrics');
+    expect(h.of('DBIRTH')[0]!.metrics.map((m) => m.name)).toEqual(['A', 'B']);
+  });
+
   it('refuses reserved names and device ids with / + #', async () => {
     const group = unique('g');
     await host(group);

@@ -362,9 +362,24 @@ export class SparkplugSink implements Sink {
       );
     const failures: BatchFailure[] = [];
     const samples = [];
+    // Metrics this batch would add, against maxMetrics.
+    const adding = new Set<string>();
+    let room = this.config.maxMetrics - this.session.metricCount;
     for (let i = 0; i < batch.length; i++) {
       try {
-        samples.push(this.reader.read(batch[i]!));
+        const sample = this.reader.read(batch[i]!);
+        if (this.session.typeOf(sample.device, sample.name) === undefined) {
+          const key = `${sample.device ?? ''}\u0000${sample.name}`;
+          if (!adding.has(key)) {
+            if (room <= 0)
+              throw new Error(
+                `metric "${sample.name}"${sample.device ? ` of device ${sample.device}` : ''} would be metric ${this.config.maxMetrics + 1} of the edge node (maxMetrics ${this.config.maxMetrics})`,
+              );
+            adding.add(key);
+            room--;
+          }
+        }
+        samples.push(sample);
       } catch (error) {
         failures.push({ index: i, error: new FatalError(errorMessage(error)) });
       }

@@ -142,6 +142,15 @@ export const sparkplugSinkConfig = z
     primaryHostId: sparkplugId(
       'Wait for this primary host application: births and data are published only while spBv1.0/STATE/<primaryHostId> says online (Sparkplug 3.0 JSON `{"online": true, "timestamp": ...}`); when it goes offline, the edge node disconnects and reconnects, and waits again.',
     ).optional(),
+    maxMetrics: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000_000)
+      .default(10_000)
+      .describe(
+        'Metrics of the edge node (all devices), at most. A message that would add one more is dead-lettered: every birth carries every metric, so names taken from message contents must not grow without bound.',
+      ),
     maxMetricsPerMessage: z
       .number()
       .int()
