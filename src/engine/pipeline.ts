@@ -286,6 +286,15 @@ export class Pipeline {
     };
   }
 
+  /** The last value per key, payloads bounded (by default as the status page shows them). */
+  currentValues(limits: CopyLimits = RECENT_LIMITS): CurrentValue[] {
+    return this.current.list().map((v) => ({
+      ...v,
+      payload:
+        v.payload instanceof Uint8Array ? { bytes: v.payload.byteLength } : boundedCopy(v.payload, limits),
+    }));
+  }
+
   private async runReadLoop(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted) {

@@ -506,6 +506,8 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     logger,
   };
   const outboxes = new Set<BullmqOutbox>();
+  const replicaKey = (replica: string): string => `${prefix}:replica:${replica}`;
+  const replicaIndex = `${prefix}:replicas`;
   return {
     kind: 'redis',
     deadLetters,
@@ -514,6 +516,24 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
       state: producer.status === 'ready' ? 'connected' : producer.status,
       ...(lastError && producer.status !== 'ready' ? { error: redact(lastError) } : {}),
     }),
+    replicas: {
+      async publish(replica, snapshot, ttlMs) {
+        const now = Date.now();
+        // The index forgets replicas silent for 10 TTLs; the snapshots expire on their own.
+        await producer
+          .multi()
+          .set(replicaKey(replica), snapshot, 'PX', ttlMs)
+          .zadd(replicaIndex, now, replica)
+          .zremrangebyscore(replicaIndex, 0, now - 10 * ttlMs)
+          .exec();
+      },
+      async list() {
+        const names = await producer.zrevrange(replicaIndex, 0, 99);
+        if (names.length === 0) return [];
+        const values = await producer.mget(...names.map(replicaKey));
+        return values.filter((v): v is string => typeof v === 'string');
+      },
+    },
     createOutbox(outboxOptions: OutboxOptions): Outbox {
       const outbox = new BullmqOutbox(outboxOptions, shared);
       outboxes.add(outbox);

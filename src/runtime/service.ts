@@ -23,6 +23,8 @@ export interface ServiceOptions {
   /** Token for the console's actions (replay, purge), and for reading it from the network. */
   adminToken?: string;
   version?: string;
+  /** How often this replica shares its status page figures through Redis (default 5 s). */
+  replicaShareMs?: number;
 }
 
 /** The running service: every pipeline, the HTTP endpoints, and an orderly stop. */
@@ -140,6 +142,16 @@ export class Service {
         metrics: this.metrics.registry,
         logger,
         deadLetters: backend.deadLetters,
+        ...(backend.replicas
+          ? {
+              replicas: {
+                board: backend.replicas,
+                replica: this.options.identity ?? hostname(),
+                startedAt: this.startedAt,
+                ...(this.options.replicaShareMs ? { everyMs: this.options.replicaShareMs } : {}),
+              },
+            }
+          : {}),
         ...(this.options.adminToken ? { adminToken: this.options.adminToken } : {}),
         info: () => ({
           version: this.options.version,

@@ -131,6 +131,26 @@ function card(name) {
     el('tbody'),
   );
   const currentNote = el('p', { className: 'muted' });
+  const replicaTable = el(
+    'table',
+    { className: 'replicas' },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        ...['replica', ...SERIES.map((s) => s.label), 'shared at'].map((h) => el('th', { textContent: h })),
+      ),
+    ),
+    el('tbody'),
+  );
+  const replicas = el(
+    'div',
+    { className: 'replicas', hidden: true },
+    el('h3', { textContent: 'All replicas (through Redis)' }),
+    el('div', { className: 'scroll-x' }, replicaTable),
+  );
   const left = el('div', {}, delivery, scope, totals, components);
   const right = el('div', {}, chartBox);
   const root = el(
@@ -138,6 +158,7 @@ function card(name) {
     { className: 'card', id: `pipeline-${name}` },
     title,
     el('div', { className: 'grid' }, left, right),
+    replicas,
     el('h3', { textContent: 'Current values (after transforms)' }),
     currentNote,
     el('div', { className: 'scroll-y' }, current),
@@ -169,7 +190,21 @@ function card(name) {
     const width = chartBox.clientWidth;
     if (width > 0 && Math.abs(width - plot.width) > 2) plot.setSize({ width, height: 180 });
   }).observe(chartBox);
-  c = { root, state, delivery, scope, totals, components, recent, current, currentNote, plot, chartBox };
+  c = {
+    root,
+    state,
+    delivery,
+    scope,
+    totals,
+    components,
+    recent,
+    current,
+    currentNote,
+    replicas,
+    replicaTable,
+    plot,
+    chartBox,
+  };
   cards.set(name, c);
   return c;
 }
@@ -257,7 +292,7 @@ function render(overview) {
       `Counted by this replica (${overview.replica || '?'}) since its start `,
       timeEl(overview.startedAt),
       overview.outbox === 'redis'
-        ? '; other replicas count their own (this one may deliver what another received).'
+        ? '; each replica counts its own (one may deliver what another received): all replicas below.'
         : '',
     );
     const last = p.rates.points.at(-1);
@@ -297,7 +332,8 @@ function render(overview) {
     );
     const xs = p.rates.points.map((pt) => pt.t / 1000);
     c.plot.setData([xs, ...SERIES.map((s) => p.rates.points.map((pt) => pt.rates[s.key]))]);
-    renderCurrent(c, p.current, overview.replica);
+    const shared = renderReplicas(c, p.name, overview);
+    renderCurrent(c, shared ? shared.current : p.current, overview.replica, shared ? shared.count : 0);
     c.recent.replaceChildren(
       ...p.recent
         .slice(-5)
@@ -314,12 +350,54 @@ function render(overview) {
   }
 }
 
-function renderCurrent(c, current, replica) {
+/**
+ * With Redis, every replica's counters (each counts what it handled itself) and their sum, and the
+ * current values of all replicas (the newest per key). Returns undefined with one replica only.
+ */
+function renderReplicas(c, pipeline, overview) {
+  const all = (overview.replicas || []).filter((r) => r.pipelines && r.pipelines[pipeline]);
+  c.replicas.hidden = all.length === 0;
+  if (all.length === 0) return undefined;
+  const sum = {};
+  for (const s of SERIES) sum[s.key] = 0;
+  const row = (name, totals, time, className) => {
+    const tr = el(
+      'tr',
+      { className },
+      el('td', { textContent: name }),
+      ...SERIES.map((s) => el('td', { textContent: String(Math.round(totals[s.key] || 0)) })),
+      el('td', {}, time === undefined ? '' : timeEl(time)),
+    );
+    tr.dataset.replica = name;
+    return tr;
+  };
+  const rows = all.map((r) => {
+    const totals = r.pipelines[pipeline].totals || {};
+    for (const s of SERIES) sum[s.key] += totals[s.key] || 0;
+    return row(r.replica === overview.replica ? `${r.replica} (this page)` : r.replica, totals, r.time, '');
+  });
+  c.replicaTable.tBodies[0].replaceChildren(
+    ...rows,
+    row(`all ${all.length} replicas`, sum, undefined, 'sum'),
+  );
+  const newest = new Map();
+  for (const r of all)
+    for (const v of r.pipelines[pipeline].current || []) {
+      const known = newest.get(v.key);
+      if (!known || v.time > known.time) newest.set(v.key, { ...v, replica: r.replica });
+    }
+  const cap = (overview.pipelines.find((p) => p.name === pipeline) || {}).current;
+  return { current: { cap: cap ? cap.cap : 0, evicted: 0, values: [...newest.values()] }, count: all.length };
+}
+
+function renderCurrent(c, current, replica, replicaCount) {
   if (!current) return;
   const now = Date.now();
   const values = [...current.values].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true }));
   c.currentNote.textContent =
-    `${values.length} key(s) seen by this replica (${replica || '?'}); at most ${current.cap} per pipeline are kept` +
+    (replicaCount > 0
+      ? `${values.length} key(s) seen by ${replicaCount} replica(s), the newest value of each; every replica keeps at most ${current.cap} per pipeline`
+      : `${values.length} key(s) seen by this replica (${replica || '?'}); at most ${current.cap} per pipeline are kept`) +
     (current.evicted > 0 ? `, ${current.evicted} older key(s) forgotten` : '') +
     '. Keys: OPC UA node, LoRaWAN device, MQTT topic.';
   c.current.tBodies[0].replaceChildren(
