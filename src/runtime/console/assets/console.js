@@ -418,6 +418,7 @@ function renderCurrent(c, current, replica, replicaCount) {
           { className: 'age' },
           el('div', { textContent: `${fmtDuration((now - v.time) / 1000)} ago` }),
           timeEl(v.messageTime),
+          ...(v.replica ? [el('div', { className: 'muted', textContent: `via ${v.replica}` })] : []),
         ),
         el('td', { textContent: `${fmtRate(v.rate)}/s` }),
       );
