@@ -19,6 +19,8 @@ interface Entry {
   time: number;
   /** The message's own time (ms). */
   messageTime: number;
+  /** When the key last moved to the end of the map. */
+  movedAt: number;
   count: number;
   /** Arrival times, a ring of RATE_WINDOW. */
   arrivals: Float64Array;
@@ -38,7 +40,7 @@ export interface CurrentValue {
 
 /** The last value of each key of one pipeline, bounded in keys (`CURRENT_VALUES_CAP`). */
 export class CurrentValues {
-  /** Ordered from least to most recently updated (an update moves the key to the end). */
+  /** Ordered from least to most recently updated, to the second (an update moves the key to the end). */
   private readonly entries = new Map<string, Entry>();
   /** Keys forgotten because the cap was reached. */
   evicted = 0;
@@ -58,23 +60,27 @@ export class CurrentValues {
     if (!field) return;
     const name = String(key).slice(0, 512);
     let entry = this.entries.get(name);
-    if (entry) this.entries.delete(name);
-    else {
-      entry = {
-        field,
-        payload: undefined,
-        quality: undefined,
-        time: 0,
-        messageTime: 0,
-        count: 0,
-        arrivals: new Float64Array(RATE_WINDOW),
-      };
-      if (this.entries.size >= this.cap) {
-        const oldest = this.entries.keys().next().value as string;
-        this.entries.delete(oldest);
-        this.evicted++;
-      }
+    // A key moves to the end (most recent) at most once a second: the order is for eviction only.
+    const insert = entry === undefined || now - entry.movedAt >= 1000;
+    if (entry && insert) this.entries.delete(name);
+    else if (!entry && this.entries.size >= this.cap) {
+      // The least recently updated key goes; its entry is reused (no garbage per new key).
+      const [oldest, reused] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldest);
+      this.evicted++;
+      entry = reused;
+      entry.count = 0;
     }
+    entry ??= {
+      field,
+      payload: undefined,
+      quality: undefined,
+      time: 0,
+      messageTime: 0,
+      movedAt: 0,
+      count: 0,
+      arrivals: new Float64Array(RATE_WINDOW),
+    };
     const quality = m.meta['opcua.quality'] ?? m.meta.quality;
     entry.field = field;
     entry.payload = m.payload;
@@ -83,7 +89,10 @@ export class CurrentValues {
     entry.messageTime = m.time;
     entry.arrivals[entry.count % RATE_WINDOW] = now;
     entry.count++;
-    this.entries.set(name, entry);
+    if (insert) {
+      entry.movedAt = now;
+      this.entries.set(name, entry);
+    }
   }
 
   get size(): number {
@@ -92,6 +101,7 @@ export class CurrentValues {
 
   /** Every key, most recently updated first; payloads as they are (the caller bounds them). */
   list(): CurrentValue[] {
+    // The map's order is right to the second: sorted on the exact times.
     const out: CurrentValue[] = [];
     for (const [key, e] of this.entries) {
       const n = Math.min(e.count, RATE_WINDOW);
@@ -109,6 +119,6 @@ export class CurrentValues {
         rate,
       });
     }
-    return out.reverse();
+    return out.reverse().sort((a, b) => b.time - a.time);
   }
 }
