@@ -198,6 +198,13 @@ function layoutProblems(selectors: { css: string; full?: boolean }[]): string[] 
         );
       if (full && (node.scrollWidth > node.clientWidth + 1 || node.scrollHeight > node.clientHeight + 1))
         problems.push(`${css}: text cut off (${node.scrollWidth} > ${node.clientWidth})`);
+      // Within its box (a pipeline card, the dead letters, the header), not only within the page.
+      const box = node.parentElement?.closest('.card, #dead-letters, header, .health');
+      if (box) {
+        const b = box.getBoundingClientRect();
+        if (r.left < b.left - 0.5 || r.right > b.right + 0.5)
+          problems.push(`${css}: sticks out of ${box.tagName.toLowerCase()}#${box.id}`);
+      }
       for (let p = node.parentElement; p; p = p.parentElement) {
         const style = getComputedStyle(p);
         if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
@@ -222,6 +229,9 @@ const CHECKED = [
   { css: '#dlq-table tbody tr:first-child td.reason', full: true },
   { css: '#dlq-table tbody tr:first-child td.time', full: true },
   { css: 'header .token input' },
+  { css: '#health > span' },
+  { css: '#pipeline-line-3-sensors .current tbody tr:first-child td', full: false },
+  { css: '#pipeline-line-3-sensors .scope' },
 ];
 
 describe.each([
