@@ -1,3 +1,4 @@
+import { payloadJson, pendingJson, rememberJson, type Message } from '../../src/sdk/index.js';
 import type { PayloadEncoding } from './spec.js';
 
 export type Decoded = { ok: true; value: unknown } | { ok: false; reason: string };
@@ -23,10 +24,35 @@ export function decodePayload(bytes: Uint8Array, encoding: PayloadEncoding, maxB
   }
   if (encoding === 'text') return { ok: true, value: text };
   try {
-    return { ok: true, value: JSON.parse(text) };
+    const value: unknown = JSON.parse(text);
+    // Kept with the value: a sink writing it unchanged sends these bytes, without serialising again.
+    rememberJson(value, text);
+    return { ok: true, value };
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${describeJsonError(error)}` };
   }
+}
+
+/**
+ * Encodes a message's payload to publish, serialising an object at most once: JSON text the source
+ * received or the outbox stored is sent as it is when no transform replaced the payload.
+ */
+export function encodeMessagePayload(message: Message, encoding: PayloadEncoding): Buffer {
+  if (encoding === 'json') {
+    const pending = pendingJson(message);
+    if (pending !== undefined) return Buffer.from(pending, 'utf8');
+    const p = message.payload;
+    if (typeof p === 'object' && p !== null && !(p instanceof Uint8Array)) {
+      try {
+        return Buffer.from(payloadJson(message), 'utf8');
+      } catch (error) {
+        throw new Error(
+          `payload can not be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+  }
+  return encodePayload(message.payload, encoding);
 }
 
 /** Encodes a payload to publish; throws a readable error when it can not be encoded. */

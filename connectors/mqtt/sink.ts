@@ -13,7 +13,7 @@ import {
   type Sink,
 } from '../../src/sdk/index.js';
 import { MqttConnection } from './connection.js';
-import { encodePayload } from './payload.js';
+import { encodeMessagePayload } from './payload.js';
 import { topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
 
 /** PUBACK reason codes that will never turn into a success on retry (MQTT 5 §3.4.2.1). */
@@ -104,7 +104,7 @@ export class MqttSink implements Sink {
     const topic = this.topic(message);
     const problem = topicNameProblem(topic);
     if (problem) throw new Error(`topic template "${this.config.topic}": ${problem}`);
-    const payload = encodePayload(message.payload, this.config.payload);
+    const payload = encodeMessagePayload(message, this.config.payload);
     const options: IClientPublishOptions = { qos: this.config.qos, retain: this.config.retain };
     if (this.config.protocolVersion === 5) {
       const properties: NonNullable<IClientPublishOptions['properties']> = {};
