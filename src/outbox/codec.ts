@@ -105,7 +105,12 @@ export function encodeMessage(m: Message): EncodedMessage {
   const p = m.payload;
   const payload = encodeValue(p);
   // Nothing inside needs a marker: its own JSON text is exact (JSON.parse gives the value back).
-  if (payload === p && typeof p === 'object' && p !== null && typeof (p as { toJSON?: unknown }).toJSON !== 'function')
+  if (
+    payload === p &&
+    typeof p === 'object' &&
+    p !== null &&
+    typeof (p as { toJSON?: unknown }).toJSON !== 'function'
+  )
     return { id: m.id, j: payloadJson(m), meta, time: m.time };
   return { id: m.id, payload, meta, time: m.time };
 }
