@@ -1,7 +1,8 @@
-import { payloadJson, pendingJson, rememberJson, type Message } from '../../src/sdk/index.js';
+import { carriedJson, type Message } from '../../src/sdk/index.js';
 import type { PayloadEncoding } from './spec.js';
 
-export type Decoded = { ok: true; value: unknown } | { ok: false; reason: string };
+/** `text`: the JSON text `value` was parsed from (kept with the message, see `jsonMessage`). */
+export type Decoded = { ok: true; value: unknown; text?: string } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -25,9 +26,8 @@ export function decodePayload(bytes: Uint8Array, encoding: PayloadEncoding, maxB
   if (encoding === 'text') return { ok: true, value: text };
   try {
     const value: unknown = JSON.parse(text);
-    // Kept with the value: a sink writing it unchanged sends these bytes, without serialising again.
-    rememberJson(value, text);
-    return { ok: true, value };
+    // An object or array keeps its text: sent as it came while no transform replaces it.
+    return typeof value === 'object' && value !== null ? { ok: true, value, text } : { ok: true, value };
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${describeJsonError(error)}` };
   }
@@ -39,18 +39,8 @@ export function decodePayload(bytes: Uint8Array, encoding: PayloadEncoding, maxB
  */
 export function encodeMessagePayload(message: Message, encoding: PayloadEncoding): Buffer {
   if (encoding === 'json') {
-    const pending = pendingJson(message);
-    if (pending !== undefined) return Buffer.from(pending, 'utf8');
-    const p = message.payload;
-    if (typeof p === 'object' && p !== null && !(p instanceof Uint8Array)) {
-      try {
-        return Buffer.from(payloadJson(message), 'utf8');
-      } catch (error) {
-        throw new Error(
-          `payload can not be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    }
+    const carried = carriedJson(message);
+    if (carried !== undefined) return Buffer.from(carried, 'utf8');
   }
   return encodePayload(message.payload, encoding);
 }

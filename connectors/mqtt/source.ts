@@ -10,6 +10,7 @@ import {
 import {
   Inbox,
   MESSAGE_OVERHEAD_BYTES,
+  jsonMessage,
   errorMessage,
   receptionTime,
   type ComponentContext,
@@ -220,7 +221,9 @@ export class MqttSource implements Source {
       return done();
     }
     inbox.push(
-      { id, payload: decoded.value, meta, time },
+      decoded.text === undefined
+        ? { id, payload: decoded.value, meta, time }
+        : jsonMessage(id, decoded.value, decoded.text, meta, time),
       settle && ((error) => settle(!error)),
       bytes.byteLength + MESSAGE_OVERHEAD_BYTES,
     );

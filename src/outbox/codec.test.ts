@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { messageSize, payloadJson, rememberJson, type Message } from '../sdk/index.js';
+import { jsonMessage, messageSize, payloadJson, type Message } from '../sdk/index.js';
 import { decodeValue, encodeValue, messagesFromJson, messagesToJson } from './codec.js';
 
 const roundTrip = (v: unknown): unknown => decodeValue(JSON.parse(JSON.stringify(encodeValue(v))));
@@ -66,12 +66,10 @@ describe('outbox codec', () => {
     expect(back.filter((m, i) => !Object.is(m.time, times[i])).length).toBe(0);
   });
 
-  it('stores an object payload as the text it came as, serialised once, parsed only when read', () => {
+  it('stores an object payload as the text it came as, serialised and parsed once', () => {
     // Not the text JSON.stringify would give: proves the bytes are reused, not re-serialised.
     const text = '{ "a": 1.0, "big": 12345678901234567890, "s": "\\u00e9" }';
-    const payload: unknown = JSON.parse(text);
-    rememberJson(payload, text);
-    const m: Message = { id: 'r', payload, meta: { k: 'v' }, time: 1.5 };
+    const m = jsonMessage('r', JSON.parse(text), text, { k: 'v' }, 1.5);
     const stringify = vi.spyOn(JSON, 'stringify');
     const parse = vi.spyOn(JSON, 'parse');
     try {
@@ -80,14 +78,12 @@ describe('outbox codec', () => {
       // One stringify: the job itself; the payload's text is carried inside it.
       expect(stringify).toHaveBeenCalledTimes(1);
       const [back] = messagesFromJson(json) as [Message];
-      expect(parse).toHaveBeenCalledTimes(1);
+      // The job, then the payload's text once.
+      expect(parse).toHaveBeenCalledTimes(2);
       expect(payloadJson(back)).toBe(text);
       expect(messageSize(back)).toBe(messageSize(m));
-      expect(parse).toHaveBeenCalledTimes(1);
       expect(back.payload).toEqual({ a: 1, big: 12345678901234567000, s: 'é' });
-      expect(parse).toHaveBeenCalledTimes(2);
-      // Once decoded, the text stays with the value.
-      expect(payloadJson(back)).toBe(text);
+      expect(stringify).toHaveBeenCalledTimes(1);
       expect(back).toEqual({
         id: 'r',
         payload: { a: 1, big: 12345678901234567000, s: 'é' },
@@ -102,15 +98,27 @@ describe('outbox codec', () => {
   });
 
   it('a payload replaced after the text was kept is serialised anew', () => {
-    const payload: unknown = JSON.parse('{"a":1}');
-    rememberJson(payload, '{"a":1}');
-    const m: Message = { id: 'x', payload, meta: {}, time: 1 };
+    const m = jsonMessage('x', JSON.parse('{"a":1}'), '{"a":1}', {}, 1);
     const changed = { ...m, payload: { a: 2 } };
     expect(payloadJson(changed)).toBe('{"a":2}');
     const [back] = messagesFromJson(messagesToJson([changed])) as [Message];
     back.payload = { b: 3 };
+    expect(messageSize(back)).toBe(messageSize({ ...back }));
     expect(payloadJson(back)).toBe('{"b":3}');
     expect(messagesFromJson(messagesToJson([back]))[0]?.payload).toEqual({ b: 3 });
+  });
+
+  it('a received text shaped like a marker stays user data through the stored text', () => {
+    const text = '{"$num":"NaN","n":[{"$bytes":"AAAA"}],"e":{"$esc":{"x":1}}}';
+    const [back] = messagesFromJson(messagesToJson([jsonMessage('t', JSON.parse(text), text, {}, 1)])) as [
+      Message,
+    ];
+    expect(back.payload).toEqual({ $num: 'NaN', n: [{ $bytes: 'AAAA' }], e: { $esc: { x: 1 } } });
+    const single = '{"$num":"NaN"}';
+    const [one] = messagesFromJson(messagesToJson([jsonMessage('u', JSON.parse(single), single, {}, 1)])) as [
+      Message,
+    ];
+    expect(one.payload).toEqual({ $num: 'NaN' });
   });
 
   it('keeps markers, NaN and bytes exact in whole messages (they are not stored as plain text)', () => {

@@ -1,4 +1,4 @@
-import { lazyMessage, payloadJson, pendingJson, type Message } from '../sdk/index.js';
+import { carriedJson, jsonMessage, type Message } from '../sdk/index.js';
 
 /**
  * Messages to JSON-safe values and back. Bytes (`Uint8Array`, `Buffer`) anywhere in a payload or in
@@ -11,8 +11,8 @@ import { lazyMessage, payloadJson, pendingJson, type Message } from '../sdk/inde
  * place on freshly parsed JSON.
  *
  * An object or array payload that needs none of these markers is stored as its JSON text (`j`), the
- * text the message already carries when it has one (`payloadJson`): it is serialised once in the
- * process's life, and a message read back parses it only when a sink reads `payload` (a sink that
+ * text the message already carries when it has one (`carriedJson`): it is serialised at most once in
+ * the process's life, and a message read back keeps the text with its parsed payload (a sink that
  * writes JSON sends the text as it is). Jobs stored before `j` existed (`payload`) still decode.
  */
 export type EncodedMessage =
@@ -100,18 +100,20 @@ export function decodeValue(value: unknown): unknown {
 
 export function encodeMessage(m: Message): EncodedMessage {
   const meta = encodeValue(m.meta);
-  const pending = pendingJson(m);
-  if (pending !== undefined) return { id: m.id, j: pending, meta, time: m.time };
+  // Parsed from this text (the source's, or one stored earlier): JSON.parse gives the value back,
+  // markers included, since `j` is never read through decodeValue.
+  const carried = carriedJson(m);
+  if (carried !== undefined) return { id: m.id, j: carried, meta, time: m.time };
   const p = m.payload;
   const payload = encodeValue(p);
-  // Nothing inside needs a marker: its own JSON text is exact (JSON.parse gives the value back).
+  // Nothing inside needs a marker: its own JSON text is exact.
   if (
     payload === p &&
     typeof p === 'object' &&
     p !== null &&
     typeof (p as { toJSON?: unknown }).toJSON !== 'function'
   )
-    return { id: m.id, j: payloadJson(m), meta, time: m.time };
+    return { id: m.id, j: JSON.stringify(p), meta, time: m.time };
   return { id: m.id, payload, meta, time: m.time };
 }
 
@@ -121,14 +123,16 @@ export function encodeMessages(messages: readonly Message[]): EncodedMessage[] {
   return out;
 }
 
-function parseJson(text: string): unknown {
-  return JSON.parse(text);
-}
-
-/** Decodes a message parsed from JSON (mutates it). A `j` payload is parsed on first access. */
+/** Decodes a message parsed from JSON (mutates it). A `j` payload keeps its text (no re-serialising). */
 export function decodeMessage(e: EncodedMessage): Message {
   if (typeof e.j === 'string')
-    return lazyMessage(e.id, e.j, parseJson, (decodeValue(e.meta) ?? {}) as Record<string, unknown>, e.time);
+    return jsonMessage(
+      e.id,
+      JSON.parse(e.j),
+      e.j,
+      (decodeValue(e.meta) ?? {}) as Record<string, unknown>,
+      e.time,
+    );
   return {
     id: e.id,
     payload: decodeValue(e.payload),

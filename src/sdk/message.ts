@@ -27,88 +27,62 @@ export function createMessage(init: Partial<Message> & Pick<Message, 'id' | 'pay
 export const MESSAGE_OVERHEAD_BYTES = 64;
 
 /*
- * A message carries its bytes: the JSON text of an object payload is kept with the payload value
- * (keyed by the value itself, so a transform that builds a new payload, or sets `message.payload`,
- * never meets a stale text). A source that parsed the text remembers it; otherwise the first
- * serialisation (for the size, for storage, or by a sink) is the only one. Payload objects are not
- * modified in place once created (transforms copy what they change), which is what keeps it exact.
- * Text, not bytes: a Buffer sliced from a socket read would keep the whole read alive.
+ * A message carries its bytes: a source that parsed JSON text keeps the text with the message,
+ * with the payload value it gave. While `message.payload` is still that value (no transform
+ * replaced it: transforms copy what they change, they never edit a payload in place), the text is
+ * the payload's JSON: sinks send it as it came, sizes are measured on it and the Redis outbox stores
+ * it without serialising. Private fields of a class rather than a WeakMap or symbols: a WeakMap
+ * entry per message costs microseconds and GC work, symbols would show in spreads and deep
+ * equality; private fields cost nothing and are invisible (a spread makes a plain message without
+ * them, which is serialised when needed). Text, not bytes: a Buffer sliced from a socket read would
+ * keep the whole read alive.
  */
-const jsonTexts = new WeakMap<object, string>();
-/** Messages whose payload is still only JSON text (from the Redis outbox): decoded on first access. */
-const undecoded = new WeakMap<object, string>();
+class JsonMessage implements Message {
+  readonly #of: unknown;
+  readonly #text: string;
 
-function isObjectPayload(p: unknown): p is object {
-  return typeof p === 'object' && p !== null && !(p instanceof Uint8Array);
+  constructor(
+    public id: string,
+    public payload: unknown,
+    text: string,
+    public meta: Record<string, unknown>,
+    public time: number,
+  ) {
+    this.#of = payload;
+    this.#text = text;
+  }
+
+  static carried(message: Message): string | undefined {
+    if (!(message instanceof JsonMessage)) return undefined;
+    return message.#of === message.payload ? message.#text : undefined;
+  }
 }
 
 /**
- * Records that `text` is the JSON text of `value` (a source that just parsed it). Sinks that write
- * JSON then send these bytes as they came, and the outboxes count and store them without
- * serialising the value again. No effect for a value that is not an object or array.
+ * A message whose payload was parsed from JSON `text`: sinks that write JSON send `text` as it is
+ * while no transform replaced the payload, and the Redis outbox stores it as it is.
  */
-export function rememberJson(value: unknown, text: string): void {
-  if (isObjectPayload(value)) jsonTexts.set(value, text);
-}
-
-/**
- * The JSON text of a message's payload, serialised at most once per payload value: the text the
- * source received when no transform replaced the payload, the text the outbox stored, or
- * `JSON.stringify` (then remembered). Throws what `JSON.stringify` throws (BigInt, cycles).
- */
-export function payloadJson(message: Message): string {
-  const pending = undecoded.get(message);
-  if (pending !== undefined) return pending;
-  const p = message.payload;
-  if (!isObjectPayload(p)) return JSON.stringify(p) ?? 'null';
-  const known = jsonTexts.get(p);
-  if (known !== undefined) return known;
-  const text = JSON.stringify(p) ?? 'null';
-  jsonTexts.set(p, text);
-  return text;
-}
-
-/**
- * A message whose payload is JSON text not parsed yet: `decode` runs on the first read of
- * `payload`, so a sink that only needs the bytes (`payloadJson`) never parses it. The text must be
- * the payload's own JSON (`decode(text)` gives the value, and its JSON is `text`). `payload`, `id`, `meta` and `time` are ordinary enumerable properties (a spread copies
- * the decoded payload).
- */
-export function lazyMessage(
+export function jsonMessage(
   id: string,
+  payload: unknown,
   text: string,
-  decode: (text: string) => unknown,
   meta: Record<string, unknown>,
   time: number,
 ): Message {
-  let value: unknown;
-  let decoded = false;
-  const message: Message = {
-    id,
-    get payload(): unknown {
-      if (!decoded) {
-        value = decode(text);
-        decoded = true;
-        undecoded.delete(message);
-        rememberJson(value, text);
-      }
-      return value;
-    },
-    set payload(v: unknown) {
-      value = v;
-      decoded = true;
-      undecoded.delete(message);
-    },
-    meta,
-    time,
-  };
-  undecoded.set(message, text);
-  return message;
+  return new JsonMessage(id, payload, text, meta, time);
 }
 
-/** The JSON text of a lazy message's payload when it was not parsed yet (for the outbox codec). */
-export function pendingJson(message: Message): string | undefined {
-  return undecoded.get(message);
+/** The JSON text the message carries for its current payload, if any (never serialises). */
+export function carriedJson(message: Message): string | undefined {
+  return JsonMessage.carried(message);
+}
+
+/**
+ * The JSON text of a message's payload: the text it carries (see `jsonMessage`) or
+ * `JSON.stringify`. Throws what `JSON.stringify` throws (BigInt, cycles).
+ */
+export function payloadJson(message: Message): string {
+  return JsonMessage.carried(message) ?? JSON.stringify(message.payload) ?? 'null';
 }
 
 /** UTF-8 length of a string without encoding it (one pass, no allocation). */
@@ -132,18 +106,43 @@ function utf8Length(s: string): number {
 }
 
 /**
- * Approximate size in bytes of a message (its payload as bytes, UTF-8 or JSON, plus a fixed
- * overhead), for batching by bytes, payload limits and the process's memory budget. An object
- * payload is serialised at most once (see `payloadJson`). Throws on values JSON can not carry.
+ * About the length of `value`'s JSON without building it: a walk that allocates nothing. Strings
+ * count their UTF-16 length (exact for ASCII), numbers 8; a `toJSON` value (Date) 24; bytes as
+ * their length. Deeper than 64 levels counts as 64 bytes more.
+ */
+function jsonLength(value: unknown, depth: number): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (typeof value === 'number') return 8;
+  if (typeof value === 'boolean') return 5;
+  if (value === null || value === undefined) return 4;
+  if (typeof value !== 'object') return 8;
+  if (depth > 64) return 64;
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (Array.isArray(value)) {
+    let n = 2;
+    for (let i = 0; i < value.length; i++) n += jsonLength(value[i], depth + 1) + 1;
+    return n;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return 24;
+  let n = 2;
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) n += key.length + 4 + jsonLength(obj[key], depth + 1);
+  return n;
+}
+
+/**
+ * Approximate size in bytes of a message (its payload as bytes, UTF-8, or about the length of its
+ * JSON, plus a fixed overhead), for batching by bytes and the process's memory budget. Never
+ * serialises: the JSON text the message carries is measured, an object without one is walked.
  */
 export function messageSize(message: Message): number {
-  const pending = undecoded.get(message);
-  if (pending !== undefined) return utf8Length(pending) + MESSAGE_OVERHEAD_BYTES;
+  const text = carriedJson(message);
+  if (text !== undefined) return utf8Length(text) + MESSAGE_OVERHEAD_BYTES;
   const p = message.payload;
   if (p instanceof Uint8Array) return p.byteLength + MESSAGE_OVERHEAD_BYTES;
   if (typeof p === 'string') return utf8Length(p) + MESSAGE_OVERHEAD_BYTES;
   if (typeof p === 'number' || typeof p === 'boolean' || p == null) return 8 + MESSAGE_OVERHEAD_BYTES;
-  return utf8Length(payloadJson(message)) + MESSAGE_OVERHEAD_BYTES;
+  return jsonLength(p, 0) + MESSAGE_OVERHEAD_BYTES;
 }
 
 /** Encodes a payload for transport: bytes as they are, strings as UTF-8, anything else as JSON. */
@@ -152,9 +151,5 @@ export function encodePayload(payload: unknown, encoding: 'json' | 'text' | 'byt
     return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   if (encoding === 'text' && typeof payload === 'string') return Buffer.from(payload, 'utf8');
   if (encoding === 'bytes' && typeof payload === 'string') return Buffer.from(payload, 'utf8');
-  if (isObjectPayload(payload)) {
-    const known = jsonTexts.get(payload);
-    if (known !== undefined) return Buffer.from(known, 'utf8');
-  }
   return Buffer.from(JSON.stringify(payload) ?? 'null', 'utf8');
 }
