@@ -113,7 +113,7 @@ export async function runService(
     logger.warn({ outbox: 'memory' }, MEMORY_OUTBOX_WARNING);
   }
   logConfigWarnings(pipelines, deps.registry, logger, deps.stderr);
-  const plans = pipelines.map((p) => toPlan(p, deps.registry));
+  const plans = await Promise.all(pipelines.map((p) => toPlan(p, deps.registry)));
   // One dead-letter store serves every pipeline: it keeps the most generous of their retention settings.
   const late: { service?: Service } = {};
   const retention = {
@@ -163,8 +163,10 @@ export async function runService(
     ? new ConfigReloader({
         paths,
         load: async () =>
-          (await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env })).map((p) =>
-            toPlan(p, deps.registry),
+          Promise.all(
+            (await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env })).map((p) =>
+              toPlan(p, deps.registry),
+            ),
           ),
         apply: (next) => service.applyPlans(next),
         logger,
