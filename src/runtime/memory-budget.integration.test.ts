@@ -48,7 +48,7 @@ describe('memory budget', { timeout: 120_000 }, () => {
     ].join('\n');
     const loaded = loadPipelineTexts([{ file: 'flood.yaml', text: yaml }], builtinRegistry);
     expect(loaded.issues).toEqual([]);
-    const plans = loaded.pipelines.map((p) => toPlan(p, builtinRegistry));
+    const plans = await Promise.all(loaded.pipelines.map((p) => toPlan(p, builtinRegistry)));
     const budget = new MemoryBudget(LIMIT);
     const backend = createMemoryBackend(
       { maxAgeMs: 60_000, maxCount: 100 },
