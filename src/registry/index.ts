@@ -7,6 +7,7 @@ import { logSink } from '../../connectors/log/index.js';
 import { mqttSink, mqttSource } from '../../connectors/mqtt/index.js';
 import { opcuaSource, opcuaWriteSink } from '../../connectors/opcua/index.js';
 import { simulatorSource } from '../../connectors/simulator/index.js';
+import { sparkplugSource } from '../../connectors/sparkplug/index.js';
 import { filterTransform } from '../transforms/filter/index.js';
 import { mapTransform } from '../transforms/map/index.js';
 import { checksumTransform } from '../transforms/checksum/index.js';
@@ -27,7 +28,7 @@ export { findComponent, componentsOf, allComponents } from './types.js';
 
 /** The built-in components, listed explicitly: importing a connector has no side effect. */
 export const builtinRegistry: Registry = {
-  sources: [mqttSource, simulatorSource, chirpstackSource, opcuaSource],
+  sources: [mqttSource, simulatorSource, chirpstackSource, opcuaSource, sparkplugSource],
   sinks: [
     mqttSink,
     logSink,
