@@ -29,6 +29,8 @@ export class SparkplugSource implements Source {
   private host: HostState;
   private readonly idPrefix = randomBytes(6).toString('hex');
   private n = 0;
+  /** Set by close(): our own offline STATE must not be answered with online. */
+  private closing = false;
   /** The STATE timestamp of the current connection: the same in the birth and in the Will. */
   private stateTimestamp = 0;
   private readonly events: ComponentCounter;
@@ -65,6 +67,7 @@ export class SparkplugSource implements Source {
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
+    this.closing = false;
     const { config } = this;
     // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
     this.host = this.newHost();
@@ -132,6 +135,7 @@ export class SparkplugSource implements Source {
 
   async close(): Promise<void> {
     const conn = this.conn;
+    this.closing = true;
     // A clean stop says so: the STATE goes offline at once instead of after the keep-alive.
     if (conn?.connected && this.config.primaryHost)
       await conn.client
@@ -181,10 +185,17 @@ export class SparkplugSource implements Source {
     const bytes = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     const primary = this.config.primaryHost;
     if (primary && packet.topic === stateTopic(primary.hostId)) {
-      // Our own STATE: the Will of an earlier connection (or another client) said offline while
-      // this one is alive. Sparkplug 3.0 §7.1.3: publish online again.
+      // Our own STATE said offline with this connection's timestamp (the broker fired our Will,
+      // e.g. after taking over the client id) while we are alive: publish online again
+      // (Sparkplug 3.0 §7.1.3). An older retained offline is replaced by our birth anyway.
       const state = parseStatePayload(bytes);
-      if ('online' in state && !state.online && client.connected)
+      if (
+        'online' in state &&
+        !state.online &&
+        state.timestamp === this.stateTimestamp &&
+        client.connected &&
+        !this.closing
+      )
         this.publishOnline(client).catch(() => undefined);
       return done();
     }
