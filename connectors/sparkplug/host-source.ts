@@ -31,6 +31,8 @@ export class SparkplugSource implements Source {
   private n = 0;
   /** Set by close(): our own offline STATE must not be answered with online. */
   private closing = false;
+  /** Our STATE birth is out: from then on an offline STATE of ours is answered (§5.3). */
+  private announced = false;
   /** The STATE timestamp of the current connection: the same in the birth and in the Will. */
   private stateTimestamp = 0;
   private readonly events: ComponentCounter;
@@ -68,6 +70,7 @@ export class SparkplugSource implements Source {
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
     this.closing = false;
+    this.announced = false;
     const { config } = this;
     // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
     this.host = this.newHost();
@@ -103,12 +106,19 @@ export class SparkplugSource implements Source {
           client.options.will.payload = Buffer.from(statePayload(false, this.stateTimestamp));
       });
     }
+    client.on('close', () => {
+      if (this.closing) return;
+      // Sparkplug 3.0 §5.3: a host that loses the broker marks every metric it knew stale.
+      this.announced = false;
+      for (const record of this.host.connectionLost(Date.now()))
+        inbox.push({ id: `${this.idPrefix}-${++this.n}`, ...record });
+      this.online.set(undefined, 0);
+    });
     let first = true;
     client.on('connect', () => {
       if (first) return;
       // A clean session lost the subscriptions and every edge node's context.
       this.host = this.newHost();
-      this.online.set(undefined, 0);
       this.subscribeAndAnnounce(client).catch((error: unknown) => {
         this.ctx.logger.error(
           { url: conn.where, err: errorMessage(error) },
@@ -164,7 +174,10 @@ export class SparkplugSource implements Source {
     const granted = await client.subscribeAsync(filters, { qos: this.config.qos });
     const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
     if (refused.length > 0) throw new Error(`the broker refused the subscription to ${refused.join(', ')}`);
-    if (primary) await this.publishOnline(client);
+    if (primary) {
+      await this.publishOnline(client);
+      this.announced = true;
+    }
   }
 
   private publishOnline(client: MqttClient): Promise<unknown> {
@@ -185,17 +198,12 @@ export class SparkplugSource implements Source {
     const bytes = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     const primary = this.config.primaryHost;
     if (primary && packet.topic === stateTopic(primary.hostId)) {
-      // Our own STATE said offline with this connection's timestamp (the broker fired our Will,
-      // e.g. after taking over the client id) while we are alive: publish online again
-      // (Sparkplug 3.0 §7.1.3). An older retained offline is replaced by our birth anyway.
+      // Sparkplug 3.0 §5.3 (tck-id-message-flow-hid-sparkplug-state-message-delivered): once our
+      // STATE birth is out, an offline STATE on our id (a late Will of an earlier connection, another
+      // client) is answered at once with online and this connection's timestamp. The retained
+      // offline of an earlier run arrives with the subscription, before our birth replaces it.
       const state = parseStatePayload(bytes);
-      if (
-        'online' in state &&
-        !state.online &&
-        state.timestamp === this.stateTimestamp &&
-        client.connected &&
-        !this.closing
-      )
+      if ('online' in state && !state.online && this.announced && client.connected && !this.closing)
         this.publishOnline(client).catch(() => undefined);
       return done();
     }

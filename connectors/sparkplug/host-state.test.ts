@@ -317,4 +317,25 @@ describe('Sparkplug host state', () => {
     expect(out.events).toEqual(['ndata', 'bad_value']);
     expect(out.deadLetter).toBe('NDATA from G/E: metric Temp: a Float value carries booleanValue instead');
   });
+
+  it('losing the broker makes every known metric stale, and forgets the nodes', () => {
+    const h = host();
+    h.handle('spBv1.0/G/NBIRTH/E', nbirth(), T);
+    h.handle(
+      'spBv1.0/G/DBIRTH/E/D1',
+      enc({ seq: 1, metrics: [{ name: 'P', datatype: 'Int16', value: 3 }] }),
+      T,
+    );
+    const records = h.connectionLost(T + 9);
+    expect(
+      records.map((r) => [r.payload.device, r.payload.metric, r.payload.value, r.payload.quality, r.time]),
+    ).toEqual([
+      [null, 'Node Control/Rebirth', false, 'stale', T + 9],
+      [null, 'Temp', 20.5, 'stale', T + 9],
+      [null, 'Count', '18446744073709551615', 'stale', T + 9],
+      ['D1', 'P', 3, 'stale', T + 9],
+    ]);
+    expect(h.nodesOnline).toBe(0);
+    expect(h.connectionLost(T + 10)).toEqual([]);
+  });
 });

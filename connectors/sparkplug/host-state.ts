@@ -118,6 +118,27 @@ export class HostState {
     return n;
   }
 
+  /**
+   * The host lost its broker connection: every metric it knew goes stale (Sparkplug 3.0 §5.3),
+   * and everything is forgotten, since births come again after the reconnection.
+   */
+  connectionLost(time: number): HostRecord[] {
+    const out: HostOutput = { records: [], events: [] };
+    for (const node of this.nodes.values()) {
+      if (!node.online) continue;
+      const topic: SparkplugTopic = {
+        kind: 'node',
+        groupId: node.groupId,
+        messageType: 'NDEATH',
+        edgeNodeId: node.edgeNodeId,
+      };
+      const ctx = new Handling(this, topic, { metrics: [] }, '', time, out);
+      ctx.ndeath();
+    }
+    this.nodes.clear();
+    return out.records;
+  }
+
   /** Handles one PUBLISH; never throws. */
   handle(topic: string, bytes: Uint8Array, receivedAt: number): HostOutput {
     const out: HostOutput = { records: [], events: [] };
