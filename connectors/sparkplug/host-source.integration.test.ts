@@ -282,9 +282,25 @@ describe('sparkplug source against Mosquitto and a Cirrus Link edge node', () =>
     await s2.connect(AbortSignal.timeout(10_000));
     await waitFor(() => states.length >= 3, 'STATE online again');
     expect(states[2]!.online).toBe(true);
+    // Clean session (MQTT 5: clean start and a session expiry of 0), with the STATE Will.
+    const options = (s2 as unknown as { conn: { client: MqttClient } }).conn.client.options;
+    expect(options.clean).toBe(true);
+    expect(options.properties?.sessionExpiryInterval).toBe(0);
+    expect(options.will).toMatchObject({ topic: `spBv1.0/STATE/${hostId}`, qos: 1, retain: true });
+    // Someone says we are offline: the host answers with online and its own timestamp.
+    const before = states.length;
+    await raw.publishAsync(`spBv1.0/STATE/${hostId}`, JSON.stringify({ online: false, timestamp: 1 }), {
+      qos: 1,
+    });
+    await waitFor(() => states.slice(before + 1).some((st) => st.online), 'the answer to an offline STATE');
+    expect(states.slice(before + 1).find((st) => st.online)).toEqual({
+      online: true,
+      timestamp: states[2]!.timestamp,
+    });
+    const killedAt = states.length;
     (s2 as unknown as { conn: { client: MqttClient } }).conn.client.stream.destroy();
-    await waitFor(() => states.some((st, i) => i > 2 && !st.online), 'the Will', 15_000);
-    expect(states.find((st, i) => i > 2 && !st.online)).toEqual({
+    await waitFor(() => states.slice(killedAt).some((st) => !st.online), 'the Will', 15_000);
+    expect(states.slice(killedAt).find((st) => !st.online)).toEqual({
       online: false,
       timestamp: states[2]!.timestamp,
     });
