@@ -472,11 +472,37 @@ class Handling {
       });
       return;
     }
-    for (const entry of entries) {
+    // Object literals of one shape, no spreads: this runs once per metric.
+    const device = t.deviceId ?? null;
+    const seq = this.payload.seq ?? null;
+    for (const e of entries) {
+      const payload: Record<string, unknown> = {
+        group: t.groupId,
+        edgeNode: t.edgeNodeId,
+        device,
+        messageType: t.messageType,
+        metric: e.metric,
+        value: e.value,
+        datatype: e.datatype,
+        timestamp: e.timestamp,
+        quality: e.quality,
+      };
+      if (e.properties !== undefined) payload.properties = e.properties;
+      if (e.historical !== undefined) payload.historical = e.historical;
+      if (e.transient !== undefined) payload.transient = e.transient;
+      if (e.metadata !== undefined) payload.metadata = e.metadata;
       this.out.records.push({
-        payload: { ...where, ...entry },
-        meta: { ...meta, 'sparkplug.metric': entry.metric },
-        time: entry.timestamp as number,
+        payload,
+        meta: {
+          'mqtt.topic': this.mqttTopic,
+          'sparkplug.group': t.groupId,
+          'sparkplug.edgeNode': t.edgeNodeId,
+          'sparkplug.device': device,
+          'sparkplug.messageType': t.messageType,
+          'sparkplug.seq': seq,
+          'sparkplug.metric': e.metric,
+        },
+        time: e.timestamp as number,
       });
     }
   }
