@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMetric } from './datatypes.js';
 import { HostState, type HostOptions } from './host-state.js';
+import { createRequire } from 'node:module';
 import { decodePayload, encodePayload, type PayloadInput } from './payload.js';
+
+const rawPayload = (message: object): Uint8Array =>
+  (
+    createRequire(import.meta.url)('sparkplug-payload/lib/sparkplugPayloadProto.js') as {
+      org: { eclipse: { tahu: { protobuf: { Payload: { encode(m: object): { finish(): Uint8Array } } } } } };
+    }
+  ).org.eclipse.tahu.protobuf.Payload.encode(message).finish();
 
 const OPTIONS: HostOptions = {
   output: 'metric',
@@ -337,5 +345,45 @@ describe('Sparkplug host state', () => {
     ]);
     expect(h.nodesOnline).toBe(0);
     expect(h.connectionLost(T + 10)).toEqual([]);
+  });
+
+  it('a birth that gives one alias to two metrics, or properties with more keys than values, is dead-lettered with the reason', () => {
+    const h = host();
+    const out = h.handle(
+      'spBv1.0/G/NBIRTH/E',
+      enc({
+        seq: 0,
+        metrics: [
+          { name: 'A', alias: 5, datatype: 'Int32', value: 1 },
+          { name: 'B', alias: 5, datatype: 'Int32', value: 2 },
+        ],
+      }),
+      T,
+    );
+    expect(out.deadLetter).toBe('NBIRTH from G/E: alias 5 given to both A and B');
+    expect(values(out)).toEqual([
+      [null, 'A', 1, 'good'],
+      [null, 'B', 2, 'good'],
+    ]);
+    // The first metric keeps the alias.
+    const data = h.handle(
+      'spBv1.0/G/NDATA/E',
+      enc({ seq: 1, metrics: [{ alias: 5, datatype: 'Int32', value: 9 }] }, true),
+      T,
+    );
+    expect(values(data)).toEqual([[null, 'A', 9, 'good']]);
+    const decoded = decodePayload(
+      enc({ seq: 2, metrics: [{ alias: 5, datatype: 'Int32', value: 3, properties: { u: 'm' } }] }, true),
+      { maxBytes: 1000 },
+    );
+    if (!decoded.ok) throw new Error(decoded.reason);
+    decoded.payload.metrics[0]!.properties!.keys!.push('extra');
+    // Re-encoded with Tahu's generated code, which writes what it is given.
+    const bad = h.handle(
+      'spBv1.0/G/NDATA/E',
+      rawPayload({ timestamp: T, seq: 2, metrics: decoded.payload.metrics }),
+      T,
+    );
+    expect(bad.deadLetter).toBe('NDATA from G/E: metric A: PropertySet: 2 keys but 1 values');
   });
 });
