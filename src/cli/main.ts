@@ -43,6 +43,17 @@ export function createProgram(deps: CliDeps): Command {
   return program;
 }
 
+async function askOnTerminal(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 /** Runs the CLI; resolves with the exit code. `overrides` are for tests (registry, output capture). */
 export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Promise<number> {
   let exitCode = 0;
@@ -51,6 +62,7 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
   const deps: CliDeps = {
     registry: builtinRegistry,
     env: process.env,
+    confirm: askOnTerminal,
     ...overrides,
     // The last guard: whatever a command prints, no control character but its own line feeds and
     // tabs reaches the terminal (commands escape message data field by field with printable()).

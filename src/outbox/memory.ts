@@ -135,10 +135,17 @@ export class MemoryDeadLetters implements DeadLetterStore {
   }
 
   async list(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
-    return page(
-      this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter)),
-      filter,
-    );
+    const matching = this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter));
+    return page(filter?.newestFirst ? matching.reverse() : matching, filter);
+  }
+
+  async idsStartingWith(prefix: string, max: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of this.entries.keys()) {
+      if (out.length >= max) break;
+      if (id.startsWith(prefix)) out.push(id);
+    }
+    return out;
   }
 
   async count(filter?: DeadLetterFilter): Promise<number> {
