@@ -20,14 +20,23 @@ export type Lib = typeof Opcua;
 
 let loading: Promise<Lib> | undefined;
 
+/**
+ * node-opcua notices that say nothing to an operator: W27 (Node 20 cannot decrypt RSA PKCS#1 v1.5,
+ * used only by the deprecated policies passerelle refuses) and the one-time creation of a
+ * self-signed client certificate (the source logs its PKI folder itself).
+ */
+export const OPCUA_NOISE = /NODE-OPCUA-W27|CVE-2023-46809|Creating default certificate/;
+
 /** node-opcua takes ~0.9 s to load: only the commands that talk OPC UA pay for it. */
 export function loadOpcua(): Promise<Lib> {
   loading ??= (async () => {
     // node-opcua prints its warnings on stdout, where the log sink writes JSON lines: send them to
     // stderr. Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
     const debug = await import('node-opcua-debug');
-    const toStderr = (_context?: unknown, ...args: unknown[]): void =>
-      void process.stderr.write(`node-opcua: ${format(...args)}\n`);
+    const toStderr = (_context?: unknown, ...args: unknown[]): void => {
+      const text = format(...args);
+      if (!OPCUA_NOISE.test(text)) process.stderr.write(`node-opcua: ${text}\n`);
+    };
     debug.setWarningLogger(toStderr);
     debug.setErrorLogger(toStderr);
     return import('node-opcua');

@@ -420,7 +420,8 @@ export function createMemoryBackend(
 ): OutboxBackend {
   const logger = options.logger ?? silentLogger;
   logger.warn(
-    'no Redis configured: the outboxes are in memory, and data in flight is lost if the process ends',
+    { outbox: 'memory' },
+    'no Redis configured (--redis or PASSERELLE_REDIS_URL): the outboxes are in memory, and messages in flight are lost if the process ends',
   );
   const deadLetters = new MemoryDeadLetters(retention, logger);
   const outboxes = new Set<MemoryOutbox>();
