@@ -202,13 +202,23 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   let nonEmpty = 0;
   for (const doc of list) {
     if (doc.errors.length > 0) {
-      for (const error of doc.errors)
-        issues.push({
-          file,
-          ...position(error.pos[0]),
-          path: '',
-          message: error.message.replace(/\s+/g, ' ').trim(),
-        });
+      // The first error only: the parser's later ones mostly follow from it (a flow map cut in
+      // two gave 11 lines for one missing pair of quotes).
+      const first = doc.errors[0]!;
+      const at = position(first.pos[0]);
+      const rest = doc.errors.length - 1;
+      issues.push({
+        file,
+        ...at,
+        path: '',
+        message: [
+          `YAML syntax: ${first.message.replace(/\s+/g, ' ').trim()}`,
+          yamlHint(text.split(/\r?\n/)[at.line - 1] ?? '', first.code),
+          rest > 0 ? `(${rest} more YAML error${rest === 1 ? '' : 's'} left out: fix this one first)` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      });
       continue;
     }
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
@@ -250,6 +260,20 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   if (nonEmpty === 0 && issues.length === 0)
     issues.push({ file, line: 1, column: 1, path: '', message: 'the file holds no pipeline' });
   return { issues, warnings, pipelines };
+}
+
+/** A hint for the usual causes of a YAML syntax error, from the line it is on. */
+export function yamlHint(line: string, code: string): string {
+  if (/^\s*\t/.test(line) || code === 'TAB_AS_INDENT')
+    return 'hint: indent with spaces, YAML does not allow tabs there';
+  if (/[{[]/.test(line))
+    return "hint: in a flow map { ... } or list [ ... ], quote values that contain [ ] { } , (e.g. site: 'topic[0]'), or write the map as indented lines";
+  if (/:\s+[^'"\s#][^#]*:\s/.test(line))
+    return "hint: quote a value that contains ': ' (e.g. expression: 'a: b')";
+  if (/:\s+[@`%]/.test(line)) return 'hint: quote a value that starts with @, ` or %';
+  if (code === 'BAD_INDENT' || code === 'MISSING_CHAR' || code === 'BLOCK_AS_IMPLICIT_KEY')
+    return 'hint: check the indentation of this line against the lines above it';
+  return '';
 }
 
 /** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
