@@ -46,6 +46,11 @@ import {
 export interface LoadOptions {
   /** Environment for `${env:NAME}`; defaults to `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * Do not resolve `${env:}` / `${file:}` (lint in CI without the secrets): values that hold a
+   * reference are not checked, and each pipeline says which ones were left unchecked.
+   */
+  offline?: boolean;
 }
 
 export interface LoadResult {
@@ -145,7 +150,7 @@ export function loadPipelineTexts(
   const warnings: ConfigIssue[] = [];
   const names = new Map<string, string>();
   for (const { file, text } of texts) {
-    const parsed = parseFile(file, text, registry, env);
+    const parsed = parseFile(file, text, registry, env, options.offline ?? false);
     issues.push(...parsed.issues);
     warnings.push(...parsed.warnings);
     for (const p of parsed.pipelines) {
@@ -186,7 +191,13 @@ interface ParsedPipeline {
   nameOrigin?: string;
 }
 
-function parseFile(file: string, text: string, registry: Registry, env: Record<string, string | undefined>) {
+function parseFile(
+  file: string,
+  text: string,
+  registry: Registry,
+  env: Record<string, string | undefined>,
+  offline: boolean,
+) {
   const lineCounter = new LineCounter();
   // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
@@ -243,9 +254,16 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
       });
       continue;
     }
-    const result = validateDocument(value, registry, { env, baseDir: dirname(file) });
+    const result = validateDocument(value, registry, { env, baseDir: dirname(file), offline });
     // In reading order, whatever order the schemas checked in.
     issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
+    if (result.unchecked && result.unchecked.length > 0 && result.issues.length === 0)
+      warnings.push(
+        toIssue({
+          path: [],
+          message: `checked offline: ${result.unchecked.length === 1 ? 'the value' : 'the values'} of ${result.unchecked.join(', ')} ${result.unchecked.length === 1 ? 'comes' : 'come'} from \${env:} or \${file:} and ${result.unchecked.length === 1 ? 'was' : 'were'} not checked`,
+        }),
+      );
     if (result.config) {
       for (const w of pipelineWarnings(result.config, registry))
         warnings.push(toIssue({ path: w.path, message: w.message }));
@@ -309,12 +327,15 @@ function rangeStart(node: unknown): number | undefined {
 export interface ValidateContext {
   env: Record<string, string | undefined>;
   baseDir: string;
+  /** References are left as written, and what the schemas say of those values is set aside. */
+  offline?: boolean;
 }
 
 const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
 
 /** A string value that held `${env:}` / `${file:}` references: its text as written, and what they resolved to. */
 interface Interpolation {
+  path: PathSegment[];
   raw: string;
   references: Reference[];
   value: string;
@@ -339,9 +360,27 @@ export function validateDocument(
   input: unknown,
   registry: Registry,
   ctx: ValidateContext,
+): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string; unchecked?: string[] } {
+  const references = new Map<string, Interpolation>();
+  const result = validateWithReferences(input, registry, ctx, references);
+  if (!ctx.offline) return result;
+  const interpolated = [...references.values()].map((r) => r.path);
+  const within = (path: readonly PathSegment[]) =>
+    interpolated.some((p) => p.length <= path.length && p.every((s, i) => s === path[i]));
+  return {
+    ...result,
+    issues: result.issues.filter((i) => !within(i.path)),
+    unchecked: interpolated.map((p) => formatPath(p)),
+  };
+}
+
+function validateWithReferences(
+  input: unknown,
+  registry: Registry,
+  ctx: ValidateContext,
+  references: Map<string, Interpolation>,
 ): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string } {
   const issues: RawIssue[] = [];
-  const references = new Map<string, Interpolation>();
   const value = interpolateTree(input, [], ctx, references, issues);
   const unresolved = new Set(issues.map((i) => keyOf(i.path)));
   const originAt = (path: readonly PathSegment[]): string | undefined => {
@@ -489,11 +528,16 @@ function interpolateTree(
 ): unknown {
   if (typeof value === 'string') {
     if (!hasInterpolation(value)) return value;
+    if (ctx.offline) {
+      // Left as written: the schemas' verdict on this value is set aside by the caller.
+      references.set(keyOf(path), { path, raw: value, references: [], value });
+      return value;
+    }
     const result = interpolate(value, ctx);
     for (const message of result.errors) issues.push({ path, message });
     // Recorded even when resolution failed, so a secret is not also reported as a literal.
     if (result.references.length > 0 || result.errors.length > 0)
-      references.set(keyOf(path), { raw: value, references: result.references, value: result.value });
+      references.set(keyOf(path), { path, raw: value, references: result.references, value: result.value });
     return result.value;
   }
   if (Array.isArray(value))
