@@ -11,6 +11,7 @@ import * as connectorsCommand from './commands/connectors.js';
 import * as schemaCommand from './commands/schema.js';
 import * as validateCommand from './commands/validate.js';
 import * as testCommand from './commands/test.js';
+import * as createCommand from './commands/create.js';
 
 export type { CliDeps } from './deps.js';
 export { packageVersion } from './version.js';
@@ -21,6 +22,7 @@ export const commands: { register(program: Command, deps: CliDeps): void }[] = [
   demoCommand,
   validateCommand,
   testCommand,
+  createCommand,
   schemaCommand,
   connectorsCommand,
   dlqCommand,
