@@ -6,12 +6,13 @@
 // (BENCH_FLOW_MESSAGES, BENCH_FLOW_ROUNDS). Writes between the bench:flow-transforms markers of
 // docs/benchmarks.md.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makePayload } from './lib/payload.js';
+import { QuietGuard, quietLine, sectionHeading } from './lib/honest.js';
 import { installCleanup, stopChild } from './lib/procs.js';
 import { startRedis } from './lib/services.js';
 
@@ -27,6 +28,9 @@ const END = '<!-- bench:flow-transforms:end -->';
 const DOC = join(root, 'docs/benchmarks.md');
 
 installCleanup();
+const guard = new QuietGuard({ suite: 'flow-transforms' });
+if (!(await guard.before())) process.exit(3);
+const window = guard.phase('measurements');
 
 function create(type, config, redisUrl) {
   const definition = builtinRegistry.transforms.find((d) => d.type === type);
@@ -155,12 +159,15 @@ for (const [type, config, batches, mode, flushEvery] of cases) {
   );
 }
 await stopChild(redis.child);
+window.stop();
 
 const fmt = (n, digits = 2) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const lines = [
   START,
-  `## Flow transforms — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+  sectionHeading('Flow transforms'),
+  '',
+  quietLine(guard),
   '',
   `\`node bench/flow-transforms.js\` (after \`npm run build\`): ${MESSAGES.toLocaleString('en-US')} messages (100 devices, one a second each,`,
   `temperatures drifting slowly) of ${payloadBytes} bytes of JSON, in batches of ${BATCH}, through \`apply()\` in one process; a fresh`,
@@ -186,15 +193,11 @@ lines.push(
     .join(' / ')} (1 / 5 / 15 min) at the end of the run — the machine is shared.`,
   END,
 );
-const doc = readFileSync(DOC, 'utf8');
-const section = lines.join('\n');
-const start = doc.indexOf(START);
-const end = doc.indexOf(END);
-writeFileSync(
-  DOC,
-  start >= 0 && end > start
-    ? `${doc.slice(0, start)}${section}${doc.slice(end + END.length)}`
-    : `${doc.trimEnd()}\n\n${section}\n`,
-);
-console.error(`wrote ${START} … ${END} in docs/benchmarks.md`);
-process.exit(0);
+const section = lines.slice(1, -1).join('\n');
+console.log(section);
+const decision = guard.write(DOC, START, END, section, {
+  // Smaller loads (development) are not the suite's figures: printed, not written.
+  partial: ['BENCH_FLOW_MESSAGES', 'BENCH_FLOW_ROUNDS'].some((k) => process.env[k]),
+  forceWrite: ['1', 'true', 'yes'].includes(String(process.env.BENCH_WRITE ?? '').toLowerCase()),
+});
+process.exit(decision.write || guard.dry ? 0 : 3);

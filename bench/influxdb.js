@@ -18,8 +18,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
 import { makePayload, nowMs, PAYLOAD_BYTES } from './lib/payload.js';
+import { QuietGuard, quietLine, renderResult, sectionHeading, verdict } from './lib/honest.js';
 import {
-  foreignCpuMeter,
   hwmKb,
   installCleanup,
   rssSampler,
@@ -31,7 +31,6 @@ import {
 import { freePort, startMosquitto } from './lib/services.js';
 import { CONTRIB_VERSION, ensureNodeRedInfluxdb, prepareNodeRedInfluxdb } from './peers/node-red-influxdb.js';
 import { NODE_RED_VERSION } from './peers/node-red.js';
-import { measuredCommit } from './lib/report.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -63,9 +62,14 @@ const END = '<!-- bench:influxdb:end -->';
 const log = (s) => console.error(`[bench:influxdb] ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const guard = new QuietGuard({ suite: 'influxdb' });
+
 async function main() {
   installCleanup();
-  const distSink = join(root, 'dist', 'connectors', 'influxdb', 'index.js');
+  if (!(await guard.before())) process.exit(3);
+  // BENCH_INFLUX_SINK_DIST: another build of the sink (a before/after comparison in development).
+  const distSink =
+    process.env.BENCH_INFLUX_SINK_DIST ?? join(root, 'dist', 'connectors', 'influxdb', 'index.js');
   if (!existsSync(distSink)) {
     console.error('dist/ is missing the influxdb sink: run `npm run build` first.');
     process.exit(1);
@@ -79,6 +83,13 @@ async function main() {
   log(`mosquitto on ${broker.port}, influxd ${influx.version} on ${influx.port}`);
 
   const results = { influxVersion: influx.version };
+  if (process.env.BENCH_INFLUX_ONLY === 'sink') {
+    // Development: the sink alone, to profile the write path (`node --cpu-prof`); never writes docs.
+    results.sink = await sinkAlone(influx, distSink, 1);
+    await stopChild(influx.child);
+    await stopChild(broker.child);
+    process.exit(0);
+  }
   results.ceiling = await runPhase('ceiling', MESSAGES, broker, () =>
     startBareSubscriber(broker.url, 'bench/influx/bare'),
   );
@@ -96,15 +107,26 @@ async function main() {
       log(`Node-RED: ${results.nodeRedError}`);
     }
   }
+  const alone = guard.phase('sink alone, InfluxDB intake');
   results.sink = await sinkAlone(influx, distSink, 1);
   results.sink2 = await sinkAlone(influx, distSink, 2);
   results.raw = await rawIntake(influx);
+  alone.stop();
   const section = render(cond, results, (Date.now() - started) / 1000);
-  writeSection(join(root, 'docs', 'benchmarks.md'), section);
   console.log(section);
   await stopChild(influx.child);
   await stopChild(broker.child);
-  process.exit(0);
+  const decision = guard.write(join(root, 'docs', 'benchmarks.md'), START, END, section, {
+    // Smaller loads (development) are not the suite's figures: printed, not written.
+    partial: [
+      'BENCH_INFLUX_MESSAGES',
+      'BENCH_INFLUX_PEER_MESSAGES',
+      'BENCH_INFLUX_SINK_POINTS',
+      'BENCH_NO_NODE_RED',
+    ].some((k) => process.env[k]),
+    forceWrite: ['1', 'true', 'yes'].includes(String(process.env.BENCH_WRITE ?? '').toLowerCase()),
+  });
+  process.exit(decision.write || guard.dry ? 0 : 3);
 }
 
 // ---------------------------------------------------------------- services
@@ -388,7 +410,7 @@ async function runPhase(name, count, broker, start) {
       throw new Error(`${name}: the warm-up did not complete (${warm.stored}/${WARMUP} stored)`);
     const cpu0 = treeCpuSeconds(relay.pid);
     const rss = rssSampler(relay.pid);
-    const foreign = foreignCpuMeter();
+    const window = guard.phase(name);
     const run = await feed(`run-${name}`, count);
     const seconds = (run.tEnd - run.t0) / 1000;
     const result = {
@@ -400,7 +422,7 @@ async function runPhase(name, count, broker, start) {
       rate: run.stored / seconds,
       cpuPer100k: ((treeCpuSeconds(relay.pid) - cpu0) / run.stored) * 100_000,
       peakRssMb: (Math.max(rss.stop(), hwmKb(relay.pid)) * 1024) / 1e6,
-      otherCores: foreign.stop(),
+      otherCores: window.stop().foreignCores,
       errorSample: run.stuck ? relay.errorSample?.() : undefined,
     };
     log(`${name}: ${Math.round(result.rate)} msg/s, peak RSS ${Math.round(result.peakRssMb)} MB`);
@@ -459,6 +481,8 @@ async function sinkAlone(influx, distSink, concurrency) {
   const batches = [];
   for (let i = 0; i < messages.length; i += batchSize) batches.push(messages.slice(i, i + batchSize));
   await sink.write(benchMessages(batchSize, 'warmup'), AbortSignal.timeout(60_000));
+  // BENCH_INFLUX_PROFILE=<file>: a CPU profile of the timed loop only (not the set-up).
+  const profiler = process.env.BENCH_INFLUX_PROFILE ? await startProfiler() : null;
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();
   let next = 0;
@@ -468,6 +492,7 @@ async function sinkAlone(influx, distSink, concurrency) {
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (nowMs() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  if (profiler) await profiler.stop(`${process.env.BENCH_INFLUX_PROFILE}.c${concurrency}.cpuprofile`);
   await sink.close();
   const stored = (await influx.count(measurement)) - batchSize;
   const result = {
@@ -477,8 +502,26 @@ async function sinkAlone(influx, distSink, concurrency) {
     rate: SINK_POINTS / seconds,
     cpuPer100k: ((cpu.user + cpu.system) / 1e6 / SINK_POINTS) * 100_000,
   };
-  log(`sink alone, concurrency ${concurrency}: ${Math.round(result.rate)} points/s (${stored} stored)`);
+  log(
+    `sink alone, concurrency ${concurrency}: ${Math.round(result.rate)} points/s, ${result.cpuPer100k.toFixed(2)} CPU s per 100k points (${stored} stored)`,
+  );
   return result;
+}
+
+async function startProfiler() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(`CPU profile of the timed loop: ${file}`);
+    },
+  };
 }
 
 /** InfluxDB's own intake: the same points as ready-made line protocol, 5,000 per POST, one at a time. */
@@ -534,7 +577,7 @@ const fmt = (v, d = 0) =>
 
 function render(cond, r, durationSeconds) {
   const L = [];
-  L.push(`## InfluxDB sink — ${cond.date}, commit ${measuredCommit()}`, '');
+  L.push(sectionHeading('InfluxDB sink'), '', quietLine(guard), '');
   L.push(
     `\`node bench/influxdb.js\` (after \`npm run build\`): MQTT -> InfluxDB with ${PAYLOAD_BYTES}-byte JSON messages, on one private`,
     'Mosquitto and one private InfluxDB, every relay in turn in the same run. Each relay gets a warm-up of',
@@ -586,18 +629,21 @@ function render(cond, r, durationSeconds) {
     `| context: InfluxDB's intake of the same points as ready-made line protocol, one POST at a time | ${fmt(r.raw.points)} | ${fmt(r.raw.stored)} | ${fmt(r.raw.rate)} | |`,
   );
   L.push('');
-  const pass = (ok) => (ok == null ? 'not measured' : ok ? 'met' : '**not met**');
   const ofCeiling = r.passerelle && r.ceiling ? r.passerelle.rate / r.ceiling.rate : null;
   const ofPeer = r.passerelle && r.nodeRed ? r.passerelle.rate / r.nodeRed.rate : null;
   const sinkBest = Math.max(r.sink.rate, r.sink2.rate);
+  const judged = (measured, threshold, kind) =>
+    renderResult(verdict({ measured, op: '>=', threshold, kind }));
   L.push('| target | measured | result |', '| --- | --- | --- |');
   L.push(
-    `| passerelle ≥ 90 % of the ceiling | ${ofCeiling == null ? '–' : `${fmt(ofCeiling * 100, 1)} %`} | ${pass(ofCeiling == null ? null : ofCeiling >= 0.9)} |`,
+    `| passerelle ≥ 90 % of the ceiling | ${ofCeiling == null ? '–' : `${fmt(ofCeiling * 100, 1)} %`} | ${judged(ofCeiling, 0.9, 'ratio')} |`,
   );
   L.push(
-    `| passerelle ≥ 3 × Node-RED | ${ofPeer == null ? '–' : `${fmt(ofPeer, 1)} ×`} | ${pass(ofPeer == null ? null : ofPeer >= 3)} |`,
+    `| passerelle ≥ 3 × Node-RED | ${ofPeer == null ? '–' : `${fmt(ofPeer, 1)} ×`} | ${judged(ofPeer, 3, 'ratio')} |`,
   );
-  L.push(`| sink alone ≥ 100,000 points/s | ${fmt(sinkBest)} points/s | ${pass(sinkBest >= 100_000)} |`);
+  L.push(
+    `| sink alone ≥ 100,000 points/s | ${fmt(sinkBest)} points/s | ${judged(sinkBest, 100_000, 'points/s')} |`,
+  );
   L.push('');
   // What the figures say, from the figures themselves.
   const notes = [];
@@ -636,16 +682,6 @@ function render(cond, r, durationSeconds) {
     `that are not the bench's during each run: the machine is shared, so figures are lower bounds. Run took ${fmt(durationSeconds / 60, 1)} min.`,
   );
   return L.join('\n');
-}
-
-function writeSection(file, section) {
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const a = text.indexOf(START);
-  const b = text.indexOf(END);
-  if (a === -1 || b === -1 || b < a) text = `${text.trimEnd()}\n\n${START}\n${END}\n`;
-  const s = text.indexOf(START);
-  const e = text.indexOf(END);
-  writeFileSync(file, `${text.slice(0, s + START.length)}\n${section}\n${text.slice(e)}`);
 }
 
 // Last: every constant above is initialised.

@@ -1,11 +1,7 @@
-// `npm run bench`: MQTT -> map -> MQTT relays compared on one private Mosquitto, one at a time.
-// See bench/README.md for what is measured and how; results go to docs/benchmarks.md.
-
-/**
- * The map transform that passerelle runs: adjust here if the map bindings change. The expression
- * is evaluated on the message envelope `{ payload, meta, id, time }` and gives the new payload.
- */
-const MAP_EXPRESSION = '$merge([payload, {"relayed": true}])';
+// `npm run bench` (suite "relay"): MQTT -> unit-convert + enrich -> MQTT relays compared on one
+// private Mosquitto, one at a time, in three scenarios (tuned broker, Mosquitto's defaults, two
+// competing busy processes). See bench/README.md for what is measured and how; results go to
+// docs/benchmarks.md only when the machine was quiet (bench/lib/honest.js).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -13,7 +9,6 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  foreignCpuMeter,
   hwmKb,
   installCleanup,
   rssSampler,
@@ -21,17 +16,19 @@ import {
   track,
   trackTempDir,
   treeCpuSeconds,
+  treeRssKb,
 } from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
-import { PAYLOAD_BYTES } from './lib/payload.js';
-import { renderSection, evaluateTargets, writeDocs } from './lib/report.js';
+import { RELAY_PAYLOAD_BYTES } from './lib/payload.js';
+import { END, START, evaluateTargets, renderSection } from './lib/report.js';
+import { QuietGuard, isDryRun } from './lib/honest.js';
 import {
   NODE_RED_VERSION,
   ensureNodeRed,
   installedNodeRedVersion,
   prepareNodeRed,
 } from './peers/node-red.js';
-import { preparePasserelle } from './peers/passerelle.js';
+import { PASSERELLE_TRANSFORMS, preparePasserelle } from './peers/passerelle.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
@@ -47,7 +44,7 @@ function envNum(name, fallback) {
 const cfg = {
   messages: envNum('BENCH_MESSAGES', 100_000),
   rate: envNum('BENCH_RATE', 2000),
-  latencySeconds: envNum('BENCH_LATENCY_SECONDS', 20),
+  latencySeconds: envNum('BENCH_LATENCY_SECONDS', 10),
   repeat: Math.max(1, envNum('BENCH_REPEAT', 1)),
   warmup: envNum('BENCH_WARMUP', 10_000),
   window: envNum('BENCH_WINDOW', 5000),
@@ -61,11 +58,15 @@ const cfg = {
     .filter(Boolean),
   skipNodeRed: ['1', 'true', 'yes'].includes((process.env.BENCH_SKIP_NODE_RED ?? '').toLowerCase()),
   docs: process.env.BENCH_DOCS ?? join(root, 'docs', 'benchmarks.md'),
-  noWrite: ['1', 'true', 'yes'].includes((process.env.BENCH_NO_WRITE ?? '').toLowerCase()),
   forceWrite: ['1', 'true', 'yes'].includes((process.env.BENCH_WRITE ?? '').toLowerCase()),
+  idleSeconds: envNum('BENCH_IDLE_SECONDS', 10),
+  scenarios: (process.env.BENCH_SCENARIOS ?? 'tuned,defaults,busy')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
 };
 
-/** Measured in this order; the QoS 1 baselines are context for the Redis outbox figures. */
+/** Measured in this order. */
 const RELAYS = [
   {
     name: 'direct-q0',
@@ -76,18 +77,54 @@ const RELAYS = [
     context: true,
   },
   { name: 'bare-q0', kind: 'bare', qos: 0, outbox: '–', label: 'bare relay (mqtt.js)' },
-  { name: 'node-red-q0', kind: 'node-red', qos: 0, outbox: '–', label: 'Node-RED' },
   { name: 'passerelle-memory-q0', kind: 'passerelle', qos: 0, outbox: 'memory', label: 'passerelle' },
+  { name: 'node-red-q0', kind: 'node-red', qos: 0, outbox: '–', label: 'Node-RED', context: true },
+  { name: 'bare-q1', kind: 'bare', qos: 1, outbox: '–', label: 'bare relay (mqtt.js)' },
   {
     name: 'passerelle-redis-q1',
     kind: 'passerelle',
     qos: 1,
     outbox: 'Redis',
     redis: true,
-    label: 'passerelle',
+    label: 'passerelle (persistent session)',
   },
-  { name: 'bare-q1', kind: 'bare', qos: 1, outbox: '–', label: 'bare relay (mqtt.js)', context: true },
   { name: 'node-red-q1', kind: 'node-red', qos: 1, outbox: '–', label: 'Node-RED', context: true },
+];
+
+/**
+ * The same relays in three set-ups. `tuned`: the broker settings a bridge wants (the targets are
+ * judged here, with a latency run and the idle memory). `defaults`: Mosquitto as installed.
+ * `busy`: two processes spinning on the cores, started by the bench (so they are not "other
+ * processes" for the quiet check).
+ */
+const SCENARIOS = [
+  {
+    name: 'tuned',
+    title: 'Tuned broker',
+    broker: { defaults: false },
+    busy: 0,
+    latency: true,
+    idle: true,
+    relays: RELAYS.map((r) => r.name),
+  },
+  {
+    name: 'defaults',
+    title: "Mosquitto's default settings (`max_inflight_messages 20`, `max_queued_messages 1000`, Nagle on)",
+    broker: { defaults: true },
+    busy: 0,
+    latency: false,
+    idle: false,
+    relays: ['bare-q0', 'passerelle-memory-q0', 'bare-q1', 'passerelle-redis-q1', 'node-red-q1'],
+  },
+  {
+    name: 'busy',
+    title: 'Two competing busy processes (tuned broker)',
+    broker: { defaults: false },
+    busy: 2,
+    latency: false,
+    idle: false,
+    relays: ['bare-q0', 'passerelle-memory-q0', 'node-red-q0', 'bare-q1', 'passerelle-redis-q1'],
+  },
 ];
 
 const started = Date.now();
@@ -167,11 +204,10 @@ function spawnRelay(relay, ctx, dir, httpPort, redis) {
     httpPort,
     qos: relay.qos,
     redisUrl: redis?.url,
-    expression: MAP_EXPRESSION,
   });
 }
 
-async function runRelay(relay, ctx, rep) {
+async function runRelay(relay, ctx, rep, scenario) {
   const dir = mkdtempSync(join(ctx.tmp, `${relay.name}-`));
   const redis = relay.redis ? await startRedis(ctx.tmp) : null;
   const httpPort = await freePort();
@@ -210,6 +246,7 @@ async function runRelay(relay, ctx, rep) {
   const gen = startWorker('load/generator.js', {
     BENCH_BROKER: ctx.broker.url,
     BENCH_TOPIC_IN: direct ? 'bench/out' : 'bench/in',
+    BENCH_PAYLOAD_BYTES: String(RELAY_PAYLOAD_BYTES),
   });
   let received = 0;
   let receivedAt = Date.now();
@@ -311,7 +348,16 @@ async function runRelay(relay, ctx, rep) {
     }
     const startSeconds = (Date.now() - t0) / 1000;
     log(`${relay.name}: ready after ${startSeconds.toFixed(1)} s${child ? ` (pid ${child.pid})` : ''}`);
-    await sleep(1000);
+    const where = `${scenario.name}/${relay.name}`;
+    // Idle: the process tree's resident memory after it started, passed the probe and sat idle.
+    let idleRssMB = null;
+    if (scenario.idle && relay.kind === 'passerelle' && cfg.idleSeconds > 0) {
+      const idle = ctx.guard.phase(`${where} idle`);
+      await sleep(cfg.idleSeconds * 1000);
+      idle.stop();
+      idleRssMB = (treeRssKb(child.pid) * 1024) / 1e6;
+      log(`${relay.name}: idle RSS ${idleRssMB.toFixed(1)} MB after ${cfg.idleSeconds} s`);
+    } else await sleep(1000);
 
     const sampler = child ? rssSampler(child.pid) : { stop: () => NaN };
     if (cfg.warmup > 0) {
@@ -321,9 +367,12 @@ async function runRelay(relay, ctx, rep) {
     const cpu0 = cpuOf();
     const broker0 = treeCpuSeconds(ctx.broker.pid);
     const redis0 = redis ? treeCpuSeconds(redis.pid) : 0;
-    const foreignMeter = foreignCpuMeter();
+    const window = ctx.guard.phase(`${where} flood`);
     const tp = await phase('throughput', cfg.messages, 0, cfg.phaseTimeoutMs);
-    const foreignCores = foreignMeter.stop();
+    const { foreignCores, machineBusyCores } = window.stop();
+    // The flood's peak: the tree's sampled RSS during warm-up and flood, and the process's own
+    // high-water mark at the end of the flood (which also covers its start: errs high, never low).
+    const floodPeakKb = child ? Math.max(sampler.stop(), hwmKb(child.pid)) : NaN;
     const cpu1 = cpuOf();
     const broker1 = treeCpuSeconds(ctx.broker.pid);
     const redis1 = redis ? treeCpuSeconds(redis.pid) : 0;
@@ -336,16 +385,16 @@ async function runRelay(relay, ctx, rep) {
     );
     await sleep(1000);
 
-    const latCount = Math.round(cfg.rate * cfg.latencySeconds);
+    const latCount = scenario.latency ? Math.round(cfg.rate * cfg.latencySeconds) : 0;
     let lat = null;
     let latCpu = NaN;
     let latForeign = NaN;
     if (latCount > 0) {
       const c0 = cpuOf();
       const w0 = Date.now();
-      const meter = foreignCpuMeter();
+      const meter = ctx.guard.phase(`${where} latency`);
       lat = await phase('latency', latCount, cfg.rate, cfg.latencySeconds * 1000 + cfg.phaseTimeoutMs);
-      latForeign = meter.stop();
+      latForeign = meter.stop().foreignCores;
       latCpu = ((cpuOf() - c0) / ((Date.now() - w0) / 1000)) * 100;
       if (relayDied()) throw new Error(`died during the latency run: ${describeExit()}`);
       const offered = lat.sent / ((lat.t1 - lat.t0) / 1000);
@@ -353,8 +402,6 @@ async function runRelay(relay, ctx, rep) {
         `${relay.name}: latency at ${Math.round(offered)} msg/s offered: p50 ${lat.p50?.toFixed(2)} ms, p99 ${lat.p99?.toFixed(2)} ms, ${lat.received}/${lat.sent} received`,
       );
     }
-    const peakSampledKb = sampler.stop();
-    const hwm = child ? hwmKb(child.pid) : NaN;
     return {
       ok: true,
       startSeconds,
@@ -378,9 +425,9 @@ async function runRelay(relay, ctx, rep) {
       latUnchanged: lat?.unchanged ?? 0,
       cpuPercentAtRate: latCpu,
       foreignCores: Math.max(foreignCores, Number.isFinite(latForeign) ? latForeign : 0),
-      rssPeakMB: (Math.max(peakSampledKb, hwm) * 1024) / 1e6,
-      rssSampledMB: (peakSampledKb * 1024) / 1e6,
-      hwmMB: (hwm * 1024) / 1e6,
+      machineBusyCores,
+      rssPeakMB: (floodPeakKb * 1024) / 1e6,
+      idleRssMB,
     };
   } finally {
     for (const w of [gen, recv]) if (w.connected) w.send({ type: 'exit' });
@@ -474,18 +521,29 @@ function aggregate(runs) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Two processes that only spin, started by the bench: contention for the relays, measured as ours. */
+function startBusy(n) {
+  return Array.from({ length: n }, (_, i) =>
+    track(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }), `busy-${i + 1}`),
+  );
+}
+
 async function main() {
   installCleanup();
+  const dry = isDryRun();
   const relays = RELAYS.filter(selected);
-  if (relays.length === 0) {
+  const scenarios = SCENARIOS.filter((s) => cfg.scenarios.includes(s.name));
+  if (relays.length === 0 || scenarios.length === 0) {
     console.error(
-      `BENCH_ONLY=${process.env.BENCH_ONLY} selects none of: ${RELAYS.map((r) => r.name).join(', ')}`,
+      `BENCH_ONLY=${process.env.BENCH_ONLY ?? ''} / BENCH_SCENARIOS=${process.env.BENCH_SCENARIOS ?? ''} select nothing of: ${RELAYS.map((r) => r.name).join(', ')} / ${SCENARIOS.map((x) => x.name).join(', ')}`,
     );
     return 2;
   }
+  const guard = new QuietGuard({ suite: 'relay', dry });
+  if (!(await guard.before())) return 3;
   const latCount = Math.round(cfg.rate * cfg.latencySeconds);
   log(
-    `relays: ${relays.map((r) => r.name).join(', ')}; ${cfg.messages} messages per throughput run, ${latCount} at ${cfg.rate} msg/s for latency, ${cfg.repeat} run(s) each`,
+    `scenarios: ${scenarios.map((x) => x.name).join(', ')}; relays: ${relays.map((r) => r.name).join(', ')}; ${cfg.messages} messages per flood, ${latCount} at ${cfg.rate} msg/s for latency (tuned broker), ${cfg.repeat} run(s) each${dry ? '; DRY RUN, nothing is written' : ''}`,
   );
   const cond = conditions();
   const notes = [];
@@ -502,17 +560,14 @@ async function main() {
           : `node-red ${nodeRed.version} installed in ${inst.seconds.toFixed(1)} s`,
       );
     } catch (err) {
-      for (const r of relays.filter((x) => x.kind === 'node-red'))
-        failures.push({ relay: r, reason: err.message });
+      for (const sc of scenarios)
+        for (const r of relays.filter((x) => x.kind === 'node-red'))
+          failures.push({ scenario: sc.name, relay: r, reason: err.message });
       log(`NODE-RED NOT AVAILABLE: ${err.message}`);
     }
   }
 
   const tmp = trackTempDir(mkdtempSync(join(tmpdir(), 'passerelle-bench-')));
-  const broker = await startMosquitto(tmp);
-  log(`mosquitto ${cond.mosquitto} on ${broker.url} (pid ${broker.pid})`);
-  const ctx = { tmp, broker };
-
   if (
     relays.some((r) => r.kind === 'passerelle') &&
     !existsSync(join(root, 'dist', 'src', 'cli', 'main.js'))
@@ -522,68 +577,69 @@ async function main() {
     );
   }
 
+  /** `${scenario}:${relay}` -> aggregated result. */
   const results = new Map();
-  for (const relay of relays) {
-    if (failures.some((f) => f.relay === relay)) continue;
-    const runs = [];
-    try {
-      for (let rep = 1; rep <= cfg.repeat; rep++) {
-        log(`${relay.name}: run ${rep}/${cfg.repeat}`);
-        runs.push(await runRelay(relay, ctx, rep));
+  for (const scenario of scenarios) {
+    const broker = await startMosquitto(tmp, scenario.broker);
+    log(`${scenario.name}: mosquitto ${cond.mosquitto} on ${broker.url} (pid ${broker.pid})`);
+    const busy = startBusy(scenario.busy);
+    if (busy.length) log(`${scenario.name}: ${busy.length} busy processes spinning`);
+    const ctx = { tmp, broker, guard };
+    for (const relay of relays) {
+      if (!scenario.relays.includes(relay.name)) continue;
+      if (failures.some((f) => f.relay === relay && f.scenario === scenario.name)) continue;
+      const runs = [];
+      try {
+        for (let rep = 1; rep <= cfg.repeat; rep++) {
+          log(`${scenario.name}/${relay.name}: run ${rep}/${cfg.repeat}`);
+          runs.push(await runRelay(relay, ctx, rep, scenario));
+        }
+        results.set(`${scenario.name}:${relay.name}`, aggregate(runs));
+      } catch (err) {
+        const kind = err instanceof StartError ? 'FAILED TO START' : 'FAILED';
+        failures.push({ scenario: scenario.name, relay, reason: `${kind}: ${err.message}` });
+        console.log(
+          `\n${'!'.repeat(78)}\n!! ${scenario.name}/${relay.name} ${kind} — skipped, reported as not measured.\n!! ${err.message.split('\n').join('\n!! ')}\n${'!'.repeat(78)}\n`,
+        );
+        if (runs.length > 0) results.set(`${scenario.name}:${relay.name}`, aggregate(runs));
       }
-      results.set(relay.name, aggregate(runs));
-    } catch (err) {
-      const kind = err instanceof StartError ? 'FAILED TO START' : 'FAILED';
-      failures.push({ relay, reason: `${kind}: ${err.message}` });
-      console.log(
-        `\n${'!'.repeat(78)}\n!! ${relay.name} ${kind} — skipped, reported as not measured.\n!! ${err.message.split('\n').join('\n!! ')}\n${'!'.repeat(78)}\n`,
-      );
-      if (runs.length > 0) results.set(relay.name, aggregate(runs));
     }
+    await Promise.all(busy.map((b) => stopChild(b, 1000)));
+    await stopChild(broker.child, 3000);
   }
-  await stopChild(broker.child, 3000);
 
-  const targets = evaluateTargets(results);
+  const targets = evaluateTargets(results, cond.cores);
   const section = renderSection({
     cfg,
     cond,
+    scenarios,
     relays,
     results,
     failures,
     targets,
     notes,
+    guard,
     nodeRed: nodeRed ?? {
       version: installedNodeRedVersion(root) ?? NODE_RED_VERSION,
       installSeconds: null,
       cached: null,
     },
-    payloadBytes: PAYLOAD_BYTES,
-    expression: MAP_EXPRESSION,
+    payloadBytes: RELAY_PAYLOAD_BYTES,
+    transforms: PASSERELLE_TRANSFORMS.map((t) => t.trim().replace(/^- /, '')),
     durationSeconds: (Date.now() - started) / 1000,
   });
   console.log(`\n${section}`);
-  // A partial run (BENCH_ONLY, BENCH_SKIP_NODE_RED) lacks baselines: it does not replace the
-  // committed figures unless asked to (BENCH_WRITE=1).
-  const partial = relays.length < RELAYS.length;
-  if (!cfg.noWrite && (!partial || cfg.forceWrite)) {
-    writeDocs(cfg.docs, section);
-    log(`wrote ${cfg.docs}`);
-  } else if (!cfg.noWrite) {
-    log(`partial run: ${cfg.docs} left as it is (BENCH_WRITE=1 to write it anyway)`);
-  }
-  const noisy = [...results.entries()].filter(([, r]) => r.foreignCores > 0.2).map(([n]) => n);
-  if (noisy.length > 0) {
-    console.log(
-      `\nbench: other processes used more than 0.2 core during: ${noisy.join(', ')}; those figures are likely low. Re-run on a quiet machine.`,
-    );
-  }
+  // A partial run (BENCH_ONLY, BENCH_SKIP_NODE_RED, BENCH_SCENARIOS) lacks baselines: it does not
+  // replace the committed figures unless asked to (BENCH_WRITE=1).
+  const partial = relays.length < RELAYS.length || scenarios.length < SCENARIOS.length;
+  const decision = guard.write(cfg.docs, START, END, section, { partial, forceWrite: cfg.forceWrite });
   if (failures.length > 0) {
     console.log(
-      `\nbench: ${failures.length} relay(s) not measured: ${failures.map((f) => f.relay.name).join(', ')} (exit code 1)`,
+      `\nbench: ${failures.length} run(s) not measured: ${failures.map((f) => `${f.scenario}/${f.relay.name}`).join(', ')} (exit code 1)`,
     );
     return 1;
   }
-  return 0;
+  return decision.write || dry || partial ? 0 : 3;
 }
 
 main().then(

@@ -8,16 +8,22 @@ export function nowMs() {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-export function makePayload(phase, id, ts) {
-  const head = `{"phase":"${phase}","id":${id},"ts":${ts.toFixed(3)},"device":"sensor-0042","temperature":21.5,"humidity":48.2,"pad":"`;
-  const padLen = PAYLOAD_BYTES - head.length - 2;
+/** The relay bench's message: about 100 bytes (issue 17), `temperature` in degC. */
+export const RELAY_PAYLOAD_BYTES = 100;
+
+export function makePayload(phase, id, ts, bytes = PAYLOAD_BYTES) {
+  const head =
+    bytes <= RELAY_PAYLOAD_BYTES
+      ? `{"phase":"${phase}","id":${id},"ts":${ts.toFixed(3)},"device":"s-42","temperature":21.5,"pad":"`
+      : `{"phase":"${phase}","id":${id},"ts":${ts.toFixed(3)},"device":"sensor-0042","temperature":21.5,"humidity":48.2,"pad":"`;
+  const padLen = bytes - head.length - 2;
   return head + 'x'.repeat(Math.max(0, padLen)) + '"}';
 }
 
 /**
- * Reads a relayed message. It must be the input object with one field added: `phase`, `id` and
- * `ts` at the top level (a relay that wraps the message in an envelope, or loses it, does not
- * pass), and `relayed` tells whether the relay set the field it should set.
+ * Reads a relayed message. It must be the input object with its fields changed and added: `phase`,
+ * `id` and `ts` at the top level (a relay that wraps the message in an envelope, or loses it, does
+ * not pass), and `relayed` tells whether the relay did all of its work.
  */
 export function readRelayed(buf) {
   let obj;
@@ -28,5 +34,8 @@ export function readRelayed(buf) {
   }
   if (obj === null || typeof obj !== 'object' || typeof obj.ts !== 'number' || typeof obj.phase !== 'string')
     return null;
-  return { phase: obj.phase, id: obj.id, ts: obj.ts, relayed: obj.relayed === true };
+  // The relay's work, the same for every relay: unit-convert (21.5 degC -> 70.7 degF, one
+  // decimal) and enrich (`site`, `relayed`).
+  const relayed = obj.relayed === true && obj.site === 'lyon' && obj.temperature === 70.7;
+  return { phase: obj.phase, id: obj.id, ts: obj.ts, relayed };
 }

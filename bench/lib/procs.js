@@ -172,21 +172,3 @@ export function machineBusySeconds() {
     return NaN;
   }
 }
-
-/**
- * CPU used by processes that are not the bench's own (this process and its descendants): the
- * machine's busy time minus the bench's. Read at two moments; `stop()` gives the average number of
- * cores the rest of the machine used in between. Other people's builds and tests make figures noisy.
- */
-export function foreignCpuMeter() {
-  const m0 = machineBusySeconds();
-  const b0 = treeCpuSeconds(process.pid);
-  const t0 = Date.now();
-  return {
-    stop() {
-      const wall = (Date.now() - t0) / 1000;
-      const foreign = machineBusySeconds() - m0 - (treeCpuSeconds(process.pid) - b0);
-      return wall > 0 ? Math.max(0, foreign / wall) : NaN;
-    },
-  };
-}

@@ -56,7 +56,17 @@ async function managed(name, parentDir, build, scheme) {
   return { name, port, dir, pid: child.pid, child, url: `${scheme}://127.0.0.1:${port}` };
 }
 
-export function startMosquitto(parentDir) {
+/**
+ * `defaults: true`: Mosquitto's own defaults for queues and sockets (`max_inflight_messages 20`,
+ * `max_queued_messages 1000`, Nagle's algorithm on), the set-up most users have.
+ */
+export function startMosquitto(parentDir, { defaults = false } = {}) {
+  const tuned = [
+    'max_queued_messages 1000000',
+    'max_queued_bytes 0',
+    'max_inflight_messages 1000',
+    'set_tcp_nodelay true',
+  ];
   return managed(
     'mosquitto',
     parentDir,
@@ -71,10 +81,7 @@ export function startMosquitto(parentDir) {
           // The harness persists to disk every second for restart tests; a throughput bench
           // does not restart the broker, so persistence is off (the same for every relay).
           'persistence false',
-          'max_queued_messages 1000000',
-          'max_queued_bytes 0',
-          'max_inflight_messages 1000',
-          'set_tcp_nodelay true',
+          ...(defaults ? [] : tuned),
           'log_dest stderr',
           'log_type error',
           'log_type warning',

@@ -7,7 +7,9 @@
 //    and the window reopens, so a lossy relay cannot stall the run.
 //  - rate R: open loop, paced to R msg/s from the phase start, still bounded by `inflight`.
 import * as mqtt from 'mqtt';
-import { makePayload, nowMs } from '../lib/payload.js';
+import { makePayload, nowMs, PAYLOAD_BYTES } from '../lib/payload.js';
+
+const PAYLOAD_SIZE = Number(process.env.BENCH_PAYLOAD_BYTES ?? PAYLOAD_BYTES);
 
 const url = process.env.BENCH_BROKER;
 const topic = process.env.BENCH_TOPIC_IN ?? 'bench/in';
@@ -81,7 +83,7 @@ async function runPhase({ phase, count, rate, window, inflight, qos, stallMs }) 
     for (let i = 0; i < budget; i++) {
       const id = sent++;
       pending++;
-      client.publish(topic, makePayload(phase, id, nowMs()), { qos }, onSent);
+      client.publish(topic, makePayload(phase, id, nowMs(), PAYLOAD_SIZE), { qos }, onSent);
     }
     // Paced: wake every millisecond. Closed loop: yield (so the socket and callbacks run), or
     // wait for the receiver's count when the window is full.

@@ -2,7 +2,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUrl, expression }) {
+/** The relay's work (issue 17): unit-convert + enrich, the same as the bare relay's and Node-RED's. */
+export const PASSERELLE_TRANSFORMS = [
+  '  - { type: unit-convert, fields: [{ path: payload.temperature, from: degC, to: degF, decimals: 1 }] }',
+  '  - { type: enrich, fields: { site: lyon, relayed: true } }',
+];
+
+export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUrl }) {
   const source =
     qos >= 1
       ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay }`
@@ -11,7 +17,7 @@ export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUr
     'name: bench-relay',
     `source: ${source}`,
     'transforms:',
-    `  - { type: map, expression: ${JSON.stringify(expression)} }`,
+    ...PASSERELLE_TRANSFORMS,
     'sinks:',
     `  - { type: mqtt, url: ${brokerUrl}, topic: bench/out, qos: ${qos} }`,
     '',

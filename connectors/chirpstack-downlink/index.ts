@@ -27,7 +27,14 @@ export const chirpstackDownlinkSink = defineSink({
     },
   ],
   delivery: (config) => (config.qos >= 1 ? 'at-least-once' : 'best-effort'),
-  // ChirpStack queues every command it gets: a retried batch queues the same downlink again.
-  idempotent: () => false,
+  // v4: every command has an id stable per message, and ChirpStack refuses an id already queued.
+  // v3 commands have no id: a retried batch queues the same downlink again.
+  idempotent: (config) => config.chirpstackVersion === 'v4',
+  caveats: (config) =>
+    config.chirpstackVersion === 'v4'
+      ? [
+          'ChirpStack refuses a repeated command id only while the first command is still in the device queue: a command retried after its downlink was sent is queued again',
+        ]
+      : ['v3 commands have no id: a retried command is queued twice'],
   create: (config, ctx) => new ChirpstackDownlinkSink(config, ctx),
 });

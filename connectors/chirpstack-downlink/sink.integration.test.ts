@@ -1,3 +1,4 @@
+import integration from '@chirpstack/chirpstack-api/integration/integration_pb.js';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -38,6 +39,7 @@ afterAll(async () => {
 let n = 0;
 const unique = (name: string): string => `${name}-${process.pid}-${++n}`;
 const APP = '17c82e96-be03-4f38-aef3-f83d48582d97';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function sink(prefix: string, config: Record<string, unknown>, url = broker.url): ChirpstackDownlinkSink {
   const parsed = chirpstackDownlinkConfig.parse({
@@ -116,7 +118,10 @@ describe('chirpstack-downlink sink', () => {
     await object.write([msg({ mode: 'eco' }, uplinkMeta)], signal);
     await waitFor(() => bodies(prefix).length === 4, 'four commands');
     const topic = (eui: string) => `${prefix}/application/${APP}/device/${eui}/command/down`;
-    expect(bodies(prefix)).toEqual([
+    const ids = bodies(prefix).map(({ body }) => body.id);
+    expect(new Set(ids).size).toBe(4);
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(bodies(prefix).map(({ topic, body: { id: _, ...body } }) => ({ topic, body }))).toEqual([
       {
         topic: topic('0101010101010101'),
         body: { devEui: '0101010101010101', confirmed: false, fPort: 10, data: 'AQEBAgP/ag==' },
@@ -222,5 +227,214 @@ describe('chirpstack-downlink sink', () => {
       encoder: { type: 'bytes' },
       qos: 1,
     });
+  });
+});
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- google-protobuf ships no type declarations */
+/** What ChirpStack reads from a Protobuf command, decoded with ChirpStack's generated code. */
+function downlinkCommand(payload: Buffer) {
+  const cmd: any = integration.DownlinkCommand.deserializeBinary(new Uint8Array(payload));
+  return {
+    id: cmd.getId() as string,
+    devEui: cmd.getDevEui() as string,
+    confirmed: cmd.getConfirmed() as boolean,
+    fPort: cmd.getFPort() as number,
+    data: cmd.getData_asB64() as string,
+    object: cmd.hasObject() ? (cmd.getObject().toJavaScript() as unknown) : undefined,
+    expiresAt: cmd.hasExpiresAt() ? (cmd.getExpiresAt().toDate() as Date).toISOString() : undefined,
+  };
+}
+const raw = (prefix: string) => seen.filter((p) => p.topic.startsWith(`${prefix}/`));
+const msgAt = (id: string, payload: unknown, time: number, meta: Record<string, unknown> = {}): Message =>
+  createMessage({ id, payload, meta, time });
+
+describe('chirpstack-downlink: Protobuf commands, command ids and expiry (issue 18)', () => {
+  const T = Date.parse('2024-07-18T09:34:15.775Z');
+
+  it('encoding protobuf publishes integration.DownlinkCommand, read back by ChirpStack API code', async () => {
+    const prefix = unique('proto');
+    const frames = sink(prefix, {
+      applicationId: APP,
+      devEui: '{{ payload.eui }}',
+      fPort: 10,
+      confirmed: true,
+      from: 'payload.hex',
+      encoder: 'hex',
+      encoding: 'protobuf',
+      expiresAfter: '10m',
+    });
+    const objects = sink(prefix, {
+      applicationId: APP,
+      devEui: '0101010101010101',
+      fPort: 3,
+      encoder: 'chirpstack',
+      encoding: 'protobuf',
+      expiresAt: '{{ payload.until }}',
+    });
+    await frames.connect(AbortSignal.timeout(10_000));
+    await objects.connect(AbortSignal.timeout(10_000));
+    const object = {
+      mode: 'eco',
+      setpoint: 21.5,
+      on: true,
+      none: null,
+      schedule: [{ at: '06:00', t: 19 }, 7, 'x'],
+      nested: { deeper: { n: -1 } },
+    };
+    await frames.write(
+      [msgAt('m-1', { eui: 'AABBCCDDEEFF0011', hex: 'cafe01' }, T)],
+      AbortSignal.timeout(10_000),
+    );
+    await objects.write(
+      [msgAt('m-2', { ...object, until: '2024-07-18T10:00:00.250Z' }, T)],
+      AbortSignal.timeout(10_000),
+    );
+    await waitFor(() => raw(prefix).length === 2, 'two commands');
+    const [first, second] = raw(prefix);
+    expect(first?.topic).toBe(`${prefix}/application/${APP}/device/aabbccddeeff0011/command/down`);
+    expect(downlinkCommand(first!.payload as Buffer)).toEqual({
+      id: expect.stringMatching(UUID),
+      devEui: 'aabbccddeeff0011',
+      confirmed: true,
+      fPort: 10,
+      data: Buffer.from('cafe01', 'hex').toString('base64'),
+      object: undefined,
+      expiresAt: '2024-07-18T09:44:15.775Z',
+    });
+    expect(downlinkCommand(second!.payload as Buffer)).toEqual({
+      id: expect.stringMatching(UUID),
+      devEui: '0101010101010101',
+      confirmed: false,
+      fPort: 3,
+      data: '',
+      object: { ...object, until: '2024-07-18T10:00:00.250Z' },
+      expiresAt: '2024-07-18T10:00:00.250Z',
+    });
+    await frames.close();
+    await objects.close();
+  });
+
+  it('encoding auto answers a Protobuf uplink in Protobuf and a JSON one in JSON; json always JSON', async () => {
+    const prefix = unique('auto');
+    const uplink = (format: string) => ({
+      'chirpstack.applicationId': APP,
+      'chirpstack.devEui': '0101010101010101',
+      'chirpstack.format': format,
+    });
+    const auto = sink(prefix, { fPort: 2, encoder: 'hex' });
+    const json = sink(prefix, { fPort: 4, encoder: 'hex', encoding: 'json' });
+    await auto.connect(AbortSignal.timeout(10_000));
+    await json.connect(AbortSignal.timeout(10_000));
+    await auto.write([msgAt('a-1', '01', T, uplink('v4-protobuf'))], AbortSignal.timeout(10_000));
+    await auto.write([msgAt('a-2', '02', T, uplink('v4'))], AbortSignal.timeout(10_000));
+    await json.write([msgAt('a-3', '03', T, uplink('v4-protobuf'))], AbortSignal.timeout(10_000));
+    await waitFor(() => raw(prefix).length === 3, 'three commands');
+    const [protobuf, fromJson, forced] = raw(prefix) as IPublishPacket[];
+    expect(downlinkCommand(protobuf!.payload as Buffer)).toMatchObject({ fPort: 2, data: 'AQ==' });
+    expect(JSON.parse(fromJson!.payload.toString())).toMatchObject({ fPort: 2, data: 'Ag==' });
+    expect(JSON.parse(forced!.payload.toString())).toMatchObject({ fPort: 4, data: 'Aw==' });
+    await auto.close();
+    await json.close();
+  });
+
+  it('the command id is stable per message (a retried write repeats it), differs between messages and sinks; expiresAt in JSON', async () => {
+    const prefix = unique('ids');
+    const config = {
+      applicationId: APP,
+      devEui: '0101010101010101',
+      fPort: 1,
+      encoder: 'hex',
+      expiresAfter: '1h',
+    };
+    const s = sink(prefix, config);
+    const other = chirpstackDownlinkSink.create(
+      chirpstackDownlinkConfig.parse({
+        url: broker.url,
+        topic: `${prefix}/application/{applicationId}/device/{devEui}/command/down`,
+        ...config,
+      }),
+      { ...createFakeContext(), component: 'sinks[1]' },
+    ) as ChirpstackDownlinkSink;
+    const own = sink(prefix, { ...config, commandId: '{{ payload.request }}', from: 'payload.hex' });
+    for (const x of [s, other, own]) await x.connect(AbortSignal.timeout(10_000));
+    const signal = AbortSignal.timeout(10_000);
+    await s.write([msgAt('up-1', '01', T)], signal);
+    await s.write([msgAt('up-1', '01', T)], signal); // the outbox retrying the same message
+    await s.write([msgAt('up-2', '01', T)], signal);
+    await other.write([msgAt('up-1', '01', T)], signal);
+    const request = '0F8FAD5B-D9CB-469F-A165-70867728950E';
+    await own.write(
+      [msgAt('r-1', { request, hex: '01' }, T), msgAt('r-2', { request: 'order-17', hex: '01' }, T)],
+      signal,
+    );
+    await waitFor(() => bodies(prefix).length === 6, 'six commands');
+    const [first, retry, second, otherSink, uuid, hashed] = bodies(prefix).map(({ body }) => body);
+    expect(first).toEqual({
+      id: expect.stringMatching(UUID),
+      devEui: '0101010101010101',
+      confirmed: false,
+      fPort: 1,
+      data: 'AQ==',
+      expiresAt: '2024-07-18T10:34:15.775Z',
+    });
+    expect(retry?.id).toBe(first?.id);
+    expect(second?.id).not.toBe(first?.id);
+    expect(otherSink?.id).not.toBe(first?.id);
+    // A UUID is used as it is (lowercase, as ChirpStack prints it); any other value is hashed into one.
+    expect(uuid?.id).toBe(request.toLowerCase());
+    expect(hashed?.id).toMatch(UUID);
+    expect(own.command(msgAt('r-3', { request: 'order-17', hex: '02' }, T + 1)).payload).toMatchObject({
+      id: hashed?.id,
+    });
+    for (const x of [s, other, own]) await x.close();
+  });
+
+  it('refuses a bad expiresAt alone, and v3 or config combinations ChirpStack can not take', async () => {
+    const s = sink(unique('exp'), {
+      applicationId: APP,
+      devEui: '0101010101010101',
+      fPort: 1,
+      encoder: 'hex',
+      from: 'payload.hex',
+      expiresAt: '{{ payload.until }}',
+    });
+    expect(() => s.command(msgAt('e-1', { hex: '01', until: 'next tuesday' }, T))).toThrow(
+      /expiresAt "next tuesday" .* is not an ISO 8601 time or Unix milliseconds/,
+    );
+    expect(s.command(msgAt('e-2', { hex: '01', until: 1721300000000 }, T)).payload).toMatchObject({
+      expiresAt: '2024-07-18T10:53:20.000Z',
+    });
+    const v3 = sink(unique('v3'), {
+      chirpstackVersion: 'v3',
+      applicationId: '1',
+      devEui: '0101010101010101',
+      fPort: 1,
+      encoder: 'hex',
+    });
+    expect(v3.command(msgAt('v-1', '01', T, { 'chirpstack.format': 'v4-protobuf' })).payload).toEqual({
+      confirmed: false,
+      fPort: 1,
+      data: 'AQ==',
+    });
+    const issues = (c: Record<string, unknown>) =>
+      chirpstackDownlinkConfig
+        .safeParse({ url: 'mqtt://h', fPort: 1, ...c })
+        .error?.issues.map((i) => i.message);
+    expect(issues({ expiresAfter: '1h', expiresAt: '{{ payload.t }}' })).toEqual([
+      'give expiresAfter or expiresAt, not both',
+    ]);
+    expect(issues({ chirpstackVersion: 'v3', encoding: 'protobuf' })).toEqual([
+      'v3 commands are JSON: encoding protobuf needs ChirpStack v4',
+    ]);
+    expect(issues({ chirpstackVersion: 'v3', expiresAfter: '1h' })).toEqual([
+      'expiresAfter needs ChirpStack v4: v3 commands have no such field',
+    ]);
+    const parse = (c: Record<string, unknown>) =>
+      chirpstackDownlinkConfig.parse({ url: 'mqtt://h', fPort: 1, ...c });
+    expect(chirpstackDownlinkSink.idempotent?.(parse({}))).toBe(true);
+    expect(chirpstackDownlinkSink.idempotent?.(parse({ chirpstackVersion: 'v3' }))).toBe(false);
+    expect(chirpstackDownlinkSink.caveats?.(parse({}))).toEqual([
+      expect.stringMatching(/still in the device queue/),
+    ]);
   });
 });

@@ -14,11 +14,32 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttSink } from '../mqtt/sink.js';
 import type { MqttSinkConfig } from '../mqtt/spec.js';
+import { commandUuid, encodeDownlinkCommand, type CommandBody } from './protobuf.js';
 import type { ChirpstackDownlinkConfig } from './spec.js';
 
 /** No LoRaWAN region and data rate carries a larger application payload. */
 const MAX_FRAME_BYTES = 242;
 const TOPIC_META = 'chirpstack.commandTopic';
+/**
+ * ChirpStack's Protobuf decoder (prost) stops at 100 nested messages, and an `object` level costs
+ * two (Struct and Value); its JSON decoder (serde_json) at 128 levels. Deeper is refused here, with
+ * the reason, rather than dropped by ChirpStack after the broker acknowledged it.
+ */
+const MAX_OBJECT_DEPTH = 40;
+
+/** True when `value` has objects or lists nested deeper than `limit`; stops looking past it. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > limit) return true;
+    const next: unknown[] = [];
+    for (const v of level)
+      if (v !== null && typeof v === 'object')
+        for (const child of Object.values(v as Record<string, unknown>)) next.push(child);
+    level = next;
+  }
+  return false;
+}
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export function mqttSinkConfigFor(config: ChirpstackDownlinkConfig): MqttSinkConfig {
@@ -59,6 +80,10 @@ export class ChirpstackDownlinkSink implements Sink {
   private readonly fPort: RenderFn;
   private readonly confirmed: RenderFn;
   private readonly content: (m: Message) => unknown;
+  private readonly commandId: RenderFn | undefined;
+  private readonly expiresAt: RenderFn | undefined;
+  /** What the default command id is derived from besides the message id: two sinks never share one. */
+  private readonly idScope: string;
 
   constructor(
     private readonly config: ChirpstackDownlinkConfig,
@@ -74,6 +99,9 @@ export class ChirpstackDownlinkSink implements Sink {
     this.confirmed = asTemplate(config.confirmed);
     const getter = compileGetter(config.from);
     this.content = (m) => getter(m);
+    this.commandId = config.commandId === undefined ? undefined : asTemplate(config.commandId);
+    this.expiresAt = config.expiresAt === undefined ? undefined : asTemplate(config.expiresAt);
+    this.idScope = `${ctx.pipeline}\n${ctx.component}\n`;
   }
 
   connect(signal: AbortSignal): Promise<void> {
@@ -127,10 +155,10 @@ export class ChirpstackDownlinkSink implements Sink {
     const confirmedText = this.confirmed(message);
     if (confirmedText !== 'true' && confirmedText !== 'false')
       throw new FatalError(`confirmed "${confirmedText}" is not true or false`);
-    const body: Record<string, unknown> =
-      this.config.chirpstackVersion === 'v4'
-        ? { devEui, confirmed: confirmedText === 'true', fPort }
-        : { confirmed: confirmedText === 'true', fPort };
+    const v4 = this.config.chirpstackVersion === 'v4';
+    const body: Record<string, unknown> = v4
+      ? { id: this.idOf(message), devEui, confirmed: confirmedText === 'true', fPort }
+      : { confirmed: confirmedText === 'true', fPort };
     const content = this.content(message);
     if (this.config.encoder.type === 'chirpstack') {
       if (
@@ -140,6 +168,10 @@ export class ChirpstackDownlinkSink implements Sink {
         content instanceof Uint8Array
       )
         throw new FatalError(`encoder chirpstack needs an object at ${this.config.from}`);
+      if (nestedDeeperThan(content, MAX_OBJECT_DEPTH))
+        throw new FatalError(
+          `encoder chirpstack: the object nests more than ${MAX_OBJECT_DEPTH} levels deep; ChirpStack would refuse the command`,
+        );
       body.object = content;
     } else {
       const frame = this.encode(content);
@@ -149,16 +181,51 @@ export class ChirpstackDownlinkSink implements Sink {
         );
       body.data = frame.toString('base64');
     }
+    const expiresAt = v4 ? this.expiryOf(message) : undefined;
+    if (expiresAt !== undefined) body.expiresAt = expiresAt;
     const topic = this.config.topic
       .split('/')
       .map((l) => (l === '{applicationId}' ? applicationId : l === '{devEui}' ? devEui : l))
       .join('/');
     return {
       id: message.id,
-      payload: body,
+      payload: this.protobuf(message) ? encodeDownlinkCommand(body as unknown as CommandBody) : body,
       meta: { ...message.meta, [TOPIC_META]: topic },
       time: message.time,
     };
+  }
+
+  /** ChirpStack's binary encoding for this message? `auto` answers a Protobuf uplink in Protobuf. */
+  private protobuf(message: Message): boolean {
+    if (this.config.chirpstackVersion === 'v3') return false;
+    if (this.config.encoding === 'auto') return message.meta['chirpstack.format'] === 'v4-protobuf';
+    return this.config.encoding === 'protobuf';
+  }
+
+  /**
+   * The command id: the same for every attempt at the same message (the outbox keeps the message
+   * id across retries and restarts), so ChirpStack refuses a retried command as a duplicate.
+   */
+  private idOf(message: Message): string {
+    if (!this.commandId) return commandUuid(this.idScope + message.id);
+    const name = this.commandId(message);
+    if (name === '') throw new FatalError(`commandId (from ${String(this.config.commandId)}) is empty`);
+    return commandUuid(name);
+  }
+
+  /** expiresAt as RFC 3339 UTC, from expiresAfter (message time + it) or the expiresAt template. */
+  private expiryOf(message: Message): string | undefined {
+    let ms: number;
+    if (this.config.expiresAfter !== undefined) ms = message.time + this.config.expiresAfter;
+    else if (this.expiresAt) {
+      const text = this.expiresAt(message).trim();
+      ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+      if (!Number.isFinite(ms) || ms <= 0 || ms > 8.64e15)
+        throw new FatalError(
+          `expiresAt "${text}" (from ${String(this.config.expiresAt)}) is not an ISO 8601 time or Unix milliseconds`,
+        );
+    } else return undefined;
+    return new Date(ms).toISOString();
   }
 
   private encode(content: unknown): Buffer {

@@ -70,6 +70,21 @@ export const chirpstackDownlinkConfig = z
       .enum(['v4', 'v3'])
       .default('v4')
       .describe('Command format: v4 (with devEui in the body, required by v4) or v3.'),
+    encoding: z
+      .enum(['auto', 'json', 'protobuf'])
+      .default('auto')
+      .describe(
+        "How commands are encoded, as ChirpStack's `[integration.mqtt] json` expects: json (`json = true`, ChirpStack's default), protobuf (`json = false`: a binary `integration.DownlinkCommand`), or auto: protobuf for a message from a `chirpstack` source that received Protobuf (`meta.chirpstack.format` is v4-protobuf), json otherwise. v4 only.",
+      ),
+    commandId: template(
+      "The command's `id` (v4), a template; a value that is not a UUID is hashed into one. ChirpStack refuses a command whose id is already in the device queue, so a retried command is not queued twice. Default: a UUID derived from the pipeline, this sink's place in it and the message id.",
+    ).optional(),
+    expiresAfter: duration(
+      "The command's `expiresAt` (v4): the message time plus this; ChirpStack drops the downlink from the queue if it was not sent by then. Stale commands of a backlog then expire instead of reaching the device.",
+    ).optional(),
+    expiresAt: template(
+      "The command's `expiresAt` (v4) as a template giving an ISO 8601 time or Unix milliseconds, e.g. `{{ payload.validUntil }}`. Not with expiresAfter.",
+    ).optional(),
     qos: z
       .union([z.literal(0), z.literal(1), z.literal(2)])
       .default(1)
@@ -85,7 +100,29 @@ export const chirpstackDownlinkConfig = z
       'How long a batch may wait for the broker to acknowledge its commands before it is retried.',
     ).prefault('30s'),
   })
-  .superRefine((config, ctx) => checkConnection(config, ctx))
+  .superRefine((config, ctx) => {
+    checkConnection(config, ctx);
+    if (config.expiresAfter !== undefined && config.expiresAt !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['expiresAt'],
+        message: 'give expiresAfter or expiresAt, not both',
+      });
+    if (config.chirpstackVersion === 'v3')
+      for (const key of ['commandId', 'expiresAfter', 'expiresAt'] as const)
+        if (config[key] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `${key} needs ChirpStack v4: v3 commands have no such field`,
+          });
+    if (config.chirpstackVersion === 'v3' && config.encoding === 'protobuf')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encoding'],
+        message: 'v3 commands are JSON: encoding protobuf needs ChirpStack v4',
+      });
+  })
   .describe("Queues downlinks through ChirpStack's MQTT command topic.");
 
 export type ChirpstackDownlinkConfig = z.output<typeof chirpstackDownlinkConfig>;

@@ -50,6 +50,7 @@ describe('parseEvent + buildRecord', () => {
       data: '016700d902687f04880774f6005be2000dac',
       object: fx.LPP_OBJECT,
       objectSource: 'chirpstack',
+      objectError: null,
       fCntGap: 0,
       fCntReset: false,
     });
@@ -80,6 +81,7 @@ describe('parseEvent + buildRecord', () => {
       id: 'aa00000000000001',
       rssi: 0,
       snr: 0,
+      location: null,
     });
   });
 
@@ -107,15 +109,22 @@ describe('parseEvent + buildRecord', () => {
     );
   });
 
-  it('a frame the decoder refuses is an EventError naming the fPort', () => {
+  it('a frame the decoder refuses: kept with object null and the reason (default), or an EventError with onDecodeError dead-letter', () => {
     const e = parseEvent(
       fx.v4Up({ object: null, data: Buffer.from('0167ff', 'hex').toString('base64') }),
       up,
       0,
     );
-    expect(() => buildRecord(e, config({ decoder: 'cayenne-lpp' }), noCounters)).toThrow(
-      /fPort 1: Cayenne LPP frame truncated/,
-    );
+    expect(buildRecord(e, config({ decoder: 'cayenne-lpp' }), noCounters).payload).toMatchObject({
+      object: null,
+      objectSource: null,
+      objectError: expect.stringMatching(/^fPort 1: Cayenne LPP frame truncated/),
+      data: '0167ff',
+      gateway: { id: '0016c001f153a14c', rssi: -87, snr: 7.5 },
+    });
+    expect(() =>
+      buildRecord(e, config({ decoder: 'cayenne-lpp', onDecodeError: 'dead-letter' }), noCounters),
+    ).toThrow(/fPort 1: Cayenne LPP frame truncated/);
   });
 
   it('normalises a v3 json_v3 up event', () => {
@@ -135,8 +144,8 @@ describe('parseEvent + buildRecord', () => {
       applicationName: 'temperature-sensor',
       tenantId: null,
       tenantName: null,
-      deviceProfileId: null,
-      deviceProfileName: null,
+      deviceProfileId: 'f4f4cdb5-4d67-4b2b-8e71-0a6a8a3c5d21',
+      deviceProfileName: 'cayenne-lpp',
       tags: { key: 'value' },
       devAddr: null,
       fPort: 5,
@@ -157,6 +166,7 @@ describe('parseEvent + buildRecord', () => {
       data: '016700fa026840',
       object: { temperatureSensor: { '1': 25 }, humiditySensor: { '2': 32 } },
       objectSource: 'chirpstack',
+      objectError: null,
       fCntGap: 0,
       fCntReset: false,
     });
@@ -411,7 +421,7 @@ describe('Deduplicator', () => {
 describe('DeviceTracker', () => {
   it('counts gaps and resets per device, and undoes', () => {
     const t = new DeviceTracker(10, noopMetrics);
-    const gw = { id: 'g', rssi: -80, snr: 5 };
+    const gw = { id: 'g', rssi: -80, snr: 5, location: null };
     expect(t.uplink('a', 10, 1, gw)).toMatchObject({ fCntGap: 0, fCntReset: false });
     expect(t.uplink('a', 11, 2, gw)).toMatchObject({ fCntGap: 0, fCntReset: false });
     expect(t.uplink('a', 15, 3, gw)).toMatchObject({ fCntGap: 3, fCntReset: false });
@@ -427,7 +437,7 @@ describe('DeviceTracker', () => {
     const { createFakeContext } = await import('../../test/conformance/context.js');
     const ctx = createFakeContext();
     const t = new DeviceTracker(2, ctx.metrics);
-    t.uplink('a', 1, 1000, { id: 'g', rssi: -80, snr: 5 });
+    t.uplink('a', 1, 1000, { id: 'g', rssi: -80, snr: 5, location: null });
     t.uplink('b', 1, 2000, null);
     t.uplink('c', 1, 3000, null);
     expect(t.size).toBe(2);

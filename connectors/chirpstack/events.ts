@@ -14,7 +14,8 @@ export interface Gateway {
   id: string;
   rssi: number;
   snr: number;
-  location?: Location;
+  /** null when the gateway has no location: absent, `{}`, or latitude and longitude both 0. */
+  location: Location | null;
 }
 
 export interface Location {
@@ -257,13 +258,16 @@ export function eventTime(iso: string): number {
   return micros === undefined ? ms : (ms * 1000 + Number(micros)) / 1000;
 }
 
-function location(r: Reader | null): Location | undefined {
-  if (!r) return undefined;
-  const loc: Location = {
-    latitude: r.num('latitude') ?? 0,
-    longitude: r.num('longitude') ?? 0,
-    altitude: r.num('altitude') ?? 0,
-  };
+/**
+ * A location, or null when there is none. ChirpStack sends a gateway without a location as `{}`
+ * (the JSON mapping leaves zero values out of nested messages) or as 0/0 (v3): not "Null Island".
+ */
+function location(r: Reader | null): Location | null {
+  if (!r) return null;
+  const latitude = r.num('latitude') ?? 0;
+  const longitude = r.num('longitude') ?? 0;
+  if (latitude === 0 && longitude === 0) return null;
+  const loc: Location = { latitude, longitude, altitude: r.num('altitude') ?? 0 };
   const source = r.str('source');
   if (source !== null) loc.source = source;
   const accuracy = r.num('accuracy');
@@ -309,9 +313,8 @@ function parseV4(r: Reader, event: ChirpstackEvent, receivedAt: number, format: 
         id: g.requiredStr('gatewayId'),
         rssi: g.num('rssi') ?? 0,
         snr: g.num('snr') ?? 0,
+        location: location(g.obj_('location')),
       };
-      const loc = location(g.obj_('location'));
-      if (loc) gw.location = loc;
       return gw;
     });
     const tx = r.obj_('txInfo');
@@ -376,7 +379,7 @@ function v4Fields(r: Reader, event: ChirpstackEvent): Record<string, unknown> {
       };
     case 'location': {
       const loc = location(r.obj_('location'));
-      if (!loc) throw new EventError('location is missing');
+      if (!loc) throw new EventError('location is missing or empty (no latitude and longitude)');
       return { location: loc };
     }
     case 'integration':
@@ -419,7 +422,8 @@ function parseV3(r: Reader, event: ChirpstackEvent, format: EventFormat, receive
     applicationName: r.str('applicationName'),
     tenantId: null,
     tenantName: null,
-    deviceProfileId: r.str('deviceProfileID'),
+    // json_v3 says deviceProfileUUID (models.go), the v3 json marshaler deviceProfileID.
+    deviceProfileId: r.str('deviceProfileUUID') ?? r.str('deviceProfileID'),
     deviceProfileName: r.str('deviceProfileName'),
     tags: r.tags('tags'),
   };
@@ -429,9 +433,8 @@ function parseV3(r: Reader, event: ChirpstackEvent, format: EventFormat, receive
         id: euiOf(g.requiredStr('gatewayID'), format, 'rxInfo.gatewayID'),
         rssi: g.num('rssi') ?? 0,
         snr: g.num('loRaSNR') ?? 0,
+        location: location(g.obj_('location')),
       };
-      const loc = location(g.obj_('location'));
-      if (loc) gw.location = loc;
       return gw;
     });
     const tx = r.obj_('txInfo');
@@ -503,16 +506,18 @@ function v3Fields(r: Reader, event: ChirpstackEvent, format: EventFormat): Recor
       };
     }
     case 'log':
-      // v3 `error` events: type (e.g. UPLINK_CODEC) and error text.
+      // v3 `error` events: type (e.g. UPLINK_CODEC), error text, and the frame counter of the
+      // uplink it is about (left out by the marshalers when 0 or not about an uplink: null).
       return {
         level: 'ERROR',
         code: r.str('type') ?? 'UNKNOWN',
         description: r.str('error') ?? '',
         context: {},
+        fCnt: r.num('fCnt'),
       };
     case 'location': {
       const loc = location(r.obj_('location'));
-      if (!loc) throw new EventError('location is missing');
+      if (!loc) throw new EventError('location is missing or empty (no latitude and longitude)');
       return { location: loc };
     }
     case 'integration':

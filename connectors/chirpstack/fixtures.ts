@@ -160,6 +160,9 @@ export function v3JsonV3Up(o: { devEui?: string; fCnt?: number; gateways?: Recor
     applicationID: APP_V3,
     applicationName: 'temperature-sensor',
     deviceName: 'garden-sensor',
+    // json_v3 (models.go DataUpPayload) names the profile id deviceProfileUUID.
+    deviceProfileName: 'cayenne-lpp',
+    deviceProfileUUID: 'f4f4cdb5-4d67-4b2b-8e71-0a6a8a3c5d21',
     devEUI: o.devEui ?? '0202020202020202',
     rxInfo: o.gateways ?? [
       {

@@ -47,6 +47,7 @@ source:
   url: ${broker.url}
   clientId: chirpstack-pipeline-test
   decoder: cayenne-lpp
+  onDecodeError: dead-letter
 sinks:
   - type: mqtt
     url: ${broker.url}
@@ -104,7 +105,14 @@ sinks:
       const downlinks = seen.filter((s) => s.topic.endsWith('/command/down'));
       expect(downlinks[0]).toEqual({
         topic: `application/${fx.APP_V4}/device/0101010101010101/command/down`,
-        body: { devEui: '0101010101010101', confirmed: false, fPort: 10, data: fx.LPP_FRAME_BASE64 },
+        body: {
+          // The command id is derived from the uplink's message id: a redelivered uplink gets the same.
+          id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+          devEui: '0101010101010101',
+          confirmed: false,
+          fPort: 10,
+          data: fx.LPP_FRAME_BASE64,
+        },
       });
       const dead = await backend.deadLetters.list();
       expect(dead.map((d) => d.reason).sort()).toEqual([

@@ -24,6 +24,11 @@ for (const file of [
 for (const source of [COMMON_PROTO, GW_PROTO, INTEGRATION_PROTO]) protobuf.parse(source, root);
 root.resolveAll();
 
+/** A message type of ChirpStack's definitions, e.g. `integration.DownlinkCommand`. */
+export function chirpstackType(name: string): protobuf.Type {
+  return root.lookupType(name);
+}
+
 const EVENT_TYPES: Partial<Record<ChirpstackEvent, string>> = {
   up: 'integration.UplinkEvent',
   join: 'integration.JoinEvent',
@@ -258,12 +263,22 @@ function structJson(fullName: string, values: Json): unknown {
   return null;
 }
 
-/** Protobuf floats are float32: the shortest decimal that reads back as the same float32, as pbjson prints it. */
-function shortestFloat32(value: number): number {
-  if (!Number.isFinite(value)) return value;
+/**
+ * Protobuf floats are float32: the shortest decimal that reads back as the same float32, as
+ * ChirpStack's JSON encoding (serde_json, ryu) prints it, so `7.3` and not `7.300000190734863`.
+ * At a power of two the float32 interval is lopsided, so the nearest decimal of a length may miss
+ * it while its neighbour hits: both are tried.
+ */
+export function shortestFloat32(value: number): number {
+  if (!Number.isFinite(value) || value === 0 || Math.fround(value) !== value) return value;
   for (let digits = 1; digits <= 9; digits++) {
-    const candidate = Number(value.toPrecision(digits));
-    if (Math.fround(candidate) === value) return candidate;
+    const nearest = Number(value.toPrecision(digits));
+    if (Math.fround(nearest) === value) return nearest;
+    const step = 10 ** (Math.floor(Math.log10(Math.abs(nearest))) - digits + 1);
+    for (const neighbour of [nearest - step, nearest + step]) {
+      const candidate = Number(neighbour.toPrecision(digits));
+      if (Math.fround(candidate) === value) return candidate;
+    }
   }
   return value;
 }

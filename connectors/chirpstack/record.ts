@@ -11,25 +11,28 @@ export type ObjectSource = 'chirpstack' | 'cayenne-lpp' | 'byte-layout' | null;
 
 type RecordOptions = Pick<
   ChirpstackSourceConfig,
-  'decoder' | 'decoders' | 'useChirpstackObject' | 'dataEncoding'
+  'decoder' | 'decoders' | 'useChirpstackObject' | 'dataEncoding' | 'onDecodeError'
 >;
 
 export function decoderFor(config: RecordOptions, fPort: number): DecoderSpec {
   return config.decoders?.[String(fPort)] ?? config.decoder;
 }
 
-function decode(spec: DecoderSpec, bytes: Buffer, fPort: number): Record<string, unknown> | null {
+/** The decoded frame, or the decoder's reason for refusing it. */
+type Decoded = { object: Record<string, unknown> | null; error: null } | { object: null; error: string };
+
+function decode(spec: DecoderSpec, bytes: Buffer, fPort: number): Decoded {
   try {
     switch (spec.type) {
       case 'none':
-        return null;
+        return { object: null, error: null };
       case 'cayenne-lpp':
-        return decodeCayenneLpp(bytes);
+        return { object: decodeCayenneLpp(bytes), error: null };
       case 'byte-layout':
-        return decodeByteLayout(spec.layout, bytes);
+        return { object: decodeByteLayout(spec.layout, bytes), error: null };
     }
   } catch (error) {
-    throw new EventError(`fPort ${fPort}: ${errorMessage(error)}`);
+    return { object: null, error: `fPort ${fPort}: ${errorMessage(error)}` };
   }
 }
 
@@ -40,11 +43,15 @@ export function dedupKey(e: ParsedEvent): string | undefined {
   const f = e.fields;
   switch (e.event) {
     case 'log':
-      return `log:${e.devEui}:${e.time}:${String(f.code)}`;
+      // v3 error events have no time of their own (the receive time stands in), but their fCnt.
+      return typeof f.fCnt === 'number'
+        ? `log:${e.devEui}:fCnt:${f.fCnt}:${String(f.code)}`
+        : `log:${e.devEui}:${e.time}:${String(f.code)}`;
     case 'txack':
+      // downlinkId is a random uint32 per downlink: unique per device, not across devices.
       return f.downlinkId != null
-        ? `txack:${String(f.downlinkId)}`
-        : `txack:${e.devEui}:${String(f.fCntDown)}`;
+        ? `txack:${e.devEui}:${String(f.downlinkId)}`
+        : `txack:${e.devEui}:fCntDown:${String(f.fCntDown)}`;
     case 'ack':
       return `ack:${e.devEui}:${String(f.fCntDown)}`;
     default:
@@ -58,7 +65,11 @@ export interface BuiltRecord {
   time: number;
 }
 
-/** The record for an event; throws EventError when the configured decoder fails. */
+/**
+ * The record for an event. A frame the decoder refuses gives `object: null` (or ChirpStack's object)
+ * and the reason in `objectError`, as ChirpStack does with a codec error; with
+ * `onDecodeError: dead-letter` it throws EventError instead.
+ */
 export function buildRecord(
   e: ParsedEvent,
   config: RecordOptions,
@@ -93,12 +104,21 @@ export function buildRecord(
   const u = e.uplink;
   let object: Record<string, unknown> | null = null;
   let objectSource: ObjectSource = null;
-  if (u.object && config.useChirpstackObject) {
+  let objectError: string | null = null;
+  if (u.fPort === 0) {
+    // fPort 0 carries MAC commands only: there is no application payload to decode.
+  } else if (u.object && config.useChirpstackObject) {
     object = u.object;
     objectSource = 'chirpstack';
   } else {
     const spec = decoderFor(config, u.fPort);
-    object = decode(spec, u.bytes, u.fPort);
+    // An empty frame (no FRMPayload) has nothing to decode either.
+    const decoded = u.bytes.length === 0 ? null : decode(spec, u.bytes, u.fPort);
+    if (decoded?.error != null) {
+      if (config.onDecodeError === 'dead-letter') throw new EventError(decoded.error);
+      objectError = decoded.error;
+    }
+    object = decoded?.object ?? null;
     objectSource = object === null ? (u.object ? 'chirpstack' : null) : (spec.type as ObjectSource);
     if (object === null && u.object) object = u.object;
   }
@@ -134,6 +154,7 @@ export function buildRecord(
       data: u.bytes.toString(config.dataEncoding),
       object,
       objectSource,
+      objectError,
       fCntGap: counters.fCntGap,
       fCntReset: counters.fCntReset,
     },

@@ -150,7 +150,13 @@ describe('chirpstack source', () => {
   it('dead-letters each bad event with the reason while the others flow, and acknowledges them all', async () => {
     const prefix = unique('bad');
     const ctx = createFakeContext();
-    const config = { events: ['*'], chirpstackVersion: 'v4', decoder: 'cayenne-lpp', maxPayloadBytes: 4096 };
+    const config = {
+      events: ['*'],
+      chirpstackVersion: 'v4',
+      decoder: 'cayenne-lpp',
+      onDecodeError: 'dead-letter',
+      maxPayloadBytes: 4096,
+    };
     const s = source(prefix, config, ctx);
     await connect(s);
     const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
@@ -218,6 +224,33 @@ describe('chirpstack source', () => {
     await connect(again);
     expect((await readMessages(again, 1, 700)).messages).toEqual([]);
     await again.close();
+  });
+
+  it('keeps an uplink whose frame the decoder refuses: object null, the reason, counted, no dead letter', async () => {
+    const prefix = unique('undecodable');
+    const ctx = createFakeContext();
+    const s = source(prefix, { decoder: 'cayenne-lpp' }, ctx);
+    await connect(s);
+    const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+    await publish(v4Topic(prefix), fx.v4Up({ deduplicationId: 'u1', object: null, data: b64('016700') }));
+    await publish(v4Topic(prefix), fx.v4Up({ deduplicationId: 'u2', fCnt: 43, object: null }));
+    const got = await readMessages(s, 2);
+    ackAll(got.deliveries);
+    const [refused, decoded] = got.messages.map((m) => m.payload as Record<string, unknown>);
+    expect(refused).toMatchObject({
+      fCnt: 42,
+      data: '016700',
+      object: null,
+      objectSource: null,
+      objectError: expect.stringMatching(/^fPort 1: Cayenne LPP frame truncated/),
+      gateway: { id: '0016c001f153a14c', rssi: -87, snr: 7.5 },
+    });
+    expect(decoded).toMatchObject({ object: fx.LPP_OBJECT, objectSource: 'cayenne-lpp', objectError: null });
+    expect(ctx.deadLetters).toEqual([]);
+    expect(await ctx.registry.metrics()).toMatch(
+      /passerelle_chirpstack_decode_errors_total\{pipeline="test",component="test"\} 1/,
+    );
+    await s.close();
   });
 
   it('passes an uplink on once: duplicates from two gateways or integrations, and redelivery', async () => {

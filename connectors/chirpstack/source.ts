@@ -84,6 +84,7 @@ export class ChirpstackSource implements Source {
   private readonly tracker: DeviceTracker;
   private readonly duplicates: ComponentCounter;
   private readonly ignored: ComponentCounter;
+  private readonly decodeErrors: ComponentCounter;
   private readonly allEvents: boolean;
 
   constructor(
@@ -100,6 +101,10 @@ export class ChirpstackSource implements Source {
     this.ignored = ctx.metrics.counter(
       'passerelle_chirpstack_ignored_total',
       'ChirpStack events of a type not selected in `events` (e.g. from an older subscription of a persistent session).',
+    );
+    this.decodeErrors = ctx.metrics.counter(
+      'passerelle_chirpstack_decode_errors_total',
+      'Uplinks whose frame the configured decoder refused (onDecodeError keep: passed on with object null and the reason in objectError).',
     );
     this.allEvents = config.events.includes('*');
   }
@@ -133,6 +138,7 @@ export class ChirpstackSource implements Source {
     const dead: { message: Message; reason: string }[] = [];
     let duplicates = 0;
     let ignored = 0;
+    let decodeErrors = 0;
     const now = Date.now();
     for (const message of delivery.messages) {
       try {
@@ -165,6 +171,7 @@ export class ChirpstackSource implements Source {
           undos.push(this.tracker.seen(event.devEui, eventTime));
         }
         const record = buildRecord(event, this.config, counters);
+        if (record.payload.objectError != null) decodeErrors++;
         records.push({
           id: key === undefined ? message.id : `chirpstack:${key}`,
           payload: record.payload,
@@ -181,6 +188,7 @@ export class ChirpstackSource implements Source {
     };
     if (duplicates > 0) this.duplicates.inc(undefined, duplicates);
     if (ignored > 0) this.ignored.inc(undefined, ignored);
+    if (decodeErrors > 0) this.decodeErrors.inc(undefined, decodeErrors);
     if (dead.length > 0) {
       try {
         // The MQTT acknowledgement waits for the dead letters to be stored, like for any other message.

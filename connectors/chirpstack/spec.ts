@@ -144,6 +144,12 @@ export const chirpstackSourceConfig = z
       .describe(
         "Use ChirpStack's decoded `object` when the event has one; false always applies our decoder.",
       ),
+    onDecodeError: z
+      .enum(['keep', 'dead-letter'])
+      .default('keep')
+      .describe(
+        'A frame the decoder refuses: keep (the record with `object: null` and the reason in `objectError`, as ChirpStack does with a codec error; counted in passerelle_chirpstack_decode_errors_total) or dead-letter (the whole event, with the reason).',
+      ),
     dataEncoding: z
       .enum(['hex', 'base64'])
       .default('hex')

@@ -429,6 +429,37 @@ describe('excel sink: retention and bad input', () => {
     );
   });
 
+  it('a retention that fails (archive folder unusable) is counted and logged; writing goes on', async () => {
+    const dir = await folder('retention-fails');
+    const blocker = join(dir, 'not-a-folder');
+    await writeFile(blocker, 'a file where the archive folder should be');
+    const clock = new Clock(Date.UTC(2026, 0, 15, 9));
+    const { sink, ctx } = await startSink(
+      {
+        directory: dir,
+        fileName: 'f-{{date:YYYY-MM-DD}}',
+        retention: { maxAge: '7d', archiveDirectory: join(blocker, 'archive') },
+      },
+      { now: clock.now },
+    );
+    await sink.write([msg({ v: 1 })], signal());
+    clock.time += 86_400_000;
+    await sink.tick(); // f-2026-01-15.xlsx is finished
+    await sink.flush();
+    const old = new Date(clock.time - 10 * 86_400_000);
+    await utimes(join(dir, 'f-2026-01-15.xlsx'), old, old);
+    clock.time += 61_000;
+    await sink.tick(); // retention runs and cannot archive
+    expect(await ctx.registry.getSingleMetricAsString('passerelle_excel_retention_total')).toMatch(
+      /action="failed".* 1/,
+    );
+    expect(ctx.logs.some((l) => l.level === 'warn' && /retention/.test(l.msg ?? ''))).toBe(true);
+    await sink.write([msg({ v: 2 })], signal()); // the sink is not broken by it
+    await sink.flush();
+    expect(await readdir(dir)).toContain('f-2026-01-15.xlsx');
+    expect(await readdir(dir)).toContain('f-2026-01-16.xlsx');
+  });
+
   it('cuts text over 32,767 characters, drops control characters, and never fails the batch on odd payloads', async () => {
     const dir = await folder('odd');
     const { sink, ctx } = await startSink({ directory: dir, fileName: 'o.xlsx', rotate: 'none' });

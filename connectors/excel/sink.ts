@@ -836,6 +836,7 @@ export class ExcelSink implements Sink {
     for (const f of this.open.values()) busy.add(f.state.header.file);
     for (const f of this.closing) busy.add(f.state.header.file);
     const removed: string[] = [];
+    const failed: { file: string; error: string }[] = [];
     const entries = await readdir(this.directory, { withFileTypes: true });
     try {
       for (const entry of entries) {
@@ -845,16 +846,24 @@ export class ExcelSink implements Sink {
         const info = await stat(path).catch(() => undefined);
         if (!info || now - info.mtimeMs < retention.maxAge) continue;
         const manifest = `${path}.manifest.json`;
-        if (retention.archiveDirectory) {
-          const archive = resolve(retention.archiveDirectory);
-          await mkdir(archive, { recursive: true });
-          await moveFile(path, join(archive, entry.name));
-          await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
-          this.counters.retention.inc({ action: 'archived' });
-        } else {
-          await rm(path, { force: true });
-          await rm(manifest, { force: true });
-          this.counters.retention.inc({ action: 'deleted' });
+        // A file that cannot be archived or deleted stays, and is tried again next time: retention
+        // is housekeeping, its failure must not stop the writes (the data folder is fine).
+        try {
+          if (retention.archiveDirectory) {
+            const archive = resolve(retention.archiveDirectory);
+            await mkdir(archive, { recursive: true });
+            await moveFile(path, join(archive, entry.name));
+            await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
+            this.counters.retention.inc({ action: 'archived' });
+          } else {
+            await rm(path, { force: true });
+            await rm(manifest, { force: true });
+            this.counters.retention.inc({ action: 'deleted' });
+          }
+        } catch (error) {
+          this.counters.retention.inc({ action: 'failed' });
+          failed.push({ file: entry.name, error: error instanceof Error ? error.message : String(error) });
+          continue;
         }
         removed.push(entry.name);
         this.ctx.logger.info(
@@ -865,6 +874,11 @@ export class ExcelSink implements Sink {
     } finally {
       await this.ownFiles.forget(removed);
     }
+    if (failed.length > 0)
+      this.ctx.logger.warn(
+        { files: failed.length, first: failed[0], archive: retention.archiveDirectory },
+        'excel: retention could not remove old files; they stay and are tried again in a minute',
+      );
   }
 
   // ---------------------------------------------------------------- lease (several replicas)

@@ -74,6 +74,23 @@ describe('google-sheets sink', () => {
     expect(rows).toHaveLength(4);
   });
 
+  it('hides the batch id column when it writes its header, and leaves it as people set it after', async () => {
+    const { stub, id } = await setup();
+    const { sink } = await connected(stub, id, { tab: 'plant' });
+    await sink.write(readings(2), signal());
+    const at = stub.values(id, 'plant')[0]!.indexOf('passerelle batch');
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(stub.sheet(id, 'plant')?.hiddenColumns).toEqual(new Set([at]));
+    // Someone shows it again: later batches (and a grown header) do not hide it again.
+    stub.sheet(id, 'plant')!.hiddenColumns.clear();
+    await sink.write(
+      [createMessage({ id: 'x', time: Date.now(), payload: { humidity: 40, value: 'v' } })],
+      signal(),
+    );
+    expect(stub.values(id, 'plant')[0]).toContain('humidity');
+    expect(stub.sheet(id, 'plant')?.hiddenColumns.size).toBe(0);
+  });
+
   it('stores formula-like text as text: RAW by default, escaped with USER_ENTERED', async () => {
     const { stub, id } = await setup();
     const columns = [

@@ -694,7 +694,7 @@ export class GoogleSheetsSink implements Sink {
         requests.push({
           appendDimension: { sheetId: info.sheetId, dimension: 'COLUMNS', length: width - info.columnCount },
         });
-      if (from < header.length)
+      if (from < header.length) {
         requests.push({
           updateCells: {
             start: { sheetId: info.sheetId, rowIndex: 0, columnIndex: from },
@@ -704,6 +704,23 @@ export class GoogleSheetsSink implements Sink {
             fields: 'userEnteredValue',
           },
         });
+        // The batch id column is bookkeeping: hidden when its header is written, in the same
+        // request. Only then: a person who shows it again keeps it shown.
+        const marker = header.findIndex((c) => c.header === this.config.batchIdColumn);
+        if (marker >= from)
+          requests.push({
+            updateDimensionProperties: {
+              range: {
+                sheetId: info.sheetId,
+                dimension: 'COLUMNS',
+                startIndex: marker,
+                endIndex: marker + 1,
+              },
+              properties: { hiddenByUser: true },
+              fields: 'hiddenByUser',
+            },
+          });
+      }
     }
     return { requests, added };
   }

@@ -44,7 +44,7 @@ export class HttpClient {
     path: string,
     query: Record<string, string>,
     headers: Record<string, string>,
-    body: string,
+    body: string | Buffer,
     signal: AbortSignal,
   ): Promise<HttpAnswer> {
     try {
@@ -63,14 +63,14 @@ export class HttpClient {
     path: string,
     query: Record<string, string>,
     headers: Record<string, string>,
-    body: string,
+    body: string | Buffer,
     signal: AbortSignal,
   ): Promise<HttpAnswer> {
     const search = new URLSearchParams(query).toString();
     const request = this.https ? httpsRequest : httpRequest;
     return new Promise<HttpAnswer>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason as Error);
-      const payload = Buffer.from(body, 'utf8');
+      const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
       const req = request(
         {
           agent: this.agent,

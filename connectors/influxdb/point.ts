@@ -51,6 +51,9 @@ function formatField(value: unknown, type: FieldType): string {
   }
 }
 
+/** `fields` of a point mapped without them (see `map`). */
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /** Escaped field names of the default mapping (payload keys repeat from message to message). */
 const KEY_CACHE_LIMIT = 10_000;
 
@@ -121,7 +124,11 @@ export class PointMapper {
     return escapeName(name, element, this.dialect);
   }
 
-  map(message: Message): MappedPoint {
+  /**
+   * `withFields: false` leaves `fields` empty when the fields are configured (the sink's hot path:
+   * the object is only needed to find the points of a type conflict, and is rebuilt then).
+   */
+  map(message: Message, withFields = true): MappedPoint {
     const measurement = this.measurement(message, this.templateContext);
     if (measurement !== this.lastMeasurement) {
       if (measurement === '') throw new PointError('the measurement template rendered an empty name');
@@ -144,7 +151,7 @@ export class PointMapper {
     let fieldText = '';
     let fields: Record<string, unknown>;
     if (this.fields) {
-      fields = {};
+      fields = withFields ? {} : (NO_FIELDS as Record<string, unknown>);
       for (const f of this.fields) {
         const raw = f.read(message);
         if (raw === undefined || raw === null) continue;
@@ -153,7 +160,7 @@ export class PointMapper {
           const problem = stringProblem(value as string, this.maxStringBytes);
           if (problem) throw new PointError(`field "${f.name}": ${problem}`);
         }
-        fields[f.name] = value;
+        if (withFields) fields[f.name] = value;
         fieldText += `${fieldText === '' ? '' : ','}${f.key}=${formatField(value, f.type)}`;
       }
     } else {

@@ -1,5 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { format } from 'node:util';
@@ -13,6 +14,7 @@ import {
   type ComponentContext,
   type ComponentCounter,
   type ComponentGauge,
+  type Logger,
 } from '../../src/sdk/index.js';
 import type { OpcuaConnectionConfig } from './spec.js';
 
@@ -21,24 +23,36 @@ export type Lib = typeof Opcua;
 let loading: Promise<Lib> | undefined;
 
 /**
- * node-opcua notices that say nothing to an operator: W27 (Node 20 cannot decrypt RSA PKCS#1 v1.5,
- * used only by the deprecated policies passerelle refuses) and the one-time creation of a
- * self-signed client certificate (the source logs its PKI folder itself).
+ * node-opcua notices that say nothing to an operator, kept off stderr: W27 (Node 20 cannot decrypt
+ * RSA PKCS#1 v1.5, used only by the deprecated policies passerelle refuses) and the one-time
+ * creation of a self-signed client certificate.
  */
 export const OPCUA_NOISE = /NODE-OPCUA-W27|CVE-2023-46809|Creating default certificate/;
+
+/**
+ * node-opcua's own output (a dozen lines per refused connection, certificates in base64) is
+ * process-wide: it goes to the logger of an open OPC UA connection at debug level, and to stderr
+ * only when none is open (`passerelle simulate`). Never to stdout, where the log sink writes JSON.
+ */
+const outputLoggers = new Set<Logger>();
+
+function routeOutput(level: 'warning' | 'error' | 'debug') {
+  return (_context?: unknown, ...args: unknown[]): void => {
+    const text = format(...args);
+    const [logger] = outputLoggers;
+    if (logger) logger.debug({ nodeOpcua: level }, `node-opcua: ${text}`);
+    else if (level !== 'debug' && !OPCUA_NOISE.test(text)) process.stderr.write(`node-opcua: ${text}\n`);
+  };
+}
 
 /** node-opcua takes ~0.9 s to load: only the commands that talk OPC UA pay for it. */
 export function loadOpcua(): Promise<Lib> {
   loading ??= (async () => {
-    // node-opcua prints its warnings on stdout, where the log sink writes JSON lines: send them to
-    // stderr. Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
+    // Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
     const debug = await import('node-opcua-debug');
-    const toStderr = (_context?: unknown, ...args: unknown[]): void => {
-      const text = format(...args);
-      if (!OPCUA_NOISE.test(text)) process.stderr.write(`node-opcua: ${text}\n`);
-    };
-    debug.setWarningLogger(toStderr);
-    debug.setErrorLogger(toStderr);
+    debug.setWarningLogger(routeOutput('warning'));
+    debug.setErrorLogger(routeOutput('error'));
+    debug.setDebugLogger(routeOutput('debug'));
     return import('node-opcua');
   })();
   return loading;
@@ -124,6 +138,87 @@ function trustStore(lib: Lib, folder: string): Promise<TrustStore> {
     store.catch(() => stores.delete(folder));
   }
   return store;
+}
+
+/** The status code a server answered a refused channel with, when node-opcua's message carries it. */
+function serverRefusal(text: string): string | undefined {
+  return /\b(Bad(?:SecurityPolicyRejected|SecurityChecksFailed|SecurityModeRejected|CertificateUntrusted|CertificateInvalid|CertificateUriInvalid|CertificateTimeInvalid|CertificateRevoked|CertificateUseNotAllowed|CertificateHostNameInvalid|NonceInvalid|TcpEndpointUrlInvalid|TcpServerTooBusy|TooManySessions|ServerHalted|RequestTypeInvalid|ProtocolVersionUnsupported))\b/.exec(
+    text,
+  )?.[1];
+}
+
+function hint(refusal: string, secure: boolean): string {
+  if (refusal === 'BadSecurityPolicyRejected')
+    return secure
+      ? ': the server offers no endpoint with this mode and policy; pick one from its endpoint list'
+      : ': the server offers no None channel; use securityMode Sign or SignAndEncrypt and give its certificate in trustedServerCertificates';
+  if (refusal === 'BadSecurityChecksFailed' || refusal.startsWith('BadCertificate'))
+    return ": the server does not trust passerelle's certificate: trust it on the server (it is in its rejected list)";
+  return '';
+}
+
+/** node-opcua's messages span lines and repeat themselves: one line for ours. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/**
+ * The server certificates known before connecting, to open the secure channel without discovery:
+ * the non-CA files of trustedServerCertificates, then the certificates in trusted/ and rejected/
+ * whose fingerprint is configured. Those valid now first, newest first.
+ */
+async function knownServerCertificates(
+  lib: Lib,
+  store: TrustStore,
+  config: OpcuaConnectionConfig,
+  trustedFiles: Buffer[],
+): Promise<Buffer[]> {
+  const found = new Map<string, Buffer>();
+  const add = (der: Buffer): void => {
+    try {
+      if (new X509Certificate(der).ca) return; // an issuer, not the server
+    } catch {
+      return;
+    }
+    found.set(sha1Fingerprint(der), der);
+  };
+  for (const der of trustedFiles) add(der);
+  const wanted = new Set(config.trustedServerFingerprints.map((f) => f.replace(/:/g, '').toLowerCase()));
+  if (wanted.size > 0) {
+    for (const dir of [join(store.folder, 'trusted', 'certs'), join(store.folder, 'rejected')]) {
+      let files: string[];
+      try {
+        files = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const file of files) {
+        let der: Buffer;
+        try {
+          der = readCertificateDer(join(dir, file));
+        } catch {
+          continue;
+        }
+        if (!wanted.has(sha1Fingerprint(der)) || found.has(sha1Fingerprint(der))) continue;
+        // It is trusted by its fingerprint: node-opcua checks it against trusted/ on the channel.
+        const status = await store.manager.getTrustStatus(der);
+        if (!status.equals(lib.StatusCodes.Good)) await store.manager.trustCertificate(der);
+        add(der);
+      }
+    }
+  }
+  const now = Date.now();
+  const score = (der: Buffer): [number, number] => {
+    const c = new X509Certificate(der);
+    const from = Date.parse(c.validFrom);
+    const valid = from <= now && now <= Date.parse(c.validTo) ? 1 : 0;
+    return [valid, from];
+  };
+  return [...found.values()].sort((x, y) => {
+    const [vx, fx] = score(x);
+    const [vy, fy] = score(y);
+    return vy - vx || fy - fx;
+  });
 }
 
 /** The user identity for createSession. */
@@ -213,6 +308,7 @@ export class OpcuaConnection {
   private readonly abort = new AbortController();
   private readonly metrics: Metrics;
   private lostAt: number | undefined;
+  private readonly output: Logger;
 
   constructor(
     private readonly config: OpcuaConnectionConfig,
@@ -221,21 +317,40 @@ export class OpcuaConnection {
   ) {
     this.where = config.url;
     this.metrics = metricsOf(ctx);
+    this.output = ctx.logger.child({ endpoint: config.url });
+    outputLoggers.add(this.output);
   }
 
   get pkiFolder(): string {
     return this.config.pkiFolder ?? defaultPkiFolder(this.config.applicationName);
   }
 
-  /** The first connection; rejects with a readable NotConnectedError when it fails. */
-  async open(signal: AbortSignal): Promise<void> {
+  /**
+   * The first connection. The first failure rejects with a readable NotConnectedError (the engine
+   * logs it and calls again); with `keepTrying` (the owner's later calls) it retries itself with
+   * reconnectDelay .. reconnectMaxDelay until it succeeds or the signal aborts, as after a loss:
+   * the engine's own backoff (0.5 s doubling to 30 s) knows nothing of reconnectMaxDelay.
+   */
+  async open(signal: AbortSignal, keepTrying = false): Promise<void> {
     this.ctx.setState('connecting');
-    try {
-      await this.attempt(signal);
-    } catch (error) {
-      this.lastError = error as Error;
-      throw error;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.attempt(signal);
+        break;
+      } catch (error) {
+        this.lastError = error as Error;
+        if (!keepTrying || signal.aborted || this.closing) throw error;
+        const delay = backoffDelay(attempt, this.config.reconnectDelay, this.config.reconnectMaxDelay);
+        this.ctx.logger.warn(
+          { endpoint: this.where, attempt: attempt + 2, delayMs: delay, err: redact(errorMessage(error)) },
+          'OPC UA connection failed, retrying',
+        );
+        this.ctx.setState('reconnecting', this.lastError);
+        await sleep(delay, AbortSignal.any([signal, this.abort.signal]));
+        if (signal.aborted || this.closing) throw error;
+      }
     }
+    this.lastError = undefined;
     this.ctx.setState('connected');
   }
 
@@ -267,6 +382,7 @@ export class OpcuaConnection {
 
   async close(): Promise<void> {
     this.closing = true;
+    outputLoggers.delete(this.output);
     this.abort.abort();
     const old = this.current;
     this.current = undefined;
@@ -308,6 +424,7 @@ export class OpcuaConnection {
     const store = await trustStore(lib, this.pkiFolder);
     for (const f of config.trustedServerFingerprints)
       store.fingerprints.add(f.replace(/:/g, '').toLowerCase());
+    const trustedFiles: Buffer[] = [];
     for (const path of config.trustedServerCertificates) {
       let der: Buffer;
       try {
@@ -315,32 +432,18 @@ export class OpcuaConnection {
       } catch (error) {
         throw new NotConnectedError(`trustedServerCertificates: ${errorMessage(error)}`);
       }
+      trustedFiles.push(der);
+      // Trusting moves a file out of rejected/ (where a user may have pointed at it): read first.
       const status = await store.manager.getTrustStatus(der);
       if (!status.equals(lib.StatusCodes.Good)) await store.manager.trustCertificate(der);
     }
     const policy = config.securityPolicy ?? (config.securityMode === 'None' ? 'None' : 'Basic256Sha256');
-    const client = lib.OPCUAClient.create({
-      applicationName: config.applicationName,
-      securityMode: lib.MessageSecurityMode[config.securityMode],
-      securityPolicy: lib.SecurityPolicy[policy as keyof typeof lib.SecurityPolicy],
-      endpointMustExist: false,
-      // Reconnection is ours (see the class comment); one try per attempt.
-      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
-      requestedSessionTimeout: config.sessionTimeout,
-      clientCertificateManager: store.manager,
-      keepSessionAlive: this.hooks.keepSessionAlive ?? false,
-      keepAliveInterval: Math.max(1000, Math.min(config.sessionTimeout / 3, 10_000)),
-    });
     const generation = ++this.generation;
+    const client = await this.openChannel(lib, store, policy, signal, trustedFiles);
     let session: Opcua.ClientSession | undefined;
     const onAbort = (): void => void client.disconnect().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      try {
-        await withTimeout(client.connect(config.url), config.connectTimeout, 'opening the channel');
-      } catch (error) {
-        throw this.explainConnectError(error, store, policy);
-      }
       try {
         session = await withTimeout(
           client.createSession(userIdentity(lib, config)),
@@ -379,6 +482,141 @@ export class OpcuaConnection {
     }
   }
 
+  private createClient(
+    lib: Lib,
+    store: TrustStore,
+    policy: string,
+    serverCertificate: Buffer | undefined,
+    mode: 'None' | undefined,
+  ): Opcua.OPCUAClient {
+    const { config } = this;
+    return lib.OPCUAClient.create({
+      applicationName: config.applicationName,
+      securityMode: lib.MessageSecurityMode[mode ?? config.securityMode],
+      securityPolicy: lib.SecurityPolicy[policy as keyof typeof lib.SecurityPolicy],
+      endpointMustExist: false,
+      // Reconnection is ours (see the class comment); one try per attempt.
+      connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+      requestedSessionTimeout: config.sessionTimeout,
+      clientCertificateManager: store.manager,
+      keepSessionAlive: this.hooks.keepSessionAlive ?? false,
+      keepAliveInterval: Math.max(1000, Math.min(config.sessionTimeout / 3, 10_000)),
+      // Known: the secure channel is opened at once, with no None channel to read the endpoints.
+      ...(serverCertificate ? { serverCertificate } : {}),
+    });
+  }
+
+  /**
+   * The channel. In a secure mode it is always opened directly with the server certificate: the
+   * one known beforehand (trustedServerCertificates, or a file in the PKI folder with a configured
+   * fingerprint), else the one from the endpoint list read over a None channel. node-opcua would
+   * do the discovery itself, but it replaces the server's refusal with "premature disconnection",
+   * and a server without None channels (not even for discovery) is only reachable directly.
+   */
+  private async openChannel(
+    lib: Lib,
+    store: TrustStore,
+    policy: string,
+    signal: AbortSignal,
+    trustedFiles: Buffer[],
+  ): Promise<Opcua.OPCUAClient> {
+    const secure = this.config.securityMode !== 'None';
+    const known = secure ? await knownServerCertificates(lib, store, this.config, trustedFiles) : [];
+    let directError: unknown;
+    for (const certificate of known) {
+      try {
+        return await this.connectClient(lib, store, policy, signal, certificate);
+      } catch (error) {
+        // The refusal of a direct channel is the server's real answer: it wins over the discovery's.
+        directError ??= error;
+      }
+    }
+    let discovered: Buffer | undefined;
+    if (secure) {
+      try {
+        discovered = await this.discoverCertificate(lib, store, policy, signal);
+      } catch (error) {
+        throw this.explainConnectError(directError ?? error, store, policy, {
+          knewCertificate: known.length > 0,
+          discovery: directError === undefined,
+        });
+      }
+      if (known.length > 0)
+        this.ctx.logger.warn(
+          { endpoint: this.where, err: redact(errorMessage(directError)) },
+          'the OPC UA server refused the channel with the known certificate, its endpoint list gave another: update trustedServerCertificates',
+        );
+    }
+    try {
+      return await this.connectClient(lib, store, policy, signal, discovered);
+    } catch (error) {
+      throw this.explainConnectError(error, store, policy, { knewCertificate: known.length > 0 });
+    }
+  }
+
+  private async connectClient(
+    lib: Lib,
+    store: TrustStore,
+    policy: string,
+    signal: AbortSignal,
+    certificate: Buffer | undefined,
+    mode?: 'None',
+  ): Promise<Opcua.OPCUAClient> {
+    if (signal.aborted) throw new NotConnectedError(`connecting to ${this.where} aborted`);
+    const client = this.createClient(lib, store, mode ?? policy, certificate, mode);
+    const onAbort = (): void => void client.disconnect().catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await withTimeout(client.connect(this.config.url), this.config.connectTimeout, 'opening the channel');
+      return client;
+    } catch (error) {
+      void withTimeout(client.disconnect(), 2000, 'disconnect').catch(() => {});
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** The server certificate of the endpoint with our mode and policy, read over a None channel and checked. */
+  private async discoverCertificate(
+    lib: Lib,
+    store: TrustStore,
+    policy: string,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
+    const client = await this.connectClient(lib, store, policy, signal, undefined, 'None');
+    let endpoints: Opcua.EndpointDescription[];
+    try {
+      endpoints = await withTimeout(
+        client.getEndpoints(),
+        this.config.connectTimeout,
+        'reading the endpoints',
+      );
+    } finally {
+      void withTimeout(client.disconnect(), 2000, 'disconnect').catch(() => {});
+    }
+    const mode = lib.MessageSecurityMode[this.config.securityMode];
+    const uri = lib.SecurityPolicy[policy as keyof typeof lib.SecurityPolicy];
+    const endpoint = endpoints.find((e) => e.securityMode === mode && e.securityPolicyUri === uri);
+    if (!endpoint?.serverCertificate) {
+      const offered = [
+        ...new Set(
+          endpoints.map(
+            (e) =>
+              `${lib.MessageSecurityMode[e.securityMode]} / ${e.securityPolicyUri?.split('#')[1] ?? e.securityPolicyUri}`,
+          ),
+        ),
+      ];
+      throw new Error(
+        `BadSecurityPolicyRejected: the server offers no ${this.config.securityMode} / ${policy} endpoint (it offers: ${offered.join(', ')})`,
+      );
+    }
+    const certificate = Buffer.from(endpoint.serverCertificate);
+    const status = await store.manager.checkCertificate(certificate);
+    if (!status.isGood()) throw new Error(`server certificate verification failed: ${status.name}`);
+    return certificate;
+  }
+
   private async dispose(s: OpcuaSession): Promise<void> {
     const undo = this.undo;
     this.undo = undefined;
@@ -398,9 +636,16 @@ export class OpcuaConnection {
     ).catch(() => s.client.disconnect().catch(() => {}));
   }
 
-  private explainConnectError(error: unknown, store: TrustStore, policy: string): NotConnectedError {
+  private explainConnectError(
+    error: unknown,
+    store: TrustStore,
+    policy: string,
+    how: { knewCertificate: boolean; discovery?: boolean },
+  ): NotConnectedError {
     const text = redact(errorMessage(error));
-    if (/BadCertificateUntrusted|Certificate verification failed/i.test(text)) {
+    const refusal = serverRefusal(text);
+    // Our own check of the server certificate (a refusal by the server is reported below).
+    if (/certificate verification failed/i.test(text) || (/BadCertificateUntrusted/.test(text) && !refusal)) {
       const fp = store.lastRejected ? ` (SHA-1 ${formatFingerprint(store.lastRejected)})` : '';
       return new NotConnectedError(
         `${this.where}: the server certificate${fp} is not trusted. It was saved in ${join(store.folder, 'rejected')}; ` +
@@ -409,12 +654,35 @@ export class OpcuaConnection {
         { cause: error },
       );
     }
-    if (/endpoint|security/i.test(text) && this.config.securityMode !== 'None')
+    const secure = this.config.securityMode !== 'None';
+    const channel = `${this.config.securityMode} / ${policy}`;
+    if (
+      how.discovery &&
+      (refusal === 'BadSecurityPolicyRejected' ||
+        refusal === 'BadSecurityModeRejected' ||
+        (refusal === undefined && /premature|disconnect|closed|ECONNRESET|EPIPE/i.test(text))) &&
+      !/offers no/.test(text)
+    )
+      // node-opcua reads the endpoints (and the server certificate) over a None channel first.
       return new NotConnectedError(
-        `${this.where}: cannot open a ${this.config.securityMode} / ${policy} channel: ${text}`,
+        `${this.where}: the server refused the None channel used to read its endpoints and certificate` +
+          `${refusal ? ` (${refusal})` : ''}; a server without None channels needs its certificate ` +
+          `given beforehand: list the certificate file (PEM or DER) in trustedServerCertificates, or put it in ` +
+          `${join(store.folder, 'trusted', 'certs')} with its fingerprint in trustedServerFingerprints ` +
+          `(a fingerprint alone cannot open the channel). node-opcua: ${oneLine(text)}`,
         { cause: error },
       );
-    return new NotConnectedError(`cannot connect to ${this.where}: ${text}`, { cause: error });
+    if (refusal)
+      return new NotConnectedError(
+        `${this.where}: the server refused the ${secure ? channel : 'None'} channel: ${refusal}` +
+          `${hint(refusal, secure)} (node-opcua: ${oneLine(text)})`,
+        { cause: error },
+      );
+    if (/endpoint|security/i.test(text) && secure)
+      return new NotConnectedError(`${this.where}: cannot open a ${channel} channel: ${oneLine(text)}`, {
+        cause: error,
+      });
+    return new NotConnectedError(`cannot connect to ${this.where}: ${oneLine(text)}`, { cause: error });
   }
 
   private explainSessionError(error: unknown): NotConnectedError {

@@ -12,7 +12,7 @@ export interface ResolvedNode {
   nodeId: Opcua.NodeId;
   /** The NodeId as text, with the namespace index of this session. */
   nodeIdText: string;
-  /** Name in messages: configured name, browse path, or display name. */
+  /** Name in messages: configured name, else the browse path from Objects (the NodeId outside Objects). */
   name: string;
   browsePath?: string;
   displayName?: string;
@@ -187,7 +187,7 @@ export async function resolveNodes(s: OpcuaSession, specs: NodeSpec[]): Promise<
     }
   }
 
-  // One read for every node: it must exist and be a Variable; the display name names NodeId nodes.
+  // One read for every node: it must exist and be a Variable.
   const checked: ResolvedNode[] = [];
   for (let i = 0; i < nodes.length; i += CHUNK) {
     const part = nodes.slice(i, i + CHUNK);
@@ -214,11 +214,105 @@ export async function resolveNodes(s: OpcuaSession, specs: NodeSpec[]): Promise<
       }
       const text = (displayName.value?.value as { text?: string } | null)?.text ?? undefined;
       if (text) node.displayName = text;
-      if (!node.name) node.name = text ?? node.nodeIdText;
       checked.push(node);
     });
   }
+  // A NodeId node is named by its browse path from Objects, like browse-path and folder nodes: its
+  // display name alone is not unique (Line1/Temperature and Line2/Temperature).
+  const unnamed = checked.filter((n) => !n.name);
+  const paths = await browsePathsOf(
+    lib,
+    session,
+    unnamed.map((n) => n.nodeId),
+  );
+  unnamed.forEach((node, i) => {
+    const path = paths[i];
+    if (path !== undefined) node.browsePath = path;
+    // Outside Objects (types, views): the NodeId itself, unique by definition.
+    node.name = path ?? node.nodeIdText;
+  });
   return { nodes: dedupe(checked, problems), problems };
+}
+
+const OBJECTS = 'ns=0;i=85';
+const MAX_DEPTH = 32;
+
+/**
+ * The browse path from the Objects folder of each node, found by following inverse hierarchical
+ * references up (the first parent of each node, as most servers have one); undefined for a node
+ * not under Objects. One Browse call per level for all nodes.
+ */
+export async function browsePathsOf(
+  lib: Lib,
+  session: Opcua.ClientSession,
+  nodeIds: Opcua.NodeId[],
+): Promise<(string | undefined)[]> {
+  const result: (string | undefined)[] = nodeIds.map(() => undefined);
+  if (nodeIds.length === 0) return result;
+  const names: Opcua.DataValue[] = [];
+  for (let i = 0; i < nodeIds.length; i += CHUNK)
+    names.push(
+      ...(await session.read(
+        nodeIds.slice(i, i + CHUNK).map((nodeId) => ({ nodeId, attributeId: lib.AttributeIds.BrowseName })),
+      )),
+    );
+  interface Walk {
+    index: number;
+    at: Opcua.NodeId;
+    segments: string[];
+    seen: Set<string>;
+  }
+  let walking: Walk[] = [];
+  nodeIds.forEach((nodeId, index) => {
+    const name = (names[index]?.value?.value as { name?: string } | null)?.name;
+    if (name) walking.push({ index, at: nodeId, segments: [name], seen: new Set([nodeId.toString()]) });
+  });
+  for (let depth = 0; depth < MAX_DEPTH && walking.length > 0; depth++) {
+    const next: Walk[] = [];
+    for (let i = 0; i < walking.length; i += CHUNK) {
+      const part = walking.slice(i, i + CHUNK);
+      const results = await session.browse(
+        part.map((w) => ({
+          nodeId: w.at,
+          browseDirection: lib.BrowseDirection.Inverse,
+          referenceTypeId: 'HierarchicalReferences',
+          includeSubtypes: true,
+          nodeClassMask: 0,
+          resultMask: 63,
+        })),
+      );
+      part.forEach((w, j) => {
+        const parent = results[j]?.references?.[0];
+        if (!parent) return;
+        const key = parent.nodeId.toString();
+        if (key === OBJECTS) {
+          result[w.index] = w.segments.join('/');
+          return;
+        }
+        if (w.seen.has(key)) return;
+        w.seen.add(key);
+        next.push({
+          index: w.index,
+          at: lib.resolveNodeId(key),
+          segments: [parent.browseName.name ?? '', ...w.segments],
+          seen: w.seen,
+        });
+      });
+    }
+    walking = next;
+  }
+  return result;
+}
+
+/** Configured names that two nodes share (they would collide on one topic or series). */
+export function nameCollisions(nodes: ResolvedNode[]): string[] {
+  const byName = new Map<string, string[]>();
+  for (const n of nodes) byName.set(n.name, [...(byName.get(n.name) ?? []), n.nodeIdText]);
+  return [...byName]
+    .filter(([, ids]) => ids.length > 1)
+    .map(
+      ([name, ids]) => `${ids.join(', ')} are all named "${name}": give them distinct names with \`name\``,
+    );
 }
 
 /** Two configured entries may reach the same variable (a folder and a NodeId): keep the first. */
@@ -284,4 +378,38 @@ async function browseFolder(
       `no variable under ${folderText} within ${spec.depth} level(s)${include || exclude ? ' matching include/exclude' : ''}`,
     );
   return found;
+}
+
+/** The plain `ns=<index>` NodeIds of the config (nodes and folders), by namespace index. */
+function plainNodeIds(specs: NodeSpec[]): Map<number, string[]> {
+  const byIndex = new Map<number, string[]>();
+  for (const spec of specs) {
+    const text = typeof spec === 'string' ? spec : (spec.nodeId ?? spec.folder);
+    const m = text === undefined ? null : /^ns=(\d+);/.exec(text.trim());
+    if (!m) continue;
+    const index = Number(m[1]);
+    byIndex.set(index, [...(byIndex.get(index) ?? []), text!.trim()]);
+  }
+  return byIndex;
+}
+
+/**
+ * A server that reorders its namespaces (a restart, a new module) moves what a plain `ns=` index
+ * points at: one warning per index whose namespace URI changed since the previous connect,
+ * naming the `nsu=` form that would have followed the change.
+ */
+export function namespaceChanges(specs: NodeSpec[], before: string[], now: string[]): string[] {
+  const warnings: string[] = [];
+  for (const [index, texts] of plainNodeIds(specs)) {
+    const was = before[index];
+    const is = now[index];
+    if (was === undefined || was === is) continue;
+    const suggestions = texts.map((t) => t.replace(/^ns=\d+;/, `nsu=${was};`));
+    warnings.push(
+      `the server's namespace ${index} was "${was}" at the previous connect and is now ${is === undefined ? 'gone' : `"${is}"`}: ` +
+        `${texts.join(', ')} ${texts.length > 1 ? 'now point' : 'now points'} at ${is === undefined ? 'nothing' : 'other nodes'}; ` +
+        `name ${texts.length > 1 ? 'them' : 'it'} by namespace URI to follow such changes: ${suggestions.join(', ')}`,
+    );
+  }
+  return warnings;
 }

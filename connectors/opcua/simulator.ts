@@ -22,6 +22,11 @@ export interface SimulatorOptions {
   users?: Record<string, string>;
   /** Only Sign and SignAndEncrypt endpoints (Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss). */
   secure?: boolean;
+  /**
+   * With `secure`: refuse None channels even for discovery (GetEndpoints), as open62541 built with
+   * secure policies only and hardened PLCs do. A client must then know the server certificate.
+   */
+  noDiscoveryChannel?: boolean;
   /** How often the values change, in ms. Default 1000. */
   interval?: number;
   /** Extra Double variables Plant/Load/Item00001.. each changing once per interval (benchmarks). */
@@ -91,6 +96,7 @@ export async function startOpcuaSimulator(options: SimulatorOptions): Promise<Ru
       ? [Mode.Sign, Mode.SignAndEncrypt]
       : [Mode.None, Mode.Sign, Mode.SignAndEncrypt],
     securityPolicies: options.secure ? strong : [Policy.None, ...strong],
+    disableDiscovery: options.secure === true && options.noDiscoveryChannel === true,
     allowAnonymous: !users,
     userManager: users
       ? {

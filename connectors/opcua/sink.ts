@@ -56,6 +56,7 @@ interface Pending {
 
 export class OpcuaWriteSink implements Sink {
   private conn: OpcuaConnection | undefined;
+  private failedConnects = 0;
   private readonly nodeId: RenderFn;
   private readonly value: (m: Message) => unknown;
   /** Data types of the nodes written, read once per session (a restarted server may differ). */
@@ -77,8 +78,11 @@ export class OpcuaWriteSink implements Sink {
     const conn = new OpcuaConnection(this.config, this.ctx, { keepSessionAlive: true });
     this.conn = conn;
     try {
-      await conn.open(signal);
+      // After a first failure, the connection retries with its own backoff (reconnectMaxDelay).
+      await conn.open(signal, this.failedConnects > 0);
+      this.failedConnects = 0;
     } catch (error) {
+      this.failedConnects++;
       this.conn = undefined;
       await conn.close();
       throw error;

@@ -77,12 +77,17 @@ describe('opcua source against the plant simulator', () => {
     expect(payload('Plant/Samples/BadSensor')).toMatchObject({ quality: 'bad', status: 'BadSensorFailure' });
     expect(got.get('Plant/Samples/BadSensor')?.meta['opcua.quality']).toBe('bad');
 
-    const temperature = got.get('Temperature')!;
+    const temperature = got.get('Plant/Line1/Temperature')!;
     expect(temperature.meta['opcua.nodeId']).toBe(`ns=${sim.namespaceIndex};s=Line1.Temperature`);
     expect(temperature.meta['opcua.displayName']).toBe('Temperature');
     const t = temperature.payload as OpcuaPayload;
     expect(typeof t.value).toBe('number');
-    expect(t).toMatchObject({ dataType: 'Double', quality: 'good', status: 'Good', node: 'Temperature' });
+    expect(t).toMatchObject({
+      dataType: 'Double',
+      quality: 'good',
+      status: 'Good',
+      node: 'Plant/Line1/Temperature',
+    });
     expect(temperature.time).toBe(Date.parse(t.sourceTimestamp!));
     expect(temperature.time).toBeGreaterThan(started - 60_000);
     expect(Date.parse(t.serverTimestamp!)).toBeGreaterThan(0);
@@ -96,7 +101,7 @@ describe('opcua source against the plant simulator', () => {
     await waitFor(
       async () =>
         (await ctx.registry.metrics()).includes(
-          'passerelle_opcua_last_value_timestamp_seconds{node="Temperature"',
+          'passerelle_opcua_last_value_timestamp_seconds{node="Plant/Line1/Temperature"',
         ),
       'node metric',
     );
@@ -119,12 +124,12 @@ describe('opcua source against the plant simulator', () => {
     await source.connect(AbortSignal.timeout(20_000));
     const messages = await collect(
       source,
-      (ms) => ms.filter((m) => m.meta['opcua.name'] === 'Mode').length >= 3,
+      (ms) => ms.filter((m) => m.meta['opcua.name'] === 'Plant/Setpoints/Mode').length >= 3,
     );
-    const modes = messages.filter((m) => m.meta['opcua.name'] === 'Mode');
+    const modes = messages.filter((m) => m.meta['opcua.name'] === 'Plant/Setpoints/Mode');
     // Polling reads every node each time, changed or not.
     expect(modes.map((m) => (m.payload as OpcuaPayload).value)).toEqual(['auto', 'auto', 'auto']);
-    const energy = byName(messages).get('EnergyWh')!.payload as OpcuaPayload;
+    const energy = byName(messages).get('Plant/Line1/EnergyWh')!.payload as OpcuaPayload;
     expect(energy.dataType).toBe('Int64');
     expect(BigInt(energy.value as string)).toBeGreaterThan(2n ** 53n);
     await source.close();
@@ -169,7 +174,7 @@ describe('opcua source against the plant simulator', () => {
     );
     await trusted.connect(AbortSignal.timeout(20_000));
     const messages = await collect(trusted, (ms) => ms.length >= 1);
-    expect(messages[0]!.meta['opcua.name']).toBe('Pressure');
+    expect(messages[0]!.meta['opcua.name']).toBe('Plant/Line1/Pressure');
     await trusted.close();
   });
 
@@ -203,7 +208,7 @@ describe('opcua source against the plant simulator', () => {
     );
     await source.connect(AbortSignal.timeout(20_000));
     const messages = await collect(source, (ms) => ms.length >= 1);
-    expect(messages[0]!.meta['opcua.name']).toBe('Pressure');
+    expect(messages[0]!.meta['opcua.name']).toBe('Plant/Line1/Pressure');
     // The server authenticated a certificate, not a user name (anonymous is refused by this server).
     const tokens = sim.server.engine.getSessions().map((s) => s.userIdentityToken?.constructor.name);
     expect(tokens).toContain('X509IdentityToken');
@@ -235,7 +240,7 @@ describe('opcua source against the plant simulator', () => {
     );
     await source.connect(AbortSignal.timeout(20_000));
     const messages = await collect(source, (ms) => ms.length >= 2);
-    expect(new Set(messages.map((m) => m.meta['opcua.name']))).toEqual(new Set(['TankLevel']));
+    expect(new Set(messages.map((m) => m.meta['opcua.name']))).toEqual(new Set(['Plant/Line1/TankLevel']));
     const errors = ctx.logs.filter((l) => l.level === 'error').map((l) => l.msg ?? '');
     expect(errors.join('\n')).toMatch(
       /Pressure: the server refused the percent deadband .*AnalogItem.*absolute/,

@@ -11,7 +11,7 @@ import {
   type Source,
 } from '../../src/sdk/index.js';
 import { OpcuaConnection, type OpcuaSession } from './connection.js';
-import { resolveNodes, type ResolvedNode } from './resolve.js';
+import { nameCollisions, namespaceChanges, resolveNodes, type ResolvedNode } from './resolve.js';
 import type { MonitoringSettings, OpcuaSourceConfig } from './spec.js';
 import { dataTypeName, qualityOf, variantToJson } from './values.js';
 
@@ -37,9 +37,12 @@ interface NodeState {
 
 export class OpcuaSource implements Source {
   private conn: OpcuaConnection | undefined;
+  private failedConnects = 0;
   private inbox: Inbox | undefined;
   private watchdogTimer: NodeJS.Timeout | undefined;
   private lastActivity = Date.now();
+  /** The server's namespace array at the previous session, to notice a reordering. */
+  private namespacesSeen: string[] | undefined;
   private readonly lastValue: ComponentGauge;
   private readonly nodeErrors: ComponentGauge;
   private readonly monitored: ComponentGauge;
@@ -72,8 +75,11 @@ export class OpcuaSource implements Source {
     this.inbox = inbox;
     this.conn = conn;
     try {
-      await conn.open(signal);
+      // After a first failure, the connection retries with its own backoff (reconnectMaxDelay).
+      await conn.open(signal, this.failedConnects > 0);
+      this.failedConnects = 0;
     } catch (error) {
+      this.failedConnects++;
       await this.teardown();
       throw error;
     }
@@ -117,7 +123,13 @@ export class OpcuaSource implements Source {
 
   /** On every new session: resolve the nodes, then subscribe or start polling. */
   private async start(s: OpcuaSession, inbox: Inbox, conn: OpcuaConnection): Promise<() => void> {
+    if (this.namespacesSeen)
+      for (const warning of namespaceChanges(this.config.nodes, this.namespacesSeen, s.namespaces))
+        this.ctx.logger.warn({ endpoint: conn.where }, `OPC UA namespace changed: ${warning}`);
+    this.namespacesSeen = s.namespaces;
     const { nodes, problems } = await resolveNodes(s, this.config.nodes);
+    for (const collision of nameCollisions(nodes))
+      this.ctx.logger.warn({ endpoint: conn.where }, `OPC UA node names collide: ${collision}`);
     const states = nodes.map((node) => ({ node, lastTime: 0, repeat: 0 }));
     // resolveNodes checked that every node exists and is a Variable; monitoring may refuse more.
     const monitorProblems: string[] = [];
@@ -264,7 +276,7 @@ export class OpcuaSource implements Source {
             0,
           );
           if (stopped) return;
-          values.forEach((dv, j) => this.safeReceive(part[j]!, dv, inbox));
+          values.forEach((dv, j) => this.safeReceive(part[j]!, dv, inbox, receptionTime()));
         }
         this.lastActivity = Date.now();
       } catch (error) {
@@ -285,9 +297,9 @@ export class OpcuaSource implements Source {
   }
 
   /** A value that can not be turned into a message is dead-lettered with the reason: the stream goes on. */
-  private safeReceive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox): void {
+  private safeReceive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox, readAt?: number): void {
     try {
-      this.receive(st, dv, inbox);
+      this.receive(st, dv, inbox, readAt);
     } catch (error) {
       const reason = `cannot convert the value of ${st.node.nodeIdText}: ${errorMessage(error)}`;
       this.ctx.logger.error({ node: st.node.name }, reason);
@@ -309,8 +321,12 @@ export class OpcuaSource implements Source {
     }
   }
 
-  /** One DataValue -> one message (or a counted drop). */
-  private receive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox): void {
+  /**
+   * One DataValue -> one message (or a counted drop). `readAt`: a polled value, stamped with the
+   * read time (unique in the process, so ids stay unique across polls and reconnects) to make a
+   * regular series of an unchanged value; the source timestamp stays in the payload.
+   */
+  private receive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox, readAt?: number): void {
     this.lastActivity = Date.now();
     const code = dv.statusCode?.value ?? 0;
     const quality = qualityOf(code);
@@ -330,7 +346,8 @@ export class OpcuaSource implements Source {
     const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
     const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
     // Without a device or server time: the time it was received, unique below the millisecond.
-    const time = Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime();
+    const time =
+      readAt ?? (Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime());
     // The same node and source timestamp is the same event (a republish); a second change in the same millisecond gets a suffix.
     if (time === st.lastTime) st.repeat++;
     else {

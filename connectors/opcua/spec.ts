@@ -121,7 +121,7 @@ const nodeObject = z
       .min(1)
       .optional()
       .describe(
-        'Name given to the node in messages (`payload.node`, `meta.opcua.name`). Default: the browse path, or the display name for a NodeId. With `folder`: a prefix.',
+        'Name given to the node in messages (`payload.node`, `meta.opcua.name`). Default: the browse path from the Objects folder (also for a NodeId: `Plant/Line1/Temperature`, so equal display names in two folders do not collide; the NodeId itself for a node outside Objects). With `folder`: a prefix.',
       ),
     ...monitoringShape,
   })
@@ -183,7 +183,7 @@ const connectionShape = {
     .array(z.string())
     .default([])
     .describe(
-      'Server certificates to trust, as paths of PEM or DER files, added to the trusted store at connect. Another way: move the file from rejected/ to trusted/certs/ in the PKI folder.',
+      'Server certificates to trust, as paths of PEM or DER files, added to the trusted store at connect. In Sign/SignAndEncrypt the secure channel is then opened directly with this certificate, without reading the endpoints over a None channel (needed for servers that offer no None channel at all). Another way: move the file from rejected/ to trusted/certs/ in the PKI folder.',
     ),
   trustedServerFingerprints: z
     .array(
@@ -207,10 +207,10 @@ const connectionShape = {
     ),
   connectTimeout: duration('How long one connection attempt (channel and session) may take.').prefault('10s'),
   reconnectDelay: duration(
-    'Delay before the first reconnection attempt; it doubles on each failure, with jitter.',
+    'Delay before the first reconnection attempt; it doubles on each failure, with jitter. Also applies to the first connection after its first failure.',
   ).prefault('1s'),
   reconnectMaxDelay: duration(
-    'Longest delay between two reconnection attempts. Reconnection never gives up.',
+    'Longest delay between two connection attempts, the first connection included. Reconnection never gives up.',
   ).prefault('30s'),
   sessionTimeout: duration('Session timeout asked of the server.').prefault('60s'),
 };

@@ -388,6 +388,28 @@ describe('sheets stub', () => {
     expect(stub.values(id, 'Sheet1')).toEqual([]);
   });
 
+  it('hides and shows columns with updateDimensionProperties, inside the grid only, atomically', async () => {
+    const id = stub.createSpreadsheet();
+    const sheetId = stub.sheet(id, 'Sheet1')!.sheetId;
+    const hide = (startIndex: number, endIndex: number, hiddenByUser = true) => ({
+      updateDimensionProperties: {
+        range: { sheetId, dimension: 'COLUMNS', startIndex, endIndex },
+        properties: { hiddenByUser },
+        fields: 'hiddenByUser',
+      },
+    });
+    await api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests: [hide(2, 4)] } });
+    expect(stub.sheet(id, 'Sheet1')?.hiddenColumns).toEqual(new Set([2, 3]));
+    const e = await failure(
+      api.spreadsheets.batchUpdate({
+        spreadsheetId: id,
+        requestBody: { requests: [hide(2, 3, false), hide(25, 27)] },
+      }),
+    );
+    expect(e.message).toMatch(/Invalid requests\[1\]\.updateDimensionProperties: Range exceeds grid limits/);
+    expect(stub.sheet(id, 'Sheet1')?.hiddenColumns).toEqual(new Set([2, 3]));
+  });
+
   it('refuses more than 18,278 columns in a tab', async () => {
     const id = stub.createSpreadsheet();
     const sheetId = stub.sheet(id, 'Sheet1')!.sheetId;

@@ -35,6 +35,8 @@ export interface StubSheet {
   columnCount: number;
   /** rows[r][c], 0-based; holes are empty cells. */
   rows: (StubCell | undefined)[][];
+  /** 0-based indexes of the columns hidden by a user (or by `updateDimensionProperties`). */
+  hiddenColumns: Set<number>;
 }
 
 export interface StubSpreadsheet {
@@ -603,6 +605,7 @@ export class SheetsStub {
       rowCount: grid.rowCount ?? 1000,
       columnCount: grid.columnCount ?? 26,
       rows: [],
+      hiddenColumns: new Set(),
     };
     if (book.sheets.some((s) => s.sheetId === sheet.sheetId))
       throw new HttpError(400, `Sheet with id ${sheet.sheetId} already exists.`);
@@ -668,6 +671,36 @@ export class SheetsStub {
           else throw new HttpError(400, `Invalid value at 'requests[${i}].append_dimension.dimension'`);
           this.checkColumns(sheet);
           this.checkCells(copy, 'appendDimension');
+          replies.push({});
+        } else if (request.updateDimensionProperties) {
+          const u = request.updateDimensionProperties as {
+            range?: { sheetId?: number; dimension?: string; startIndex?: number; endIndex?: number };
+            properties?: { hiddenByUser?: boolean; pixelSize?: number };
+            fields?: string;
+          };
+          if (!u.fields) throw new HttpError(400, "At least one field must be specified in 'fields'.");
+          const sheet = grid(u.range?.sheetId);
+          if (u.range?.dimension !== 'COLUMNS' && u.range?.dimension !== 'ROWS')
+            throw new HttpError(
+              400,
+              `Invalid value at 'requests[${i}].update_dimension_properties.range.dimension'`,
+            );
+          const size = u.range.dimension === 'COLUMNS' ? sheet.columnCount : sheet.rowCount;
+          const start = u.range.startIndex ?? 0;
+          const end = u.range.endIndex ?? size;
+          if (start < 0 || end > size || start >= end)
+            throw new HttpError(
+              400,
+              `Range exceeds grid limits. Max rows: ${sheet.rowCount}, max columns: ${sheet.columnCount}`,
+            );
+          // Only column visibility is modelled (the sink uses nothing else); copied so a failing
+          // later request leaves the book untouched.
+          if (u.range.dimension === 'COLUMNS' && u.fields.split(',').includes('hiddenByUser')) {
+            sheet.hiddenColumns = new Set(sheet.hiddenColumns);
+            for (let c = start; c < end; c++)
+              if (u.properties?.hiddenByUser) sheet.hiddenColumns.add(c);
+              else sheet.hiddenColumns.delete(c);
+          }
           replies.push({});
         } else if (request.repeatCell) {
           const r = request.repeatCell as {
