@@ -109,6 +109,27 @@ function validatePipelines(texts: { file: string; text: string }[], secretDir: s
 
 /** What every passerelle workload must have, whichever tool rendered it. */
 /** `namespace`: where the objects land when they do not say (Helm's release namespace). */
+/** MiB in a Kubernetes or compose memory quantity (512Mi, 1Gi, 512m, 1G). */
+function mebibytes(quantity: string): number {
+  const m = /^(\d+)(Mi|Gi|M|G|m|g)$/.exec(quantity);
+  if (!m) throw new Error(`unexpected memory quantity ${quantity}`);
+  const n = Number(m[1]);
+  return { Mi: n, Gi: n * 1024, M: (n * 1e6) / 2 ** 20, G: (n * 1e9) / 2 ** 20, m: n, g: n * 1024 }[m[2]!]!;
+}
+
+/**
+ * The V8 old-space limit (NODE_OPTIONS) is set and sized to the memory limit: between half and 5/8
+ * of it, the rest being code, the young generation, buffers and native memory (docs/operations.md).
+ */
+function expectHeapSizedTo(nodeOptions: string | undefined, limit: string): number {
+  const heap = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions ?? '')?.[1]);
+  expect(heap, `NODE_OPTIONS "${nodeOptions}" for a ${limit} limit`).toBeGreaterThanOrEqual(
+    mebibytes(limit) / 2,
+  );
+  expect(heap).toBeLessThanOrEqual(Math.ceil((mebibytes(limit) * 5) / 8));
+  return heap;
+}
+
 function checkWorkload(
   objects: K8sObject[],
   kind: 'StatefulSet' | 'Deployment',
@@ -132,6 +153,10 @@ function checkWorkload(
   expect(container.readinessProbe.httpGet.path).toBe('/readyz');
   expect(container.resources.requests.memory).toBeDefined();
   expect(container.resources.limits.memory).toBeDefined();
+  expectHeapSizedTo(
+    container.env.find((e: Any) => e.name === 'NODE_OPTIONS')?.value,
+    container.resources.limits.memory,
+  );
   expect(pod.spec.securityContext.runAsNonRoot).toBe(true);
   expect(pod.spec.securityContext.runAsUser).toBeGreaterThan(0);
   expect(container.securityContext).toMatchObject({
@@ -326,6 +351,23 @@ describe('Helm chart (rendered with text/template + Sprig)', () => {
     expect(find(objects, 'StatefulSet').spec.template.spec.containers[0].image).toBe('passerelle:0.1.0');
   });
 
+  it('sizes the V8 heap to the memory limit, or as given, with extra Node.js flags', () => {
+    const nodeOptions = (values: object): string => {
+      expect(validateValues(mergedValues(values)), ajv.errorsText(validateValues.errors)).toBe(true);
+      const out = render(values);
+      expect(out.stderr).toBe('');
+      const container = find(parseObjects(out.stdout), 'StatefulSet').spec.template.spec.containers[0];
+      return container.env.find((e: Any) => e.name === 'NODE_OPTIONS')?.value;
+    };
+    expect(nodeOptions({})).toBe('--max-old-space-size=320');
+    expect(nodeOptions({ resources: { limits: { memory: '1Gi' } } })).toBe('--max-old-space-size=640');
+    expect(nodeOptions({ resources: { limits: { memory: '300M' } } })).toBe('--max-old-space-size=178');
+    expect(nodeOptions({ heap: { maxOldSpaceSize: 200, nodeOptions: '--max-semi-space-size=2' } })).toBe(
+      '--max-old-space-size=200 --max-semi-space-size=2',
+    );
+    expect(validateValues(mergedValues({ heap: { nodeOptions: '--require /tmp/x.js; rm' } }))).toBe(false);
+  });
+
   it('renders a Deployment with a hard anti-affinity, a ServiceMonitor and an inline Redis URL', () => {
     const values = {
       workloadKind: 'Deployment',
@@ -397,6 +439,7 @@ describe('compose stack', () => {
     expect(service.command).toEqual(['run', '--http', '0.0.0.0:8080', '/etc/passerelle/pipelines']);
     expect(service.environment.PASSERELLE_REDIS_URL).toBe('redis://redis:6379');
     expect(service.environment.PASSERELLE_ADMIN_TOKEN).toBe('${PASSERELLE_ADMIN_TOKEN:-}');
+    expectHeapSizedTo(service.environment.NODE_OPTIONS, service.mem_limit);
     expect(compose.secrets.influxdb_password.environment).toBe('INFLUXDB_PASSWORD');
     const folder = join(dir, 'pipelines');
     const files = ['opcua-to-mqtt.yaml', 'mqtt-to-influxdb.yaml'];
@@ -423,6 +466,8 @@ describe('Dockerfile (checked statically: no Docker engine here)', () => {
     expect(instructions.find((l) => l.startsWith('HEALTHCHECK'))).toMatch(/\/healthz/);
     expect(instructions.find((l) => l.startsWith('CMD'))).toContain('0.0.0.0:8080');
     expect(dockerfile).toMatch(/VOLUME \["\/tmp"\]/);
+    // Sized for the 512Mi limit of the manifests.
+    expectHeapSizedTo(/NODE_OPTIONS=(\S+)/.exec(dockerfile)?.[1], '512Mi');
   });
 
   it('copies only paths that exist, and .dockerignore keeps node_modules, tests and secrets out', () => {

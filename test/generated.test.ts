@@ -8,7 +8,7 @@ import {
   replaceConfigSection,
 } from '../src/config/index.js';
 import { builtinRegistry } from '../src/registry/index.js';
-import type { ComponentDefinition } from '../src/sdk/index.js';
+import type { ComponentEntry } from '../src/sdk/index.js';
 
 /**
  * The generated files are committed (DESIGN.md §5); these tests fail when one is stale.
@@ -23,10 +23,10 @@ const read = (path: string): string | undefined => {
 };
 
 /** Where a component's README is: connectors/<type>/ or src/transforms/<type>/ (as in scripts/generate.js). */
-const readmeOf = (d: ComponentDefinition): string =>
+const readmeOf = (d: ComponentEntry): string =>
   d.kind === 'transform' ? `src/transforms/${d.type}/README.md` : `connectors/${d.type}/README.md`;
 
-const readmes = new Map<string, ComponentDefinition[]>();
+const readmes = new Map<string, ComponentEntry[]>();
 for (const d of [...builtinRegistry.sources, ...builtinRegistry.sinks, ...builtinRegistry.transforms]) {
   readmes.set(readmeOf(d), [...(readmes.get(readmeOf(d)) ?? []), d]);
 }

@@ -4,7 +4,7 @@ import { EventError, detectFormat, parseEvent } from './events.js';
 import * as fx from './fixtures.js';
 import { buildRecord, dedupKey } from './record.js';
 import { chirpstackSourceConfig, matchEventTopic, subscriptionFilters } from './spec.js';
-import { Deduplicator, DeviceTracker } from './tracker.js';
+import { Deduplicator, DeviceTracker, metricDevices } from './tracker.js';
 import { isJsonPayload, parseBody } from './source.js';
 import { decodeProtobufEvent } from './protobuf.js';
 
@@ -436,7 +436,7 @@ describe('DeviceTracker', () => {
   it('tracks at most maxDevices and exports per-device gauges', async () => {
     const { createFakeContext } = await import('../../test/conformance/context.js');
     const ctx = createFakeContext();
-    const t = new DeviceTracker(2, ctx.metrics);
+    const t = new DeviceTracker(2, ctx.metrics, 2);
     t.uplink('a', 1, 1000, { id: 'g', rssi: -80, snr: 5, location: null });
     t.uplink('b', 1, 2000, null);
     t.uplink('c', 1, 3000, null);
@@ -448,6 +448,21 @@ describe('DeviceTracker', () => {
       /passerelle_chirpstack_device_uplinks\{devEui="c",pipeline="test",component="test"\} 1/,
     );
     expect(text).toMatch(/passerelle_chirpstack_device_last_seen_seconds\{devEui="c",[^}]*\} 3/);
+  });
+
+  it('exports per-device series only when asked (deviceMetrics), for at most the cap', async () => {
+    const { createFakeContext } = await import('../../test/conformance/context.js');
+    const off = createFakeContext();
+    new DeviceTracker(10, off.metrics).uplink('a', 1, 1000, null);
+    expect(await off.registry.metrics()).not.toMatch(/devEui=/);
+    const capped = createFakeContext();
+    const t = new DeviceTracker(10, capped.metrics, metricDevices(2));
+    for (const d of ['a', 'b', 'c']) t.uplink(d, 1, 1000, null);
+    const text = await capped.registry.metrics();
+    expect(text).toMatch(/passerelle_chirpstack_device_uplinks\{devEui="b"/);
+    expect(text).not.toMatch(/devEui="c"/);
+    expect(t.state('c')).toMatchObject({ uplinks: 1 });
+    expect([metricDevices(false), metricDevices(true), metricDevices(50)]).toEqual([0, 1000, 50]);
   });
 });
 

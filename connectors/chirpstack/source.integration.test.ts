@@ -306,7 +306,7 @@ describe('chirpstack source', () => {
   it('flags frame counter gaps and resets, and exports per-device metrics', async () => {
     const prefix = unique('fcnt');
     const ctx = createFakeContext();
-    const s = source(prefix, {}, ctx);
+    const s = source(prefix, { deviceMetrics: true }, ctx);
     await connect(s);
     for (const [i, fCnt] of [10, 11, 14, 2].entries())
       await publish(v4Topic(prefix), fx.v4Up({ deduplicationId: `${prefix}-${i}`, fCnt }));

@@ -14,7 +14,7 @@ import { EventError, eventOf, parseEvent, type ParsedEvent } from './events.js';
 import { decodeProtobufEvent } from './protobuf.js';
 import { buildRecord, dedupKey } from './record.js';
 import { matchEventTopic, subscriptionFilters, type ChirpstackSourceConfig } from './spec.js';
-import { Deduplicator, DeviceTracker, type Undo } from './tracker.js';
+import { Deduplicator, DeviceTracker, metricDevices, type Undo } from './tracker.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -93,7 +93,7 @@ export class ChirpstackSource implements Source {
   ) {
     this.mqtt = new MqttSource(mqttConfigFor(config, ctx.pipeline), ctx);
     this.dedup = new Deduplicator(config.dedupWindow);
-    this.tracker = new DeviceTracker(config.maxDevices, ctx.metrics);
+    this.tracker = new DeviceTracker(config.maxDevices, ctx.metrics, metricDevices(config.deviceMetrics));
     this.duplicates = ctx.metrics.counter(
       'passerelle_chirpstack_duplicates_total',
       'ChirpStack events left out as duplicates (same deduplicationId, or device and fCnt, within dedupWindow).',

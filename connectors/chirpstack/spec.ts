@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { byteLayoutSchema, duration } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape, topicFilterProblem } from '../mqtt/spec.js';
+import type { SourceSpec } from '../../src/sdk/index.js';
 
 /**
  * The config of the `chirpstack` source: the one place it is defined. The MQTT connection
@@ -165,6 +166,12 @@ export const chirpstackSourceConfig = z
       .describe(
         'Devices tracked at most for frame counters and per-device metrics; the least recently seen is forgotten beyond it.',
       ),
+    deviceMetrics: z
+      .union([z.boolean(), z.number().int().positive().max(100_000)])
+      .default(false)
+      .describe(
+        'Per-device metric series (last seen, uplinks, lost uplinks, frame counter resets, RSSI, SNR: six series per device). Off by default: 10,000 devices make 60,000 series. `true` exports them for at most 1,000 devices, a number for at most that many (the devices seen first while tracked; a forgotten device frees its place).',
+      ),
     maxPayloadBytes: z
       .number()
       .int()
@@ -265,3 +272,31 @@ export function matchEventTopic(
   }
   return out.event === undefined ? undefined : { ...out, event: out.event };
 }
+
+export const chirpstackSourceSpec: SourceSpec<typeof chirpstackSourceConfig> = {
+  kind: 'source',
+  type: 'chirpstack',
+  title: 'ChirpStack (LoRaWAN) events',
+  summary:
+    "Reads uplinks and other device events from ChirpStack's MQTT integration (v4 and v3), decodes payloads (ChirpStack's object, Cayenne LPP or a byte layout), drops duplicates and tracks frame counters.",
+  config: chirpstackSourceConfig,
+  examples: [
+    { url: 'mqtt://chirpstack-mosquitto:1883' },
+    {
+      url: 'mqtts://lns.example.com:8883',
+      username: 'passerelle',
+      password: '${env:CHIRPSTACK_MQTT_PASSWORD}',
+      tls: { ca: '/etc/passerelle/ca.pem' },
+      applications: ['17c82e96-be03-4f38-aef3-f83d48582d97'],
+      events: ['up', 'status'],
+      decoders: {
+        '1': 'cayenne-lpp',
+        '2': { type: 'byte-layout', layout: [{ name: 'level', offset: 0, type: 'uint16be', scale: 0.1 }] },
+      },
+    },
+  ],
+  delivery: (config) => (config.qos >= 1 && !config.cleanSession ? 'at-least-once' : 'best-effort'),
+  // Without a share group every replica would read every event: one replica reads, under a lease.
+  singleReader: (config) => config.shareGroup === undefined,
+  load: async () => (await import('./index.js')).chirpstackSource,
+};

@@ -60,8 +60,15 @@ export interface UplinkOutcome {
   undo: Undo;
 }
 
+/** How many devices get metric series: `deviceMetrics` is off, on (1,000) or a number. */
+export function metricDevices(setting: boolean | number): number {
+  return setting === true ? 1_000 : setting === false ? 0 : setting;
+}
+
 export class DeviceTracker {
   private readonly devices = new Map<string, DeviceState>();
+  /** Devices with metric series, at most `maxMetricDevices` (opt-in: six series per device). */
+  private readonly exported = new Set<string>();
   private readonly gauges: Record<
     'lastSeen' | 'uplinks' | 'lost' | 'resets' | 'rssi' | 'snr',
     ComponentGauge
@@ -70,6 +77,7 @@ export class DeviceTracker {
   constructor(
     private readonly maxDevices: number,
     metrics: ComponentMetrics,
+    private readonly maxMetricDevices = 0,
   ) {
     const g = (name: string, help: string) => metrics.gauge(name, help, ['devEui']);
     this.gauges = {
@@ -165,6 +173,10 @@ export class DeviceTracker {
   }
 
   private export(devEui: string, s: DeviceState): void {
+    if (!this.exported.has(devEui)) {
+      if (this.exported.size >= this.maxMetricDevices) return;
+      this.exported.add(devEui);
+    }
     const labels = { devEui };
     this.gauges.lastSeen.set(labels, Math.round(s.lastSeen / 1000));
     this.gauges.uplinks.set(labels, s.uplinks);
@@ -175,6 +187,7 @@ export class DeviceTracker {
   }
 
   private unexport(devEui: string): void {
+    if (!this.exported.delete(devEui)) return;
     for (const gauge of Object.values(this.gauges)) gauge.remove({ devEui });
   }
 }

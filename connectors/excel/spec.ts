@@ -1,6 +1,7 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { columnsConfig, duration } from '../../src/sdk/index.js';
+import type { SinkSpec } from '../../src/sdk/index.js';
 
 /** Excel's own limit: 1,048,576 rows per worksheet, the header row included. */
 export const EXCEL_MAX_ROWS = 1_048_576;
@@ -102,3 +103,34 @@ export const excelSinkConfig = z.strictObject({
 
 export type ExcelSinkConfig = z.output<typeof excelSinkConfig>;
 export type ExcelRetentionConfig = z.output<typeof excelRetentionConfig>;
+
+export const excelSinkSpec: SinkSpec<typeof excelSinkConfig> = {
+  kind: 'sink',
+  type: 'excel',
+  title: 'Excel files',
+  summary:
+    'Writes rows into .xlsx workbooks that always open: one file per period (hour, day, week, month) or row count, one sheet per key, typed columns; rows are acknowledged once journaled on disk.',
+  config: excelSinkConfig,
+  examples: [
+    { directory: '/var/lib/passerelle/exports' },
+    {
+      directory: '/var/lib/passerelle/exports',
+      fileName: 'plant-{{date:YYYY-MM}}.xlsx',
+      rotate: 'month',
+      timeZone: 'Europe/Berlin',
+      sheet: '{{topic[1]}}',
+      columns: [
+        { header: 'time', value: 'time', format: 'yyyy-mm-dd hh:mm:ss' },
+        { header: 'temperature', value: 'payload.temperature', type: 'number', format: '0.0' },
+        { header: 'status', value: 'payload.status', type: 'text' },
+      ],
+      retention: { maxAge: '90d', archiveDirectory: '/var/lib/passerelle/archive' },
+      manifest: true,
+    },
+  ],
+  // A batch is acknowledged once its rows are flushed to the journal on disk.
+  delivery: () => 'at-least-once',
+  // A batch delivered again (same message ids and times) is recognised and not written twice.
+  idempotent: () => true,
+  load: async () => (await import('./index.js')).excelSink,
+};

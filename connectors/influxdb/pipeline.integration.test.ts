@@ -44,13 +44,13 @@ afterAll(async () => {
   await Promise.all([broker?.dispose(), influx?.dispose(), secured?.dispose()]);
 });
 
-function start(yaml: string): { pipeline: Pipeline; backend: OutboxBackend } {
+async function start(yaml: string): Promise<{ pipeline: Pipeline; backend: OutboxBackend }> {
   const result = loadPipelineTexts([{ file: 'test.yaml', text: yaml }], builtinRegistry, {
     env: { INFLUX_PASSWORD: 'wrong-password' },
   });
   expect(result.issues.map(formatIssue)).toEqual([]);
   const backend = createMemoryBackend({ maxAgeMs: 3_600_000, maxCount: 10_000 });
-  const pipeline = new Pipeline(toPlan(result.pipelines[0]!, builtinRegistry), {
+  const pipeline = new Pipeline(await toPlan(result.pipelines[0]!, builtinRegistry), {
     backend,
     metrics: new EngineMetrics(new Registry()),
     logger: silentLogger,
@@ -72,7 +72,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 describe('influxdb sink in a pipeline', () => {
   it('keeps every point through a 20 s InfluxDB outage, none duplicated', async () => {
-    const { pipeline } = start(`
+    const { pipeline } = await start(`
 name: influx-outage
 source:
   type: mqtt
@@ -144,7 +144,7 @@ sinks:
       method: 'POST',
       body: `legacy v=1i ${Date.now() - 10_000}`,
     });
-    const { pipeline, backend } = start(`
+    const { pipeline, backend } = await start(`
 name: influx-conflict
 source:
   type: mqtt
@@ -182,7 +182,7 @@ sinks:
 
   it('stops on wrong credentials with a readable error and does not retry against InfluxDB', async () => {
     const before = await authFailures(secured);
-    const { pipeline } = start(`
+    const { pipeline } = await start(`
 name: influx-auth
 source:
   type: mqtt

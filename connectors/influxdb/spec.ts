@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { compileGetter, compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
 import { nameProblem } from './line-protocol.js';
+import type { SinkSpec } from '../../src/sdk/index.js';
 
 /** The config of the `influxdb` sink: the one place it is defined. Durations are parsed to milliseconds. */
 
@@ -309,3 +310,71 @@ export type InfluxdbSinkConfig = z.output<typeof influxdbSinkConfig>;
 export function writePrecision(config: Pick<InfluxdbSinkConfig, 'precision' | 'timestamp'>): Precision {
   return config.precision ?? (config.timestamp === undefined ? 'us' : 'ms');
 }
+
+export const influxdbSinkSpec: SinkSpec<typeof influxdbSinkConfig> = {
+  kind: 'sink',
+  type: 'influxdb',
+  title: 'InfluxDB',
+  summary:
+    'Writes messages as points to InfluxDB 1.x, 2.x or 3 through its native write API, in batches; points InfluxDB refuses, and texts line protocol cannot carry, are dead-lettered with the reason, the rest of the batch is stored.',
+  config: influxdbSinkConfig,
+  examples: [
+    { url: 'http://influxdb:8086', database: 'plant', measurement: 'readings' },
+    {
+      url: 'https://influxdb.example.com:8086',
+      database: 'plant',
+      retentionPolicy: 'one_year',
+      measurement: '{{ topic[1] }}',
+      tags: { device: 'payload.deviceId', site: 'topic[0]' },
+      fields: {
+        temperature: 'float',
+        rssi: 'integer',
+        online: 'boolean',
+        firmware: { from: 'meta.fw', type: 'string' },
+      },
+      timestamp: 'payload.ts',
+      username: 'bridge',
+      password: '${env:INFLUXDB_PASSWORD}',
+      tls: { ca: '/etc/passerelle/influxdb-ca.pem' },
+      batch: { count: 5000, maxWait: '1s' },
+    },
+    {
+      url: 'https://influxdb.example.com:8086',
+      version: 2,
+      org: 'plant-co',
+      bucket: 'plant',
+      token: '${env:INFLUXDB_TOKEN}',
+      measurement: 'telemetry',
+      tags: { device: 'topic[2]' },
+      timestamp: 'payload.ts',
+      precision: 'ns',
+    },
+    {
+      url: 'http://influxdb3:8181',
+      version: 3,
+      database: 'plant',
+      token: '${env:INFLUXDB_TOKEN}',
+      measurement: 'telemetry',
+      tags: { device: 'topic[2]' },
+    },
+  ],
+  // write() resolves on InfluxDB's 204: the points are in its WAL.
+  // Few large writes: InfluxDB recommends 5,000 points per request; a second of latency is fine for an archive.
+  batchDefaults: { count: 5000, maxWait: '1s' },
+  delivery: () => 'at-least-once',
+  // A point is identified by measurement, tags and timestamp: writing it again replaces it.
+  idempotent: () => true,
+  caveats: (config) => {
+    const precision = writePrecision(config);
+    if (config.timestamp !== undefined)
+      return [
+        `points of one series (measurement and tags) with the same time from \`timestamp: ${config.timestamp}\` (at precision ${precision}) are one point in InfluxDB: the later message replaces the earlier`,
+      ];
+    if (precision === 's' || precision === 'ms')
+      return [
+        `precision ${precision} is coarser than the message time (microseconds): messages of one series received in the same ${precision === 's' ? 'second' : 'millisecond'} are one point in InfluxDB`,
+      ];
+    return [];
+  },
+  load: async () => (await import('./index.js')).influxdbSink,
+};

@@ -50,7 +50,7 @@ async function start(yaml: string, backend?: OutboxBackend): Promise<Pipeline> {
   const result = loadPipelineTexts([{ file: 'test.yaml', text: yaml }], builtinRegistry, { env: {} });
   expect(result.issues.map(formatIssue)).toEqual([]);
   const outboxes = backend ?? createMemoryBackend({ maxAgeMs: 3_600_000, maxCount: 10_000 });
-  const pipeline = new Pipeline(toPlan(result.pipelines[0]!, builtinRegistry), {
+  const pipeline = new Pipeline(await toPlan(result.pipelines[0]!, builtinRegistry), {
     backend: outboxes,
     metrics: new EngineMetrics(new Registry()),
     logger: silentLogger,

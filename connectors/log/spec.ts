@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SinkSpec } from '../../src/sdk/index.js';
 
 export const logSinkConfig = z.strictObject({
   output: z
@@ -25,3 +26,23 @@ export const logSinkConfig = z.strictObject({
 });
 
 export type LogSinkConfig = z.output<typeof logSinkConfig>;
+
+export const logSinkSpec: SinkSpec<typeof logSinkConfig> = {
+  kind: 'sink',
+  type: 'log',
+  title: 'Log',
+  summary:
+    'Writes each message as one JSON line to stdout, stderr, the service log or a file. For demos and debugging.',
+  config: logSinkConfig,
+  examples: [
+    {},
+    { fields: 'payload' },
+    { output: '/var/log/passerelle/readings.jsonl', fsync: true },
+    { output: 'logger', level: 'debug' },
+  ],
+  // A write resolves once the OS has the bytes; the service logger buffers, so it promises less.
+  delivery: (config) => (config.output === 'logger' ? 'best-effort' : 'at-least-once'),
+  // A batch written again after a failure appends its lines again.
+  idempotent: () => false,
+  load: async () => (await import('./index.js')).logSink,
+};

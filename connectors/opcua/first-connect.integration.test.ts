@@ -56,7 +56,7 @@ sinks:
     );
     expect(result.issues.map(formatIssue)).toEqual([]);
     const backend = createMemoryBackend({ maxAgeMs: 3_600_000, maxCount: 1000 });
-    const pipeline = new Pipeline(toPlan(result.pipelines[0]!, builtinRegistry), {
+    const pipeline = new Pipeline(await toPlan(result.pipelines[0]!, builtinRegistry), {
       backend,
       metrics: new EngineMetrics(new Registry()),
       logger: silentLogger,

@@ -43,6 +43,7 @@ describe('opcua source against the plant simulator', () => {
           { folder: 'Plant/Samples', depth: 1 },
         ],
         publishingInterval: '100ms',
+        nodeMetrics: true,
       }),
       ctx,
     );

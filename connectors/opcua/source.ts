@@ -46,11 +46,16 @@ export class OpcuaSource implements Source {
   private readonly lastValue: ComponentGauge;
   private readonly nodeErrors: ComponentGauge;
   private readonly monitored: ComponentGauge;
+  /** Nodes with a last-value series: opt-in (`nodeMetrics`), at most its cap. */
+  private readonly nodeSeries = new Set<string>();
+  private readonly maxNodeSeries: number;
 
   constructor(
     private readonly config: OpcuaSourceConfig,
     private readonly ctx: ComponentContext,
   ) {
+    const { nodeMetrics } = config;
+    this.maxNodeSeries = nodeMetrics === true ? 1_000 : nodeMetrics === false ? 0 : nodeMetrics;
     this.lastValue = ctx.metrics.gauge(
       'passerelle_opcua_last_value_timestamp_seconds',
       'Time (Unix seconds) of the last value received for each OPC UA node.',
@@ -381,6 +386,9 @@ export class OpcuaSource implements Source {
       time,
     };
     inbox.push(message);
-    if (this.config.nodeMetrics) this.lastValue.set({ node: node.name }, Date.now() / 1000);
+    if (this.nodeSeries.has(node.name) || this.nodeSeries.size < this.maxNodeSeries) {
+      this.nodeSeries.add(node.name);
+      this.lastValue.set({ node: node.name }, Date.now() / 1000);
+    }
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, templateProblem, duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
+import type { SinkSpec, SourceSpec } from '../../src/sdk/index.js';
 
 /**
  * The config of the `opcua` source and the `opcua-write` sink: the one place it is defined.
@@ -306,10 +307,10 @@ export const opcuaSourceConfig = z
       'Reconnect when neither data nor a keep-alive arrived for this long. Keep-alives are asked for at a third of it.',
     ).prefault('30s'),
     nodeMetrics: z
-      .boolean()
-      .default(true)
+      .union([z.boolean(), z.number().int().positive().max(100_000)])
+      .default(false)
       .describe(
-        'Export the time of the last value of each node (one metric series per node). Turn off with many thousands of nodes.',
+        'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
       ),
     maxInFlight: z
       .number()
@@ -415,3 +416,63 @@ export type MonitoringSettings = Pick<
   OpcuaSourceConfig,
   'samplingInterval' | 'queueSize' | 'deadband' | 'trigger'
 >;
+
+export const opcuaSourceSpec: SourceSpec<typeof opcuaSourceConfig> = {
+  kind: 'source',
+  type: 'opcua',
+  title: 'OPC UA client',
+  summary:
+    'Reads OPC UA variables by subscription (data changes) or polling, with security, user identity and automatic recovery; one message per value.',
+  config: opcuaSourceConfig,
+  examples: [
+    {
+      url: 'opc.tcp://plc:4840',
+      nodes: ['ns=2;s=Line1.Temperature', 'nsu=urn:plant;s=Line1.Pressure'],
+    },
+    {
+      url: 'opc.tcp://plc:4840',
+      securityMode: 'SignAndEncrypt',
+      securityPolicy: 'Basic256Sha256',
+      username: 'bridge',
+      password: '${env:OPCUA_PASSWORD}',
+      trustedServerFingerprints: ['3A:5F:0C:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11'],
+      nodes: [
+        { folder: 'Plant/Line1', depth: 2, exclude: ['*Alarm*'] },
+        { browsePath: 'Plant/Line1/TankLevel', deadband: { type: 'percent', value: 2 } },
+      ],
+      publishingInterval: '500ms',
+    },
+    { url: 'opc.tcp://gateway:4840', mode: 'poll', pollInterval: '10s', nodes: ['ns=3;i=1001'] },
+  ],
+  // Data changes can not be held back on the server: what is in flight when the service stops is lost.
+  delivery: () => 'best-effort',
+  // One session per server and pipeline: two replicas would read everything twice.
+  singleReader: () => true,
+  warnings: connectionWarnings,
+  load: async () => (await import('./index.js')).opcuaSource,
+};
+
+export const opcuaWriteSinkSpec: SinkSpec<typeof opcuaWriteSinkConfig> = {
+  kind: 'sink',
+  type: 'opcua-write',
+  title: 'OPC UA writer',
+  summary:
+    "Writes message values to OPC UA variables, converted to each node's data type; a refused write is dead-lettered with its status code.",
+  config: opcuaWriteSinkConfig,
+  examples: [
+    { url: 'opc.tcp://plc:4840', nodeId: 'nsu=urn:plant;s=Setpoints.{{ topic[2] }}', value: 'payload.value' },
+    {
+      url: 'opc.tcp://plc:4840',
+      securityMode: 'SignAndEncrypt',
+      username: 'writer',
+      password: '${env:OPCUA_PASSWORD}',
+      nodeId: '{{ payload.nodeId }}',
+      readBack: true,
+    },
+  ],
+  delivery: () => 'at-least-once',
+  // Writing the same value twice leaves the same state.
+  idempotent: () => true,
+  warnings: connectionWarnings,
+  load: async () => (await import('./index.js')).opcuaWriteSink,
+};

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../src/sdk/index.js';
+import type { SourceSpec } from '../../src/sdk/index.js';
 
 const decimals = z.number().int().min(0).max(10).default(2).describe('Digits after the decimal point.');
 
@@ -125,3 +126,28 @@ export const simulatorSourceConfig = z.strictObject({
 });
 
 export type SimulatorSourceConfig = z.output<typeof simulatorSourceConfig>;
+
+export const simulatorSourceSpec: SourceSpec<typeof simulatorSourceConfig> = {
+  kind: 'source',
+  type: 'simulator',
+  title: 'Simulator',
+  summary:
+    'Generates plausible sensor readings (temperature, humidity, pressure, battery) at a set rate, for demos and tests.',
+  config: simulatorSourceConfig,
+  examples: [
+    { rate: 1, devices: 3 },
+    { rate: 1000, devices: 50, count: 100000, seed: 42 },
+    {
+      rate: 0.2,
+      devices: 2,
+      fields: {
+        flow: { kind: 'sine', min: 0, max: 12.5, period: '10m' },
+        energy: { kind: 'counter', min: 0, max: 1000000, step: 0.5 },
+        status: { kind: 'constant', value: 'running' },
+      },
+    },
+  ],
+  // Generated values are not stored: after a crash the unacknowledged ones are simply never sent.
+  delivery: () => 'best-effort',
+  load: async () => (await import('./index.js')).simulatorSource,
+};

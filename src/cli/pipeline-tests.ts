@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadPipelineFiles, PIPELINE_TEST_FILE } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import type { PipelineConfig } from '../config/index.js';
-import { findComponent, type Registry } from '../registry/index.js';
+import { findComponent, loadComponent, type Registry } from '../registry/index.js';
 import {
   createMessage,
   errorMessage,
@@ -176,10 +176,16 @@ async function runCase(c: TestCase, pipeline: PipelineConfig, registry: Registry
   const rejected: Rejected[] = [];
   const transforms: { transform: Transform; component: string }[] = [];
   try {
+    const definitions = await Promise.all(
+      pipeline.transforms.map((t) => {
+        const entry = findComponent(registry, 'transform', t.type);
+        if (!entry) throw new Error(`unknown transform ${t.type}`);
+        return loadComponent(entry);
+      }),
+    );
     pipeline.transforms.forEach((t, i) => {
       const component = `transforms[${i}]`;
-      const definition = findComponent(registry, 'transform', t.type);
-      if (!definition) throw new Error(`unknown transform ${t.type}`);
+      const definition = definitions[i]!;
       const transform = definition.create(t.config, {
         pipeline: pipeline.name,
         component,

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/index.js';
-import type { ComponentDefinition } from '../sdk/index.js';
+import type { ComponentEntry } from '../sdk/index.js';
 import { didYouMean } from './issues.js';
 import { defOf, unwrap } from './schema-walk.js';
 
@@ -45,7 +45,7 @@ export function createPipeline(
   return `${lines.join('\n')}\n`;
 }
 
-function lookup<K extends ComponentKind>(registry: Registry, kind: K, type: string): ComponentDefinition {
+function lookup<K extends ComponentKind>(registry: Registry, kind: K, type: string): ComponentEntry {
   const found = findComponent(registry, kind, type);
   if (found) return found;
   const known = componentsOf(registry, kind).map((d) => d.type);
@@ -56,7 +56,7 @@ function lookup<K extends ComponentKind>(registry: Registry, kind: K, type: stri
 }
 
 /** One component's lines: `type:` and the example's options set, the other options commented out. */
-function component(d: ComponentDefinition, first: string, rest: string): string[] {
+function component(d: ComponentEntry, first: string, rest: string): string[] {
   const example = (d.examples?.[0] ?? {}) as Record<string, unknown>;
   const shape = defOf(unwrap(d.config as z.ZodType).schema).shape ?? {};
   const out = [`${first}type: ${d.type}`];

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ComponentDefinition } from '../sdk/index.js';
+import type { ComponentEntry } from '../sdk/index.js';
 import { defOf, unwrap } from './schema-walk.js';
 
 /** Options of a component config, flattened for docs and `passerelle connectors <type>`. */
@@ -120,7 +120,7 @@ function abbreviate(value: unknown): string {
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
 /** Markdown table of a component's options, for the generated section of its README. */
-export function renderConfigMarkdown(definition: ComponentDefinition): string {
+export function renderConfigMarkdown(definition: ComponentEntry): string {
   const rows = describeOptions(definition.config as z.ZodType);
   const lines = ['| Option | Type | Default | Required | Description |', '| --- | --- | --- | --- | --- |'];
   lines.push(
@@ -138,10 +138,7 @@ export const CONFIG_START = '<!-- config:start -->';
 export const CONFIG_END = '<!-- config:end -->';
 
 /** Replaces the generated section of a README; throws when the markers are missing. */
-export function replaceConfigSection(
-  readme: string,
-  definitions: ComponentDefinition | ComponentDefinition[],
-): string {
+export function replaceConfigSection(readme: string, definitions: ComponentEntry | ComponentEntry[]): string {
   const start = readme.indexOf(CONFIG_START);
   const end = readme.indexOf(CONFIG_END);
   if (start < 0 || end < start)

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ComponentDefinition } from '../sdk/index.js';
+import type { ComponentEntry } from '../sdk/index.js';
 import { componentsOf, type ComponentKind, type Registry } from '../registry/types.js';
 import { pipelineOptions, sinkEngineOptions } from './pipeline-schema.js';
 
@@ -47,7 +47,7 @@ function hoist(json: JsonSchema, prefix: string, definitions: JsonSchema): JsonS
 
 function componentSchema(
   kind: ComponentKind,
-  definition: ComponentDefinition,
+  definition: ComponentEntry,
   definitions: JsonSchema,
 ): JsonSchema {
   const id = `${kind}.${definition.type}`;

@@ -15,9 +15,9 @@ import type { z } from 'zod';
 import {
   ConfigError,
   registerSecret,
-  type ComponentDefinition,
+  type ComponentEntry,
   type ConfigIssue,
-  type SinkDefinition,
+  type SinkEntry,
 } from '../sdk/index.js';
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
 import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
@@ -578,7 +578,7 @@ function validateComponent(
     issues.push({ path: [...path, 'type'], message: `required key is missing (${availableText})` });
     return undefined;
   }
-  const definition: ComponentDefinition | undefined =
+  const definition: ComponentEntry | undefined =
     typeof type === 'string' ? findComponent(registry, kind, type) : undefined;
   if (!definition) {
     const origin = originAt([...path, 'type']);
@@ -622,7 +622,7 @@ function validateComponent(
   }
   let engine: (Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string }) | undefined;
   if (kind === 'sink') {
-    const defaults = (definition as SinkDefinition).batchDefaults;
+    const defaults = (definition as SinkEntry).batchDefaults;
     const given = engineInput.batch;
     if (
       defaults &&

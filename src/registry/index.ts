@@ -1,55 +1,59 @@
-import { chirpstackSource } from '../../connectors/chirpstack/index.js';
-import { chirpstackDownlinkSink } from '../../connectors/chirpstack-downlink/index.js';
-import { excelSink } from '../../connectors/excel/index.js';
-import { googleSheetsSink } from '../../connectors/google-sheets/index.js';
-import { influxdbSink } from '../../connectors/influxdb/index.js';
-import { logSink } from '../../connectors/log/index.js';
-import { mqttSink, mqttSource } from '../../connectors/mqtt/index.js';
-import { opcuaSource, opcuaWriteSink } from '../../connectors/opcua/index.js';
-import { simulatorSource } from '../../connectors/simulator/index.js';
-import { filterTransform } from '../transforms/filter/index.js';
-import { mapTransform } from '../transforms/map/index.js';
-import { checksumTransform } from '../transforms/checksum/index.js';
-import { generalizeTransform } from '../transforms/generalize/index.js';
-import { pseudonymizeTransform } from '../transforms/pseudonymize/index.js';
-import { redactTransform } from '../transforms/redact/index.js';
-import { unitConvertTransform } from '../transforms/unit-convert/index.js';
-import { verifyChecksumTransform } from '../transforms/verify-checksum/index.js';
-import { deadbandTransform } from '../transforms/deadband/index.js';
-import { enrichTransform } from '../transforms/enrich/index.js';
-import { aggregateTransform } from '../transforms/aggregate/index.js';
-import { decodeTransform } from '../transforms/decode/index.js';
-import { encodeTransform } from '../transforms/encode/index.js';
+import { chirpstackSourceSpec } from '../../connectors/chirpstack/spec.js';
+import { chirpstackDownlinkSinkSpec } from '../../connectors/chirpstack-downlink/spec.js';
+import { excelSinkSpec } from '../../connectors/excel/spec.js';
+import { googleSheetsSinkSpec } from '../../connectors/google-sheets/spec.js';
+import { influxdbSinkSpec } from '../../connectors/influxdb/spec.js';
+import { logSinkSpec } from '../../connectors/log/spec.js';
+import { mqttSinkSpec, mqttSourceSpec } from '../../connectors/mqtt/spec.js';
+import { opcuaSourceSpec, opcuaWriteSinkSpec } from '../../connectors/opcua/spec.js';
+import { simulatorSourceSpec } from '../../connectors/simulator/spec.js';
+import { filterTransformSpec } from '../transforms/filter/spec.js';
+import { mapTransformSpec } from '../transforms/map/spec.js';
+import { checksumTransformSpec } from '../transforms/checksum/spec.js';
+import { generalizeTransformSpec } from '../transforms/generalize/spec.js';
+import { pseudonymizeTransformSpec } from '../transforms/pseudonymize/spec.js';
+import { redactTransformSpec } from '../transforms/redact/spec.js';
+import { unitConvertTransformSpec } from '../transforms/unit-convert/spec.js';
+import { verifyChecksumTransformSpec } from '../transforms/verify-checksum/spec.js';
+import { deadbandTransformSpec } from '../transforms/deadband/spec.js';
+import { enrichTransformSpec } from '../transforms/enrich/spec.js';
+import { aggregateTransformSpec } from '../transforms/aggregate/spec.js';
+import { decodeTransformSpec } from '../transforms/decode/spec.js';
+import { encodeTransformSpec } from '../transforms/encode/spec.js';
 import type { Registry } from './types.js';
 
 export type { Registry, ComponentKind } from './types.js';
-export { findComponent, componentsOf, allComponents } from './types.js';
+export { findComponent, componentsOf, allComponents, loadComponent } from './types.js';
 
-/** The built-in components, listed explicitly: importing a connector has no side effect. */
+/**
+ * The built-in components, listed explicitly as specs (each folder's spec.ts): listing, validating
+ * and documenting them loads no implementation. `loadComponent()` (done by `toPlan`) imports the
+ * implementation of the components a pipeline uses, when it is about to run. See src/sdk/define.ts.
+ */
 export const builtinRegistry: Registry = {
-  sources: [mqttSource, simulatorSource, chirpstackSource, opcuaSource],
+  sources: [mqttSourceSpec, simulatorSourceSpec, chirpstackSourceSpec, opcuaSourceSpec],
   sinks: [
-    mqttSink,
-    logSink,
-    influxdbSink,
-    chirpstackDownlinkSink,
-    opcuaWriteSink,
-    googleSheetsSink,
-    excelSink,
+    mqttSinkSpec,
+    logSinkSpec,
+    influxdbSinkSpec,
+    chirpstackDownlinkSinkSpec,
+    opcuaWriteSinkSpec,
+    googleSheetsSinkSpec,
+    excelSinkSpec,
   ],
   transforms: [
-    filterTransform,
-    mapTransform,
-    pseudonymizeTransform,
-    redactTransform,
-    generalizeTransform,
-    checksumTransform,
-    verifyChecksumTransform,
-    unitConvertTransform,
-    deadbandTransform,
-    enrichTransform,
-    aggregateTransform,
-    decodeTransform,
-    encodeTransform,
+    filterTransformSpec,
+    mapTransformSpec,
+    pseudonymizeTransformSpec,
+    redactTransformSpec,
+    generalizeTransformSpec,
+    checksumTransformSpec,
+    verifyChecksumTransformSpec,
+    unitConvertTransformSpec,
+    deadbandTransformSpec,
+    enrichTransformSpec,
+    aggregateTransformSpec,
+    decodeTransformSpec,
+    encodeTransformSpec,
   ],
 };

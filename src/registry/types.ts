@@ -1,28 +1,29 @@
-import type {
-  ComponentDefinition,
-  SinkDefinition,
-  SourceDefinition,
-  TransformDefinition,
-} from '../sdk/index.js';
+import type { ComponentEntry, SinkEntry, SourceEntry, TransformEntry } from '../sdk/index.js';
 
-/** The components a process knows about. Built explicitly (no import side effects), so tests can pass their own. */
+export { loadComponent } from '../sdk/index.js';
+
+/**
+ * The components a process knows about. Built explicitly (no import side effects), so tests can pass
+ * their own. Entries are specs (the built-in registry: implementations load on use, see
+ * src/sdk/define.ts) or full definitions (test registries); `loadComponent()` gives the definition.
+ */
 export interface Registry {
-  sources: SourceDefinition[];
-  sinks: SinkDefinition[];
-  transforms: TransformDefinition[];
+  sources: SourceEntry[];
+  sinks: SinkEntry[];
+  transforms: TransformEntry[];
 }
 
-export type ComponentKind = ComponentDefinition['kind'];
+export type ComponentKind = ComponentEntry['kind'];
 
 interface DefinitionOfKind {
-  source: SourceDefinition;
-  sink: SinkDefinition;
-  transform: TransformDefinition;
+  source: SourceEntry;
+  sink: SinkEntry;
+  transform: TransformEntry;
 }
 
 /** The definitions of one kind, sorted by type so that listings and generated files are stable. */
 export function componentsOf<K extends ComponentKind>(registry: Registry, kind: K): DefinitionOfKind[K][] {
-  const list: ComponentDefinition[] =
+  const list: ComponentEntry[] =
     kind === 'source' ? registry.sources : kind === 'sink' ? registry.sinks : registry.transforms;
   return [...(list as DefinitionOfKind[K][])].sort((a, b) => a.type.localeCompare(b.type));
 }
@@ -36,7 +37,7 @@ export function findComponent<K extends ComponentKind>(
 }
 
 /** Every definition, sources first, then transforms, then sinks; each group sorted by type. */
-export function allComponents(registry: Registry): ComponentDefinition[] {
+export function allComponents(registry: Registry): ComponentEntry[] {
   return [
     ...componentsOf(registry, 'source'),
     ...componentsOf(registry, 'transform'),

@@ -34,7 +34,7 @@ sinks:
   });
   expect(issues).toEqual([]);
   service = new Service({
-    plans: pipelines.map((p) => toPlan(p, builtinRegistry)),
+    plans: await Promise.all(pipelines.map((p) => toPlan(p, builtinRegistry))),
     backend: createMemoryBackend({ maxAgeMs: 60_000, maxCount: 100 }, { logger: silentLogger }),
     logger: silentLogger,
     http: { host: '127.0.0.1', port: 0 },

@@ -58,7 +58,7 @@ async function start(
   options: { watch?: boolean; logger?: Logger } = {},
 ): Promise<{ service: Service; reloader: ConfigReloader }> {
   const load = async () =>
-    (await loadPipelinesOrThrow(paths, builtinRegistry)).map((p) => toPlan(p, builtinRegistry));
+    Promise.all((await loadPipelinesOrThrow(paths, builtinRegistry)).map((p) => toPlan(p, builtinRegistry)));
   const backend = createMemoryBackend({ maxAgeMs: 60_000, maxCount: 100 }, { logger: silentLogger });
   const service = new Service({
     plans: await load(),

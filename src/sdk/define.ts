@@ -154,6 +154,79 @@ export interface TransformDefinition<Schema extends z.ZodType = z.ZodType> exten
 
 export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformDefinition;
 
+/*
+ * Specs and lazy loading. A component is two things: its spec (type, title, summary, config schema,
+ * examples, delivery...) and its implementation (the code behind `create`, with its client library).
+ * The registry holds specs only, so `validate`, `connectors`, the JSON schema and the docs never load
+ * an implementation; the engine calls `load()` for the components a pipeline uses, just before it
+ * creates them. Client libraries cost megabytes each (node-opcua ~90 MB, exceljs ~30 MB): a process
+ * pays only for what its pipelines use. The pattern, per component folder:
+ *
+ *   spec.ts   the zod config and the spec; imports only zod, src/sdk and small pure helpers:
+ *
+ *     export const mqttSourceSpec: SourceSpec<typeof mqttSourceConfig> = {
+ *       kind: 'source', type: 'mqtt', title: '...', summary: '...', config: mqttSourceConfig,
+ *       delivery: (config) => ..., // everything but create
+ *       load: async () => (await import('./index.js')).mqttSource,
+ *     };
+ *
+ *   index.ts  the full definition: the spec plus `create`, importing the implementation statically
+ *             (tests and tools that use one component import this file):
+ *
+ *     export const mqttSource = defineSource({ ...mqttSourceSpec, create: (config, ctx) => new MqttSource(config, ctx) });
+ *
+ *   src/registry/index.ts lists `mqttSourceSpec`, imported from spec.ts, never from index.ts.
+ *
+ * The type annotation on the spec is needed: `load` refers to index.ts, which refers back to the spec.
+ */
+
+/** The registry's view of a source: everything but `create`; `load()` gives the full definition. */
+export type SourceSpec<Schema extends z.ZodType = z.ZodType> = Omit<SourceDefinition<Schema>, 'create'> & {
+  load(): Promise<SourceDefinition<Schema>>;
+};
+/** The registry's view of a sink: everything but `create`; `load()` gives the full definition. */
+export type SinkSpec<Schema extends z.ZodType = z.ZodType> = Omit<SinkDefinition<Schema>, 'create'> & {
+  load(): Promise<SinkDefinition<Schema>>;
+};
+/** The registry's view of a transform: everything but `create`; `load()` gives the full definition. */
+export type TransformSpec<Schema extends z.ZodType = z.ZodType> = Omit<
+  TransformDefinition<Schema>,
+  'create'
+> & {
+  load(): Promise<TransformDefinition<Schema>>;
+};
+export type ComponentSpec = SourceSpec | SinkSpec | TransformSpec;
+
+/** A spec or a full definition: what a registry may list (tests list full definitions). */
+export type SourceEntry = SourceSpec | SourceDefinition;
+export type SinkEntry = SinkSpec | SinkDefinition;
+export type TransformEntry = TransformSpec | TransformDefinition;
+export type ComponentEntry = SourceEntry | SinkEntry | TransformEntry;
+
+type Loaded<E> = E extends SourceEntry
+  ? SourceDefinition
+  : E extends SinkEntry
+    ? SinkDefinition
+    : TransformDefinition;
+
+/**
+ * The full definition of a registry entry: loads its implementation (once; the module system
+ * caches it) unless the entry is already a full definition.
+ */
+export async function loadComponent<E extends ComponentEntry>(entry: E): Promise<Loaded<E>> {
+  if ('create' in entry) return entry as unknown as Loaded<E>;
+  const loaded = await (entry as ComponentSpec).load();
+  if (loaded.kind !== entry.kind || loaded.type !== entry.type || typeof loaded.create !== 'function')
+    throw new Error(
+      `${entry.kind} ${entry.type}: load() gave ${loaded.kind} ${loaded.type}, not its implementation`,
+    );
+  return loaded as Loaded<E>;
+}
+
+/**
+ * A full definition (spec and `create`), in a component's index.ts: `defineSource({ ...spec, create })`.
+ * The registry lists the spec (see SourceSpec above), not this.
+ */
 export function defineSource<S extends z.ZodType>(
   def: Omit<SourceDefinition<S>, 'kind'>,
 ): SourceDefinition<S> {

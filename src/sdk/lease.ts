@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { PasserelleError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { redactUrl } from './redact.js';
@@ -139,7 +139,9 @@ export function defaultLeaseOwner(): string {
   return `${hostname()}:${process.pid}`;
 }
 
-function createClient(url: string, ttlMs: number, logger: Logger): LeaseRedis {
+/** ioredis costs ~6 MB once loaded: loaded with the first lease, so a service without Redis never pays. */
+async function createClient(url: string, ttlMs: number, logger: Logger): Promise<LeaseRedis> {
+  const { Redis } = await import('ioredis');
   const client = new Redis(url, {
     // A renewal that hangs must count as failed well before the lease expires.
     commandTimeout: Math.max(50, Math.floor(ttlMs / 4)),
@@ -182,7 +184,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
   const { signal, key } = options;
   const fenceKey = `${key}:fence`;
   const supersededKey = `${key}\n${owner}`;
-  const client = createClient(options.redisUrl, ttlMs, logger);
+  const client = await createClient(options.redisUrl, ttlMs, logger);
 
   let token = 0;
   let attempt = 0;

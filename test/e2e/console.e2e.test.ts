@@ -45,7 +45,7 @@ sinks:
   expect(issues).toEqual([]);
   const backend = await createOutboxBackend({ retention: { maxAgeMs: 3_600_000, maxCount: 1000 } });
   service = new Service({
-    plans: pipelines.map((p) => toPlan(p, builtinRegistry)),
+    plans: await Promise.all(pipelines.map((p) => toPlan(p, builtinRegistry))),
     backend,
     logger: silentLogger,
     http: { host: '127.0.0.1', port: 0 },

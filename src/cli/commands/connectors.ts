@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
-import type { ComponentDefinition } from '../../sdk/index.js';
+import type { ComponentEntry } from '../../sdk/index.js';
 import { describeOptions, type OptionRow } from '../../config/describe.js';
 import { sinkEngineOptions } from '../../config/pipeline-schema.js';
 import { didYouMean } from '../../config/issues.js';
@@ -29,7 +29,7 @@ function optionsTable(rows: OptionRow[]): string {
 }
 
 /** What the component guarantees, evaluated on its examples (the guarantee depends on the config). */
-function deliveryNote(d: ComponentDefinition): string {
+function deliveryNote(d: ComponentEntry): string {
   if (d.kind === 'transform') return 'Delivery: a transform keeps the guarantee of its pipeline.';
   const results: string[] = [];
   (d.examples ?? []).forEach((example, i) => {
@@ -42,7 +42,7 @@ function deliveryNote(d: ComponentDefinition): string {
   return 'Delivery depends on the settings: `passerelle validate` prints it for each pipeline.';
 }
 
-export function describeComponent(d: ComponentDefinition): string {
+export function describeComponent(d: ComponentEntry): string {
   const parts = [
     `${d.type} (${d.kind}) — ${d.title}`,
     d.summary,

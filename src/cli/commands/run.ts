@@ -93,7 +93,7 @@ export async function runService(
   // The memory backend logs it once; stderr gets the loud version.
   if (!redisUrl) alsoOnStderr?.(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
   logConfigWarnings(pipelines, deps.registry, logger, alsoOnStderr);
-  const plans = pipelines.map((p) => toPlan(p, deps.registry));
+  const plans = await Promise.all(pipelines.map((p) => toPlan(p, deps.registry)));
   // One dead-letter store serves every pipeline: it keeps the most generous of their retention settings.
   const late: { service?: Service } = {};
   const retention = {
@@ -140,8 +140,10 @@ export async function runService(
     ? new ConfigReloader({
         paths,
         load: async () =>
-          (await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env })).map((p) =>
-            toPlan(p, deps.registry),
+          Promise.all(
+            (await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env })).map((p) =>
+              toPlan(p, deps.registry),
+            ),
           ),
         apply: (next) => service.applyPlans(next),
         logger,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const AGGREGATE_FUNCTIONS = ['count', 'min', 'max', 'mean', 'sum', 'first', 'last'] as const;
 export type AggregateFunction = (typeof AGGREGATE_FUNCTIONS)[number];
@@ -72,3 +73,23 @@ export const aggregateTransformConfig = z
   });
 
 export type AggregateTransformConfig = z.output<typeof aggregateTransformConfig>;
+
+export const aggregateTransformSpec: TransformSpec<typeof aggregateTransformConfig> = {
+  kind: 'transform',
+  type: 'aggregate',
+  title: 'Aggregate (tumbling windows)',
+  summary:
+    'Downsamples per key into tumbling windows: count, min, max, mean, sum, first and last of chosen fields, emitted when each window ends.',
+  config: aggregateTransformConfig,
+  examples: [
+    { window: '1m', fields: ['payload.temperature'] },
+    {
+      window: '15m',
+      key: '{{ payload.device }}',
+      fields: ['payload.temperature', 'payload.humidity'],
+      functions: ['min', 'max', 'mean', 'last'],
+    },
+    { window: '1h', key: 'nodeId', functions: ['mean', 'count'], lateness: '30s' },
+  ],
+  load: async () => (await import('./index.js')).aggregateTransform,
+};

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 /** Shortcuts for the usual keys; anything else is a `{{ }}` template. */
 export const KEY_SHORTCUTS = {
@@ -98,3 +99,19 @@ export const deadbandTransformConfig = z
   });
 
 export type DeadbandTransformConfig = z.output<typeof deadbandTransformConfig>;
+
+export const deadbandTransformSpec: TransformSpec<typeof deadbandTransformConfig> = {
+  kind: 'transform',
+  type: 'deadband',
+  title: 'Deadband (report by exception)',
+  summary:
+    'Passes a value only when it changed beyond a band since the last one passed, per key; heartbeats after maxSilence; status changes always pass.',
+  config: deadbandTransformConfig,
+  examples: [
+    {},
+    { fields: ['payload.temperature', 'payload.humidity'], absolute: 0.5, maxSilence: '15m' },
+    { key: 'nodeId', percent: 2, maxSilence: '1h' },
+    { key: '{{ payload.device }}', fields: ['payload.state'] },
+  ],
+  load: async () => (await import('./index.js')).deadbandTransform,
+};

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { byteLayoutSchema } from '../../sdk/index.js';
 import { locationField } from '../shared/location.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const DECODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
 
@@ -50,3 +51,25 @@ export const decodeTransformConfig = z
   });
 
 export type DecodeTransformConfig = z.output<typeof decodeTransformConfig>;
+
+export const decodeTransformSpec: TransformSpec<typeof decodeTransformConfig> = {
+  kind: 'transform',
+  type: 'decode',
+  title: 'Decode',
+  summary:
+    'Decodes the payload or a field: JSON, UTF-8 text, base64, hex, Cayenne LPP or a declarative byte layout.',
+  config: decodeTransformConfig,
+  examples: [
+    { format: 'json' },
+    { format: 'cayenne-lpp', field: 'payload.data', from: 'base64', target: 'payload.decoded' },
+    {
+      format: 'byte-layout',
+      layout: [
+        { name: 'temperature', offset: 0, type: 'int16be', scale: 0.01 },
+        { name: 'humidity', offset: 2, type: 'uint8', scale: 0.5 },
+        { name: 'doorOpen', offset: 3, type: 'bit', bit: 0 },
+      ],
+    },
+  ],
+  load: async () => (await import('./index.js')).decodeTransform,
+};

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { byteLayoutSchema } from '../../sdk/index.js';
 import { locationField } from '../shared/location.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const ENCODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
 
@@ -50,3 +51,24 @@ export const encodeTransformConfig = z
   });
 
 export type EncodeTransformConfig = z.output<typeof encodeTransformConfig>;
+
+export const encodeTransformSpec: TransformSpec<typeof encodeTransformConfig> = {
+  kind: 'transform',
+  type: 'encode',
+  title: 'Encode',
+  summary:
+    'Encodes the payload or a field: JSON, UTF-8 text, base64, hex, Cayenne LPP or a declarative byte layout.',
+  config: encodeTransformConfig,
+  examples: [
+    { format: 'json' },
+    { format: 'cayenne-lpp', field: 'payload.object', target: 'payload.data', to: 'base64' },
+    {
+      format: 'byte-layout',
+      layout: [
+        { name: 'setpoint', offset: 0, type: 'int16be', scale: 0.1 },
+        { name: 'fanOn', offset: 2, type: 'bit', bit: 0 },
+      ],
+    },
+  ],
+  load: async () => (await import('./index.js')).encodeTransform,
+};

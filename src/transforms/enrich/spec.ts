@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { templateProblem } from '../../sdk/index.js';
 import { compileTopicPattern } from './topic-pattern.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 // Not z.json(): its recursive schema has no finite JSON Schema for the generated docs.
 const templateValue = z
@@ -83,3 +84,18 @@ export const enrichTransformConfig = z
   );
 
 export type EnrichTransformConfig = z.output<typeof enrichTransformConfig>;
+
+export const enrichTransformSpec: TransformSpec<typeof enrichTransformConfig> = {
+  kind: 'transform',
+  type: 'enrich',
+  title: 'Enrich',
+  summary:
+    'Adds static or templated fields, place and subject tags, the processing time, and values named in the topic (site/{site}/line/{line}/#).',
+  config: enrichTransformConfig,
+  examples: [
+    { place: { site: 'lyon', building: 'B2' }, processingTime: 'receivedAt' },
+    { topic: 'site/{site}/line/{line}/#', subject: { machine: '{{ topic[4] }}' } },
+    { fields: { source: 'passerelle', pipeline: '{{ pipeline }}' }, target: 'meta' },
+  ],
+  load: async () => (await import('./index.js')).enrichTransform,
+};

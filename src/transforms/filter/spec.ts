@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../../sdk/index.js';
 import { jsonataExpression } from '../jsonata.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const filterTransformConfig = z.strictObject({
   expression: jsonataExpression(
@@ -18,3 +19,17 @@ export const filterTransformConfig = z.strictObject({
 });
 
 export type FilterTransformConfig = z.output<typeof filterTransformConfig>;
+
+export const filterTransformSpec: TransformSpec<typeof filterTransformConfig> = {
+  kind: 'transform',
+  type: 'filter',
+  title: 'Filter',
+  summary: 'Keeps the messages for which a JSONata expression is true.',
+  config: filterTransformConfig,
+  examples: [
+    { expression: 'payload.temperature != null' },
+    { expression: 'payload.temperature > 25' },
+    { expression: '$contains(meta.`mqtt.topic`, /^plant\\/a\\//)', onError: 'drop' },
+  ],
+  load: async () => (await import('./index.js')).filterTransform,
+};

@@ -2,6 +2,7 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { duration } from '../../sdk/index.js';
 import { fieldPath, keyName } from '../shared/field-paths.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 const truncation = z.enum(['second', 'minute', 'hour', 'day']);
 
@@ -89,3 +90,22 @@ export const generalizeTransformConfig = z
   });
 
 export type GeneralizeTransformConfig = z.output<typeof generalizeTransformConfig>;
+
+export const generalizeTransformSpec: TransformSpec<typeof generalizeTransformConfig> = {
+  kind: 'transform',
+  type: 'generalize',
+  title: 'Generalize',
+  summary: 'Rounds numbers to a step, coarsens coordinates and truncates timestamps and the message time.',
+  config: generalizeTransformConfig,
+  examples: [
+    { numbers: [{ path: 'payload.power', step: 100 }], time: { truncate: 'minute' } },
+    {
+      locations: [{ at: 'payload.gps', geohash: 6 }],
+      timestamps: [{ path: 'payload.doorOpenedAt', truncate: 'hour' }],
+      time: { truncate: 'hour', jitter: '10m' },
+      timeZone: 'Europe/Paris',
+    },
+    { locations: [{ at: 'payload', latitude: 'latitude', longitude: 'longitude', decimals: 2 }] },
+  ],
+  load: async () => (await import('./index.js')).generalizeTransform,
+};

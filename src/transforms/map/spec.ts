@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../../sdk/index.js';
 import { jsonataExpression } from '../jsonata.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const mapTransformConfig = z.strictObject({
   expression: jsonataExpression(
@@ -19,3 +20,20 @@ export const mapTransformConfig = z.strictObject({
 });
 
 export type MapTransformConfig = z.output<typeof mapTransformConfig>;
+
+export const mapTransformSpec: TransformSpec<typeof mapTransformConfig> = {
+  kind: 'transform',
+  type: 'map',
+  title: 'Map',
+  summary: 'Computes a new payload, and optionally metadata, with a JSONata expression.',
+  config: mapTransformConfig,
+  examples: [
+    { expression: '$merge([payload, {"temperatureF": payload.temperature * 9 / 5 + 32}])' },
+    {
+      expression:
+        '{ "device": payload.device, "celsius": payload.temperature, "fahrenheit": payload.temperature * 9 / 5 + 32 }',
+    },
+    { expression: 'payload.sensor.reading', meta: { 'mqtt.topic': '"out/" & meta.`mqtt.topic`' } },
+  ],
+  load: async () => (await import('./index.js')).mapTransform,
+};

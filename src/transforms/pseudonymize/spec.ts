@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { secret } from '../../sdk/index.js';
 import { fieldPath } from '../shared/field-paths.js';
 import { checkKey, keyEncoding } from '../shared/key.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const pseudonymizeTransformConfig = z
   .strictObject({
@@ -61,3 +62,26 @@ export const pseudonymizeTransformConfig = z
   });
 
 export type PseudonymizeTransformConfig = z.output<typeof pseudonymizeTransformConfig>;
+
+export const pseudonymizeTransformSpec: TransformSpec<typeof pseudonymizeTransformConfig> = {
+  kind: 'transform',
+  type: 'pseudonymize',
+  title: 'Pseudonymize',
+  summary:
+    'Replaces identifiers in the payload, topic levels and metadata with keyed HMAC-SHA-256 pseudonyms.',
+  config: pseudonymizeTransformConfig,
+  examples: [
+    { key: '${env:PSEUDONYM_KEY}', keyId: 'k1', fields: ['payload.deviceId', 'payload.operator.badge'] },
+    {
+      key: '${env:PSEUDONYM_KEY}',
+      keyId: 'k2',
+      fields: ['payload.devices[*].id'],
+      topicLevels: [2],
+      meta: ['chirpstack.devEui'],
+      encoding: 'base32',
+      bits: 80,
+      missing: 'reject',
+    },
+  ],
+  load: async () => (await import('./index.js')).pseudonymizeTransform,
+};

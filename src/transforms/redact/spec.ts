@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fieldPath } from '../shared/field-paths.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const redactTransformConfig = z
   .strictObject({
@@ -37,3 +38,16 @@ export const redactTransformConfig = z
   });
 
 export type RedactTransformConfig = z.output<typeof redactTransformConfig>;
+
+export const redactTransformSpec: TransformSpec<typeof redactTransformConfig> = {
+  kind: 'transform',
+  type: 'redact',
+  title: 'Redact',
+  summary: 'Removes (or blanks) payload fields and metadata keys.',
+  config: redactTransformConfig,
+  examples: [
+    { fields: ['payload.operator', 'payload.devices[*].serial'] },
+    { fields: ['payload.*.phone'], meta: ['mqtt.userProperties'], mode: 'blank', blank: '' },
+  ],
+  load: async () => (await import('./index.js')).redactTransform,
+};

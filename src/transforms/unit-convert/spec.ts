@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ANY, fieldPath, keyName } from '../shared/field-paths.js';
 import { UnitError, conversion, parseUnit } from './units.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 /** A unit name, checked when the config is parsed, with a suggestion for a near miss. */
 const unitName = (description: string) =>
@@ -73,3 +74,23 @@ export const unitConvertTransformConfig = z
   });
 
 export type UnitConvertTransformConfig = z.output<typeof unitConvertTransformConfig>;
+
+export const unitConvertTransformSpec: TransformSpec<typeof unitConvertTransformConfig> = {
+  kind: 'transform',
+  type: 'unit-convert',
+  title: 'Unit convert',
+  summary: 'Converts numbers between units (mathjs names: degF to degC, psi to bar, m3/h to l/min...).',
+  config: unitConvertTransformConfig,
+  examples: [
+    { fields: [{ path: 'payload.temperature', from: 'degF', to: 'degC', decimals: 1 }] },
+    {
+      fields: [
+        { path: 'payload.pressure', from: 'psi', to: 'bar', decimals: 3, unitField: 'pressureUnit' },
+        { path: 'payload.lines[*].flow', from: 'm3/h', to: 'l/min' },
+        { path: 'payload.energy', from: 'kWh', to: 'MJ' },
+      ],
+      missing: 'reject',
+    },
+  ],
+  load: async () => (await import('./index.js')).unitConvertTransform,
+};

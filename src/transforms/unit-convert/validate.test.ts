@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue, loadPipelineTexts } from '../../config/index.js';
-import { builtinRegistry } from '../../registry/index.js';
+import { builtinRegistry, loadComponent } from '../../registry/index.js';
 import { clearSecretsForTests, createMessage, noopMetrics, type Message } from '../../sdk/index.js';
 import { createTestTransformContext } from '../../../test/conformance/transform.js';
 
@@ -75,8 +75,8 @@ describe('privacy, integrity and unit transforms in a pipeline file', () => {
     ];
     const test = createTestTransformContext();
     for (const config of configs) {
-      const definition = builtinRegistry.transforms.find((d) => d.type === config.type);
-      batch = await definition!.create(config.config as never, ctx).apply(batch, test);
+      const definition = await loadComponent(builtinRegistry.transforms.find((d) => d.type === config.type)!);
+      batch = await definition.create(config.config as never, ctx).apply(batch, test);
     }
     expect(test.rejected).toEqual([]);
     expect(batch).toHaveLength(1);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkChecksumOptions, checksumOptions } from '../shared/digest.js';
+import type { TransformSpec } from '../../sdk/index.js';
 
 export const verifyChecksumTransformConfig = z
   .strictObject({
@@ -12,3 +13,18 @@ export const verifyChecksumTransformConfig = z
   .superRefine((config, ctx) => checkChecksumOptions(config, ctx));
 
 export type VerifyChecksumTransformConfig = z.output<typeof verifyChecksumTransformConfig>;
+
+export const verifyChecksumTransformSpec: TransformSpec<typeof verifyChecksumTransformConfig> = {
+  kind: 'transform',
+  type: 'verify-checksum',
+  title: 'Verify checksum',
+  summary:
+    'Recomputes the checksum added by the checksum transform; a message without it or with another value is dead-lettered.',
+  config: verifyChecksumTransformConfig,
+  examples: [
+    { algorithm: 'sha256', strip: true },
+    { algorithm: 'hmac-sha256', key: '${env:CHECKSUM_KEY}', userProperty: 'checksum' },
+    { algorithm: 'crc32c', field: 'crc' },
+  ],
+  load: async () => (await import('./index.js')).verifyChecksumTransform,
+};

@@ -1,0 +1,104 @@
+// Idle memory of `passerelle run` with one mqtt -> mqtt pipeline (issue 17), memory outbox and Redis.
+// Usage: npm run build && node scripts/idle-rss.js [--settle 10] [--node-options "..."]
+// Starts a private Mosquitto (and Redis), runs the relay, waits until /readyz answers 200 and the
+// process settles, then prints VmRSS / VmHWM from /proc and the V8 heap from /metrics. Writes nothing.
+/* global fetch */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startMosquitto, startRedis } from '../bench/lib/services.js';
+import { installCleanup, stopChild, track } from '../bench/lib/procs.js';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const settleMs = Number(arg('settle', '10')) * 1000;
+const nodeOptions = arg('node-options', '');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function procStatus(pid) {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').at(-1)) / 1e6 : NaN;
+}
+
+async function measure(dir, brokerUrl, redisUrl) {
+  const httpPort = await freePort();
+  const file = join(dir, redisUrl ? 'redis.yaml' : 'memory.yaml');
+  const qos = redisUrl ? 1 : 0;
+  writeFileSync(
+    file,
+    [
+      'name: idle-relay',
+      `source: { type: mqtt, url: ${brokerUrl}, topics: [idle/in], qos: ${qos}${redisUrl ? ', cleanSession: false, clientId: idle-relay' : ''} }`,
+      'sinks:',
+      `  - { type: mqtt, url: ${brokerUrl}, topic: idle/out, qos: ${qos} }`,
+      '',
+    ].join('\n'),
+  );
+  const args = [
+    join(root, 'bin', 'passerelle.js'),
+    'run',
+    file,
+    '--no-watch',
+    '--http',
+    `127.0.0.1:${httpPort}`,
+  ];
+  if (redisUrl) args.push('--redis', redisUrl);
+  const env = { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' };
+  if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
+  else delete env.NODE_OPTIONS;
+  const child = track(
+    spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }),
+    'relay',
+  );
+  const url = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error('relay not ready within 60 s');
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    await sleep(200);
+  }
+  await sleep(settleMs);
+  const status = procStatus(child.pid);
+  const heapUsedMb = await metric(url, 'passerelle_process_nodejs_heap_size_used_bytes');
+  const heapTotalMb = await metric(url, 'passerelle_process_nodejs_heap_size_total_bytes');
+  const externalMb = await metric(url, 'passerelle_process_nodejs_external_memory_bytes');
+  await stopChild(child);
+  return { outbox: redisUrl ? 'redis' : 'memory', ...status, heapUsedMb, heapTotalMb, externalMb };
+}
+
+installCleanup();
+const dir = mkdtempSync(join(tmpdir(), 'passerelle-idle-'));
+try {
+  const mosquitto = await startMosquitto(dir);
+  const redis = await startRedis(dir);
+  const rows = [await measure(dir, mosquitto.url, undefined), await measure(dir, mosquitto.url, redis.url)];
+  const f = (n) => n.toFixed(1);
+  console.log(
+    `node ${process.version}${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}, settle ${settleMs / 1000} s`,
+  );
+  console.log('| outbox | RSS MB | peak RSS MB | V8 heap used MB | V8 heap total MB | external MB |');
+  for (const r of rows)
+    console.log(
+      `| ${r.outbox} | ${f(r.rssMb)} | ${f(r.hwmMb)} | ${f(r.heapUsedMb)} | ${f(r.heapTotalMb)} | ${f(r.externalMb)} |`,
+    );
+  await stopChild(mosquitto.child);
+  await stopChild(redis.child);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

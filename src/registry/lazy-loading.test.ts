@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { builtinRegistry } from './index.js';
+import { allComponents, loadComponent } from './types.js';
+
+const run = promisify(execFile);
+
+// Client libraries a mqtt -> mqtt relay must not load (issue 17: each costs megabytes of memory).
+const HEAVY = [
+  'node-opcua',
+  'exceljs',
+  '@googleapis/sheets',
+  'google-auth-library',
+  'bullmq',
+  'ioredis',
+  'protobufjs',
+  '@chirpstack/chirpstack-api',
+  'mathjs',
+  'aedes',
+];
+
+describe('lazy loading of component implementations', () => {
+  it('a mqtt -> map -> mqtt pipeline with the memory outbox loads mqtt and jsonata, and no other client library', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-loads-'));
+    try {
+      const child = fileURLToPath(new URL('./fixtures/mqtt-pipeline.mjs', import.meta.url));
+      const { stdout } = await run(process.execPath, [child], {
+        env: { ...process.env, NODE_OPTIONS: '', PASSERELLE_LOADS_FILE: join(dir, 'loads.txt') },
+        maxBuffer: 10_000_000,
+      });
+      const loaded = JSON.parse(stdout) as { packages: string[]; files: string[] };
+      // The recording works: what the pipeline uses is there.
+      expect(loaded.packages).toEqual(expect.arrayContaining(['mqtt', 'jsonata', 'zod', 'prom-client']));
+      expect(loaded.files).toEqual(
+        expect.arrayContaining(['connectors/mqtt/index.ts', 'src/transforms/map/index.ts']),
+      );
+      expect(loaded.packages.filter((name) => HEAVY.includes(name))).toEqual([]);
+      // No other component's implementation: a spec.ts that imports its index.ts or its code fails here.
+      const implementations = loaded.files.filter(
+        (f) =>
+          /^(connectors|src\/transforms)\/[^/]+\/index\.ts$/.test(f) && !/\/(mqtt|map)\/index\.ts$/.test(f),
+      );
+      expect(implementations).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('every built-in spec loads the implementation of its own kind and type', async () => {
+    for (const spec of allComponents(builtinRegistry)) {
+      expect('create' in spec, `${spec.kind} ${spec.type} is listed as a spec`).toBe(false);
+      const definition = await loadComponent(spec);
+      expect([definition.kind, definition.type]).toEqual([spec.kind, spec.type]);
+      expect(typeof definition.create).toBe('function');
+    }
+  }, 120_000);
+});
