@@ -254,6 +254,31 @@ function checkUnsigned(value: number, bits: number, name: string): number {
  * datatype to a passerelle value. No value field set: null. Throws SparkplugValueError.
  */
 export function decodeValue(datatype: number, f: ValueFields, depth = 0): PasserelleValue {
+  const value = decodeField(datatype, f, depth);
+  if (value === null) {
+    // No field of its datatype, but another one: the sender and the birth disagree on the type.
+    const other = VALUE_FIELDS.find((key) => has(f, key));
+    if (other)
+      throw new SparkplugValueError(`a ${dataTypeName(datatype) ?? datatype} value carries ${other} instead`);
+  }
+  return value;
+}
+
+const VALUE_FIELDS = [
+  'intValue',
+  'longValue',
+  'floatValue',
+  'doubleValue',
+  'booleanValue',
+  'stringValue',
+  'bytesValue',
+  'datasetValue',
+  'templateValue',
+  'propertysetValue',
+  'propertysetsValue',
+] as const;
+
+function decodeField(datatype: number, f: ValueFields, depth: number): PasserelleValue {
   if (depth > MAX_VALUE_DEPTH)
     throw new SparkplugValueError(`values nested deeper than ${MAX_VALUE_DEPTH} levels`);
   switch (datatype) {

@@ -53,6 +53,19 @@ describe('current values', () => {
     expect(keys).not.toContain('t/0');
   });
 
+  it('keeps a large value as its size only (bounded memory)', () => {
+    const values = new CurrentValues();
+    values.record(msg({ 'mqtt.topic': 'big' }, { blob: 'x'.repeat(100_000) }), 0);
+    values.record(msg({ 'mqtt.topic': 'text' }, 'y'.repeat(100_000)), 0);
+    values.record(msg({ 'mqtt.topic': 'bytes' }, new Uint8Array(10)), 0);
+    values.record(msg({ 'mqtt.topic': 'small' }, { t: 1 }), 0);
+    const byKey = Object.fromEntries(values.list().map((v) => [v.key, v.payload]));
+    expect(byKey.big).toEqual({ 'not kept: larger than 16 KiB': expect.any(Number) });
+    expect((byKey.text as string).length).toBe(16 * 1024 + 3);
+    expect(byKey.bytes).toEqual({ bytes: 10 });
+    expect(byKey.small).toEqual({ t: 1 });
+  });
+
   it('bounds the length of a key', () => {
     const values = new CurrentValues(10);
     values.record(msg({ 'mqtt.topic': 'x'.repeat(10_000) }), 0);

@@ -1,4 +1,4 @@
-import type { Message } from '../sdk/index.js';
+import { messageSize, type Message } from '../sdk/index.js';
 
 /**
  * The meta fields that name what a message is about, in order of preference: an OPC UA node, a
@@ -8,6 +8,11 @@ export const KEY_FIELDS = ['opcua.nodeId', 'chirpstack.devEui', 'mqtt.topic', 's
 
 /** At most this many keys per pipeline (the least recently updated is forgotten first). */
 export const CURRENT_VALUES_CAP = 200;
+/**
+ * A value larger than this is kept as its size only: memory stays under about 200 x 16 KiB per
+ * pipeline whatever the payloads.
+ */
+export const MAX_VALUE_BYTES = 16 * 1024;
 /** The rate of a key is measured over its last arrivals, at most this many. */
 const RATE_WINDOW = 16;
 
@@ -83,7 +88,7 @@ export class CurrentValues {
     };
     const quality = m.meta['opcua.quality'] ?? m.meta.quality;
     entry.field = field;
-    entry.payload = m.payload;
+    entry.payload = keptValue(m);
     entry.quality = quality === undefined || quality === null ? undefined : String(quality).slice(0, 64);
     entry.time = now;
     entry.messageTime = m.time;
@@ -121,4 +126,14 @@ export class CurrentValues {
     }
     return out.reverse().sort((a, b) => b.time - a.time);
   }
+}
+
+function keptValue(m: Message): unknown {
+  const p = m.payload;
+  if (p === null || typeof p !== 'object' || p instanceof Uint8Array) {
+    if (p instanceof Uint8Array) return { bytes: p.byteLength };
+    return typeof p === 'string' && p.length > MAX_VALUE_BYTES ? `${p.slice(0, MAX_VALUE_BYTES)}...` : p;
+  }
+  const size = messageSize(m);
+  return size > MAX_VALUE_BYTES ? { 'not kept: larger than 16 KiB': size } : p;
 }

@@ -8,6 +8,7 @@ import { mqttSinkSpec, mqttSourceSpec } from '../../connectors/mqtt/spec.js';
 import { opcuaSourceSpec, opcuaWriteSinkSpec } from '../../connectors/opcua/spec.js';
 import { simulatorSourceSpec } from '../../connectors/simulator/spec.js';
 import { sparkplugCommandsSourceSpec, sparkplugSinkSpec } from '../../connectors/sparkplug/edge-spec.js';
+import { sparkplugSourceSpec } from '../../connectors/sparkplug/host-spec.js';
 import { filterTransformSpec } from '../transforms/filter/spec.js';
 import { mapTransformSpec } from '../transforms/map/spec.js';
 import { checksumTransformSpec } from '../transforms/checksum/spec.js';
@@ -37,6 +38,7 @@ export const builtinRegistry: Registry = {
     simulatorSourceSpec,
     chirpstackSourceSpec,
     opcuaSourceSpec,
+    sparkplugSourceSpec,
     sparkplugCommandsSourceSpec,
   ],
   sinks: [
