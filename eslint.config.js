@@ -60,6 +60,7 @@ export default tseslint.config(
         URLSearchParams: 'readonly',
         confirm: 'readonly',
         uPlot: 'readonly',
+        ResizeObserver: 'readonly',
       },
     },
   },

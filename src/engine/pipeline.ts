@@ -21,6 +21,7 @@ import {
 import { hostname } from 'node:os';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
+import { CurrentValues, type CurrentValue } from './current-values.js';
 import { componentMetrics } from './component-metrics.js';
 import { createPipelineSource } from './leased-source.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
@@ -42,6 +43,8 @@ export interface PipelineStatus {
   inFlight: number;
   outboxes: Record<string, { depth: number; activeJobs: number }>;
   recent: { id: string; time: number; payload: unknown; meta: Record<string, unknown> }[];
+  /** The last value per key (OPC UA node, LoRaWAN device, MQTT topic), after the transforms; at most `cap` keys. */
+  current: { cap: number; evicted: number; values: CurrentValue[] };
 }
 
 interface PipelineDeps {
@@ -93,6 +96,7 @@ export class Pipeline {
   private pending = new Set<Promise<void>>();
   private spaceWaiter: (() => void) | undefined;
   private recent: PipelineStatus['recent'] = [];
+  private readonly current = new CurrentValues();
   /** Transforms run one batch at a time: flushes and replays wait for their turn. */
   private transformTurn: Promise<unknown> = Promise.resolve();
   private flushTimers: NodeJS.Timeout[] = [];
@@ -271,7 +275,27 @@ export class Pipeline {
             : boundedCopy(m.payload, RECENT_LIMITS),
         meta: boundedCopy(m.meta, RECENT_LIMITS) as Record<string, unknown>,
       })),
+      current: {
+        cap: this.current.cap,
+        evicted: this.current.evicted,
+        values: this.current.list().map((v) => ({
+          ...v,
+          payload:
+            v.payload instanceof Uint8Array
+              ? { bytes: v.payload.byteLength }
+              : boundedCopy(v.payload, RECENT_LIMITS),
+        })),
+      },
     };
+  }
+
+  /** The last value per key, payloads bounded (by default as the status page shows them). */
+  currentValues(limits: CopyLimits = RECENT_LIMITS): CurrentValue[] {
+    return this.current.list().map((v) => ({
+      ...v,
+      payload:
+        v.payload instanceof Uint8Array ? { bytes: v.payload.byteLength } : boundedCopy(v.payload, limits),
+    }));
   }
 
   private async runReadLoop(): Promise<void> {
@@ -498,6 +522,8 @@ export class Pipeline {
   }
 
   private remember(batch: Message[]): void {
+    const now = Date.now();
+    for (const m of batch) this.current.record(m, now);
     for (let i = Math.max(0, batch.length - RECENT_MESSAGES); i < batch.length; i++) {
       const m = batch[i]!;
       // Kept as they are and bounded when shown (status()), which is rarer than a batch.

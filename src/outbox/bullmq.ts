@@ -1,7 +1,7 @@
 import { DelayedError, Queue, WaitingError, Worker, type Job, type JobsOptions } from 'bullmq';
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
-import { redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
+import { redact, redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
 import { Batcher, OutboxClosedError } from './batcher.js';
 import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
 import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
@@ -489,7 +489,12 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 10_000,
   });
-  producer.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+  let lastError: string | undefined;
+  producer.on('error', (err: Error) => {
+    lastError = err.message;
+    logger.warn({ err: err.message }, 'redis connection error');
+  });
+  producer.on('ready', () => (lastError = undefined));
   try {
     await waitReady(producer, options.connectTimeoutMs ?? 10_000);
   } catch (err) {
@@ -515,9 +520,34 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     logger,
   };
   const outboxes = new Set<BullmqOutbox>();
+  const replicaKey = (replica: string): string => `${prefix}:replica:${replica}`;
+  const replicaIndex = `${prefix}:replicas`;
   return {
     kind: 'redis',
     deadLetters,
+    health: () => ({
+      // ioredis: connecting, connect, ready, reconnecting, close, end.
+      state: producer.status === 'ready' ? 'connected' : producer.status,
+      ...(lastError && producer.status !== 'ready' ? { error: redact(lastError) } : {}),
+    }),
+    replicas: {
+      async publish(replica, snapshot, ttlMs) {
+        const now = Date.now();
+        // The index forgets replicas silent for 10 TTLs; the snapshots expire on their own.
+        await producer
+          .multi()
+          .set(replicaKey(replica), snapshot, 'PX', ttlMs)
+          .zadd(replicaIndex, now, replica)
+          .zremrangebyscore(replicaIndex, 0, now - 10 * ttlMs)
+          .exec();
+      },
+      async list() {
+        const names = await producer.zrevrange(replicaIndex, 0, 99);
+        if (names.length === 0) return [];
+        const values = await producer.mget(...names.map(replicaKey));
+        return values.filter((v): v is string => typeof v === 'string');
+      },
+    },
     createOutbox(outboxOptions: OutboxOptions): Outbox {
       const outbox = new BullmqOutbox(outboxOptions, shared);
       outboxes.add(outbox);

@@ -192,4 +192,15 @@ export interface OutboxBackend {
   createOutbox(options: OutboxOptions): Outbox;
   deadLetters: DeadLetterStore;
   close(): Promise<void>;
+  /** The connection to Redis as the status page shows it (absent for the memory backend). */
+  health?(): { state: string; error?: string };
+  /** Where replicas share what their status pages show (absent for the memory backend). */
+  replicas?: ReplicaBoard;
+}
+
+/** Each replica publishes a snapshot (JSON) that expires unless renewed; any replica lists them all. */
+export interface ReplicaBoard {
+  publish(replica: string, snapshot: string, ttlMs: number): Promise<void>;
+  /** The live snapshots (at most 100 replicas). */
+  list(): Promise<string[]>;
 }

@@ -3,10 +3,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { Pipeline } from '../engine/pipeline.js';
-import type { DeadLetterStore } from '../outbox/types.js';
+import type { DeadLetterStore, ReplicaBoard } from '../outbox/types.js';
 import { errorMessage, redact, silentLogger, type Logger } from '../sdk/index.js';
 import { handleConsole, hasAdminToken, type ConsoleOptions } from './console/api.js';
 import { RateHistory } from './console/rates.js';
+import { ReplicaSharing } from './console/replicas.js';
 import { HttpError } from './http-errors.js';
 
 export interface HttpOptions {
@@ -25,6 +26,8 @@ export interface HttpOptions {
    */
   allowedHosts?: readonly string[];
   logger?: Logger;
+  /** With Redis: share this replica's figures and show every replica's. */
+  replicas?: { board: ReplicaBoard; replica: string; startedAt: number; everyMs?: number };
 }
 
 /** True for addresses only this machine can reach. */
@@ -129,6 +132,10 @@ export async function startHttpServer(
     );
   const rates = new RateHistory(options.metrics);
   rates.start();
+  const sharing = options.replicas
+    ? new ReplicaSharing({ ...options.replicas, pipelines: options.pipelines, rates, logger })
+    : undefined;
+  sharing?.start();
   const consoleOptions: ConsoleOptions = {
     pipelines: options.pipelines,
     deadLetters: options.deadLetters,
@@ -136,6 +143,7 @@ export async function startHttpServer(
     adminToken: options.adminToken,
     loopback: isLoopback(options.host),
     info: options.info,
+    ...(sharing ? { replicas: () => sharing.list() } : {}),
   };
   const server = createServer((req, res) => {
     if (!hostAllowed(req.headers.host, options.host, allowedHosts)) {
@@ -197,6 +205,7 @@ export async function startHttpServer(
     close: () =>
       new Promise<void>((resolve) => {
         rates.stop();
+        sharing?.stop();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

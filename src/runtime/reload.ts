@@ -48,6 +48,8 @@ export interface ConfigReloaderOptions {
   watch?: boolean;
   /** Reload on SIGHUP. Default true. */
   sighup?: boolean;
+  /** Told the result of every reload (the status page shows the last one). */
+  onResult?(result: ReloadResult): void;
 }
 
 export type ReloadResult =
@@ -107,12 +109,17 @@ export class ConfigReloader {
       this.again = reason;
       return this.running;
     }
-    this.running = this.reloadOnce(reason).finally(() => {
-      this.running = undefined;
-      const next = this.again;
-      this.again = undefined;
-      if (next && !this.stopped) void this.reload(next);
-    });
+    this.running = this.reloadOnce(reason)
+      .then((result) => {
+        this.options.onResult?.(result);
+        return result;
+      })
+      .finally(() => {
+        this.running = undefined;
+        const next = this.again;
+        this.again = undefined;
+        if (next && !this.stopped) void this.reload(next);
+      });
     return this.running;
   }
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { EngineMetrics } from '../engine/metrics.js';
@@ -5,7 +6,7 @@ import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
 import type { Logger, MemoryBudget } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
-import { pipelineFingerprint, type ReloadSummary } from './reload.js';
+import { pipelineFingerprint, type ReloadResult, type ReloadSummary } from './reload.js';
 
 export interface ServiceOptions {
   plans: PipelinePlan[];
@@ -22,6 +23,8 @@ export interface ServiceOptions {
   /** Token for the console's actions (replay, purge), and for reading it from the network. */
   adminToken?: string;
   version?: string;
+  /** How often this replica shares its status page figures through Redis (default 5 s). */
+  replicaShareMs?: number;
   /** The process's memory budget, shared by every pipeline's sources and memory outboxes. */
   memoryBudget?: MemoryBudget;
 }
@@ -36,6 +39,14 @@ export class Service {
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAt = Date.now();
+  /** The configuration reloads as the status page shows them: the last one, and since when it is invalid. */
+  private reloadState: {
+    state: 'none' | 'ok' | 'refused';
+    at?: number;
+    error?: string;
+    invalidSince?: number;
+    validAgainAt?: number;
+  } = { state: 'none' };
 
   constructor(private readonly options: ServiceOptions) {
     const registry = new Registry();
@@ -103,6 +114,25 @@ export class Service {
     return run;
   }
 
+  /** Records a reload's result for the status page (ConfigReloader's `onResult`). */
+  recordReload(result: ReloadResult, now = Date.now()): void {
+    const previous = this.reloadState;
+    if (result.result === 'refused')
+      this.reloadState = {
+        state: 'refused',
+        at: now,
+        error: result.error,
+        invalidSince: previous.state === 'refused' ? (previous.invalidSince ?? now) : now,
+      };
+    else
+      this.reloadState = {
+        state: 'ok',
+        at: now,
+        ...(previous.state === 'refused' ? { validAgainAt: now } : {}),
+        ...(previous.state === 'ok' && previous.validAgainAt ? { validAgainAt: previous.validAgainAt } : {}),
+      };
+  }
+
   get url(): string | undefined {
     return this.http?.url;
   }
@@ -116,11 +146,25 @@ export class Service {
         metrics: this.metrics.registry,
         logger,
         deadLetters: backend.deadLetters,
+        ...(backend.replicas
+          ? {
+              replicas: {
+                board: backend.replicas,
+                replica: this.options.identity ?? hostname(),
+                startedAt: this.startedAt,
+                ...(this.options.replicaShareMs ? { everyMs: this.options.replicaShareMs } : {}),
+              },
+            }
+          : {}),
         ...(this.options.adminToken ? { adminToken: this.options.adminToken } : {}),
         info: () => ({
           version: this.options.version,
           outbox: backend.kind,
           startedAt: new Date(this.startedAt).toISOString(),
+          uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+          replica: this.options.identity ?? hostname(),
+          redis: backend.health?.() ?? { state: 'none' },
+          reload: this.reloadState,
         }),
       });
       logger.info(

@@ -179,6 +179,7 @@ export async function runService(
             ),
           ),
         apply: (next) => service.applyPlans(next),
+        onResult: (result) => service.recordReload(result),
         logger,
         registry: service.metrics.registry,
         watch: options.watch ?? true,

@@ -24,6 +24,8 @@ export interface ConsoleOptions {
   /** True when the HTTP server is bound to a loopback address only. */
   loopback: boolean;
   info: () => Record<string, unknown>;
+  /** Every replica's counters and current values (Redis only). */
+  replicas?: () => Promise<unknown[]>;
 }
 
 const require = createRequire(import.meta.url);
@@ -103,7 +105,14 @@ export async function handleConsole(
     const pipelines = await Promise.all(
       options.pipelines().map(async (p) => ({ ...(await p.status()), rates: options.rates.get(p.name) })),
     );
-    json(res, 200, { ...options.info(), auth: { actions: Boolean(options.adminToken) }, pipelines });
+    // Another replica's figures are a bonus: Redis trouble must not take the page down.
+    const replicas = options.replicas ? await options.replicas().catch(() => undefined) : undefined;
+    json(res, 200, {
+      ...options.info(),
+      auth: { actions: Boolean(options.adminToken) },
+      pipelines,
+      ...(replicas ? { replicas } : {}),
+    });
     return true;
   }
 

@@ -26,6 +26,52 @@ function el(tag, props, ...children) {
   return node;
 }
 
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+
+/** The one time format of the page: local time with its UTC offset, e.g. 2026-12-05 12:34:56 +01:00. */
+function localTime(ms) {
+  const d = new Date(ms);
+  const offset = -d.getTimezoneOffset();
+  const abs = Math.abs(offset);
+  return (
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ` +
+    `${offset >= 0 ? '+' : '-'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
+  );
+}
+
+/** A <time> showing local time, with the ISO (UTC) form on hover. */
+function timeEl(ms) {
+  const value = typeof ms === 'string' ? Date.parse(ms) : ms;
+  if (!Number.isFinite(value)) return el('span', { textContent: '—' });
+  const iso = new Date(value).toISOString();
+  return el('time', { dateTime: iso, title: iso, textContent: localTime(value) });
+}
+
+function fmtDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/** Message data, pretty-printed (always shown as text, never as HTML). */
+function pretty(value) {
+  if (typeof value === 'string') return value;
+  const text = JSON.stringify(value, null, 2);
+  return text === undefined ? String(value) : text;
+}
+
+const KEY_LABELS = {
+  'opcua.nodeId': 'OPC UA node',
+  'chirpstack.devEui': 'LoRaWAN device',
+  'mqtt.topic': 'MQTT topic',
+  'simulator.device': 'simulated device',
+};
+
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (tokenInput.value) headers.authorization = `Bearer ${tokenInput.value}`;
@@ -52,6 +98,7 @@ function card(name) {
   const state = el('span', { className: 'badge' });
   title.append(state);
   const delivery = el('div', { className: 'muted' });
+  const scope = el('div', { className: 'muted scope' });
   const totals = el('div', { className: 'totals' });
   const components = el(
     'table',
@@ -68,14 +115,53 @@ function card(name) {
     el('tbody'),
   );
   const chartBox = el('div', { className: 'chart' });
-  const recent = el('div');
-  const left = el('div', {}, delivery, totals, components);
+  const recent = el('div', { className: 'recent' });
+  const current = el(
+    'table',
+    { className: 'current' },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        ...['key', 'last value', 'quality', 'age', 'rate'].map((h) => el('th', { textContent: h })),
+      ),
+    ),
+    el('tbody'),
+  );
+  const currentNote = el('p', { className: 'muted' });
+  const replicaTable = el(
+    'table',
+    { className: 'replicas' },
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        ...['replica', ...SERIES.map((s) => s.label), 'shared at'].map((h) => el('th', { textContent: h })),
+      ),
+    ),
+    el('tbody'),
+  );
+  const replicas = el(
+    'div',
+    { className: 'replicas', hidden: true },
+    el('h3', { textContent: 'All replicas (through Redis)' }),
+    el('div', { className: 'scroll-x' }, replicaTable),
+  );
+  const left = el('div', {}, delivery, scope, totals, components);
   const right = el('div', {}, chartBox);
   const root = el(
     'article',
     { className: 'card', id: `pipeline-${name}` },
     title,
     el('div', { className: 'grid' }, left, right),
+    replicas,
+    el('h3', { textContent: 'Current values (after transforms)' }),
+    currentNote,
+    el('div', { className: 'scroll-y' }, current),
     el('h3', { textContent: 'Last messages (after transforms)' }),
     recent,
   );
@@ -83,26 +169,102 @@ function card(name) {
   document.getElementById('pipelines').append(root);
   const plot = new uPlot(
     {
-      width: Math.max(320, chartBox.clientWidth || 480),
+      width: Math.max(200, chartBox.clientWidth || 480),
       height: 180,
       scales: { x: { time: true } },
-      axes: [{}, { label: 'msg/s', size: 50 }],
+      // The page's one time format: local time (the offset is in the legend and everywhere else).
+      axes: [
+        { values: (u, splits) => splits.map((t) => localTime(t * 1000).slice(11, 19)) },
+        { label: 'msg/s', size: 50 },
+      ],
       series: [
-        {},
+        { label: 'time', value: (u, t) => (t == null ? '--' : localTime(t * 1000)) },
         ...SERIES.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, points: { show: false } })),
       ],
     },
     [[], ...SERIES.map(() => [])],
     chartBox,
   );
-  c = { root, state, delivery, totals, components, recent, plot, chartBox };
+  // The chart follows its box: the page is read on wide screens, laptops and phones.
+  new ResizeObserver(() => {
+    const width = chartBox.clientWidth;
+    if (width > 0 && Math.abs(width - plot.width) > 2) plot.setSize({ width, height: 180 });
+  }).observe(chartBox);
+  c = {
+    root,
+    state,
+    delivery,
+    scope,
+    totals,
+    components,
+    recent,
+    current,
+    currentNote,
+    replicas,
+    replicaTable,
+    plot,
+    chartBox,
+  };
   cards.set(name, c);
   return c;
 }
 
+let actionsEnabled = true;
+
+function healthItem(id, state, ...parts) {
+  const node = document.getElementById(id);
+  node.dataset.state = state;
+  node.replaceChildren(...parts);
+}
+
+function renderHealth(o) {
+  healthItem('health-uptime', 'ok', `Up ${fmtDuration(o.uptimeSeconds || 0)}, since `, timeEl(o.startedAt));
+  const redis = o.redis || { state: 'none' };
+  if (o.outbox !== 'redis')
+    healthItem(
+      'health-redis',
+      'warn',
+      'No Redis: memory outbox (queued messages are lost on a restart; one replica only)',
+    );
+  else if (redis.state === 'connected') healthItem('health-redis', 'ok', 'Redis connected');
+  else
+    healthItem(
+      'health-redis',
+      'bad',
+      `Redis ${redis.state}${redis.error ? `: ${redis.error}` : ''} (messages wait at the sources)`,
+    );
+  const reload = o.reload || { state: 'none' };
+  if (reload.state === 'refused')
+    healthItem(
+      'health-reload',
+      'bad',
+      'Configuration reload failed at ',
+      timeEl(reload.at),
+      `: ${reload.error}. The pipelines run on with the previous configuration (invalid since `,
+      timeEl(reload.invalidSince),
+      ').',
+    );
+  else if (reload.state === 'ok' && reload.validAgainAt)
+    healthItem(
+      'health-reload',
+      'ok',
+      'Configuration valid again since ',
+      timeEl(reload.validAgainAt),
+      ', last reload ',
+      timeEl(reload.at),
+    );
+  else if (reload.state === 'ok')
+    healthItem('health-reload', 'ok', 'Configuration reloaded at ', timeEl(reload.at));
+  else healthItem('health-reload', 'ok', 'Configuration as started');
+  healthItem('health-replica', 'ok', `Replica ${o.replica || '?'}`);
+}
+
 function render(overview) {
   document.getElementById('info').textContent =
-    `${overview.version || ''} · outbox ${overview.outbox || '?'} · started ${overview.startedAt || ''}`;
+    `${overview.version || ''} · outbox ${overview.outbox || '?'}`;
+  renderHealth(overview);
+  actionsEnabled = Boolean(overview.auth && overview.auth.actions);
+  updateButtons();
   const select = document.getElementById('dlq-pipeline');
   const names = overview.pipelines.map((p) => p.name);
   if (
@@ -126,6 +288,13 @@ function render(overview) {
     c.delivery.textContent = `delivery: ${Object.entries(p.delivery)
       .map(([sink, g]) => `${sink} ${g}`)
       .join(', ')} · in flight ${p.inFlight}`;
+    c.scope.replaceChildren(
+      `Counted by this replica (${overview.replica || '?'}) since its start `,
+      timeEl(overview.startedAt),
+      overview.outbox === 'redis'
+        ? '; each replica counts its own (one may deliver what another received): all replicas below.'
+        : '',
+    );
     const last = p.rates.points.at(-1);
     c.totals.replaceChildren(
       ...SERIES.map((s) => {
@@ -153,30 +322,110 @@ function render(overview) {
           el('td', { textContent: comp.type }),
           el('td', {}, el('span', { className: `badge ${comp.state}`, textContent: comp.state })),
           el('td', { textContent: ob ? `${ob.depth} queued` : '' }),
-          el('td', {
-            className: 'error',
-            textContent: comp.lastError
-              ? `${new Date(comp.lastError.time).toLocaleTimeString()} ${comp.lastError.message}`
-              : '',
-          }),
+          el(
+            'td',
+            { className: 'error' },
+            ...(comp.lastError ? [timeEl(comp.lastError.time), ` ${comp.lastError.message}`] : []),
+          ),
         );
       }),
     );
     const xs = p.rates.points.map((pt) => pt.t / 1000);
     c.plot.setData([xs, ...SERIES.map((s) => p.rates.points.map((pt) => pt.rates[s.key]))]);
-    const width = c.chartBox.clientWidth;
-    if (width && Math.abs(width - c.plot.width) > 20) c.plot.setSize({ width, height: 180 });
+    const shared = renderReplicas(c, p.name, overview);
+    renderCurrent(c, shared ? shared.current : p.current, overview.replica, shared ? shared.count : 0);
     c.recent.replaceChildren(
       ...p.recent
         .slice(-5)
         .reverse()
         .map((m) =>
-          el('pre', {
-            textContent: `${new Date(m.time).toISOString()}  ${JSON.stringify(m.meta)}\n${JSON.stringify(m.payload)}`,
-          }),
+          el(
+            'div',
+            { className: 'message' },
+            el('div', { className: 'muted' }, timeEl(m.time), `  ${JSON.stringify(m.meta)}`),
+            el('pre', { textContent: pretty(m.payload) }),
+          ),
         ),
     );
   }
+}
+
+/**
+ * With Redis, every replica's counters (each counts what it handled itself) and their sum, and the
+ * current values of all replicas (the newest per key). Returns undefined with one replica only.
+ */
+function renderReplicas(c, pipeline, overview) {
+  const all = (overview.replicas || []).filter((r) => r.pipelines && r.pipelines[pipeline]);
+  c.replicas.hidden = all.length === 0;
+  if (all.length === 0) return undefined;
+  const sum = {};
+  for (const s of SERIES) sum[s.key] = 0;
+  const row = (name, totals, time, className) => {
+    const tr = el(
+      'tr',
+      { className },
+      el('td', { textContent: name }),
+      ...SERIES.map((s) => el('td', { textContent: String(Math.round(totals[s.key] || 0)) })),
+      el('td', {}, time === undefined ? '' : timeEl(time)),
+    );
+    tr.dataset.replica = name;
+    return tr;
+  };
+  const rows = all.map((r) => {
+    const totals = r.pipelines[pipeline].totals || {};
+    for (const s of SERIES) sum[s.key] += totals[s.key] || 0;
+    return row(r.replica === overview.replica ? `${r.replica} (this page)` : r.replica, totals, r.time, '');
+  });
+  c.replicaTable.tBodies[0].replaceChildren(
+    ...rows,
+    row(`all ${all.length} replicas`, sum, undefined, 'sum'),
+  );
+  const newest = new Map();
+  for (const r of all)
+    for (const v of r.pipelines[pipeline].current || []) {
+      const known = newest.get(v.key);
+      if (!known || v.time > known.time) newest.set(v.key, { ...v, replica: r.replica });
+    }
+  const cap = (overview.pipelines.find((p) => p.name === pipeline) || {}).current;
+  return { current: { cap: cap ? cap.cap : 0, evicted: 0, values: [...newest.values()] }, count: all.length };
+}
+
+function renderCurrent(c, current, replica, replicaCount) {
+  if (!current) return;
+  const now = Date.now();
+  const values = [...current.values].sort((a, b) => a.key.localeCompare(b.key, undefined, { numeric: true }));
+  c.currentNote.textContent =
+    (replicaCount > 0
+      ? `${values.length} key(s) seen by ${replicaCount} replica(s), the newest value of each; every replica keeps at most ${current.cap} per pipeline`
+      : `${values.length} key(s) seen by this replica (${replica || '?'}); at most ${current.cap} per pipeline are kept`) +
+    (current.evicted > 0 ? `, ${current.evicted} older key(s) forgotten` : '') +
+    '. Keys: OPC UA node, LoRaWAN device, MQTT topic.';
+  c.current.tBodies[0].replaceChildren(
+    ...values.map((v) => {
+      const row = el(
+        'tr',
+        {},
+        el(
+          'td',
+          { className: 'key' },
+          el('div', { textContent: v.key }),
+          el('div', { className: 'muted', textContent: KEY_LABELS[v.field] || v.field }),
+        ),
+        el('td', {}, el('pre', { textContent: pretty(v.payload) })),
+        el('td', { className: `quality ${v.quality || ''}`, textContent: v.quality || '—' }),
+        el(
+          'td',
+          { className: 'age' },
+          el('div', { textContent: `${fmtDuration((now - v.time) / 1000)} ago` }),
+          timeEl(v.messageTime),
+          ...(v.replica ? [el('div', { className: 'muted', textContent: `via ${v.replica}` })] : []),
+        ),
+        el('td', { textContent: `${fmtRate(v.rate)}/s` }),
+      );
+      row.dataset.key = v.key;
+      return row;
+    }),
+  );
 }
 
 async function refresh() {
@@ -203,10 +452,22 @@ function selectedIds() {
     .map((box) => box.value);
 }
 
+/** The buttons say why they are disabled (title and the line below them). */
 function updateButtons() {
   const none = selectedIds().length === 0;
-  replayButton.disabled = none;
-  purgeButton.disabled = none;
+  const reason = !actionsEnabled
+    ? 'Replay and purge are disabled: start passerelle with an admin token (PASSERELLE_ADMIN_TOKEN or --admin-token-file).'
+    : none
+      ? 'Select dead letters (tick their boxes) to replay or purge them.'
+      : '';
+  const hint = reason || (tokenInput.value ? '' : 'Type the admin token in the header to replay or purge.');
+  for (const button of [replayButton, purgeButton]) {
+    button.disabled = Boolean(reason);
+    button.title = reason;
+  }
+  const line = document.getElementById('dlq-hint');
+  line.textContent = hint;
+  line.hidden = !hint;
 }
 
 async function loadDeadLetters() {
@@ -231,10 +492,10 @@ async function loadDeadLetters() {
           'tr',
           {},
           el('td', {}, box),
-          el('td', { textContent: new Date(d.time).toLocaleString() }),
+          el('td', { className: 'time' }, timeEl(d.time)),
           el('td', { textContent: d.pipeline }),
           el('td', { textContent: d.stage }),
-          el('td', { textContent: d.reason }),
+          el('td', { className: 'reason', textContent: d.reason }),
           el('td', { className: 'preview', textContent: d.preview, title: d.preview }),
         );
         row.dataset.id = d.id;
@@ -253,6 +514,7 @@ async function showDeadLetter(id) {
   try {
     const entry = await api(`/api/dead-letters/${encodeURIComponent(id)}`);
     document.getElementById('dlq-detail-id').textContent = id;
+    document.getElementById('dlq-detail-time').replaceChildren('failed at ', timeEl(entry.time));
     document.getElementById('dlq-detail-body').textContent = JSON.stringify(entry, null, 2);
     document.getElementById('dlq-detail').showModal();
   } catch (error) {
@@ -299,6 +561,7 @@ document.getElementById('dlq-filter').addEventListener('submit', (event) => {
   loadDeadLetters();
 });
 
+updateButtons();
 refresh();
 loadDeadLetters();
 setInterval(refresh, 2000);

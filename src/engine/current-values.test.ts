@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { Message } from '../sdk/index.js';
+import { CURRENT_VALUES_CAP, CurrentValues } from './current-values.js';
+
+const msg = (meta: Record<string, unknown>, payload: unknown = 1, time = 0): Message =>
+  ({ id: 'x', payload, meta, time }) as Message;
+
+describe('current values', () => {
+  it('keys a message by OPC UA node, then LoRaWAN device, then MQTT topic, and keeps the last value', () => {
+    const values = new CurrentValues();
+    values.record(
+      msg({ 'mqtt.topic': 'a/b', 'opcua.nodeId': 'ns=2;s=T1', 'opcua.quality': 'good' }, 20.5),
+      1000,
+    );
+    values.record(msg({ 'mqtt.topic': 'app/1/up', 'chirpstack.devEui': '0011' }, { t: 1 }), 1000);
+    values.record(msg({ 'mqtt.topic': 'plant/t1' }, 'on'), 1000);
+    values.record(msg({ other: 1 }, 'untracked'), 1000);
+    values.record(msg({ 'opcua.nodeId': 'ns=2;s=T1', 'opcua.quality': 'uncertain' }, 21), 2000);
+    const list = values.list();
+    expect(list.map((v) => [v.key, v.field])).toEqual([
+      ['ns=2;s=T1', 'opcua.nodeId'],
+      ['plant/t1', 'mqtt.topic'],
+      ['0011', 'chirpstack.devEui'],
+    ]);
+    expect(list[0]).toMatchObject({ payload: 21, quality: 'uncertain', time: 2000, count: 2 });
+    expect(list[1]!.quality).toBeUndefined();
+  });
+
+  it('measures the rate of each key over its last arrivals', () => {
+    const values = new CurrentValues();
+    for (let i = 0; i < 40; i++) values.record(msg({ 'mqtt.topic': 'fast' }), 10_000 + i * 100); // 10/s
+    for (let i = 0; i < 3; i++) values.record(msg({ 'mqtt.topic': 'slow' }), 10_000 + i * 2000); // 0.5/s
+    values.record(msg({ 'mqtt.topic': 'once' }), 10_000);
+    const rate = Object.fromEntries(values.list().map((v) => [v.key, v.rate]));
+    expect(rate.fast).toBeCloseTo(10, 5);
+    expect(rate.slow).toBeCloseTo(0.5, 5);
+    expect(rate.once).toBe(0);
+  });
+
+  it(`keeps at most ${CURRENT_VALUES_CAP} keys, forgetting the least recently updated`, () => {
+    const values = new CurrentValues();
+    values.record(msg({ 'mqtt.topic': 'kept' }), 0);
+    // 100 new keys a second; 'kept' is updated twice a second, so it stays.
+    for (let i = 0; i < 5000; i++) {
+      values.record(msg({ 'mqtt.topic': `t/${i}` }), i * 10);
+      if (i % 50 === 0) values.record(msg({ 'mqtt.topic': 'kept' }), i * 10);
+    }
+    expect(values.size).toBe(CURRENT_VALUES_CAP);
+    expect(values.evicted).toBe(5001 - CURRENT_VALUES_CAP);
+    const keys = values.list().map((v) => v.key);
+    expect(keys).toContain('kept');
+    expect(keys).toContain('t/4999');
+    expect(keys).not.toContain('t/0');
+  });
+
+  it('keeps a large value as its size only (bounded memory)', () => {
+    const values = new CurrentValues();
+    values.record(msg({ 'mqtt.topic': 'big' }, { blob: 'x'.repeat(100_000) }), 0);
+    values.record(msg({ 'mqtt.topic': 'text' }, 'y'.repeat(100_000)), 0);
+    values.record(msg({ 'mqtt.topic': 'bytes' }, new Uint8Array(10)), 0);
+    values.record(msg({ 'mqtt.topic': 'small' }, { t: 1 }), 0);
+    const byKey = Object.fromEntries(values.list().map((v) => [v.key, v.payload]));
+    expect(byKey.big).toEqual({ 'not kept: larger than 16 KiB': expect.any(Number) });
+    expect((byKey.text as string).length).toBe(16 * 1024 + 3);
+    expect(byKey.bytes).toEqual({ bytes: 10 });
+    expect(byKey.small).toEqual({ t: 1 });
+  });
+
+  it('bounds the length of a key', () => {
+    const values = new CurrentValues(10);
+    values.record(msg({ 'mqtt.topic': 'x'.repeat(10_000) }), 0);
+    expect(values.list()[0]!.key.length).toBe(512);
+  });
+});
