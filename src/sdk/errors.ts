@@ -75,10 +75,6 @@ export class BatchError extends PasserelleError {
   }
 }
 
-export function isRetryable(error: unknown): boolean {
-  return !(error instanceof FatalError || error instanceof SinkStoppedError || error instanceof ConfigError);
-}
-
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

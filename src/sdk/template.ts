@@ -106,11 +106,6 @@ export function compileTemplate(template: string, options: TemplateOptions = {})
   };
 }
 
-/** True when the template has `{{ }}` parts, i.e. its value depends on the message. */
-export function isDynamicTemplate(template: string): boolean {
-  return !templateParts(template).next().done;
-}
-
 type Getter = (m: Message, ctx?: TemplateContext) => unknown;
 
 function sourceOf(expression: string): TemplateValueSource {
