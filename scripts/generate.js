@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Rewrites the generated files from the built-in components' config schemas (DESIGN.md §5):
+// Rewrites the generated files from the built-in components' config schemas (docs/architecture.md, "Generated files"):
 //   - pipelines/pipeline.schema.json, the JSON Schema of pipeline files for editors;
 //   - the section between <!-- config:start --> and <!-- config:end --> of each component README.
 // It reads the compiled code: run `npm run build && node scripts/generate.js`.

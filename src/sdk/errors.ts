@@ -1,5 +1,5 @@
 /**
- * The error vocabulary that components throw and the engine maps to behaviour (DESIGN.md §4):
+ * The error vocabulary that components throw and the engine maps to behaviour (docs/architecture.md, "The data path", step 5):
  * NotConnectedError -> reconnect, readiness false; RetryableError -> retry the job with backoff;
  * BatchError -> settle the good messages, retry or dead-letter the rest; FatalError -> dead-letter at once.
  */
