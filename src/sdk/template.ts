@@ -1,3 +1,4 @@
+import { FatalError } from './errors.js';
 import type { Message } from './message.js';
 import { ANY, parsePathSegments } from './path.js';
 
@@ -46,7 +47,7 @@ export interface TemplateOptions {
 
 export type RenderFn = (message: Message, ctx?: TemplateContext) => string;
 
-export class TemplateError extends Error {}
+export class TemplateError extends FatalError {}
 
 /**
  * The `{{ expression }}` parts of a template: `{{`, then text without `}`, then `}}`. A scan with
