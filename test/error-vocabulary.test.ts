@@ -7,6 +7,7 @@ import { UnitError } from '../src/transforms/unit-convert/units.js';
 import { PointError } from '../connectors/influxdb/point.js';
 import { CoercionError } from '../connectors/opcua/values.js';
 import { EventError } from '../connectors/chirpstack/events.js';
+import { SparkplugValueError } from '../connectors/sparkplug/datatypes.js';
 
 /**
  * Errors that mean "this message will never succeed" (bad data, a template that can not render it)
@@ -22,6 +23,7 @@ describe('error vocabulary', () => {
     ['PointError', PointError],
     ['CoercionError', CoercionError],
     ['EventError', EventError],
+    ['SparkplugValueError', SparkplugValueError],
   ] as const)('%s is a FatalError and keeps its message', (name, ErrorClass) => {
     const error = new ErrorClass('bad value');
     expect(error).toBeInstanceOf(FatalError);
