@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// Architecture boundaries (DESIGN.md §9) are enforced with no-restricted-imports.
+// Architecture boundaries (docs/architecture.md, "Layout") are enforced with no-restricted-imports.
 const onlySdk = {
   patterns: [
     {

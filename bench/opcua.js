@@ -383,7 +383,7 @@ async function orchestrate() {
       : undefined;
   lines.push(
     '',
-    '### Targets (issue 17; p99 from issue 3)',
+    '### Targets',
     '',
     "No growing backlog: values/s at least 0.98 × items, nothing dropped, and the p50 latency of the second half at most 1.5 × the first half's + 10 ms.",
     '',

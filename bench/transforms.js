@@ -52,7 +52,7 @@ const CONFIGS = {
   checksum: { algorithm: 'sha256' },
   'verify-checksum': { algorithm: 'sha256', strip: true },
   'unit-convert': { fields: [{ path: 'payload.temperature', from: 'degC', to: 'degF', decimals: 1 }] },
-  // The other engineer's transforms, when registered: configs that pass every message on.
+  // The flow transforms, when registered: configs that pass every message on.
   deadband: { key: '{{ payload.device }}', fields: ['payload.temperature'], absolute: 0.05 },
   enrich: { fields: { site: 'lyon', line: '{{ topic[1] }}' } },
 };

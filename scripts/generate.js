@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Rewrites the generated files from the built-in components' config schemas (DESIGN.md §5):
+// Rewrites the generated files from the built-in components' config schemas (docs/architecture.md, "Generated files"):
 //   - pipelines/pipeline.schema.json, the JSON Schema of pipeline files for editors;
 //   - pipelines/pipeline-test.schema.json, the JSON Schema of *.test.yaml files;
 //   - the section between <!-- config:start --> and <!-- config:end --> of each component README.

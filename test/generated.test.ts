@@ -11,7 +11,7 @@ import { builtinRegistry } from '../src/registry/index.js';
 import type { ComponentEntry } from '../src/sdk/index.js';
 
 /**
- * The generated files are committed (DESIGN.md §5); these tests fail when one is stale.
+ * The generated files are committed (docs/architecture.md, "Generated files"); these tests fail when one is stale.
  * `npm run build && node scripts/generate.js` rewrites them all.
  */
 

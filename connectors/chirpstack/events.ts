@@ -1,3 +1,4 @@
+import { FatalError } from '../../src/sdk/index.js';
 import type { ChirpstackEvent } from './spec.js';
 
 /**
@@ -8,7 +9,7 @@ import type { ChirpstackEvent } from './spec.js';
 
 export type EventFormat = 'v4' | 'v4-protobuf' | 'v3-json_v3' | 'v3-json';
 
-export class EventError extends Error {}
+export class EventError extends FatalError {}
 
 export interface Gateway {
   id: string;

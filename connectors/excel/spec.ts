@@ -102,7 +102,6 @@ export const excelSinkConfig = z.strictObject({
 });
 
 export type ExcelSinkConfig = z.output<typeof excelSinkConfig>;
-export type ExcelRetentionConfig = z.output<typeof excelRetentionConfig>;
 
 export const excelSinkSpec: SinkSpec<typeof excelSinkConfig> = {
   kind: 'sink',

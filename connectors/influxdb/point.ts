@@ -1,3 +1,4 @@
+import { FatalError } from '../../src/sdk/index.js';
 import {
   compileGetter,
   compileTemplate,
@@ -10,7 +11,7 @@ import { escapeName, nameProblem, quoteString, stringProblem, type Dialect } fro
 import { writePrecision, type FieldType, type InfluxdbSinkConfig, type Precision } from './spec.js';
 
 /** Why a message can not become a point; the message is dead-lettered with this text. */
-export class PointError extends Error {}
+export class PointError extends FatalError {}
 
 export interface MappedPoint {
   /** The point in line protocol, timestamp in the write precision. */

@@ -73,7 +73,7 @@ export class MqttConnection {
   private closing = false;
 
   constructor(
-    private readonly config: MqttConnectionConfig,
+    config: MqttConnectionConfig,
     private readonly ctx: ComponentContext,
     extra: IClientOptions = {},
   ) {

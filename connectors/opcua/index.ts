@@ -1,16 +1,9 @@
-import { defineSink, defineSource } from '../../src/sdk/index.js';
-import { OpcuaWriteSink } from './sink.js';
+import { defineSource } from '../../src/sdk/index.js';
 import { OpcuaSource } from './source.js';
-import { opcuaSourceSpec, opcuaWriteSinkSpec } from './spec.js';
+import { opcuaSourceSpec } from './spec.js';
 
 export { OpcuaSource, type OpcuaPayload } from './source.js';
-export { OpcuaWriteSink } from './sink.js';
-export {
-  opcuaSourceConfig,
-  opcuaWriteSinkConfig,
-  type OpcuaSourceConfig,
-  type OpcuaWriteSinkConfig,
-} from './spec.js';
+export { opcuaSourceConfig, type OpcuaSourceConfig } from './spec.js';
 export {
   startOpcuaSimulator,
   PLANT_NAMESPACE,
@@ -18,14 +11,9 @@ export {
   type SimulatorOptions,
 } from './simulator.js';
 
-// node-opcua is imported lazily by the classes (on connect): defining the components costs nothing.
+// node-opcua is imported lazily by the classes (on connect): defining the component costs nothing.
 
 export const opcuaSource = defineSource({
   ...opcuaSourceSpec,
   create: (config, ctx) => new OpcuaSource(config, ctx),
-});
-
-export const opcuaWriteSink = defineSink({
-  ...opcuaWriteSinkSpec,
-  create: (config, ctx) => new OpcuaWriteSink(config, ctx),
 });

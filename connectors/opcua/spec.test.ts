@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPipelineTexts, formatIssue } from '../../src/config/index.js';
 import { builtinRegistry } from '../../src/registry/index.js';
-import { nodeIdProblem, opcuaSourceConfig, opcuaWriteSinkConfig } from './spec.js';
+import { nodeIdProblem, opcuaSourceConfig } from './spec.js';
 
 const URL = 'opc.tcp://plc:4840';
 const issues = (result: {
@@ -124,21 +124,6 @@ describe('opcua config', () => {
     expect(
       issues(opcuaSourceConfig.safeParse({ url: URL, nodes: ['i=1'], samplingIntervall: '1s' }))[0],
     ).toMatch(/samplingIntervall/);
-  });
-
-  it('checks the write sink node id template and value path', () => {
-    expect(opcuaWriteSinkConfig.parse({ url: URL, nodeId: 'ns=2;s=Sp.{{ topic[2] }}' }).value).toBe(
-      'payload',
-    );
-    expect(issues(opcuaWriteSinkConfig.safeParse({ url: URL, nodeId: 'ns=2;q=x' }))[0]).toMatch(
-      /nodeId: .*is not a NodeId/,
-    );
-    expect(issues(opcuaWriteSinkConfig.safeParse({ url: URL, nodeId: 'ns=2;s={{ nope }}' }))[0]).toMatch(
-      /unknown name "nope"/,
-    );
-    expect(issues(opcuaWriteSinkConfig.safeParse({ url: URL, nodeId: 'i=1', value: 'nope.x' }))[0]).toMatch(
-      /^value: .*unknown name/,
-    );
   });
 
   it('in a pipeline file: errors point at the line, secrets must be references', async () => {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { compileGetter, templateProblem, duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
-import type { SinkSpec, SourceSpec } from '../../src/sdk/index.js';
+import { duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
+import type { SourceSpec } from '../../src/sdk/index.js';
 
 /**
- * The config of the `opcua` source and the `opcua-write` sink: the one place it is defined.
+ * The config of the `opcua` source, and the connection settings it shares with the `opcua-write`
+ * sink (connectors/opcua-write/spec.ts).
  * Nothing here imports node-opcua (0.9 s to load): validation stays fast for every CLI command.
  */
 
@@ -137,7 +138,7 @@ const nodeObject = z
 export const nodeSpec = z.union([nodeIdText, nodeObject]);
 
 /** Connection settings shared by the source and the sink. */
-const connectionShape = {
+export const connectionShape = {
   url: z
     .string()
     .regex(/^opc\.tcp:\/\/[^/\s:]+(?::\d+)?(?:\/.*)?$/, 'expected an endpoint URL such as opc.tcp://plc:4840')
@@ -240,7 +241,7 @@ export function connectionWarnings(c: ConnectionFields): ConfigWarning[] {
   ];
 }
 
-function checkConnection(c: ConnectionFields, ctx: z.RefinementCtx): void {
+export function checkConnection(c: ConnectionFields, ctx: z.RefinementCtx): void {
   if (c.securityMode === 'None' && c.securityPolicy !== undefined && c.securityPolicy !== 'None')
     ctx.addIssue({
       code: 'custom',
@@ -341,58 +342,7 @@ export const opcuaSourceConfig = z
   })
   .describe('Reads OPC UA variables by subscription or polling.');
 
-export const opcuaWriteSinkConfig = z
-  .strictObject({
-    ...connectionShape,
-    nodeId: z
-      .string()
-      .min(1)
-      .superRefine((t, ctx) => {
-        const problem = templateProblem(t);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        else if (!/\{\{/.test(t)) {
-          const bad = nodeIdProblem(t);
-          if (bad) ctx.addIssue({ code: 'custom', message: bad });
-        }
-      })
-      .describe(
-        'The node to write, a NodeId or a template: `ns=2;s=Setpoints.{{ topic[2] }}`, `{{ payload.nodeId }}`, `nsu=urn:plant;s={{ meta.opcua.name }}`.',
-      ),
-    value: z
-      .string()
-      .default('payload')
-      .superRefine((e, ctx) => {
-        try {
-          compileGetter(e);
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        }
-      })
-      .describe(
-        'Where the value is in the message: `payload` (the default), `payload.value`, `payload.setpoint`. It is converted to the data type of the node.',
-      ),
-    readBack: z
-      .boolean()
-      .default(false)
-      .describe(
-        'After writing, read the values back and dead-letter the messages whose value differs (a server that clamps or ignores writes).',
-      ),
-    maxNodesPerWrite: z
-      .number()
-      .int()
-      .positive()
-      .max(10_000)
-      .default(500)
-      .describe('Values per Write request; a larger batch is split.'),
-    writeTimeout: duration(
-      'How long one Write (or read-back) may take before the batch is retried.',
-    ).prefault('10s'),
-  })
-  .superRefine((config, ctx) => checkConnection(config, ctx))
-  .describe('Writes values to OPC UA variables.');
-
 export type OpcuaSourceConfig = z.output<typeof opcuaSourceConfig>;
-export type OpcuaWriteSinkConfig = z.output<typeof opcuaWriteSinkConfig>;
 export type OpcuaConnectionConfig = Pick<
   OpcuaSourceConfig,
   | 'url'
@@ -450,29 +400,4 @@ export const opcuaSourceSpec: SourceSpec<typeof opcuaSourceConfig> = {
   singleReader: () => true,
   warnings: connectionWarnings,
   load: async () => (await import('./index.js')).opcuaSource,
-};
-
-export const opcuaWriteSinkSpec: SinkSpec<typeof opcuaWriteSinkConfig> = {
-  kind: 'sink',
-  type: 'opcua-write',
-  title: 'OPC UA writer',
-  summary:
-    "Writes message values to OPC UA variables, converted to each node's data type; a refused write is dead-lettered with its status code.",
-  config: opcuaWriteSinkConfig,
-  examples: [
-    { url: 'opc.tcp://plc:4840', nodeId: 'nsu=urn:plant;s=Setpoints.{{ topic[2] }}', value: 'payload.value' },
-    {
-      url: 'opc.tcp://plc:4840',
-      securityMode: 'SignAndEncrypt',
-      username: 'writer',
-      password: '${env:OPCUA_PASSWORD}',
-      nodeId: '{{ payload.nodeId }}',
-      readBack: true,
-    },
-  ],
-  delivery: () => 'at-least-once',
-  // Writing the same value twice leaves the same state.
-  idempotent: () => true,
-  warnings: connectionWarnings,
-  load: async () => (await import('./index.js')).opcuaWriteSink,
 };

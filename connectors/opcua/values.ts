@@ -1,3 +1,4 @@
+import { FatalError } from '../../src/sdk/index.js';
 import type * as Opcua from 'node-opcua';
 
 /**
@@ -170,7 +171,7 @@ export function qualityOf(code: number): Quality {
 }
 
 /** Why a JSON value can not be written to a node of this type. */
-export class CoercionError extends Error {}
+export class CoercionError extends FatalError {}
 
 const INT_RANGES: Record<number, [number, number]> = {
   [BuiltIn.SByte]: [-128, 127],

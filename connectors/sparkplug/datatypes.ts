@@ -1,3 +1,4 @@
+import { FatalError } from '../../src/sdk/index.js';
 /**
  * Sparkplug B datatypes <-> passerelle values, both ways, without loss:
  * - Int8..Int32, UInt8..UInt32, Double: JSON numbers; Float: the shortest decimal that reads back
@@ -76,9 +77,7 @@ export function dataTypeCode(type: string | number): number | undefined {
 }
 
 /** A value that a datatype can not hold, or a field that does not match its datatype. */
-export class SparkplugValueError extends Error {
-  override readonly name = 'SparkplugValueError';
-}
+export class SparkplugValueError extends FatalError {}
 
 /** What the converted values are made of: JSON, no bigint, no bytes. */
 export type PasserelleValue =

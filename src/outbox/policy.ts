@@ -58,7 +58,7 @@ export class ConnectionBackoff {
   }
 }
 
-/** Runs one attempt and maps the handler's result to an outcome (DESIGN.md §4 error table). */
+/** Runs one attempt and maps the handler's result to an outcome (docs/architecture.md, "The data path", step 5). */
 export async function runAttempt(
   handler: JobHandler,
   messages: Message[],

@@ -1,5 +1,5 @@
 /**
- * The error vocabulary that components throw and the engine maps to behaviour (DESIGN.md §4):
+ * The error vocabulary that components throw and the engine maps to behaviour (docs/architecture.md, "The data path", step 5):
  * NotConnectedError -> reconnect, readiness false; RetryableError -> retry the job with backoff;
  * BatchError -> settle the good messages, retry or dead-letter the rest; FatalError -> dead-letter at once.
  */
@@ -73,10 +73,6 @@ export class BatchError extends PasserelleError {
     );
     this.failures = failures;
   }
-}
-
-export function isRetryable(error: unknown): boolean {
-  return !(error instanceof FatalError || error instanceof SinkStoppedError || error instanceof ConfigError);
 }
 
 export function errorMessage(error: unknown): string {

@@ -63,5 +63,3 @@ export const tlsOptions = z
       .describe('Server name for SNI and certificate verification, when it differs from the host.'),
   })
   .describe('TLS settings. TLS itself is chosen by the URL scheme (mqtts://, wss://, https://).');
-
-export type TlsOptions = z.infer<typeof tlsOptions>;

@@ -7,6 +7,7 @@ export * from './fields.js';
 export * from './inbox.js';
 export * from './logger.js';
 export * from './template.js';
+export * from './path.js';
 export * from './redact.js';
 export * from './timing.js';
 export * from './columns.js';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_LIMIT_MS, measureBlocking } from '../../test/harness/event-loop.js';
 import { createMessage } from './message.js';
-import { compileTemplate, isDynamicTemplate, TemplateError, type TemplatePart } from './template.js';
+import { compileTemplate, TemplateError, type TemplatePart } from './template.js';
 
 const message = createMessage({
   id: 'm1',
@@ -17,8 +17,6 @@ describe('templates', () => {
       '{{payload.device}}/{{ topic[1] }}/{{ meta.mqtt.topic }}/{{date:YYYY-MM-DD}}/{{id}}',
     );
     expect(render(message)).toBe('d7/a/plant/a/b/2026-12-05/m1');
-    expect(isDynamicTemplate('plain')).toBe(false);
-    expect(isDynamicTemplate('a {{ id }}')).toBe(true);
     expect(() => compileTemplate('a {{ id')).toThrow(TemplateError);
   });
 
@@ -31,9 +29,6 @@ describe('templates', () => {
       const { blockedMs, error } = await measureBlocking(() => compileTemplate(template));
       expect(blockedMs).toBeLessThan(BLOCK_LIMIT_MS);
       expect(error).toBeInstanceOf(TemplateError);
-      expect((await measureBlocking(() => isDynamicTemplate(template))).blockedMs).toBeLessThan(
-        BLOCK_LIMIT_MS,
-      );
     }
   });
 
@@ -45,7 +40,6 @@ describe('templates', () => {
       .map((parts) => parts.join(''));
     fc.assert(
       fc.property(text, (template) => {
-        expect(isDynamicTemplate(template)).toBe(/\{\{[^}]*\}\}/.test(template));
         let render: ((m: typeof message) => string) | undefined;
         try {
           render = compileTemplate(template);

@@ -1,4 +1,6 @@
+import { FatalError } from './errors.js';
 import type { Message } from './message.js';
+import { ANY, parsePathSegments } from './path.js';
 
 /**
  * The one template syntax of passerelle, for every name a connector builds (topics, files,
@@ -51,7 +53,7 @@ export interface TemplateOptions {
 
 export type RenderFn = (message: Message, ctx?: TemplateContext) => string;
 
-export class TemplateError extends Error {}
+export class TemplateError extends FatalError {}
 
 /**
  * The `{{ expression }}` parts of a template: `{{`, then text without `}`, then `}}`. A scan with
@@ -116,11 +118,6 @@ export function compileTemplate(template: string, options: TemplateOptions = {})
   };
 }
 
-/** True when the template has `{{ }}` parts, i.e. its value depends on the message. */
-export function isDynamicTemplate(template: string): boolean {
-  return !templateParts(template).next().done;
-}
-
 type Getter = (m: Message, ctx?: TemplateContext) => unknown;
 
 function sourceOf(expression: string): TemplateValueSource {
@@ -177,23 +174,18 @@ function compileExpression(expr: string, template: string): Getter {
 
 /** Parses `a.b[0].c` or `a["x.y"]` into segments. */
 export function parsePath(expr: string, template = expr): (string | number)[] {
-  const segments: (string | number)[] = [];
-  const re = /([A-Za-z_$][\w$-]*)|\[(\d+)\]|\["([^"]*)"\]|\['([^']*)'\]|(\.)/y;
-  let expectName = true;
-  while (re.lastIndex < expr.length) {
-    const m = re.exec(expr);
-    if (!m) throw new TemplateError(`template "${template}": cannot read "${expr}"`);
-    if (m[1] !== undefined) {
-      if (!expectName) throw new TemplateError(`template "${template}": cannot read "${expr}"`);
-      segments.push(m[1]);
-      expectName = false;
-    } else if (m[2] !== undefined) segments.push(Number(m[2]));
-    else if (m[3] !== undefined) segments.push(m[3]);
-    else if (m[4] !== undefined) segments.push(m[4]);
-    else expectName = true;
+  let segments;
+  try {
+    segments = parsePathSegments(expr);
+  } catch (error) {
+    throw new TemplateError(`template "${template}": ${(error as Error).message}`);
   }
   if (segments.length === 0) throw new TemplateError(`template "${template}": empty {{ }}`);
-  return segments;
+  if (segments.includes(ANY))
+    throw new TemplateError(
+      `template "${template}": a wildcard ([*] or *) picks several values, and "${expr}" must give one`,
+    );
+  return segments as (string | number)[];
 }
 
 export function getPath(value: unknown, segments: readonly (string | number)[]): unknown {

@@ -3,7 +3,7 @@ import { NotConnectedError, type Message, type Sink } from '../../src/sdk/index.
 import { createFakeContext, waitFor, type FakeContext } from './context.js';
 
 /**
- * The behaviour every sink must have (DESIGN.md §8): connect/close twice, `write()` resolves only
+ * The behaviour every sink must have (docs/architecture.md, "Conformance suites"): connect/close twice, `write()` resolves only
  * once the target accepted the batch, NotConnectedError at once while the target is down, and
  * working again once it is back.
  */

@@ -3,7 +3,7 @@ import type { Delivery, Message, Source } from '../../src/sdk/index.js';
 import { createFakeContext, type FakeContext } from './context.js';
 
 /**
- * The behaviour every source must have (DESIGN.md §8): connect/close twice, each delivery settled
+ * The behaviour every source must have (docs/architecture.md, "Conformance suites"): connect/close twice, each delivery settled
  * exactly once, redelivery after a failed or missing ack (for at-least-once sources), bounded
  * messages in flight. A connector applies it in its integration test with a harness.
  */

@@ -55,7 +55,7 @@ function fromInput(output: Message, inputs: Message[]): boolean {
   return inputs.some((m) => output.id === m.id || output.id.startsWith(m.id));
 }
 
-/** Registers the behaviour every transform must have (DESIGN.md §8). */
+/** Registers the behaviour every transform must have (docs/architecture.md, "Conformance suites"). */
 export function describeTransformConformance(name: string, options: TransformConformanceOptions): void {
   describe(`${name} conformance`, () => {
     it('has distinct ids in its fixtures', () => {

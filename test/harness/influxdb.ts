@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ServiceHandle } from './services.js';
+import { stopChild, type ServiceHandle } from './services.js';
 import { freePort } from './ports.js';
 
 export interface InfluxDBOptions {
@@ -125,14 +125,6 @@ async function pingUntilReady(
       throw new Error(`influxd did not answer /ping within ${timeoutMs} ms; see ${dir}/influxd.log`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function stopChild(child: ChildProcess | undefined, kill: boolean): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill(kill ? 'SIGKILL' : 'SIGTERM');
-  });
 }
 
 export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<InfluxDBHandle> {

@@ -35,7 +35,8 @@ function startProcess(cmd: string, args: string[], logFile: string): ChildProces
   return child;
 }
 
-function stopChild(child: ChildProcess | undefined, kill: boolean): Promise<void> {
+/** Stops a child process (SIGTERM, or SIGKILL with `kill`) and resolves once it has exited. */
+export function stopChild(child: ChildProcess | undefined, kill: boolean): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());

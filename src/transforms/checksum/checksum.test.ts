@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message, type Transform } from '../../sdk/index.js';
+import { type Message, type Transform } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
@@ -9,35 +9,27 @@ import {
 import { verifyChecksumTransform, verifyChecksumTransformConfig } from '../verify-checksum/index.js';
 import { canonicalJson } from '../shared/canonical.js';
 import { checksumTransform, checksumTransformConfig } from './index.js';
+import {
+  testComponentContext,
+  testMessage,
+  type GoldenCase,
+  checkGolden,
+} from '../../../test/conformance/transform-cases.js';
 
 // Expected values computed outside Node: `printf %s '<canonical JSON>' | sha256sum`,
 // `openssl dgst -sha256 -hmac KEY`, and a bitwise CRC-32C in Python (check value e3069283).
 const KEY_TEXT = 'passerelle-test-key-0123456789ab';
 const KEY = Buffer.from(KEY_TEXT).toString('base64');
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   checksumTransform.create(checksumTransformConfig.parse(config), componentCtx);
 const verifier = (config: Record<string, unknown>) =>
   verifyChecksumTransform.create(verifyChecksumTransformConfig.parse(config), componentCtx);
 
-const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const message = testMessage;
 
-interface Case {
-  name: string;
-  config: Record<string, unknown>;
-  payload: unknown;
-  meta?: Record<string, unknown>;
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
+type Case = GoldenCase;
 
 const reading = { t: 21.5, device: 'd1', n: 1e21 };
 
@@ -131,18 +123,7 @@ const cases: Case[] = [
 ];
 
 describe('checksum', () => {
-  it.each(cases)('golden: $name', async ({ config, payload, meta, expected }) => {
-    const ctx = createTestTransformContext();
-    const input = message('m', payload, meta);
-    const out = await create(config).apply([input], ctx);
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-      return;
-    }
-    expect(ctx.rejected).toEqual([]);
-    expect(out).toEqual([{ ...input, payload: expected.payload, meta: expected.meta ?? meta ?? {} }]);
-  });
+  it.each(cases)('golden: $name', (c) => checkGolden(create, c));
 
   const settings = fc.oneof(
     fc.constant({ algorithm: 'sha256' }),

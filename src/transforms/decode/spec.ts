@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { byteLayoutSchema } from '../../sdk/index.js';
+import { checkFrameOptions } from '../shared/frame-options.js';
 import { locationField } from '../shared/location.js';
 import type { TransformSpec } from '../../sdk/index.js';
 
@@ -33,22 +34,13 @@ export const decodeTransformConfig = z
         'Largest input accepted, in bytes (characters for text); a larger one is rejected with the reason.',
       ),
   })
-  .superRefine((c, ctx) => {
-    if (c.format === 'byte-layout' && !c.layout)
-      ctx.addIssue({ code: 'custom', path: ['layout'], message: 'format byte-layout needs a layout' });
-    if (c.format !== 'byte-layout' && c.layout)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['layout'],
-        message: `layout is only for format byte-layout, not ${c.format}`,
-      });
-    if (c.from !== 'bytes' && c.format !== 'cayenne-lpp' && c.format !== 'byte-layout')
-      ctx.addIssue({
-        code: 'custom',
-        path: ['from'],
-        message: `from is only for cayenne-lpp and byte-layout; for ${c.format}, decode base64 or hex first with another decode`,
-      });
-  });
+  .superRefine((c, ctx) =>
+    checkFrameOptions(c, ctx, {
+      key: 'from',
+      value: c.from,
+      otherwise: 'decode base64 or hex first with another decode',
+    }),
+  );
 
 export type DecodeTransformConfig = z.output<typeof decodeTransformConfig>;
 

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Logger, type Message } from '../../sdk/index.js';
+import { createMessage, type Logger, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
 import { toBoolean } from './expression.js';
 import { filterTransform, filterTransformConfig } from './index.js';
+import { testComponentContext } from '../../../test/conformance/transform-cases.js';
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   filterTransform.create(filterTransformConfig.parse(config), componentCtx);
 

@@ -1,22 +1,16 @@
 import fc from 'fast-check';
 import ngeohash from 'ngeohash';
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import { createMessage, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
 import { roundToDecimals, roundToStep } from './generalize.js';
 import { generalizeTransform, generalizeTransformConfig } from './index.js';
+import { testComponentContext } from '../../../test/conformance/transform-cases.js';
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   generalizeTransform.create(generalizeTransformConfig.parse(config), componentCtx);
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import { type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
@@ -8,6 +8,12 @@ import {
 import { parseFieldPath } from '../shared/field-paths.js';
 import { pseudonymizeTransform, pseudonymizeTransformConfig } from './index.js';
 import { base32 } from './pseudonymize.js';
+import {
+  testComponentContext,
+  testMessage,
+  type GoldenCase,
+  checkGolden,
+} from '../../../test/conformance/transform-cases.js';
 
 // 32 ASCII bytes; the expected pseudonyms below were computed with
 // `printf %s VALUE | openssl dgst -sha256 -hmac KEY -binary | head -c N | basenc --base64url` (or xxd, base32).
@@ -15,27 +21,13 @@ const KEY_TEXT = 'passerelle-test-key-0123456789ab';
 const KEY = Buffer.from(KEY_TEXT).toString('base64');
 const OTHER_KEY = Buffer.alloc(32, 7).toString('base64');
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   pseudonymizeTransform.create(pseudonymizeTransformConfig.parse(config), componentCtx);
 
-const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const message = testMessage;
 
-interface Case {
-  name: string;
-  config: Record<string, unknown>;
-  payload: unknown;
-  meta?: Record<string, unknown>;
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
+type Case = GoldenCase;
 
 const base = { key: KEY, keyId: 'k1' };
 
@@ -173,18 +165,7 @@ const cases: Case[] = [
 ];
 
 describe('pseudonymize', () => {
-  it.each(cases)('golden: $name', async ({ config, payload, meta, expected }) => {
-    const ctx = createTestTransformContext();
-    const input = message('m', payload, meta);
-    const out = await create(config).apply([input], ctx);
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-      return;
-    }
-    expect(ctx.rejected).toEqual([]);
-    expect(out).toEqual([{ ...input, payload: expected.payload, meta: expected.meta ?? meta ?? {} }]);
-  });
+  it.each(cases)('golden: $name', (c) => checkGolden(create, c));
 
   it('gives the same pseudonym for a key across instances (restarts, replicas), another one for another key', () => {
     fc.assert(

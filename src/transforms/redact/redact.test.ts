@@ -1,33 +1,25 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import { type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
 import { redactTransform, redactTransformConfig } from './index.js';
+import {
+  testComponentContext,
+  testMessage,
+  type GoldenCase,
+  checkGolden,
+} from '../../../test/conformance/transform-cases.js';
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   redactTransform.create(redactTransformConfig.parse(config), componentCtx);
 
-const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const message = testMessage;
 
-interface Case {
-  name: string;
-  config: Record<string, unknown>;
-  payload: unknown;
-  meta?: Record<string, unknown>;
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
+type Case = GoldenCase;
 
 const cases: Case[] = [
   {
@@ -95,18 +87,7 @@ const cases: Case[] = [
 ];
 
 describe('redact', () => {
-  it.each(cases)('golden: $name', async ({ config, payload, meta, expected }) => {
-    const ctx = createTestTransformContext();
-    const input = message('m', payload, meta);
-    const out = await create(config).apply([input], ctx);
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-      return;
-    }
-    expect(ctx.rejected).toEqual([]);
-    expect(out).toEqual([{ ...input, payload: expected.payload, meta: expected.meta ?? meta ?? {} }]);
-  });
+  it.each(cases)('golden: $name', (c) => checkGolden(create, c));
 
   it('leaves no value at the path, and everything else as it was', () => {
     const t = create({ fields: ['payload.*.secret'] });

@@ -1,3 +1,4 @@
+import { FatalError } from '../../sdk/index.js';
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import CRC32C from 'crc-32/crc32c.js';
 import { z } from 'zod';
@@ -71,7 +72,7 @@ export function targetOf(config: ChecksumOptions): Target {
 export const USER_PROPERTIES = 'mqtt.userProperties';
 
 /** A payload that has no canonical form (NaN, a cycle, a BigInt): the message is rejected with this. */
-export class CanonicalError extends Error {}
+export class CanonicalError extends FatalError {}
 
 /**
  * What a checksum covers: bytes as they are; a string as its UTF-8 bytes (so a text payload and the

@@ -1,7 +1,8 @@
+import { FatalError } from '../../sdk/index.js';
 import type { Message, TransformContext } from '../../sdk/index.js';
 
 /** A field a transform can not work on (missing when required, wrong kind): the message is rejected. */
-export class FieldError extends Error {}
+export class FieldError extends FatalError {}
 
 /**
  * Applies `one` to every message of a batch. A message whose `one` throws `rejectable` is

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ANY, parsePathSegments, type PathSegment } from '../../sdk/index.js';
 
 /**
  * Field paths into a message payload, shared by the privacy and unit transforms:
@@ -13,8 +14,8 @@ import { z } from 'zod';
  * Paths are parsed once, when the config is validated. Editing never mutates the input: the
  * containers along the path are copied, everything else is shared.
  */
-export const ANY = Symbol('any');
-export type Segment = string | number | typeof ANY;
+export { ANY };
+export type Segment = PathSegment;
 
 export interface FieldPath {
   /** The path as written in the config, for reasons. */
@@ -23,37 +24,10 @@ export interface FieldPath {
   segments: Segment[];
 }
 
-const TOKEN = /([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[\*\]|\["((?:[^"\\]|\\.)*)"\]|\['([^']*)'\]|(\*)|(\.)/y;
-
-/** Parses a path; throws an Error with a readable message when it is not one. */
+/** Parses a path (the grammar of src/sdk/path.ts); throws an Error with a readable message. */
 export function parseFieldPath(text: string): FieldPath {
   const source = text.trim();
-  const segments: Segment[] = [];
-  const re = new RegExp(TOKEN.source, 'y');
-  let expectName = true;
-  let dotPending = false;
-  while (re.lastIndex < source.length) {
-    const at = re.lastIndex;
-    const m = re.exec(source);
-    if (!m) throw new Error(`cannot read "${source}" at character ${at + 1}`);
-    if (m[6] !== undefined) {
-      if (dotPending || (segments.length === 0 && at === 0))
-        throw new Error(`cannot read "${source}": empty name at character ${at + 1}`);
-      expectName = true;
-      dotPending = true;
-      continue;
-    }
-    const isName = m[1] !== undefined || m[5] !== undefined;
-    if (isName && !expectName) throw new Error(`cannot read "${source}" at character ${at + 1}`);
-    if (m[1] !== undefined) segments.push(m[1]);
-    else if (m[2] !== undefined) segments.push(Number(m[2]));
-    else if (m[3] !== undefined) segments.push(JSON.parse(`"${m[3]}"`) as string);
-    else if (m[4] !== undefined) segments.push(m[4]);
-    else segments.push(ANY); // [*] or *
-    expectName = false;
-    dotPending = false;
-  }
-  if (dotPending) throw new Error(`cannot read "${source}": it ends with a dot`);
+  const segments = parsePathSegments(source);
   if (segments[0] !== 'payload')
     throw new Error(
       `"${source}" does not start at the payload: write payload.<field>, e.g. payload.${source}`,

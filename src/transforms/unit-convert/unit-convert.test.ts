@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import { type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
@@ -8,20 +8,13 @@ import {
 import { unitConvertTransform, unitConvertTransformConfig } from './index.js';
 import { conversion, convertWithMathjs, suggestUnit } from './units.js';
 import { convert } from './unit-convert.js';
+import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   unitConvertTransform.create(unitConvertTransformConfig.parse(config), componentCtx);
 
-const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const message = testMessage;
 
 interface Case {
   name: string;

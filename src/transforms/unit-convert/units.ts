@@ -1,3 +1,4 @@
+import { FatalError } from '../../sdk/index.js';
 import { createRequire } from 'node:module';
 import type { Unit } from 'mathjs';
 
@@ -20,7 +21,7 @@ export interface Conversion {
   offset: number;
 }
 
-export class UnitError extends Error {}
+export class UnitError extends FatalError {}
 
 // Names people write that mathjs spells otherwise (mathjs matches case-sensitively).
 const ALIASES: Record<string, string> = {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
-import {
-  createTestTransformContext,
-  describeTransformConformance,
-} from '../../../test/conformance/transform.js';
+import { describeTransformConformance } from '../../../test/conformance/transform.js';
 import { verifyChecksumTransform, verifyChecksumTransformConfig } from './index.js';
+import {
+  testComponentContext,
+  testMessage,
+  type GoldenCase,
+  checkGolden,
+} from '../../../test/conformance/transform-cases.js';
 
 // Checksums of { t: 21.5, device: 'd1', n: 1e21 } (canonical form {"device":"d1","n":1e+21,"t":21.5}),
 // computed with sha256sum, openssl and a bitwise CRC-32C (see checksum.test.ts); with t: 21.6 the
@@ -14,27 +16,13 @@ const SHA = '534a836f36b1b846fe00a1e79bef1a725dae93c3853bd5e3bf7db47c6d3939ff';
 const MAC = '1b44ac3ab10bd7f0474f5ef3af1a8348f95ff2a1ebdcab2b6f8e001aafc27f85';
 const reading = { t: 21.5, device: 'd1', n: 1e21 };
 
-const componentCtx = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const componentCtx = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   verifyChecksumTransform.create(verifyChecksumTransformConfig.parse(config), componentCtx);
 
-const message = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const message = testMessage;
 
-interface Case {
-  name: string;
-  config: Record<string, unknown>;
-  payload: unknown;
-  meta?: Record<string, unknown>;
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
+type Case = GoldenCase;
 
 const cases: Case[] = [
   {
@@ -139,18 +127,7 @@ const cases: Case[] = [
 ];
 
 describe('verify-checksum', () => {
-  it.each(cases)('golden: $name', async ({ config, payload, meta, expected }) => {
-    const ctx = createTestTransformContext();
-    const input = message('m', payload, meta);
-    const out = await create(config).apply([input], ctx);
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-      return;
-    }
-    expect(ctx.rejected).toEqual([]);
-    expect(out).toEqual([{ ...input, payload: expected.payload, meta: expected.meta ?? meta ?? {} }]);
-  });
+  it.each(cases)('golden: $name', (c) => checkGolden(create, c));
 
   it('refuses configs with clear reasons', () => {
     const issues = (config: Record<string, unknown>) =>

@@ -11,9 +11,9 @@ import { freePort } from '../../test/harness/ports.js';
 import { clientPki, SERVER_PKI } from '../../test/e2e/opcua-support.js';
 import { OpcuaWriteSink } from './sink.js';
 import { opcuaWriteSinkConfig } from './spec.js';
-import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from './simulator.js';
-import { loadOpcua } from './connection.js';
-import { variantToJson } from './values.js';
+import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from '../opcua/simulator.js';
+import { loadOpcua } from '../opcua/connection.js';
+import { variantToJson } from '../opcua/values.js';
 
 /** The write sink against a real node-opcua server: values written are read back with a separate client. */
 let sim: RunningSimulator;

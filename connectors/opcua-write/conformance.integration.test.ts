@@ -4,10 +4,9 @@ import { sinkConformance } from '../../test/conformance/sink.js';
 import { freePort } from '../../test/harness/ports.js';
 import { clientPki, SERVER_PKI } from '../../test/e2e/opcua-support.js';
 import { startProxy, type CuttableProxy } from '../../test/e2e/opcua-proxy.js';
-import { loadOpcua } from './connection.js';
-import { OpcuaWriteSink } from './sink.js';
-import { opcuaWriteSinkConfig } from './spec.js';
-import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from './simulator.js';
+import { loadOpcua } from '../opcua/connection.js';
+import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from '../opcua/simulator.js';
+import { OpcuaWriteSink, opcuaWriteSinkConfig } from './index.js';
 
 /**
  * The shared sink suite on opcua-write: the target is a String variable whose setter records every

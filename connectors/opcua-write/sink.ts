@@ -14,9 +14,9 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
-import { OpcuaConnection, type OpcuaSession } from './connection.js';
-import { parseNodeId } from './resolve.js';
-import { nodeIdProblem, type OpcuaWriteSinkConfig } from './spec.js';
+import { OpcuaConnection, type OpcuaSession } from '../opcua/connection.js';
+import { parseNodeId } from '../opcua/resolve.js';
+import { nodeIdProblem } from '../opcua/spec.js';
 import {
   BuiltIn,
   CoercionError,
@@ -24,7 +24,8 @@ import {
   jsonToVariant,
   variantToJson,
   type NodeType,
-} from './values.js';
+} from '../opcua/values.js';
+import type { OpcuaWriteSinkConfig } from './spec.js';
 
 /**
  * Write status codes that a retry can fix (the server is busy or the link hiccuped); every other

@@ -1,0 +1,45 @@
+import { expect } from 'vitest';
+import { createMessage, noopMetrics, type Message, type Transform } from '../../src/sdk/index.js';
+import { createTestTransformContext } from './transform.js';
+
+/** What a transform's `create()` gets in the unit tests of the transforms. */
+export function testComponentContext() {
+  return {
+    pipeline: 'p',
+    component: 'transforms[0]',
+    logger: createTestTransformContext().logger,
+    countDropped() {},
+    async deadLetter() {},
+    metrics: noopMetrics,
+  };
+}
+
+/** A message at a fixed time, so that golden outputs do not depend on the clock. */
+export const testMessage = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
+  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+
+/** One golden case: a config, an input and the expected output or rejection reason. */
+export interface GoldenCase {
+  name: string;
+  config: Record<string, unknown>;
+  payload: unknown;
+  meta?: Record<string, unknown>;
+  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
+}
+
+/** Runs one golden case: the message comes out as expected, or is rejected with exactly that reason. */
+export async function checkGolden(
+  create: (config: Record<string, unknown>) => Transform,
+  { config, payload, meta, expected }: GoldenCase,
+): Promise<void> {
+  const ctx = createTestTransformContext();
+  const input = testMessage('m', payload, meta);
+  const out = await create(config).apply([input], ctx);
+  if ('rejected' in expected) {
+    expect(out).toEqual([]);
+    expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
+    return;
+  }
+  expect(ctx.rejected).toEqual([]);
+  expect(out).toEqual([{ ...input, payload: expected.payload, meta: expected.meta ?? meta ?? {} }]);
+}
