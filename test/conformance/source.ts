@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery, Message, Source } from '../../src/sdk/index.js';
 import { createFakeContext, type FakeContext } from './context.js';
+import { activeResources, expectReleased } from './sink.js';
 
 /**
  * The behaviour every source must have (DESIGN.md §8): connect/close twice, each delivery settled
@@ -56,9 +57,10 @@ export function sourceConformance(
   options: SourceConformanceOptions,
 ): void {
   describe(`source conformance: ${label}`, () => {
-    it('connects and closes twice, and works after the second connect', async () => {
+    it('connects and closes twice, works after the second connect, and close() releases its handles', async () => {
       const h = harness();
       const id = uniqueIdentity('twice');
+      const before = activeResources();
       const source = h.create(createFakeContext(), id);
       await source.connect(AbortSignal.timeout(10_000));
       await source.close();
@@ -69,6 +71,7 @@ export function sourceConformance(
       for (const d of deliveries) d.ack();
       await source.close();
       await source.close();
+      await expectReleased(before);
     });
 
     it('delivers each message once, and each delivery settles exactly once', async () => {
@@ -151,6 +154,86 @@ export function sourceConformance(
         d.ack();
       }
       expect(seen.sort()).toEqual([...sent].sort());
+      await source.close();
+    });
+  });
+}
+
+/**
+ * A source that makes its own data (the simulator): nothing external to produce into, so the
+ * suite checks what such a source still owes: connect/close twice, a pending read that close()
+ * ends, each delivery settled once, a failed ack put back, handles released.
+ */
+export interface GeneratorSourceHarness {
+  /** A new source that emits at least a few messages a second, without end. */
+  create(ctx: FakeContext): Source;
+  /** A new source whose second message is minutes away (so only close() can end that read). */
+  createSlow(ctx: FakeContext): Source;
+}
+
+export function generatorSourceConformance(label: string, harness: () => GeneratorSourceHarness): void {
+  describe(`source conformance: ${label}`, () => {
+    it('connects and closes twice, works after the second connect, and close() releases its handles', async () => {
+      const before = activeResources();
+      const source = harness().create(createFakeContext());
+      await source.connect(AbortSignal.timeout(10_000));
+      await source.close();
+      await source.connect(AbortSignal.timeout(10_000));
+      const { deliveries, messages } = await readMessages(source, 1);
+      expect(messages.length).toBeGreaterThan(0);
+      for (const d of deliveries) d.ack();
+      await source.close();
+      await source.close();
+      await expectReleased(before);
+    });
+
+    it('ends a pending read when closed', async () => {
+      const source = harness().createSlow(createFakeContext());
+      await source.connect(AbortSignal.timeout(10_000));
+      // Drain what is due now, so the next read waits for the generator's clock.
+      const first = await source.read(AbortSignal.timeout(10_000));
+      first?.ack();
+      const before = activeResources();
+      const pending = source.read(AbortSignal.timeout(60_000));
+      await source.close();
+      // The read ends because of close(): the next message is minutes away and its signal a minute.
+      const ended = await Promise.race([
+        pending,
+        new Promise((resolve) => setTimeout(resolve, 10_000, 'still pending after close()')),
+      ]);
+      expect(ended).toBeNull();
+      await expectReleased(before);
+    });
+
+    it('delivers new messages after each ack, and each delivery settles exactly once', async () => {
+      const source = harness().create(createFakeContext());
+      await source.connect(AbortSignal.timeout(10_000));
+      const ids: string[] = [];
+      while (ids.length < 5) {
+        const d = await source.read(AbortSignal.timeout(10_000));
+        expect(d).not.toBeNull();
+        ids.push(...d!.messages.map((m) => m.id));
+        d!.ack();
+        expect(() => d!.ack()).not.toThrow();
+        // A late failure after the ack must not put the batch back.
+        expect(() => d!.ack(new Error('late'))).not.toThrow();
+      }
+      expect(new Set(ids).size).toBe(ids.length);
+      const next = await source.read(AbortSignal.timeout(10_000));
+      expect(next!.messages.some((m) => ids.includes(m.id))).toBe(false);
+      next!.ack();
+      await source.close();
+    });
+
+    it('hands a batch out again after a failed ack', async () => {
+      const source = harness().create(createFakeContext());
+      await source.connect(AbortSignal.timeout(10_000));
+      const first = await source.read(AbortSignal.timeout(10_000));
+      const ids = first!.messages.map((m) => m.id);
+      first!.ack(new Error('could not store'));
+      const again = await source.read(AbortSignal.timeout(10_000));
+      expect(again!.messages.map((m) => m.id)).toEqual(ids);
+      again!.ack();
       await source.close();
     });
   });
