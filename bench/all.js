@@ -15,6 +15,7 @@ const SUITES = {
   influxdb: 'influxdb.js',
   excel: 'excel.js',
   'google-sheets': 'google-sheets.js',
+  sparkplug: 'sparkplug.js',
 };
 
 const wanted = (process.env.BENCH_SUITES ?? '')

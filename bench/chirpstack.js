@@ -86,8 +86,7 @@ async function main() {
   const relay = await startPasserelle(tmp, broker.url);
   await relay.ready();
   const idleRssKb = treeRssKb(relay.pid);
-  const heapOf = (text) =>
-    Number(/^passerelle_process_nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
+  const heapOf = (text) => Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
   const idleHeapBytes = heapOf(await relay.metrics());
   const receiver = await mqtt.connectAsync(broker.url, { clientId: `bench-cs-rx-${process.pid}` });
   let received = 0;
@@ -141,9 +140,7 @@ async function main() {
   );
   const devicesTracked = (metrics.match(/^passerelle_chirpstack_device_uplinks\{/gm) ?? []).length;
   // V8 heap in use after the run (prom-client default metrics): what is live, as opposed to RSS.
-  const heapUsedBytes = Number(
-    /^passerelle_process_nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN,
-  );
+  const heapUsedBytes = Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(metrics)?.[1] ?? NaN);
   await publisher.endAsync();
   await receiver.endAsync();
   await relay.stop();

@@ -8,6 +8,12 @@ if (!existsSync(fileURLToPath(entry))) {
   console.error('passerelle is not built yet: run `npm run build` (or `npm ci`) in the project folder.');
   process.exit(1);
 }
+// A reader that closes the pipe early (`passerelle schema | head`) has all it wants: end quietly.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
 // Everything is closed by now; a client library that still holds a timer must not keep a stopped service alive.

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Rewrites the generated files from the built-in components' config schemas (DESIGN.md §5):
 //   - pipelines/pipeline.schema.json, the JSON Schema of pipeline files for editors;
+//   - pipelines/pipeline-test.schema.json, the JSON Schema of *.test.yaml files;
 //   - the section between <!-- config:start --> and <!-- config:end --> of each component README.
 // It reads the compiled code: run `npm run build && node scripts/generate.js`.
 // test/generated.test.ts fails when a committed file differs from what this script writes.
@@ -40,10 +41,16 @@ function ensurePrettierIgnore(text) {
   return out;
 }
 
+const { buildPipelineTestJsonSchema } = await import(new URL('cli/pipeline-tests.js', dist).href);
+
 const files = new Map();
 files.set(
   'pipelines/pipeline.schema.json',
   `${JSON.stringify(buildPipelineJsonSchema(builtinRegistry), null, 2)}\n`,
+);
+files.set(
+  'pipelines/pipeline-test.schema.json',
+  `${JSON.stringify(buildPipelineTestJsonSchema(), null, 2)}\n`,
 );
 
 const byReadme = new Map();

@@ -159,15 +159,15 @@ const panels = [
   series(
     'CPU',
     'percentunit',
-    [['rate(passerelle_process_process_cpu_seconds_total[$__rate_interval])', '{{instance}}']],
+    [['rate(process_cpu_seconds_total[$__rate_interval])', '{{instance}}']],
     'CPU time per second (1 = one core).',
   ),
   series(
     'Memory',
     'bytes',
     [
-      ['passerelle_process_process_resident_memory_bytes', 'RSS {{instance}}'],
-      ['passerelle_process_nodejs_heap_size_used_bytes', 'heap {{instance}}'],
+      ['process_resident_memory_bytes', 'RSS {{instance}}'],
+      ['nodejs_heap_size_used_bytes', 'heap {{instance}}'],
     ],
     'Resident memory and JavaScript heap.',
   ),
@@ -175,8 +175,8 @@ const panels = [
     'Event loop delay',
     's',
     [
-      ['passerelle_process_nodejs_eventloop_lag_p99_seconds', 'p99 {{instance}}'],
-      ['passerelle_process_nodejs_eventloop_lag_max_seconds', 'max {{instance}}'],
+      ['nodejs_eventloop_lag_p99_seconds', 'p99 {{instance}}'],
+      ['nodejs_eventloop_lag_max_seconds', 'max {{instance}}'],
     ],
     'How long timers and sockets waited for the event loop (per scrape interval). Above 0.1 s, one piece of work held it: acknowledgements, keep-alives and /healthz wait.',
   ),

@@ -144,6 +144,11 @@ function checkWorkload(
   expect(matches(workload.spec.selector.matchLabels, podLabels)).toBe(true);
   const [container] = pod.spec.containers;
   expect(container.args).toEqual(['run', '--http', '0.0.0.0:8080', '/etc/passerelle/pipelines']);
+  // The console's actions are closed on a network bind without a token: it comes from the Secret.
+  expect(container.env.find((e: Any) => e.name === 'PASSERELLE_ADMIN_TOKEN')).toEqual({
+    name: 'PASSERELLE_ADMIN_TOKEN',
+    valueFrom: { secretKeyRef: { name: expect.any(String), key: 'admin-token', optional: true } },
+  });
   expect(container.livenessProbe.httpGet.path).toBe('/healthz');
   expect(container.readinessProbe.httpGet.path).toBe('/readyz');
   expect(container.resources.requests.memory).toBeDefined();
@@ -433,6 +438,7 @@ describe('compose stack', () => {
     expect(service.tmpfs).toContain('/tmp');
     expect(service.command).toEqual(['run', '--http', '0.0.0.0:8080', '/etc/passerelle/pipelines']);
     expect(service.environment.PASSERELLE_REDIS_URL).toBe('redis://redis:6379');
+    expect(service.environment.PASSERELLE_ADMIN_TOKEN).toBe('${PASSERELLE_ADMIN_TOKEN:-}');
     expectHeapSizedTo(service.environment.NODE_OPTIONS, service.mem_limit);
     expect(compose.secrets.influxdb_password.environment).toBe('INFLUXDB_PASSWORD');
     const folder = join(dir, 'pipelines');

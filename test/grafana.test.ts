@@ -19,7 +19,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 /** Metric names the engine and the process export, plus those declared by components in the source. */
 function exportedMetrics(): Set<string> {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'passerelle_process_' });
+  collectDefaultMetrics({ register: registry });
   new EngineMetrics(registry);
   const names = new Set(registry.getMetricsAsArray().map((m) => m.name));
   for (const name of [...names]) for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
@@ -63,6 +63,23 @@ describe('Grafana dashboard and Prometheus alerts', () => {
     const names = referenced(exprs);
     expect(names.length).toBeGreaterThan(10);
     expect(names.filter((n) => !known.has(n))).toEqual([]);
+  });
+
+  it('docs/operations.md names every metric passerelle exports, with the standard process names', () => {
+    const docs = readFileSync(join(root, 'docs/operations.md'), 'utf8');
+    const ours = [...exportedMetrics()].filter(
+      (n) => n.startsWith('passerelle_') && !/_(bucket|sum|count)$/.test(n),
+    );
+    expect(ours.length).toBeGreaterThan(40);
+    expect(ours.filter((n) => !docs.includes(`\`${n}\``))).toEqual([]);
+    // prom-client's defaults keep their own names: stock Node.js dashboards query these.
+    const known = exportedMetrics();
+    for (const name of [
+      'process_cpu_seconds_total',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+    ])
+      expect(known.has(name), name).toBe(true);
   });
 
   it('the alert rules are valid and behave as their unit tests expect (promtool)', () => {

@@ -200,7 +200,7 @@ describe('chirpstack-downlink sink', () => {
     expect(failures.map((f) => f.index)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(failures.every((f) => f.error instanceof FatalError)).toBe(true);
     expect(failures.map((f) => f.error.message)).toEqual([
-      expect.stringMatching(/a value is missing/),
+      expect.stringMatching(/is missing in message/),
       expect.stringMatching(/devEui "0101" .* is not 16 hex characters/),
       expect.stringMatching(/fPort "0" is not an integer 1..223/),
       expect.stringMatching(/unknown type key "thermostat"/),

@@ -56,6 +56,7 @@ export function mqttSinkConfigFor(config: ChirpstackDownlinkConfig): MqttSinkCon
     reconnectMaxDelay: config.reconnectMaxDelay,
     topic: `{{ meta.${TOPIC_META} }}`,
     topicValues: 'reject',
+    missingValues: 'reject',
     qos: config.qos,
     retain: false,
     payload: 'json',

@@ -169,8 +169,11 @@ export class MqttConnection {
     });
   }
 
-  /** Disconnects for good (a DISCONNECT packet unless forced). Safe to call twice. */
-  end(force = false): Promise<void> {
+  /**
+   * Disconnects for good (a DISCONNECT packet unless forced). Safe to call twice. `disconnect`
+   * fills the MQTT 5 DISCONNECT, e.g. reason code 0x04 to have the broker send the Will.
+   */
+  end(force = false, disconnect?: { reasonCode?: number }): Promise<void> {
     this.closing = true;
     // mqtt.js 5.16 schedules a reconnect after a refused CONNACK even when end() follows at once;
     // a zero period is the only thing that stops it.
@@ -180,10 +183,12 @@ export class MqttConnection {
       const timer = setTimeout(() => {
         this.client.end(true, () => resolve());
       }, 2000);
-      this.client.end(force, () => {
+      const done = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      if (disconnect) this.client.end(force, disconnect, done);
+      else this.client.end(force, done);
     });
   }
 }

@@ -164,7 +164,7 @@ describe('mqtt sink', () => {
     const failures = (error as BatchError).failures;
     expect(failures.map((f) => f.index)).toEqual([1, 2, 3]);
     expect(failures.every((f) => f.error instanceof FatalError)).toBe(true);
-    expect(failures[0]?.error.message).toMatch(/the topic is empty/);
+    expect(failures[0]?.error.message).toMatch(/payload\.device is missing in this message/);
     expect(failures[1]?.error.message).toMatch(/wildcard/);
     expect(failures[2]?.error.message).toMatch(/can not be encoded as JSON.*BigInt/);
     await waitFor(() => seen.length === 2, 'the two good messages');

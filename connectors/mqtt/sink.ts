@@ -14,7 +14,7 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttConnection } from './connection.js';
 import { encodePayload } from './payload.js';
-import { topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
+import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
 
 /** PUBACK reason codes that will never turn into a success on retry (MQTT 5 §3.4.2.1). */
 const PERMANENT_REASON_CODES = new Set([
@@ -49,7 +49,10 @@ export class MqttSink implements Sink {
   ) {
     this.topic =
       options.topicOf ??
-      compileTemplate(config.topic, { value: topicValueRule(config.topic, config.topicValues) });
+      compileTemplate(config.topic, {
+        value: topicValueRule(config.topic, config.topicValues),
+        onEmpty: topicEmptyRule(config.topic, config.missingValues),
+      });
     this.userProperties = Object.entries(config.userProperties ?? {}).map(([name, t]) => [
       name,
       compileTemplate(t),

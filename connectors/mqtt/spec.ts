@@ -5,6 +5,7 @@ import {
   duration,
   secret,
   tlsOptions,
+  type TemplateOptions,
   type TemplatePart,
 } from '../../src/sdk/index.js';
 import type { SinkSpec, SourceSpec } from '../../src/sdk/index.js';
@@ -98,6 +99,19 @@ export function topicValueRule(
           : `contains "${found}", a wildcard`;
     throw new TemplateError(
       `topic template "${template}": the value of ${part.expression} ${problem} (set topicValues: escape to publish it escaped)`,
+    );
+  };
+}
+
+/** With `missingValues: reject`, a missing, null or empty value of the topic fails the message. */
+export function topicEmptyRule(
+  template: string,
+  missingValues: 'reject' | 'empty',
+): TemplateOptions['onEmpty'] {
+  if (missingValues === 'empty') return undefined;
+  return (part, how) => {
+    throw new TemplateError(
+      `topic template "${template}": ${part.expression} is ${how} in this message, which would publish to a topic shared with other keys (set missingValues: empty to publish it anyway)`,
     );
   };
 }
@@ -253,6 +267,12 @@ export const mqttSinkConfig = z
       .default('reject')
       .describe(
         'What to do with a value from the message (payload, meta, id) that holds `/`, `+`, `#` or NUL in the topic template: `reject` dead-letters the message with the reason (a payload must not choose other topic levels); `escape` publishes it percent-encoded within its level (`a/b` -> `a%2Fb`, `%` -> `%25`); `levels` lets `/` add levels, for names the pipeline author controls such as OPC UA node names (wildcards and NUL are still refused). The source topic (`topic[N]`, `meta.mqtt.topic`) is always copied as it is.',
+      ),
+    missingValues: z
+      .enum(['reject', 'empty'])
+      .default('reject')
+      .describe(
+        'What to do when a `{{ }}` value of the topic is missing, null or empty text in a message: `reject` dead-letters the message with the reason (`factory/{{ payload.node }}` without `node` would publish to `factory/`, mixing the values of every node); `empty` renders it as empty text.',
       ),
     qos: z
       .union([z.literal(0), z.literal(1), z.literal(2)])

@@ -121,6 +121,38 @@ describe('mqtt sink topic levels', () => {
     ]);
   });
 
+  it('dead-letters a message whose topic value is missing, null or empty, by default, with the reason', async () => {
+    // A map removed `node`: publishing to `factory/` would mix every node's values in one topic.
+    const topic = `${base}/empty/{{ payload.node }}`;
+    const error = await publish({ topic }, [
+      msg({ value: 1 }),
+      msg({ node: null, value: 2 }),
+      msg({ node: '', value: 3 }),
+      msg({ node: 'n4', value: 4 }),
+      msg({ node: 0, value: 5 }),
+    ]);
+    expect(error!.failures.map((f) => f.index)).toEqual([0, 1, 2]);
+    expect(error!.failures.every((f) => f.error instanceof FatalError)).toBe(true);
+    expect(error!.failures[0]!.error.message).toBe(
+      `topic template "${topic}": payload.node is missing in this message, which would publish to a topic shared with other keys (set missingValues: empty to publish it anyway)`,
+    );
+    expect(error!.failures[1]!.error.message).toMatch(/payload\.node is null in this message/);
+    expect(error!.failures[2]!.error.message).toMatch(/payload\.node is empty in this message/);
+    await waitFor(() => seen.filter((p) => p.topic.startsWith(`${base}/empty/`)).length === 2, 'good ones');
+    expect(seen.filter((p) => p.topic.startsWith(`${base}/empty/`)).map((p) => p.topic)).toEqual([
+      `${base}/empty/n4`,
+      `${base}/empty/0`,
+    ]);
+  });
+
+  it('with missingValues: empty, renders a missing value as empty text (the old behaviour)', async () => {
+    const error = await publish({ topic: `${base}/lenient/{{ payload.node }}`, missingValues: 'empty' }, [
+      msg({ value: 1 }),
+    ]);
+    expect(error).toBeUndefined();
+    await waitFor(() => seen.some((p) => p.topic === `${base}/lenient/`), 'the empty level');
+  });
+
   it('refuses an unknown topicValues setting', () => {
     expect(mqttSinkConfig.safeParse({ url: 'mqtt://b', topic: 't', topicValues: 'allow' }).success).toBe(
       false,

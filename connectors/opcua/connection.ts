@@ -23,6 +23,13 @@ export type Lib = typeof Opcua;
 let loading: Promise<Lib> | undefined;
 
 /**
+ * node-opcua notices that say nothing to an operator, kept off stderr: W27 (Node 20 cannot decrypt
+ * RSA PKCS#1 v1.5, used only by the deprecated policies passerelle refuses) and the one-time
+ * creation of a self-signed client certificate.
+ */
+export const OPCUA_NOISE = /NODE-OPCUA-W27|CVE-2023-46809|Creating default certificate/;
+
+/**
  * node-opcua's own output (a dozen lines per refused connection, certificates in base64) is
  * process-wide: it goes to the logger of an open OPC UA connection at debug level, and to stderr
  * only when none is open (`passerelle simulate`). Never to stdout, where the log sink writes JSON.
@@ -34,7 +41,7 @@ function routeOutput(level: 'warning' | 'error' | 'debug') {
     const text = format(...args);
     const [logger] = outputLoggers;
     if (logger) logger.debug({ nodeOpcua: level }, `node-opcua: ${text}`);
-    else if (level !== 'debug') process.stderr.write(`node-opcua: ${text}\n`);
+    else if (level !== 'debug' && !OPCUA_NOISE.test(text)) process.stderr.write(`node-opcua: ${text}\n`);
   };
 }
 

@@ -8,6 +8,11 @@ export interface CliDeps {
   /** Writes to standard error. */
   stderr(text: string): void;
   env: Record<string, string | undefined>;
+  /**
+   * Asks a yes/no question on the terminal; resolves false when there is no terminal to ask (the
+   * command then says which flag confirms). Tests pass their own.
+   */
+  confirm(question: string): Promise<boolean>;
   /** Sets the process exit code; the highest code set wins. */
   setExitCode(code: number): void;
 }

@@ -85,7 +85,7 @@ describe('passerelle validate', () => {
     expect(literal.stderr).not.toContain('plain-text-pw');
     const syntax = write('secrets/syntax.yaml', 'name: a\nsource:\n  type: mqtt\n url: x\n');
     expect((await run(['validate', syntax])).stderr).toBe(
-      `${syntax}:4:1: All mapping items must start at the same column\n1 problem found\n`,
+      `${syntax}:4:1: YAML syntax: All mapping items must start at the same column; hint: check the indentation of this line against the lines above it\n1 problem found\n`,
     );
     const missing = await run(['validate', write('secrets/q.yaml', good)]);
     expect(missing.stderr).toContain(':6:13: source.password: environment variable EDGE_PASSWORD is not set');

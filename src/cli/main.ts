@@ -11,6 +11,7 @@ import * as connectorsCommand from './commands/connectors.js';
 import * as schemaCommand from './commands/schema.js';
 import * as validateCommand from './commands/validate.js';
 import * as testCommand from './commands/test.js';
+import * as createCommand from './commands/create.js';
 
 export type { CliDeps } from './deps.js';
 export { packageVersion } from './version.js';
@@ -21,6 +22,7 @@ export const commands: { register(program: Command, deps: CliDeps): void }[] = [
   demoCommand,
   validateCommand,
   testCommand,
+  createCommand,
   schemaCommand,
   connectorsCommand,
   dlqCommand,
@@ -43,6 +45,17 @@ export function createProgram(deps: CliDeps): Command {
   return program;
 }
 
+async function askOnTerminal(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 /** Runs the CLI; resolves with the exit code. `overrides` are for tests (registry, output capture). */
 export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Promise<number> {
   let exitCode = 0;
@@ -51,6 +64,7 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
   const deps: CliDeps = {
     registry: builtinRegistry,
     env: process.env,
+    confirm: askOnTerminal,
     ...overrides,
     // The last guard: whatever a command prints, no control character but its own line feeds and
     // tabs reaches the terminal (commands escape message data field by field with printable()).

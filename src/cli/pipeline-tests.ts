@@ -55,6 +55,26 @@ const testFile = z.strictObject({
   tests: z.array(testCase).min(1),
 });
 
+/** The `$id` of the JSON Schema of `*.test.yaml` files (committed as pipelines/pipeline-test.schema.json). */
+export const PIPELINE_TEST_SCHEMA_ID = 'urn:passerelle:schema:pipeline-test:1';
+
+/** The JSON Schema of `*.test.yaml` files, for editors (yaml-language-server) and CI linters. */
+export function buildPipelineTestJsonSchema(): Record<string, unknown> {
+  const json = z.toJSONSchema(testFile, {
+    target: 'draft-07',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return {
+    $schema: json.$schema,
+    $id: PIPELINE_TEST_SCHEMA_ID,
+    title: 'passerelle pipeline tests',
+    description:
+      "Example messages run through a pipeline's transforms by `passerelle test` (docs/pipeline-tests.md).",
+    ...Object.fromEntries(Object.entries(json).filter(([k]) => k !== '$schema')),
+  };
+}
+
 type TestCase = z.infer<typeof testCase>;
 type ExpectedMessage = z.infer<typeof expectedMessage>;
 

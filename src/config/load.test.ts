@@ -291,6 +291,29 @@ sinks:
     ]);
   });
 
+  it('reports the first YAML syntax error with a hint, not the cascade that follows it', () => {
+    // The InfluxDB README's own example once: `topic[0]` unquoted inside a flow map.
+    const text = [
+      'name: a',
+      'source: { type: mqtt, url: mqtt://b, topics: [t] }',
+      'sinks:',
+      '  - type: influxdb',
+      '    tags: { device: payload.deviceId, site: topic[0] }',
+      '    fields: { value: payload.value }',
+      '',
+    ].join('\n');
+    const { issues } = load(text);
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatchObject({ line: 5, path: '' });
+    expect(issues[0]!.message).toMatch(/^YAML syntax: Unexpected flow-seq-start at node end; /);
+    expect(issues[0]!.message).toContain("quote values that contain [ ] { } , (e.g. site: 'topic[0]')");
+    expect(issues[0]!.message).toMatch(/\(\d+ more YAML errors left out: fix this one first\)$/);
+    expect(load('name: a\nsource:\n\ttype: mqtt\n').issues[0]!.message).toContain('indent with spaces');
+    expect(load('name: a\nsinks:\n  - expression: a: b\n').issues[0]!.message).toContain(
+      "quote a value that contains ': '",
+    );
+  });
+
   it("reports YAML syntax errors at YAML's own position", () => {
     const text = 'name: a\nsource:\n  type: mqtt\n url: broken\n';
     const { issues } = load(text);
@@ -300,7 +323,8 @@ sinks:
         line: 4,
         column: 1,
         path: '',
-        message: 'All mapping items must start at the same column',
+        message:
+          'YAML syntax: All mapping items must start at the same column; hint: check the indentation of this line against the lines above it',
       },
     ]);
     const unclosed = load('name: a\nsource: [1, 2\nsinks: 3\n').issues;

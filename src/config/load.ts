@@ -46,6 +46,11 @@ import {
 export interface LoadOptions {
   /** Environment for `${env:NAME}`; defaults to `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * Do not resolve `${env:}` / `${file:}` (lint in CI without the secrets): values that hold a
+   * reference are not checked, and each pipeline says which ones were left unchecked.
+   */
+  offline?: boolean;
 }
 
 export interface LoadResult {
@@ -145,7 +150,7 @@ export function loadPipelineTexts(
   const warnings: ConfigIssue[] = [];
   const names = new Map<string, string>();
   for (const { file, text } of texts) {
-    const parsed = parseFile(file, text, registry, env);
+    const parsed = parseFile(file, text, registry, env, options.offline ?? false);
     issues.push(...parsed.issues);
     warnings.push(...parsed.warnings);
     for (const p of parsed.pipelines) {
@@ -186,7 +191,13 @@ interface ParsedPipeline {
   nameOrigin?: string;
 }
 
-function parseFile(file: string, text: string, registry: Registry, env: Record<string, string | undefined>) {
+function parseFile(
+  file: string,
+  text: string,
+  registry: Registry,
+  env: Record<string, string | undefined>,
+  offline: boolean,
+) {
   const lineCounter = new LineCounter();
   // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
@@ -202,13 +213,23 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   let nonEmpty = 0;
   for (const doc of list) {
     if (doc.errors.length > 0) {
-      for (const error of doc.errors)
-        issues.push({
-          file,
-          ...position(error.pos[0]),
-          path: '',
-          message: error.message.replace(/\s+/g, ' ').trim(),
-        });
+      // The first error only: the parser's later ones mostly follow from it (a flow map cut in
+      // two gave 11 lines for one missing pair of quotes).
+      const first = doc.errors[0]!;
+      const at = position(first.pos[0]);
+      const rest = doc.errors.length - 1;
+      issues.push({
+        file,
+        ...at,
+        path: '',
+        message: [
+          `YAML syntax: ${first.message.replace(/\s+/g, ' ').trim()}`,
+          yamlHint(text.split(/\r?\n/)[at.line - 1] ?? '', first.code),
+          rest > 0 ? `(${rest} more YAML error${rest === 1 ? '' : 's'} left out: fix this one first)` : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      });
       continue;
     }
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
@@ -233,9 +254,16 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
       });
       continue;
     }
-    const result = validateDocument(value, registry, { env, baseDir: dirname(file) });
+    const result = validateDocument(value, registry, { env, baseDir: dirname(file), offline });
     // In reading order, whatever order the schemas checked in.
     issues.push(...result.issues.map(toIssue).sort((a, b) => a.line! - b.line! || a.column! - b.column!));
+    if (result.unchecked && result.unchecked.length > 0 && result.issues.length === 0)
+      warnings.push(
+        toIssue({
+          path: [],
+          message: `checked offline: ${result.unchecked.length === 1 ? 'the value' : 'the values'} of ${result.unchecked.join(', ')} ${result.unchecked.length === 1 ? 'comes' : 'come'} from \${env:} or \${file:} and ${result.unchecked.length === 1 ? 'was' : 'were'} not checked`,
+        }),
+      );
     if (result.config) {
       for (const w of pipelineWarnings(result.config, registry))
         warnings.push(toIssue({ path: w.path, message: w.message }));
@@ -250,6 +278,20 @@ function parseFile(file: string, text: string, registry: Registry, env: Record<s
   if (nonEmpty === 0 && issues.length === 0)
     issues.push({ file, line: 1, column: 1, path: '', message: 'the file holds no pipeline' });
   return { issues, warnings, pipelines };
+}
+
+/** A hint for the usual causes of a YAML syntax error, from the line it is on. */
+export function yamlHint(line: string, code: string): string {
+  if (/^\s*\t/.test(line) || code === 'TAB_AS_INDENT')
+    return 'hint: indent with spaces, YAML does not allow tabs there';
+  if (/[{[]/.test(line))
+    return "hint: in a flow map { ... } or list [ ... ], quote values that contain [ ] { } , (e.g. site: 'topic[0]'), or write the map as indented lines";
+  if (/:\s+[^'"\s#][^#]*:\s/.test(line))
+    return "hint: quote a value that contains ': ' (e.g. expression: 'a: b')";
+  if (/:\s+[@`%]/.test(line)) return 'hint: quote a value that starts with @, ` or %';
+  if (code === 'BAD_INDENT' || code === 'MISSING_CHAR' || code === 'BLOCK_AS_IMPLICIT_KEY')
+    return 'hint: check the indentation of this line against the lines above it';
+  return '';
 }
 
 /** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
@@ -285,12 +327,15 @@ function rangeStart(node: unknown): number | undefined {
 export interface ValidateContext {
   env: Record<string, string | undefined>;
   baseDir: string;
+  /** References are left as written, and what the schemas say of those values is set aside. */
+  offline?: boolean;
 }
 
 const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
 
 /** A string value that held `${env:}` / `${file:}` references: its text as written, and what they resolved to. */
 interface Interpolation {
+  path: PathSegment[];
   raw: string;
   references: Reference[];
   value: string;
@@ -315,9 +360,27 @@ export function validateDocument(
   input: unknown,
   registry: Registry,
   ctx: ValidateContext,
+): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string; unchecked?: string[] } {
+  const references = new Map<string, Interpolation>();
+  const result = validateWithReferences(input, registry, ctx, references);
+  if (!ctx.offline) return result;
+  const interpolated = [...references.values()].map((r) => r.path);
+  const within = (path: readonly PathSegment[]) =>
+    interpolated.some((p) => p.length <= path.length && p.every((s, i) => s === path[i]));
+  return {
+    ...result,
+    issues: result.issues.filter((i) => !within(i.path)),
+    unchecked: interpolated.map((p) => formatPath(p)),
+  };
+}
+
+function validateWithReferences(
+  input: unknown,
+  registry: Registry,
+  ctx: ValidateContext,
+  references: Map<string, Interpolation>,
 ): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string } {
   const issues: RawIssue[] = [];
-  const references = new Map<string, Interpolation>();
   const value = interpolateTree(input, [], ctx, references, issues);
   const unresolved = new Set(issues.map((i) => keyOf(i.path)));
   const originAt = (path: readonly PathSegment[]): string | undefined => {
@@ -465,11 +528,16 @@ function interpolateTree(
 ): unknown {
   if (typeof value === 'string') {
     if (!hasInterpolation(value)) return value;
+    if (ctx.offline) {
+      // Left as written: the schemas' verdict on this value is set aside by the caller.
+      references.set(keyOf(path), { path, raw: value, references: [], value });
+      return value;
+    }
     const result = interpolate(value, ctx);
     for (const message of result.errors) issues.push({ path, message });
     // Recorded even when resolution failed, so a secret is not also reported as a literal.
     if (result.references.length > 0 || result.errors.length > 0)
-      references.set(keyOf(path), { raw: value, references: result.references, value: result.value });
+      references.set(keyOf(path), { path, raw: value, references: result.references, value: result.value });
     return result.value;
   }
   if (Array.isArray(value))

@@ -135,10 +135,17 @@ export class MemoryDeadLetters implements DeadLetterStore {
   }
 
   async list(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
-    return page(
-      this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter)),
-      filter,
-    );
+    const matching = this.all(filter?.pipeline).filter((e) => matchesFilter(e, filter));
+    return page(filter?.newestFirst ? matching.reverse() : matching, filter);
+  }
+
+  async idsStartingWith(prefix: string, max: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of this.entries.keys()) {
+      if (out.length >= max) break;
+      if (id.startsWith(prefix)) out.push(id);
+    }
+    return out;
   }
 
   async count(filter?: DeadLetterFilter): Promise<number> {
@@ -413,7 +420,8 @@ export function createMemoryBackend(
 ): OutboxBackend {
   const logger = options.logger ?? silentLogger;
   logger.warn(
-    'no Redis configured: the outboxes are in memory, and data in flight is lost if the process ends',
+    { outbox: 'memory' },
+    'no Redis configured (--redis or PASSERELLE_REDIS_URL): the outboxes are in memory, and messages in flight are lost if the process ends',
   );
   const deadLetters = new MemoryDeadLetters(retention, logger);
   const outboxes = new Set<MemoryOutbox>();

@@ -288,12 +288,18 @@ export class RedisDeadLetters implements DeadLetterStore {
     return { ...s, message: decodeMessage(s.message) };
   }
 
-  /** Ids in time order, of one pipeline or of all. */
-  private async ids(pipeline: string | undefined, start = 0, stop = -1): Promise<string[]> {
-    if (pipeline !== undefined) return this.redis.zrange(`${this.k}time:${pipeline}`, start, String(stop));
+  /** Ids in time order (or newest first), of one pipeline or of all. */
+  private async ids(
+    pipeline: string | undefined,
+    start = 0,
+    stop = -1,
+    newestFirst = false,
+  ): Promise<string[]> {
+    const range = (key: string) =>
+      newestFirst ? this.redis.zrevrange(key, start, stop) : this.redis.zrange(key, start, String(stop));
+    if (pipeline !== undefined) return range(`${this.k}time:${pipeline}`);
     const pipelines = await this.redis.smembers(`${this.k}pipelines`);
-    if (pipelines.length === 1)
-      return this.redis.zrange(`${this.k}time:${pipelines[0]}`, start, String(stop));
+    if (pipelines.length === 1) return range(`${this.k}time:${pipelines[0]}`);
     const all: [string, number][] = [];
     for (const p of pipelines) {
       // RESP3 (ioredis 6's default) answers [member, score] pairs, RESP2 a flat list.
@@ -304,7 +310,7 @@ export class RedisDeadLetters implements DeadLetterStore {
         for (let i = 0; i < res.length; i += 2) all.push([res[i] as string, Number(res[i + 1])]);
       }
     }
-    all.sort((a, b) => a[1] - b[1]);
+    all.sort((a, b) => (newestFirst ? b[1] - a[1] : a[1] - b[1]));
     return all.slice(start, stop === -1 ? undefined : stop + 1).map((x) => x[0]);
   }
 
@@ -329,9 +335,9 @@ export class RedisDeadLetters implements DeadLetterStore {
       const offset = filter?.offset ?? 0;
       const stop = filter?.limit === undefined ? -1 : offset + filter.limit - 1;
       if (filter?.limit === 0) return [];
-      return this.load(await this.ids(filter?.pipeline, offset, stop));
+      return this.load(await this.ids(filter?.pipeline, offset, stop, filter?.newestFirst));
     }
-    const all = await this.load(await this.ids(filter?.pipeline));
+    const all = await this.load(await this.ids(filter?.pipeline, 0, -1, filter?.newestFirst));
     return page(
       all.filter((e) => matchesFilter(e, filter)),
       filter,
@@ -351,6 +357,29 @@ export class RedisDeadLetters implements DeadLetterStore {
 
   async get(id: string): Promise<DeadLetter | undefined> {
     return this.decode(await this.redis.hget(this.entriesKey, id));
+  }
+
+  async idsStartingWith(prefix: string, max: number): Promise<string[]> {
+    // The time indexes hold ids only (the entries hash holds whole messages). Glob characters in
+    // the prefix are escaped: it matches literally.
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const out: string[] = [];
+    for (const pipeline of await this.redis.smembers(`${this.k}pipelines`)) {
+      let cursor = '0';
+      do {
+        const [next, pairs] = await this.redis.zscan(
+          `${this.k}time:${pipeline}`,
+          cursor,
+          'MATCH',
+          pattern,
+          'COUNT',
+          1000,
+        );
+        cursor = next;
+        for (let i = 0; i < pairs.length; i += 2) if (out.length < max) out.push(pairs[i]!);
+      } while (cursor !== '0' && out.length < max);
+    }
+    return out;
   }
 
   async remove(ids: string[]): Promise<number> {

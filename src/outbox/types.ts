@@ -139,6 +139,8 @@ export interface DeadLetterFilter {
   reason?: string;
   limit?: number;
   offset?: number;
+  /** List the newest first (the default order is oldest first). */
+  newestFirst?: boolean;
 }
 
 export interface DeadLetterStore {
@@ -146,6 +148,8 @@ export interface DeadLetterStore {
   list(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
   count(filter?: DeadLetterFilter): Promise<number>;
   get(id: string): Promise<DeadLetter | undefined>;
+  /** Ids that start with `prefix` (at most `max`): a command line accepts a unique prefix of an id. */
+  idsStartingWith(prefix: string, max: number): Promise<string[]>;
   /** Deletes entries; returns how many existed. */
   remove(ids: string[]): Promise<number>;
   /**

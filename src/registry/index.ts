@@ -7,6 +7,8 @@ import { logSinkSpec } from '../../connectors/log/spec.js';
 import { mqttSinkSpec, mqttSourceSpec } from '../../connectors/mqtt/spec.js';
 import { opcuaSourceSpec, opcuaWriteSinkSpec } from '../../connectors/opcua/spec.js';
 import { simulatorSourceSpec } from '../../connectors/simulator/spec.js';
+import { sparkplugCommandsSourceSpec, sparkplugSinkSpec } from '../../connectors/sparkplug/edge-spec.js';
+import { sparkplugSourceSpec } from '../../connectors/sparkplug/host-spec.js';
 import { filterTransformSpec } from '../transforms/filter/spec.js';
 import { mapTransformSpec } from '../transforms/map/spec.js';
 import { checksumTransformSpec } from '../transforms/checksum/spec.js';
@@ -31,7 +33,14 @@ export { findComponent, componentsOf, allComponents, loadComponent } from './typ
  * implementation of the components a pipeline uses, when it is about to run. See src/sdk/define.ts.
  */
 export const builtinRegistry: Registry = {
-  sources: [mqttSourceSpec, simulatorSourceSpec, chirpstackSourceSpec, opcuaSourceSpec],
+  sources: [
+    mqttSourceSpec,
+    simulatorSourceSpec,
+    chirpstackSourceSpec,
+    opcuaSourceSpec,
+    sparkplugSourceSpec,
+    sparkplugCommandsSourceSpec,
+  ],
   sinks: [
     mqttSinkSpec,
     logSinkSpec,
@@ -40,6 +49,7 @@ export const builtinRegistry: Registry = {
     opcuaWriteSinkSpec,
     googleSheetsSinkSpec,
     excelSinkSpec,
+    sparkplugSinkSpec,
   ],
   transforms: [
     filterTransformSpec,

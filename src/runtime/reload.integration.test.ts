@@ -8,7 +8,7 @@ import { startMosquitto, type ServiceHandle } from '../../test/harness/services.
 import { loadPipelinesOrThrow } from '../config/index.js';
 import { createMemoryBackend } from '../outbox/index.js';
 import { builtinRegistry } from '../registry/index.js';
-import { silentLogger } from '../sdk/index.js';
+import { silentLogger, type Logger } from '../sdk/index.js';
 import { toPlan } from './plan.js';
 import { ConfigReloader } from './reload.js';
 import { createLogger } from './logger.js';
@@ -55,7 +55,7 @@ function relay(name: string, outTopic: string): string {
 
 async function start(
   paths: string[],
-  options: { watch?: boolean } = {},
+  options: { watch?: boolean; logger?: Logger } = {},
 ): Promise<{ service: Service; reloader: ConfigReloader }> {
   const load = async () =>
     Promise.all((await loadPipelinesOrThrow(paths, builtinRegistry)).map((p) => toPlan(p, builtinRegistry)));
@@ -70,7 +70,7 @@ async function start(
     paths,
     load,
     apply: (plans) => service.applyPlans(plans),
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     registry: service.metrics.registry,
     debounceMs: 100,
     watch: options.watch ?? true,
@@ -143,7 +143,19 @@ describe('configuration reload', () => {
   it('refuses an invalid configuration, keeps the old one running, and applies the next valid one', async () => {
     const dir = tempFolder();
     writeFileSync(join(dir, 'a.yaml'), relay('a', 'out/a'));
-    const { service, reloader } = await start([dir], { watch: false });
+    const logged: { level: string; msg: string }[] = [];
+    const record =
+      (level: string) =>
+      (obj: object | string, msg?: string): void =>
+        void logged.push({ level, msg: typeof obj === 'string' ? obj : (msg ?? '') });
+    const logger: Logger = {
+      debug: record('debug'),
+      info: record('info'),
+      warn: record('warn'),
+      error: record('error'),
+      child: () => logger,
+    };
+    const { service, reloader } = await start([dir], { watch: false, logger });
     await relays('a', 'out/a');
     const a = byName(service, 'a');
 
@@ -163,8 +175,15 @@ describe('configuration reload', () => {
     expect((await reloader.reload('test')).result).toBe('refused');
     expect(byName(service, 'a')).toBe(a);
 
+    expect(logged.filter((l) => l.level === 'error')).toHaveLength(2);
+    expect(logged[0]!.msg).toMatch(/^configuration reload refused/);
+    expect(logged.some((l) => l.msg === 'configuration valid again')).toBe(false);
+
     writeFileSync(join(dir, 'a.yaml'), relay('a', 'out/a2'));
     const applied = await reloader.reload('test');
+    expect(logged.filter((l) => l.msg === 'configuration valid again')).toEqual([
+      { level: 'info', msg: 'configuration valid again' },
+    ]);
     expect(applied).toMatchObject({ result: 'applied', summary: { changed: ['a'], added: ['d'] } });
     expect((await ok!.get()).values[0]?.value).toBe(1);
     await relays('a', 'out/a2');

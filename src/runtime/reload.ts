@@ -62,6 +62,8 @@ export class ConfigReloader {
   private stopped = false;
   private readonly reloads: Counter<'result'>;
   private readonly lastOk: Gauge;
+  /** When the configuration on disk became invalid (the first refused reload), until one is accepted. */
+  private refusedSince: number | undefined;
   private readonly onSighup = (): void => void this.reload('SIGHUP');
 
   constructor(private readonly options: ConfigReloaderOptions) {
@@ -123,6 +125,7 @@ export class ConfigReloader {
       const message = redact(errorMessage(error));
       this.reloads.inc({ result: 'refused' });
       this.lastOk.set(0);
+      this.refusedSince ??= Date.now();
       logger.error(
         { reason, err: message },
         'configuration reload refused: the new configuration is invalid; the running pipelines are kept',
@@ -132,6 +135,13 @@ export class ConfigReloader {
     const summary = await this.options.apply(plans);
     const changed = summary.changed.length + summary.added.length + summary.removed.length > 0;
     this.reloads.inc({ result: changed ? 'applied' : 'unchanged' });
+    // An operator who fixed the file wants to hear it, even when the fix restores what runs.
+    if (this.refusedSince !== undefined)
+      logger.info(
+        { reason, invalidForSeconds: Math.round((Date.now() - this.refusedSince) / 1000) },
+        'configuration valid again',
+      );
+    this.refusedSince = undefined;
     this.lastOk.set(1);
     if (changed) logger.info({ reason, ...summary }, 'configuration reloaded');
     else logger.debug({ reason }, 'configuration reload: nothing changed');

@@ -37,7 +37,7 @@ export class Service {
 
   constructor(private readonly options: ServiceOptions) {
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'passerelle_process_' });
+    collectDefaultMetrics({ register: registry });
     this.metrics = new EngineMetrics(registry);
     this.pipelines = options.plans.map((plan) => this.createPipeline(plan));
   }

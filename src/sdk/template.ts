@@ -41,6 +41,12 @@ export interface TemplateOptions {
    * returns the text to use, or throws a TemplateError to fail the message.
    */
   value?: (text: string, part: TemplatePart) => string;
+  /**
+   * Told of a value that is missing, null or renders as empty text; may throw a TemplateError to
+   * fail the message (a name with an empty part often mixes the data of different keys). When it
+   * returns, the value renders as empty text.
+   */
+  onEmpty?: (part: TemplatePart, how: 'missing' | 'null' | 'empty') => void;
 }
 
 export type RenderFn = (message: Message, ctx?: TemplateContext) => string;
@@ -96,10 +102,14 @@ export function compileTemplate(template: string, options: TemplateOptions = {})
       const value = piece.get(message, ctx);
       if (value === undefined || value === null) {
         if (options.strict)
-          throw new TemplateError(`template "${template}": a value is missing in message ${message.id}`);
+          throw new TemplateError(
+            `template "${template}": ${piece.part.expression} is missing in message ${message.id}`,
+          );
+        options.onEmpty?.(piece.part, value === null ? 'null' : 'missing');
         continue;
       }
       const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+      if (text === '') options.onEmpty?.(piece.part, 'empty');
       out += options.value ? options.value(text, piece.part) : text;
     }
     return out;

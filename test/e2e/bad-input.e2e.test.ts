@@ -165,7 +165,7 @@ sinks:
     expect(refused.stderr).toMatch(
       /not replayed: .*only the first 65536 of 1068594 bytes .*not the original message/,
     );
-    const purge = await cli(['dlq', 'purge', '--all', '--stage', 'source', '--redis', redis.url]);
+    const purge = await cli(['dlq', 'purge', '--all', '--yes', '--stage', 'source', '--redis', redis.url]);
     expect(purge.stdout).toContain('3 dead letter(s) deleted');
     const replay = await cli(['dlq', 'replay', entry.id, '--redis', redis.url]);
     expect(replay.stdout).toContain('1 dead letter(s) marked for replay');

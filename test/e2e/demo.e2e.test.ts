@@ -57,7 +57,9 @@ describe('passerelle demo', () => {
     }
     expect(await exited).toBe(0);
 
-    expect(stderr).toContain('MEMORY outbox');
+    // Said once on stderr for people; node-opcua's notices are not an operator's business.
+    expect(stderr.split('MEMORY outbox').length - 1).toBe(1);
+    expect(stderr).not.toMatch(/NODE-OPCUA|CVE-2023-46809|Creating default certificate/);
     expect(stderr).toMatch(/Demo OPC UA server: opc\.tcp:\/\/127\.0\.0\.1:\d+\/passerelle\/simulator/);
     const relayed = stdout
       .split('\n')
@@ -87,4 +89,33 @@ describe('passerelle demo', () => {
     expect(parts.length).toBeGreaterThan(0);
     expect([...parts].sort((a, b) => a - b)).toEqual(parts);
   });
+
+  it('on a terminal (--log-format pretty): message data alone on stdout, short log lines on stderr, each warning once', async () => {
+    const child = spawn(process.execPath, [CLI, 'demo', '--duration', '8s', '--log-format', 'pretty'], {
+      env: { ...process.env, NO_COLOR: '1', XDG_CONFIG_HOME: join(TEST_ROOT, 'xdg-demo') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
+
+    const out = stdout.split('\n').filter(Boolean);
+    expect(out.length).toBeGreaterThan(5);
+    for (const line of out) expect(JSON.parse(line), line).toHaveProperty('payload');
+    const err = stderr.split('\n').filter(Boolean);
+    expect(
+      err.filter((l) => l.startsWith('{')),
+      stderr,
+    ).toEqual([]);
+    expect(
+      err.filter((l) => /no Redis configured|MEMORY outbox/.test(l)),
+      stderr,
+    ).toHaveLength(1);
+    expect(stderr).not.toMatch(/NODE-OPCUA|CVE-2023-46809|Creating default certificate|sink write failed/);
+    expect(stderr).toMatch(
+      /^\d\d:\d\d:\d\d INFO {2}demo-relay\/source connection state changed state=connected$/m,
+    );
+  }, 60_000);
 });

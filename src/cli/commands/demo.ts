@@ -7,7 +7,7 @@ import { parseDuration } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { projectRoot } from '../version.js';
 import { startOpcuaSimulator } from '../../../connectors/opcua/simulator.js';
-import { runService } from './run.js';
+import { LOG_FORMAT_OPTION, runService } from './run.js';
 
 /** Starts an embedded MQTT broker (aedes) on a free loopback port: the demo needs nothing installed. */
 export async function startEmbeddedBroker(): Promise<{ url: string; close(): Promise<void> }> {
@@ -42,7 +42,8 @@ export function register(program: Command, deps: CliDeps): void {
       '127.0.0.1:0',
     )
     .option('--duration <duration>', 'stop after this long (e.g. 30s); default: until Ctrl-C')
-    .action(async (options: { http: string; duration?: string }) => {
+    .option(...LOG_FORMAT_OPTION)
+    .action(async (options: { http: string; duration?: string; logFormat?: string }) => {
       const broker = await startEmbeddedBroker();
       let opcua: Awaited<ReturnType<typeof startOpcuaSimulator>> | undefined;
       try {
@@ -76,10 +77,15 @@ export function register(program: Command, deps: CliDeps): void {
         const stopAfter = options.duration ? parseDuration(options.duration) : undefined;
         if (options.duration && stopAfter === undefined)
           throw new Error(`--duration: expected e.g. 30s, got "${options.duration}"`);
-        const code = await runService(pipelines, { http: options.http }, { ...deps, env }, () => {
-          if (stopAfter !== undefined)
-            setTimeout(() => process.kill(process.pid, 'SIGTERM'), stopAfter).unref();
-        });
+        const code = await runService(
+          pipelines,
+          { http: options.http, ...(options.logFormat ? { logFormat: options.logFormat } : {}) },
+          { ...deps, env },
+          () => {
+            if (stopAfter !== undefined)
+              setTimeout(() => process.kill(process.pid, 'SIGTERM'), stopAfter).unref();
+          },
+        );
         deps.setExitCode(code);
       } finally {
         await opcua.close();

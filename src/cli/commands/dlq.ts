@@ -16,6 +16,7 @@ interface FilterOptions {
   limit?: string;
   all?: boolean;
   json?: boolean;
+  yes?: boolean;
 }
 
 async function withStore<T>(
@@ -54,9 +55,26 @@ function filterOf(options: FilterOptions): DeadLetterFilter {
   };
 }
 
-/** Either ids, or --all with the filters: never an implicit "everything". */
+/** A full id, or a prefix that names exactly one dead letter (as git takes a short commit id). */
+async function resolveId(id: string, backend: OutboxBackend): Promise<string> {
+  if (await backend.deadLetters.get(id)) return id;
+  const found = await backend.deadLetters.idsStartingWith(id, 6);
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) throw new Error(`no dead letter with id ${printable(id)}`);
+  throw new Error(
+    `${printable(id)} is the start of several dead letter ids (${found
+      .slice(0, 5)
+      .join(', ')}${found.length > 5 ? ', ...' : ''}): give more characters`,
+  );
+}
+
+/** Either ids (or unique prefixes), or --all with the filters: never an implicit "everything". */
 async function selectIds(ids: string[], options: FilterOptions, backend: OutboxBackend): Promise<string[]> {
-  if (ids.length > 0) return ids;
+  if (ids.length > 0) {
+    const out: string[] = [];
+    for (const id of ids) out.push(await resolveId(id, backend));
+    return out;
+  }
   if (!options.all)
     throw new Error(
       'give the ids of the dead letters, or --all (with --pipeline, --stage, --reason to narrow it)',
@@ -120,6 +138,7 @@ export function register(program: Command, deps: CliDeps): void {
         const entries = await backend.deadLetters.list({
           ...filterOf(options),
           limit: filterOf(options).limit ?? 100,
+          newestFirst: true,
         });
         const total = await backend.deadLetters.count({ ...filterOf(options), limit: undefined });
         if (options.json) for (const e of entries) deps.stdout(`${jsonText(e)}\n`);
@@ -134,16 +153,12 @@ export function register(program: Command, deps: CliDeps): void {
   dlq
     .command('show')
     .description('show one dead letter with its message and error')
-    .argument('<id>', 'dead letter id')
+    .argument('<id>', 'dead letter id, or the start of one that names only it')
     .option('--redis <url>', 'Redis URL (default: $PASSERELLE_REDIS_URL)')
     .action(async (id: string, options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
-        const entry = await backend.deadLetters.get(id);
-        if (!entry) {
-          deps.stderr(`no dead letter with id ${id}\n`);
-          deps.setExitCode(1);
-          return;
-        }
+        const entry = await backend.deadLetters.get(await resolveId(id, backend));
+        if (!entry) throw new Error(`no dead letter with id ${printable(id)}`);
         deps.stdout(`${jsonText(entry, 2)}\n`);
       });
     });
@@ -155,7 +170,7 @@ export function register(program: Command, deps: CliDeps): void {
         're-drive dead letters through their pipeline (from the stage where they failed); the running service picks them up',
       ),
   )
-    .argument('[ids...]', 'dead letter ids')
+    .argument('[ids...]', 'dead letter ids (or unique prefixes)')
     .option('--all', 'every dead letter matching the filters')
     .action(async (ids: string[], options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
@@ -170,11 +185,20 @@ export function register(program: Command, deps: CliDeps): void {
     });
 
   withFilters(dlq.command('purge').description('delete dead letters for good'))
-    .argument('[ids...]', 'dead letter ids')
+    .argument('[ids...]', 'dead letter ids (or unique prefixes)')
     .option('--all', 'every dead letter matching the filters')
+    .option('--yes', 'with --all: delete without asking')
     .action(async (ids: string[], options: FilterOptions) => {
       await withStore(options, deps, async (backend) => {
         const selected = await selectIds(ids, options, backend);
+        if (ids.length === 0 && !options.yes && selected.length > 0) {
+          const question = `delete ${selected.length} dead letter(s) for good?`;
+          if (!(await deps.confirm(question))) {
+            deps.stderr(`nothing deleted: ${question} (confirm on a terminal, or add --yes)\n`);
+            deps.setExitCode(1);
+            return;
+          }
+        }
         const n = await backend.deadLetters.remove(selected);
         deps.stdout(`${n} dead letter(s) deleted\n`);
         if (n < selected.length) deps.setExitCode(1);

@@ -5,7 +5,7 @@ import { loadPipelinesOrThrow, pipelineWarnings, type PipelineConfig } from '../
 import { formatPath } from '../../config/schema-walk.js';
 import type { Registry } from '../../registry/index.js';
 import { createOutboxBackend, type TrimCause } from '../../outbox/index.js';
-import { createLogger } from '../../runtime/logger.js';
+import { createLogger, resolveLogFormat } from '../../runtime/logger.js';
 import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
@@ -24,7 +24,15 @@ export interface RunOptions {
   adminTokenFile?: string;
   /** Host names the HTTP server answers to, besides its address and localhost (`--allowed-host`). */
   allowedHost?: string[];
+  /** `--log-format json|pretty` (default: pretty on a terminal, JSON otherwise). */
+  logFormat?: string;
 }
+
+/** The `--log-format` option of the commands that run pipelines. */
+export const LOG_FORMAT_OPTION = [
+  '--log-format <format>',
+  'json (one object per line, on stdout) or pretty (one short line per event, on stderr); default: pretty on a terminal, json otherwise; also $PASSERELLE_LOG_FORMAT',
+] as const;
 
 /**
  * The console's admin token: PASSERELLE_ADMIN_TOKEN, or a file (a mounted Secret). It is a secret:
@@ -51,13 +59,13 @@ export function logConfigWarnings(
   pipelines: PipelineConfig[],
   registry: Registry,
   logger: Logger,
-  stderr: (text: string) => void,
+  stderr: ((text: string) => void) | undefined,
 ): void {
   for (const pipeline of pipelines)
     for (const w of pipelineWarnings(pipeline, registry)) {
       const path = formatPath(w.path);
       logger.warn({ pipeline: pipeline.name, path }, w.message);
-      stderr(`WARNING: pipeline ${pipeline.name}, ${path}: ${redact(w.message)}\n`);
+      stderr?.(`WARNING: pipeline ${pipeline.name}, ${path}: ${redact(w.message)}\n`);
     }
 }
 
@@ -71,18 +79,20 @@ export async function runService(
   deps: CliDeps,
   beforeStart?: () => void,
 ): Promise<number> {
-  const logger = createLogger({ level: deps.env.PASSERELLE_LOG_LEVEL });
+  const format = resolveLogFormat(options.logFormat, deps.env);
+  const logger = createLogger({ level: deps.env.PASSERELLE_LOG_LEVEL, format });
+  // JSON logs go to stdout, for a collector: the warnings a person must see also go to stderr.
+  // Pretty logs are on stderr already.
+  const alsoOnStderr = format === 'json' ? deps.stderr : undefined;
   const adminToken = readAdminToken(options, deps.env);
   const allowedHosts = parseAllowedHosts([
     ...(deps.env.PASSERELLE_ALLOWED_HOSTS ? [deps.env.PASSERELLE_ALLOWED_HOSTS] : []),
     ...(options.allowedHost ?? []),
   ]);
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
-  if (!redisUrl) {
-    deps.stderr(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
-    logger.warn({ outbox: 'memory' }, MEMORY_OUTBOX_WARNING);
-  }
-  logConfigWarnings(pipelines, deps.registry, logger, deps.stderr);
+  // The memory backend logs it once; stderr gets the loud version.
+  if (!redisUrl) alsoOnStderr?.(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
+  logConfigWarnings(pipelines, deps.registry, logger, alsoOnStderr);
   const plans = await Promise.all(pipelines.map((p) => toPlan(p, deps.registry)));
   // One dead-letter store serves every pipeline: it keeps the most generous of their retention settings.
   const late: { service?: Service } = {};
@@ -176,6 +186,7 @@ export function register(program: Command, deps: CliDeps): void {
       '--admin-token-file <path>',
       "file holding the token for the status page's actions (replay, purge); default: $PASSERELLE_ADMIN_TOKEN",
     )
+    .option(...LOG_FORMAT_OPTION)
     .action(async (paths: string[], options: RunOptions) => {
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
       deps.setExitCode(await runService(pipelines, { ...options, paths }, deps));

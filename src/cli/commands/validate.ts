@@ -14,8 +14,15 @@ export function register(program: Command, deps: CliDeps): void {
       'pipeline files or folders (*.yaml, *.yml; folders are not searched recursively)',
       ['pipelines/'],
     )
-    .action(async (paths: string[]) => {
-      const result = await loadPipelineFiles(paths, deps.registry, { env: deps.env });
+    .option(
+      '--offline',
+      'do not resolve ${env:} and ${file:} (lint in CI without the secrets): the values that hold them are not checked',
+    )
+    .action(async (paths: string[], options: { offline?: boolean }) => {
+      const result = await loadPipelineFiles(paths, deps.registry, {
+        env: deps.env,
+        offline: options.offline ?? false,
+      });
       for (const issue of result.issues) deps.stderr(`${formatIssue(issue)}\n`);
       for (const warning of result.warnings)
         deps.stderr(`${formatIssue({ ...warning, message: `warning: ${warning.message}` })}\n`);

@@ -148,7 +148,7 @@ const golden: Golden[] = [
     name: 'a template value missing from the message is rejected',
     config: { fields: { device: '{{ payload.device }}' } },
     input: reading('1', { t: 1 }),
-    expected: { rejected: 'enrich: template "{{ payload.device }}": a value is missing in message 1' },
+    expected: { rejected: 'enrich: template "{{ payload.device }}": payload.device is missing in message 1' },
   },
 ];
 
