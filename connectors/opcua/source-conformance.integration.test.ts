@@ -9,9 +9,9 @@ import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from './s
 /**
  * The shared source suite on an OPC UA subscription: each identity is a String variable of its own
  * on a real node-opcua server, `produce()` sets its value after value (each held for a few sampling
- * intervals) with a queue deep enough to keep every change. A subscription reports the node's current value first
- * (not produced data), has no acks towards the server (best effort) and can not be paused, so past
- * maxInFlight it drops and counts.
+ * intervals), with a queue deep enough to keep every change. A subscription reports the node's
+ * current value first (not produced data), has no acks towards the server (best effort) and can
+ * not be paused, so past maxInFlight it drops and counts.
  */
 let sim: RunningSimulator | undefined;
 const INITIAL = '(initial)';
