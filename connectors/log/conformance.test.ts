@@ -29,6 +29,7 @@ sinkConformance(
         ),
       received: () =>
         Promise.resolve(lines.map((l) => String((JSON.parse(l) as { payload: { v: string } }).payload.v))),
+      heldDataVisible: true,
       holdAcceptance: () => {
         held = [];
         return Promise.resolve();

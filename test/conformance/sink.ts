@@ -17,6 +17,12 @@ export interface SinkHarness {
   holdAcceptance(): Promise<void>;
   releaseAcceptance(): Promise<void>;
   /**
+   * True when the target shows data it holds unconfirmed (`received()` lists it while acceptance is
+   * held): the suite then waits for the batch to reach the target, so a sink that resolves on send
+   * is caught by the order of events rather than by a quiet window.
+   */
+  heldDataVisible?: boolean;
+  /**
    * The target goes away (connections dropped, refused) and comes back. Absent for a sink whose
    * target has no outage to recover from (then `noOutage` in the options says why).
    */
@@ -111,6 +117,20 @@ export function sinkConformance(
       await h.holdAcceptance();
       const write = sink.write(h.messages(sent), AbortSignal.timeout(20_000));
       try {
+        if (h.heldDataVisible) {
+          await waitFor(async () => {
+            const got = await h.received();
+            return sent.some((v) => got.includes(v));
+          }, 'the batch at the target (held, unconfirmed)');
+          let settled = false;
+          write.then(
+            () => (settled = true),
+            () => (settled = true),
+          );
+          // Past the target's receipt, a write that resolved on send would have settled by now.
+          await new Promise((r) => setImmediate(r));
+          expect(settled, 'write() settled while the target held its acceptance').toBe(false);
+        }
         expect(await settledWithin(write, 500)).toBe(false);
       } finally {
         await h.releaseAcceptance();
