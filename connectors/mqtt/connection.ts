@@ -39,6 +39,9 @@ export function clientOptions(config: MqttConnectionConfig): IClientOptions {
     // Subscriptions are made by the source itself, so it can check what the broker granted.
     resubscribe: false,
     manualConnect: true,
+    // mqtt.js calls its `debug` logger several times per packet, and a disabled `debug` still
+    // costs a call with its arguments (3 % of a relay's CPU): a no-op unless DEBUG asks for them.
+    ...(process.env.DEBUG ? {} : { log: noLog }),
     ...(tls
       ? {
           ca: readPem(tls.ca, 'ca'),
@@ -51,6 +54,8 @@ export function clientOptions(config: MqttConnectionConfig): IClientOptions {
       : {}),
   };
 }
+
+function noLog(): void {}
 
 /**
  * One mqtt.js client with the behaviour both connectors need: reconnection forever with

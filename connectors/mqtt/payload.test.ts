@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { decodePayload, encodePayload } from './payload.js';
+import { jsonMessage } from '../../src/sdk/index.js';
+import { decodePayload, encodeMessagePayload, encodePayload } from './payload.js';
 
 const bytes = (s: string): Uint8Array => Buffer.from(s);
 
 describe('decodePayload', () => {
   it('decodes json, text and bytes', () => {
-    expect(decodePayload(bytes('{"a":[1,2]}'), 'json', 100)).toEqual({ ok: true, value: { a: [1, 2] } });
+    expect(decodePayload(bytes('{"a":[1,2]}'), 'json', 100)).toEqual({
+      ok: true,
+      value: { a: [1, 2] },
+      text: '{"a":[1,2]}',
+    });
     expect(decodePayload(bytes('42'), 'json', 100)).toEqual({ ok: true, value: 42 });
     expect(decodePayload(bytes('héllo'), 'text', 100)).toEqual({ ok: true, value: 'héllo' });
     const raw = Uint8Array.from([0, 255]);
@@ -35,6 +40,21 @@ describe('decodePayload', () => {
     });
     const long = decodePayload(bytes(`{"x": ${'1'.repeat(5000)}!}`), 'json', 1e6);
     expect(long.ok || long.reason.length).toBeLessThan(220);
+  });
+});
+
+describe('encodeMessagePayload', () => {
+  it('sends the text a message came as while its payload is unchanged, and serialises a replaced one', () => {
+    const text = '{ "a" : 1.0, "n": 12345678901234567890 }';
+    const m = jsonMessage('1', JSON.parse(text), text, {}, 1);
+    expect(encodeMessagePayload(m, 'json').toString()).toBe(text);
+    expect(encodeMessagePayload({ ...m }, 'json').toString()).toBe('{"a":1,"n":12345678901234567000}');
+    m.payload = { b: 2 };
+    expect(encodeMessagePayload(m, 'json').toString()).toBe('{"b":2}');
+    // Only JSON reuses the text: other encodings judge the value as before.
+    expect(() => encodeMessagePayload(jsonMessage('2', ['x'], '["x"]', {}, 1), 'bytes')).toThrow(
+      /needs a bytes or string/,
+    );
   });
 });
 

@@ -1,6 +1,8 @@
+import { carriedJson, type Message } from '../../src/sdk/index.js';
 import type { PayloadEncoding } from './spec.js';
 
-export type Decoded = { ok: true; value: unknown } | { ok: false; reason: string };
+/** `text`: the JSON text `value` was parsed from (kept with the message, see `jsonMessage`). */
+export type Decoded = { ok: true; value: unknown; text?: string } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -23,10 +25,24 @@ export function decodePayload(bytes: Uint8Array, encoding: PayloadEncoding, maxB
   }
   if (encoding === 'text') return { ok: true, value: text };
   try {
-    return { ok: true, value: JSON.parse(text) };
+    const value: unknown = JSON.parse(text);
+    // An object or array keeps its text: sent as it came while no transform replaces it.
+    return typeof value === 'object' && value !== null ? { ok: true, value, text } : { ok: true, value };
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${describeJsonError(error)}` };
   }
+}
+
+/**
+ * Encodes a message's payload to publish, serialising an object at most once: JSON text the source
+ * received or the outbox stored is sent as it is when no transform replaced the payload.
+ */
+export function encodeMessagePayload(message: Message, encoding: PayloadEncoding): Buffer {
+  if (encoding === 'json') {
+    const carried = carriedJson(message);
+    if (carried !== undefined) return Buffer.from(carried, 'utf8');
+  }
+  return encodePayload(message.payload, encoding);
 }
 
 /** Encodes a payload to publish; throws a readable error when it can not be encoded. */

@@ -13,7 +13,7 @@ import {
   type Sink,
 } from '../../src/sdk/index.js';
 import { MqttConnection } from './connection.js';
-import { encodePayload } from './payload.js';
+import { encodeMessagePayload } from './payload.js';
 import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
 
 /** PUBACK reason codes that will never turn into a success on retry (MQTT 5 §3.4.2.1). */
@@ -41,6 +41,10 @@ export class MqttSink implements Sink {
   private conn: MqttConnection | undefined;
   private readonly topic: RenderFn;
   private readonly userProperties: [string, RenderFn][];
+  /** The last topic found valid: most sinks write to one topic, checked once rather than per message. */
+  private validTopic: string | undefined;
+  /** Publish options shared by every message when there are no per-message properties. */
+  private readonly plainOptions: IClientPublishOptions;
 
   constructor(
     private readonly config: MqttSinkConfig,
@@ -57,6 +61,7 @@ export class MqttSink implements Sink {
       name,
       compileTemplate(t),
     ]);
+    this.plainOptions = Object.freeze({ qos: config.qos, retain: config.retain });
   }
 
   async connect(signal: AbortSignal): Promise<void> {
@@ -105,21 +110,27 @@ export class MqttSink implements Sink {
 
   private prepare(message: Message, index: number): Prepared {
     const topic = this.topic(message);
-    const problem = topicNameProblem(topic);
-    if (problem) throw new Error(`topic template "${this.config.topic}": ${problem}`);
-    const payload = encodePayload(message.payload, this.config.payload);
-    const options: IClientPublishOptions = { qos: this.config.qos, retain: this.config.retain };
-    if (this.config.protocolVersion === 5) {
-      const properties: NonNullable<IClientPublishOptions['properties']> = {};
-      if (this.userProperties.length > 0) {
-        properties.userProperties = Object.fromEntries(
-          this.userProperties.map(([name, render]) => [name, render(message)]),
-        );
-      }
-      if (this.config.messageExpiry !== undefined)
-        properties.messageExpiryInterval = Math.max(1, Math.round(this.config.messageExpiry / 1000));
-      if (Object.keys(properties).length > 0) options.properties = properties;
+    if (topic !== this.validTopic) {
+      const problem = topicNameProblem(topic);
+      if (problem) throw new Error(`topic template "${this.config.topic}": ${problem}`);
+      this.validTopic = topic;
     }
+    const payload = encodeMessagePayload(message, this.config.payload);
+    if (
+      this.config.protocolVersion !== 5 ||
+      (this.userProperties.length === 0 && this.config.messageExpiry === undefined)
+    )
+      return { index, topic, payload, options: this.plainOptions };
+    const options: IClientPublishOptions = { qos: this.config.qos, retain: this.config.retain };
+    const properties: NonNullable<IClientPublishOptions['properties']> = {};
+    if (this.userProperties.length > 0) {
+      properties.userProperties = Object.fromEntries(
+        this.userProperties.map(([name, render]) => [name, render(message)]),
+      );
+    }
+    if (this.config.messageExpiry !== undefined)
+      properties.messageExpiryInterval = Math.max(1, Math.round(this.config.messageExpiry / 1000));
+    options.properties = properties;
     return { index, topic, payload, options };
   }
 

@@ -9,6 +9,8 @@ import {
 } from 'mqtt';
 import {
   Inbox,
+  MESSAGE_OVERHEAD_BYTES,
+  jsonMessage,
   errorMessage,
   receptionTime,
   type ComponentContext,
@@ -68,7 +70,11 @@ export class MqttSource implements Source {
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
     const { config } = this;
-    const inbox = new Inbox({ capacity: config.maxInFlight, maxBatch: config.batchSize });
+    const inbox = new Inbox({
+      capacity: config.maxInFlight,
+      maxBatch: config.batchSize,
+      budget: this.ctx.memoryBudget,
+    });
     const properties: IClientOptions['properties'] =
       config.protocolVersion === 5
         ? {
@@ -214,7 +220,13 @@ export class MqttSource implements Source {
         );
       return done();
     }
-    inbox.push({ id, payload: decoded.value, meta, time }, settle && ((error) => settle(!error)));
+    inbox.push(
+      decoded.text === undefined
+        ? { id, payload: decoded.value, meta, time }
+        : jsonMessage(id, decoded.value, decoded.text, meta, time),
+      settle && ((error) => settle(!error)),
+      bytes.byteLength + MESSAGE_OVERHEAD_BYTES,
+    );
     // Full: stop taking packets, so TCP backpressure reaches the broker.
     if (inbox.full) void inbox.whenSpace().then(() => done());
     else done();

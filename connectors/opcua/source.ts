@@ -73,7 +73,11 @@ export class OpcuaSource implements Source {
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
-    const inbox = new Inbox({ capacity: this.config.maxInFlight, maxBatch: this.config.batchSize });
+    const inbox = new Inbox({
+      capacity: this.config.maxInFlight,
+      maxBatch: this.config.batchSize,
+      budget: this.ctx.memoryBudget,
+    });
     const conn: OpcuaConnection = new OpcuaConnection(this.config, this.ctx, {
       onSession: (s): Promise<() => void> => this.start(s, inbox, conn),
     });

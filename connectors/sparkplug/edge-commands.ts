@@ -91,7 +91,11 @@ export class SparkplugCommandsSource implements Source {
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
-    const inbox = new Inbox({ capacity: this.config.maxInFlight, maxBatch: this.config.batchSize });
+    const inbox = new Inbox({
+      capacity: this.config.maxInFlight,
+      maxBatch: this.config.batchSize,
+      budget: this.ctx.memoryBudget,
+    });
     const conn = new MqttConnection(this.config, this.ctx, { clean: true });
     const client = conn.client;
     client.on('message', (topic, payload) => {

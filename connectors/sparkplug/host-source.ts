@@ -74,7 +74,11 @@ export class SparkplugSource implements Source {
     const { config } = this;
     // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
     this.host = this.newHost();
-    const inbox = new Inbox({ capacity: config.maxInFlight, maxBatch: config.batchSize });
+    const inbox = new Inbox({
+      capacity: config.maxInFlight,
+      maxBatch: config.batchSize,
+      budget: this.ctx.memoryBudget,
+    });
     const primary = config.primaryHost;
     this.stateTimestamp = Date.now();
     const extra: IClientOptions = {

@@ -11,6 +11,7 @@ import {
   type ConnectionState,
   type Delivery,
   type Logger,
+  type MemoryBudget,
   type Message,
   type Sink,
   type Source,
@@ -57,6 +58,8 @@ interface PipelineDeps {
    * identity takes them back at once. Two live replicas must not share it.
    */
   identity?: string;
+  /** The process's memory budget, handed to the sources (their inbox counts in it). */
+  memoryBudget?: MemoryBudget;
 }
 
 interface SinkRuntime {
@@ -600,6 +603,7 @@ export class Pipeline {
       },
       metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
       ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+      ...(this.deps.memoryBudget ? { memoryBudget: this.deps.memoryBudget } : {}),
       leaseOwner: this.leaseOwner(component),
     };
   }

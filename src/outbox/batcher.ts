@@ -1,8 +1,8 @@
 import { messageSize, type Message } from '../sdk/index.js';
 import type { BatchPolicy } from './types.js';
 
-/** Stores sealed batches, one job each; resolves once all of them are stored. */
-export type StoreBatches = (batches: Message[][]) => Promise<void>;
+/** Stores sealed batches, one job each (`bytes[i]`: the size of batch i); resolves once all are stored. */
+export type StoreBatches = (batches: Message[][], bytes: number[]) => Promise<void>;
 
 interface Batch {
   messages: Message[];
@@ -159,7 +159,10 @@ export class Batcher {
     if (batches.length === 0) return;
     this.sealed = [];
     const count = batches.reduce((n, b) => n + b.messages.length, 0);
-    const p = this.store(batches.map((b) => b.messages)).then(
+    const p = this.store(
+      batches.map((b) => b.messages),
+      batches.map((b) => b.bytes),
+    ).then(
       () => {
         this.unstored -= count;
         for (const b of batches) b.resolve();

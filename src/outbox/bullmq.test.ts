@@ -362,3 +362,37 @@ describe('bullmq outbox: durability', () => {
     }
   });
 });
+
+describe('bullmq outbox: Redis connections', () => {
+  /** Clients connected to the test Redis, from CLIENT LIST, without the observer itself. */
+  async function clients(observer: Redis): Promise<number> {
+    const list = (await observer.client('LIST')) as string;
+    return list.split('\n').filter((l) => l.trim().length > 0).length - 1;
+  }
+
+  it('shares one command connection between the workers: producer + 1 + one blocking per sink', async () => {
+    const observer = new Redis(redis.url);
+    const before = await clients(observer);
+    const backend = await createRedisBackend({
+      url: redis.url,
+      retention: defaultRetention,
+      lockDurationMs: 2000,
+      prefix: `c${++prefixes}`,
+    });
+    const sinks = 4;
+    const delivered = new Set<string>();
+    const outboxes = Array.from({ length: sinks }, (_, i) =>
+      backend.createOutbox({ ...options('conns'), sink: `s${i}` }),
+    );
+    for (const o of outboxes) o.start(async (ms) => void ms.forEach((m) => delivered.add(m.id)));
+    await Promise.all(outboxes.map((o, i) => o.enqueue(makeMessages(20, `c${i}-`))));
+    await waitFor(() => delivered.size === 20 * sinks, 15_000, 'every sink delivered');
+    // The producer, the workers' shared command connection, and one blocking connection per worker.
+    await waitFor(async () => (await clients(observer)) - before === 2 + sinks, 5000, 'connections settle');
+    expect((await clients(observer)) - before).toBe(2 + sinks);
+    for (const o of outboxes) await o.close(1000);
+    await backend.close();
+    await waitFor(async () => (await clients(observer)) === before, 5000, 'all connections closed');
+    observer.disconnect();
+  });
+});

@@ -40,6 +40,8 @@ export function queueName(pipeline: string, sink: string): string {
 export interface BullmqShared {
   url: string;
   producer: Redis;
+  /** The workers' command connection, one per process (each worker adds its own blocking one). */
+  workers: Redis;
   deadLetters: RedisDeadLetters;
   prefix: string;
   lockDurationMs: number;
@@ -198,8 +200,11 @@ export class BullmqOutbox implements Outbox {
   start(handler: JobHandler): void {
     if (this.worker || this.closing) return;
     const lock = this.shared.lockDurationMs;
+    // Opened with the first worker: a process that only reads the dead letters never needs it.
+    if (this.shared.workers.status === 'wait') this.shared.workers.connect().catch(() => undefined);
     const worker = new Worker(this.name, (job: Job, token?: string) => this.process(handler, job, token), {
-      connection: { url: this.shared.url, maxRetriesPerRequest: null },
+      // The shared command connection; BullMQ duplicates it for this worker's blocking fetch.
+      connection: this.shared.workers,
       prefix: this.shared.prefix,
       concurrency: this.options.concurrency,
       lockDuration: lock,
@@ -492,9 +497,18 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     throw new Error(`Redis at ${redactUrl(options.url)} is not reachable: ${(err as Error).message}`);
   }
   const deadLetters = new RedisDeadLetters(producer, options.retention, { prefix, logger });
+  // Connections per process: this producer (enqueue, dead letters, depth counters: fails fast so an
+  // enqueue during an outage rejects and the source is not acknowledged), one command connection
+  // shared by every worker (lock renewals, moving jobs: retried across an outage, as BullMQ
+  // requires), and one blocking connection per worker, which BullMQ needs to itself: its blocking
+  // fetch (BZPOPMIN) holds the connection while it waits. Leases keep their own connection so a
+  // renewal never waits behind a large enqueue.
+  const workers = new Redis(options.url, { maxRetriesPerRequest: null, lazyConnect: true });
+  workers.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error (workers)'));
   const shared: BullmqShared = {
     url: options.url,
     producer,
+    workers,
     deadLetters,
     prefix,
     lockDurationMs: options.lockDurationMs ?? 30_000,
@@ -513,6 +527,8 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
       await Promise.all([...outboxes].map((o) => o.close(0)));
       deadLetters.close();
       await producer.quit().catch(() => producer.disconnect());
+      if (workers.status === 'wait') workers.disconnect();
+      else await workers.quit().catch(() => workers.disconnect());
     },
   };
 }

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { jsonMessage, messageSize, payloadJson, type Message } from '../sdk/index.js';
 import { decodeValue, encodeValue, messagesFromJson, messagesToJson } from './codec.js';
 
 const roundTrip = (v: unknown): unknown => decodeValue(JSON.parse(JSON.stringify(encodeValue(v))));
@@ -63,5 +64,86 @@ describe('outbox codec', () => {
     const msgs = times.map((time, i) => ({ id: `m${i}`, payload: { i }, meta: {}, time }));
     const back = messagesFromJson(messagesToJson(msgs));
     expect(back.filter((m, i) => !Object.is(m.time, times[i])).length).toBe(0);
+  });
+
+  it('stores an object payload as the text it came as, serialised and parsed once', () => {
+    // Not the text JSON.stringify would give: proves the bytes are reused, not re-serialised.
+    const text = '{ "a": 1.0, "big": 12345678901234567890, "s": "\\u00e9" }';
+    const m = jsonMessage('r', JSON.parse(text), text, { k: 'v' }, 1.5);
+    const stringify = vi.spyOn(JSON, 'stringify');
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(messageSize(m)).toBe(Buffer.byteLength(text) + 64);
+      const json = messagesToJson([m]);
+      // One stringify: the job itself; the payload's text is carried inside it.
+      expect(stringify).toHaveBeenCalledTimes(1);
+      const [back] = messagesFromJson(json) as [Message];
+      // The job, then the payload's text once.
+      expect(parse).toHaveBeenCalledTimes(2);
+      expect(payloadJson(back)).toBe(text);
+      expect(messageSize(back)).toBe(messageSize(m));
+      expect(back.payload).toEqual({ a: 1, big: 12345678901234567000, s: 'é' });
+      expect(stringify).toHaveBeenCalledTimes(1);
+      expect(back).toEqual({
+        id: 'r',
+        payload: { a: 1, big: 12345678901234567000, s: 'é' },
+        meta: { k: 'v' },
+        time: 1.5,
+      });
+      expect({ ...back, meta: {} }.payload).toEqual(back.payload);
+    } finally {
+      stringify.mockRestore();
+      parse.mockRestore();
+    }
+  });
+
+  it('a payload replaced after the text was kept is serialised anew', () => {
+    const m = jsonMessage('x', JSON.parse('{"a":1}'), '{"a":1}', {}, 1);
+    const changed = { ...m, payload: { a: 2 } };
+    expect(payloadJson(changed)).toBe('{"a":2}');
+    const [back] = messagesFromJson(messagesToJson([changed])) as [Message];
+    back.payload = { b: 3 };
+    expect(messageSize(back)).toBe(messageSize({ ...back }));
+    expect(payloadJson(back)).toBe('{"b":3}');
+    expect(messagesFromJson(messagesToJson([back]))[0]?.payload).toEqual({ b: 3 });
+  });
+
+  it('a received text shaped like a marker stays user data through the stored text', () => {
+    const text = '{"$num":"NaN","n":[{"$bytes":"AAAA"}],"e":{"$esc":{"x":1}}}';
+    const [back] = messagesFromJson(messagesToJson([jsonMessage('t', JSON.parse(text), text, {}, 1)])) as [
+      Message,
+    ];
+    expect(back.payload).toEqual({ $num: 'NaN', n: [{ $bytes: 'AAAA' }], e: { $esc: { x: 1 } } });
+    const single = '{"$num":"NaN"}';
+    const [one] = messagesFromJson(messagesToJson([jsonMessage('u', JSON.parse(single), single, {}, 1)])) as [
+      Message,
+    ];
+    expect(one.payload).toEqual({ $num: 'NaN' });
+  });
+
+  it('keeps markers, NaN and bytes exact in whole messages (they are not stored as plain text)', () => {
+    const payloads = [
+      { $num: 'NaN' },
+      { x: NaN, y: [Infinity] },
+      { b: Buffer.from('hi') },
+      [{ $esc: 1 }],
+      { d: new Date(0) },
+    ];
+    const msgs = payloads.map((payload, i) => ({
+      id: `m${i}`,
+      payload,
+      meta: { n: -Infinity },
+      time: i + 0.001,
+    }));
+    const back = messagesFromJson(messagesToJson(msgs));
+    expect(back.map((m) => m.payload)).toEqual([
+      { $num: 'NaN' },
+      { x: NaN, y: [Infinity] },
+      { b: Buffer.from('hi') },
+      [{ $esc: 1 }],
+      { d: '1970-01-01T00:00:00.000Z' },
+    ]);
+    expect(back.every((m) => m.meta.n === -Infinity)).toBe(true);
+    expect(back.map((m) => m.time)).toEqual(msgs.map((m) => m.time));
   });
 });

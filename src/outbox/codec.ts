@@ -1,4 +1,4 @@
-import type { Message } from '../sdk/index.js';
+import { carriedJson, jsonMessage, type Message } from '../sdk/index.js';
 
 /**
  * Messages to JSON-safe values and back. Bytes (`Uint8Array`, `Buffer`) anywhere in a payload or in
@@ -9,8 +9,15 @@ import type { Message } from '../sdk/index.js';
  * goes through JSON unchanged (so `undefined` members vanish and a `Date` becomes a string, as in
  * any JSON transport). Encoding copies only the containers that hold bytes; decoding works in
  * place on freshly parsed JSON.
+ *
+ * An object or array payload that needs none of these markers is stored as its JSON text (`j`), the
+ * text the message already carries when it has one (`carriedJson`): it is serialised at most once in
+ * the process's life, and a message read back keeps the text with its parsed payload (a sink that
+ * writes JSON sends the text as it is). Jobs stored before `j` existed (`payload`) still decode.
  */
-export type EncodedMessage = { id: string; payload: unknown; meta: unknown; time: number };
+export type EncodedMessage =
+  | { id: string; payload: unknown; meta: unknown; time: number; j?: undefined }
+  | { id: string; j: string; meta: unknown; time: number; payload?: undefined };
 
 function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
@@ -92,7 +99,22 @@ export function decodeValue(value: unknown): unknown {
 }
 
 export function encodeMessage(m: Message): EncodedMessage {
-  return { id: m.id, payload: encodeValue(m.payload), meta: encodeValue(m.meta), time: m.time };
+  const meta = encodeValue(m.meta);
+  // Parsed from this text (the source's, or one stored earlier): JSON.parse gives the value back,
+  // markers included, since `j` is never read through decodeValue.
+  const carried = carriedJson(m);
+  if (carried !== undefined) return { id: m.id, j: carried, meta, time: m.time };
+  const p = m.payload;
+  const payload = encodeValue(p);
+  // Nothing inside needs a marker: its own JSON text is exact.
+  if (
+    payload === p &&
+    typeof p === 'object' &&
+    p !== null &&
+    typeof (p as { toJSON?: unknown }).toJSON !== 'function'
+  )
+    return { id: m.id, j: JSON.stringify(p), meta, time: m.time };
+  return { id: m.id, payload, meta, time: m.time };
 }
 
 export function encodeMessages(messages: readonly Message[]): EncodedMessage[] {
@@ -101,8 +123,16 @@ export function encodeMessages(messages: readonly Message[]): EncodedMessage[] {
   return out;
 }
 
-/** Decodes a message parsed from JSON (mutates it). */
+/** Decodes a message parsed from JSON (mutates it). A `j` payload keeps its text (no re-serialising). */
 export function decodeMessage(e: EncodedMessage): Message {
+  if (typeof e.j === 'string')
+    return jsonMessage(
+      e.id,
+      JSON.parse(e.j),
+      e.j,
+      (decodeValue(e.meta) ?? {}) as Record<string, unknown>,
+      e.time,
+    );
   return {
     id: e.id,
     payload: decodeValue(e.payload),

@@ -1,4 +1,4 @@
-import type { Logger } from '../sdk/index.js';
+import type { Logger, MemoryBudget } from '../sdk/index.js';
 import { createMemoryBackend } from './memory.js';
 import type { DeadLetterRetention, OutboxBackend } from './types.js';
 
@@ -28,11 +28,17 @@ export interface OutboxBackendOptions {
   /** Redis key prefix (default `passerelle`). */
   prefix?: string;
   connectTimeoutMs?: number;
+  /** The process's memory budget; the memory outbox counts what it holds in it. */
+  memoryBudget?: MemoryBudget;
 }
 
 /** Redis (BullMQ) when a URL is given, memory otherwise. bullmq is loaded only when needed. */
 export async function createOutboxBackend(options: OutboxBackendOptions): Promise<OutboxBackend> {
-  if (!options.redisUrl) return createMemoryBackend(options.retention, { logger: options.logger });
+  if (!options.redisUrl)
+    return createMemoryBackend(options.retention, {
+      logger: options.logger,
+      memoryBudget: options.memoryBudget,
+    });
   const { createRedisBackend } = await import('./bullmq.js');
   return createRedisBackend({
     url: options.redisUrl,

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { redact, silentLogger, type Logger, type Message } from '../sdk/index.js';
+import {
+  messageSize,
+  redact,
+  silentLogger,
+  type Logger,
+  type MemoryBudget,
+  type Message,
+} from '../sdk/index.js';
 import { Batcher } from './batcher.js';
 import {
   budgetEntry,
@@ -226,6 +233,20 @@ export class MemoryDeadLetters implements DeadLetterStore {
 interface MemoryJob {
   messages: Message[];
   attempt: number;
+  /** Counted in the memory budget until its messages settle. */
+  bytes: number;
+}
+
+function sizeOf(messages: Message[]): number {
+  let bytes = 0;
+  for (const m of messages) {
+    try {
+      bytes += messageSize(m);
+    } catch {
+      bytes += 64;
+    }
+  }
+  return bytes;
 }
 
 /** The outbox within one process: same semantics as the BullMQ one, lost on a crash. */
@@ -239,6 +260,8 @@ export class MemoryOutbox implements Outbox {
   /** Jobs in backoff after NotConnectedError: they run at once when the sink connects again. */
   private readonly parked = new Map<MemoryJob, NodeJS.Timeout>();
   private depth = 0;
+  /** Bytes of the jobs held, counted in the budget. */
+  private held = 0;
   private paused = false;
   private connected = true;
   /** Counts the sink's connections, so an attempt can tell whether it reconnected meanwhile. */
@@ -250,16 +273,22 @@ export class MemoryOutbox implements Outbox {
     private readonly options: OutboxOptions,
     private readonly deadLetters: DeadLetterStore,
     private readonly logger: Logger = silentLogger,
+    /** The process's memory budget: what this outbox holds counts until it is written. */
+    private readonly budget?: MemoryBudget,
   ) {
     this.conn = new ConnectionBackoff(options.retry);
     this.batcher = new Batcher(
       options.batch,
       options.capacity,
       () => this.depth,
-      async (batches) => {
-        for (const messages of batches) {
+      async (batches, bytes) => {
+        for (let i = 0; i < batches.length; i++) {
+          const messages = batches[i] as Message[];
+          const size = bytes[i] as number;
           this.depth += messages.length;
-          this.ready.push({ messages, attempt: 1 });
+          this.held += size;
+          this.budget?.take(size);
+          this.ready.push({ messages, attempt: 1, bytes: size });
         }
         this.pump();
       },
@@ -269,6 +298,14 @@ export class MemoryOutbox implements Outbox {
 
   enqueue(messages: Message[]): Promise<void> {
     return this.batcher.enqueue(messages);
+  }
+
+  private release(bytes: number): void {
+    // A job still running when the outbox closed was released with it.
+    bytes = Math.min(bytes, this.held);
+    if (bytes <= 0) return;
+    this.held -= bytes;
+    this.budget?.give(bytes);
   }
 
   start(handler: JobHandler): void {
@@ -350,8 +387,15 @@ export class MemoryOutbox implements Outbox {
     if (outcome.delivered > 0) events?.delivered?.(outcome.delivered);
     this.depth -= settled;
     const retry = outcome.retry;
+    // What settled leaves the budget; a retried part keeps its own bytes counted.
+    const kept = !retry
+      ? 0
+      : retry.messages.length === job.messages.length
+        ? job.bytes
+        : sizeOf(retry.messages);
+    if (job.bytes - kept > 0) this.release(job.bytes - kept);
     if (retry) {
-      const next: MemoryJob = { messages: retry.messages, attempt: retry.attempt };
+      const next: MemoryJob = { messages: retry.messages, attempt: retry.attempt, bytes: kept };
       if (outcome.stopped) {
         const was = this.paused;
         this.paused = true;
@@ -401,6 +445,8 @@ export class MemoryOutbox implements Outbox {
     this.timers.clear();
     for (const t of this.parked.values()) clearTimeout(t);
     this.parked.clear();
+    // Lost with the outbox: the budget must not keep counting them (a reload would wedge the sources).
+    if (this.held > 0) this.release(this.held);
     if (this.depth > 0) {
       this.logger.warn(
         { pipeline: this.options.pipeline, sink: this.options.sink, messages: this.depth },
@@ -412,6 +458,8 @@ export class MemoryOutbox implements Outbox {
 
 export interface MemoryBackendOptions {
   logger?: Logger;
+  /** The process's memory budget: queued messages count until written (see MemoryBudget). */
+  memoryBudget?: MemoryBudget;
 }
 
 export function createMemoryBackend(
@@ -429,7 +477,12 @@ export function createMemoryBackend(
     kind: 'memory',
     deadLetters,
     createOutbox(outboxOptions: OutboxOptions): Outbox {
-      const outbox = new MemoryOutbox(outboxOptions, deadLetters, logger.child({ sink: outboxOptions.sink }));
+      const outbox = new MemoryOutbox(
+        outboxOptions,
+        deadLetters,
+        logger.child({ sink: outboxOptions.sink }),
+        options.memoryBudget,
+      );
       outboxes.add(outbox);
       return outbox;
     },

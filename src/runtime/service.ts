@@ -1,9 +1,9 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
-import type { Logger } from '../sdk/index.js';
+import type { Logger, MemoryBudget } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
 import { pipelineFingerprint, type ReloadSummary } from './reload.js';
 
@@ -22,6 +22,8 @@ export interface ServiceOptions {
   /** Token for the console's actions (replay, purge), and for reading it from the network. */
   adminToken?: string;
   version?: string;
+  /** The process's memory budget, shared by every pipeline's sources and memory outboxes. */
+  memoryBudget?: MemoryBudget;
 }
 
 /** The running service: every pipeline, the HTTP endpoints, and an orderly stop. */
@@ -39,6 +41,7 @@ export class Service {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     this.metrics = new EngineMetrics(registry);
+    if (options.memoryBudget) registerBudgetMetrics(registry, options.memoryBudget);
     this.pipelines = options.plans.map((plan) => this.createPipeline(plan));
   }
 
@@ -51,6 +54,7 @@ export class Service {
       ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
       ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}),
       ...(options.identity ? { identity: options.identity } : {}),
+      ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
     });
     this.fingerprints.set(pipeline, pipelineFingerprint(plan));
     return pipeline;
@@ -165,4 +169,29 @@ export class Service {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+}
+
+/** Read when scraped: nothing is updated per message. */
+function registerBudgetMetrics(registry: Registry, budget: MemoryBudget): void {
+  new Gauge({
+    name: 'passerelle_memory_budget_bytes',
+    help: 'The memory budget (state="limit"), the message bytes held in memory now (state="used") and at most since start (state="peak").',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.set({ state: 'limit' }, budget.limit);
+      this.set({ state: 'used' }, budget.used);
+      this.set({ state: 'peak' }, budget.peak);
+    },
+  });
+  let reported = 0;
+  new Counter({
+    name: 'passerelle_memory_budget_waits_total',
+    help: 'Times a source stopped taking messages because the memory budget was spent (backpressure, nothing dropped).',
+    registers: [registry],
+    collect() {
+      this.inc(budget.waits - reported);
+      reported = budget.waits;
+    },
+  });
 }

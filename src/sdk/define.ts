@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
 
 export type DeliveryGuarantee = 'at-least-once' | 'best-effort';
@@ -58,6 +59,11 @@ export interface ComponentContext {
    * waiting for the expiry. Undefined outside the service (tools, tests).
    */
   leaseOwner?: string;
+  /**
+   * The process's memory budget: sources that take pushed messages give it to their `Inbox`, so
+   * they stop taking messages while it is spent. Undefined outside the service (tools, tests).
+   */
+  memoryBudget?: MemoryBudget;
 }
 
 export interface Source {

@@ -1,5 +1,6 @@
 import { createDelivery, type Delivery } from './delivery.js';
-import type { Message } from './message.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { messageSize, type Message } from './message.js';
 
 type Settle = (error?: Error) => void;
 
@@ -8,6 +9,20 @@ export interface InboxOptions {
   capacity: number;
   /** Messages per delivery returned by `read()`, at most. */
   maxBatch: number;
+  /**
+   * The process's memory budget (`ComponentContext.memoryBudget`): a message's bytes count from push
+   * until its delivery is acknowledged, and `full` is also true while the budget is spent.
+   */
+  budget?: MemoryBudget;
+}
+
+function sizeOf(message: Message): number {
+  try {
+    return messageSize(message);
+  } catch {
+    // A value JSON can not carry: the outbox dead-letters it; count the overhead only.
+    return 64;
+  }
 }
 
 /**
@@ -18,6 +33,9 @@ export interface InboxOptions {
 export class Inbox {
   private queue: Message[] = [];
   private settles: (Settle | undefined)[] = [];
+  /** Bytes of each queued message (only with a budget). */
+  private sizes: number[] = [];
+  private budgetWait = false;
   private inFlight = 0;
   private closed = false;
   private reader: (() => void) | undefined;
@@ -30,16 +48,23 @@ export class Inbox {
   }
 
   get full(): boolean {
-    return this.inFlight >= this.options.capacity;
+    return this.inFlight >= this.options.capacity || this.options.budget?.exhausted === true;
   }
 
-  push(message: Message, onSettled?: Settle): void {
+  /** `bytes`: the message's size when the source knows it (the bytes received), else `messageSize`. */
+  push(message: Message, onSettled?: Settle, bytes?: number): void {
     if (this.closed) {
       onSettled?.(new Error('inbox closed'));
       return;
     }
     this.queue.push(message);
     this.settles.push(onSettled);
+    const budget = this.options.budget;
+    if (budget) {
+      const size = bytes ?? sizeOf(message);
+      this.sizes.push(size);
+      budget.take(size);
+    }
     this.inFlight++;
     const wake = this.reader;
     this.reader = undefined;
@@ -49,7 +74,21 @@ export class Inbox {
   /** Resolves once the inbox is below capacity. */
   whenSpace(): Promise<void> {
     if (!this.full || this.closed) return Promise.resolve();
-    return new Promise((resolve) => this.spaceWaiters.push(resolve));
+    return new Promise((resolve) => {
+      this.spaceWaiters.push(resolve);
+      this.watchBudget();
+    });
+  }
+
+  /** While waiters wait on a spent budget, wake them when it frees up (other pipelines free it too). */
+  private watchBudget(): void {
+    const budget = this.options.budget;
+    if (!budget || this.budgetWait || !budget.exhausted) return;
+    this.budgetWait = true;
+    void budget.whenAvailable().then(() => {
+      this.budgetWait = false;
+      this.releaseSpace();
+    });
   }
 
   /** The next delivery, or null once the inbox is closed and drained, or the signal aborted. */
@@ -68,9 +107,12 @@ export class Inbox {
     const n = Math.min(this.queue.length, this.options.maxBatch);
     const messages = this.queue.splice(0, n);
     const settles = this.settles.splice(0, n);
+    let bytes = 0;
+    if (this.options.budget) for (const size of this.sizes.splice(0, n)) bytes += size;
     return createDelivery(messages, (error) => {
       for (const settle of settles) settle?.(error);
       this.inFlight -= n;
+      if (bytes > 0) this.options.budget?.give(bytes);
       this.releaseSpace();
     });
   }
@@ -88,13 +130,19 @@ export class Inbox {
   failUnread(error: Error): void {
     const settles = this.settles.splice(0);
     const n = this.queue.splice(0).length;
+    let bytes = 0;
+    for (const size of this.sizes.splice(0)) bytes += size;
+    if (bytes > 0) this.options.budget?.give(bytes);
     this.inFlight -= n;
     for (const settle of settles) settle?.(error);
     this.releaseSpace();
   }
 
   private releaseSpace(): void {
-    if (this.full && !this.closed) return;
+    if (this.full && !this.closed) {
+      if (this.spaceWaiters.length > 0) this.watchBudget();
+      return;
+    }
     const waiters = this.spaceWaiters.splice(0);
     for (const w of waiters) w();
   }

@@ -14,3 +14,4 @@ export * from './lease.js';
 export * from './codecs/index.js';
 export * from './printable.js';
 export * from './bounded-copy.js';
+export * from './memory-budget.js';

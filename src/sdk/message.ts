@@ -23,13 +23,126 @@ export function createMessage(init: Partial<Message> & Pick<Message, 'id' | 'pay
   return { meta: {}, ...init, time: init.time ?? receptionTime() };
 }
 
-/** Approximate size in bytes of a message, for batching by bytes and payload limits. */
+/** Bytes counted per message on top of its payload: id, meta and the object itself. */
+export const MESSAGE_OVERHEAD_BYTES = 64;
+
+/*
+ * A message carries its bytes: a source that parsed JSON text keeps the text with the message,
+ * with the payload value it gave. While `message.payload` is still that value (no transform
+ * replaced it: transforms copy what they change, they never edit a payload in place), the text is
+ * the payload's JSON: sinks send it as it came, sizes are measured on it and the Redis outbox stores
+ * it without serialising. Private fields of a class rather than a WeakMap or symbols: a WeakMap
+ * entry per message costs microseconds and GC work, symbols would show in spreads and deep
+ * equality; private fields cost nothing and are invisible (a spread makes a plain message without
+ * them, which is serialised when needed). Text, not bytes: a Buffer sliced from a socket read would
+ * keep the whole read alive.
+ */
+class JsonMessage implements Message {
+  readonly #of: unknown;
+  readonly #text: string;
+
+  constructor(
+    public id: string,
+    public payload: unknown,
+    text: string,
+    public meta: Record<string, unknown>,
+    public time: number,
+  ) {
+    this.#of = payload;
+    this.#text = text;
+  }
+
+  static carried(message: Message): string | undefined {
+    if (!(message instanceof JsonMessage)) return undefined;
+    return message.#of === message.payload ? message.#text : undefined;
+  }
+}
+
+/**
+ * A message whose payload was parsed from JSON `text`: sinks that write JSON send `text` as it is
+ * while no transform replaced the payload, and the Redis outbox stores it as it is.
+ */
+export function jsonMessage(
+  id: string,
+  payload: unknown,
+  text: string,
+  meta: Record<string, unknown>,
+  time: number,
+): Message {
+  return new JsonMessage(id, payload, text, meta, time);
+}
+
+/** The JSON text the message carries for its current payload, if any (never serialises). */
+export function carriedJson(message: Message): string | undefined {
+  return JsonMessage.carried(message);
+}
+
+/**
+ * The JSON text of a message's payload: the text it carries (see `jsonMessage`) or
+ * `JSON.stringify`. Throws what `JSON.stringify` throws (BigInt, cycles).
+ */
+export function payloadJson(message: Message): string {
+  return JsonMessage.carried(message) ?? JSON.stringify(message.payload) ?? 'null';
+}
+
+/** UTF-8 length of a string without encoding it (one pass, no allocation). */
+function utf8Length(s: string): number {
+  const n = s.length;
+  if (n < 256) {
+    // Short strings: counting in JS beats the native call.
+    let bytes = n;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) continue;
+      if (c < 0x800) bytes += 1;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+        bytes += 2;
+        i++;
+      } else bytes += 2;
+    }
+    return bytes;
+  }
+  return Buffer.byteLength(s, 'utf8');
+}
+
+/**
+ * About the length of `value`'s JSON without building it: a walk that allocates nothing. Strings
+ * count their UTF-16 length (exact for ASCII), numbers 8; a `toJSON` value (Date) 24; bytes as
+ * their length. Deeper than 64 levels counts as 64 bytes more.
+ */
+function jsonLength(value: unknown, depth: number): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (typeof value === 'number') return 8;
+  if (typeof value === 'boolean') return 5;
+  if (value === null || value === undefined) return 4;
+  if (typeof value !== 'object') return 8;
+  if (depth > 64) return 64;
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (Array.isArray(value)) {
+    let n = 2;
+    for (let i = 0; i < value.length; i++) n += jsonLength(value[i], depth + 1) + 1;
+    return n;
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return 24;
+  let n = 2;
+  const obj = value as Record<string, unknown>;
+  for (const key in obj) n += key.length + 4 + jsonLength(obj[key], depth + 1);
+  return n;
+}
+
+/**
+ * Approximate size in bytes of a message (its payload as bytes, UTF-8, or about the length of its
+ * JSON, plus a fixed overhead), for batching by bytes and the process's memory budget. Never
+ * serialises: the JSON text the message carries is measured, an object without one is walked.
+ */
 export function messageSize(message: Message): number {
+  const text = carriedJson(message);
+  if (text !== undefined) return utf8Length(text) + MESSAGE_OVERHEAD_BYTES;
   const p = message.payload;
-  if (p instanceof Uint8Array) return p.byteLength + 64;
-  if (typeof p === 'string') return Buffer.byteLength(p) + 64;
-  if (typeof p === 'number' || typeof p === 'boolean' || p == null) return 72;
-  return Buffer.byteLength(JSON.stringify(p) ?? '') + 64;
+  if (p instanceof Uint8Array) return p.byteLength + MESSAGE_OVERHEAD_BYTES;
+  if (typeof p === 'string') return utf8Length(p) + MESSAGE_OVERHEAD_BYTES;
+  if (typeof p === 'number' || typeof p === 'boolean' || p == null) return 8 + MESSAGE_OVERHEAD_BYTES;
+  return jsonLength(p, 0) + MESSAGE_OVERHEAD_BYTES;
 }
 
 /** Encodes a payload for transport: bytes as they are, strings as UTF-8, anything else as JSON. */

@@ -10,7 +10,15 @@ import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
-import { parseDuration, redact, registerSecret, type Logger } from '../../sdk/index.js';
+import {
+  MemoryBudget,
+  parseByteSize,
+  parseDuration,
+  printable,
+  redact,
+  registerSecret,
+  type Logger,
+} from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { packageVersion } from '../version.js';
 
@@ -24,8 +32,29 @@ export interface RunOptions {
   adminTokenFile?: string;
   /** Host names the HTTP server answers to, besides its address and localhost (`--allowed-host`). */
   allowedHost?: string[];
+  /** `--memory-budget`: bytes of messages held in memory by the whole process (default 16MiB). */
+  memoryBudget?: string;
   /** `--log-format json|pretty` (default: pretty on a terminal, JSON otherwise). */
   logFormat?: string;
+}
+
+/** Default memory budget: a small gateway (a 256 Mi container holds the service, its code and this). */
+export const DEFAULT_MEMORY_BUDGET = '16MiB';
+
+/** The process's memory budget from `--memory-budget` or PASSERELLE_MEMORY_BUDGET, validated. */
+export function memoryBudgetOf(options: RunOptions, env: CliDeps['env']): MemoryBudget {
+  const [text, where] =
+    options.memoryBudget !== undefined
+      ? [options.memoryBudget, '--memory-budget']
+      : env.PASSERELLE_MEMORY_BUDGET !== undefined
+        ? [env.PASSERELLE_MEMORY_BUDGET, 'PASSERELLE_MEMORY_BUDGET']
+        : [DEFAULT_MEMORY_BUDGET, 'default'];
+  const bytes = parseByteSize(text);
+  if (bytes === undefined || bytes < 1024 * 1024)
+    throw new Error(
+      `${where}: expected a size of at least 1MiB such as 16MiB, 64MB or 1GiB, got "${printable(text)}"`,
+    );
+  return new MemoryBudget(bytes);
 }
 
 /** The `--log-format` option of the commands that run pipelines. */
@@ -89,6 +118,7 @@ export async function runService(
     ...(deps.env.PASSERELLE_ALLOWED_HOSTS ? [deps.env.PASSERELLE_ALLOWED_HOSTS] : []),
     ...(options.allowedHost ?? []),
   ]);
+  const memoryBudget = memoryBudgetOf(options, deps.env);
   const redisUrl = options.redis ?? deps.env.PASSERELLE_REDIS_URL;
   // The memory backend logs it once; stderr gets the loud version.
   if (!redisUrl) alsoOnStderr?.(`WARNING: ${MEMORY_OUTBOX_WARNING}\n`);
@@ -120,7 +150,9 @@ export async function runService(
     retention,
     logger,
     lockDurationMs: lockDuration ? parseDuration(lockDuration) : undefined,
+    memoryBudget,
   });
+  logger.info({ memoryBudget: memoryBudget.limit }, 'memory budget (bytes of messages held in memory)');
   const service = new Service({
     plans,
     backend,
@@ -131,6 +163,7 @@ export async function runService(
     ...(adminToken ? { adminToken } : {}),
     ...(leaseTtlMs ? { leaseTtlMs } : {}),
     identity,
+    memoryBudget,
   });
   late.service = service;
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));
@@ -176,6 +209,10 @@ export function register(program: Command, deps: CliDeps): void {
       '127.0.0.1:8080',
     )
     .option('--no-http', 'serve no HTTP endpoints')
+    .option(
+      '--memory-budget <size>',
+      `bytes of messages held in memory by the whole process, shared by every pipeline; past it sources pause (default: $PASSERELLE_MEMORY_BUDGET or ${DEFAULT_MEMORY_BUDGET})`,
+    )
     .option('--no-watch', 'do not reload when the pipeline files change (SIGHUP still reloads)')
     .option(
       '--allowed-host <name>',

@@ -5,6 +5,7 @@ import {
   type Transform,
   type TransformContext,
 } from '../../sdk/index.js';
+import { copyObject } from '../shared/field-paths.js';
 import type { EnrichTransformConfig } from './spec.js';
 import { compileTopicPattern, type TopicPattern } from './topic-pattern.js';
 
@@ -56,7 +57,8 @@ export class EnrichTransform implements Transform {
       }
       const base = toPayload ? (message.payload as Record<string, unknown>) : message.meta;
       // One copy of the payload (or meta) per message, written in place: no intermediate objects.
-      const merged: Record<string, unknown> = { ...base };
+      // A loop of assignments, not a spread: adding keys to a spread copy is several times slower.
+      const merged = copyObject(base);
       const set = (key: string, value: unknown): void => {
         if (overwrite || !(key in base)) merged[key] = value;
       };
