@@ -15,6 +15,7 @@ sinkConformance('google-sheets (Sheets API stand-in)', () => {
     create: (ctx) => stubSink(stub, id, {}, { ctx }).sink,
     messages: (values) => values.map((value) => createMessage({ id: value, payload: { value } })),
     received: () => Promise.resolve(columnValues(stub, id).map(String)),
+    heldDataVisible: true,
     holdAcceptance: () => Promise.resolve(stub.hold()),
     releaseAcceptance: () => Promise.resolve(stub.release()),
     stopTarget: () => stub.stop(),

@@ -58,6 +58,8 @@ export class SimulatorSource implements Source {
   }
 
   async connect(_signal: AbortSignal): Promise<void> {
+    // Connect after close works again (source contract): the clock goes on where it stopped.
+    this.closed = false;
     this.ctx.setState('connected');
   }
 

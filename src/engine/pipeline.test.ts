@@ -502,8 +502,14 @@ describe('Pipeline: backpressure', () => {
       shutdownTimeoutMs: 200,
     });
     await waitFor(() => sink.writes > 0, 'the first write');
-    await delay(100);
+    // The full state, reached by events (not after a fixed delay a loaded machine may not honour):
+    // the outbox holds maxQueued (acked), maxInFlight more wait to be stored.
+    await waitFor(
+      async () => source.acks.length === maxQueued && (await pipeline.status()).inFlight === maxInFlight,
+      'the outbox full and maxInFlight unsettled',
+    );
     const reads = source.reads;
+    // From there no read may start: a pipeline ignoring the bound reads the endless source at once.
     await delay(200);
     expect(source.reads).toBe(reads);
     // What the outbox holds (its capacity) plus what waits to be stored (maxInFlight), plus the read in progress.

@@ -25,8 +25,12 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-outboxConformance('bullmq', (retention) =>
-  createRedisBackend({ url: redis.url, retention, lockDurationMs: 2000, prefix: `t${++prefixes}` }),
+// Lock 2 s, stall check every 2 s: a job whose completion was lost comes back within 4 s.
+outboxConformance(
+  'bullmq',
+  (retention) =>
+    createRedisBackend({ url: redis.url, retention, lockDurationMs: 2000, prefix: `t${++prefixes}` }),
+  { redeliveryWindowMs: 2 * 2000 },
 );
 
 function options(pipeline: string, overrides: Partial<OutboxOptions> = {}): OutboxOptions {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { silentLogger, type Message, type Transform, type TransformContext } from '../../src/sdk/index.js';
 
 /** A TransformContext that records rejections, for tests. */
@@ -27,10 +27,27 @@ export interface TransformConformanceOptions {
   good: Message[];
   /** Messages the transform must reject with a reason. */
   bad: Message[];
-  /** Messages the transform leaves out on purpose, without rejecting them (a filter's misses). */
+  /**
+   * Messages the transform leaves out on purpose, without rejecting them (a filter's misses, a
+   * deadband's repeats). Required, with at least one message, unless `neverDrops` says why there
+   * can be none: a suite that forgets it would prove nothing about dropping.
+   */
   dropped?: Message[];
+  /** Why this transform never leaves a message out (instead of `dropped`). */
+  neverDrops?: string;
+  /**
+   * The id of the output the transform makes from `input` (default: the input's own id). Only for
+   * transforms that mint ids, such as aggregate's `<first id>~<window start>`.
+   */
+  derivedId?: (input: Message) => string;
   /** Size of the large batch test (default 20 000). */
   largeBatch?: number;
+  /**
+   * The i-th copy of a fixture in the large batch (default: the same message with the id
+   * `<id>#large<i>`). A transform that keys its state on something else than the id changes that
+   * too, so copies of a good message do not become repeats that it drops. Keep the id `<id>#...`.
+   */
+  copy?: (message: Message, i: number) => Message;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -50,14 +67,37 @@ function interleave(good: Message[], bad: Message[]): Message[] {
   return out;
 }
 
-/** The output comes from the input: same id, or an id derived from it (`<id>...`). */
-function fromInput(output: Message, inputs: Message[]): boolean {
-  return inputs.some((m) => output.id === m.id || output.id.startsWith(m.id));
+/** Active handles by type (sockets, timers, ...), to see what a transform left open. */
+function activeResources(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
+  return counts;
+}
+
+/** The types of which `after` holds more than `before`, e.g. `TCPWRAP +1`. */
+function leaked(before: Map<string, number>, after: Map<string, number>): string[] {
+  const out: string[] = [];
+  for (const [type, n] of after)
+    if (n > (before.get(type) ?? 0)) out.push(`${type} +${n - (before.get(type) ?? 0)}`);
+  return out;
 }
 
 /** Registers the behaviour every transform must have (docs/architecture.md, "Conformance suites"). */
 export function describeTransformConformance(name: string, options: TransformConformanceOptions): void {
+  const derivedId = options.derivedId ?? ((m: Message) => m.id);
+  /** The output comes from one of the inputs: exactly the id the transform makes from it. */
+  const fromInput = (output: Message, inputs: Message[]): boolean =>
+    inputs.some((m) => output.id === derivedId(m));
   describe(`${name} conformance`, () => {
+    it('says whether it drops messages: a dropping fixture, or why it never drops', () => {
+      const dropping = (options.dropped?.length ?? 0) > 0;
+      const never = (options.neverDrops?.length ?? 0) > 0;
+      expect(
+        dropping !== never,
+        'give `dropped` (at least one message it leaves out) or `neverDrops` (why it leaves none out), not both',
+      ).toBe(true);
+    });
+
     it('has distinct ids in its fixtures', () => {
       const ids = [...options.good, ...options.bad, ...(options.dropped ?? [])].map((m) => m.id);
       expect(new Set(ids).size).toBe(ids.length);
@@ -66,6 +106,9 @@ export function describeTransformConformance(name: string, options: TransformCon
     });
 
     it('passes good messages on, derived from their input', async () => {
+      // One clock for the batch and the single runs: a processing-time stamp must not differ.
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+      onTestFinished(() => void vi.useRealTimers());
       const transform = await options.create();
       const ctx = createTestTransformContext();
       const out = await transform.apply(options.good, ctx);
@@ -78,6 +121,17 @@ export function describeTransformConformance(name: string, options: TransformCon
           `${m.id} was not passed on`,
         ).toBe(true);
       await transform.close?.();
+      // Content: what a message becomes in the batch is what it becomes alone, so no output carries
+      // another input's data under its id.
+      for (const m of options.good) {
+        const alone = await options.create();
+        const single = await alone.apply([m], createTestTransformContext());
+        expect(
+          out.filter((o) => fromInput(o, [m])),
+          `the output of ${m.id} differs in a batch and alone`,
+        ).toEqual(single);
+        await alone.close?.();
+      }
     });
 
     it('never mutates its input messages', async () => {
@@ -105,7 +159,7 @@ export function describeTransformConformance(name: string, options: TransformCon
         expect(typeof r.reason).toBe('string');
         expect(r.reason.length).toBeGreaterThan(10);
       }
-      for (const m of options.bad) expect(out.some((o) => fromInput(o, [m]) && o.id === m.id)).toBe(false);
+      for (const m of options.bad) expect(out.some((o) => fromInput(o, [m]))).toBe(false);
       for (const m of options.good) expect(out.some((o) => fromInput(o, [m]))).toBe(true);
       await transform.close?.();
     });
@@ -114,10 +168,19 @@ export function describeTransformConformance(name: string, options: TransformCon
       const dropped = options.dropped ?? [];
       const transform = await options.create();
       const ctx = createTestTransformContext();
-      const out = await transform.apply(interleave(dropped, options.good), ctx);
+      // Good first: a repeat is dropped only after the message it repeats.
+      const out = await transform.apply(interleave(options.good, dropped), ctx);
       expect(ctx.rejected).toEqual([]);
-      for (const m of dropped) expect(out.some((o) => fromInput(o, [m]) && o.id === m.id)).toBe(false);
-      expect(out.length).toBeGreaterThanOrEqual(options.good.length);
+      for (const m of dropped)
+        expect(
+          out.some((o) => fromInput(o, [m])),
+          `${m.id} was not dropped`,
+        ).toBe(false);
+      for (const m of options.good)
+        expect(
+          out.some((o) => fromInput(o, [m])),
+          `${m.id} was not passed on`,
+        ).toBe(true);
       await transform.close?.();
     });
 
@@ -137,7 +200,7 @@ export function describeTransformConformance(name: string, options: TransformCon
         const source = (
           i % 10 === 9 ? options.bad[i % options.bad.length] : options.good[i % options.good.length]
         ) as Message;
-        batch.push({ ...source, id: `${source.id}#large${i}` });
+        batch.push(options.copy ? options.copy(source, i) : { ...source, id: `${source.id}#large${i}` });
       }
       const badCount = batch.filter((m) => options.bad.some((b) => m.id.startsWith(`${b.id}#`))).length;
       const started = performance.now();
@@ -148,11 +211,21 @@ export function describeTransformConformance(name: string, options: TransformCon
       await transform.close?.();
     });
 
-    it('can be closed twice', async () => {
+    it('can be closed twice, and closing releases its connections and timers', async () => {
+      const before = activeResources();
       const transform = await options.create();
       await transform.apply(options.good, createTestTransformContext());
       await transform.close?.();
       await transform.close?.();
+      // A socket's handle goes once its close event ran: give the loop a few turns, not a fixed wait.
+      const deadline = Date.now() + 10_000;
+      let left = leaked(before, activeResources());
+      while (left.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 10));
+        left = leaked(before, activeResources());
+      }
+      expect(left, 'handles still open after close()').toEqual([]);
     });
   });
 }

@@ -30,6 +30,10 @@ const reading = (
  * suite runs both together, with one window per message id (every good message gets its output).
  */
 describeTransformConformance('aggregate (apply + flush)', {
+  // One window per id: its output is `<id>~<window start>`.
+  derivedId: (m) => `${m.id}~${Math.floor(m.time / 60_000) * 60_000}`,
+  neverDrops:
+    "every message is counted in its window's output (absorbed, not left out) or rejected; late messages are rejected",
   create: (): Transform => {
     const t = create({ key: '{{ id }}', fields: ['payload.t'], window: '1m' });
     return {

@@ -55,13 +55,19 @@ async function passed(t: DeadbandTransform, batch: Message[]): Promise<string[]>
   return out.map((m) => m.id);
 }
 
-// The shared suite on the Redis state: one key per message id, so every good message passes; the
-// large batch (20 000 keys) goes in pipelined chunks of one script call each.
+// The shared suite on the Redis state: one key per topic, so a repeat within the band is dropped;
+// the large batch (20 000 keys, one topic per copy) goes in pipelined chunks of one script call each.
 describeTransformConformance('deadband with Redis', {
   create: () =>
-    create({ key: '{{ id }}', fields: ['payload.t'], absolute: 1 }, `conformance-${++pipelineCounter}`).t,
-  good: [reading('a', 'x', { t: 1 }), reading('b', 'x', { t: 'text' })],
-  bad: [reading('c', 'x', { u: 1 }), reading('d', 'x', { t: Number.NaN })],
+    create({ key: 'topic', fields: ['payload.t'], absolute: 1 }, `conformance-${++pipelineCounter}`).t,
+  good: [reading('a', 'x', { t: 1 }), reading('b', 'y', { t: 'text' })],
+  bad: [reading('c', 'z', { u: 1 }), reading('d', 'w', { t: Number.NaN })],
+  dropped: [reading('a-again', 'x', { t: 1.5 }), reading('b-again', 'y', { t: 'text' })],
+  copy: (m, i) => ({
+    ...m,
+    id: `${m.id}#large${i}`,
+    meta: { ...m.meta, 'mqtt.topic': `${String(m.meta['mqtt.topic'])}/${i}` },
+  }),
 });
 
 describe('deadband with Redis', () => {

@@ -28,18 +28,28 @@ async function passed(t: DeadbandTransform, batches: Message[][]): Promise<strin
 }
 
 describeTransformConformance('deadband', {
-  // One key per message id: every good message is the first of its key, so it passes.
-  create: () => create({ key: '{{ id }}', fields: ['payload.temperature'], absolute: 0.5 }),
+  // One key per sensor: a repeat within the band of its sensor's last value is dropped.
+  create: () => create({ key: '{{ meta.sensor }}', fields: ['payload.temperature'], absolute: 0.5 }),
   good: [
-    reading('a', { temperature: 20 }),
-    reading('b', { temperature: 'offline' }),
-    reading('c', { temperature: null }),
+    reading('a', { temperature: 20 }, 0, { sensor: 'a' }),
+    reading('b', { temperature: 'offline' }, 0, { sensor: 'b' }),
+    reading('c', { temperature: null }, 0, { sensor: 'c' }),
   ],
   bad: [
-    reading('d', { humidity: 40 }),
-    reading('e', { temperature: Number.NaN }),
-    reading('f', { temperature: Number.POSITIVE_INFINITY }),
+    reading('d', { humidity: 40 }, 0, { sensor: 'd' }),
+    reading('e', { temperature: Number.NaN }, 0, { sensor: 'e' }),
+    reading('f', { temperature: Number.POSITIVE_INFINITY }, 0, { sensor: 'f' }),
   ],
+  dropped: [
+    reading('a-again', { temperature: 20.3 }, 1, { sensor: 'a' }),
+    reading('b-again', { temperature: 'offline' }, 1, { sensor: 'b' }),
+  ],
+  // Each copy its own sensor, so the copies are firsts, not repeats.
+  copy: (m, i) => ({
+    ...m,
+    id: `${m.id}#large${i}`,
+    meta: { ...m.meta, sensor: `${String(m.meta.sensor)}#${i}` },
+  }),
 });
 
 interface Golden {

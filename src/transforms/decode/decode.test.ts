@@ -36,12 +36,14 @@ const LAYOUT = [
 ];
 
 describeTransformConformance('decode json', {
+  neverDrops: 'every message is decoded or rejected',
   create: () => create({ format: 'json' }),
   good: [msg('a', utf8('{"t":1}')), msg('b', '[1,2]'), msg('c', utf8('"x"'))],
   bad: [msg('d', utf8('{"t":')), msg('e', bytes(0xff, 0xfe)), msg('f', { already: 'decoded' }), msg('g', 12)],
 });
 
 describeTransformConformance('decode cayenne-lpp from base64', {
+  neverDrops: 'every message is decoded or rejected',
   create: () =>
     create({ format: 'cayenne-lpp', field: 'payload.data', from: 'base64', target: 'payload.object' }),
   good: [msg('a', { data: Buffer.from(LPP).toString('base64'), fPort: 1 })],

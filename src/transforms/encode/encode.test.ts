@@ -29,12 +29,14 @@ const LAYOUT = [
 ];
 
 describeTransformConformance('encode json', {
+  neverDrops: 'every message is encoded or rejected',
   create: () => create({ format: 'json' }),
   good: [msg('a', { t: 1 }), msg('b', 'text'), msg('c', [1, null])],
   bad: [msg('d', { t: Number.NaN }), msg('e', { n: 10n }), msg('f', undefined)],
 });
 
 describeTransformConformance('encode cayenne-lpp to base64', {
+  neverDrops: 'every message is encoded or rejected',
   create: () =>
     create({ format: 'cayenne-lpp', field: 'payload.object', target: 'payload.data', to: 'base64' }),
   good: [msg('a', { devEui: '0011', object: { temperatureSensor: { '1': 21.5 } } })],

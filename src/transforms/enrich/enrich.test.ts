@@ -28,6 +28,7 @@ const reading = (id: string, payload: unknown, topic?: string, meta: Record<stri
   });
 
 describeTransformConformance('enrich', {
+  neverDrops: 'it adds fields to every message or rejects it',
   create: () =>
     create({ topic: 'site/{site}/line/{line}/#', place: { building: 'B2' }, processingTime: 'at' }),
   good: [reading('a', { t: 1 }, 'site/lyon/line/3/temp'), reading('b', {}, 'site/paris/line/1')],

@@ -21,6 +21,7 @@ const reading = (id: string, payload: unknown, meta: Record<string, unknown> = {
   createMessage({ id, payload, meta: { 'mqtt.topic': `plant/${id}`, ...meta }, time: 1_700_000_000_000 });
 
 describeTransformConformance('map', {
+  neverDrops: 'an expression that gives no value rejects the message (no silent drop)',
   create: () =>
     create({
       expression: '{ "device": payload.device, "fahrenheit": payload.temperature * 9 / 5 + 32 }',
@@ -38,6 +39,7 @@ describeTransformConformance('map', {
 });
 
 describeTransformConformance('map (fast path)', {
+  neverDrops: 'an expression that gives no value rejects the message (no silent drop)',
   create: () => create({ expression: '{ "t": payload.sensor.temperature, "unit": payload.sensor.unit }' }),
   good: [
     reading('a', { sensor: { temperature: 1 } }),

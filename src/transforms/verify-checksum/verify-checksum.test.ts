@@ -144,6 +144,7 @@ describe('verify-checksum', () => {
 });
 
 describeTransformConformance('verify-checksum', {
+  neverDrops: 'a mismatch is rejected (dead-lettered), never dropped silently',
   create: () => create({ strip: true }),
   good: [message('g1', { ...reading, checksum: SHA }), message('g2', { checksum: SHA, ...reading })],
   bad: [
