@@ -194,7 +194,12 @@ describe('three replicas with Redis', { timeout: 180_000 }, () => {
     const takeoverMs = Date.now() - killedAt;
     const [heir] = await leaseHolders();
     expect(heir).not.toBe(killed);
-    expect(replicas[heir!]!.output()).toMatch(/holds the lease and starts reading the source/);
+    // The lease is in Redis a moment before the heir logs that it starts reading.
+    await waitFor(
+      () => /holds the lease and starts reading the source/.test(replicas[heir!]!.output()),
+      10_000,
+      'the heir to start reading',
+    ).catch(dump);
     expect(await metric(replicas[heir!]!, 'passerelle_lease_takeovers_total', { pipeline: 'single' })).toBe(
       1,
     );
