@@ -10,9 +10,10 @@
 //      warm-up of 2,000; throughput, peak RSS of the passerelle process;
 //   2. in process: event parsing + LPP decoding + record building alone (no MQTT), per event.
 // Writes its section of docs/benchmarks.md between <!-- bench:chirpstack:start --> and <!-- bench:chirpstack:end -->.
+import { machineConditions } from './lib/conditions.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
@@ -55,7 +56,7 @@ async function main() {
   const sdk = await import(dist('src/sdk/index.js'));
   const fx = await import(dist('connectors/chirpstack/fixtures.js'));
   const started = Date.now();
-  const cond = conditions();
+  const cond = machineConditions();
   const tmp = trackTempDir(mkdtempSync(join(tmpdir(), 'bench-chirpstack-')));
   const broker = await startMosquitto(tmp);
   log(`mosquitto on ${broker.port}`);
@@ -254,24 +255,6 @@ async function measureInProcess(fx, sdk, event) {
     wall,
     perEventUs: (seconds / IN_PROCESS_EVENTS) * 1e6,
     bytes: list[0].length,
-  };
-}
-
-function conditions() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
-    if (m) cpuModel = m[1];
-  } catch {
-    /* keep os.cpus() */
-  }
-  return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    cores: cpus().length,
-    cpuModel,
-    ramGiB: totalmem() / 2 ** 30,
-    node: process.version,
-    loadStart: loadavg(),
   };
 }
 

@@ -11,9 +11,10 @@
 // Writes its section of docs/benchmarks.md between <!-- bench:influxdb:start --> and <!-- bench:influxdb:end -->.
 // Environment: BENCH_INFLUX_MESSAGES (100000), BENCH_INFLUX_PEER_MESSAGES (20000),
 // BENCH_INFLUX_SINK_POINTS (500000), BENCH_NO_NODE_RED=1 to leave the peer out.
+import { machineConditions } from './lib/conditions.js';
 import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
@@ -75,7 +76,7 @@ async function main() {
     process.exit(1);
   }
   const started = Date.now();
-  const cond = conditions();
+  const cond = machineConditions();
   const tmp = trackTempDir(mkdtempSync(join(tmpdir(), 'bench-influxdb-')));
   const broker = await startMosquitto(tmp);
   const influx = await startInfluxd(tmp);
@@ -551,24 +552,6 @@ async function rawIntake(influx) {
 }
 
 // ---------------------------------------------------------------- report
-
-function conditions() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
-    if (m) cpuModel = m[1];
-  } catch {
-    /* keep os.cpus() */
-  }
-  return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    cores: cpus().length,
-    cpuModel,
-    ramGiB: totalmem() / 2 ** 30,
-    node: process.version,
-    loadStart: loadavg(),
-  };
-}
 
 const fmt = (v, d = 0) =>
   v == null || !Number.isFinite(v)

@@ -16,8 +16,9 @@
 // Writes its section of docs/benchmarks.md between <!-- bench:sparkplug:start --> and <!-- bench:sparkplug:end -->
 // under the honest rules (bench/README.md): only on a quiet machine, for committed code, full sizes;
 // BENCH_DRY=1 prints the section without writing it.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { machineConditions } from './lib/conditions.js';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
@@ -94,7 +95,7 @@ async function main() {
   const { encodePayload, decodePayload } = await import(dist('payload.js'));
   const { decodeMetric, longToBigInt } = await import(dist('datatypes.js'));
   const started = Date.now();
-  const cond = conditions();
+  const cond = machineConditions();
 
   // Messages prepared up front, outside the measured time.
   const batches = [];
@@ -244,24 +245,6 @@ async function endToEnd({ dist, decodePayload }) {
   } finally {
     await stopChild(broker.child);
   }
-}
-
-function conditions() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
-    if (m) cpuModel = m[1];
-  } catch {
-    /* keep os.cpus() */
-  }
-  return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    cores: cpus().length,
-    cpuModel,
-    ramGiB: totalmem() / 2 ** 30,
-    node: process.version,
-    loadStart: loadavg(),
-  };
 }
 
 function fmt(v, d = 0) {
