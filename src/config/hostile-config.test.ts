@@ -146,7 +146,7 @@ sinks:
 `;
     const issues = loadPipelineTexts([{ file: 'p.yaml', text }], fakeRegistry, { env }).issues;
     expect(issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
-      "2:1 __proto__: unknown key '__proto__' (expected one of: deadLetters, description, maxInFlight, name, shutdownTimeout, sinks, source, transforms)",
+      "2:1 __proto__: unknown key '__proto__' (expected one of: deadLetters, description, maxInFlight, name, schedule, shutdownTimeout, sinks, source, transforms)",
       "7:3 source.constructor: unknown key 'constructor' (expected one of: keepalive, password, payload, qos, tls, topics, type, url, username)",
       "9:5 source.tls.__proto__: unknown key '__proto__' (expected one of: ca, cert, key, passphrase, rejectUnauthorized, servername)",
       "14:14 sinks[0].retry.constructor: unknown key 'constructor' (expected one of: attempts, initialDelay, maxDelay)",

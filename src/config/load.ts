@@ -15,6 +15,7 @@ import type { z } from 'zod';
 import {
   ConfigError,
   registerSecret,
+  sourceReadModes,
   type ComponentEntry,
   type ConfigIssue,
   type SinkEntry,
@@ -415,6 +416,20 @@ function validateWithReferences(
   let sourceConfig: ComponentConfig | undefined;
   if (!('source' in doc)) issues.push({ path: ['source'], message: 'required key is missing' });
   else sourceConfig = component('source', source, ['source'])?.component;
+  if (sourceConfig && options.success) {
+    const spec = findComponent(registry, 'source', sourceConfig.type);
+    const modes = spec ? sourceReadModes(spec) : [];
+    if (options.data.schedule && spec && !modes.includes('tick'))
+      issues.push({
+        path: ['schedule'],
+        message: `source ${sourceConfig.type} can not be read on a tick (it streams); remove \`schedule\` or use a source that can: ${schedulableSources(registry)}`,
+      });
+    if (!options.data.schedule && spec && !modes.includes('stream'))
+      issues.push({
+        path: ['source', 'type'],
+        message: `source ${sourceConfig.type} is read on a schedule only: add \`schedule\` (e.g. \`schedule: { every: 15m }\`); see docs/scheduling.md`,
+      });
+  }
 
   const transformConfigs: (ComponentConfig | undefined)[] = [];
   if (transforms !== undefined && transforms !== null) {
@@ -458,8 +473,19 @@ function validateWithReferences(
       maxInFlight: options.data.maxInFlight,
       deadLetters: options.data.deadLetters,
       shutdownTimeout: options.data.shutdownTimeout,
+      ...(options.data.schedule ? { schedule: options.data.schedule } : {}),
     },
   };
+}
+
+/** The types of the sources a scheduled pipeline can read, for messages. */
+function schedulableSources(registry: Registry): string {
+  return (
+    componentsOf(registry, 'source')
+      .filter((spec) => sourceReadModes(spec).includes('tick'))
+      .map((spec) => spec.type)
+      .join(', ') || 'none is installed'
+  );
 }
 
 /**

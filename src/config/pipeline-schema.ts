@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IANAZone } from 'luxon';
 import { duration, type DeliveryGuarantee } from '../sdk/index.js';
 
 /**
@@ -114,6 +115,68 @@ export const deadLetterOptions = z
   })
   .describe('How long dead letters are kept.');
 
+/**
+ * `schedule`: the pipeline runs once per tick instead of streaming (docs/scheduling.md). The
+ * source is read on each tick (`readModes` includes `tick`), over the tick's window.
+ */
+export const scheduleOptions = z
+  .strictObject({
+    cron: z
+      .string()
+      .optional()
+      .describe(
+        'A cron expression (5 fields, or 6 with seconds first): `0 6 * * *` is every day at 06:00 in `timeZone`. Give `cron` or `every`.',
+      ),
+    every: duration(
+      'An interval: `15m` runs at :00, :15, :30 and :45 (aligned to the epoch, in UTC). Give `cron` or `every`.',
+    ).optional(),
+    timeZone: z
+      .string()
+      .default('UTC')
+      .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
+      .describe(
+        'Time zone of `cron` and of calendar windows (`previous: day` is midnight to midnight there, 23 or 25 hours on DST days).',
+      ),
+    window: z
+      .union([
+        z.literal('since-last-tick'),
+        z.strictObject({ last: duration('The window is the last <duration> before the tick.') }),
+        z.strictObject({
+          previous: z
+            .enum(['hour', 'day', 'week', 'month'])
+            .describe(
+              'The window is the last complete hour, day, week (ISO, from Monday) or month before the tick, in `timeZone`.',
+            ),
+        }),
+      ])
+      .default('since-last-tick')
+      .describe(
+        'The period a run covers, given to the source (`{{ window.start }}`, `{{ window.end }}`): `since-last-tick` (default: from the previous tick to this one), `{ last: 15m }`, or `{ previous: day }` (yesterday, in `timeZone`).',
+      ),
+    missed: z
+      .enum(['run-once', 'skip'])
+      .default('run-once')
+      .describe(
+        'A tick that came while no replica was running: `run-once` runs the latest missed tick once at the next start (earlier missed ticks are counted, not run), `skip` counts it and waits for the next tick.',
+      ),
+    retry: z
+      .strictObject({
+        attempts: z.number().int().positive().default(3).describe('Attempts of a run before it is failed.'),
+        initialDelay: duration('Delay before the first rerun; doubles each attempt.').prefault('30s'),
+        maxDelay: duration('Longest delay between two attempts.').prefault('10m'),
+      })
+      .prefault({})
+      .describe('Reruns of a failed run (the whole run: reader, transforms, every sink).'),
+    timeout: duration('How long one run may take before it is failed (and retried).').prefault('1h'),
+  })
+  .superRefine((options, ctx) => {
+    if ((options.cron === undefined) === (options.every === undefined))
+      ctx.addIssue({ code: 'custom', path: [], message: 'give either `cron` or `every`' });
+  })
+  .describe('Run the pipeline on a schedule (reports, polls) instead of streaming.');
+
+export type ScheduleOptions = z.output<typeof scheduleOptions>;
+
 /** The top level of a pipeline document without its components (`source`, `transforms`, `sinks`). */
 export const pipelineOptions = z.strictObject({
   name: nameField(
@@ -128,6 +191,7 @@ export const pipelineOptions = z.strictObject({
     .describe('Messages read from the source and not yet settled, at most; past it reading pauses.'),
   deadLetters: deadLetterOptions.prefault({}),
   shutdownTimeout: duration('How long a stop waits for messages in flight to settle.').prefault('10s'),
+  schedule: scheduleOptions.optional(),
 });
 
 export const PIPELINE_KEYS: readonly string[] = [
@@ -170,6 +234,8 @@ export interface PipelineConfig {
   deadLetters: DeadLetterOptions;
   /** Milliseconds. */
   shutdownTimeout: number;
+  /** Present for a scheduled pipeline: it runs once per tick instead of streaming. Durations in ms. */
+  schedule?: ScheduleOptions;
   /** Where the pipeline was defined, for messages. */
   origin?: { file: string; line: number };
 }

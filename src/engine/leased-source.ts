@@ -39,8 +39,11 @@ export function createPipelineSource(
   ctx: ComponentContext,
   lease: SourceLeaseOptions | undefined,
 ): Source {
-  if (!lease || !definition.singleReader?.(config)) return definition.create(config, ctx);
-  return new LeasedSource((sourceCtx) => definition.create(config, sourceCtx), ctx, lease);
+  const create = definition.create;
+  // The config loader refuses a pipeline without `schedule` whose source has no stream.
+  if (!create) throw new Error(`source ${definition.type} is only read on a schedule: add \`schedule:\``);
+  if (!lease || !definition.singleReader?.(config)) return create(config, ctx);
+  return new LeasedSource((sourceCtx) => create(config, sourceCtx), ctx, lease);
 }
 
 export function sourceLeaseKey(pipeline: string, prefix = 'passerelle'): string {

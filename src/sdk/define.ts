@@ -3,6 +3,7 @@ import type { Delivery } from './delivery.js';
 import type { Logger } from './logger.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
+import type { RunReader } from './run.js';
 
 export type DeliveryGuarantee = 'at-least-once' | 'best-effort';
 
@@ -124,15 +125,33 @@ interface Common<Schema extends z.ZodType> {
   warnings?(config: z.output<Schema>): ConfigWarning[];
 }
 
+/** `stream`: read continuously (`create`); `tick`: read once per run of a scheduled pipeline (`createReader`). */
+export type SourceReadMode = 'stream' | 'tick';
+
 export interface SourceDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
   kind: 'source';
+  /**
+   * How pipelines may read this source (default `['stream']`): the spec says it so that `validate`
+   * can refuse a `schedule` on a stream-only source without loading its implementation. It must
+   * match the implementation: `stream` with `create`, `tick` with `createReader`.
+   */
+  readModes?: readonly SourceReadMode[];
   delivery(config: z.output<Schema>): DeliveryGuarantee;
   /**
    * True when only one replica may read this source at a time (an OPC UA session, an MQTT
    * subscription without a shared group, a poll). With Redis, the engine runs it under a lease.
    */
   singleReader?(config: z.output<Schema>): boolean;
-  create(config: z.output<Schema>, ctx: ComponentContext): Source;
+  /**
+   * The streaming source a pipeline without `schedule` reads continuously. Absent for a source that
+   * is only read on a tick (an InfluxDB query): a pipeline with it needs a `schedule`.
+   */
+  create?(config: z.output<Schema>, ctx: ComponentContext): Source;
+  /**
+   * What a scheduled pipeline reads on each tick (docs/scheduling.md). Absent when the source can
+   * not be read on a tick (an MQTT subscription): a pipeline with it can not have a `schedule`.
+   */
+  createReader?(config: z.output<Schema>, ctx: ComponentContext): RunReader;
 }
 
 export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Common<Schema> {
@@ -187,7 +206,10 @@ export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformD
  */
 
 /** The registry's view of a source: everything but `create`; `load()` gives the full definition. */
-export type SourceSpec<Schema extends z.ZodType = z.ZodType> = Omit<SourceDefinition<Schema>, 'create'> & {
+export type SourceSpec<Schema extends z.ZodType = z.ZodType> = Omit<
+  SourceDefinition<Schema>,
+  'create' | 'createReader'
+> & {
   load(): Promise<SourceDefinition<Schema>>;
 };
 /** The registry's view of a sink: everything but `create`; `load()` gives the full definition. */
@@ -220,19 +242,48 @@ type Loaded<E> = E extends SourceEntry
  * caches it) unless the entry is already a full definition.
  */
 export async function loadComponent<E extends ComponentEntry>(entry: E): Promise<Loaded<E>> {
-  if ('create' in entry) return entry as unknown as Loaded<E>;
+  if (!('load' in entry)) return entry as unknown as Loaded<E>;
   const loaded = await (entry as ComponentSpec).load();
-  if (loaded.kind !== entry.kind || loaded.type !== entry.type || typeof loaded.create !== 'function')
+  const creates =
+    typeof (loaded as Partial<SourceDefinition>).create === 'function' ||
+    typeof (loaded as Partial<SourceDefinition>).createReader === 'function';
+  if (loaded.kind !== entry.kind || loaded.type !== entry.type || !creates)
     throw new Error(
       `${entry.kind} ${entry.type}: load() gave ${loaded.kind} ${loaded.type}, not its implementation`,
     );
+  if (loaded.kind === 'source') {
+    const modes = sourceReadModes(loaded);
+    if (modes.includes('stream') !== (typeof loaded.create === 'function'))
+      throw new Error(
+        `source ${loaded.type}: readModes ${modes.includes('stream') ? 'has' : 'lacks'} "stream" but create() is ${loaded.create ? 'defined' : 'missing'}`,
+      );
+    if (modes.includes('tick') !== (typeof loaded.createReader === 'function'))
+      throw new Error(
+        `source ${loaded.type}: readModes ${modes.includes('tick') ? 'has' : 'lacks'} "tick" but createReader() is ${loaded.createReader ? 'defined' : 'missing'}`,
+      );
+  }
   return loaded as Loaded<E>;
+}
+
+/** How a source (spec or definition) may be read: `readModes`, `['stream']` when it says nothing. */
+export function sourceReadModes(source: Pick<SourceDefinition, 'readModes'>): readonly SourceReadMode[] {
+  return source.readModes ?? ['stream'];
 }
 
 /**
  * A full definition (spec and `create`), in a component's index.ts: `defineSource({ ...spec, create })`.
  * The registry lists the spec (see SourceSpec above), not this.
  */
+/** A source a pipeline can stream from (it has `create`); most sources are. */
+export type StreamSourceDefinition<Schema extends z.ZodType = z.ZodType> = SourceDefinition<Schema> &
+  Required<Pick<SourceDefinition<Schema>, 'create'>>;
+
+export function defineSource<S extends z.ZodType>(
+  def: Omit<StreamSourceDefinition<S>, 'kind'>,
+): StreamSourceDefinition<S>;
+export function defineSource<S extends z.ZodType>(
+  def: Omit<SourceDefinition<S>, 'kind'>,
+): SourceDefinition<S>;
 export function defineSource<S extends z.ZodType>(
   def: Omit<SourceDefinition<S>, 'kind'>,
 ): SourceDefinition<S> {

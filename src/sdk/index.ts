@@ -16,3 +16,4 @@ export * from './codecs/index.js';
 export * from './printable.js';
 export * from './bounded-copy.js';
 export * from './memory-budget.js';
+export * from './run.js';
