@@ -185,7 +185,9 @@ export class RedisScheduler implements Scheduler {
     if (data.at !== undefined && data.window) {
       ({ at, window } = data as Required<TickData>);
     } else {
-      const now = this.now();
+      // BullMQ's own time of taking the job: it chose the next tick from about then, so the ticks
+      // up to it are this job's to run or count, and the ones after it are the next job's.
+      const now = Math.min(this.now(), job.processedOn ?? Infinity);
       const decision = this.core.decide(due, now);
       await this.core.applyMissed(decision, now);
       if (decision.kind === 'skip') {
