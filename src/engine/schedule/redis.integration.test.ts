@@ -163,7 +163,9 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
 
   it('stop hands the running tick back at once (no lock to wait for): another replica runs it', async () => {
     const prefix = `s${++prefixes}`;
-    const a = scheduler(prefix, { every: '1s' }, { lockDurationMs: 600_000 });
+    // Neither the lock (10 min) nor a retry (10 min) would bring the tick back within the test.
+    const schedule = { every: '1s', retry: { initialDelay: '10m' } };
+    const a = scheduler(prefix, schedule, { lockDurationMs: 600_000 });
     const aborted: unknown[] = [];
     const first: Tick[] = [];
     await a.s.start(
@@ -179,7 +181,7 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
     await waitFor(() => first.length === 1, 30_000, 'a tick taken');
     await a.s.stop();
     expect(aborted[0]).toBeInstanceOf(SchedulerStoppedError);
-    const b = scheduler(prefix, { every: '1s' }, { lockDurationMs: 600_000 });
+    const b = scheduler(prefix, schedule, { lockDurationMs: 600_000 });
     const here: Tick[] = [];
     await b.s.start((tick) => {
       here.push(tick);
@@ -198,49 +200,54 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
   });
 
   for (const policy of ['run-once', 'skip'] as const)
-    it(`ticks due while no replica ran: missed ${policy}`, async () => {
-      const prefix = `s${++prefixes}`;
-      const schedule = { every: '1s', missed: policy };
-      const a = scheduler(prefix, schedule);
-      const before: Tick[] = [];
-      await a.s.start((tick) => {
-        before.push(tick);
-        return Promise.resolve(ok());
-      });
-      await waitFor(() => before.length >= 1, 30_000, 'a first tick');
-      await a.s.stop();
-      const stoppedAt = Date.now();
-      const lastRun = before.at(-1)!.scheduledAt;
-      await sleep(3500); // every replica down: at least three ticks come and go
-      const b = scheduler(prefix, schedule);
-      const after: Tick[] = [];
-      await b.s.start((tick) => {
-        after.push(tick);
-        return Promise.resolve(ok());
-      });
-      await waitFor(() => b.s.status().missed > 0, 30_000, 'the missed ticks counted');
-      const { missed } = b.s.status();
-      // The tick job left due at stop, and every tick after it up to the restart, are missed.
-      const firstMissed = lastRun + 1000;
-      expect(missed).toBeGreaterThanOrEqual(3);
-      const latestMissed = firstMissed + (missed - 1) * 1000;
-      expect(latestMissed).toBeGreaterThan(stoppedAt + 2000);
-      expect(await value(b.metrics.missed, { pipeline: 'report', policy })).toBe(missed);
-      await waitFor(() => after.some((t) => t.scheduledAt > latestMissed), 30_000, 'the next tick on time');
-      if (policy === 'run-once') {
-        // The latest missed tick ran once, late, with its own window; the next ones on time.
-        expect(after[0]).toMatchObject({
-          scheduledAt: latestMissed,
-          window: { start: latestMissed - 1000, end: latestMissed },
+    for (const kind of ['every', 'cron'] as const)
+      it(`ticks due while no replica ran: missed ${policy} (${kind})`, async () => {
+        const prefix = `s${++prefixes}`;
+        // A 6-field cron: every second, as `every: 1s`.
+        const schedule = {
+          ...(kind === 'every' ? { every: '1s' } : { cron: '* * * * * *' }),
+          missed: policy,
+        };
+        const a = scheduler(prefix, schedule);
+        const before: Tick[] = [];
+        await a.s.start((tick) => {
+          before.push(tick);
+          return Promise.resolve(ok());
         });
-        expect(after[1]!.scheduledAt).toBe(latestMissed + 1000);
-      } else {
-        expect(after[0]!.scheduledAt).toBe(latestMissed + 1000);
-      }
-      expect(after.filter((t) => t.scheduledAt < latestMissed)).toEqual([]);
-      expect(b.s.status().missed).toBe(missed);
-      await b.s.stop();
-    });
+        await waitFor(() => before.length >= 1, 30_000, 'a first tick');
+        await a.s.stop();
+        const stoppedAt = Date.now();
+        const lastRun = before.at(-1)!.scheduledAt;
+        await sleep(3500); // every replica down: at least three ticks come and go
+        const b = scheduler(prefix, schedule);
+        const after: Tick[] = [];
+        await b.s.start((tick) => {
+          after.push(tick);
+          return Promise.resolve(ok());
+        });
+        await waitFor(() => b.s.status().missed > 0, 30_000, 'the missed ticks counted');
+        const { missed } = b.s.status();
+        // The tick job left due at stop, and every tick after it up to the restart, are missed.
+        const firstMissed = lastRun + 1000;
+        expect(missed).toBeGreaterThanOrEqual(3);
+        const latestMissed = firstMissed + (missed - 1) * 1000;
+        expect(latestMissed).toBeGreaterThan(stoppedAt + 2000);
+        expect(await value(b.metrics.missed, { pipeline: 'report', policy })).toBe(missed);
+        await waitFor(() => after.some((t) => t.scheduledAt > latestMissed), 30_000, 'the next tick on time');
+        if (policy === 'run-once') {
+          // The latest missed tick ran once, late, with its own window; the next ones on time.
+          expect(after[0]).toMatchObject({
+            scheduledAt: latestMissed,
+            window: { start: latestMissed - 1000, end: latestMissed },
+          });
+          expect(after[1]!.scheduledAt).toBe(latestMissed + 1000);
+        } else {
+          expect(after[0]!.scheduledAt).toBe(latestMissed + 1000);
+        }
+        expect(after.filter((t) => t.scheduledAt < latestMissed)).toEqual([]);
+        expect(b.s.status().missed).toBe(missed);
+        await b.s.stop();
+      });
 
   it('retries a failing run by schedule.retry, then fails it: outcome, error and metrics', async () => {
     const prefix = `s${++prefixes}`;
