@@ -61,7 +61,13 @@ export interface CoreOptions {
 
 /** The part both schedulers share: missed ticks, one attempt with its timeout, status and metrics. */
 export class ScheduleCore {
-  constructor(readonly o: CoreOptions) {}
+  constructor(readonly o: CoreOptions) {
+    // Series exist from the start at 0, so increase() sees the first failure or missed tick.
+    const { metrics, pipeline, options } = o;
+    for (const outcome of ['completed', 'retried', 'failed', 'aborted'])
+      metrics?.runs.inc({ pipeline, outcome }, 0);
+    metrics?.missed.inc({ pipeline, policy: options.missed }, 0);
+  }
 
   window(at: number): RunWindow {
     return tickWindow(this.o.options, this.o.clock, at);
