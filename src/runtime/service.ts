@@ -2,7 +2,12 @@ import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
-import type { Scheduler, SchedulerDeps } from '../engine/schedule/types.js';
+import {
+  ScheduleMetrics,
+  createScheduler,
+  type Scheduler,
+  type SchedulerDeps,
+} from '../engine/schedule/index.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
@@ -29,7 +34,7 @@ export interface ServiceOptions {
   replicaShareMs?: number;
   /** The process's memory budget, shared by every pipeline's sources and memory outboxes. */
   memoryBudget?: MemoryBudget;
-  /** Makes the scheduler of each pipeline with a `schedule` (src/engine/schedule; tests pass their own). */
+  /** Makes the scheduler of each pipeline with a `schedule` (default: src/engine/schedule's; tests pass their own). */
   createScheduler?: (deps: SchedulerDeps) => Scheduler;
 }
 
@@ -43,6 +48,8 @@ export class Service {
   private readonly fingerprints = new WeakMap<ServicePipeline, string>();
   private applying: Promise<unknown> = Promise.resolve();
   readonly metrics: EngineMetrics;
+  /** `passerelle_schedule_*`, made with the first scheduled pipeline. */
+  private scheduleMetrics: ScheduleMetrics | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -66,16 +73,14 @@ export class Service {
   private createPipeline(plan: PipelinePlan): ServicePipeline {
     const { options } = this;
     if (plan.schedule) {
-      const createScheduler = options.createScheduler;
-      if (!createScheduler)
-        throw new Error(
-          `pipeline ${plan.name} has a schedule but this service was started without a scheduler`,
-        );
+      this.scheduleMetrics ??= new ScheduleMetrics(this.metrics.registry);
+      const metrics = this.scheduleMetrics;
+      const make = options.createScheduler ?? createScheduler;
       const scheduled = new ScheduledPipeline(plan, {
         backend: options.backend,
         metrics: this.metrics,
         logger: options.logger,
-        createScheduler,
+        createScheduler: (deps) => make({ ...deps, metrics }),
         ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
         ...(options.identity ? { identity: options.identity } : {}),
         ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),

@@ -11,7 +11,6 @@ import {
   RetryableError,
   RUN_META_KEY,
   defineSink,
-  defineTransform,
   silentLogger,
   type ComponentContext,
   type Message,
@@ -28,7 +27,11 @@ import { EngineMetrics } from '../../src/engine/metrics.js';
 import { componentMetrics } from '../../src/engine/component-metrics.js';
 import type { PipelinePlan, SinkPlan } from '../../src/engine/plan.js';
 import { RunFailedError, createRunTick, runId, type RunSink } from '../../src/engine/schedule/run.js';
-import { tickSource, type TickSourceProbe } from '../../src/engine/schedule/tick-source.fixture.js';
+import {
+  rejectOddTransform,
+  tickSource,
+  type TickSourceProbe,
+} from '../../src/engine/schedule/tick-source.fixture.js';
 import type { Tick } from '../../src/engine/schedule/types.js';
 
 /*
@@ -109,22 +112,6 @@ function recorder(runAware: boolean): Recorder {
   });
   return r;
 }
-
-const rejectOdd = defineTransform({
-  type: 'reject-odd',
-  title: 'reject odd',
-  summary: 'rejects odd values (tests)',
-  config: noConfig,
-  create: () => ({
-    apply(batch, ctx) {
-      return batch.filter((m) => {
-        if ((m.payload as { value: number }).value % 2 === 0) return true;
-        ctx.reject(m, 'odd value');
-        return false;
-      });
-    },
-  }),
-});
 
 interface SinkSpecLike {
   name: string;
@@ -451,7 +438,7 @@ describe('run executor', () => {
     const rec = recorder(false);
     const h = await harness({
       rows: 5,
-      transforms: [{ type: 'reject-odd', definition: rejectOdd, config: {} }],
+      transforms: [{ type: 'reject-odd', definition: rejectOddTransform, config: {} }],
       sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {} }],
     });
     const summary = await h.run();

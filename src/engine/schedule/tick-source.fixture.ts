@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineSource, type Message, type Run } from '../../sdk/index.js';
+import { defineSource, defineTransform, type Message, type Run } from '../../sdk/index.js';
 
 /**
  * A test-only source that can be read on a tick: `rows` readings per run, spread over the run's
@@ -57,3 +57,20 @@ export function tickSource(probe: TickSourceProbe = { events: [], runs: [] }) {
     }),
   });
 }
+
+/** A test-only transform that dead-letters readings with an odd `value`. */
+export const rejectOddTransform = defineTransform({
+  type: 'reject-odd',
+  title: 'reject odd',
+  summary: 'rejects odd values (tests only)',
+  config: z.strictObject({}),
+  create: () => ({
+    apply(batch, ctx) {
+      return batch.filter((m) => {
+        if ((m.payload as { value: number }).value % 2 === 0) return true;
+        ctx.reject(m, 'odd value');
+        return false;
+      });
+    },
+  }),
+});
