@@ -147,6 +147,9 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
       here.push(tick);
       return Promise.resolve(ok());
     });
+    // Killed more than a period after the tick was due: its rerun starts late, and must still be
+    // the same tick (not a missed one).
+    await sleep(Math.max(0, taken.scheduledAt + 2500 - Date.now()));
     victim.child.kill('SIGKILL');
     await victim.exited;
     await waitFor(
@@ -158,6 +161,7 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
     expect(rerun.window).toEqual(taken.window);
     expect(rerun.attempt).toBe(2);
     expect(here.filter((t) => t.scheduledAt === taken.scheduledAt)).toHaveLength(1);
+    expect(s.status().missed).toBe(0);
     await s.stop();
   });
 
@@ -294,6 +298,23 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
     expect(reasons).toEqual(['run timed out after 300ms (schedule.timeout)']);
     expect(s.status().last?.error).toBe('run timed out after 300ms (schedule.timeout)');
     await s.stop();
+  });
+});
+
+describe('redis scheduler: start', () => {
+  it('fails with a clear message when Redis is not reachable', async () => {
+    const s = createScheduler({
+      pipeline: 'report',
+      options: scheduleOptions.parse({ every: '1m' }),
+      logger: silentLogger,
+      redisUrl: 'redis://:secret@127.0.0.1:1',
+      connectTimeoutMs: 500,
+    });
+    await expect(s.start(() => Promise.resolve(ok()))).rejects.toThrow(
+      /^schedule of report: Redis at redis:\/\/.*127\.0\.0\.1:1 is not reachable: timed out after 500 ms$/,
+    );
+    await expect(s.start(() => Promise.resolve(ok()))).rejects.not.toThrow(/secret/);
+    expect(s.status().next).toBeUndefined();
   });
 });
 
