@@ -280,3 +280,26 @@ export class RedisScheduler implements Scheduler {
     this.connection = undefined;
   }
 }
+
+/**
+ * Forgets a scheduled pipeline in Redis (it was removed from the configuration of every replica):
+ * its job scheduler and its next tick job, its failed tick jobs and its shared status. A run in
+ * progress elsewhere finishes; no new tick is added after it.
+ */
+export async function removeSchedule(options: {
+  redisUrl: string;
+  pipeline: string;
+  prefix?: string;
+}): Promise<void> {
+  const prefix = options.prefix ?? 'passerelle';
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(scheduleQueueName(options.pipeline), { connection, prefix });
+  try {
+    await queue.removeJobScheduler(SCHEDULER_ID);
+    await queue.clean(0, 1000, 'failed');
+    await connection.del(`${prefix}:schedule:${escapeQueuePart(options.pipeline)}`);
+  } finally {
+    await queue.close();
+    await connection.quit().catch(() => connection.disconnect());
+  }
+}
