@@ -12,7 +12,7 @@ export type {
   Tick,
 } from './types.js';
 export { ScheduleMetrics } from './metrics.js';
-export { scheduleQueueName } from './redis.js';
+export { removeSchedule, scheduleQueueName } from './redis.js';
 export { tickClock, tickWindow, type TickClock } from './window.js';
 export { scheduleCaveats } from './caveats.js';
 

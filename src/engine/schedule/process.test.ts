@@ -151,7 +151,13 @@ describe('in-process scheduler', () => {
         return summary();
       });
       const first = T0 + 30_000;
-      await vi.advanceTimersByTimeAsync(30_000 + 3.5 * MIN + 1);
+      await vi.advanceTimersByTimeAsync(30_000 + MIN);
+      // While the first run goes on, the next tick shown is the one after it (already late).
+      expect(scheduler.status()).toMatchObject({
+        next: first + MIN,
+        last: { scheduledAt: first, outcome: 'running' },
+      });
+      await vi.advanceTimersByTimeAsync(2.5 * MIN + 1);
       // Taken at first + 3.5 min: the ticks first + 1, 2, 3 min are all due and past the grace.
       const latest = first + 3 * MIN;
       if (policy === 'run-once') {

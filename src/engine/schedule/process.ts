@@ -52,10 +52,7 @@ export class ProcessScheduler implements Scheduler {
 
   private arm(due: number, run: RunTick): void {
     if (this.stopper.signal.aborted) return;
-    this.next = due;
-    const { pipeline } = this.deps;
-    this.metrics?.nextTick.set({ pipeline }, due / 1000);
-    this.metrics?.period.set({ pipeline }, tickPeriod(this.core.o.clock, due) / 1000);
+    this.showNext(due);
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
@@ -65,11 +62,19 @@ export class ProcessScheduler implements Scheduler {
     );
   }
 
+  private showNext(due: number): void {
+    const { pipeline } = this.deps;
+    this.next = due;
+    this.metrics?.nextTick.set({ pipeline }, due / 1000);
+    this.metrics?.period.set({ pipeline }, tickPeriod(this.core.o.clock, due) / 1000);
+  }
+
   private async fire(due: number, run: RunTick): Promise<void> {
     const now = this.now();
     const { clock } = this.core.o;
     // As BullMQ does when a worker takes a tick: the next one is the first after now.
     const following = clock.next(Math.max(now, due));
+    this.showNext(following);
     const decision = this.core.decide(due, now);
     await this.core.applyMissed(decision, now);
     if (decision.kind === 'run') {

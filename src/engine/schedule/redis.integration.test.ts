@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type ServiceHandle } from '../../../test/harness/services.js';
@@ -9,6 +10,7 @@ import { silentLogger } from '../../sdk/index.js';
 import { SchedulerStoppedError } from './core.js';
 import {
   createScheduler,
+  removeSchedule,
   ScheduleMetrics,
   type RunSummary,
   type RunTick,
@@ -147,6 +149,9 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
       here.push(tick);
       return Promise.resolve(ok());
     });
+    // Killed more than a period after the tick was due: its rerun starts late, and must still be
+    // the same tick (not a missed one).
+    await sleep(Math.max(0, taken.scheduledAt + 2500 - Date.now()));
     victim.child.kill('SIGKILL');
     await victim.exited;
     await waitFor(
@@ -158,6 +163,7 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
     expect(rerun.window).toEqual(taken.window);
     expect(rerun.attempt).toBe(2);
     expect(here.filter((t) => t.scheduledAt === taken.scheduledAt)).toHaveLength(1);
+    expect(s.status().missed).toBe(0);
     await s.stop();
   });
 
@@ -294,6 +300,50 @@ describe('redis scheduler (BullMQ job schedulers)', () => {
     expect(reasons).toEqual(['run timed out after 300ms (schedule.timeout)']);
     expect(s.status().last?.error).toBe('run timed out after 300ms (schedule.timeout)');
     await s.stop();
+  });
+});
+
+describe('redis scheduler: removal', () => {
+  it('removeSchedule forgets the job scheduler, its next tick and the shared status', async () => {
+    const prefix = `s${++prefixes}`;
+    const { s } = scheduler(prefix, { every: '1h' });
+    await s.start(() => Promise.resolve(ok()));
+    await s.stop();
+    const probe = new Redis(redis.url);
+    try {
+      const keys = async () => (await probe.keys(`${prefix}:*`)).sort();
+      expect(await keys()).toContain(`${prefix}:schedule:report`);
+      expect((await keys()).some((k) => k.includes(':repeat:tick:'))).toBe(true);
+      await removeSchedule({ redisUrl: redis.url, pipeline: 'report', prefix });
+      const left = await keys();
+      expect(
+        left.filter((k) => k.includes('repeat') || k.includes(':schedule:') || k.endsWith(':delayed')),
+      ).toEqual([]);
+      // Started again, it is a new schedule: the job scheduler is stored afresh.
+      const again = scheduler(prefix, { every: '1h' });
+      await again.s.start(() => Promise.resolve(ok()));
+      expect(again.s.status().next).toBe(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
+      await again.s.stop();
+    } finally {
+      probe.disconnect();
+    }
+  });
+});
+
+describe('redis scheduler: start', () => {
+  it('fails with a clear message when Redis is not reachable', async () => {
+    const s = createScheduler({
+      pipeline: 'report',
+      options: scheduleOptions.parse({ every: '1m' }),
+      logger: silentLogger,
+      redisUrl: 'redis://:secret@127.0.0.1:1',
+      connectTimeoutMs: 500,
+    });
+    await expect(s.start(() => Promise.resolve(ok()))).rejects.toThrow(
+      /^schedule of report: Redis at redis:\/\/.*127\.0\.0\.1:1 is not reachable: timed out after 500 ms$/,
+    );
+    await expect(s.start(() => Promise.resolve(ok()))).rejects.not.toThrow(/secret/);
+    expect(s.status().next).toBeUndefined();
   });
 });
 

@@ -18,6 +18,16 @@ export function scheduleQueueName(pipeline: string): string {
   return `passerelle-schedule.${escapeQueuePart(pipeline)}`;
 }
 
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** The job scheduler's id within its queue; its jobs are `repeat:tick:<due ms>`. */
 const SCHEDULER_ID = 'tick';
 
@@ -124,7 +134,14 @@ export class RedisScheduler implements Scheduler {
     const queue = new Queue(this.queueName, { connection, prefix: this.prefix });
     queue.on('error', (err) => logger.warn({ pipeline, err: err.message }, 'schedule: queue error'));
     this.queue = queue;
-    await queue.waitUntilReady();
+    try {
+      await withTimeout(queue.waitUntilReady(), this.deps.connectTimeoutMs ?? 10_000);
+    } catch (err) {
+      await this.stop();
+      throw new Error(
+        `schedule of ${pipeline}: Redis at ${redactUrl(this.deps.redisUrl)} is not reachable: ${(err as Error).message}`,
+      );
+    }
 
     // Replaced only when its definition changed: upserting an unchanged scheduler would replace a
     // tick job left due while every replica was down, and its missed ticks would go unnoticed.
@@ -254,10 +271,35 @@ export class RedisScheduler implements Scheduler {
     // The job scheduler stays in Redis: the schedule outlives this replica.
     await this.worker?.close();
     await this.queue?.close();
-    await this.connection?.quit().catch(() => this.connection?.disconnect());
+    const connection = this.connection;
+    if (connection?.status === 'ready') await connection.quit().catch(() => connection.disconnect());
+    else connection?.disconnect();
     this.worker = undefined;
     this.queue = undefined;
     this.store = undefined;
     this.connection = undefined;
+  }
+}
+
+/**
+ * Forgets a scheduled pipeline in Redis (it was removed from the configuration of every replica):
+ * its job scheduler and its next tick job, its failed tick jobs and its shared status. A run in
+ * progress elsewhere finishes; no new tick is added after it.
+ */
+export async function removeSchedule(options: {
+  redisUrl: string;
+  pipeline: string;
+  prefix?: string;
+}): Promise<void> {
+  const prefix = options.prefix ?? 'passerelle';
+  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(scheduleQueueName(options.pipeline), { connection, prefix });
+  try {
+    await queue.removeJobScheduler(SCHEDULER_ID);
+    await queue.clean(0, 1000, 'failed');
+    await connection.del(`${prefix}:schedule:${escapeQueuePart(options.pipeline)}`);
+  } finally {
+    await queue.close();
+    await connection.quit().catch(() => connection.disconnect());
   }
 }

@@ -81,6 +81,8 @@ export interface SchedulerDeps {
   stalledIntervalMs?: number;
   /** How late a tick may start and still be on time (default 1 min, never past the next tick). */
   missedGraceMs?: number;
+  /** With Redis, how long start() waits for Redis before it fails (default 10 s). */
+  connectTimeoutMs?: number;
   /** With Redis, how often the shared status is read back (default 5 s). */
   statusRefreshMs?: number;
 }
