@@ -8,12 +8,14 @@ import {
   BatchError,
   createMessage,
   FatalError,
+  RetryableError,
   RUN_META_KEY,
   type Message,
   type Run,
 } from '../../src/sdk/index.js';
 import { STATE_FOLDER } from './sink.js';
 import {
+  lockFile,
   readWithExceljs,
   readWithOpenpyxl,
   readWithReadExcelFile,
@@ -276,6 +278,43 @@ describe('excel sink: rotate: run', () => {
       /mine\.xlsx is already in .* no run of this sink wrote it/,
     );
     expect(await readFile(join(dir, 'mine.xlsx'), 'utf8')).toBe('a user file');
+  });
+
+  it('a run file that can not be replaced (locked): endRun fails retryable, the earlier file stays; the rerun replaces it', async () => {
+    const dir = await folder('run-locked');
+    const { sink } = await startSink(config(dir));
+    const run = dailyRun();
+    await sink.beginRun(run, signal());
+    await sink.write(runMessages(run, 0, 5), signal());
+    await sink.endRun(run, signal());
+    const unlock = lockFile(join(dir, FILE));
+    let locked = true;
+    try {
+      await sink.beginRun({ ...run, attempt: 2 }, signal());
+      await sink.write(runMessages(run, 0, 8, ' (2)'), signal());
+      const error = await sink.endRun(run, signal()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RetryableError);
+      expect((error as Error).message).toMatch(/the files of run daily@.* could not be written/);
+      // The earlier attempt's file is intact; no temporary file is left in the folder.
+      expect((await dataRows(join(dir, FILE))).map((r) => r[2])).toEqual(
+        runMessages(run, 0, 5).map((m) => (m.payload as { text: string }).text),
+      );
+      expect(await readdir(dir)).toEqual([STATE_FOLDER, FILE]);
+      unlock();
+      locked = false;
+      // The executor retries the run whole.
+      await sink.beginRun({ ...run, attempt: 3 }, signal());
+      await sink.write(runMessages(run, 0, 8, ' (3)'), signal());
+      expect((await sink.endRun(run, signal())).rows).toBe(8);
+      expect((await dataRows(join(dir, FILE))).map((r) => r[2])).toEqual(
+        runMessages(run, 0, 8, ' (3)').map((m) => (m.payload as { text: string }).text),
+      );
+    } finally {
+      if (locked) unlock();
+    }
   });
 
   it('outside a scheduled pipeline: each message fails alone with a clear error, nothing is written', async () => {

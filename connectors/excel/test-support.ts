@@ -1,5 +1,5 @@
 /** Helpers shared by the Excel sink's tests: read files back with two independent readers. */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -84,6 +84,21 @@ export async function readWithOpenpyxl(path: string): Promise<ReadSheet[]> {
 
 /** Debian's python, where apt installs python3-openpyxl (a pyenv python first in PATH lacks it). */
 const OPENPYXL_PYTHON = '/usr/bin/python3';
+
+/**
+ * Makes a file impossible to replace, like Excel holding it open on a share: immutable
+ * (`chattr +i`) where the file system supports it, otherwise a bind mount of the file over itself
+ * (a rename over a mount point fails with EBUSY). Returns the undo.
+ */
+export function lockFile(path: string): () => void {
+  try {
+    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
+    return () => execFileSync('chattr', ['-i', path]);
+  } catch {
+    execFileSync('mount', ['--bind', path, path]);
+    return () => execFileSync('umount', [path]);
+  }
+}
 
 /** A clock the test moves by hand (rotation, retention). */
 export class Clock {
