@@ -8,10 +8,13 @@ import {
   type Message,
   type Run,
 } from '../../src/sdk/index.js';
+import { loadPipelineTexts } from '../../src/config/load.js';
+import { builtinRegistry } from '../../src/registry/index.js';
 import { SheetsStub } from '../../test/sheets-stub/server.js';
 import { stubSink, writeUntilDone } from '../../test/sheets-stub/sink-fixture.js';
 import { RUN_METADATA_KEY, RUNS_HEADER, stagingPrefix } from './run-output.js';
 import type { GoogleSheetsSink } from './sink.js';
+import { googleSheetsSinkConfig } from './spec.js';
 
 /** `rotate: run`: one tab per run, complete or absent, replaced by a rerun; `_runs` lists the runs. */
 
@@ -229,5 +232,28 @@ describe('google-sheets sink: rotate: run', () => {
       expect.stringMatching(/belongs to run daily@.* which was not begun/),
     ]);
     expect(titles(id)).toEqual(['Sheet1']);
+  });
+
+  it('validate refuses rotate: run without a schedule, and window parts without rotate: run', () => {
+    const text = [
+      'name: sheets-not-scheduled',
+      'source: { type: simulator }',
+      'sinks:',
+      "  - { type: google-sheets, spreadsheetId: abc, auth: { applicationDefault: true }, rotate: run, tab: '{{ window.start:YYYY-MM-DD }}' }",
+      '',
+    ].join('\n');
+    const result = loadPipelineTexts([{ file: 'p.yaml', text }], builtinRegistry, { offline: true });
+    expect(result.issues.map((i) => `${i.path} ${i.message}`).join('\n')).toMatch(
+      /sinks\[0\]\.rotate.*one tab per run of a scheduled pipeline: this pipeline has no `schedule`/,
+    );
+    const parsed = googleSheetsSinkConfig.safeParse({
+      spreadsheetId: 'abc',
+      auth: { applicationDefault: true },
+      tab: '{{ window.start:YYYY-MM-DD }}',
+    });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.message).toMatch(
+      /name the run of `rotate: run`: use `\{\{ date:\.\.\. \}\}`/,
+    );
   });
 });
