@@ -21,6 +21,8 @@ import { createMemoryBackend } from '../../src/outbox/index.js';
 import type { OutboxBackend } from '../../src/outbox/types.js';
 import { logSinkSpec } from '../../connectors/log/spec.js';
 import { mqttSinkSpec } from '../../connectors/mqtt/spec.js';
+import { excelSinkSpec } from '../../connectors/excel/spec.js';
+import { readWithOpenpyxl, xlsxFiles } from '../../connectors/excel/test-support.js';
 import { aggregateTransformSpec } from '../../src/transforms/aggregate/spec.js';
 import { startMosquitto, type ServiceHandle } from '../harness/services.js';
 import { EngineMetrics } from '../../src/engine/metrics.js';
@@ -467,6 +469,57 @@ describe('run executor', () => {
     const error = await h.runTick(tick(), controller.signal).catch((e: unknown) => e);
     expect((error as Error).message).toContain('run timed out after 1h');
     expect(probe.events.at(-1)).toBe('close');
+  });
+});
+
+describe('run executor with the Excel sink (rotate: run)', () => {
+  it('a run that fails part way and its rerun leave one file with each row once (openpyxl)', async () => {
+    const def = (await excelSinkSpec.load()) as SinkDefinition;
+    const folder = mkdtempSync(join(dir, 'excel-'));
+    const probe: TickSourceProbe = {
+      events: [],
+      runs: [],
+      onRead: (run, batch) => {
+        if (run.attempt === 1 && batch === 2) throw new Error('connection reset by peer');
+      },
+    };
+    const h = await harness({
+      probe,
+      rows: 6,
+      batchSize: 2,
+      sinks: [
+        {
+          name: 'excel',
+          type: 'excel',
+          definition: def,
+          config: def.config.parse({
+            directory: folder,
+            rotate: 'run',
+            timeZone: 'UTC',
+            fileName: 'daily-{{window.start:YYYY-MM-DD}}',
+            columns: [
+              { header: 'id', value: 'id', type: 'text' },
+              { header: 'value', value: 'payload.value', type: 'number' },
+            ],
+          }),
+          batch: { count: 2 },
+        },
+      ],
+    });
+    await expect(h.run(tick(1))).rejects.toThrow(/connection reset by peer/);
+    // The failed attempt's rows (two batches written) never show as a file.
+    expect(await xlsxFiles(folder)).toEqual([]);
+    const summary = await h.run(tick(2));
+    expect(summary.rows).toEqual({ excel: 6 });
+    expect(summary.outputs.excel).toMatchObject({ rows: 6 });
+    expect(await xlsxFiles(folder)).toEqual(['daily-2026-12-04.xlsx']);
+    // A third run of the same tick replaces the file: still six rows.
+    await h.run(tick(3));
+    expect(await xlsxFiles(folder)).toEqual(['daily-2026-12-04.xlsx']);
+    const sheets = await readWithOpenpyxl(join(folder, 'daily-2026-12-04.xlsx'));
+    const rows = sheets.flatMap((sh) => sh.rows.slice(1));
+    expect(rows.map((r) => r[1])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(rows.map((r) => r[0])).size).toBe(6);
   });
 });
 
