@@ -9,7 +9,7 @@ import { createMemoryBackend, createOutboxBackend } from '../../outbox/index.js'
 import type { OutboxBackend } from '../../outbox/types.js';
 import { createLogger, resolveLogFormat } from '../../runtime/logger.js';
 import { toPlan } from '../../runtime/plan.js';
-import { errorMessage, printable, redact, type RunWindow } from '../../sdk/index.js';
+import { errorMessage, printable, redact, silentLogger, type RunWindow } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 
 /*
@@ -113,10 +113,11 @@ export async function runOnce(
     maxMessageBytes: plan.deadLetters.maxMessageBytes,
     maxBytes: plan.deadLetters.maxBytes,
   };
-  // Without Redis the dead letters live as long as the command: the manifest lists them.
+  // Without Redis the dead letters live as long as the command: the manifest lists them. Its
+  // warning about outboxes in memory does not apply (a run uses none), so it is not logged.
   const backend: OutboxBackend = redisUrl
     ? await createOutboxBackend({ redisUrl, retention, logger })
-    : createMemoryBackend(retention, { logger: logger.child({ component: 'dead-letters' }) });
+    : createMemoryBackend(retention, { logger: silentLogger });
   const pipeline = new ScheduledPipeline(plan, {
     backend,
     metrics: new EngineMetrics(),
