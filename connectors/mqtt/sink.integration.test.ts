@@ -201,7 +201,7 @@ describe('mqtt sink', () => {
   it('publishes a large batch with bounded pipelining', async () => {
     const base = unique('bulk');
     const seen = await watch(base);
-    const s = sink({ topic: `${base}/x`, maxInFlight: 50 });
+    const s = sink({ topic: `${base}/x`, maxUnacked: 50 });
     await connect(s);
     const client = (s as unknown as { conn: { client: MqttClient } }).conn.client;
     let inFlight = 0;

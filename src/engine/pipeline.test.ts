@@ -249,7 +249,7 @@ interface Setup {
   source: FeedSource;
   transforms?: FakeTransform[];
   sinks: SinkOptions[];
-  maxInFlight?: number;
+  maxUnsettled?: number;
   shutdownTimeoutMs?: number;
   backend?: OutboxBackend;
 }
@@ -286,7 +286,7 @@ function start(setup: Setup): { pipeline: Pipeline; metrics: EngineMetrics; back
     source: { type: 'feed', definition: setup.source.definition, config: {} },
     transforms: (setup.transforms ?? []).map((t) => ({ type: 'fake', definition: t.definition, config: {} })),
     sinks,
-    maxInFlight: setup.maxInFlight ?? 1000,
+    maxUnsettled: setup.maxUnsettled ?? 1000,
     shutdownTimeoutMs: setup.shutdownTimeoutMs ?? 5000,
     deadLetters: { maxAgeMs: 3_600_000, maxCount: 100_000 },
   };
@@ -488,33 +488,33 @@ describe('Pipeline: counters', () => {
 });
 
 describe('Pipeline: backpressure', () => {
-  it('stops reading the source while maxInFlight messages are unsettled', async () => {
+  it('stops reading the source while maxUnsettled messages are unsettled', async () => {
     const source = feedSource();
     source.endless = () => [msg('ok')];
     const sink = recordingSink('stuck');
     sink.block = true;
-    const maxInFlight = 2;
+    const maxUnsettled = 2;
     const maxQueued = 3;
     const { pipeline } = start({
       source,
       sinks: [{ sink, batch: { count: 1 }, maxQueued }],
-      maxInFlight,
+      maxUnsettled,
       shutdownTimeoutMs: 200,
     });
     await waitFor(() => sink.writes > 0, 'the first write');
     // The full state, reached by events (not after a fixed delay a loaded machine may not honour):
-    // the outbox holds maxQueued (acked), maxInFlight more wait to be stored.
+    // the outbox holds maxQueued (acked), maxUnsettled more wait to be stored.
     await waitFor(
-      async () => source.acks.length === maxQueued && (await pipeline.status()).inFlight === maxInFlight,
-      'the outbox full and maxInFlight unsettled',
+      async () => source.acks.length === maxQueued && (await pipeline.status()).inFlight === maxUnsettled,
+      'the outbox full and maxUnsettled unsettled',
     );
     const reads = source.reads;
     // From there no read may start: a pipeline ignoring the bound reads the endless source at once.
     await delay(200);
     expect(source.reads).toBe(reads);
-    // What the outbox holds (its capacity) plus what waits to be stored (maxInFlight), plus the read in progress.
-    expect(reads).toBeLessThanOrEqual(maxQueued + maxInFlight + 1);
-    expect((await pipeline.status()).inFlight).toBe(maxInFlight);
+    // What the outbox holds (its capacity) plus what waits to be stored (maxUnsettled), plus the read in progress.
+    expect(reads).toBeLessThanOrEqual(maxQueued + maxUnsettled + 1);
+    expect((await pipeline.status()).inFlight).toBe(maxUnsettled);
     expect(source.acks).toHaveLength(maxQueued);
   });
 });
