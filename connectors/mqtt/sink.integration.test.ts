@@ -72,6 +72,7 @@ sinkConformance('mqtt (QoS 1, through a TCP proxy)', () => ({
   messages: (values) => values.map((v) => msg({ v })),
   received: async () => conformanceSeen.map((p) => (JSON.parse(p.payload.toString()) as { v: string }).v),
   holdAcceptance: async () => proxy.pause(),
+  heldAnswers: () => proxy.heldAnswers,
   releaseAcceptance: async () => proxy.resume(),
   stopTarget: () => proxy.stop(),
   startTarget: () => proxy.start(),

@@ -43,6 +43,10 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Lets `n` turns of the event loop run (timers due now, I/O, then immediates): no wall-clock wait. */
+const turns = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
 
 async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -363,7 +367,9 @@ describe('Pipeline: ack lineage', () => {
     const backend = newBackend();
     const gate = deferred();
     const add = backend.deadLetters.add.bind(backend.deadLetters);
+    let storing = 0;
     backend.deadLetters.add = async (entries) => {
+      storing++;
       await gate.promise;
       return add(entries);
     };
@@ -375,8 +381,10 @@ describe('Pipeline: ack lineage', () => {
     });
     start({ source, transforms: [rejecter], sinks: [{ sink }], backend });
     const d = source.push([msg('bad')]);
-    await waitFor(() => rejecter.calls.length > 0, 'the transform');
-    await delay(50);
+    // By order of events: the store has begun and waits on the gate; an ack that did not wait for
+    // it would come within these turns (the source's ack is synchronous).
+    await waitFor(() => storing > 0, 'the dead letter being stored');
+    await turns(20);
     expect(source.acksOf(d)).toHaveLength(0);
     gate.resolve();
     await waitFor(() => source.acksOf(d).length > 0, 'the ack');
@@ -509,8 +517,9 @@ describe('Pipeline: backpressure', () => {
       'the outbox full and maxUnsettled unsettled',
     );
     const reads = source.reads;
-    // From there no read may start: a pipeline ignoring the bound reads the endless source at once.
-    await delay(200);
+    // From there no read may start: a pipeline ignoring the bound reads the endless source at once,
+    // within a few turns of the event loop (the source answers each read at once).
+    await turns(50);
     expect(source.reads).toBe(reads);
     // What the outbox holds (its capacity) plus what waits to be stored (maxUnsettled), plus the read in progress.
     expect(reads).toBeLessThanOrEqual(maxQueued + maxUnsettled + 1);
