@@ -135,7 +135,7 @@ export class MqttSink implements Sink {
   }
 
   /**
-   * Publishes with a bounded window (maxInFlight, and the broker's Receive Maximum). Resolves once
+   * Publishes with a bounded window (maxUnacked, and the broker's Receive Maximum). Resolves once
    * every publish is acknowledged (QoS 1/2) or written to the socket (QoS 0). A lost connection
    * rejects the whole write with NotConnectedError: the outbox retries the batch.
    */
@@ -143,7 +143,7 @@ export class MqttSink implements Sink {
     const client = conn.client;
     const window = Math.max(
       1,
-      Math.min(this.config.maxInFlight, client.serverProperties?.receiveMaximum ?? Infinity),
+      Math.min(this.config.maxUnacked, client.serverProperties?.receiveMaximum ?? Infinity),
     );
     const failures: BatchFailure[] = [];
     return new Promise<BatchFailure[]>((resolve, reject) => {

@@ -72,14 +72,14 @@ sourceConformance(
           cleanSession: false,
           clientId: identity,
           payload: 'text',
-          maxInFlight: 10,
+          receiveMaximum: 10,
           batchSize: 4,
         },
         ctx,
       ),
     produce: (identity, values) => publish(`conf/${identity}`, values),
     valueOf: (m: Message) => m.payload as string,
-    maxInFlight: 10,
+    maxUnacked: 10,
   }),
   { redelivers: true },
 );
@@ -217,7 +217,7 @@ describe('mqtt source', () => {
       qos: 1,
       cleanSession: false,
       clientId,
-      maxInFlight: 1000,
+      receiveMaximum: 1000,
       batchSize: 250,
     });
     await connect(s);
@@ -251,9 +251,9 @@ describe('mqtt source', () => {
     await s.close();
   });
 
-  it('stops reading when maxInFlight is reached and resumes on ack (QoS 0, no broker flow control)', async () => {
+  it('stops reading when receiveMaximum is reached and resumes on ack (QoS 0, no broker flow control)', async () => {
     const topic = unique('full');
-    const s = source({ topics: [topic], qos: 0, maxInFlight: 5, batchSize: 5 });
+    const s = source({ topics: [topic], qos: 0, receiveMaximum: 5, batchSize: 5 });
     await connect(s);
     await publish(
       topic,

@@ -71,7 +71,7 @@ export class MqttSource implements Source {
     await this.teardown();
     const { config } = this;
     const inbox = new Inbox({
-      capacity: config.maxInFlight,
+      capacity: config.receiveMaximum,
       maxBatch: config.batchSize,
       budget: this.ctx.memoryBudget,
     });
@@ -79,7 +79,7 @@ export class MqttSource implements Source {
       config.protocolVersion === 5
         ? {
             // The broker sends at most this many unacknowledged QoS 1/2 messages: the inbox never overflows with them.
-            receiveMaximum: config.maxInFlight,
+            receiveMaximum: config.receiveMaximum,
             // The broker does not send larger packets at all (it drops them), so a huge publish costs us nothing.
             maximumPacketSize: maximumPacketSize(config.maxPayloadBytes),
             ...(config.cleanSession

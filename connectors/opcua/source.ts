@@ -74,7 +74,7 @@ export class OpcuaSource implements Source {
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
     const inbox = new Inbox({
-      capacity: this.config.maxInFlight,
+      capacity: this.config.maxQueuedValues,
       maxBatch: this.config.batchSize,
       budget: this.ctx.memoryBudget,
     });

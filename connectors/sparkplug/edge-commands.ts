@@ -92,7 +92,7 @@ export class SparkplugCommandsSource implements Source {
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
     const inbox = new Inbox({
-      capacity: this.config.maxInFlight,
+      capacity: this.config.maxQueuedCommands,
       maxBatch: this.config.batchSize,
       budget: this.ctx.memoryBudget,
     });

@@ -75,7 +75,7 @@ export class SparkplugSource implements Source {
     // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
     this.host = this.newHost();
     const inbox = new Inbox({
-      capacity: config.maxInFlight,
+      capacity: config.maxQueuedMetrics,
       maxBatch: config.batchSize,
       budget: this.ctx.memoryBudget,
     });
