@@ -1,18 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery, Message } from '../../src/sdk/index.js';
-import { freePort } from '../../test/harness/ports.js';
-import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
+import {
+  startMosquitto,
+  startSecureMosquitto,
+  type SecureMosquitto,
+  type ServiceHandle,
+} from '../../test/harness/services.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
 import { readMessages, sourceConformance } from '../../test/conformance/source.js';
 import { mqttSource } from './index.js';
 import { MAX_PACKET_HEADROOM, MqttSource } from './source.js';
 import { mqttSourceConfig } from './spec.js';
-import { createTestCertificates } from '../../test/harness/certificates.js';
 
 let broker: ServiceHandle & { wsPort?: number };
 let publisher: MqttClient;
@@ -444,33 +445,14 @@ describe('mqtt source and MQTT 5 Maximum Packet Size', () => {
 });
 
 describe('mqtt source against a broker with passwords and TLS', () => {
-  let dir: string;
-  let secured: ServiceHandle;
-  let tlsPort: number;
+  let secured: SecureMosquitto;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'passerelle-mqtt-auth-'));
-    chmodSync(dir, 0o755);
-    const passwd = join(dir, 'passwd');
-    execFileSync('mosquitto_passwd', ['-c', '-b', passwd, 'bridge', 's3cret-pass']);
-    createTestCertificates(dir);
-    for (const f of ['passwd', 'server.key', 'server.pem', 'ca.pem']) chmodSync(join(dir, f), 0o644);
-    tlsPort = await freePort();
-    secured = await startMosquitto({
-      extraConfig: [
-        'allow_anonymous false',
-        `password_file ${passwd}`,
-        `listener ${tlsPort} 127.0.0.1`,
-        `cafile ${join(dir, 'ca.pem')}`,
-        `certfile ${join(dir, 'server.pem')}`,
-        `keyfile ${join(dir, 'server.key')}`,
-      ].join('\n'),
-    });
+    secured = await startSecureMosquitto({ bridge: 's3cret-pass' });
   });
 
   afterAll(async () => {
     await secured?.dispose();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function roundTrip(config: Record<string, unknown>): Promise<unknown> {
@@ -512,15 +494,19 @@ describe('mqtt source against a broker with passwords and TLS', () => {
   });
 
   it('connects over mqtts:// with a CA file', async () => {
-    const url = `mqtts://127.0.0.1:${tlsPort}`;
     expect(
-      await roundTrip({ url, username: 'bridge', password: 's3cret-pass', tls: { ca: join(dir, 'ca.pem') } }),
+      await roundTrip({
+        url: secured.tlsUrl,
+        username: 'bridge',
+        password: 's3cret-pass',
+        tls: { ca: secured.ca },
+      }),
     ).toEqual({ secure: true });
   });
 
   it('refuses a server certificate it can not verify', async () => {
     const s = source({
-      url: `mqtts://127.0.0.1:${tlsPort}`,
+      url: secured.tlsUrl,
       username: 'bridge',
       password: 's3cret-pass',
       topics: ['x'],

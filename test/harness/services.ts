@@ -2,10 +2,11 @@
  * Throwaway service instances for tests: each on a free port, with its own temporary folder, so
  * tests never touch the machine's shared Redis or Mosquitto. Debian packages: redis-server, mosquitto.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestCertificates } from './certificates.js';
 import { freePort, waitForPort } from './ports.js';
 
 export interface ServiceHandle {
@@ -158,4 +159,53 @@ export async function startMosquitto(
     'mqtt',
   );
   return { ...handle, wsPort };
+}
+
+export interface SecureMosquitto extends ServiceHandle {
+  /** The TLS listener: `mqtts://127.0.0.1:<tlsPort>`, same users. */
+  tlsUrl: string;
+  tlsPort: number;
+  /** The CA file that signed the server certificate (for 127.0.0.1 and localhost): a client's `tls.ca`. */
+  ca: string;
+}
+
+/**
+ * Mosquitto that refuses anonymous clients, with a password file of `users` (name: password), a
+ * plain listener (`url`) and a TLS one (`tlsUrl`) whose certificate is signed by a throwaway CA.
+ */
+export async function startSecureMosquitto(users: Record<string, string>): Promise<SecureMosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-mosquitto-tls-'));
+  try {
+    // Mosquitto started as root drops to its own user: it must be able to read these.
+    chmodSync(dir, 0o755);
+    const passwd = join(dir, 'passwd');
+    for (const [name, password] of Object.entries(users))
+      execFileSync('mosquitto_passwd', [...(existsSync(passwd) ? [] : ['-c']), '-b', passwd, name, password]);
+    const { ca, cert, key } = createTestCertificates(dir);
+    for (const file of [passwd, ca, cert, key]) chmodSync(file, 0o644);
+    const tlsPort = await freePort();
+    const broker = await startMosquitto({
+      extraConfig: [
+        'allow_anonymous false',
+        `password_file ${passwd}`,
+        `listener ${tlsPort} 127.0.0.1`,
+        `cafile ${ca}`,
+        `certfile ${cert}`,
+        `keyfile ${key}`,
+      ].join('\n'),
+    });
+    return {
+      ...broker,
+      tlsPort,
+      tlsUrl: `mqtts://127.0.0.1:${tlsPort}`,
+      ca,
+      dispose: async () => {
+        await broker.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
