@@ -11,6 +11,7 @@ import {
 } from '../../test/harness/services.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
 import { readMessages, sourceConformance } from '../../test/conformance/source.js';
+import { startRefusingBroker } from '../../test/harness/refusing-broker.js';
 import { mqttSource } from './index.js';
 import { MAX_PACKET_HEADROOM, MqttSource } from './source.js';
 import { mqttSourceConfig } from './spec.js';
@@ -40,7 +41,7 @@ function source(config: Record<string, unknown>, ctx: FakeContext = createFakeCo
 
 /** The mqtt.js client inside a source, to watch the packets on the wire. */
 function clientOf(s: MqttSource): MqttClient {
-  return (s as unknown as { conn: { client: MqttClient } }).conn.client;
+  return (s as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client;
 }
 
 function sent(s: MqttSource): Packet[] {
@@ -567,31 +568,21 @@ describe('mqtt source reconnection', () => {
 
 describe('mqtt source and a refused subscription', () => {
   it('fails connect() with a readable error (Aedes broker refusing the filter, MQTT 3.1.1)', async () => {
-    // Mosquitto grants every subscription and filters on delivery; Aedes can refuse one.
-    const { Aedes } = await import('aedes');
-    const { createServer } = await import('node:net');
-    const aedes = await Aedes.createBroker({
-      // A null subscription is a SUBACK failure code (0x80); an error would close the connection.
-      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('forbidden/') ? null : sub),
-    });
-    const server = createServer(aedes.handle);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const refusing = await startRefusingBroker('forbidden/');
     try {
       const s = source({
-        url: `mqtt://127.0.0.1:${port}`,
+        url: refusing.url,
         protocolVersion: 4,
         topics: ['ok/x', 'forbidden/x'],
       });
       await expect(connect(s)).rejects.toThrow(
         /^the broker refused the subscription to ok\/x, forbidden\/x: Subscribe error: Unspecified error$/,
       );
-      const ok = source({ url: `mqtt://127.0.0.1:${port}`, protocolVersion: 4, topics: ['ok/x'] });
+      const ok = source({ url: refusing.url, protocolVersion: 4, topics: ['ok/x'] });
       await connect(ok);
       await ok.close();
     } finally {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      server.close();
+      await refusing.close();
     }
   });
 });
