@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FatalError,
@@ -12,6 +15,7 @@ import {
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
 import { runReaderConformance } from '../../test/conformance/run-reader.js';
 import { startInfluxDB, type InfluxDBHandle } from '../../test/harness/influxdb.js';
+import { createTestCertificates } from '../../test/harness/certificates.js';
 import { freePort } from '../../test/harness/ports.js';
 import { influxdbSource } from './index.js';
 import { influxdbSourceSpec, influxdbSourceConfig } from './source-spec.js';
@@ -252,6 +256,82 @@ describe('influxdb source (InfluxQL on 1.x)', () => {
     await none.connect(signal());
     expect(await readAll(none, run(T0, T0 + HOUR)).catch((e: unknown) => e)).toBeInstanceOf(FatalError);
   });
+
+  it('queries over TLS trusting the configured CA, and refuses a server it can not verify', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passerelle-influx-source-tls-'));
+    createTestCertificates(dir);
+    const tls = await startInfluxDB({
+      tls: {
+        certificate: join(dir, 'server.pem'),
+        privateKey: join(dir, 'server.key'),
+        ca: join(dir, 'ca.pem'),
+      },
+    });
+    try {
+      await tls.query(`CREATE DATABASE ${DB}`);
+      const r = reader({ url: tls.url, tls: { ca: join(dir, 'ca.pem') }, query: 'SHOW MEASUREMENTS' });
+      await r.connect(signal());
+      // An empty database: no batch, no error.
+      expect(await readAll(r, run(T0, T0 + HOUR))).toEqual([]);
+      const untrusted = reader({ url: tls.url, query: 'SHOW MEASUREMENTS' });
+      const error = await untrusted.connect(signal()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotConnectedError);
+      expect((error as Error).message).toMatch(/certificate/i);
+      const insecure = reader({ url: tls.url, tls: { rejectUnauthorized: false }, query: 'SHOW DATABASES' });
+      await insecure.connect(signal());
+      const rows = (await readAll(insecure, run(T0, T0 + HOUR))).flat();
+      expect(rows.map((m) => (m.payload as { fields: { name: string } }).fields.name)).toContain(DB);
+      // No time column: timed at the window's start, `time` null.
+      expect(rows[0]!.time).toBe(T0);
+      expect((rows[0]!.payload as { time: unknown }).time).toBeNull();
+    } finally {
+      await tls.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('times out a silent InfluxDB, but not a pipeline that is slow to take batches', async () => {
+    // A server that sends the head of an answer, then nothing.
+    const server: Server = createServer((req, res) => {
+      if (req.url === '/ping') return void res.writeHead(204).end();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,2]');
+    });
+    const p = await freePort();
+    await new Promise<void>((resolve) => server.listen(p, '127.0.0.1', resolve));
+    try {
+      const r = reader({ url: `http://127.0.0.1:${p}`, query: WINDOWED, timeout: '300ms' });
+      await r.connect(signal());
+      const error = await readAll(r, run(T0, T0 + HOUR)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RetryableError);
+      expect((error as Error).message).toMatch(/no answer within 300 ms/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // The real one, with an answer larger than the socket buffers (InfluxDB must wait for the
+    // reader) and a pipeline that holds batches longer than the timeout.
+    const text = 'x'.repeat(200);
+    const lines = Array.from(
+      { length: 20_000 },
+      (_, i) => `bulk s="${text}",i=${i}i ${ns(T0 + 4 * HOUR, BigInt(i))}`,
+    );
+    for (let i = 0; i < lines.length; i += 5000) await write(influx, lines.slice(i, i + 5000));
+    const slow = reader({
+      query: 'SELECT * FROM bulk WHERE time >= {{ window.start }} AND time < {{ window.end }}',
+      timeout: '200ms',
+      chunkSize: 1000,
+      batchSize: 2000,
+    });
+    await slow.connect(signal());
+    let rows = 0;
+    let held = 0;
+    for await (const batch of slow.read(run(T0 + 4 * HOUR, T0 + 5 * HOUR), signal())) {
+      rows += batch.length;
+      if (held++ < 3) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(rows).toBe(20_000);
+  }, 60_000);
 
   it('is not connected while nothing listens, and retries on 5xx', async () => {
     const port = await freePort();
