@@ -82,6 +82,16 @@ export default tseslint.config(
     },
   },
   {
+    // Ticks of scheduled pipelines are BullMQ job schedulers (docs/scheduling.md).
+    files: ['src/engine/schedule/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/connectors/**'], message: 'The engine never imports connectors.' }] },
+      ],
+    },
+  },
+  {
     files: [
       'src/sdk/**/*.ts',
       'src/config/**/*.ts',

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineMetrics } from '../src/engine/metrics.js';
+import { ScheduleMetrics } from '../src/engine/schedule/metrics.js';
 
 const root = new URL('../', import.meta.url).pathname;
 const grafana = join(root, 'deploy/grafana');
@@ -101,6 +102,10 @@ describe('Grafana dashboard and Prometheus alerts', () => {
     const metrics = new EngineMetrics(registry);
     metrics.received.inc({ pipeline: 'p' }, 3);
     metrics.deliveryLatency.observe({ pipeline: 'p', sink: 'sinks[0]' }, 0.01);
+    const schedule = new ScheduleMetrics(registry);
+    schedule.runs.inc({ pipeline: 'p', outcome: 'completed' });
+    schedule.duration.observe({ pipeline: 'p' }, 2);
+    schedule.lastSuccess.set({ pipeline: 'p' }, 1_796_468_400);
     const check = spawnSync('promtool', ['check', 'metrics'], {
       input: await registry.metrics(),
       encoding: 'utf8',

@@ -481,3 +481,80 @@ describe('record time', () => {
     expect(buildRecord(parseEvent(v3, { event: 'up' }, 999.9995), config(), noCounters).time).toBe(1000);
   });
 });
+
+// Every event type in every format, field by field: v3 and v4 share one parser whose differences
+// are data (issue 21), and this pins what each format gives.
+describe('one parser for v3 and v4: every event type, every format', () => {
+  const v3base = { ...fx.v3Status(), margin: undefined, batteryLevel: undefined };
+  /** The v3 `json` marshaler (protobuf JSON mapping): EUIs and devAddr in base64. */
+  const asV3Json = (body: Record<string, unknown>) => ({
+    ...body,
+    devEUI: Buffer.from(String(body.devEUI), 'hex').toString('base64'),
+    ...(body.gatewayID ? { gatewayID: Buffer.from(String(body.gatewayID), 'hex').toString('base64') } : {}),
+    ...(body.devAddr ? { devAddr: Buffer.from(String(body.devAddr), 'hex').toString('base64') } : {}),
+  });
+  const v3: [string, Record<string, unknown>][] = [
+    ['join', { ...v3base, devAddr: '00513942' }],
+    ['status', fx.v3Status()],
+    ['ack', { ...v3base, acknowledged: true, fCnt: 7 }],
+    ['txack', { ...v3base, gatewayID: '0303030303030303', fCnt: 8 }],
+    ['error', fx.v3Error()],
+    ['error', { ...fx.v3Error(), fCnt: undefined }],
+    [
+      'location',
+      {
+        ...v3base,
+        location: {
+          latitude: 48.1,
+          longitude: 11.5,
+          altitude: 520,
+          source: 'GEO_RESOLVER_TDOA',
+          accuracy: 20,
+        },
+      },
+    ],
+    [
+      'integration',
+      { ...v3base, integrationName: 'loracloud', eventType: 'modem_UplinkResponse', object: { a: 1 } },
+    ],
+    ['up', fx.v3JsonV3Up()],
+  ];
+  const v4: [string, Record<string, unknown>][] = [
+    ['join', fx.v4Join()],
+    ['status', fx.v4Status()],
+    ['ack', fx.v4Ack()],
+    ['txack', fx.v4Txack()],
+    ['log', fx.v4Log()],
+    ['location', fx.v4Location()],
+    ['integration', { ...fx.v4Status(), integrationName: 'loracloud', eventType: 'x', object: { b: 2 } }],
+    ['up', fx.v4Up()],
+  ];
+  const records = (list: [string, Record<string, unknown>][], map = (b: Record<string, unknown>) => b) =>
+    list.map(([event, body]) => {
+      const e = parseEvent(map(body), { event }, Date.UTC(2024, 6, 18, 9, 40, 2, 113));
+      const record: Record<string, unknown> = {
+        key: dedupKey(e),
+        ...buildRecord(e, config({ decoder: 'cayenne-lpp' }), noCounters).payload,
+      };
+      return record;
+    });
+
+  it('v4 JSON', () => {
+    expect(records(v4)).toMatchSnapshot();
+  });
+
+  it('v3 json_v3', () => {
+    expect(records(v3)).toMatchSnapshot();
+  });
+
+  it('v3 json: the same records as json_v3 but for the format', () => {
+    const json = records(
+      v3.filter(([event]) => event !== 'up'),
+      asV3Json,
+    );
+    const jsonV3 = records(v3.filter(([event]) => event !== 'up'));
+    expect(json.map((r) => r.format)).toEqual(json.map(() => 'v3-json'));
+    expect(json.map((r) => ({ ...r, format: 'v3-json_v3' }))).toEqual(jsonV3);
+    expect(records([['up', fx.v3JsonUp()]])).toMatchSnapshot();
+  });
+});

@@ -227,11 +227,9 @@ export function parseEvent(
   if (!isObject(body)) throw new EventError(`an event is a JSON object, got ${typeName(body)}`);
   const event = eventOf(topic.event);
   if (!event) throw new EventError(`unknown event type "${topic.event}"`);
-  const format = detectFormat(body);
-  const parsed =
-    format === 'v4'
-      ? parseV4(new Reader(body, ''), event, receivedAt, protobuf ? 'v4-protobuf' : 'v4')
-      : parseV3(new Reader(body, ''), event, format, receivedAt);
+  const detected = detectFormat(body);
+  const format = detected === 'v4' && protobuf ? 'v4-protobuf' : detected;
+  const parsed = parseWith(DIALECTS[format], new Reader(body, ''), event, format, receivedAt);
   if (topic.devEui !== undefined && topic.devEui.toLowerCase() !== parsed.devEui)
     throw new EventError(`the topic names device ${topic.devEui} but the event is about ${parsed.devEui}`);
   return parsed;
@@ -284,115 +282,67 @@ function bestGateway(gateways: Gateway[]): Gateway | null {
   return best;
 }
 
-function v4Device(r: Reader, event: ChirpstackEvent, receivedAt: number, format: EventFormat): DeviceFields {
-  const info = r.obj_('deviceInfo') as Reader;
-  const eui = info.requiredStr('devEui');
-  if (!HEX_EUI.test(eui)) throw new EventError(`deviceInfo.devEui "${clip(eui)}" is not 16 hex characters`);
-  return {
-    event,
-    format,
-    time: isoTime(r.str('time'), 'time', receivedAt),
-    deduplicationId: r.str('deduplicationId'),
-    devEui: eui.toLowerCase(),
-    deviceName: info.str('deviceName'),
-    applicationId: info.str('applicationId'),
-    applicationName: info.str('applicationName'),
-    tenantId: info.str('tenantId'),
-    tenantName: info.str('tenantName'),
-    deviceProfileId: info.str('deviceProfileId'),
-    deviceProfileName: info.str('deviceProfileName'),
-    tags: info.tags('tags'),
-  };
+/**
+ * What differs between the formats, as data: field names, how EUIs and device addresses are
+ * written, where the device fields live. One parser (`parseWith`) reads every format through it.
+ */
+interface Dialect {
+  /** The device fields: v4 nests them in deviceInfo, v3 has them at the top level. */
+  device(r: Reader, event: ChirpstackEvent, format: EventFormat, receivedAt: number): DeviceFields;
+  /** Field names: `gatewayId`/`gatewayID`, `snr`/`loRaSNR`, `confirmed`/`confirmedUplink`, `fCntDown`/`fCnt`. */
+  keys: { gatewayId: string; snr: string; confirmed: string; fCntDown: string };
+  /** A gateway EUI as written in this format, as 16 lower-case hex characters (v4: as it is). */
+  gatewayEui(value: string, what: string): string;
+  devAddr(value: string | null): string | null;
+  /** v4 events name the downlink (queue item id, downlink id); v3 events do not. */
+  downlinkIds: boolean;
+  lora(tx: Reader | null): Reader | null;
+  /** Hz per unit of the bandwidth field: 1 (v4, Hz) or 1,000 (v3, kHz). */
+  bandwidthScale: number;
+  /** The data rate when the event has none: 0 (v4 omits zero values) or the txInfo's (v3). */
+  defaultDr(tx: Reader | null): number | null;
+  /** ChirpStack's decoded object, unchecked. */
+  object(r: Reader): unknown;
+  log(r: Reader): Record<string, unknown>;
 }
 
-function parseV4(r: Reader, event: ChirpstackEvent, receivedAt: number, format: EventFormat): ParsedEvent {
-  const device = v4Device(r, event, receivedAt, format);
-  if (event === 'up') {
-    // Nested gateway messages omit zero values (ChirpStack >= 4.1 emits only top-level defaults): missing is 0.
-    const gateways = r.list('rxInfo').map((g) => {
-      const gw: Gateway = {
-        id: g.requiredStr('gatewayId'),
-        rssi: g.num('rssi') ?? 0,
-        snr: g.num('snr') ?? 0,
-        location: location(g.obj_('location')),
-      };
-      return gw;
-    });
-    const tx = r.obj_('txInfo');
-    const lora = tx?.obj_('modulation')?.obj_('lora') ?? null;
-    const object = r.raw('object');
-    if (object !== undefined && object !== null && !isObject(object))
-      throw new EventError(`object must be an object, got ${typeName(object)}`);
-    const data = r.str('data');
+const V4: Dialect = {
+  device: (r, event, format, receivedAt) => {
+    const info = r.obj_('deviceInfo') as Reader;
+    const eui = info.requiredStr('devEui');
+    if (!HEX_EUI.test(eui)) throw new EventError(`deviceInfo.devEui "${clip(eui)}" is not 16 hex characters`);
     return {
-      ...device,
-      event: 'up',
-      uplink: {
-        devAddr: r.str('devAddr'),
-        fPort: r.num('fPort') ?? 0,
-        fCnt: r.num('fCnt') ?? 0,
-        confirmed: r.bool('confirmed') ?? false,
-        adr: r.bool('adr') ?? false,
-        dr: r.num('dr') ?? 0,
-        frequency: tx?.num('frequency') ?? null,
-        spreadingFactor: lora?.num('spreadingFactor') ?? null,
-        bandwidth: lora?.num('bandwidth') ?? null,
-        gateway: bestGateway(gateways),
-        gatewayCount: gateways.length,
-        bytes: data === null ? Buffer.alloc(0) : decodeBase64(data, 'data'),
-        object: (object as Record<string, unknown> | undefined) ?? null,
-      },
+      event,
+      format,
+      time: isoTime(r.str('time'), 'time', receivedAt),
+      deduplicationId: r.str('deduplicationId'),
+      devEui: eui.toLowerCase(),
+      deviceName: info.str('deviceName'),
+      applicationId: info.str('applicationId'),
+      applicationName: info.str('applicationName'),
+      tenantId: info.str('tenantId'),
+      tenantName: info.str('tenantName'),
+      deviceProfileId: info.str('deviceProfileId'),
+      deviceProfileName: info.str('deviceProfileName'),
+      tags: info.tags('tags'),
     };
-  }
-  return { ...device, fields: v4Fields(r, event) };
-}
-
-function v4Fields(r: Reader, event: ChirpstackEvent): Record<string, unknown> {
-  switch (event) {
-    case 'join':
-      return { devAddr: r.str('devAddr') };
-    case 'status':
-      return {
-        margin: r.num('margin') ?? 0,
-        externalPowerSource: r.bool('externalPowerSource') ?? false,
-        batteryLevelUnavailable: r.bool('batteryLevelUnavailable') ?? false,
-        batteryLevel: r.num('batteryLevel') ?? 0,
-      };
-    case 'ack':
-      return {
-        queueItemId: r.str('queueItemId'),
-        acknowledged: r.bool('acknowledged') ?? false,
-        fCntDown: r.num('fCntDown') ?? 0,
-      };
-    case 'txack':
-      return {
-        downlinkId: r.num('downlinkId'),
-        queueItemId: r.str('queueItemId'),
-        fCntDown: r.num('fCntDown') ?? 0,
-        gatewayId: r.str('gatewayId'),
-      };
-    case 'log':
-      return {
-        level: r.str('level') ?? 'INFO',
-        code: r.str('code') ?? 'UNKNOWN',
-        description: r.str('description') ?? '',
-        context: r.tags('context'),
-      };
-    case 'location': {
-      const loc = location(r.obj_('location'));
-      if (!loc) throw new EventError('location is missing or empty (no latitude and longitude)');
-      return { location: loc };
-    }
-    case 'integration':
-      return {
-        integrationName: r.str('integrationName'),
-        eventType: r.str('eventType'),
-        object: r.raw('object') ?? null,
-      };
-    case 'up':
-      return {};
-  }
-}
+  },
+  keys: { gatewayId: 'gatewayId', snr: 'snr', confirmed: 'confirmed', fCntDown: 'fCntDown' },
+  gatewayEui: (value) => value,
+  devAddr: (value) => value,
+  downlinkIds: true,
+  lora: (tx) => tx?.obj_('modulation')?.obj_('lora') ?? null,
+  bandwidthScale: 1,
+  // Nested gateway messages omit zero values (ChirpStack >= 4.1 emits only top-level defaults): missing is 0.
+  defaultDr: () => 0,
+  object: (r) => r.raw('object'),
+  log: (r) => ({
+    level: r.str('level') ?? 'INFO',
+    code: r.str('code') ?? 'UNKNOWN',
+    description: r.str('description') ?? '',
+    context: r.tags('context'),
+  }),
+};
 
 function euiOf(value: string, format: EventFormat, what: string): string {
   if (format === 'v3-json_v3') {
@@ -404,86 +354,117 @@ function euiOf(value: string, format: EventFormat, what: string): string {
   return bytes.toString('hex');
 }
 
-/** v3 json: `devAddr` is base64 bytes; json_v3: hex. */
-function devAddrOf(value: string | null, format: EventFormat): string | null {
-  if (value === null) return null;
-  return format === 'v3-json' ? decodeBase64(value, 'devAddr').toString('hex') : value.toLowerCase();
-}
-
-function parseV3(r: Reader, event: ChirpstackEvent, format: EventFormat, receivedAt: number): ParsedEvent {
-  const rx = r.list('rxInfo');
-  const device: DeviceFields = {
-    event,
-    format,
-    time: isoTime(r.str('publishedAt') ?? rx[0]?.str('time') ?? null, 'time', receivedAt),
-    deduplicationId: null,
-    devEui: euiOf(r.requiredStr('devEUI'), format, 'devEUI'),
-    deviceName: r.str('deviceName'),
-    applicationId: r.has('applicationID') ? String(r.raw('applicationID')) : null,
-    applicationName: r.str('applicationName'),
-    tenantId: null,
-    tenantName: null,
-    // json_v3 says deviceProfileUUID (models.go), the v3 json marshaler deviceProfileID.
-    deviceProfileId: r.str('deviceProfileUUID') ?? r.str('deviceProfileID'),
-    deviceProfileName: r.str('deviceProfileName'),
-    tags: r.tags('tags'),
-  };
-  if (event === 'up') {
-    const gateways = rx.map((g) => {
-      const gw: Gateway = {
-        id: euiOf(g.requiredStr('gatewayID'), format, 'rxInfo.gatewayID'),
-        rssi: g.num('rssi') ?? 0,
-        snr: g.num('loRaSNR') ?? 0,
-        location: location(g.obj_('location')),
-      };
-      return gw;
-    });
-    const tx = r.obj_('txInfo');
-    const lora = tx?.obj_('loRaModulationInfo') ?? null;
-    let object: unknown = null;
-    if (format === 'v3-json') {
+/** v3 `json_v3` (hex EUIs and devAddr, `object`) or `json` (base64 EUIs and devAddr, `objectJSON` text). */
+function v3(format: 'v3-json_v3' | 'v3-json'): Dialect {
+  return {
+    device: (r, event, _format, receivedAt) => ({
+      event,
+      format,
+      time: isoTime(r.str('publishedAt') ?? r.list('rxInfo')[0]?.str('time') ?? null, 'time', receivedAt),
+      deduplicationId: null,
+      devEui: euiOf(r.requiredStr('devEUI'), format, 'devEUI'),
+      deviceName: r.str('deviceName'),
+      applicationId: r.has('applicationID') ? String(r.raw('applicationID')) : null,
+      applicationName: r.str('applicationName'),
+      tenantId: null,
+      tenantName: null,
+      // json_v3 says deviceProfileUUID (models.go), the v3 json marshaler deviceProfileID.
+      deviceProfileId: r.str('deviceProfileUUID') ?? r.str('deviceProfileID'),
+      deviceProfileName: r.str('deviceProfileName'),
+      tags: r.tags('tags'),
+    }),
+    keys: { gatewayId: 'gatewayID', snr: 'loRaSNR', confirmed: 'confirmedUplink', fCntDown: 'fCnt' },
+    gatewayEui: (value, what) => euiOf(value, format, what),
+    devAddr: (value) =>
+      value === null
+        ? null
+        : format === 'v3-json'
+          ? decodeBase64(value, 'devAddr').toString('hex')
+          : value.toLowerCase(),
+    downlinkIds: false,
+    lora: (tx) => tx?.obj_('loRaModulationInfo') ?? null,
+    bandwidthScale: 1000,
+    defaultDr: (tx) => tx?.num('dr') ?? null,
+    object: (r) => {
+      if (format !== 'v3-json') return r.raw('object');
       const text = r.str('objectJSON');
-      if (text) {
-        try {
-          object = JSON.parse(text);
-        } catch {
-          throw new EventError(`objectJSON is not valid JSON: "${clip(text)}"`);
-        }
+      if (!text) return null;
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new EventError(`objectJSON is not valid JSON: "${clip(text)}"`);
       }
-    } else {
-      object = r.raw('object') ?? null;
-    }
-    if (object !== null && !isObject(object))
-      throw new EventError(`object must be an object, got ${typeName(object)}`);
-    const data = r.str('data');
-    const bandwidthKhz = lora?.num('bandwidth') ?? null;
-    return {
-      ...device,
-      event: 'up',
-      uplink: {
-        devAddr: devAddrOf(r.str('devAddr'), format),
-        fPort: r.num('fPort') ?? 0,
-        fCnt: r.num('fCnt') ?? 0,
-        confirmed: r.bool('confirmedUplink') ?? false,
-        adr: r.bool('adr') ?? false,
-        dr: r.num('dr') ?? tx?.num('dr') ?? null,
-        frequency: tx?.num('frequency') ?? null,
-        spreadingFactor: lora?.num('spreadingFactor') ?? null,
-        bandwidth: bandwidthKhz === null ? null : bandwidthKhz * 1000,
-        gateway: bestGateway(gateways),
-        gatewayCount: gateways.length,
-        bytes: data === null ? Buffer.alloc(0) : decodeBase64(data, 'data'),
-        object: object as Record<string, unknown> | null,
-      },
-    };
-  }
-  return { ...device, fields: v3Fields(r, event, format) };
+    },
+    // v3 `error` events: type (e.g. UPLINK_CODEC), error text, and the frame counter of the
+    // uplink it is about (left out by the marshalers when 0 or not about an uplink: null).
+    log: (r) => ({
+      level: 'ERROR',
+      code: r.str('type') ?? 'UNKNOWN',
+      description: r.str('error') ?? '',
+      context: {},
+      fCnt: r.num('fCnt'),
+    }),
+  };
 }
 
-function v3Fields(r: Reader, event: ChirpstackEvent, format: EventFormat): Record<string, unknown> {
+const DIALECTS: Record<EventFormat, Dialect> = {
+  v4: V4,
+  'v4-protobuf': V4,
+  'v3-json_v3': v3('v3-json_v3'),
+  'v3-json': v3('v3-json'),
+};
+
+function parseWith(
+  d: Dialect,
+  r: Reader,
+  event: ChirpstackEvent,
+  format: EventFormat,
+  receivedAt: number,
+): ParsedEvent {
+  const device = d.device(r, event, format, receivedAt);
+  if (event !== 'up') return { ...device, fields: eventFields(d, r, event) };
+  const { gatewayId, snr, confirmed } = d.keys;
+  const gateways = r.list('rxInfo').map((g) => {
+    const gw: Gateway = {
+      id: d.gatewayEui(g.requiredStr(gatewayId), `rxInfo.${gatewayId}`),
+      rssi: g.num('rssi') ?? 0,
+      snr: g.num(snr) ?? 0,
+      location: location(g.obj_('location')),
+    };
+    return gw;
+  });
+  const tx = r.obj_('txInfo');
+  const lora = d.lora(tx);
+  const object = d.object(r) ?? null;
+  if (object !== null && !isObject(object))
+    throw new EventError(`object must be an object, got ${typeName(object)}`);
+  const data = r.str('data');
+  const bandwidth = lora?.num('bandwidth') ?? null;
+  return {
+    ...device,
+    event: 'up',
+    uplink: {
+      devAddr: d.devAddr(r.str('devAddr')),
+      fPort: r.num('fPort') ?? 0,
+      fCnt: r.num('fCnt') ?? 0,
+      confirmed: r.bool(confirmed) ?? false,
+      adr: r.bool('adr') ?? false,
+      dr: r.num('dr') ?? d.defaultDr(tx),
+      frequency: tx?.num('frequency') ?? null,
+      spreadingFactor: lora?.num('spreadingFactor') ?? null,
+      bandwidth: bandwidth === null ? null : bandwidth * d.bandwidthScale,
+      gateway: bestGateway(gateways),
+      gatewayCount: gateways.length,
+      bytes: data === null ? Buffer.alloc(0) : decodeBase64(data, 'data'),
+      object: object as Record<string, unknown> | null,
+    },
+  };
+}
+
+function eventFields(d: Dialect, r: Reader, event: ChirpstackEvent): Record<string, unknown> {
   switch (event) {
     case 'join':
-      return { devAddr: devAddrOf(r.str('devAddr'), format) };
+      return { devAddr: d.devAddr(r.str('devAddr')) };
     case 'status':
       return {
         margin: r.num('margin') ?? 0,
@@ -493,29 +474,21 @@ function v3Fields(r: Reader, event: ChirpstackEvent, format: EventFormat): Recor
       };
     case 'ack':
       return {
-        queueItemId: null,
+        queueItemId: d.downlinkIds ? r.str('queueItemId') : null,
         acknowledged: r.bool('acknowledged') ?? false,
-        fCntDown: r.num('fCnt') ?? 0,
+        fCntDown: r.num(d.keys.fCntDown) ?? 0,
       };
     case 'txack': {
-      const gw = r.str('gatewayID');
+      const gw = r.str(d.keys.gatewayId);
       return {
-        downlinkId: null,
-        queueItemId: null,
-        fCntDown: r.num('fCnt') ?? 0,
-        gatewayId: gw === null ? null : euiOf(gw, format, 'gatewayID'),
+        downlinkId: d.downlinkIds ? r.num('downlinkId') : null,
+        queueItemId: d.downlinkIds ? r.str('queueItemId') : null,
+        fCntDown: r.num(d.keys.fCntDown) ?? 0,
+        gatewayId: gw === null ? null : d.gatewayEui(gw, d.keys.gatewayId),
       };
     }
     case 'log':
-      // v3 `error` events: type (e.g. UPLINK_CODEC), error text, and the frame counter of the
-      // uplink it is about (left out by the marshalers when 0 or not about an uplink: null).
-      return {
-        level: 'ERROR',
-        code: r.str('type') ?? 'UNKNOWN',
-        description: r.str('error') ?? '',
-        context: {},
-        fCnt: r.num('fCnt'),
-      };
+      return d.log(r);
     case 'location': {
       const loc = location(r.obj_('location'));
       if (!loc) throw new EventError('location is missing or empty (no latitude and longitude)');

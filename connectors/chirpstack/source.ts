@@ -207,10 +207,13 @@ export class ChirpstackSource implements Source {
       delivery.ack();
       return undefined;
     }
+    // Only the ack is kept: the MQTT messages' payloads are views into the socket's read buffers
+    // (64 KB each), which would stay pinned until the records are stored.
+    const ack = delivery.ack;
     return createDelivery(records, (error) => {
       // Not stored: the broker sends these events again, so they must not count as seen.
       if (error) rollback();
-      delivery.ack(error);
+      ack(error);
     });
   }
 

@@ -55,6 +55,21 @@ export interface RunningSimulator {
   close(): Promise<void>;
 }
 
+/**
+ * The load slices a timer callback runs, `[from, to)`, counted from the start: every slice whose
+ * time has come, so a late callback catches up and each item still changes once per interval.
+ * After a stall longer than one interval, only the last `slices` (each item once, not a burst).
+ */
+export function dueSlices(
+  done: number,
+  elapsedMs: number,
+  sliceMs: number,
+  slices: number,
+): { from: number; to: number } {
+  const to = Math.max(done, Math.floor(elapsedMs / sliceMs));
+  return { from: Math.max(done, to - slices), to };
+}
+
 /** A value that wanders between bounds like a sensor: a slow sine plus noise. */
 function wave(t: number, min: number, max: number, periodS: number, phase = 0): number {
   const mid = (min + max) / 2;
@@ -287,22 +302,26 @@ export async function startOpcuaSimulator(options: SimulatorOptions): Promise<Ru
   const timers: NodeJS.Timeout[] = [setInterval(tick, interval)];
   if (load.length > 0) {
     // Ten slices per interval: each item changes once per interval, the server's load stays even.
+    // Driven by the clock, not by the count of timer callbacks: a callback that comes late (a busy
+    // machine, a long GC) catches up on the slices it missed, so the rate stays items per interval.
     const slices = 10;
-    let slice = 0;
+    const sliceMs = interval / slices;
+    let done = 0;
     let seq = 0;
-    timers.push(
-      setInterval(() => {
+    const loadTick = (): void => {
+      const due = dueSlices(done, Date.now() - started, sliceMs, slices);
+      for (done = due.from; done < due.to; done++) {
         const now = new Date();
         seq++;
-        for (let i = slice; i < load.length; i += slices)
+        for (let i = done % slices; i < load.length; i += slices)
           load[i]!.setValueFromSource(
             new Variant({ dataType: DataType.Double, value: seq }),
             StatusCodes.Good,
             now,
           );
-        slice = (slice + 1) % slices;
-      }, interval / slices),
-    );
+      }
+    };
+    timers.push(setInterval(loadTick, sliceMs));
   }
   addressSpace.registerShutdownTask(() => timers.forEach((t) => clearInterval(t)));
   await server.start();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtinRegistry } from '../registry/index.js';
+import { builtinRegistry, type Registry } from '../registry/index.js';
 import { main } from './main.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'passerelle-caveats-'));
@@ -58,5 +58,51 @@ describe('passerelle validate: where InfluxDB may merge points', () => {
       '  influxdb: precision ms is coarser than the message time (microseconds): messages of one series received in the same millisecond are one point in InfluxDB',
     );
     expect((await validate('    precision: ns\n')).stdout.split('\n').length).toBe(2);
+  });
+});
+
+describe('passerelle validate: a schedule without Redis', () => {
+  // The simulator as a source that can be read on a tick (the built-in one gains it with issue 22).
+  const registry: Registry = {
+    ...builtinRegistry,
+    sources: builtinRegistry.sources.map((s) =>
+      s.type === 'simulator' ? { ...s, readModes: ['stream', 'tick'] as const } : s,
+    ),
+  };
+  const file = join(tmp, 'scheduled.yaml');
+  writeFileSync(
+    file,
+    `name: shift-counters
+schedule: { cron: '0 6,14,22 * * *', timeZone: Europe/Paris }
+source: { type: simulator }
+sinks: [{ type: log }]
+`,
+  );
+  async function run(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const code = await main(['validate', file], {
+      registry,
+      env,
+      stdout: (s) => (stdout += s),
+      stderr: (s) => (stderr += s),
+    });
+    return { code, stdout, stderr };
+  }
+
+  it('says what running the schedule in one process loses', async () => {
+    const { code, stdout, stderr } = await run({});
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.split('\n').slice(1)).toEqual([
+      '  schedule: no Redis (--redis or PASSERELLE_REDIS_URL): the schedule runs in this process only. Ticks due while it is down are not known (not run, not counted, whatever `missed` says), and two processes with this pipeline would both run every tick.',
+      '',
+    ]);
+  });
+
+  it('says nothing of it with Redis', async () => {
+    const { stdout } = await run({ PASSERELLE_REDIS_URL: 'redis://redis:6379' });
+    expect(stdout).not.toContain('schedule:');
+    expect(stdout.split('\n')).toHaveLength(2);
   });
 });

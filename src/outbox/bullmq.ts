@@ -30,11 +30,14 @@ const JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'fixed', delay: 1000 },
 };
 
-/** Queue names allow no `:`; escaping keeps distinct (pipeline, sink) pairs distinct. */
+/** Queue names allow no `:`; escaping keeps distinct names distinct. */
+export function escapeQueuePart(s: string): string {
+  return s.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.codePointAt(0)?.toString(16)}_`);
+}
+
+/** The outbox queue of a (pipeline, sink) pair. */
 export function queueName(pipeline: string, sink: string): string {
-  const esc = (s: string): string =>
-    s.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.codePointAt(0)?.toString(16)}_`);
-  return `passerelle.${esc(pipeline)}.${esc(sink)}`;
+  return `passerelle.${escapeQueuePart(pipeline)}.${escapeQueuePart(sink)}`;
 }
 
 export interface BullmqShared {

@@ -3,6 +3,7 @@ import { redact } from '../../sdk/index.js';
 import { effectiveDelivery, formatDeliveryCaveats, formatDeliveryLine } from '../../config/delivery.js';
 import { formatIssue } from '../../config/issues.js';
 import { loadPipelineFiles } from '../../config/load.js';
+import { scheduleCaveats } from '../../engine/schedule/caveats.js';
 import type { CliDeps } from '../deps.js';
 
 export function register(program: Command, deps: CliDeps): void {
@@ -30,6 +31,8 @@ export function register(program: Command, deps: CliDeps): void {
         const report = effectiveDelivery(pipeline, deps.registry);
         deps.stdout(`${redact(formatDeliveryLine(pipeline, report))}\n`);
         for (const caveat of formatDeliveryCaveats(report)) deps.stdout(`${redact(caveat)}\n`);
+        for (const caveat of scheduleCaveats(pipeline.schedule, deps.env.PASSERELLE_REDIS_URL))
+          deps.stdout(`${caveat}\n`);
       }
       if (result.issues.length > 0) {
         deps.stderr(`${result.issues.length} problem${result.issues.length === 1 ? '' : 's'} found\n`);

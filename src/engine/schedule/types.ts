@@ -1,5 +1,6 @@
 import type { Logger, RunOutput, RunWindow } from '../../sdk/index.js';
 import type { ScheduleOptions } from '../../config/pipeline-schema.js';
+import type { ScheduleMetrics } from './metrics.js';
 
 /*
  * The two halves of a scheduled pipeline (docs/scheduling.md): the scheduler decides when a tick is
@@ -70,4 +71,18 @@ export interface SchedulerDeps {
   redisUrl?: string;
   /** Injected for tests (fake clocks); default Date.now. */
   now?: () => number;
+  /** The process's schedule metrics (one ScheduleMetrics per registry, shared by every scheduler). */
+  metrics?: ScheduleMetrics;
+  /** Redis key prefix of the queues and the status hash (default `passerelle`, as the outbox). */
+  prefix?: string;
+  /** Lock of a running tick job: a replica that dies mid-run gives its tick up after about this (default 30 s). */
+  lockDurationMs?: number;
+  /** How often workers look for stalled tick jobs (default: lockDurationMs). */
+  stalledIntervalMs?: number;
+  /** How late a tick may start and still be on time (default 1 min, never past the next tick). */
+  missedGraceMs?: number;
+  /** With Redis, how long start() waits for Redis before it fails (default 10 s). */
+  connectTimeoutMs?: number;
+  /** With Redis, how often the shared status is read back (default 5 s). */
+  statusRefreshMs?: number;
 }
