@@ -453,6 +453,13 @@ function validateWithReferences(
         sinksOk = false;
         return;
       }
+      const runOnly =
+        options.success && !options.data.schedule ? sinkRunOnly(registry, result.component) : undefined;
+      if (runOnly)
+        issues.push({
+          path: ['sinks', i, runOnly.key],
+          message: `${runOnly.reason}: this pipeline has no \`schedule\` (add one, see docs/scheduling.md)`,
+        });
       sinkConfigs.push({ ...result.component, ...result.engine });
     });
   }
@@ -476,6 +483,12 @@ function validateWithReferences(
       ...(options.data.schedule ? { schedule: options.data.schedule } : {}),
     },
   };
+}
+
+/** Whether a sink's config needs a scheduled pipeline (`runOnly` of its spec). */
+function sinkRunOnly(registry: Registry, sink: ComponentConfig): { key: string; reason: string } | undefined {
+  const spec = findComponent(registry, 'sink', sink.type) as SinkEntry | undefined;
+  return spec?.runOnly?.(sink.config);
 }
 
 /** The types of the sources a scheduled pipeline can read, for messages. */

@@ -169,6 +169,11 @@ export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Co
    * or 50 ms) do not suit it: a quota-bound API wants few large writes. The pipeline can override.
    */
   batchDefaults?: { count?: number; bytes?: number; maxWait?: string };
+  /**
+   * Set when this config only works in a scheduled pipeline (Excel `rotate: run`): the config key
+   * at fault and why. `validate` refuses such a sink in a pipeline without `schedule`.
+   */
+  runOnly?(config: z.output<Schema>): { key: string; reason: string } | undefined;
   create(config: z.output<Schema>, ctx: ComponentContext): Sink;
 }
 
