@@ -375,6 +375,8 @@ export const opcuaSourceSpec: SourceSpec<typeof opcuaSourceConfig> = {
   summary:
     'Reads OPC UA variables by subscription (data changes) or polling, with security, user identity and automatic recovery; one message per value.',
   config: opcuaSourceConfig,
+  // Streams (subscription or poll), or (scheduled pipelines) one Read of the nodes per tick.
+  readModes: ['stream', 'tick'],
   examples: [
     {
       url: 'opc.tcp://plc:4840',
