@@ -9,7 +9,7 @@ export interface PipelinePlan {
   transforms: { type: string; definition: TransformDefinition; config: unknown }[];
   sinks: SinkPlan[];
   /** Messages read from the source and not yet settled, at most. */
-  maxInFlight: number;
+  maxUnsettled: number;
   shutdownTimeoutMs: number;
   deadLetters: DeadLetterRetention;
   /** Present for a scheduled pipeline (docs/scheduling.md): it runs once per tick instead of streaming. Durations in ms. */

@@ -123,6 +123,11 @@ interface Common<Schema extends z.ZodType> {
   examples?: Record<string, unknown>[];
   /** Warnings about a valid config: printed by `validate` and logged when the service starts. */
   warnings?(config: z.output<Schema>): ConfigWarning[];
+  /**
+   * Former names of keys, to their current name (`{ maxInFlight: 'receiveMaximum' }`): a config
+   * with the old name still loads as if it had the new one, and `validate` warns, naming it.
+   */
+  renamed?: Readonly<Record<string, string>>;
 }
 
 /** `stream`: read continuously (`create`); `tick`: read once per run of a scheduled pipeline (`createReader`). */
