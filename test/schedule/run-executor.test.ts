@@ -152,7 +152,7 @@ async function harness(options: {
       maxQueued: 1000,
       concurrency: 1,
     })),
-    maxInFlight: 1000,
+    maxUnsettled: 1000,
     shutdownTimeoutMs: 1000,
     deadLetters: { maxAgeMs: DAY, maxCount: 1000 },
   };
