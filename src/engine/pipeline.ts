@@ -4,7 +4,6 @@ import {
   type CopyLimits,
   errorMessage,
   sleep,
-  untilAborted,
   withDeadline,
   redact,
   type ComponentContext,
@@ -15,7 +14,6 @@ import {
   type Message,
   type Sink,
   type Source,
-  type Transform,
   type TransformContext,
 } from '../sdk/index.js';
 import { hostname } from 'node:os';
@@ -25,13 +23,16 @@ import { CurrentValues, type CurrentValue } from './current-values.js';
 import { componentMetrics } from './component-metrics.js';
 import { createPipelineSource } from './leased-source.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
+import { connectWithRetry, type ComponentStatus } from './connect.js';
+import {
+  deadLetterOf,
+  runTransforms,
+  transformContext,
+  type ChainDeps,
+  type TransformStep,
+} from './transform-chain.js';
 
-export interface ComponentStatus {
-  component: string;
-  type: string;
-  state: ConnectionState;
-  lastError?: { message: string; time: number };
-}
+export type { ComponentStatus };
 
 export type PipelineState = 'starting' | 'running' | 'reconnecting' | 'stopping' | 'stopped' | 'failed';
 
@@ -87,7 +88,7 @@ export class Pipeline {
   private state: PipelineState = 'starting';
   private source!: Source;
   private sourceStatus: ComponentStatus;
-  private transforms: { transform: Transform; component: string }[] = [];
+  private transforms: TransformStep[] = [];
   private sinks: SinkRuntime[] = [];
   private readonly abort = new AbortController();
   private readLoop: Promise<void> | undefined;
@@ -430,30 +431,13 @@ export class Pipeline {
     from: number,
     rejected: Omit<DeadLetter, 'id'>[],
   ): Promise<Message[]> {
-    let batch = input;
-    for (let i = from; i < this.transforms.length && batch.length > 0; i++) {
-      const { transform, component } = this.transforms[i]!;
-      let rejectedHere = 0;
-      const ctx = this.transformContext(component, rejected, () => rejectedHere++);
-      const before = batch.length;
-      const rejectedBefore = rejected.length;
-      try {
-        batch = await transform.apply(batch, ctx);
-      } catch (error) {
-        // A transform that throws on a batch must not kill the pipeline: its messages are dead-lettered.
-        // Drop what it ctx.reject()ed before throwing: those messages are in the batch dead-lettered
-        // below, and would otherwise be stored and counted twice (counters would not reconcile).
-        rejected.length = rejectedBefore;
-        const reason = `transform failed: ${errorMessage(error)}`;
-        for (const message of batch) rejected.push(this.deadLetterOf(message, component, reason));
-        rejectedHere = before;
-        batch = [];
-      }
-      const filtered = before - batch.length - rejectedHere;
-      if (filtered > 0) this.deps.metrics.filtered.inc({ pipeline: this.name, component }, filtered);
-    }
+    const batch = await runTransforms(this.chainDeps(), this.transforms, input, from, rejected);
     if (batch.length > 0) this.remember(batch);
     return batch;
+  }
+
+  private chainDeps(): ChainDeps {
+    return { pipeline: this.name, logger: this.log, metrics: this.deps.metrics };
   }
 
   /** Stores dead letters and enqueues into each sink's outbox, retrying storage failures until stopped. */
@@ -506,19 +490,11 @@ export class Pipeline {
     rejected: Omit<DeadLetter, 'id'>[],
     onReject?: () => void,
   ): TransformContext {
-    return {
-      pipeline: this.name,
-      component,
-      logger: this.log,
-      reject: (message, reason) => {
-        onReject?.();
-        rejected.push(this.deadLetterOf(message, component, reason));
-      },
-    };
+    return transformContext(this.chainDeps(), component, rejected, onReject);
   }
 
   private deadLetterOf(message: Message, stage: string, reason: string): Omit<DeadLetter, 'id'> {
-    return { pipeline: this.name, stage, reason, message, time: Date.now(), attempts: 1 };
+    return deadLetterOf(this.name, message, stage, reason);
   }
 
   private remember(batch: Message[]): void {
@@ -567,30 +543,14 @@ export class Pipeline {
     }
   }
 
-  private async connectWithRetry(
+  private connectWithRetry(
     label: string,
     status: ComponentStatus,
     connect: (signal: AbortSignal) => Promise<void>,
   ): Promise<void> {
-    const signal = this.abort.signal;
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      try {
-        // A connect that ignores the signal must not hold up a shutdown.
-        await untilAborted(connect(signal), signal);
-        if (signal.aborted) return;
-        if (status.state === 'connecting' || status.state === 'reconnecting')
-          this.setComponentState(status, 'connected');
-        return;
-      } catch (error) {
-        const delay = backoffDelay(attempt, 500, 30_000);
-        this.setComponentState(status, 'reconnecting', error as Error);
-        this.log.warn(
-          { component: status.component, delayMs: delay, err: redact(errorMessage(error)) },
-          `${label} could not connect, retrying`,
-        );
-        await sleep(delay, signal);
-      }
-    }
+    return connectWithRetry(label, status, connect, this.abort.signal, this.log, (st, state, error) =>
+      this.setComponentState(st, state, error),
+    );
   }
 
   private setComponentState(status: ComponentStatus, state: ConnectionState, error?: Error): void {

@@ -1,5 +1,6 @@
 import type { SinkDefinition, SourceDefinition, TransformDefinition } from '../sdk/index.js';
 import type { BatchPolicy, DeadLetterRetention, RetryPolicy } from '../outbox/types.js';
+import type { ScheduleOptions } from '../config/pipeline-schema.js';
 
 /** A validated pipeline with its components resolved: what the engine runs. */
 export interface PipelinePlan {
@@ -11,6 +12,8 @@ export interface PipelinePlan {
   maxUnsettled: number;
   shutdownTimeoutMs: number;
   deadLetters: DeadLetterRetention;
+  /** Present for a scheduled pipeline (docs/scheduling.md): it runs once per tick instead of streaming. Durations in ms. */
+  schedule?: ScheduleOptions;
 }
 
 export interface SinkPlan {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
-import type { Pipeline } from '../engine/pipeline.js';
+import type { ServicePipeline } from './service.js';
 import type { DeadLetterStore, ReplicaBoard } from '../outbox/types.js';
 import { errorMessage, redact, silentLogger, type Logger } from '../sdk/index.js';
 import { handleConsole, hasAdminToken, type ConsoleOptions } from './console/api.js';
@@ -13,7 +13,7 @@ import { HttpError } from './http-errors.js';
 export interface HttpOptions {
   host: string;
   port: number;
-  pipelines: () => Pipeline[];
+  pipelines: () => ServicePipeline[];
   metrics: Registry;
   info: () => Record<string, unknown>;
   /** For the dead-letter console at `/`. */

@@ -60,5 +60,6 @@ export async function toPlan(config: PipelineConfig, registry: Registry): Promis
       maxMessageBytes: config.deadLetters.maxMessageBytes,
       maxBytes: config.deadLetters.maxBytes,
     },
+    ...(config.schedule ? { schedule: config.schedule } : {}),
   };
 }

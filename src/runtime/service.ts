@@ -1,6 +1,13 @@
 import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
+import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
+import {
+  ScheduleMetrics,
+  createScheduler,
+  type Scheduler,
+  type SchedulerDeps,
+} from '../engine/schedule/index.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
@@ -27,15 +34,22 @@ export interface ServiceOptions {
   replicaShareMs?: number;
   /** The process's memory budget, shared by every pipeline's sources and memory outboxes. */
   memoryBudget?: MemoryBudget;
+  /** Makes the scheduler of each pipeline with a `schedule` (default: src/engine/schedule's; tests pass their own). */
+  createScheduler?: (deps: SchedulerDeps) => Scheduler;
 }
+
+/** What the service runs: a streaming pipeline, or a scheduled one (a `schedule` in its file). */
+export type ServicePipeline = Pipeline | ScheduledPipeline;
 
 /** The running service: every pipeline, the HTTP endpoints, and an orderly stop. */
 export class Service {
   /** The running pipelines; `applyPlans()` replaces entries in place. */
-  readonly pipelines: Pipeline[];
-  private readonly fingerprints = new WeakMap<Pipeline, string>();
+  readonly pipelines: ServicePipeline[];
+  private readonly fingerprints = new WeakMap<ServicePipeline, string>();
   private applying: Promise<unknown> = Promise.resolve();
   readonly metrics: EngineMetrics;
+  /** `passerelle_schedule_*`, made with the first scheduled pipeline. */
+  private scheduleMetrics: ScheduleMetrics | undefined;
   private http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAt = Date.now();
@@ -56,8 +70,24 @@ export class Service {
     this.pipelines = options.plans.map((plan) => this.createPipeline(plan));
   }
 
-  private createPipeline(plan: PipelinePlan): Pipeline {
+  private createPipeline(plan: PipelinePlan): ServicePipeline {
     const { options } = this;
+    if (plan.schedule) {
+      this.scheduleMetrics ??= new ScheduleMetrics(this.metrics.registry);
+      const metrics = this.scheduleMetrics;
+      const make = options.createScheduler ?? createScheduler;
+      const scheduled = new ScheduledPipeline(plan, {
+        backend: options.backend,
+        metrics: this.metrics,
+        logger: options.logger,
+        createScheduler: (deps) => make({ ...deps, metrics }),
+        ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+        ...(options.identity ? { identity: options.identity } : {}),
+        ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
+      });
+      this.fingerprints.set(scheduled, pipelineFingerprint(plan));
+      return scheduled;
+    }
     const pipeline = new Pipeline(plan, {
       backend: options.backend,
       metrics: this.metrics,
@@ -82,7 +112,7 @@ export class Service {
       if (this.stopping) return summary;
       const wanted = new Map(plans.map((plan) => [plan.name, plan]));
       const current = new Map(this.pipelines.map((p) => [p.name, p]));
-      const outgoing: Pipeline[] = [];
+      const outgoing: ServicePipeline[] = [];
       for (const [name, pipeline] of current) {
         const plan = wanted.get(name);
         if (!plan) summary.removed.push(name);

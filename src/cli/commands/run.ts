@@ -21,6 +21,7 @@ import {
 } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { packageVersion } from '../version.js';
+import { runOnce } from './run-once.js';
 
 export interface RunOptions {
   redis?: string;
@@ -36,6 +37,12 @@ export interface RunOptions {
   memoryBudget?: string;
   /** `--log-format json|pretty` (default: pretty on a terminal, JSON otherwise). */
   logFormat?: string;
+  /** `--once`: run one tick of a scheduled pipeline now and exit (see run-once.ts). */
+  once?: boolean;
+  /** With `--once`: which pipeline, when the paths hold several. */
+  pipeline?: string;
+  /** With `--once`: `<ISO start>/<ISO end>` instead of the window of a tick now. */
+  window?: string;
 }
 
 /** Default memory budget: a small gateway (a 256 Mi container holds the service, its code and this). */
@@ -225,8 +232,23 @@ export function register(program: Command, deps: CliDeps): void {
       "file holding the token for the status page's actions (replay, purge); default: $PASSERELLE_ADMIN_TOKEN",
     )
     .option(...LOG_FORMAT_OPTION)
+    .option(
+      '--once',
+      "run one tick of a scheduled pipeline now, in this process, print the run's manifest (JSON) and exit: 0 when the run completed",
+    )
+    .option('--pipeline <name>', 'with --once: the pipeline to run, when the paths hold several')
+    .option(
+      '--window <start/end>',
+      "with --once: the period to read, ISO 8601 (2026-12-04T00:00/2026-12-05T00:00; without an offset, in the schedule's time zone); default: the window of a tick now",
+    )
     .action(async (paths: string[], options: RunOptions) => {
+      if (!options.once && (options.pipeline !== undefined || options.window !== undefined))
+        throw new Error('--pipeline and --window go with --once');
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
+      if (options.once) {
+        deps.setExitCode(await runOnce(pipelines, options, deps));
+        return;
+      }
       deps.setExitCode(await runService(pipelines, { ...options, paths }, deps));
     });
 }

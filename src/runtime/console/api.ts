@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Pipeline } from '../../engine/pipeline.js';
+import type { ServicePipeline } from '../service.js';
 import type { DeadLetter, DeadLetterStore } from '../../outbox/types.js';
 import { boundedCopy, redact, type CopyLimits } from '../../sdk/index.js';
 import { decodeComponent, requestUrl } from '../http-errors.js';
@@ -16,7 +16,7 @@ import type { RateHistory } from './rates.js';
  * loopback only.
  */
 export interface ConsoleOptions {
-  pipelines: () => Pipeline[];
+  pipelines: () => ServicePipeline[];
   deadLetters: DeadLetterStore | undefined;
   rates: RateHistory;
   /** The admin token (a secret); without it, actions are disabled. */

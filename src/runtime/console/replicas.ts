@@ -1,4 +1,4 @@
-import type { Pipeline } from '../../engine/pipeline.js';
+import type { ServicePipeline } from '../service.js';
 import type { CurrentValue } from '../../engine/current-values.js';
 import type { ReplicaBoard } from '../../outbox/types.js';
 import { errorMessage, type CopyLimits, type Logger } from '../../sdk/index.js';
@@ -31,7 +31,7 @@ export class ReplicaSharing {
       board: ReplicaBoard;
       replica: string;
       startedAt: number;
-      pipelines: () => Pipeline[];
+      pipelines: () => ServicePipeline[];
       rates: RateHistory;
       logger: Logger;
       everyMs?: number;

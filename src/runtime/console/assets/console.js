@@ -114,6 +114,8 @@ function card(name) {
     ),
     el('tbody'),
   );
+  // Scheduled pipelines only (docs/scheduling.md): when it runs, and how its last run went.
+  const schedule = el('table', { className: 'schedule', hidden: true }, el('tbody'));
   const chartBox = el('div', { className: 'chart' });
   const recent = el('div', { className: 'recent' });
   const current = el(
@@ -151,7 +153,7 @@ function card(name) {
     el('h3', { textContent: 'All replicas (through Redis)' }),
     el('div', { className: 'scroll-x' }, replicaTable),
   );
-  const left = el('div', {}, delivery, scope, totals, components);
+  const left = el('div', {}, delivery, scope, schedule, totals, components);
   const right = el('div', {}, chartBox);
   const root = el(
     'article',
@@ -195,6 +197,7 @@ function card(name) {
     state,
     delivery,
     scope,
+    schedule,
     totals,
     components,
     recent,
@@ -295,6 +298,7 @@ function render(overview) {
         ? '; each replica counts its own (one may deliver what another received): all replicas below.'
         : '',
     );
+    renderSchedule(c, p.schedule);
     const last = p.rates.points.at(-1);
     c.totals.replaceChildren(
       ...SERIES.map((s) => {
@@ -348,6 +352,38 @@ function render(overview) {
         ),
     );
   }
+}
+
+/** A scheduled pipeline's schedule: next tick, last tick (its window), duration, rows, outcome. */
+function renderSchedule(c, s) {
+  c.schedule.hidden = !s;
+  if (!s) return;
+  const last = s.last;
+  const row = (label, ...cells) => {
+    const tr = el('tr', {}, el('th', { textContent: label }), el('td', {}, ...cells));
+    tr.dataset.field = label.replace(/ /g, '-');
+    return tr;
+  };
+  const rows = [
+    row('schedule', `${s.description} · ticks kept in ${s.store === 'redis' ? 'Redis' : 'this process'}`),
+    row('next tick', s.next === undefined ? 'stopped' : timeEl(s.next)),
+  ];
+  if (last) {
+    const outcome = el('span', { className: `badge ${last.outcome}`, textContent: last.outcome });
+    rows.push(
+      row('last tick', timeEl(last.scheduledAt), last.attempt > 1 ? ` (attempt ${last.attempt})` : ''),
+      row('window', timeEl(last.window.start), ' to ', timeEl(last.window.end)),
+      row('duration', last.durationMs === undefined ? 'running' : fmtDuration(last.durationMs / 1000)),
+      row('rows', last.rows === undefined ? '—' : String(last.rows)),
+      row(
+        'outcome',
+        outcome,
+        ...(last.error ? [el('span', { className: 'error', textContent: ` ${last.error}` })] : []),
+      ),
+    );
+  } else rows.push(row('last tick', 'none yet'));
+  if (s.missed > 0) rows.push(row('missed', `${s.missed} tick(s) missed while no replica ran`));
+  c.schedule.tBodies[0].replaceChildren(...rows);
 }
 
 /**

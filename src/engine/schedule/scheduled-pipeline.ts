@@ -1,0 +1,286 @@
+import { hostname } from 'node:os';
+import {
+  boundedCopy,
+  errorMessage,
+  redact,
+  withDeadline,
+  type ComponentContext,
+  type ConnectionState,
+  type CopyLimits,
+  type Logger,
+  type MemoryBudget,
+  type Message,
+} from '../../sdk/index.js';
+import type { OutboxBackend } from '../../outbox/types.js';
+import { componentMetrics } from '../component-metrics.js';
+import { connectWithRetry, type ComponentStatus } from '../connect.js';
+import { CurrentValues, type CurrentValue } from '../current-values.js';
+import type { EngineMetrics } from '../metrics.js';
+import type { PipelineState, PipelineStatus } from '../pipeline.js';
+import type { PipelinePlan } from '../plan.js';
+import { createRunTick, type RunSink } from './run.js';
+import type { RunSummary, RunTick, ScheduleStatus, Scheduler, SchedulerDeps, Tick } from './types.js';
+
+/** A scheduled pipeline's status: a streaming pipeline's, plus its schedule. */
+export interface ScheduledPipelineStatus extends PipelineStatus {
+  schedule: ScheduleStatus;
+}
+
+export interface ScheduledPipelineDeps {
+  /** Its dead-letter store takes transform rejects and FatalError batches (runs use no outbox). */
+  backend: OutboxBackend;
+  metrics: EngineMetrics;
+  logger: Logger;
+  /** With Redis, ticks are BullMQ jobs (one replica runs each); without, the process keeps the schedule. */
+  redisUrl?: string;
+  identity?: string;
+  memoryBudget?: MemoryBudget;
+  /** Makes the pipeline's scheduler (src/engine/schedule/index.ts; tests pass their own). */
+  createScheduler: (deps: SchedulerDeps) => Scheduler;
+}
+
+const RECENT_MESSAGES = 10;
+const RECENT_LIMITS: CopyLimits = { maxDepth: 16, maxBytes: 8 * 1024, maxString: 1024 };
+
+/**
+ * What the service runs for a pipeline with a `schedule` (docs/scheduling.md): its sinks are
+ * created and connected once, like a streaming pipeline's; the scheduler calls the run executor on
+ * each tick, and the executor connects the source's reader for that run only.
+ */
+export class ScheduledPipeline {
+  readonly name: string;
+  private state: PipelineState = 'starting';
+  private readonly sourceStatus: ComponentStatus;
+  private sinks: (RunSink & { status: ComponentStatus })[] = [];
+  private scheduler: Scheduler | undefined;
+  private readonly abort = new AbortController();
+  private connecting: Promise<void>[] = [];
+  private starting: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly current = new CurrentValues();
+  private recent: Message[] = [];
+  private running = 0;
+  /** The executor, wrapped to keep the source's state for the status page. */
+  readonly runTick: RunTick;
+
+  constructor(
+    readonly plan: PipelinePlan,
+    private readonly deps: ScheduledPipelineDeps,
+  ) {
+    if (!plan.schedule) throw new Error(`pipeline ${plan.name} has no schedule`);
+    this.name = plan.name;
+    this.log = deps.logger.child({ pipeline: plan.name });
+    this.sourceStatus = { component: 'source', type: plan.source.type, state: 'standby' };
+    const execute = createRunTick({
+      plan,
+      sinks: this.sinks,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      deadLetters: deps.backend.deadLetters,
+      componentContext: (component, type) =>
+        this.componentContext(component, type, component === 'source' ? this.sourceStatus : undefined),
+      onOutput: (messages) => this.remember(messages),
+    });
+    this.runTick = async (tick: Tick, signal: AbortSignal): Promise<RunSummary> => {
+      this.running++;
+      this.setState(this.sourceStatus, 'connected');
+      try {
+        const summary = await execute(tick, signal);
+        if (--this.running === 0) this.setState(this.sourceStatus, 'standby');
+        return summary;
+      } catch (error) {
+        if (--this.running === 0) this.setState(this.sourceStatus, 'standby', error as Error);
+        throw error;
+      }
+    };
+  }
+
+  /** Creates the sinks (once); `start()` and `run --once` call it. */
+  private createSinks(): void {
+    if (this.sinks.length > 0) return;
+    for (const sp of this.plan.sinks) {
+      const status: ComponentStatus = { component: sp.name, type: sp.type, state: 'connecting' };
+      const sink = sp.definition.create(sp.config, this.componentContext(sp.name, sp.type, status));
+      this.deps.metrics.delivered.inc({ pipeline: this.name, sink: sp.name }, 0);
+      this.sinks.push({ plan: sp, sink, status });
+    }
+  }
+
+  /** Connects the sinks (retrying in the background) and starts the scheduler. Returns at once. */
+  start(): void {
+    this.createSinks();
+    this.deps.metrics.received.inc({ pipeline: this.name }, 0);
+    this.connecting = this.sinks.map((s) =>
+      connectWithRetry(
+        `sink ${s.plan.name}`,
+        s.status,
+        (signal) => s.sink.connect(signal),
+        this.abort.signal,
+        this.log,
+        (st, state, error) => this.setState(st, state, error),
+      ),
+    );
+    this.scheduler = this.deps.createScheduler({
+      pipeline: this.name,
+      options: this.plan.schedule!,
+      logger: this.log,
+      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+    });
+    this.state = 'running';
+    this.starting = this.scheduler.start(this.runTick).catch((error: unknown) => {
+      this.state = 'failed';
+      this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
+    });
+  }
+
+  /**
+   * For `run --once`: creates and connects every sink once, failing (instead of retrying in the
+   * background) when one can not connect.
+   */
+  async connectOnce(signal: AbortSignal): Promise<void> {
+    this.createSinks();
+    for (const s of this.sinks) {
+      try {
+        await s.sink.connect(signal);
+        this.setState(s.status, 'connected');
+      } catch (error) {
+        throw new Error(`sink ${s.plan.name} could not connect: ${redact(errorMessage(error))}`, {
+          cause: error,
+        });
+      }
+    }
+    this.state = 'running';
+  }
+
+  /** Stops the scheduler (a run in progress is aborted and rerun later), then closes the sinks. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.abort.abort();
+    await this.starting;
+    if (this.scheduler)
+      await withDeadline(this.scheduler.stop(), this.plan.shutdownTimeoutMs).catch((error: unknown) =>
+        this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),
+      );
+    await Promise.allSettled(this.connecting);
+    for (const s of this.sinks) {
+      try {
+        await withDeadline(s.sink.close(), 5000);
+      } catch (error) {
+        this.log.warn({ component: s.plan.name, err: redact(errorMessage(error)) }, 'close failed');
+      }
+      this.setState(s.status, 'stopped');
+    }
+    this.state = 'stopped';
+  }
+
+  /** True when running and every sink is connected (the source is only read during a run). */
+  ready(): boolean {
+    return (
+      this.state === 'running' &&
+      this.sinks.every((s) => s.status.state === 'connected' || s.status.state === 'standby')
+    );
+  }
+
+  async status(): Promise<ScheduledPipelineStatus> {
+    const delivery: Record<string, string> = {};
+    const durable = this.deps.redisUrl !== undefined;
+    const src = this.plan.source.definition.delivery(this.plan.source.config);
+    for (const s of this.sinks) {
+      const sink = s.plan.definition.delivery(s.plan.config);
+      // A run is rerun whole until it completes: at-least-once when the tick itself survives (Redis).
+      delivery[s.plan.name] =
+        durable && src === 'at-least-once' && sink === 'at-least-once' ? 'at-least-once' : 'best-effort';
+    }
+    const components = [this.sourceStatus, ...this.sinks.map((s) => s.status)];
+    let state = this.state;
+    if (state === 'running' && !this.ready()) state = 'reconnecting';
+    return {
+      name: this.name,
+      state,
+      delivery,
+      components,
+      inFlight: 0,
+      outboxes: {},
+      recent: this.recent.map((m) => ({
+        id: m.id,
+        time: m.time,
+        payload:
+          m.payload instanceof Uint8Array
+            ? { bytes: m.payload.byteLength }
+            : boundedCopy(m.payload, RECENT_LIMITS),
+        meta: boundedCopy(m.meta, RECENT_LIMITS) as Record<string, unknown>,
+      })),
+      current: { cap: this.current.cap, evicted: this.current.evicted, values: this.currentValues() },
+      schedule: this.scheduleStatus(),
+    };
+  }
+
+  private scheduleStatus(): ScheduleStatus {
+    if (this.scheduler) return this.scheduler.status();
+    const s = this.plan.schedule!;
+    return {
+      description: s.cron !== undefined ? `cron ${s.cron} ${s.timeZone}` : `every ${s.every} ms`,
+      store: this.deps.redisUrl ? 'redis' : 'process',
+      missed: 0,
+    };
+  }
+
+  currentValues(limits: CopyLimits = RECENT_LIMITS): CurrentValue[] {
+    return this.current.list().map((v) => ({
+      ...v,
+      payload:
+        v.payload instanceof Uint8Array ? { bytes: v.payload.byteLength } : boundedCopy(v.payload, limits),
+    }));
+  }
+
+  private remember(batch: Message[]): void {
+    const now = Date.now();
+    for (const m of batch) this.current.record(m, now);
+    this.recent.push(...batch.slice(-RECENT_MESSAGES));
+    if (this.recent.length > RECENT_MESSAGES) this.recent.splice(0, this.recent.length - RECENT_MESSAGES);
+  }
+
+  private setState(status: ComponentStatus, state: ConnectionState, error?: Error): void {
+    const labels = { pipeline: this.name, component: status.component, type: status.type };
+    if (status.state === 'connected' && (state === 'reconnecting' || state === 'disconnected'))
+      this.deps.metrics.reconnects.inc({ pipeline: this.name, component: status.component });
+    status.state = state;
+    if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
+    // The source of a scheduled pipeline is connected during runs only: standby is its healthy state.
+    this.deps.metrics.connected.set(labels, state === 'connected' || state === 'standby' ? 1 : 0);
+  }
+
+  private componentContext(
+    component: string,
+    type: string,
+    status: ComponentStatus | undefined,
+  ): ComponentContext {
+    const logger = this.log.child({ component, type });
+    return {
+      pipeline: this.name,
+      component,
+      logger,
+      setState: (state, error) => {
+        if (status) this.setState(status, state, error);
+        if (error) logger.warn({ state, err: redact(errorMessage(error)) }, 'connection state changed');
+        else logger.debug({ state }, 'connection state changed');
+      },
+      countDropped: (count, reason) => {
+        this.deps.metrics.dropped.inc({ pipeline: this.name, component, reason }, count);
+        logger.warn({ count, reason }, 'messages dropped');
+      },
+      deadLetter: async (message, reason) => {
+        this.deps.metrics.received.inc({ pipeline: this.name });
+        await this.deps.backend.deadLetters.add([
+          { pipeline: this.name, stage: component, reason, message, time: Date.now(), attempts: 1 },
+        ]);
+        this.deps.metrics.deadLettered.inc({ pipeline: this.name, stage: component });
+      },
+      metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
+      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+      ...(this.deps.memoryBudget ? { memoryBudget: this.deps.memoryBudget } : {}),
+      leaseOwner: `${this.deps.identity ?? hostname()}/${this.name}/${component}`,
+    };
+  }
+}
