@@ -188,7 +188,7 @@ sinks:
     url: ${brokerUrl}
     topic: bench/out/{{ meta.chirpstack.devEui }}
     qos: 1
-    maxInFlight: 1000
+    maxUnacked: 1000
     batch: { count: 1000, maxWait: 5ms }
 `;
   const file = join(dir, 'pipeline.yaml');

@@ -9,18 +9,15 @@
 import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makePayload } from './lib/payload.js';
 import { QuietGuard, quietLine, sectionHeading } from './lib/honest.js';
 import { installCleanup, stopChild } from './lib/procs.js';
 import { startRedis } from './lib/services.js';
 
+import { componentContext, measure, median, transforms } from './lib/transforms.js';
+
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const { builtinRegistry, loadComponent } = await import(join(root, 'dist/src/registry/index.js'));
-// The registry holds specs; implementations load on demand (loaded once here, outside the timing).
-const transforms = await Promise.all(builtinRegistry.transforms.map((spec) => loadComponent(spec)));
-const { noopMetrics, silentLogger } = await import(join(root, 'dist/src/sdk/index.js'));
 
 const BATCH = 500;
 const MESSAGES = Number(process.env.BENCH_FLOW_MESSAGES ?? 100_000);
@@ -36,15 +33,10 @@ const window = guard.phase('measurements');
 
 function create(type, config, redisUrl) {
   const definition = transforms.find((d) => d.type === type);
-  const ctx = {
-    pipeline: 'bench',
-    component: `transforms[${Math.random().toString(36).slice(2, 8)}]`,
-    logger: silentLogger,
-    metrics: noopMetrics,
-    countDropped() {},
-    async deadLetter() {},
-    ...(redisUrl ? { redisUrl } : {}),
-  };
+  const ctx = componentContext(
+    `transforms[${Math.random().toString(36).slice(2, 8)}]`,
+    redisUrl ? { redisUrl } : {},
+  );
   return definition.create(definition.config.parse(config), ctx);
 }
 
@@ -83,44 +75,20 @@ const lpp = objects.map((b) =>
 );
 const payloadBytes = asBytes[0][0].payload.byteLength;
 
-const rejectCtx = () => {
-  const ctx = { pipeline: 'bench', component: 'transforms', logger: silentLogger, rejected: 0 };
-  ctx.reject = () => void ctx.rejected++;
-  return ctx;
-};
-
-async function measure(transform, batches, flushEvery) {
-  const ctx = rejectCtx();
-  let out = 0;
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  for (let i = 0; i < batches.length; i++) {
-    const result = transform.apply(batches[i], ctx);
-    out += (result instanceof Promise ? await result : result).length;
-    // Aggregate: flush as the engine would, here every `flushEvery` batches of message time.
-    if (flushEvery && i % flushEvery === 0) out += transform.flush(batches[i][0].time).length;
-  }
-  if (transform.flush) out += (await transform.flush(Number.POSITIVE_INFINITY)).length;
-  const cpu = process.cpuUsage(cpu0);
-  const wall = performance.now() - wall0;
-  const n = batches.length * BATCH;
-  return { cpuUs: (cpu.user + cpu.system) / n, wallUs: (wall * 1000) / n, out, rejected: ctx.rejected };
-}
-
 async function bench(make, batches, flushEvery) {
+  const options = { flushEvery, flushAtEnd: true };
   const warm = await make();
-  await measure(warm, batches.slice(0, 10), flushEvery);
+  await measure([warm], batches.slice(0, 10), options);
   await warm.close?.();
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     globalThis.gc?.();
     // A fresh transform each round: the same state (empty) at the start of every round.
     const t = await make();
-    rounds.push(await measure(t, batches, flushEvery));
+    rounds.push(await measure([t], batches, options));
     await t.close?.();
   }
-  const sorted = [...rounds].sort((a, b) => a.cpuUs - b.cpuUs);
-  return { ...sorted[Math.floor(sorted.length / 2)], min: sorted[0].cpuUs, max: sorted.at(-1).cpuUs };
+  return median(rounds);
 }
 
 const redis = await startRedis(mkdtempSync(join(tmpdir(), 'passerelle-bench-flow-')));

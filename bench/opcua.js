@@ -301,7 +301,7 @@ async function orchestrate() {
         '    qos: 1',
         // Sized for thousands of messages a second: the defaults (500 per batch, one batch at a
         // time, 100 publishes in flight, 50 ms wait) cap an MQTT sink near 3,000 msg/s here.
-        '    maxInFlight: 1000',
+        '    maxUnacked: 1000',
         '    batch: { count: 1000, maxWait: 5ms }',
         '    concurrency: 2',
         '',

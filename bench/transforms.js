@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makePayload } from './lib/payload.js';
@@ -21,11 +20,16 @@ import {
   verdict,
 } from './lib/honest.js';
 
+import {
+  builtinRegistry,
+  componentContext,
+  measure,
+  median,
+  rejectCtx,
+  transforms,
+} from './lib/transforms.js';
+
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const { builtinRegistry, loadComponent } = await import(join(root, 'dist/src/registry/index.js'));
-// The registry holds specs; implementations load on demand (loaded once here, outside the timing).
-const transforms = await Promise.all(builtinRegistry.transforms.map((spec) => loadComponent(spec)));
-const { noopMetrics, silentLogger } = await import(join(root, 'dist/src/sdk/index.js'));
 
 const BATCH = 500;
 const MESSAGES = Number(process.env.BENCH_TRANSFORMS_MESSAGES ?? 100_000);
@@ -66,14 +70,7 @@ function resolveReferences(value) {
   return value;
 }
 
-const componentCtx = {
-  pipeline: 'bench',
-  component: 'transforms',
-  logger: silentLogger,
-  metrics: noopMetrics,
-  countDropped() {},
-  async deadLetter() {},
-};
+const componentCtx = componentContext('transforms');
 
 function create(type) {
   const definition = transforms.find((d) => d.type === type);
@@ -114,32 +111,6 @@ function makeBatches() {
   return batches;
 }
 
-const rejectCtx = () => {
-  const ctx = { pipeline: 'bench', component: 'transforms', logger: silentLogger, rejected: 0 };
-  ctx.reject = () => void ctx.rejected++;
-  return ctx;
-};
-
-/** Runs the batches through the stages; returns CPU µs per input message, wall µs, out count, rejects. */
-async function measure(stages, batches) {
-  const ctx = rejectCtx();
-  let out = 0;
-  const cpu0 = process.cpuUsage();
-  const wall0 = performance.now();
-  for (const batch of batches) {
-    let current = batch;
-    for (const stage of stages) {
-      const result = stage.apply(current, ctx);
-      current = result instanceof Promise ? await result : result;
-    }
-    out += current.length;
-  }
-  const cpu = process.cpuUsage(cpu0);
-  const wall = performance.now() - wall0;
-  const n = batches.length * BATCH;
-  return { cpuUs: (cpu.user + cpu.system) / n, wallUs: (wall * 1000) / n, out, rejected: ctx.rejected };
-}
-
 async function bench(stages, batches) {
   await measure(stages, batches.slice(0, 20)); // warm-up (JIT), not counted
   const rounds = [];
@@ -147,9 +118,7 @@ async function bench(stages, batches) {
     globalThis.gc?.();
     rounds.push(await measure(stages, batches));
   }
-  const sorted = [...rounds].sort((a, b) => a.cpuUs - b.cpuUs);
-  const median = sorted[Math.floor(sorted.length / 2)];
-  return { ...median, min: sorted[0].cpuUs, max: sorted.at(-1).cpuUs };
+  return median(rounds);
 }
 
 /** The relay's CPU per message from the foundation benchmark section of docs/benchmarks.md. */

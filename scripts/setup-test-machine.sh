@@ -18,6 +18,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The Excel sink's interop test opens the produced files with LibreOffice headless.
 command -v soffice >/dev/null 2>&1 || need+=(libreoffice-calc-nogui)
+# ... and with openpyxl (pandas' reader), Debian's python3-openpyxl, run by /usr/bin/python3.
+/usr/bin/python3 -c 'import openpyxl' >/dev/null 2>&1 || need+=(python3-openpyxl)
 # test/deploy.test.ts renders the Helm chart with Go's text/template and Sprig, Helm's engine
 # (Debian has no helm).
 command -v go >/dev/null 2>&1 || need+=(golang-go)

@@ -82,6 +82,7 @@ sinkConformance('chirpstack-downlink (QoS 1)', () => {
     received: async () =>
       bodies(prefix).map(({ body }) => Buffer.from(body.data as string, 'base64').toString()),
     holdAcceptance: async () => proxy.pause(),
+    heldAnswers: () => proxy.heldAnswers,
     releaseAcceptance: async () => proxy.resume(),
     stopTarget: () => proxy.stop(),
     startTarget: () => proxy.start(),

@@ -60,7 +60,7 @@ export function mqttSinkConfigFor(config: ChirpstackDownlinkConfig): MqttSinkCon
     qos: config.qos,
     retain: false,
     payload: 'json',
-    maxInFlight: config.maxInFlight,
+    maxUnacked: config.maxUnacked,
     writeTimeout: config.writeTimeout,
   };
 }

@@ -90,13 +90,15 @@ export const chirpstackDownlinkConfig = z
       .union([z.literal(0), z.literal(1), z.literal(2)])
       .default(1)
       .describe('Publish QoS; with 1 or 2 a batch is written once the broker acknowledged every command.'),
-    maxInFlight: z
+    maxUnacked: z
       .number()
       .int()
       .positive()
       .max(65_535)
       .default(100)
-      .describe('Commands sent and not yet acknowledged, at most.'),
+      .describe(
+        'Commands sent and not yet acknowledged by the broker (PUBACK), at most. Formerly maxInFlight.',
+      ),
     writeTimeout: duration(
       'How long a batch may wait for the broker to acknowledge its commands before it is retried.',
     ).prefault('30s'),
@@ -130,6 +132,7 @@ export type ChirpstackDownlinkConfig = z.output<typeof chirpstackDownlinkConfig>
 
 export const chirpstackDownlinkSinkSpec: SinkSpec<typeof chirpstackDownlinkConfig> = {
   kind: 'sink',
+  renamed: { maxInFlight: 'maxUnacked' },
   type: 'chirpstack-downlink',
   title: 'ChirpStack downlinks',
   summary:

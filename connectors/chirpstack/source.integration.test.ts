@@ -61,7 +61,7 @@ const v4Topic = (prefix: string, event = 'up', devEui = '0101010101010101') =>
 sourceConformance(
   'chirpstack (QoS 1, persistent session)',
   () => ({
-    create: (ctx, identity) => source(identity, { maxInFlight: 10, batchSize: 4 }, ctx),
+    create: (ctx, identity) => source(identity, { receiveMaximum: 10, batchSize: 4 }, ctx),
     produce: async (identity, values) => {
       await Promise.all(
         values.map((value, i) => {
@@ -72,7 +72,7 @@ sourceConformance(
       );
     },
     valueOf: (m: Message) => (m.payload as { deviceName: string }).deviceName,
-    maxInFlight: 10,
+    maxUnacked: 10,
   }),
   { redelivers: true },
 );

@@ -41,7 +41,7 @@ export function mqttConfigFor(config: ChirpstackSourceConfig, pipeline: string):
     // Parsed here rather than by the MQTT source: the format (JSON or Protobuf) is detected per message.
     payload: 'bytes',
     maxPayloadBytes: config.maxPayloadBytes,
-    maxInFlight: config.maxInFlight,
+    receiveMaximum: config.receiveMaximum,
     batchSize: config.batchSize,
   };
 }

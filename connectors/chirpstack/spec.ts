@@ -178,13 +178,15 @@ export const chirpstackSourceConfig = z
       .positive()
       .default(256 * 1024)
       .describe('Largest event accepted, in bytes; larger ones are dead-lettered.'),
-    maxInFlight: z
+    receiveMaximum: z
       .number()
       .int()
       .positive()
       .max(65_535)
       .default(1000)
-      .describe('Events received and not yet stored, at most; past it the broker holds the rest.'),
+      .describe(
+        'Events received and not yet stored, at most (the Receive Maximum, announced to the broker with MQTT 5); past it the broker holds the rest. Formerly maxInFlight.',
+      ),
     batchSize: z
       .number()
       .int()
@@ -275,6 +277,7 @@ export function matchEventTopic(
 
 export const chirpstackSourceSpec: SourceSpec<typeof chirpstackSourceConfig> = {
   kind: 'source',
+  renamed: { maxInFlight: 'receiveMaximum' },
   type: 'chirpstack',
   title: 'ChirpStack (LoRaWAN) events',
   summary:

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { readdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BatchError, createMessage, FatalError, type Message } from '../../src/sdk/index.js';
 import { STATE_FOLDER } from './sink.js';
-import { Clock, readWithExceljs, useExcelSinks, xlsxFiles } from './test-support.js';
+import { Clock, lockFile, readWithExceljs, useExcelSinks, xlsxFiles } from './test-support.js';
 
 /** Failures that belong to one message or one file: they never stop the other rows or files. */
 
@@ -22,21 +21,6 @@ async function writeError(promise: Promise<void>): Promise<unknown> {
     return error;
   }
   throw new Error('the write succeeded');
-}
-
-/**
- * Makes a file impossible to replace, like Excel holding it open on a share: immutable
- * (`chattr +i`) where the file system supports it, otherwise a bind mount of the file over itself
- * (a rename over a mount point fails with EBUSY). Returns the undo.
- */
-function lockFile(path: string): () => void {
-  try {
-    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
-    return () => execFileSync('chattr', ['-i', path]);
-  } catch {
-    execFileSync('mount', ['--bind', path, path]);
-    return () => execFileSync('umount', [path]);
-  }
 }
 
 describe('excel sink: a message that can never be written fails alone', () => {

@@ -4,7 +4,7 @@ import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFakeContext } from '../../test/conformance/context.js';
-import { createMessage, NotConnectedError, type Message } from '../../src/sdk/index.js';
+import { createMessage, NotConnectedError, RUN_META_KEY, type Message } from '../../src/sdk/index.js';
 import { ExcelSink, STATE_FOLDER } from './sink.js';
 import { excelConfig, readWithExceljs, tempFolder } from './test-support.js';
 
@@ -151,6 +151,76 @@ describe('excel sink on a full disk', () => {
       expect(sheets[0]!.rows.slice(1).map((r) => r[2])).toEqual(
         batch.map((m) => (m.payload as { text: string }).text),
       );
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('a run on a full disk: refused batches are retried, the run ends with exactly its rows in one file', async () => {
+    const disk = await smallDisk('full-run', '2m');
+    const ctx = createFakeContext();
+    const sink = new ExcelSink(
+      excelConfig({
+        directory: disk,
+        fileName: 'run-{{window.start:YYYY-MM-DD}}',
+        rotate: 'run',
+        manifest: true,
+      }),
+      ctx,
+      { tickEvery: 50 },
+    );
+    await sink.connect(AbortSignal.timeout(10_000));
+    const start = Date.UTC(2026, 11, 4);
+    const run = {
+      id: 'disk@2026-12-05T00:00:00.000Z',
+      pipeline: 'disk',
+      window: { start, end: start + 86_400_000 },
+      scheduledAt: start + 86_400_000,
+      attempt: 1,
+      timeZone: 'UTC',
+    };
+    const runMsg = (): Message => {
+      const m = msg('x'.repeat(200));
+      return { ...m, meta: { [RUN_META_KEY]: { id: run.id, window: run.window } } };
+    };
+    try {
+      await sink.beginRun(run, AbortSignal.timeout(10_000));
+      let acked = 0;
+      const refused: Message[][] = [];
+      for (let i = 0; i < 5000 && refused.length < 2; i++) {
+        const batch = Array.from({ length: 25 }, runMsg);
+        try {
+          await sink.write(batch, AbortSignal.timeout(10_000));
+          acked += batch.length;
+        } catch (error) {
+          expect(error).toBeInstanceOf(NotConnectedError);
+          refused.push(batch);
+        }
+      }
+      expect(acked).toBeGreaterThan(0);
+      await ctx.waitForState('reconnecting');
+      // Nothing of the run is in the folder while it is written.
+      expect((await readdir(disk)).filter((n) => n.endsWith('.xlsx'))).toEqual([]);
+      execFileSync('mount', ['-o', 'remount,size=64m', disk]);
+      // Back by itself: the run's journal is reopened (not discarded: the run is still going).
+      await ctx.waitForState('connected');
+      for (const batch of refused) await sink.write(batch, AbortSignal.timeout(10_000));
+      const total = acked + refused.flat().length;
+      expect(await sink.endRun(run, AbortSignal.timeout(60_000))).toEqual({
+        targets: [join(disk, 'run-2026-12-04.xlsx')],
+        rows: total,
+      });
+      const { sheets } = await readWithExceljs(join(disk, 'run-2026-12-04.xlsx'));
+      const ids = sheets[0]!.rows.slice(1).map((r) => r[1] as number);
+      expect(ids).toHaveLength(total);
+      expect(new Set(ids).size).toBe(total);
+      const manifest = JSON.parse(
+        await readFile(join(disk, 'run-2026-12-04.xlsx.manifest.json'), 'utf8'),
+      ) as {
+        rows: number;
+        run: { id: string };
+      };
+      expect(manifest).toMatchObject({ rows: total, run: { id: run.id } });
     } finally {
       await sink.close();
     }

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { CellValue, ColumnType } from '../../src/sdk/index.js';
+import type { RunHeader } from './run-output.js';
 
 /**
  * The journal of one .xlsx file: append-only JSON lines, flushed to disk before a batch is
@@ -23,8 +24,10 @@ export interface JournalHeader {
   file: string;
   base: string;
   part: number;
-  /** When the period of the file ends (ms); null with `rotate: none`. */
+  /** When the period of the file ends (ms); null with `rotate: none` and `rotate: run`. */
   periodEnd: number | null;
+  /** With `rotate: run`: the run the file is written for (built only when the run ends). */
+  run?: RunHeader;
 }
 
 export interface JournalColumn {

@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFakeContext } from '../../test/conformance/context.js';
-import { createMessage, type Message } from '../../src/sdk/index.js';
+import { createMessage, RUN_META_KEY, type Message } from '../../src/sdk/index.js';
 import { ExcelSink } from './sink.js';
-import { excelConfig, readWithExceljs, tempFolder } from './test-support.js';
+import { excelConfig, readWithExceljs, readWithOpenpyxl, tempFolder } from './test-support.js';
 
 /**
  * The files opened by LibreOffice (Debian's libreoffice-calc-nogui, `soffice --headless`, installed
  * by .ci/run) and converted to CSV: every cell compared with what was sent. exceljs reads them back
- * too. (openpyxl, the other reader tried when the issue was found, is not installed: no PyPI here.)
+ * too, and openpyxl (Debian's python3-openpyxl) for the run files.
  */
 
-const run = promisify(execFile);
+const run_ = promisify(execFile);
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups) await c();
@@ -126,7 +126,7 @@ describe('excel sink: files opened by LibreOffice', () => {
     // LibreOffice, headless, with a profile of its own; cells exported with full precision, not as shown.
     const profile = join(dir, 'lo-profile');
     const out = join(dir, 'csv');
-    await run(
+    await run_(
       'soffice',
       [
         `-env:UserInstallation=file://${profile}`,
@@ -163,5 +163,92 @@ describe('excel sink: files opened by LibreOffice', () => {
       expect((at as Date).getTime()).toBe(s.at);
       expect([number, flag, text]).toEqual([s.number, s.flag, s.text]);
     }
+  });
+
+  it('a run file (rotate: run, 3 batches) opens in LibreOffice and openpyxl with every cell as sent', async () => {
+    const { dir, dispose } = await tempFolder('libreoffice-run');
+    cleanups.push(dispose);
+    const sink = new ExcelSink(
+      excelConfig({
+        directory: dir,
+        rotate: 'run',
+        timeZone: 'Europe/Paris',
+        fileName: 'run-{{window.start:YYYY-MM-DD}}',
+        columns: [
+          { header: 'time', value: 'time' },
+          { header: 'number', value: 'payload.number' },
+          { header: 'text', value: 'payload.text' },
+        ],
+      }),
+      createFakeContext(),
+      { tickEvery: 60_000 },
+    );
+    await sink.connect(AbortSignal.timeout(10_000));
+    const start = Date.UTC(2026, 11, 3, 23);
+    const run = {
+      id: 'lo@2026-12-04T23:00:00.000Z',
+      pipeline: 'lo',
+      window: { start, end: start + 86_400_000 },
+      scheduledAt: start + 86_400_000,
+      attempt: 1,
+      timeZone: 'Europe/Paris',
+    };
+    const sent = TEXTS.map((text, i) => ({
+      time: start + i * 3_600_000,
+      number: NUMBERS[i % NUMBERS.length]!,
+      text,
+    }));
+    const messages: Message[] = sent.map((s, i) =>
+      createMessage({
+        id: `run-${i}`,
+        time: s.time,
+        meta: { [RUN_META_KEY]: { id: run.id, window: run.window } },
+        payload: { number: s.number, text: s.text },
+      }),
+    );
+    await sink.beginRun(run, AbortSignal.timeout(10_000));
+    const third = Math.ceil(messages.length / 3);
+    for (let i = 0; i < messages.length; i += third)
+      await sink.write(messages.slice(i, i + third), AbortSignal.timeout(10_000));
+    const { targets } = await sink.endRun(run, AbortSignal.timeout(60_000));
+    await sink.close();
+    const path = join(dir, 'run-2026-12-04.xlsx');
+    expect(targets).toEqual([path]);
+    // Dates show Paris wall-clock time (UTC+1 in December).
+    const paris = (ms: number): number => ms + 3_600_000;
+
+    const profile = join(dir, 'lo-profile');
+    const out = join(dir, 'csv');
+    await run_(
+      'soffice',
+      [
+        `-env:UserInstallation=file://${profile}`,
+        '--headless',
+        '--convert-to',
+        'csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false',
+        '--outdir',
+        out,
+        path,
+      ],
+      { timeout: 120_000 },
+    );
+    const rows = parseCsv(await readFile(join(out, 'run-2026-12-04.csv'), 'utf8'));
+    expect(rows[0]).toEqual(['time', 'number', 'text']);
+    expect(rows).toHaveLength(sent.length + 1);
+    for (const [i, s] of sent.entries()) {
+      const [time, number, text] = rows[i + 1]!;
+      expect(time, `row ${i} time`).toBe(shown(paris(s.time), false));
+      expect(Math.abs(Number(number) - s.number), `row ${i} number`).toBeLessThanOrEqual(
+        Math.abs(s.number) * 1e-14,
+      );
+      expect(text, `row ${i} text`).toBe(s.text);
+    }
+
+    // openpyxl (pandas' reader): exact text, numbers and the local date-times.
+    const [sheet] = await readWithOpenpyxl(path);
+    expect(sheet!.rows[0]).toEqual(['time', 'number', 'text']);
+    expect(sheet!.rows.slice(1)).toEqual(
+      sent.map((s) => [new Date(paris(s.time)).toISOString().slice(0, 19), s.number, s.text]),
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
-import { compileTemplate, type Message } from '../../src/sdk/index.js';
+import { compileTemplate, type Message, type RenderFn } from '../../src/sdk/index.js';
+import { windowParts } from './run-output.js';
 import type { RotationPeriod } from './spec.js';
 
 export interface Period {
@@ -10,7 +11,7 @@ export interface Period {
 }
 
 /** The period that contains `now`, in the time zone: hour, day, ISO week (from Monday) or month. */
-export function periodOf(now: number, rotate: RotationPeriod, timeZone: string): Period {
+export function periodOf(now: number, rotate: Exclude<RotationPeriod, 'run'>, timeZone: string): Period {
   if (rotate === 'none') return { start: 0, end: Number.POSITIVE_INFINITY };
   const unit = rotate === 'week' ? 'week' : rotate;
   const start = DateTime.fromMillis(now, { zone: timeZone }).startOf(unit, { useLocaleWeeks: false });
@@ -35,13 +36,23 @@ export type FileNamer = (message: Message, period: Period) => string;
  * replaced, so a message value can never point outside the folder.
  */
 export function compileFileName(template: string, pipeline: string, timeZone: string): FileNamer {
-  const render = compileTemplate(template);
+  // `{{ window.end:FORMAT }}` depends on the period: compiled once per period end (runs).
+  const renders = new Map<number, RenderFn>();
+  const renderOf = (period: Period): RenderFn => {
+    let render = renders.get(period.end);
+    if (!render) {
+      if (renders.size >= 64) renders.clear();
+      render = compileTemplate(windowParts(template, period, timeZone));
+      renders.set(period.end, render);
+    }
+    return render;
+  };
   const periodMessage = (message: Message, period: Period): Message => ({
     ...message,
     time: localWallClock(period.start, timeZone),
   });
   return (message, period) => {
-    let name = render(periodMessage(message, period), { pipeline });
+    let name = renderOf(period)(periodMessage(message, period), { pipeline });
     // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
     name = name.replace(/[/\\\u0000-\u001f<>:"|?*]/g, '_').trim();
     if (name === '' || name === '.' || name === '..' || name.startsWith('.')) name = `_${name}`;

@@ -14,6 +14,8 @@ import {
   InferredColumns,
   LeaseAbortedError,
   NotConnectedError,
+  PasserelleError,
+  RetryableError,
   toRow,
   type BatchFailure,
   type CellValue,
@@ -23,6 +25,9 @@ import {
   type Lease,
   type Message,
   type RenderFn,
+  type Run,
+  type RunAwareSink,
+  type RunOutput,
   type Sink,
 } from '../../src/sdk/index.js';
 import {
@@ -52,6 +57,19 @@ import {
   type BuiltWorkbook,
 } from './workbook.js';
 import { OwnFiles } from './own-files.js';
+import {
+  discardRunJournals,
+  emptyRunMessage,
+  manifestRun,
+  runHeader,
+  runOf,
+  RunCollisionError,
+  RunRecord,
+  runRequired,
+  RunRequiredError,
+  type ActiveRun,
+  type RunHeader,
+} from './run-output.js';
 
 /** The sink's own folder inside `directory`: journals, temporary files, the fencing token. */
 export const STATE_FOLDER = '.passerelle-excel';
@@ -91,6 +109,8 @@ interface OpenFile {
   inferred: InferredColumns | undefined;
   /** Journal length at the last build: nothing new to build when unchanged. */
   builtLength: number;
+  /** `rotate: run`: the run it is written for; built only at the run's end. */
+  run?: RunHeader | undefined;
 }
 
 /** A file whose period (or row budget) is over, waiting for its final build. */
@@ -113,7 +133,7 @@ export class FileNameError extends FatalError {}
  * the .xlsx itself is rebuilt from the journal every `flushEvery`, at rotation and at close, always
  * atomically. See README.md for the design.
  */
-export class ExcelSink implements Sink {
+export class ExcelSink implements Sink, RunAwareSink {
   private readonly directory: string;
   private readonly stateDir: string;
   private readonly now: () => number;
@@ -144,6 +164,9 @@ export class ExcelSink implements Sink {
   private readonly handles: JournalHandles;
   private readonly buildRetries = new Map<string, BuildRetry>(); // by file name
   private ownFiles: OwnFiles;
+  /** Runs begun and not ended (scheduled pipelines), by run id. */
+  private readonly runs = new Map<string, ActiveRun>();
+  private readonly runRecord: RunRecord;
   /** Bytes of the append that found the disk full: writing resumes once this much is free again. */
   private neededSpace = 0;
   private readonly counters: {
@@ -170,6 +193,7 @@ export class ExcelSink implements Sink {
     this.configuredColumns = config.columns ? compileColumns(config.columns) : undefined;
     this.handles = new JournalHandles(config.maxOpenFiles);
     this.ownFiles = new OwnFiles(this.stateDir, config.fileName);
+    this.runRecord = new RunRecord(this.stateDir);
     const m = ctx.metrics;
     this.counters = {
       rows: m.counter('passerelle_excel_rows_total', 'Rows stored in Excel journals (acknowledged).'),
@@ -233,6 +257,8 @@ export class ExcelSink implements Sink {
     if (!this.broken) this.scheduleBuilds(true);
     await this.buildChain;
     await this.dropFiles();
+    // A run not ended can not complete any more: its rerun starts over (its journals go at start).
+    this.runs.clear();
     await this.lease?.release();
     this.lease = undefined;
     this.ctx.setState('stopped');
@@ -243,6 +269,146 @@ export class ExcelSink implements Sink {
     await this.writeChain;
     this.scheduleBuilds(true);
     await this.buildChain;
+  }
+
+  // ---------------------------------------------------------------- runs (scheduled pipelines)
+
+  /**
+   * A run begins (run-output.ts). With `rotate: run`, an earlier attempt of the same run (failed,
+   * crashed, on another replica) is discarded: its journals go, and its files are replaced at the
+   * end of this one. With a period rotation the run's rows are only counted.
+   */
+  async beginRun(run: Run, signal: AbortSignal): Promise<void> {
+    this.refuseIfDown();
+    await raceAbort(
+      this.enqueue(async () => {
+        if (this.config.rotate === 'run') {
+          for (const [base, file] of [...this.open])
+            if (file.run?.id === run.id) {
+              this.open.delete(base);
+              await file.writer.close();
+            }
+          for (const part of this.runs.get(run.id)?.parts.values() ?? []) await part.writer?.close();
+          const discarded = await discardRunJournals(this.stateDir, run.id);
+          if (discarded.length > 0)
+            this.ctx.logger.info(
+              { run: run.id, files: discarded },
+              'excel: earlier attempt of the run discarded',
+            );
+        }
+        this.runs.set(run.id, { run: runHeader(run), parts: new Map(), rows: 0, targets: new Set() });
+      }),
+      signal,
+    );
+  }
+
+  /**
+   * The run's batches are all written: with `rotate: run` its files are built now, each into a
+   * temporary file renamed into place (then its manifest), replacing those of an earlier attempt.
+   * The run is complete when this resolves.
+   */
+  async endRun(run: Run, signal: AbortSignal): Promise<RunOutput> {
+    const active = this.runs.get(run.id);
+    if (!active)
+      throw new FatalError(`excel: run ${run.id} ended without beginRun (or the sink was restarted)`);
+    return raceAbort(
+      this.enqueue(async () => {
+        this.refuseIfDown();
+        if (this.config.rotate !== 'run') {
+          this.runs.delete(run.id);
+          return { targets: [...active.targets].map((f) => join(this.directory, f)), rows: active.rows };
+        }
+        try {
+          return await this.finishRun(active);
+        } catch (error) {
+          if (error instanceof PasserelleError) throw error;
+          throw new RetryableError(
+            `excel: the files of run ${run.id} could not be written: ${errorMessage(error)}`,
+            {
+              cause: error,
+            },
+          );
+        }
+      }),
+      signal,
+    );
+  }
+
+  private async finishRun(active: ActiveRun): Promise<RunOutput> {
+    const run = active.run;
+    await this.checkFence();
+    if (active.parts.size === 0) {
+      // No rows: the run still has its file, with the header (configured columns) only.
+      const period = { start: run.start, end: run.end };
+      const file = await this.openFile(this.fileNameOf(emptyRunMessage(run), period), period, 1, run);
+      if (this.configuredColumns) file.state.columns = this.configuredColumns.map(columnRecord);
+    }
+    for (const [base, file] of [...this.open]) if (file.run?.id === run.id) this.open.delete(base);
+    const parts = [...active.parts.values()].sort((a, b) => a.state.header.part - b.state.header.part);
+    const files = parts.map((p) => p.state.header.file);
+    for (const file of files) await this.checkRunFile(file, run);
+    // Files of an earlier complete attempt that this one does not write again (fewer parts).
+    const stale = this.runRecord.filesOf(run.id).filter((f) => !files.includes(f));
+    await this.runRecord.set(
+      files.map((file) => ({ file, run: run.id })),
+      stale,
+    );
+    let rows = 0;
+    for (const part of parts) {
+      const length = part.writer?.length ?? part.state.length;
+      await part.writer?.close();
+      part.writer = undefined;
+      part.state.length = length;
+      // An earlier attempt's manifest goes first: a manifest only ever describes the file beside it.
+      await rm(join(this.directory, `${part.state.header.file}.manifest.json`), { force: true });
+      await this.build(part.state, part.path, length, true);
+      rows += part.state.rows;
+    }
+    for (const part of parts) await rm(part.path, { force: true });
+    for (const file of stale) {
+      await rm(join(this.directory, file), { force: true });
+      await rm(join(this.directory, `${file}.manifest.json`), { force: true });
+    }
+    await syncDirectory(this.stateDir);
+    this.runs.delete(run.id);
+    this.ctx.logger.info({ run: run.id, files, rows }, 'excel: run written');
+    return { targets: files.map((f) => join(this.directory, f)), rows };
+  }
+
+  /** A run may write `file` unless another run holds it, or it is not a run file of this sink. */
+  private async checkRunFile(file: string, run: RunHeader): Promise<void> {
+    const holder = this.runRecord.holder(file);
+    if (holder === run.id) return;
+    const exists = await stat(join(this.directory, file)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) return;
+    throw new RunCollisionError(
+      holder
+        ? `excel: ${file} holds run ${holder}, and run ${run.id} would replace it: put the window in fileName ({{window.start:YYYY-MM-DD_HH-mm}})`
+        : `excel: ${file} is already in ${this.directory} and no run of this sink wrote it: it is not replaced (rename it, or change fileName)`,
+    );
+  }
+
+  /** After a repair or a lease change mid-run: the journals of the runs still going are reopened. */
+  private async recoverRuns(states: { state: JournalState; path: string }[]): Promise<void> {
+    for (const r of this.runs.values()) r.parts.clear();
+    const latest = new Map<string, JournalState>();
+    for (const { state } of states) {
+      const seen = latest.get(state.header.base);
+      if (!seen || seen.header.part < state.header.part) latest.set(state.header.base, state);
+    }
+    for (const { state, path } of states) {
+      const active = this.runs.get(state.header.run?.id ?? '');
+      if (!active) continue;
+      if (latest.get(state.header.base) !== state) {
+        active.parts.set(state.header.file, { state, path });
+        continue;
+      }
+      const file = this.track(state, await JournalWriter.reopen(path, state.length, this.handles));
+      active.parts.set(state.header.file, { state, path, writer: file.writer });
+    }
   }
 
   /**
@@ -303,7 +469,11 @@ export class ExcelSink implements Sink {
     try {
       await this.rotateExpired(now);
       await this.checkFence();
-      const work = this.append(batch, periodOf(now, this.config.rotate, this.config.timeZone));
+      const rotate = this.config.rotate;
+      const work = this.append(
+        batch,
+        rotate === 'run' ? undefined : periodOf(now, rotate, this.config.timeZone),
+      );
       this.inflight = work.catch(() => undefined);
       // A write stuck on a folder that went away (a dead network mount) fails as soon as the
       // folder check notices, instead of hanging; if it did land, the batch id dedupes the retry.
@@ -318,9 +488,13 @@ export class ExcelSink implements Sink {
     }
   }
 
-  private async append(batch: Message[], period: Period): Promise<void> {
+  /** Appends a batch to its files' journals; `period` is undefined with `rotate: run` (per message). */
+  private async append(batch: Message[], clockPeriod: Period | undefined): Promise<void> {
     const batchId = batchIdOf(batch);
     const already = this.written.get(batchId);
+    // Runs dedupe within their own journals: a rerun writes the same batches again, and must.
+    const inRun = new Map<OpenFile, boolean>();
+    const runRows = new Map<ActiveRun, number>();
     const lines = new Map<OpenFile, string[]>();
     const rowsPerFile = new Map<OpenFile, number>();
     const full: OpenFile[] = [];
@@ -331,17 +505,40 @@ export class ExcelSink implements Sink {
       let file: OpenFile;
       let base: string;
       let columnsBefore: number;
+      let active: ActiveRun | undefined;
       try {
+        let period = clockPeriod;
+        const tag = runOf(message);
+        active = tag ? this.runs.get(tag.id) : undefined;
+        if (!period) {
+          if (!tag) throw runRequired(message);
+          if (!active)
+            throw new RunRequiredError(
+              `excel: message ${message.id} belongs to run ${tag.id}, which was not begun (beginRun) or has ended`,
+            );
+          period = { start: active.run.start, end: active.run.end };
+        }
         base = this.fileNameOf(message, period);
-        if (already?.has(base)) continue; // delivered again: this file has it
+        const run = clockPeriod ? undefined : active?.run;
+        if (!run && already?.has(base)) continue; // delivered again: this file has it
         const known = this.open.get(base);
+        if (run && known) {
+          if (known.run?.id !== run.id)
+            throw new RunCollisionError(
+              `excel: runs ${known.run?.id ?? '(none)'} and ${run.id} both name their file ${base}: put the window in fileName ({{window.start:YYYY-MM-DD_HH-mm}})`,
+            );
+          let has = inRun.get(known);
+          if (has === undefined) inRun.set(known, (has = known.state.batches.includes(batchId)));
+          if (has) continue; // this attempt of the run has the batch already
+        }
         // A message that would fail on its columns does not create a file for nothing.
         if (!known && !this.configuredColumns) new InferredColumns().observe([message]);
-        file = known ?? (await this.openFile(base, period));
+        file = known ?? (await this.openFile(base, period, run ? 1 : undefined, run));
         if (this.config.maxRowsPerFile !== undefined && file.state.rows >= this.config.maxRowsPerFile) {
           // The file is full: what this batch put in it is written first, then the next part starts.
           full.push(file);
-          file = await this.openFile(base, period, file.state.header.part + 1);
+          file = await this.openFile(base, period, file.state.header.part + 1, run);
+          if (run) inRun.set(file, false);
         }
         columnsBefore = file.columns.length;
         file.inferred?.observe([message]);
@@ -391,6 +588,11 @@ export class ExcelSink implements Sink {
       sheet.rows++;
       file.state.rows++;
       rowsPerFile.set(file, (rowsPerFile.get(file) ?? 0) + 1);
+      // With a period rotation, a run's rows are counted for its output (endRun).
+      if (active && !file.run) {
+        runRows.set(active, (runRows.get(active) ?? 0) + 1);
+        active.targets.add(file.state.header.file);
+      }
     }
 
     const token = this.fenceToken;
@@ -409,13 +611,15 @@ export class ExcelSink implements Sink {
     await this.checkFolder();
     for (const file of lines.keys()) {
       rememberBatch(file.state, batchId);
-      this.remember(batchId, file.state.header.base);
+      if (!file.run) this.remember(batchId, file.state.header.base);
     }
+    for (const [active, n] of runRows) active.rows += n;
     let rows = 0;
     for (const n of rowsPerFile.values()) rows += n;
     this.counters.rows.inc(undefined, rows);
     if (cellErrors > 0) this.reportCellErrors(cellErrors, firstError);
-    for (const file of full) this.close_(file);
+    // A run's full part waits for the run's end like the others.
+    for (const file of full) if (!file.run) this.close_(file);
     if (failures.length > 0) {
       this.counters.rejected.inc(undefined, failures.length);
       this.ctx.logger.warn(
@@ -474,21 +678,25 @@ export class ExcelSink implements Sink {
   }
 
   /** Opens the file of `base` for this period: a new journal, after the parts already on disk. */
-  private async openFile(base: string, period: Period, part?: number): Promise<OpenFile> {
+  private async openFile(base: string, period: Period, part?: number, run?: RunHeader): Promise<OpenFile> {
     const next = part ?? (await this.nextPart(base));
     const file = partName(base, next);
+    if (run) await this.checkRunFile(file, run);
     const header = {
       v: JOURNAL_VERSION,
       file,
       base,
       part: next,
-      periodEnd: Number.isFinite(period.end) ? period.end : null,
+      // A run's file is never closed by the clock: it is built when the run ends.
+      periodEnd: !run && Number.isFinite(period.end) ? period.end : null,
+      ...(run ? { run } : {}),
     };
     const journalPath = this.journalPath(file);
     const writer = await JournalWriter.create(journalPath, header, this.handles);
     await syncDirectory(this.stateDir);
     const open = this.track(newState(header, []), writer);
-    this.ctx.logger.info({ file }, 'excel: new file');
+    if (run) this.runs.get(run.id)?.parts.set(file, { state: open.state, path: journalPath, writer });
+    this.ctx.logger.info({ file, run: run?.id }, 'excel: new file');
     return open;
   }
 
@@ -517,6 +725,7 @@ export class ExcelSink implements Sink {
       columns: this.configuredColumns ?? inferred?.columns ?? [],
       inferred,
       builtLength: 0,
+      run: state.header.run,
     };
     this.open.set(state.header.base, file);
     return file;
@@ -565,6 +774,7 @@ export class ExcelSink implements Sink {
         }
       }
       for (const file of [...this.open.values()]) {
+        if (file.run) continue; // a run's file appears only complete, at the run's end
         if (file.builtLength === file.writer.length) continue;
         if (!now && !this.dueForBuild(file.state.header.file)) continue;
         // Taken between two appends, so the copy matches the journal up to `length` exactly.
@@ -651,7 +861,7 @@ export class ExcelSink implements Sink {
       // Recorded before the file first appears: retention only ever deletes files it recorded.
       () => this.ownFiles.add(state.header.file),
     );
-    if (this.config.manifest) await this.writeManifest(target, built, final);
+    if (this.config.manifest) await this.writeManifest(target, built, final, state.header.run);
     this.counters.builds.inc({ final: String(final) });
     this.ctx.logger.debug(
       { file: state.header.file, bytes: built.bytes, ms: Date.now() - started, final },
@@ -659,9 +869,15 @@ export class ExcelSink implements Sink {
     );
   }
 
-  private async writeManifest(target: string, built: BuiltWorkbook, final: boolean): Promise<void> {
+  private async writeManifest(
+    target: string,
+    built: BuiltWorkbook,
+    final: boolean,
+    run: RunHeader | undefined,
+  ): Promise<void> {
     const manifest = {
       file: target.slice(this.directory.length + 1),
+      ...(run ? { run: manifestRun(run) } : {}),
       sha256: built.sha256,
       bytes: built.bytes,
       rows: built.sheets.reduce((n, s) => n + s.rows, 0),
@@ -704,6 +920,7 @@ export class ExcelSink implements Sink {
       }
       this.directoryIdentity = await identityOf(this.directory);
       await this.ownFiles.load();
+      await this.runRecord.load();
     } catch (error) {
       throw new NotConnectedError(`excel: cannot write to ${this.directory}: ${errorMessage(error)}`, {
         cause: error,
@@ -718,6 +935,7 @@ export class ExcelSink implements Sink {
     for (const name of entries)
       if (name.endsWith('.tmp')) await rm(join(this.stateDir, name), { force: true });
     const states: { state: JournalState; path: string }[] = [];
+    const runStates: { state: JournalState; path: string }[] = [];
     for (const name of entries.filter((n) => n.endsWith('.journal')).sort()) {
       const path = join(this.stateDir, name);
       let state: JournalState | undefined;
@@ -733,6 +951,17 @@ export class ExcelSink implements Sink {
       }
       if (!state) {
         await rm(path, { force: true });
+        continue;
+      }
+      const run = state.header.run;
+      if (run && !this.runs.has(run.id)) {
+        // The journal of a run that did not end: the run is incomplete, and its rerun starts over.
+        await rm(path, { force: true });
+        this.ctx.logger.info({ file: state.header.file, run: run.id }, 'excel: unfinished run discarded');
+        continue;
+      }
+      if (run) {
+        runStates.push({ state, path });
         continue;
       }
       states.push({ state, path });
@@ -755,6 +984,7 @@ export class ExcelSink implements Sink {
       }
       this.track(state, await JournalWriter.reopen(path, state.length, this.handles));
     }
+    await this.recoverRuns(runStates);
     if (states.length > 0)
       this.ctx.logger.info(
         { journals: states.length, open: this.open.size, finishing: this.closing.length },
@@ -835,6 +1065,7 @@ export class ExcelSink implements Sink {
     const busy = new Set<string>();
     for (const f of this.open.values()) busy.add(f.state.header.file);
     for (const f of this.closing) busy.add(f.state.header.file);
+    for (const r of this.runs.values()) for (const f of r.parts.keys()) busy.add(f);
     const removed: string[] = [];
     const failed: { file: string; error: string }[] = [];
     const entries = await readdir(this.directory, { withFileTypes: true });
@@ -873,6 +1104,7 @@ export class ExcelSink implements Sink {
       }
     } finally {
       await this.ownFiles.forget(removed);
+      await this.runRecord.forget(removed);
     }
     if (failed.length > 0)
       this.ctx.logger.warn(
@@ -935,7 +1167,13 @@ export class ExcelSink implements Sink {
 
 /** The error a message fails with alone (it can never be written as it is), or undefined. */
 function messageError(error: unknown, message: Message): Error | undefined {
-  if (error instanceof ColumnPathError || error instanceof FileNameError) return error;
+  if (
+    error instanceof ColumnPathError ||
+    error instanceof FileNameError ||
+    error instanceof RunRequiredError ||
+    error instanceof RunCollisionError
+  )
+    return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENAMETOOLONG' || code === 'EILSEQ' || code === 'EINVAL')
     return new FileNameError(

@@ -6,7 +6,7 @@ import type { SinkSpec } from '../../src/sdk/index.js';
 /** Excel's own limit: 1,048,576 rows per worksheet, the header row included. */
 export const EXCEL_MAX_ROWS = 1_048_576;
 
-export const ROTATION_PERIODS = ['hour', 'day', 'week', 'month', 'none'] as const;
+export const ROTATION_PERIODS = ['hour', 'day', 'week', 'month', 'none', 'run'] as const;
 export type RotationPeriod = (typeof ROTATION_PERIODS)[number];
 
 export const excelRetentionConfig = z
@@ -37,13 +37,13 @@ export const excelSinkConfig = z.strictObject({
     .default('{{pipeline}}-{{date:YYYY-MM-DD}}.xlsx')
     .refine((v) => !/[/\\]/.test(v.replace(/\{\{[^}]*\}\}/g, '')), 'a file name, not a path: no / or \\')
     .describe(
-      'File name template. `{{date:FORMAT}}` is the start of the period in `timeZone` (YYYY MM DD HH mm), `{{pipeline}}` the pipeline name; message values (`{{payload.site}}`) split the data into several files. `.xlsx` is added when missing.',
+      "File name template. `{{date:FORMAT}}` is the start of the period in `timeZone` (YYYY MM DD HH mm), `{{pipeline}}` the pipeline name; message values (`{{payload.site}}`) split the data into several files. `.xlsx` is added when missing. With `rotate: run`, `{{window.start:FORMAT}}` (same as `date:`) and `{{window.end:FORMAT}}` are the run's window (the end is exclusive).",
     ),
   rotate: z
     .enum(ROTATION_PERIODS)
     .default('day')
     .describe(
-      'Start a new file every hour, day, week (ISO, from Monday) or month in `timeZone`, by the time rows are written; `none` keeps one file (rotate with `maxRowsPerFile`).',
+      "Start a new file every hour, day, week (ISO, from Monday) or month in `timeZone`, by the time rows are written; `none` keeps one file (rotate with `maxRowsPerFile`); `run` writes one file per run of a scheduled pipeline, named from the run's window, that appears only once the run is complete (a rerun replaces it).",
     ),
   timeZone: z
     .string()
@@ -127,6 +127,10 @@ export const excelSinkSpec: SinkSpec<typeof excelSinkConfig> = {
       manifest: true,
     },
   ],
+  runOnly: (config) =>
+    config.rotate === 'run'
+      ? { key: 'rotate', reason: 'rotate: run writes one file per run of a scheduled pipeline' }
+      : undefined,
   // A batch is acknowledged once its rows are flushed to the journal on disk.
   delivery: () => 'at-least-once',
   // A batch delivered again (same message ids and times) is recognised and not written twice.

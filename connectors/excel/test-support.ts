@@ -1,5 +1,7 @@
 /** Helpers shared by the Excel sink's tests: read files back with two independent readers. */
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ExcelJS from 'exceljs';
@@ -8,6 +10,8 @@ import { afterEach } from 'vitest';
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
 import { ExcelSink, type ExcelSinkOptions } from './sink.js';
 import { excelSinkConfig, type ExcelSinkConfig } from './spec.js';
+
+const execFileAsync = promisify(execFile);
 
 export async function tempFolder(name: string): Promise<{ dir: string; dispose: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `passerelle-excel-${name}-`));
@@ -56,6 +60,44 @@ export async function readWithExceljs(
 export async function readWithReadExcelFile(path: string): Promise<ReadSheet[]> {
   const sheets = await readXlsxFile(path);
   return sheets.map((s) => ({ name: s.sheet, rows: s.data as unknown[][] }));
+}
+
+const OPENPYXL_DUMP = `
+import json, sys, datetime, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+def cell(v):
+    return v.isoformat() if isinstance(v, (datetime.datetime, datetime.date)) else v
+json.dump([{"name": ws.title, "rows": [[cell(c) for c in row] for row in ws.iter_rows(values_only=True)]} for ws in wb.worksheets], sys.stdout)
+`;
+
+/**
+ * All sheets with openpyxl (Debian's python3-openpyxl, installed by scripts/setup-test-machine.sh),
+ * the reader of pandas: a third, independent reader that keeps text exactly (exceljs unescapes
+ * entities twice, read-excel-file trims). Dates come back as ISO text without zone.
+ */
+export async function readWithOpenpyxl(path: string): Promise<ReadSheet[]> {
+  const { stdout } = await execFileAsync(OPENPYXL_PYTHON, ['-c', OPENPYXL_DUMP, path], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as ReadSheet[];
+}
+
+/** Debian's python, where apt installs python3-openpyxl (a pyenv python first in PATH lacks it). */
+const OPENPYXL_PYTHON = '/usr/bin/python3';
+
+/**
+ * Makes a file impossible to replace, like Excel holding it open on a share: immutable
+ * (`chattr +i`) where the file system supports it, otherwise a bind mount of the file over itself
+ * (a rename over a mount point fails with EBUSY). Returns the undo.
+ */
+export function lockFile(path: string): () => void {
+  try {
+    execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
+    return () => execFileSync('chattr', ['-i', path]);
+  } catch {
+    execFileSync('mount', ['--bind', path, path]);
+    return () => execFileSync('umount', [path]);
+  }
 }
 
 /** A clock the test moves by hand (rotation, retention). */

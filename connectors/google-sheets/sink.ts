@@ -29,8 +29,22 @@ import {
   type ComponentCounter,
   type Message,
   type RenderFn,
+  type Run,
+  type RunAwareSink,
+  type RunOutput,
   type Sink,
+  RUN_META_KEY,
 } from '../../src/sdk/index.js';
+import {
+  beginRun,
+  discardRequests,
+  endRunRequests,
+  runOfMessage,
+  RUNS_RANGE,
+  RUNS_TAB,
+  stagingFamily,
+  type ActiveRun,
+} from './run-output.js';
 import {
   columnLetters,
   localWallClock,
@@ -39,6 +53,7 @@ import {
   quoteTitle,
   sanitizeTitle,
   toSerial,
+  withoutWindowParts,
 } from './a1.js';
 import { createSheetsAuth, type SheetsAuth } from './auth.js';
 import { RedisQuota, sharedMemoryQuota, type WriteQuota } from './quota.js';
@@ -115,7 +130,7 @@ interface ApiError {
  * batch id, and each chunk's status is recorded before it is sent: a retry of a chunk whose answer
  * was lost reads the batch id column and appends only if the id is not there.
  */
-export class GoogleSheetsSink implements Sink {
+export class GoogleSheetsSink implements Sink, RunAwareSink {
   private api: sheets_v4.Sheets | undefined;
   private auth: SheetsAuth | undefined;
   private store: TabStore | undefined;
@@ -133,13 +148,15 @@ export class GoogleSheetsSink implements Sink {
   private readonly cellErrors: ComponentCounter;
   private readonly rowsWritten: ComponentCounter;
   private readonly requests: ComponentCounter;
+  /** Runs begun and not ended (scheduled pipelines), by run id. */
+  private readonly runs = new Map<string, ActiveRun>();
 
   constructor(
     private readonly config: GoogleSheetsSinkConfig,
     private readonly ctx: ComponentContext,
     private readonly options: GoogleSheetsSinkOptions = {},
   ) {
-    this.tab = compileTemplate(config.tab);
+    this.tab = compileTemplate(withoutWindowParts(config.tab));
     this.configured = config.columns ? compileColumns(config.columns) : undefined;
     const url = new URL(config.rootUrl);
     this.host = {
@@ -216,7 +233,109 @@ export class GoogleSheetsSink implements Sink {
   }
 
   async close(): Promise<void> {
+    this.runs.clear();
     await this.release();
+  }
+
+  // ---------------------------------------------------------------- runs (scheduled pipelines)
+
+  /** A run begins (run-output.ts): with `rotate: run`, the staging tabs of its earlier attempts go. */
+  async beginRun(run: Run, signal: AbortSignal): Promise<void> {
+    if (this.stopped) throw this.stopped;
+    if (!this.api) throw new NotConnectedError('google-sheets sink: beginRun() before connect()');
+    if (this.config.rotate === 'run') {
+      try {
+        const requests = discardRequests(await this.describeTabs(signal), run.id);
+        if (requests.length > 0) {
+          await this.batchUpdate(requests, signal);
+          this.ctx.logger.info(
+            { run: run.id, tabs: requests.length },
+            'earlier attempt of the run discarded',
+          );
+        }
+      } catch (error) {
+        throw this.classify(error, signal);
+      }
+    }
+    this.runs.set(run.id, beginRun(run, this.config.tab, this.config.timeZone));
+  }
+
+  /**
+   * The run's batches are all written: with `rotate: run`, one atomic request renames its staging
+   * tabs into place (replacing an earlier attempt's) and records it in `_runs`.
+   */
+  async endRun(run: Run, signal: AbortSignal): Promise<RunOutput> {
+    if (this.stopped) throw this.stopped;
+    const active = this.runs.get(run.id);
+    if (!active)
+      throw new FatalError(`google-sheets: run ${run.id} ended without beginRun (or the sink was restarted)`);
+    if (this.config.rotate !== 'run') {
+      this.runs.delete(run.id);
+      return { targets: [...active.targets], rows: active.chunks.size };
+    }
+    try {
+      const sheets = await this.describeTabs(signal);
+      const runsSheet = sheets.find((s) => s.properties?.title === RUNS_TAB)?.properties;
+      let runsTab: { sheetId: number; rows: unknown[][] } | undefined;
+      if (runsSheet?.sheetId !== undefined && runsSheet.sheetId !== null) {
+        const res = await this.call(
+          'read',
+          (options) =>
+            this.api!.spreadsheets.values.get(
+              {
+                spreadsheetId: this.config.spreadsheetId,
+                range: RUNS_RANGE,
+                valueRenderOption: 'UNFORMATTED_VALUE',
+              },
+              options,
+            ),
+          signal,
+        );
+        runsTab = { sheetId: runsSheet.sheetId, rows: (res.data.values ?? []) as unknown[][] };
+      }
+      const { requests, output } = endRunRequests(active, sheets, runsTab, Date.now(), () =>
+        randomInt(1, 2 ** 31 - 1),
+      );
+      await this.batchUpdate(requests, signal);
+      this.runs.delete(run.id);
+      this.ctx.logger.info({ run: run.id, tabs: output.targets, rows: output.rows }, 'run written');
+      return output;
+    } catch (error) {
+      throw this.classify(error, signal);
+    }
+  }
+
+  /** Every tab with its properties and developer metadata. */
+  private async describeTabs(signal: AbortSignal): Promise<sheets_v4.Schema$Sheet[]> {
+    const res = await this.call(
+      'read',
+      (options) =>
+        this.api!.spreadsheets.get(
+          { spreadsheetId: this.config.spreadsheetId, fields: 'sheets(properties,developerMetadata)' },
+          options,
+        ),
+      signal,
+    );
+    return res.data.sheets ?? [];
+  }
+
+  /** One structural write (tabs renamed, deleted): the tab cache is read again after it. */
+  private async batchUpdate(requests: sheets_v4.Schema$Request[], signal: AbortSignal): Promise<void> {
+    await this.takeToken(signal);
+    try {
+      await this.call(
+        'write',
+        (options) =>
+          this.api!.spreadsheets.batchUpdate(
+            { spreadsheetId: this.config.spreadsheetId, requestBody: { requests } },
+            options,
+          ),
+        signal,
+      );
+    } finally {
+      this.tabs = undefined;
+      this.headerWritten.clear();
+    }
   }
 
   private async release(): Promise<void> {
@@ -242,13 +361,21 @@ export class GoogleSheetsSink implements Sink {
     const failures: BatchFailure[] = [];
     const groups = new Map<string, { messages: Message[]; indices: number[] }>();
     const zone = this.config.timeZone;
+    const perRun = this.config.rotate === 'run';
     batch.forEach((message, index) => {
       let family: string;
       try {
-        const local = zone === 'UTC' ? message : { ...message, time: localWallClock(message.time, zone) };
-        family = sanitizeTitle(this.tab(local, { pipeline: this.ctx.pipeline }));
+        if (perRun)
+          family = stagingFamily(runOfMessage(message, this.runs), message, this.ctx.pipeline, zone);
+        else {
+          const local = zone === 'UTC' ? message : { ...message, time: localWallClock(message.time, zone) };
+          family = sanitizeTitle(this.tab(local, { pipeline: this.ctx.pipeline }));
+        }
       } catch (error) {
-        failures.push({ index, error: new FatalError(`tab template: ${errorMessage(error)}`) });
+        failures.push({
+          index,
+          error: error instanceof FatalError ? error : new FatalError(`tab template: ${errorMessage(error)}`),
+        });
         return;
       }
       const g = groups.get(family) ?? { messages: [], indices: [] };
@@ -272,7 +399,31 @@ export class GoogleSheetsSink implements Sink {
       pending.push(chunk);
     }
     for (const request of packRequests(pending)) await this.send(request, signal);
+    if (this.runs.size > 0) this.countRunRows(batch, chunks, failures);
     if (failures.length > 0) throw new BatchError(failures);
+  }
+
+  /** What a run wrote (for endRun): its chunks (`rotate: run`), or its messages and their tabs. */
+  private countRunRows(batch: Message[], chunks: Chunk[], failures: BatchFailure[]): void {
+    if (this.config.rotate === 'run') {
+      const byStaging = new Map<string, ActiveRun>();
+      for (const active of this.runs.values())
+        for (const staging of active.staging.values()) byStaging.set(staging, active);
+      for (const c of chunks) byStaging.get(c.family)?.chunks.set(c.key, c.rows.length);
+      return;
+    }
+    const failed = new Set(failures.map((f) => f.index));
+    const titles = new Map(chunks.map((c) => [c.family, c.title]));
+    const zone = this.config.timeZone;
+    batch.forEach((message, index) => {
+      const id = (message.meta[RUN_META_KEY] as { id?: unknown } | undefined)?.id;
+      const active = typeof id === 'string' ? this.runs.get(id) : undefined;
+      if (!active || failed.has(index)) return;
+      active.chunks.set(message.id, 1);
+      const local = zone === 'UTC' ? message : { ...message, time: localWallClock(message.time, zone) };
+      const title = titles.get(sanitizeTitle(this.tab(local, { pipeline: this.ctx.pipeline })));
+      if (title) active.targets.add(title);
+    });
   }
 
   /**

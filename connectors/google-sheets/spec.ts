@@ -2,6 +2,7 @@ import { IANAZone } from 'luxon';
 import { z } from 'zod';
 import { columnsConfig, compileColumns, templateProblem, duration, secret } from '../../src/sdk/index.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
+import { WINDOW_PART, withoutWindowParts } from './a1.js';
 
 /** The config of the `google-sheets` sink: the one place it is defined. */
 
@@ -79,7 +80,7 @@ export const googleSheetsSinkConfig = z
       .string()
       .min(1)
       .superRefine((t, ctx) => {
-        const problem = templateProblem(t);
+        const problem = templateProblem(withoutWindowParts(t));
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .default('{{ pipeline }}')
@@ -97,6 +98,12 @@ export const googleSheetsSinkConfig = z
       .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
       .describe(
         'Time zone of the date-time cells and of the `{{ date:... }}` parts of `tab` (Sheets date-times have no zone: cells show this local time).',
+      ),
+    rotate: z
+      .enum(['none', 'run'])
+      .default('none')
+      .describe(
+        "`run`: one tab per run of a scheduled pipeline, named by `tab` with the run's window (`{{ date:... }}` or `{{ window.start:... }}` is its start, `{{ window.end:... }}` its end), that appears only once the run is complete; a rerun replaces it, and `_runs` lists the runs written. Only in a pipeline with `schedule`.",
       ),
     batchIdColumn: z
       .string()
@@ -160,6 +167,13 @@ export const googleSheetsSinkConfig = z
       ),
   })
   .superRefine((config, ctx) => {
+    if (config.rotate !== 'run' && new RegExp(WINDOW_PART.source).test(config.tab))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tab'],
+        message:
+          '`{{ window.start:... }}` and `{{ window.end:... }}` name the run of `rotate: run`: use `{{ date:... }}`',
+      });
     if (config.columns) {
       try {
         compileColumns(config.columns);
@@ -219,6 +233,10 @@ export const googleSheetsSinkSpec: SinkSpec<typeof googleSheetsSinkConfig> = {
       quota: { writesPerMinute: 30 },
     },
   ],
+  runOnly: (config) =>
+    config.rotate === 'run'
+      ? { key: 'rotate', reason: 'rotate: run writes one tab per run of a scheduled pipeline' }
+      : undefined,
   // One write request per flush: a few seconds of rows (Google allows ~60 writes per minute).
   batchDefaults: { count: 5000, maxWait: '5s' },
   delivery: () => 'at-least-once',

@@ -1,5 +1,13 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions } from 'node:https';
+import type { z } from 'zod';
+import { NotConnectedError, errorMessage, type tlsOptions } from '../../src/sdk/index.js';
 
 /** What InfluxDB answered: any status, the body as text. */
 export interface HttpAnswer {
@@ -59,16 +67,48 @@ export class HttpClient {
     }
   }
 
-  private once(
+  private async once(
     path: string,
     query: Record<string, string>,
     headers: Record<string, string>,
     body: string | Buffer,
     signal: AbortSignal,
   ): Promise<HttpAnswer> {
+    const res = await this.open('POST', path, query, headers, body, signal);
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
+        size += chunk.length;
+      });
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'),
+        }),
+      );
+      res.on('error', reject);
+    });
+  }
+
+  /**
+   * One request; resolves with the response as a stream once its head is in (the query source reads
+   * large results chunk by chunk). The `timeout` applies to socket inactivity. Headers given
+   * override the defaults (content type).
+   */
+  open(
+    method: 'GET' | 'POST',
+    path: string,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+    body: string | Buffer,
+    signal: AbortSignal,
+  ): Promise<IncomingMessage> {
     const search = new URLSearchParams(query).toString();
     const request = this.https ? httpsRequest : httpRequest;
-    return new Promise<HttpAnswer>((resolve, reject) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason as Error);
       const payload = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
       const req = request(
@@ -77,33 +117,18 @@ export class HttpClient {
           protocol: this.base.protocol,
           hostname: this.base.hostname.replace(/^\[(.*)\]$/, '$1'),
           port: this.base.port || (this.https ? 443 : 80),
-          method: 'POST',
+          method,
           path: `${this.basePath}${path}${search ? `?${search}` : ''}`,
           headers: {
-            ...headers,
             'content-type': 'text/plain; charset=utf-8',
-            'content-length': String(payload.length),
             accept: 'application/json',
+            ...headers,
+            'content-length': String(payload.length),
           },
           signal,
           timeout: this.timeoutMs,
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            if (size < MAX_ANSWER_BYTES) chunks.push(chunk);
-            size += chunk.length;
-          });
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8'),
-            }),
-          );
-          res.on('error', reject);
-        },
+        resolve,
       );
       req.on('timeout', () => req.destroy(new HttpTimeoutError(this.timeoutMs)));
       req.on('error', (error: Error & { reusedSocket?: boolean }) => {
@@ -117,4 +142,34 @@ export class HttpClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** Node's TLS options from a `tls` config: the PEM files read (unreadable: NotConnectedError, as a connect failure). */
+export async function agentTlsOptions(config: {
+  url: string;
+  tls?: z.output<typeof tlsOptions>;
+}): Promise<AgentOptions> {
+  const tls = config.tls;
+  if (!tls || !config.url.startsWith('https:')) return {};
+  const read = async (what: string, path: string | undefined): Promise<Buffer | undefined> => {
+    if (!path) return undefined;
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new NotConnectedError(`tls.${what}: can not read ${path}: ${errorMessage(error)}`);
+    }
+  };
+  const [ca, cert, key] = await Promise.all([
+    read('ca', tls.ca),
+    read('cert', tls.cert),
+    read('key', tls.key),
+  ]);
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(tls.passphrase ? { passphrase: tls.passphrase } : {}),
+    ...(tls.servername ? { servername: tls.servername } : {}),
+    rejectUnauthorized: tls.rejectUnauthorized,
+  };
 }

@@ -89,6 +89,7 @@ sinkConformance('influxdb (through a TCP proxy)', () => ({
   messages: (values) => values.map((v) => msg({ v })),
   received: async () => (await select(`SELECT v FROM "${conformanceMeasurement}"`)).map((r) => String(r.v)),
   holdAcceptance: async () => proxy.pause(),
+  heldAnswers: () => proxy.heldAnswers,
   releaseAcceptance: async () => proxy.resume(),
   stopTarget: () => proxy.stop(),
   startTarget: () => proxy.start(),

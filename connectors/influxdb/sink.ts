@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import type { AgentOptions } from 'node:https';
 import {
   BatchError,
   FatalError,
@@ -18,7 +16,7 @@ import {
   type Sink,
 } from '../../src/sdk/index.js';
 import { writeApi, type Answer, type WriteApi } from './api.js';
-import { HttpClient, HttpTimeoutError } from './http.js';
+import { HttpClient, HttpTimeoutError, agentTlsOptions } from './http.js';
 import { PointError, PointMapper } from './point.js';
 import type { FieldType, InfluxdbSinkConfig } from './spec.js';
 
@@ -142,7 +140,11 @@ export class InfluxdbSink implements Sink {
   async connect(signal: AbortSignal): Promise<void> {
     this.clearProbe();
     this.stopError = undefined;
-    this.client ??= new HttpClient(new URL(this.config.url), await this.tlsOptions(), this.config.timeout);
+    this.client ??= new HttpClient(
+      new URL(this.config.url),
+      await agentTlsOptions(this.config),
+      this.config.timeout,
+    );
     if (this.config.createDatabase) {
       const failure = await this.createDatabase(signal);
       if (failure instanceof SinkStoppedError) return this.stop(failure);
@@ -480,32 +482,6 @@ export class InfluxdbSink implements Sink {
     if (this.health === 'connected') return this.markDown(problem);
     this.downError = problem;
     this.scheduleProbe(backoffDelay(this.probeFailures++, PROBE_MIN_MS, PROBE_MAX_MS));
-  }
-
-  private async tlsOptions(): Promise<AgentOptions> {
-    const tls = this.config.tls;
-    if (!tls || !this.config.url.startsWith('https:')) return {};
-    const read = async (what: string, path: string | undefined): Promise<Buffer | undefined> => {
-      if (!path) return undefined;
-      try {
-        return await readFile(path);
-      } catch (error) {
-        throw new NotConnectedError(`tls.${what}: can not read ${path}: ${errorMessage(error)}`);
-      }
-    };
-    const [ca, cert, key] = await Promise.all([
-      read('ca', tls.ca),
-      read('cert', tls.cert),
-      read('key', tls.key),
-    ]);
-    return {
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-      ...(tls.passphrase ? { passphrase: tls.passphrase } : {}),
-      ...(tls.servername ? { servername: tls.servername } : {}),
-      rejectUnauthorized: tls.rejectUnauthorized,
-    };
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileGetter, compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import { checkTlsScheme, influxPassword, influxUrl, influxUsername } from './connection-spec.js';
 import { nameProblem } from './line-protocol.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 
@@ -93,19 +94,7 @@ const VERSION_KEYS: Record<Version, readonly string[]> = {
 
 export const influxdbSinkConfig = z
   .strictObject({
-    url: z
-      .string()
-      .refine((u) => {
-        try {
-          const { protocol, username, password } = new URL(u);
-          return (protocol === 'http:' || protocol === 'https:') && !username && !password;
-        } catch {
-          return false;
-        }
-      }, 'expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username/password or token)')
-      .describe(
-        'InfluxDB HTTP API address: http://host:8086 (1.x, 2.x), http://host:8181 (3), or https:// for TLS. A path is kept (a reverse proxy under /influx).',
-      ),
+    url: influxUrl,
     version: z
       .union([z.literal(1), z.literal(2), z.literal(3)])
       .default(1)
@@ -182,12 +171,8 @@ export const influxdbSinkConfig = z
       .describe(
         'Precision of the timestamps written. Default: `us` for the message time (no `timestamp`), which is unique per message; `ms` with `timestamp`. Points of one series with the same timestamp are one point in InfluxDB (the later write replaces the fields), so keep it at least as fine as the rate of one series.',
       ),
-    username: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Version 1: user name (or any name with a token as password on the v1 API of 2.x).'),
-    password: secret('Version 1: password of the user.').optional(),
+    username: influxUsername,
+    password: influxPassword,
     tls: tlsOptions.optional(),
     createDatabase: z
       .boolean()
@@ -212,13 +197,7 @@ export const influxdbSinkConfig = z
     ).prefault('10s'),
   })
   .superRefine((config, ctx) => {
-    if (config.tls !== undefined && !config.url.startsWith('https:')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tls'],
-        message: 'tls is set but the url is not https://: TLS is chosen by the URL scheme',
-      });
-    }
+    checkTlsScheme(config, ctx);
     const version = config.version;
     const given = (key: string): boolean => {
       const value = (config as Record<string, unknown>)[key];

@@ -111,6 +111,7 @@ for (const version of [2, 3] as const) {
           .map((p) => String(p.fields.v?.value)),
       ),
     holdAcceptance: () => Promise.resolve(proxy().pause()),
+    heldAnswers: () => proxy().heldAnswers,
     releaseAcceptance: () => Promise.resolve(proxy().resume()),
     stopTarget: () => proxy().stop(),
     startTarget: () => proxy().start(),

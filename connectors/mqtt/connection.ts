@@ -4,6 +4,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import {
   ConfigError,
   NotConnectedError,
+  RetryableError,
   backoffDelay,
   errorMessage,
   redact,
@@ -56,6 +57,14 @@ export function clientOptions(config: MqttConnectionConfig): IClientOptions {
 }
 
 function noLog(): void {}
+
+/** What {@link MqttConnection.untilAnswered} hands to the work it waits for. */
+export interface Answer {
+  /** True once the wait is over (answered, failed, closed, aborted or timed out): send nothing more. */
+  readonly settled: boolean;
+  /** Ends the wait: resolves it, or rejects it with `error`. Later calls are ignored. */
+  settle(error?: Error): void;
+}
 
 /**
  * One mqtt.js client with the behaviour both connectors need: reconnection forever with
@@ -130,6 +139,49 @@ export class MqttConnection {
     return new NotConnectedError(
       `not connected to ${this.where}${this.lastError ? ` (${this.lastError.message})` : ''}`,
     );
+  }
+
+  /**
+   * Waits for the broker to answer what `send` sends (it calls `answer.settle()`). Rejects with
+   * NotConnectedError if the connection closes first, and with RetryableError if `signal` aborts
+   * or nothing settles it within `timeout` ms: an answer lost in a way mqtt.js does not report
+   * must not hold the outbox forever. Listeners and timer are released when it settles.
+   */
+  untilAnswered(
+    signal: AbortSignal,
+    timeout: number,
+    awaited: string,
+    send: (answer: Answer) => void,
+  ): Promise<void> {
+    if (signal.aborted) return Promise.reject(new RetryableError('write aborted'));
+    const client = this.client;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => answer.settle(new RetryableError(`no ${awaited} from ${this.where} within ${timeout} ms`)),
+        timeout,
+      );
+      const answer = {
+        settled: false,
+        settle: (error?: Error): void => {
+          if (answer.settled) return;
+          answer.settled = true;
+          clearTimeout(timer);
+          client.off('close', onClose);
+          signal.removeEventListener('abort', onAbort);
+          if (error) reject(error);
+          else resolve();
+        },
+      };
+      const onClose = (): void => answer.settle(this.notConnected());
+      const onAbort = (): void => answer.settle(new RetryableError('write aborted'));
+      client.on('close', onClose);
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        send(answer);
+      } catch (error) {
+        answer.settle(error instanceof Error ? error : new Error(errorMessage(error)));
+      }
+    });
   }
 
   /**

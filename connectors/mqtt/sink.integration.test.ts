@@ -72,6 +72,7 @@ sinkConformance('mqtt (QoS 1, through a TCP proxy)', () => ({
   messages: (values) => values.map((v) => msg({ v })),
   received: async () => conformanceSeen.map((p) => (JSON.parse(p.payload.toString()) as { v: string }).v),
   holdAcceptance: async () => proxy.pause(),
+  heldAnswers: () => proxy.heldAnswers,
   releaseAcceptance: async () => proxy.resume(),
   stopTarget: () => proxy.stop(),
   startTarget: () => proxy.start(),
@@ -201,7 +202,7 @@ describe('mqtt sink', () => {
   it('publishes a large batch with bounded pipelining', async () => {
     const base = unique('bulk');
     const seen = await watch(base);
-    const s = sink({ topic: `${base}/x`, maxInFlight: 50 });
+    const s = sink({ topic: `${base}/x`, maxUnacked: 50 });
     await connect(s);
     const client = (s as unknown as { conn: { client: MqttClient } }).conn.client;
     let inFlight = 0;

@@ -135,62 +135,45 @@ export class MqttSink implements Sink {
   }
 
   /**
-   * Publishes with a bounded window (maxInFlight, and the broker's Receive Maximum). Resolves once
+   * Publishes with a bounded window (maxUnacked, and the broker's Receive Maximum). Resolves once
    * every publish is acknowledged (QoS 1/2) or written to the socket (QoS 0). A lost connection
    * rejects the whole write with NotConnectedError: the outbox retries the batch.
    */
-  private publishAll(conn: MqttConnection, items: Prepared[], signal: AbortSignal): Promise<BatchFailure[]> {
+  private async publishAll(
+    conn: MqttConnection,
+    items: Prepared[],
+    signal: AbortSignal,
+  ): Promise<BatchFailure[]> {
     const client = conn.client;
     const window = Math.max(
       1,
-      Math.min(this.config.maxInFlight, client.serverProperties?.receiveMaximum ?? Infinity),
+      Math.min(this.config.maxUnacked, client.serverProperties?.receiveMaximum ?? Infinity),
     );
     const failures: BatchFailure[] = [];
-    return new Promise<BatchFailure[]>((resolve, reject) => {
+    // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
+    // report) must not hold the outbox forever: the write timeout retries the batch instead.
+    await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
-      let finished = false;
-      const finish = (error?: Error): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        client.off('close', onClose);
-        signal.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(failures);
-      };
-      const onClose = (): void => finish(conn.notConnected());
-      const onAbort = (): void => finish(new RetryableError('write aborted'));
-      // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
-      // report) must not hold the outbox forever: retry the batch instead.
-      const timer = setTimeout(
-        () =>
-          finish(
-            new RetryableError(`no acknowledgement from ${conn.where} within ${this.config.writeTimeout} ms`),
-          ),
-        this.config.writeTimeout,
-      );
       const pump = (): void => {
-        while (!finished && running < window && next < items.length) {
+        while (!answer.settled && running < window && next < items.length) {
           const item = items[next++]!;
           running++;
           client.publish(item.topic, item.payload, item.options, (error) => {
             running--;
-            if (finished) return;
+            if (answer.settled) return;
             if (error) {
-              if (!client.connected) return finish(conn.notConnected());
+              if (!client.connected) return answer.settle(conn.notConnected());
               failures.push({ index: item.index, error: publishError(error) });
             }
             pump();
           });
         }
-        if (!finished && running === 0 && next >= items.length) finish();
+        if (!answer.settled && running === 0 && next >= items.length) answer.settle();
       };
-      if (signal.aborted) return onAbort();
-      client.on('close', onClose);
-      signal.addEventListener('abort', onAbort, { once: true });
       pump();
     });
+    return failures;
   }
 }
 

@@ -1,18 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delivery, Message } from '../../src/sdk/index.js';
-import { freePort } from '../../test/harness/ports.js';
-import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
+import {
+  startMosquitto,
+  startSecureMosquitto,
+  type SecureMosquitto,
+  type ServiceHandle,
+} from '../../test/harness/services.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
 import { readMessages, sourceConformance } from '../../test/conformance/source.js';
+import { startRefusingBroker } from '../../test/harness/refusing-broker.js';
 import { mqttSource } from './index.js';
 import { MAX_PACKET_HEADROOM, MqttSource } from './source.js';
 import { mqttSourceConfig } from './spec.js';
-import { createTestCertificates } from '../../test/harness/certificates.js';
 
 let broker: ServiceHandle & { wsPort?: number };
 let publisher: MqttClient;
@@ -39,7 +41,7 @@ function source(config: Record<string, unknown>, ctx: FakeContext = createFakeCo
 
 /** The mqtt.js client inside a source, to watch the packets on the wire. */
 function clientOf(s: MqttSource): MqttClient {
-  return (s as unknown as { conn: { client: MqttClient } }).conn.client;
+  return (s as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client;
 }
 
 function sent(s: MqttSource): Packet[] {
@@ -72,14 +74,14 @@ sourceConformance(
           cleanSession: false,
           clientId: identity,
           payload: 'text',
-          maxInFlight: 10,
+          receiveMaximum: 10,
           batchSize: 4,
         },
         ctx,
       ),
     produce: (identity, values) => publish(`conf/${identity}`, values),
     valueOf: (m: Message) => m.payload as string,
-    maxInFlight: 10,
+    maxUnacked: 10,
   }),
   { redelivers: true },
 );
@@ -217,7 +219,7 @@ describe('mqtt source', () => {
       qos: 1,
       cleanSession: false,
       clientId,
-      maxInFlight: 1000,
+      receiveMaximum: 1000,
       batchSize: 250,
     });
     await connect(s);
@@ -251,9 +253,9 @@ describe('mqtt source', () => {
     await s.close();
   });
 
-  it('stops reading when maxInFlight is reached and resumes on ack (QoS 0, no broker flow control)', async () => {
+  it('stops reading when receiveMaximum is reached and resumes on ack (QoS 0, no broker flow control)', async () => {
     const topic = unique('full');
-    const s = source({ topics: [topic], qos: 0, maxInFlight: 5, batchSize: 5 });
+    const s = source({ topics: [topic], qos: 0, receiveMaximum: 5, batchSize: 5 });
     await connect(s);
     await publish(
       topic,
@@ -444,33 +446,14 @@ describe('mqtt source and MQTT 5 Maximum Packet Size', () => {
 });
 
 describe('mqtt source against a broker with passwords and TLS', () => {
-  let dir: string;
-  let secured: ServiceHandle;
-  let tlsPort: number;
+  let secured: SecureMosquitto;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'passerelle-mqtt-auth-'));
-    chmodSync(dir, 0o755);
-    const passwd = join(dir, 'passwd');
-    execFileSync('mosquitto_passwd', ['-c', '-b', passwd, 'bridge', 's3cret-pass']);
-    createTestCertificates(dir);
-    for (const f of ['passwd', 'server.key', 'server.pem', 'ca.pem']) chmodSync(join(dir, f), 0o644);
-    tlsPort = await freePort();
-    secured = await startMosquitto({
-      extraConfig: [
-        'allow_anonymous false',
-        `password_file ${passwd}`,
-        `listener ${tlsPort} 127.0.0.1`,
-        `cafile ${join(dir, 'ca.pem')}`,
-        `certfile ${join(dir, 'server.pem')}`,
-        `keyfile ${join(dir, 'server.key')}`,
-      ].join('\n'),
-    });
+    secured = await startSecureMosquitto({ bridge: 's3cret-pass' });
   });
 
   afterAll(async () => {
     await secured?.dispose();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function roundTrip(config: Record<string, unknown>): Promise<unknown> {
@@ -512,15 +495,19 @@ describe('mqtt source against a broker with passwords and TLS', () => {
   });
 
   it('connects over mqtts:// with a CA file', async () => {
-    const url = `mqtts://127.0.0.1:${tlsPort}`;
     expect(
-      await roundTrip({ url, username: 'bridge', password: 's3cret-pass', tls: { ca: join(dir, 'ca.pem') } }),
+      await roundTrip({
+        url: secured.tlsUrl,
+        username: 'bridge',
+        password: 's3cret-pass',
+        tls: { ca: secured.ca },
+      }),
     ).toEqual({ secure: true });
   });
 
   it('refuses a server certificate it can not verify', async () => {
     const s = source({
-      url: `mqtts://127.0.0.1:${tlsPort}`,
+      url: secured.tlsUrl,
       username: 'bridge',
       password: 's3cret-pass',
       topics: ['x'],
@@ -581,31 +568,21 @@ describe('mqtt source reconnection', () => {
 
 describe('mqtt source and a refused subscription', () => {
   it('fails connect() with a readable error (Aedes broker refusing the filter, MQTT 3.1.1)', async () => {
-    // Mosquitto grants every subscription and filters on delivery; Aedes can refuse one.
-    const { Aedes } = await import('aedes');
-    const { createServer } = await import('node:net');
-    const aedes = await Aedes.createBroker({
-      // A null subscription is a SUBACK failure code (0x80); an error would close the connection.
-      authorizeSubscribe: (_client, sub, done) => done(null, sub.topic.startsWith('forbidden/') ? null : sub),
-    });
-    const server = createServer(aedes.handle);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    const refusing = await startRefusingBroker('forbidden/');
     try {
       const s = source({
-        url: `mqtt://127.0.0.1:${port}`,
+        url: refusing.url,
         protocolVersion: 4,
         topics: ['ok/x', 'forbidden/x'],
       });
       await expect(connect(s)).rejects.toThrow(
         /^the broker refused the subscription to ok\/x, forbidden\/x: Subscribe error: Unspecified error$/,
       );
-      const ok = source({ url: `mqtt://127.0.0.1:${port}`, protocolVersion: 4, topics: ['ok/x'] });
+      const ok = source({ url: refusing.url, protocolVersion: 4, topics: ['ok/x'] });
       await connect(ok);
       await ok.close();
     } finally {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      server.close();
+      await refusing.close();
     }
   });
 });

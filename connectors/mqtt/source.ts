@@ -1,15 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { Store, type IClientOptions, type IPublishPacket, type Packet } from 'mqtt';
 import {
-  ErrorWithSubackPacket,
-  Store,
-  type IClientOptions,
-  type IPublishPacket,
-  type MqttClient,
-  type Packet,
-} from 'mqtt';
-import {
-  Inbox,
   MESSAGE_OVERHEAD_BYTES,
+  type Inbox,
   jsonMessage,
   errorMessage,
   receptionTime,
@@ -21,6 +14,7 @@ import {
 import { MqttConnection } from './connection.js';
 import { decodePayload } from './payload.js';
 import { PubackGate } from './puback-gate.js';
+import { MqttSourceLink, subscribeOrFail } from './source-link.js';
 import type { MqttSourceConfig } from './spec.js';
 
 const DEFAULT_SESSION_EXPIRY_S = 24 * 3600;
@@ -55,8 +49,7 @@ export function maximumPacketSize(maxPayloadBytes: number): number {
 }
 
 export class MqttSource implements Source {
-  private conn: MqttConnection | undefined;
-  private inbox: Inbox | undefined;
+  private readonly link: MqttSourceLink;
   private gate: PubackGate | undefined;
   // MQTT has no message identity (packet ids are reused once acknowledged): ids are unique per receipt.
   private readonly idPrefix = randomBytes(6).toString('hex');
@@ -65,21 +58,20 @@ export class MqttSource implements Source {
   constructor(
     private readonly config: MqttSourceConfig,
     private readonly ctx: ComponentContext,
-  ) {}
-
-  async connect(signal: AbortSignal): Promise<void> {
-    await this.teardown();
-    const { config } = this;
-    const inbox = new Inbox({
-      capacity: config.maxInFlight,
-      maxBatch: config.batchSize,
-      budget: this.ctx.memoryBudget,
+  ) {
+    this.link = new MqttSourceLink('mqtt', ctx, () => {
+      this.gate?.reset();
+      this.gate = undefined;
     });
+  }
+
+  connect(signal: AbortSignal): Promise<void> {
+    const { config } = this;
     const properties: IClientOptions['properties'] =
       config.protocolVersion === 5
         ? {
             // The broker sends at most this many unacknowledged QoS 1/2 messages: the inbox never overflows with them.
-            receiveMaximum: config.maxInFlight,
+            receiveMaximum: config.receiveMaximum,
             // The broker does not send larger packets at all (it drops them), so a huge publish costs us nothing.
             maximumPacketSize: maximumPacketSize(config.maxPayloadBytes),
             ...(config.cleanSession
@@ -91,100 +83,67 @@ export class MqttSource implements Source {
                 }),
           }
         : undefined;
-    // Bound to this connection's inbox and gate, so a stale client can never feed a newer one.
-    const gateRef: { gate?: PubackGate } = {};
-    const conn = new MqttConnection(config, this.ctx, {
-      clean: config.cleanSession,
-      properties,
-      incomingStore: new Qos2Intake((packet, done) => this.receive(packet, done, inbox, gateRef.gate)),
-    });
-    const client = conn.client;
-    // Hooks go in before connect(): a persistent session's queued messages come right after the CONNACK.
-    const gate = new PubackGate(client);
-    gateRef.gate = gate;
-    client.handleMessage = (packet, callback) => {
-      // QoS 2 messages were taken at PUBLISH (Qos2Intake); this is their PUBREL: let the PUBCOMP go.
-      if (packet.qos === 2) callback();
-      else this.receive(packet, callback, inbox, gate);
-    };
-    client.on('close', () => gate.reset());
-    let first = true;
-    client.on('connect', (connack) => {
-      if (first || connack.sessionPresent) return;
-      this.subscribe(client).catch((error: unknown) => {
-        this.ctx.logger.error(
-          { url: conn.where, err: errorMessage(error) },
-          'MQTT subscription failed after reconnect',
-        );
-      });
-    });
-    if (properties?.maximumPacketSize)
-      this.ctx.logger.info(
-        { url: conn.where, maximumPacketSize: properties.maximumPacketSize },
-        'MQTT 5: Maximum Packet Size announced to the broker; larger messages are dropped by the broker (Mosquitto logs "Dropping too large outgoing PUBLISH" at notice level), not sent here',
-      );
-    this.conn = conn;
-    this.inbox = inbox;
-    this.gate = gate;
-    let sessionPresent = false;
-    client.once('connect', (connack) => (sessionPresent = connack.sessionPresent === true));
-    try {
-      await conn.open(signal);
-      first = false;
-      // Always subscribe on the first connection, even to a resumed session: the topics may have changed.
-      if (sessionPresent) {
-        // A resumed session's queued messages arrive before the SUBACK. Waiting for it here, while
-        // the engine does not read yet, would deadlock once the inbox is full: subscribe in the background.
-        this.subscribe(client).catch((error: unknown) => {
-          this.ctx.logger.error({ url: conn.where, err: errorMessage(error) }, 'MQTT subscription failed');
-          this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
-        });
-      } else {
-        await this.subscribe(client);
-      }
-    } catch (error) {
-      await this.teardown();
-      throw error;
-    }
+    return this.link.connect(
+      signal,
+      { capacity: config.receiveMaximum, batchSize: config.batchSize },
+      {
+        create: (inbox) => {
+          // Bound to this connection's inbox and gate, so a stale client can never feed a newer one.
+          const gateRef: { gate?: PubackGate } = {};
+          const conn = new MqttConnection(config, this.ctx, {
+            clean: config.cleanSession,
+            properties,
+            incomingStore: new Qos2Intake((packet, done) => this.receive(packet, done, inbox, gateRef.gate)),
+          });
+          const client = conn.client;
+          // Hooks go in before connect(): a persistent session's queued messages come right after the CONNACK.
+          const gate = new PubackGate(client);
+          gateRef.gate = gate;
+          client.handleMessage = (packet, callback) => {
+            // QoS 2 messages were taken at PUBLISH (Qos2Intake); this is their PUBREL: let the PUBCOMP go.
+            if (packet.qos === 2) callback();
+            else this.receive(packet, callback, inbox, gate);
+          };
+          client.on('close', () => gate.reset());
+          if (properties?.maximumPacketSize)
+            this.ctx.logger.info(
+              { url: conn.where, maximumPacketSize: properties.maximumPacketSize },
+              'MQTT 5: Maximum Packet Size announced to the broker; larger messages are dropped by the broker (Mosquitto logs "Dropping too large outgoing PUBLISH" at notice level), not sent here',
+            );
+          this.gate = gate;
+          return conn;
+        },
+        subscribe: async (client, connack, first) => {
+          const subscribe = (): Promise<void> => subscribeOrFail(client, config.topics, config.qos);
+          // A resumed session kept the subscriptions; after a reconnection that is enough.
+          if (!first) return connack.sessionPresent ? undefined : subscribe();
+          // Always subscribe on the first connection, even to a resumed session: the topics may have changed.
+          if (!connack.sessionPresent) return subscribe();
+          // A resumed session's queued messages arrive before the SUBACK. Waiting for it here, while
+          // the engine does not read yet, would deadlock once the inbox is full: subscribe in the background.
+          subscribe().catch((error: unknown) => {
+            this.ctx.logger.error(
+              { url: this.link.conn?.where, err: errorMessage(error) },
+              'MQTT subscription failed',
+            );
+            this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+          });
+        },
+      },
+    );
   }
 
   read(signal: AbortSignal): Promise<Delivery | null> {
-    if (!this.inbox) return Promise.reject(new Error('mqtt source: read() before connect()'));
-    return this.inbox.read(signal);
+    return this.link.read(signal);
   }
 
-  async close(): Promise<void> {
-    if (await this.teardown()) this.ctx.setState('stopped');
-  }
-
-  /** Ends the connection; true when there was one. */
-  private async teardown(): Promise<boolean> {
-    const conn = this.conn;
-    this.inbox?.close();
-    this.gate?.reset();
-    this.conn = undefined;
-    this.gate = undefined;
-    if (!conn) return false;
-    await conn.end();
-    return true;
+  close(): Promise<void> {
+    return this.link.close();
   }
 
   /** Held acknowledgements, for tests and status. */
   get heldAcks(): number {
     return this.gate?.size ?? 0;
-  }
-
-  private subscribe(client: MqttClient): Promise<void> {
-    const { topics, qos } = this.config;
-    return new Promise((resolve, reject) => {
-      client.subscribe(topics, { qos }, (error) => {
-        if (!error) return resolve();
-        // A SUBACK with a failure code; anything else is a lost connection.
-        const refused = error instanceof ErrorWithSubackPacket;
-        const what = refused ? 'the broker refused the subscription to' : 'could not subscribe to';
-        reject(new Error(`${what} ${topics.join(', ')}: ${error.message}`, { cause: error }));
-      });
-    });
   }
 
   /** One PUBLISH: decode, hand to the inbox (or the dead letters) and hold its ack until stored. */

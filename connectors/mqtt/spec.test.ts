@@ -17,7 +17,7 @@ describe('mqtt source config', () => {
       protocolVersion: 5,
       payload: 'json',
       maxPayloadBytes: 1048576,
-      maxInFlight: 1000,
+      receiveMaximum: 1000,
       batchSize: 500,
       keepalive: 60_000,
       connectTimeout: 30_000,
@@ -90,7 +90,7 @@ describe('mqtt sink config', () => {
       qos: 1,
       retain: false,
       payload: 'json',
-      maxInFlight: 100,
+      maxUnacked: 100,
     });
   });
 

@@ -213,14 +213,14 @@ export const mqttSourceConfig = z
       .describe(
         'Largest payload accepted, in bytes; larger messages are dead-lettered (their first bytes, size and SHA-256). With MQTT 5 it is also announced to the broker as Maximum Packet Size (plus 66,559 bytes for the topic and header): the broker then drops larger messages instead of sending them.',
       ),
-    maxInFlight: z
+    receiveMaximum: z
       .number()
       .int()
       .positive()
       .max(65_535)
       .default(1000)
       .describe(
-        'Messages received and not yet stored, at most. Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum.',
+        'Messages received and not yet stored, at most (the Receive Maximum). Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum. Formerly maxInFlight.',
       ),
     batchSize: z
       .number()
@@ -306,14 +306,14 @@ export const mqttSinkConfig = z
     messageExpiry: duration(
       'MQTT 5 message expiry: the broker drops the message if no subscriber took it within this time (rounded to seconds).',
     ).optional(),
-    maxInFlight: z
+    maxUnacked: z
       .number()
       .int()
       .positive()
       .max(65_535)
       .default(100)
       .describe(
-        "Publishes sent and not yet acknowledged, at most (also capped by the broker's Receive Maximum).",
+        "QoS 1/2 publishes sent and not yet acknowledged (PUBACK/PUBCOMP), at most; also capped by the broker's Receive Maximum. Formerly maxInFlight.",
       ),
     writeTimeout: duration(
       'How long a batch may wait for the broker to acknowledge its publishes; past it the batch is retried (at-least-once: the broker may get some messages twice).',
@@ -357,6 +357,7 @@ export type PayloadEncoding = z.output<typeof payloadEncoding>;
 
 export const mqttSourceSpec: SourceSpec<typeof mqttSourceConfig> = {
   kind: 'source',
+  renamed: { maxInFlight: 'receiveMaximum' },
   type: 'mqtt',
   title: 'MQTT subscriber',
   summary:
@@ -388,6 +389,7 @@ export const mqttSourceSpec: SourceSpec<typeof mqttSourceConfig> = {
 
 export const mqttSinkSpec: SinkSpec<typeof mqttSinkConfig> = {
   kind: 'sink',
+  renamed: { maxInFlight: 'maxUnacked' },
   type: 'mqtt',
   title: 'MQTT publisher',
   summary:

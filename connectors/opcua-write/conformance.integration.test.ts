@@ -68,6 +68,7 @@ sinkConformance('opcua-write', () => ({
   messages: (values) => values.map((value, i) => createMessage({ id: `c${i}`, payload: { value } })),
   received: () => Promise.resolve([...written]),
   holdAcceptance: () => Promise.resolve(proxy.hold()),
+  heldAnswers: () => proxy.heldAnswers(),
   releaseAcceptance: () => Promise.resolve(proxy.release()),
   // Returns as soon as the shutdown has begun: the suite attaches its handler to a pending write
   // right after this resolves, and the sink notices a closed socket within milliseconds.

@@ -11,7 +11,7 @@ import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from './s
  * on a real node-opcua server, `produce()` sets its value after value (each held for a few sampling
  * intervals), with a queue deep enough to keep every change. A subscription reports the node's
  * current value first (not produced data), has no acks towards the server (best effort) and can
- * not be paused, so past maxInFlight it drops and counts.
+ * not be paused, so past maxQueuedValues it drops and counts.
  */
 let sim: RunningSimulator | undefined;
 const INITIAL = '(initial)';
@@ -59,7 +59,7 @@ sourceConformance(
             },
           ],
           publishingInterval: '100ms',
-          maxInFlight: 20,
+          maxQueuedValues: 20,
         }),
         ctx,
       );
@@ -83,7 +83,7 @@ sourceConformance(
     },
     valueOf: (m) => String((m.payload as OpcuaPayload).value),
     notProduced: (m) => (m.payload as OpcuaPayload).value === INITIAL,
-    maxInFlight: 20,
+    maxUnacked: 20,
   }),
   { redelivers: false, overflow: 'drops' },
 );

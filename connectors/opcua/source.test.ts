@@ -48,7 +48,7 @@ describe('opcua source, one value at a time', () => {
     expect(d?.messages.map((m) => (m.payload as { value: unknown }).value)).toEqual([2.5]);
   });
 
-  it('drops and counts when the pipeline is behind (maxInFlight), and bad values when asked to', () => {
+  it('drops and counts when the pipeline is behind (maxQueuedValues), and bad values when asked to', () => {
     const { ctx, receiver } = source({ badQuality: 'drop' });
     const node = nodeState();
     const inbox = new Inbox({ capacity: 1, maxBatch: 10 });

@@ -74,7 +74,7 @@ export class OpcuaSource implements Source {
   async connect(signal: AbortSignal): Promise<void> {
     await this.teardown();
     const inbox = new Inbox({
-      capacity: this.config.maxInFlight,
+      capacity: this.config.maxQueuedValues,
       maxBatch: this.config.batchSize,
       budget: this.ctx.memoryBudget,
     });
@@ -310,23 +310,7 @@ export class OpcuaSource implements Source {
     try {
       this.receive(st, dv, inbox, readAt);
     } catch (error) {
-      const reason = `cannot convert the value of ${st.node.nodeIdText}: ${errorMessage(error)}`;
-      this.ctx.logger.error({ node: st.node.name }, reason);
-      const time = receptionTime();
-      const raw = { node: st.node.name, nodeId: st.node.nodeIdText, value: String(dv.value?.value) };
-      void this.ctx
-        .deadLetter(
-          {
-            id: `${st.node.nodeIdText}@${time}!`,
-            payload: raw,
-            meta: { 'opcua.nodeId': st.node.nodeIdText },
-            time,
-          },
-          reason,
-        )
-        .catch((e: unknown) =>
-          this.ctx.logger.error({ err: errorMessage(e) }, 'could not store a dead letter'),
-        );
+      deadLetterValue(this.ctx, st.node, dv, error);
     }
   }
 
@@ -337,52 +321,20 @@ export class OpcuaSource implements Source {
    */
   private receive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox, readAt?: number): void {
     this.lastActivity = Date.now();
-    const code = dv.statusCode?.value ?? 0;
-    const quality = qualityOf(code);
-    if (quality === 'bad' && this.config.badQuality === 'drop') {
-      this.ctx.countDropped(1, 'bad quality');
-      return;
-    }
-    if (quality === 'uncertain' && this.config.uncertainQuality === 'drop') {
-      this.ctx.countDropped(1, 'uncertain quality');
-      return;
-    }
+    const converted = convertDataValue(this.config, st.node, dv, readAt);
+    if (typeof converted === 'string') return this.ctx.countDropped(1, converted);
     if (inbox.full) {
       this.ctx.countDropped(1, 'inbox full (the pipeline is behind)');
       return;
     }
+    const { time, payload, meta } = converted;
     const node = st.node;
-    const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
-    const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
-    // Without a device or server time: the time it was received, unique below the millisecond.
-    const time =
-      readAt ?? (Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime());
     // The same node and source timestamp is the same event (a republish); a second change in the same millisecond gets a suffix.
     if (time === st.lastTime) st.repeat++;
     else {
       st.lastTime = time;
       st.repeat = 0;
     }
-    const dataType = dataTypeName((dv.value?.dataType as number | undefined) ?? 0);
-    const status = dv.statusCode?.name ?? 'Good';
-    const payload: OpcuaPayload = {
-      node: node.name,
-      value: variantToJson(dv.value),
-      dataType,
-      quality,
-      status,
-      sourceTimestamp: Number.isFinite(source) ? new Date(source).toISOString() : null,
-      serverTimestamp: Number.isFinite(server) ? new Date(server).toISOString() : null,
-    };
-    const meta: Record<string, unknown> = {
-      'opcua.nodeId': node.nodeIdText,
-      'opcua.name': node.name,
-      'opcua.statusCode': code,
-      'opcua.quality': quality,
-      'opcua.dataType': dataType,
-    };
-    if (node.browsePath !== undefined) meta['opcua.browsePath'] = node.browsePath;
-    if (node.displayName !== undefined) meta['opcua.displayName'] = node.displayName;
     const message: Message = {
       id: `${node.nodeIdText}@${time}${st.repeat ? `#${st.repeat}` : ''}`,
       payload,
@@ -395,4 +347,66 @@ export class OpcuaSource implements Source {
       this.lastValue.set({ node: node.name }, Date.now() / 1000);
     }
   }
+}
+
+/**
+ * One DataValue -> what its message carries, or why it is dropped (bad or uncertain quality, as
+ * configured). `readAt`: a value that was read (poll, a tick), stamped with the read time; the
+ * source timestamp stays in the payload. Throws when the value can not be converted.
+ */
+export function convertDataValue(
+  config: Pick<OpcuaSourceConfig, 'badQuality' | 'uncertainQuality'>,
+  node: ResolvedNode,
+  dv: Opcua.DataValue,
+  readAt?: number,
+): { time: number; payload: OpcuaPayload; meta: Record<string, unknown> } | string {
+  const code = dv.statusCode?.value ?? 0;
+  const quality = qualityOf(code);
+  if (quality === 'bad' && config.badQuality === 'drop') return 'bad quality';
+  if (quality === 'uncertain' && config.uncertainQuality === 'drop') return 'uncertain quality';
+  const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
+  const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
+  // Without a device or server time: the time it was received, unique below the millisecond.
+  const time =
+    readAt ?? (Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime());
+  const dataType = dataTypeName((dv.value?.dataType as number | undefined) ?? 0);
+  const status = dv.statusCode?.name ?? 'Good';
+  const payload: OpcuaPayload = {
+    node: node.name,
+    value: variantToJson(dv.value),
+    dataType,
+    quality,
+    status,
+    sourceTimestamp: Number.isFinite(source) ? new Date(source).toISOString() : null,
+    serverTimestamp: Number.isFinite(server) ? new Date(server).toISOString() : null,
+  };
+  const meta: Record<string, unknown> = {
+    'opcua.nodeId': node.nodeIdText,
+    'opcua.name': node.name,
+    'opcua.statusCode': code,
+    'opcua.quality': quality,
+    'opcua.dataType': dataType,
+  };
+  if (node.browsePath !== undefined) meta['opcua.browsePath'] = node.browsePath;
+  if (node.displayName !== undefined) meta['opcua.displayName'] = node.displayName;
+  return { time, payload, meta };
+}
+
+/** Dead-letters a value that can not be converted, with the reason; logging if that fails too. */
+export function deadLetterValue(
+  ctx: ComponentContext,
+  node: ResolvedNode,
+  dv: Opcua.DataValue,
+  error: unknown,
+): void {
+  const reason = `cannot convert the value of ${node.nodeIdText}: ${errorMessage(error)}`;
+  ctx.logger.error({ node: node.name }, reason);
+  const time = receptionTime();
+  const raw = { node: node.name, nodeId: node.nodeIdText, value: String(dv.value?.value) };
+  void ctx
+    .deadLetter(
+      { id: `${node.nodeIdText}@${time}!`, payload: raw, meta: { 'opcua.nodeId': node.nodeIdText }, time },
+      reason,
+    )
+    .catch((e: unknown) => ctx.logger.error({ err: errorMessage(e) }, 'could not store a dead letter'));
 }

@@ -313,13 +313,13 @@ export const opcuaSourceConfig = z
       .describe(
         'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
       ),
-    maxInFlight: z
+    maxQueuedValues: z
       .number()
       .int()
       .positive()
       .default(50_000)
       .describe(
-        'Changes received and not yet stored, at most. OPC UA can not be paused: past it, new changes are dropped and counted.',
+        'Values (data changes or poll results) received and not yet stored, at most. OPC UA can not be paused: past it, new values are dropped and counted. Formerly maxInFlight.',
       ),
     batchSize: z.number().int().positive().default(1000).describe('Messages per delivery, at most.'),
   })
@@ -369,11 +369,14 @@ export type MonitoringSettings = Pick<
 
 export const opcuaSourceSpec: SourceSpec<typeof opcuaSourceConfig> = {
   kind: 'source',
+  renamed: { maxInFlight: 'maxQueuedValues' },
   type: 'opcua',
   title: 'OPC UA client',
   summary:
     'Reads OPC UA variables by subscription (data changes) or polling, with security, user identity and automatic recovery; one message per value.',
   config: opcuaSourceConfig,
+  // Streams (subscription or poll), or (scheduled pipelines) one Read of the nodes per tick.
+  readModes: ['stream', 'tick'],
   examples: [
     {
       url: 'opc.tcp://plc:4840',

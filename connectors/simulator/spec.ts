@@ -134,6 +134,8 @@ export const simulatorSourceSpec: SourceSpec<typeof simulatorSourceConfig> = {
   summary:
     'Generates plausible sensor readings (temperature, humidity, pressure, battery) at a set rate, for demos and tests.',
   config: simulatorSourceConfig,
+  // Streams at `rate`, or (scheduled pipelines) gives one sample of every device per tick.
+  readModes: ['stream', 'tick'],
   examples: [
     { rate: 1, devices: 3 },
     { rate: 1000, devices: 50, count: 100000, seed: 42 },

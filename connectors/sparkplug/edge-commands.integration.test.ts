@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMessage, type Delivery, type Message } from '../../src/sdk/index.js';
+import { startRefusingBroker } from '../../test/harness/refusing-broker.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
 import { TahuHost } from '../../test/harness/tahu-host.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
@@ -180,5 +181,30 @@ describe('sparkplug-commands source', { timeout: 60_000 }, () => {
     // Nothing reached the pipeline.
     const d = await source.read(AbortSignal.timeout(500));
     expect(d).toBeNull();
+  });
+});
+
+describe('sparkplug-commands source and a refused subscription', () => {
+  it('fails connect() naming the refused filters, instead of waiting for commands that never come', async () => {
+    const refusing = await startRefusingBroker('spBv1.0/forbidden/');
+    try {
+      const config = { url: refusing.url, protocolVersion: 4, edgeNodeId: 'e1', writable: [{ metric: 'x' }] };
+      const s = sparkplugCommandsSource.create(
+        sparkplugCommandsConfig.parse({ ...config, groupId: 'forbidden' }),
+        createFakeContext(),
+      );
+      await expect(s.connect(AbortSignal.timeout(10_000))).rejects.toThrow(
+        /^the broker refused the subscription to spBv1\.0\/forbidden\/NCMD\/e1, .*: /,
+      );
+      await expect(s.read(AbortSignal.timeout(10_000))).resolves.toBeNull();
+      const ok = sparkplugCommandsSource.create(
+        sparkplugCommandsConfig.parse({ ...config, groupId: 'allowed' }),
+        createFakeContext(),
+      );
+      await ok.connect(AbortSignal.timeout(10_000));
+      await ok.close();
+    } finally {
+      await refusing.close();
+    }
   });
 });

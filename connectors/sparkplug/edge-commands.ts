@@ -1,6 +1,6 @@
 import {
-  Inbox,
   errorMessage,
+  type Inbox,
   receptionTime,
   type ComponentContext,
   type ComponentCounter,
@@ -9,6 +9,7 @@ import {
   type Source,
 } from '../../src/sdk/index.js';
 import { MqttConnection } from '../mqtt/connection.js';
+import { MqttSourceLink, subscribeOrFail } from '../mqtt/source-link.js';
 import { decodeMetric, longToBigInt, type ProtoMetric } from './datatypes.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { parseTopic } from './topic.js';
@@ -66,8 +67,7 @@ function globToRegExp(glob: string): RegExp {
  * Sparkplug hosts use in commands.
  */
 export class SparkplugCommandsSource implements Source {
-  private conn: MqttConnection | undefined;
-  private inbox: Inbox | undefined;
+  private readonly link: MqttSourceLink;
   private readonly births = new BirthIndex();
   private readonly writable: { device: string | undefined; metric: RegExp }[];
   private readonly refused: ComponentCounter;
@@ -76,6 +76,7 @@ export class SparkplugCommandsSource implements Source {
     private readonly config: SparkplugCommandsConfig,
     private readonly ctx: ComponentContext,
   ) {
+    this.link = new MqttSourceLink('sparkplug-commands', ctx);
     this.writable = config.writable.map((w) => ({ device: w.device, metric: globToRegExp(w.metric) }));
     this.refused = ctx.metrics.counter(
       'passerelle_sparkplug_commands_refused_total',
@@ -89,61 +90,39 @@ export class SparkplugCommandsSource implements Source {
     return [base('NCMD'), `${base('DCMD')}/+`, base('NBIRTH'), `${base('DBIRTH')}/+`];
   }
 
-  async connect(signal: AbortSignal): Promise<void> {
-    await this.teardown();
-    const inbox = new Inbox({
-      capacity: this.config.maxInFlight,
-      maxBatch: this.config.batchSize,
-      budget: this.ctx.memoryBudget,
-    });
-    const conn = new MqttConnection(this.config, this.ctx, { clean: true });
-    const client = conn.client;
-    client.on('message', (topic, payload) => {
-      if (this.inbox === inbox) this.receive(topic, payload, inbox);
-    });
-    // A clean session forgets its subscriptions: subscribe on every connection. Then ask the edge
-    // node for a rebirth: its births carry the aliases that hosts use in commands, and this
-    // connection may have missed them.
-    client.on('connect', () => {
-      client.subscribe(this.topics(), { qos: 1 }, (error) => {
-        if (error) {
-          this.ctx.logger.error({ err: errorMessage(error) }, 'Sparkplug commands: subscription failed');
-          return;
-        }
-        const request = encodePayload({
-          timestamp: Date.now(),
-          metrics: [{ name: REBIRTH_METRIC, datatype: 'Boolean', value: true, timestamp: Date.now() }],
-        });
-        client.publish(this.topics()[0]!, Buffer.from(request), { qos: 0, retain: false });
-      });
-    });
-    this.conn = conn;
-    this.inbox = inbox;
-    try {
-      await conn.open(signal);
-    } catch (error) {
-      await this.teardown();
-      throw error;
-    }
+  connect(signal: AbortSignal): Promise<void> {
+    return this.link.connect(
+      signal,
+      { capacity: this.config.maxQueuedCommands, batchSize: this.config.batchSize },
+      {
+        create: (inbox) => {
+          const conn = new MqttConnection(this.config, this.ctx, { clean: true });
+          conn.client.on('message', (topic, payload) => {
+            if (this.link.inbox === inbox) this.receive(topic, payload, inbox);
+          });
+          return conn;
+        },
+        // A clean session forgets its subscriptions: subscribe on every connection. Then ask the edge
+        // node for a rebirth: its births carry the aliases that hosts use in commands, and this
+        // connection may have missed them.
+        subscribe: async (client) => {
+          await subscribeOrFail(client, this.topics(), 1);
+          const request = encodePayload({
+            timestamp: Date.now(),
+            metrics: [{ name: REBIRTH_METRIC, datatype: 'Boolean', value: true, timestamp: Date.now() }],
+          });
+          client.publish(this.topics()[0]!, Buffer.from(request), { qos: 0, retain: false });
+        },
+      },
+    );
   }
 
   read(signal: AbortSignal): Promise<Delivery | null> {
-    if (!this.inbox) return Promise.reject(new Error('sparkplug-commands source: read() before connect()'));
-    return this.inbox.read(signal);
+    return this.link.read(signal);
   }
 
-  async close(): Promise<void> {
-    if (await this.teardown()) this.ctx.setState('stopped');
-  }
-
-  private async teardown(): Promise<boolean> {
-    const conn = this.conn;
-    this.inbox?.close();
-    this.conn = undefined;
-    this.inbox = undefined;
-    if (!conn) return false;
-    await conn.end();
-    return true;
+  close(): Promise<void> {
+    return this.link.close();
   }
 
   private isWritable(device: string | undefined, name: string): boolean {

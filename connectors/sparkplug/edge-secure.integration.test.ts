@@ -1,46 +1,21 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMessage } from '../../src/sdk/index.js';
 import { createFakeContext, waitFor } from '../../test/conformance/context.js';
-import { createTestCertificates } from '../../test/harness/certificates.js';
-import { freePort } from '../../test/harness/ports.js';
-import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
+import { startSecureMosquitto, type SecureMosquitto } from '../../test/harness/services.js';
 import { TahuHost } from '../../test/harness/tahu-host.js';
 import { sparkplugSink } from './edge-index.js';
 import type { SparkplugSink } from './edge-sink.js';
 import { sparkplugSinkConfig } from './edge-spec.js';
 
 /** The edge node on a broker with passwords and TLS (the mqtt connectors' connection code), and bad input on its NCMD and STATE topics. */
-let dir: string;
-let broker: ServiceHandle;
-let tlsPort: number;
+let broker: SecureMosquitto;
 const PASSWORD = 'edge-s3cret-pass';
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'passerelle-sparkplug-auth-'));
-  chmodSync(dir, 0o755);
-  const passwd = join(dir, 'passwd');
-  execFileSync('mosquitto_passwd', ['-c', '-b', passwd, 'edge', PASSWORD]);
-  createTestCertificates(dir);
-  for (const f of ['passwd', 'server.key', 'server.pem', 'ca.pem']) chmodSync(join(dir, f), 0o644);
-  tlsPort = await freePort();
-  broker = await startMosquitto({
-    extraConfig: [
-      'allow_anonymous false',
-      `password_file ${passwd}`,
-      `listener ${tlsPort} 127.0.0.1`,
-      `cafile ${join(dir, 'ca.pem')}`,
-      `certfile ${join(dir, 'server.pem')}`,
-      `keyfile ${join(dir, 'server.key')}`,
-    ].join('\n'),
-  });
+  broker = await startSecureMosquitto({ edge: PASSWORD });
 });
 afterAll(async () => {
   await broker?.dispose();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function host(group: string): Promise<TahuHost> {
@@ -54,8 +29,8 @@ describe('sparkplug sink: authentication, TLS, bad input', { timeout: 60_000 }, 
     const ctx = createFakeContext();
     const s = sparkplugSink.create(
       sparkplugSinkConfig.parse({
-        url: `mqtts://127.0.0.1:${tlsPort}`,
-        tls: { ca: join(dir, 'ca.pem'), servername: 'localhost' },
+        url: broker.tlsUrl,
+        tls: { ca: broker.ca, servername: 'localhost' },
         username: 'edge',
         password: PASSWORD,
         groupId: group,

@@ -109,6 +109,7 @@ sinkConformance('sparkplug (through a TCP proxy)', () => ({
       .flatMap((s) => s.metrics.map((m) => m.value))
       .filter((v): v is string => typeof v === 'string'),
   holdAcceptance: async () => proxy.pause(),
+  heldAnswers: () => proxy.heldAnswers,
   releaseAcceptance: async () => proxy.resume(),
   stopTarget: () => proxy.stop(),
   startTarget: () => proxy.start(),

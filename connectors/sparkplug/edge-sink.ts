@@ -5,7 +5,6 @@ import {
   FatalError,
   LeaseAbortedError,
   NotConnectedError,
-  RetryableError,
   acquireLease,
   errorMessage,
   sleep,
@@ -397,33 +396,13 @@ export class SparkplugSink implements Sink {
   /** Resolves once the broker answered a packet sent after the batch's publishes. */
   private barrier(conn: MqttConnection, signal: AbortSignal): Promise<void> {
     const client = conn.client;
-    return new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const finish = (error?: Error): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        client.off('close', onClose);
-        signal.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve();
-      };
-      const onClose = (): void => finish(conn.notConnected());
-      const onAbort = (): void => finish(new RetryableError('write aborted'));
-      const timer = setTimeout(
-        () =>
-          finish(new RetryableError(`no answer from ${conn.where} within ${this.config.writeTimeout} ms`)),
-        this.config.writeTimeout,
-      );
-      if (signal.aborted) return onAbort();
-      client.on('close', onClose);
-      signal.addEventListener('abort', onAbort, { once: true });
+    return conn.untilAnswered(signal, this.config.writeTimeout, 'answer', (answer) =>
       client.unsubscribe(this.barrierTopic, (error) => {
         // mqtt.js fails the callback when the connection closes first; an UNSUBACK (with any
         // reason code) means the broker read everything before it.
-        if (error || !client.connected) finish(conn.notConnected());
-        else finish();
-      });
-    });
+        if (error || !client.connected) answer.settle(conn.notConnected());
+        else answer.settle();
+      }),
+    );
   }
 }

@@ -225,13 +225,15 @@ export const sparkplugCommandsConfig = z
       .positive()
       .default(256 * 1024)
       .describe('Largest command payload accepted, in bytes; larger ones are dead-lettered.'),
-    maxInFlight: z
+    maxQueuedCommands: z
       .number()
       .int()
       .positive()
       .max(65_535)
       .default(1000)
-      .describe('Command metrics received and not yet handled by the pipeline, at most.'),
+      .describe(
+        'Command metrics received and not yet handled by the pipeline, at most. Formerly maxInFlight.',
+      ),
     batchSize: z.number().int().positive().default(100).describe('Messages per delivery, at most.'),
   })
   .superRefine((config, ctx) => checkConnection(config, ctx))
@@ -280,6 +282,7 @@ export const sparkplugSinkSpec: SinkSpec<typeof sparkplugSinkConfig> = {
 /** The registry's entry of the commands source. */
 export const sparkplugCommandsSourceSpec: SourceSpec<typeof sparkplugCommandsConfig> = {
   kind: 'source',
+  renamed: { maxInFlight: 'maxQueuedCommands' },
   type: 'sparkplug-commands',
   title: 'Sparkplug B edge node commands',
   summary:

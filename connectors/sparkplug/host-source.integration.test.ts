@@ -3,6 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../src/sdk/index.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
+import { startRefusingBroker } from '../../test/harness/refusing-broker.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
 import { decodeMetric } from './datatypes.js';
 import { SparkplugSource } from './host-source.js';
@@ -140,10 +141,10 @@ describe('sparkplug source against Mosquitto and a Cirrus Link edge node', () =>
     const node = await edge(group, 'E4');
     node.publishNodeBirth({ timestamp: Date.now(), metrics: [{ name: 'Speed', type: 'Int32', value: 12 }] });
     expect(metricsOf(await collect(s, (all) => all.length >= 1))).toEqual([[null, 'Speed', 12, 'good']]);
-    (s as unknown as { conn: { client: MqttClient } }).conn.client.stream.destroy();
+    (s as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client.stream.destroy();
     expect(metricsOf(await collect(s, (all) => all.length >= 1))).toEqual([[null, 'Speed', 12, 'stale']]);
     await waitFor(
-      () => (s as unknown as { conn: { client: MqttClient } }).conn.client.connected,
+      () => (s as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client.connected,
       'the reconnection',
     );
     // The subscription is renewed in the background after the reconnection: publish until it is in.
@@ -283,7 +284,7 @@ describe('sparkplug source against Mosquitto and a Cirrus Link edge node', () =>
     await waitFor(() => states.length >= 3, 'STATE online again');
     expect(states[2]!.online).toBe(true);
     // Clean session (MQTT 5: clean start and a session expiry of 0), with the STATE Will.
-    const options = (s2 as unknown as { conn: { client: MqttClient } }).conn.client.options;
+    const options = (s2 as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client.options;
     expect(options.clean).toBe(true);
     expect(options.properties?.sessionExpiryInterval).toBe(0);
     expect(options.will).toMatchObject({ topic: `spBv1.0/STATE/${hostId}`, qos: 1, retain: true });
@@ -298,7 +299,7 @@ describe('sparkplug source against Mosquitto and a Cirrus Link edge node', () =>
       timestamp: states[2]!.timestamp,
     });
     const killedAt = states.length;
-    (s2 as unknown as { conn: { client: MqttClient } }).conn.client.stream.destroy();
+    (s2 as unknown as { link: { conn: { client: MqttClient } } }).link.conn.client.stream.destroy();
     await waitFor(() => states.slice(killedAt).some((st) => !st.online), 'the Will', 15_000);
     expect(states.slice(killedAt).find((st) => !st.online)).toEqual({
       online: false,
@@ -306,5 +307,23 @@ describe('sparkplug source against Mosquitto and a Cirrus Link edge node', () =>
     });
     await s2.close();
     await watcher.endAsync();
+  });
+});
+
+describe('sparkplug source and a refused subscription', () => {
+  it('fails connect() naming the refused filters, and leaves no connection behind', async () => {
+    const refusing = await startRefusingBroker('spBv1.0/forbidden/');
+    try {
+      const s = source({ url: refusing.url, protocolVersion: 4, groups: ['forbidden'] });
+      await expect(s.connect(AbortSignal.timeout(10_000))).rejects.toThrow(
+        /^the broker refused the subscription to spBv1\.0\/forbidden\/#: /,
+      );
+      await expect(s.read(AbortSignal.timeout(10_000))).resolves.toBeNull();
+      const ok = source({ url: refusing.url, protocolVersion: 4, groups: ['allowed'] });
+      await ok.connect(AbortSignal.timeout(10_000));
+      await ok.close();
+    } finally {
+      await refusing.close();
+    }
   });
 });

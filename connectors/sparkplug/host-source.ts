@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import {
-  Inbox,
   errorMessage,
+  type Inbox,
   receptionTime,
   type ComponentContext,
   type ComponentCounter,
@@ -13,6 +13,7 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttConnection } from '../mqtt/connection.js';
 import { maximumPacketSize } from '../mqtt/source.js';
+import { MqttSourceLink, subscribeOrFail } from '../mqtt/source-link.js';
 import { HostState, type HostEvent } from './host-state.js';
 import type { SparkplugSourceConfig } from './host-spec.js';
 import { groupFilter, parseStatePayload, statePayload, stateTopic } from './topic.js';
@@ -24,8 +25,7 @@ import { groupFilter, parseStatePayload, statePayload, stateTopic } from './topi
  * sequence-number check needs. A full inbox stops reading, so TCP backpressure reaches the broker.
  */
 export class SparkplugSource implements Source {
-  private conn: MqttConnection | undefined;
-  private inbox: Inbox | undefined;
+  private readonly link: MqttSourceLink;
   private host: HostState;
   private readonly idPrefix = randomBytes(6).toString('hex');
   private n = 0;
@@ -44,6 +44,7 @@ export class SparkplugSource implements Source {
     private readonly config: SparkplugSourceConfig,
     private readonly ctx: ComponentContext,
   ) {
+    this.link = new MqttSourceLink('sparkplug', ctx);
     this.host = this.newHost();
     this.events = ctx.metrics.counter(
       'passerelle_sparkplug_host_events_total',
@@ -67,88 +68,73 @@ export class SparkplugSource implements Source {
     });
   }
 
-  async connect(signal: AbortSignal): Promise<void> {
-    await this.teardown();
+  connect(signal: AbortSignal): Promise<void> {
     this.closing = false;
     this.announced = false;
     const { config } = this;
-    // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
-    this.host = this.newHost();
-    const inbox = new Inbox({
-      capacity: config.maxInFlight,
-      maxBatch: config.batchSize,
-      budget: this.ctx.memoryBudget,
-    });
     const primary = config.primaryHost;
-    this.stateTimestamp = Date.now();
-    const extra: IClientOptions = {
-      clean: true,
-      properties:
-        config.protocolVersion === 5
-          ? { sessionExpiryInterval: 0, maximumPacketSize: maximumPacketSize(config.maxPayloadBytes) }
-          : undefined,
-      ...(primary
-        ? {
-            will: {
-              topic: stateTopic(primary.hostId),
-              payload: Buffer.from(statePayload(false, this.stateTimestamp)),
-              qos: 1,
-              retain: true,
-            },
+    return this.link.connect(
+      signal,
+      { capacity: config.maxQueuedMetrics, batchSize: config.batchSize },
+      {
+        create: (inbox) => {
+          // What was known of the edge nodes is void: births come again after a reconnect (or a rebirth).
+          this.host = this.newHost();
+          this.stateTimestamp = Date.now();
+          const extra: IClientOptions = {
+            clean: true,
+            properties:
+              config.protocolVersion === 5
+                ? { sessionExpiryInterval: 0, maximumPacketSize: maximumPacketSize(config.maxPayloadBytes) }
+                : undefined,
+            ...(primary
+              ? {
+                  will: {
+                    topic: stateTopic(primary.hostId),
+                    payload: Buffer.from(statePayload(false, this.stateTimestamp)),
+                    qos: 1,
+                    retain: true,
+                  },
+                }
+              : {}),
+          };
+          const conn = new MqttConnection(config, this.ctx, extra);
+          const client = conn.client;
+          // Installed before connect(): nothing may arrive unseen.
+          client.handleMessage = (packet, callback) => this.receive(client, packet, callback, inbox);
+          if (primary) {
+            client.on('reconnect', () => {
+              // A new connection has a new STATE timestamp (Sparkplug 3.0 §7.1.3), in its Will too.
+              this.stateTimestamp = Date.now();
+              if (client.options.will)
+                client.options.will.payload = Buffer.from(statePayload(false, this.stateTimestamp));
+            });
           }
-        : {}),
-    };
-    const conn = new MqttConnection(config, this.ctx, extra);
-    const client = conn.client;
-    // Installed before connect(): nothing may arrive unseen.
-    client.handleMessage = (packet, callback) => this.receive(client, packet, callback, inbox);
-    if (primary) {
-      client.on('reconnect', () => {
-        // A new connection has a new STATE timestamp (Sparkplug 3.0 §7.1.3), in its Will too.
-        this.stateTimestamp = Date.now();
-        if (client.options.will)
-          client.options.will.payload = Buffer.from(statePayload(false, this.stateTimestamp));
-      });
-    }
-    client.on('close', () => {
-      if (this.closing) return;
-      // Sparkplug 3.0 §5.3: a host that loses the broker marks every metric it knew stale.
-      this.announced = false;
-      for (const record of this.host.connectionLost(Date.now()))
-        inbox.push({ id: `${this.idPrefix}-${++this.n}`, ...record });
-      this.online.set(undefined, 0);
-    });
-    let first = true;
-    client.on('connect', () => {
-      if (first) return;
-      // A clean session lost the subscriptions and every edge node's context.
-      this.host = this.newHost();
-      this.subscribeAndAnnounce(client).catch((error: unknown) => {
-        this.ctx.logger.error(
-          { url: conn.where, err: errorMessage(error) },
-          'Sparkplug subscription failed after reconnect',
-        );
-      });
-    });
-    this.conn = conn;
-    this.inbox = inbox;
-    try {
-      await conn.open(signal);
-      first = false;
-      await this.subscribeAndAnnounce(client);
-    } catch (error) {
-      await this.teardown();
-      throw error;
-    }
+          client.on('close', () => {
+            if (this.closing) return;
+            // Sparkplug 3.0 §5.3: a host that loses the broker marks every metric it knew stale.
+            this.announced = false;
+            for (const record of this.host.connectionLost(Date.now()))
+              inbox.push({ id: `${this.idPrefix}-${++this.n}`, ...record });
+            this.online.set(undefined, 0);
+          });
+          return conn;
+        },
+        subscribe: (client, _connack, first) => {
+          // A clean session lost the subscriptions and every edge node's context.
+          if (!first) this.host = this.newHost();
+          return this.subscribeAndAnnounce(client);
+        },
+      },
+    );
   }
 
   read(signal: AbortSignal): Promise<Delivery | null> {
-    if (!this.inbox) return Promise.reject(new Error('sparkplug source: read() before connect()'));
-    return this.inbox.read(signal);
+    return this.link.read(signal);
   }
 
   async close(): Promise<void> {
-    const conn = this.conn;
+    const conn = this.link.conn;
     this.closing = true;
     // A clean stop says so: the STATE goes offline at once instead of after the keep-alive.
     if (conn?.connected && this.config.primaryHost)
@@ -158,16 +144,7 @@ export class SparkplugSource implements Source {
           retain: true,
         })
         .catch(() => undefined);
-    if (await this.teardown()) this.ctx.setState('stopped');
-  }
-
-  private async teardown(): Promise<boolean> {
-    const conn = this.conn;
-    this.inbox?.close();
-    this.conn = undefined;
-    if (!conn) return false;
-    await conn.end();
-    return true;
+    await this.link.close();
   }
 
   /** Subscribes to the groups (and the own STATE), then publishes the STATE birth (Sparkplug 3.0 §7.1.3). */
@@ -175,9 +152,7 @@ export class SparkplugSource implements Source {
     const filters = this.config.groups.map(groupFilter);
     const primary = this.config.primaryHost;
     if (primary) filters.push(stateTopic(primary.hostId));
-    const granted = await client.subscribeAsync(filters, { qos: this.config.qos });
-    const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
-    if (refused.length > 0) throw new Error(`the broker refused the subscription to ${refused.join(', ')}`);
+    await subscribeOrFail(client, filters, this.config.qos);
     if (primary) {
       await this.publishOnline(client);
       this.announced = true;

@@ -65,13 +65,13 @@ export const sparkplugSourceConfig = z
       .describe(
         'Most metrics in one payload (templates included); a payload with more is dead-lettered unread.',
       ),
-    maxInFlight: z
+    maxQueuedMetrics: z
       .number()
       .int()
       .positive()
       .default(10_000)
       .describe(
-        'Messages (metrics) received and not yet stored, at most. Past it the source stops reading from the broker until the pipeline catches up.',
+        'Metrics (one message each) received and not yet stored, at most. Past it the source stops reading from the broker until the pipeline catches up. Formerly maxInFlight.',
       ),
     batchSize: z
       .number()
@@ -96,6 +96,7 @@ export type SparkplugSourceConfig = z.output<typeof sparkplugSourceConfig>;
 /** The registry's entry of the source (loaded lazily: see src/sdk/define.ts). */
 export const sparkplugSourceSpec: SourceSpec<typeof sparkplugSourceConfig> = {
   kind: 'source',
+  renamed: { maxInFlight: 'maxQueuedMetrics' },
   type: 'sparkplug',
   title: 'Sparkplug B host application',
   summary:

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/index.js';
-import type { ComponentEntry } from '../sdk/index.js';
+import { sourceReadModes, type ComponentEntry, type SourceEntry } from '../sdk/index.js';
 import { didYouMean } from './issues.js';
 import { defOf, unwrap } from './schema-walk.js';
 
@@ -25,6 +25,14 @@ export function createPipeline(
     `# Written by \`passerelle create\`. Check it with \`passerelle validate\` (\`--offline\` leaves the`,
     '# ${env:}/${file:} references unresolved); `passerelle connectors <type>` describes every option.',
     `name: ${slug([source, 'to', ...sinks].join('-'))}`,
+    // A source read on a tick only (an InfluxDB query) needs a schedule (docs/scheduling.md).
+    ...(sourceReadModes(src as SourceEntry).includes('stream')
+      ? []
+      : [
+          '# Runs once per tick over its window (docs/scheduling.md): `cron` + `timeZone`, or `every`.',
+          'schedule:',
+          '  every: 15m',
+        ]),
     '',
     ...comment(`${src.title}: ${src.summary}`, ''),
     'source:',

@@ -131,6 +131,10 @@ export function renderConfigMarkdown(definition: ComponentEntry): string {
       `| \`${cell(r.name)}\` | ${cell(r.type)} | ${r.default !== undefined ? `\`${cell(r.default)}\`` : ''} | ${r.required ? 'yes' : ''} | ${cell(r.description)} |`,
     );
   }
+  for (const [former, current] of Object.entries(definition.renamed ?? {}))
+    lines.push(
+      `| \`${cell(former)}\` |  |  |  | Deprecated: the former name of \`${cell(current)}\`, still read as it; \`passerelle validate\` warns. |`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -39,7 +39,7 @@ function expectNoSecret(messages: string[]): void {
 describe('interpolated values in validation messages', () => {
   it('says where a wrong value came from instead of printing it (fake registry, every issue kind)', () => {
     const text = `name: \${file:${secretFile}}
-maxInFlight: \${env:SECRET}
+maxUnsettled: \${env:SECRET}
 deadLetters: { maxCount: "\${file:${secretFile}}" }
 source:
   type: mqtt
@@ -62,7 +62,7 @@ sinks:
     expectNoSecret(messages);
     expect(messages.map((m) => m.replace(/^.*?: /, ''))).toEqual([
       `name: use letters, digits, "-" and "_", starting with a letter or digit, got the value from \${file:${secretFile}}`,
-      'maxInFlight: expected number, got the value from ${env:SECRET}',
+      'maxUnsettled: expected number, got the value from ${env:SECRET}',
       `deadLetters.maxCount: expected number, got the value from \${file:${secretFile}}`,
       'source.topics: expected a list, got the value from ${env:SECRET}',
       `source.qos: expected 0, 1 or 2, got the value from \${file:${secretFile}}`,
@@ -129,7 +129,7 @@ sinks:
 describe('__proto__ and constructor keys', () => {
   it('reports them as unknown keys wherever they are, with the line and column', () => {
     const text = `name: a
-__proto__: { maxInFlight: 1 }
+__proto__: { maxUnsettled: 1 }
 source:
   type: mqtt
   url: u
@@ -146,7 +146,7 @@ sinks:
 `;
     const issues = loadPipelineTexts([{ file: 'p.yaml', text }], fakeRegistry, { env }).issues;
     expect(issues.map((i) => `${i.line}:${i.column} ${i.path}: ${i.message}`)).toEqual([
-      "2:1 __proto__: unknown key '__proto__' (expected one of: deadLetters, description, maxInFlight, name, schedule, shutdownTimeout, sinks, source, transforms)",
+      "2:1 __proto__: unknown key '__proto__' (expected one of: deadLetters, description, maxUnsettled, name, schedule, shutdownTimeout, sinks, source, transforms)",
       "7:3 source.constructor: unknown key 'constructor' (expected one of: keepalive, password, payload, qos, tls, topics, type, url, username)",
       "9:5 source.tls.__proto__: unknown key '__proto__' (expected one of: ca, cert, key, passphrase, rejectUnauthorized, servername)",
       "14:14 sinks[0].retry.constructor: unknown key 'constructor' (expected one of: attempts, initialDelay, maxDelay)",

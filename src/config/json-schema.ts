@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ComponentEntry } from '../sdk/index.js';
 import { componentsOf, type ComponentKind, type Registry } from '../registry/types.js';
-import { pipelineOptions, sinkEngineOptions } from './pipeline-schema.js';
+import { PIPELINE_RENAMED, pipelineOptions, sinkEngineOptions } from './pipeline-schema.js';
 
 /**
  * The JSON Schema of a pipeline file, for editors (yaml-language-server). Draft-07: the draft that
@@ -45,6 +45,24 @@ function hoist(json: JsonSchema, prefix: string, definitions: JsonSchema): JsonS
   return rewrite(json) as JsonSchema;
 }
 
+/**
+ * Former key names, accepted with the current key's schema and marked deprecated (the loader
+ * warns), so an editor does not flag a config that still loads.
+ */
+function deprecatedNames(
+  renamed: Readonly<Record<string, string>> | undefined,
+  properties: JsonSchema,
+): JsonSchema {
+  const out: JsonSchema = {};
+  for (const [former, current] of Object.entries(renamed ?? {})) {
+    const schema = properties[current] as JsonSchema | undefined;
+    if (!schema) throw new Error(`renamed key ${former}: no key ${current} in the schema`);
+    const message = `Deprecated: the former name of ${current}; rename it.`;
+    out[former] = { ...schema, description: message, deprecated: true, deprecationMessage: message };
+  }
+  return out;
+}
+
 function componentSchema(
   kind: ComponentKind,
   definition: ComponentEntry,
@@ -58,6 +76,7 @@ function componentSchema(
   };
   if (kind === 'sink')
     Object.assign(properties, (toJson(sinkEngineOptions).properties as JsonSchema | undefined) ?? {});
+  Object.assign(properties, deprecatedNames(definition.renamed, properties));
   const out: JsonSchema = {
     title: definition.title,
     description: definition.summary,
@@ -102,6 +121,7 @@ export function buildPipelineJsonSchema(registry: Registry): JsonSchema {
   const base = toJson(pipelineOptions);
   const baseProps = (base.properties as JsonSchema | undefined) ?? {};
   const { name, description, ...engine } = baseProps;
+  Object.assign(engine, deprecatedNames(PIPELINE_RENAMED, engine));
   const sortedDefinitions: JsonSchema = {};
   for (const key of Object.keys(definitions).sort()) sortedDefinitions[key] = definitions[key];
   return {

@@ -56,7 +56,7 @@ describe('loadPipelineTexts', () => {
         concurrency: 1,
       },
     ]);
-    expect(p.maxInFlight).toBe(10_000);
+    expect(p.maxUnsettled).toBe(10_000);
     expect(p.deadLetters).toEqual({
       maxAge: 7 * 86_400_000,
       maxCount: 100_000,

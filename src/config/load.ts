@@ -24,9 +24,11 @@ import { componentsOf, findComponent, type ComponentKind, type Registry } from '
 import { hasInterpolation, interpolate, type Reference } from './interpolate.js';
 import { didYouMean, translateIssues, type RawIssue } from './issues.js';
 import { pipelineWarnings } from './warnings.js';
+import { applyRenames } from './renamed.js';
 import {
   NAME_PATTERN,
   PIPELINE_KEYS,
+  PIPELINE_RENAMED,
   SINK_ENGINE_KEYS,
   pipelineOptions,
   sinkEngineOptions,
@@ -265,6 +267,7 @@ function parseFile(
           message: `checked offline: ${result.unchecked.length === 1 ? 'the value' : 'the values'} of ${result.unchecked.join(', ')} ${result.unchecked.length === 1 ? 'comes' : 'come'} from \${env:} or \${file:} and ${result.unchecked.length === 1 ? 'was' : 'were'} not checked`,
         }),
       );
+    warnings.push(...result.warnings.map(toIssue));
     if (result.config) {
       for (const w of pipelineWarnings(result.config, registry))
         warnings.push(toIssue({ path: w.path, message: w.message }));
@@ -334,6 +337,21 @@ export interface ValidateContext {
 
 const keyOf = (path: readonly PathSegment[]): string => JSON.stringify(path);
 
+/** Re-keys the interpolated values at or under `from` to `to` (a key renamed before parsing). */
+function moveReferences(
+  references: Map<string, Interpolation>,
+  from: readonly PathSegment[],
+  to: readonly PathSegment[],
+): void {
+  for (const [key, interpolation] of [...references]) {
+    const p = interpolation.path;
+    if (p.length < from.length || !from.every((s, i) => s === p[i])) continue;
+    const path = [...to, ...p.slice(from.length)];
+    references.delete(key);
+    references.set(keyOf(path), { ...interpolation, path });
+  }
+}
+
 /** A string value that held `${env:}` / `${file:}` references: its text as written, and what they resolved to. */
 interface Interpolation {
   path: PathSegment[];
@@ -361,9 +379,17 @@ export function validateDocument(
   input: unknown,
   registry: Registry,
   ctx: ValidateContext,
-): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string; unchecked?: string[] } {
+): {
+  config?: PipelineConfig;
+  issues: RawIssue[];
+  nameOrigin?: string;
+  unchecked?: string[];
+  /** Settings that load but should change (former key names). */
+  warnings: RawIssue[];
+} {
   const references = new Map<string, Interpolation>();
-  const result = validateWithReferences(input, registry, ctx, references);
+  const warnings: RawIssue[] = [];
+  const result = { ...validateWithReferences(input, registry, ctx, references, warnings), warnings };
   if (!ctx.offline) return result;
   const interpolated = [...references.values()].map((r) => r.path);
   const within = (path: readonly PathSegment[]) =>
@@ -380,6 +406,7 @@ function validateWithReferences(
   registry: Registry,
   ctx: ValidateContext,
   references: Map<string, Interpolation>,
+  warnings: RawIssue[],
 ): { config?: PipelineConfig; issues: RawIssue[]; nameOrigin?: string } {
   const issues: RawIssue[] = [];
   const value = interpolateTree(input, [], ctx, references, issues);
@@ -394,7 +421,10 @@ function validateWithReferences(
     return { issues };
   }
   const doc = value as Record<string, unknown>;
-  const { source, transforms, sinks, ...rest } = doc;
+  const { source, transforms, sinks, ...given } = doc;
+  const rest = applyRenames(given, PIPELINE_RENAMED, [], issues, warnings, (from, to) =>
+    moveReferences(references, from, to),
+  );
 
   const options = pipelineOptions.safeParse(rest, { reportInput: true });
   if (!options.success) {
@@ -411,7 +441,7 @@ function validateWithReferences(
   }
 
   const component = (kind: ComponentKind, item: unknown, path: PathSegment[]) =>
-    validateComponent(kind, item, path, registry, references, originAt, issues);
+    validateComponent(kind, item, path, registry, references, originAt, issues, warnings);
 
   let sourceConfig: ComponentConfig | undefined;
   if (!('source' in doc)) issues.push({ path: ['source'], message: 'required key is missing' });
@@ -453,6 +483,13 @@ function validateWithReferences(
         sinksOk = false;
         return;
       }
+      const runOnly =
+        options.success && !options.data.schedule ? sinkRunOnly(registry, result.component) : undefined;
+      if (runOnly)
+        issues.push({
+          path: ['sinks', i, runOnly.key],
+          message: `${runOnly.reason}: this pipeline has no \`schedule\` (add one, see docs/scheduling.md)`,
+        });
       sinkConfigs.push({ ...result.component, ...result.engine });
     });
   }
@@ -470,12 +507,18 @@ function validateWithReferences(
       source: sourceConfig,
       transforms: transformConfigs as ComponentConfig[],
       sinks: named,
-      maxInFlight: options.data.maxInFlight,
+      maxUnsettled: options.data.maxUnsettled,
       deadLetters: options.data.deadLetters,
       shutdownTimeout: options.data.shutdownTimeout,
       ...(options.data.schedule ? { schedule: options.data.schedule } : {}),
     },
   };
+}
+
+/** Whether a sink's config needs a scheduled pipeline (`runOnly` of its spec). */
+function sinkRunOnly(registry: Registry, sink: ComponentConfig): { key: string; reason: string } | undefined {
+  const spec = findComponent(registry, 'sink', sink.type) as SinkEntry | undefined;
+  return spec?.runOnly?.(sink.config);
 }
 
 /** The types of the sources a scheduled pipeline can read, for messages. */
@@ -587,6 +630,7 @@ function validateComponent(
   references: Map<string, Interpolation>,
   originAt: (path: readonly PathSegment[]) => string | undefined,
   issues: RawIssue[],
+  warnings: RawIssue[],
 ):
   | { component: ComponentConfig; engine?: Omit<SinkConfig, 'type' | 'config' | 'name'> & { name?: string } }
   | undefined {
@@ -619,10 +663,13 @@ function validateComponent(
   }
 
   // Sink engine keys (batch, retry, ...) sit beside the connector's own keys; split them off.
-  const own: Record<string, unknown> = {};
+  let own: Record<string, unknown> = {};
   const engineInput: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(rest))
     setOwn(kind === 'sink' && SINK_ENGINE_KEYS.includes(k) ? engineInput : own, k, v);
+  own = applyRenames(own, definition.renamed, path, issues, warnings, (from, to) =>
+    moveReferences(references, from, to),
+  );
 
   const schema = definition.config as z.ZodType;
   const secrets = secretPaths(schema);

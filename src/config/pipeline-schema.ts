@@ -183,16 +183,21 @@ export const pipelineOptions = z.strictObject({
     'Name of the pipeline, unique across all loaded files; it appears in logs, metrics and queue names.',
   ),
   description: z.string().optional().describe('What the pipeline is for.'),
-  maxInFlight: z
+  maxUnsettled: z
     .number()
     .int()
     .positive()
     .default(10_000)
-    .describe('Messages read from the source and not yet settled, at most; past it reading pauses.'),
+    .describe(
+      'Messages read from the source and not yet settled (stored in every outbox, filtered or dead-lettered), at most; past it reading pauses.',
+    ),
   deadLetters: deadLetterOptions.prefault({}),
   shutdownTimeout: duration('How long a stop waits for messages in flight to settle.').prefault('10s'),
   schedule: scheduleOptions.optional(),
 });
+
+/** Former names of top-level keys (see `renamed` on component specs). */
+export const PIPELINE_RENAMED: Readonly<Record<string, string>> = { maxInFlight: 'maxUnsettled' };
 
 export const PIPELINE_KEYS: readonly string[] = [
   ...Object.keys(pipelineOptions.shape),
@@ -229,7 +234,7 @@ export interface PipelineConfig {
   source: ComponentConfig;
   transforms: ComponentConfig[];
   sinks: SinkConfig[];
-  maxInFlight: number;
+  maxUnsettled: number;
   /** `maxAge` in milliseconds. */
   deadLetters: DeadLetterOptions;
   /** Milliseconds. */

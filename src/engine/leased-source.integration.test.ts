@@ -124,7 +124,7 @@ function replica(
         concurrency: 1,
       },
     ],
-    maxInFlight: 1000,
+    maxUnsettled: 1000,
     shutdownTimeoutMs: 5000,
     deadLetters: { maxAgeMs: 3_600_000, maxCount: 1000 },
   };

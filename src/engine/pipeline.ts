@@ -79,7 +79,7 @@ const RECENT_LIMITS: CopyLimits = { maxDepth: 16, maxBytes: 8 * 1024, maxString:
 /**
  * Runs one pipeline: source -> transforms -> one outbox per sink -> sink.write().
  * A delivery is acknowledged to the source once every message derived from it is settled: stored in
- * every sink's outbox, filtered, or dead-lettered. Reading stops while `maxInFlight` messages are
+ * every sink's outbox, filtered, or dead-lettered. Reading stops while `maxUnsettled` messages are
  * unsettled (backpressure reaches the source, e.g. MQTT PUBACKs are held back).
  */
 export class Pipeline {
@@ -310,7 +310,7 @@ export class Pipeline {
   private async runReadLoop(): Promise<void> {
     const signal = this.abort.signal;
     while (!signal.aborted) {
-      if (this.inFlight >= this.plan.maxInFlight) {
+      if (this.inFlight >= this.plan.maxUnsettled) {
         await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
         continue;
       }

@@ -8,7 +8,7 @@ export interface PipelinePlan {
   transforms: { type: string; definition: TransformDefinition; config: unknown }[];
   sinks: SinkPlan[];
   /** Messages read from the source and not yet settled, at most. */
-  maxInFlight: number;
+  maxUnsettled: number;
   shutdownTimeoutMs: number;
   deadLetters: DeadLetterRetention;
 }

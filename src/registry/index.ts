@@ -3,6 +3,7 @@ import { chirpstackDownlinkSinkSpec } from '../../connectors/chirpstack-downlink
 import { excelSinkSpec } from '../../connectors/excel/spec.js';
 import { googleSheetsSinkSpec } from '../../connectors/google-sheets/spec.js';
 import { influxdbSinkSpec } from '../../connectors/influxdb/spec.js';
+import { influxdbSourceSpec } from '../../connectors/influxdb/source-spec.js';
 import { logSinkSpec } from '../../connectors/log/spec.js';
 import { mqttSinkSpec, mqttSourceSpec } from '../../connectors/mqtt/spec.js';
 import { opcuaSourceSpec } from '../../connectors/opcua/spec.js';
@@ -41,6 +42,7 @@ export const builtinRegistry: Registry = {
     opcuaSourceSpec,
     sparkplugSourceSpec,
     sparkplugCommandsSourceSpec,
+    influxdbSourceSpec,
   ],
   sinks: [
     mqttSinkSpec,

@@ -52,7 +52,7 @@ export async function toPlan(config: PipelineConfig, registry: Registry): Promis
       maxQueued: s.maxQueued,
       concurrency: s.concurrency,
     })),
-    maxInFlight: config.maxInFlight,
+    maxUnsettled: config.maxUnsettled,
     shutdownTimeoutMs: config.shutdownTimeout,
     deadLetters: {
       maxAgeMs: config.deadLetters.maxAge,

@@ -123,6 +123,11 @@ interface Common<Schema extends z.ZodType> {
   examples?: Record<string, unknown>[];
   /** Warnings about a valid config: printed by `validate` and logged when the service starts. */
   warnings?(config: z.output<Schema>): ConfigWarning[];
+  /**
+   * Former names of keys, to their current name (`{ maxInFlight: 'receiveMaximum' }`): a config
+   * with the old name still loads as if it had the new one, and `validate` warns, naming it.
+   */
+  renamed?: Readonly<Record<string, string>>;
 }
 
 /** `stream`: read continuously (`create`); `tick`: read once per run of a scheduled pipeline (`createReader`). */
@@ -169,6 +174,11 @@ export interface SinkDefinition<Schema extends z.ZodType = z.ZodType> extends Co
    * or 50 ms) do not suit it: a quota-bound API wants few large writes. The pipeline can override.
    */
   batchDefaults?: { count?: number; bytes?: number; maxWait?: string };
+  /**
+   * Set when this config only works in a scheduled pipeline (Excel `rotate: run`): the config key
+   * at fault and why. `validate` refuses such a sink in a pipeline without `schedule`.
+   */
+  runOnly?(config: z.output<Schema>): { key: string; reason: string } | undefined;
   create(config: z.output<Schema>, ctx: ComponentContext): Sink;
 }
 

@@ -20,7 +20,7 @@ export interface SourceHarness {
   /** The value a message carries (what `produce()` sent). */
   valueOf(message: Message): string;
   /** Messages read and not yet acknowledged, at most, for sources made by `create()`. */
-  maxInFlight: number;
+  maxUnacked: number;
   /**
    * Messages that are not produced data and the suite passes over (an OPC UA subscription reports
    * each node's current value when it starts).
@@ -32,7 +32,7 @@ export interface SourceConformanceOptions {
   /** True when unacknowledged messages come back to the next source of the same identity (at-least-once). */
   redelivers: boolean;
   /**
-   * What happens past maxInFlight: `waits` (the external system holds the rest until acks make
+   * What happens past maxUnacked: `waits` (the external system holds the rest until acks make
    * room; the default) or `drops` (a system that can not be paused, such as an OPC UA
    * subscription: the excess is dropped and counted with `countDropped`).
    */
@@ -100,11 +100,11 @@ export function sourceConformance(
       const id = uniqueIdentity('once');
       const source = h.create(createFakeContext(), id);
       await source.connect(AbortSignal.timeout(10_000));
-      // A source that drops past maxInFlight receives everything produced before this test reads:
+      // A source that drops past maxUnacked receives everything produced before this test reads:
       // produce what fits (half the bound, leaving room for what a source reports on its own).
       const sent = values(
         'once',
-        options.overflow === 'drops' ? Math.min(25, Math.floor(h.maxInFlight / 2)) : 25,
+        options.overflow === 'drops' ? Math.min(25, Math.floor(h.maxUnacked / 2)) : 25,
       );
       await h.produce(id, sent);
       // Acking as it reads: a source may hold back further messages until earlier ones are acked.
@@ -167,18 +167,18 @@ export function sourceConformance(
       });
     }
 
-    it('holds at most maxInFlight unacknowledged messages, then resumes on ack', async () => {
+    it('holds at most maxUnacked unacknowledged messages, then resumes on ack', async () => {
       const h = harness();
       const id = uniqueIdentity('bounded');
       const ctx = createFakeContext();
       const source = h.create(ctx, id);
       await source.connect(AbortSignal.timeout(10_000));
-      const sent = values('bounded', h.maxInFlight * 3);
+      const sent = values('bounded', h.maxUnacked * 3);
       await h.produce(id, sent);
       // Without acks, reading stops at the bound.
       const held = await readMessages(source, sent.length, 1000);
       expect(held.messages.length).toBeGreaterThan(0);
-      expect(held.messages.length).toBeLessThanOrEqual(h.maxInFlight);
+      expect(held.messages.length).toBeLessThanOrEqual(h.maxUnacked);
       const seen = producedValues(h, held.messages);
       for (const d of held.deliveries) d.ack();
       if (options.overflow === 'drops') {

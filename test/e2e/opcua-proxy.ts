@@ -11,6 +11,8 @@ export interface CuttableProxy {
   restore(): void;
   /** Holds what the server sends (answers are delayed, nothing is lost) until release(). */
   hold(): void;
+  /** Chunks the server sent that hold() keeps back so far. */
+  heldAnswers(): number;
   release(): void;
   close(): Promise<void>;
 }
@@ -60,6 +62,7 @@ export async function startProxy(targetPort: number): Promise<CuttableProxy> {
     hold: () => {
       holding = true;
     },
+    heldAnswers: () => held.length,
     release: () => {
       holding = false;
       for (const { client, data } of held.splice(0)) if (!client.destroyed) client.write(data);

@@ -19,7 +19,7 @@ const DUPLICATES_PER_KILL = MAX_IN_FLIGHT + BATCH;
 function pipelines(brokerUrl: string): { shared: string; single: string } {
   const common = (name: string, topics: string, clientId: string, out: string): string => `
 name: ${name}
-maxInFlight: ${MAX_IN_FLIGHT}
+maxUnsettled: ${MAX_IN_FLIGHT}
 shutdownTimeout: 5s
 source:
   type: mqtt

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
-import { startMosquitto, startRedis, type ServiceHandle } from './services.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { startMosquitto, startRedis, startSecureMosquitto, type ServiceHandle } from './services.js';
 
 describe('test harness', () => {
   const handles: ServiceHandle[] = [];
@@ -30,5 +31,28 @@ describe('test harness', () => {
     await client.publishAsync('t', 'hello', { qos: 1 });
     expect(await got).toBe('hello');
     await client.endAsync();
+  });
+
+  it('starts a private Mosquitto with passwords, and a TLS listener signed by its own CA', async () => {
+    const broker = await startSecureMosquitto({ bridge: 's3cret-pass' });
+    handles.push(broker);
+    expect(broker.tlsUrl).toBe(`mqtts://127.0.0.1:${broker.tlsPort}`);
+    const refused = await mqtt
+      .connectAsync(broker.url, { reconnectPeriod: 0 })
+      .then((c) => c.endAsync().then(() => 'accepted'))
+      .catch((e: Error) => e.message);
+    expect(refused).toMatch(/Not authorized|Bad User Name or Password/i);
+    const plain = await mqtt.connectAsync(broker.url, { username: 'bridge', password: 's3cret-pass' });
+    await plain.endAsync();
+    const secure = await mqtt.connectAsync(broker.tlsUrl, {
+      username: 'bridge',
+      password: 's3cret-pass',
+      ca: readFileSync(broker.ca),
+      servername: 'localhost',
+    });
+    expect(secure.connected).toBe(true);
+    await secure.endAsync();
+    await broker.dispose();
+    expect(existsSync(broker.ca)).toBe(false);
   });
 });

@@ -37,6 +37,11 @@ export class TcpProxy {
     this.server = server;
   }
 
+  /** Chunks of answers kept back by pause() so far (until resume()). */
+  get heldAnswers(): number {
+    return this.held.length;
+  }
+
   pause(): void {
     this.paused = true;
   }

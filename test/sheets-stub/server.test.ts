@@ -475,4 +475,84 @@ describe('sheets stub', () => {
       await gce.stop();
     }
   });
+
+  it('renames, deletes and tags tabs with developer metadata, by the rules of Google, atomically', async () => {
+    const id = stub.createSpreadsheet({ tabs: ['Sheet1', 'staging'] });
+    const staging = stub.sheet(id, 'staging')!.sheetId;
+    const update = (requests: sheets_v4.Schema$Request[]) =>
+      api.spreadsheets.batchUpdate({ spreadsheetId: id, requestBody: { requests } });
+    // Titles: unique without regard to case, not empty, at most 100 characters.
+    for (const [title, message] of [
+      ['SHEET1', /already exists/],
+      ['  ', /can not be empty/],
+      ['x'.repeat(101), /longer than 100 characters/],
+    ] as const) {
+      const f = await failure(
+        update([{ updateSheetProperties: { properties: { sheetId: staging, title }, fields: 'title' } }]),
+      );
+      expect(f.status).toBe(400);
+      expect(f.message).toMatch(message);
+    }
+    expect(
+      (await failure(update([{ addSheet: { properties: { title: 'y'.repeat(101) } } }]))).message,
+    ).toMatch(/longer than 100/);
+    // Metadata needs a key, a visibility and a location.
+    expect(
+      (
+        await failure(
+          update([
+            {
+              createDeveloperMetadata: {
+                developerMetadata: { metadataKey: 'k', location: { sheetId: staging } },
+              },
+            },
+          ]),
+        )
+      ).message,
+    ).toMatch(/visibility is required/);
+    // Rename + tag + delete in one request: all or nothing (the last request fails: nothing applied).
+    const sheet1 = stub.sheet(id, 'Sheet1')!.sheetId;
+    const tag = {
+      createDeveloperMetadata: {
+        developerMetadata: {
+          metadataKey: 'passerelle.run',
+          metadataValue: 'r1',
+          location: { sheetId: staging },
+          visibility: 'DOCUMENT',
+        },
+      },
+    };
+    const failed = await failure(
+      update([
+        { updateSheetProperties: { properties: { sheetId: staging, title: 'final' }, fields: 'title' } },
+        tag,
+        { deleteSheet: { sheetId: 424242 } },
+      ]),
+    );
+    expect(failed.message).toMatch(/No grid with id: 424242/);
+    expect(stub.sheet(id, 'staging')?.metadata).toEqual([]);
+    await update([
+      { updateSheetProperties: { properties: { sheetId: staging, title: 'final' }, fields: 'title' } },
+      tag,
+      { deleteSheet: { sheetId: sheet1 } },
+    ]);
+    const got = await api.spreadsheets.get({
+      spreadsheetId: id,
+      fields: 'sheets(properties,developerMetadata)',
+    });
+    expect(got.data.sheets?.map((s) => s.properties?.title)).toEqual(['final']);
+    expect(got.data.sheets?.[0]?.developerMetadata).toEqual([
+      {
+        metadataId: 1,
+        metadataKey: 'passerelle.run',
+        metadataValue: 'r1',
+        visibility: 'DOCUMENT',
+        location: { locationType: 'SHEET', sheetId: staging },
+      },
+    ]);
+    // The last sheet can not go.
+    expect((await failure(update([{ deleteSheet: { sheetId: staging } }]))).message).toMatch(
+      /can't remove all the sheets/,
+    );
+  });
 });

@@ -37,6 +37,15 @@ export interface StubSheet {
   rows: (StubCell | undefined)[][];
   /** 0-based indexes of the columns hidden by a user (or by `updateDimensionProperties`). */
   hiddenColumns: Set<number>;
+  /** Developer metadata located on the sheet (deleted with it, kept when it is renamed). */
+  metadata: StubMetadata[];
+}
+
+export interface StubMetadata {
+  metadataId: number;
+  metadataKey: string;
+  metadataValue?: string;
+  visibility: 'DOCUMENT' | 'PROJECT';
 }
 
 export interface StubSpreadsheet {
@@ -46,6 +55,7 @@ export interface StubSpreadsheet {
   /** Users (by token owner) allowed to open it. */
   sharedWith: Set<string>;
   nextSheetId: number;
+  nextMetadataId: number;
 }
 
 export interface SheetsStubOptions {
@@ -81,6 +91,10 @@ export interface SheetsStubOptions {
 
 /** Google's column limit per sheet (`ZZZ`). */
 export const MAX_COLUMNS = 18_278;
+/** Google: a sheet title has at most 100 characters. */
+export const MAX_TITLE = 100;
+/** Google: at most 30,000 characters of developer metadata per sheet (keys and values). */
+export const MAX_METADATA_CHARS = 30_000;
 export const IAM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export const SHEETS_SCOPE = 'https://www.googleapis.com/auth/spreadsheets';
@@ -216,6 +230,7 @@ export class SheetsStub {
       sheets: [],
       sharedWith: new Set(options.users ?? [DEFAULT_USER]),
       nextSheetId: 0,
+      nextMetadataId: 0,
     };
     for (const title of options.tabs ?? ['Sheet1']) this.addSheet(book, { title });
     this.spreadsheets.set(id, book);
@@ -584,7 +599,17 @@ export class SheetsStub {
     return {
       spreadsheetId: book.spreadsheetId,
       properties: { title: book.title, locale: 'en_US', timeZone: 'Etc/GMT' },
-      sheets: book.sheets.map((s) => ({ properties: sheetProperties(s) })),
+      sheets: book.sheets.map((s) => ({
+        properties: sheetProperties(s),
+        ...(s.metadata.length > 0
+          ? {
+              developerMetadata: s.metadata.map((m) => ({
+                ...m,
+                location: { locationType: 'SHEET', sheetId: s.sheetId },
+              })),
+            }
+          : {}),
+      })),
       spreadsheetUrl: `https://docs.google.com/spreadsheets/d/${book.spreadsheetId}/edit`,
     };
   }
@@ -595,8 +620,7 @@ export class SheetsStub {
 
   private addSheet(book: StubSpreadsheet, properties: Record<string, unknown>): StubSheet {
     const title = typeof properties.title === 'string' ? properties.title : `Sheet${book.sheets.length + 1}`;
-    if (book.sheets.some((s) => s.title.toLowerCase() === title.toLowerCase()))
-      throw new HttpError(400, `A sheet with the name "${title}" already exists. Please enter another name.`);
+    checkTitle(book, title);
     const grid = (properties.gridProperties ?? {}) as { rowCount?: number; columnCount?: number };
     const sheet: StubSheet = {
       sheetId: typeof properties.sheetId === 'number' ? properties.sheetId : ++book.nextSheetId * 1000 + 7,
@@ -606,6 +630,7 @@ export class SheetsStub {
       columnCount: grid.columnCount ?? 26,
       rows: [],
       hiddenColumns: new Set(),
+      metadata: [],
     };
     if (book.sheets.some((s) => s.sheetId === sheet.sheetId))
       throw new HttpError(400, `Sheet with id ${sheet.sheetId} already exists.`);
@@ -662,6 +687,59 @@ export class SheetsStub {
           const sheet = this.addSheet(copy, props);
           copied.add(sheet);
           replies.push({ addSheet: { properties: sheetProperties(sheet) } });
+        } else if (request.deleteSheet) {
+          const d = request.deleteSheet as { sheetId?: number };
+          const sheet = grid(d.sheetId);
+          if (copy.sheets.length === 1)
+            throw new HttpError(400, "You can't remove all the sheets in a document.");
+          copy.sheets = copy.sheets.filter((s) => s !== sheet);
+          copy.sheets.forEach((s, k) => (s.index = k));
+          replies.push({});
+        } else if (request.updateSheetProperties) {
+          const u = request.updateSheetProperties as {
+            properties?: { sheetId?: number; title?: string; hidden?: boolean };
+            fields?: string;
+          };
+          if (!u.fields) throw new HttpError(400, "At least one field must be specified in 'fields'.");
+          const sheet = grid(u.properties?.sheetId);
+          const fields = u.fields.split(',').map((f) => f.trim());
+          for (const f of fields)
+            if (f !== 'title' && f !== 'hidden')
+              throw new HttpError(400, `Only title and hidden are modelled by this stub, not ${f}`);
+          if (fields.includes('title')) {
+            const title = u.properties?.title ?? '';
+            checkTitle({ ...copy, sheets: copy.sheets.filter((s) => s !== sheet) }, title);
+            sheet.title = title;
+          }
+          replies.push({});
+        } else if (request.createDeveloperMetadata) {
+          const m = (request.createDeveloperMetadata as { developerMetadata?: Record<string, unknown> })
+            .developerMetadata;
+          const location = m?.location as { sheetId?: number; spreadsheet?: boolean } | undefined;
+          if (!m || typeof m.metadataKey !== 'string' || m.metadataKey === '')
+            throw new HttpError(400, 'Developer metadata key is required.');
+          if (m.visibility !== 'DOCUMENT' && m.visibility !== 'PROJECT')
+            throw new HttpError(400, 'Developer metadata visibility is required.');
+          if (location?.sheetId === undefined)
+            throw new HttpError(400, 'Only sheet locations are modelled by this stub; location is required.');
+          const sheet = grid(location.sheetId);
+          const entry: StubMetadata = {
+            metadataId: ++copy.nextMetadataId,
+            metadataKey: m.metadataKey,
+            ...(typeof m.metadataValue === 'string' ? { metadataValue: m.metadataValue } : {}),
+            visibility: m.visibility,
+          };
+          const chars = [...sheet.metadata, entry].reduce(
+            (n, e) => n + e.metadataKey.length + (e.metadataValue?.length ?? 0),
+            0,
+          );
+          if (chars > MAX_METADATA_CHARS)
+            throw new HttpError(
+              400,
+              `Developer metadata of the sheet would exceed ${MAX_METADATA_CHARS} characters.`,
+            );
+          sheet.metadata = [...sheet.metadata, entry];
+          replies.push({ createDeveloperMetadata: { developerMetadata: { ...entry } } });
         } else if (request.appendDimension) {
           const a = request.appendDimension as { sheetId?: number; dimension?: string; length?: number };
           const sheet = grid(a.sheetId);
@@ -773,6 +851,7 @@ export class SheetsStub {
     });
     book.sheets = copy.sheets;
     book.nextSheetId = copy.nextSheetId;
+    book.nextMetadataId = copy.nextMetadataId;
     return { spreadsheetId: book.spreadsheetId, replies };
   }
 
@@ -1011,6 +1090,18 @@ function setCells(sheet: StubSheet, r: number, c0: number, cells: CellData[]): v
       );
     target[c0 + j] = out;
   });
+}
+
+/**
+ * Google's rules for a sheet title: not empty (nor only spaces), at most 100 characters, unique in
+ * the spreadsheet without regard to case.
+ */
+function checkTitle(book: Pick<StubSpreadsheet, 'sheets'>, title: string): void {
+  if (title.trim() === '') throw new HttpError(400, 'The sheet name can not be empty.');
+  if (title.length > MAX_TITLE)
+    throw new HttpError(400, `The sheet name can not be longer than ${MAX_TITLE} characters.`);
+  if (book.sheets.some((s) => s.title.toLowerCase() === title.toLowerCase()))
+    throw new HttpError(400, `A sheet with the name "${title}" already exists. Please enter another name.`);
 }
 
 function firstKey(o: Record<string, unknown>): string {

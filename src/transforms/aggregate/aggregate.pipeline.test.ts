@@ -89,7 +89,7 @@ function run(window: string) {
         concurrency: 1,
       },
     ],
-    maxInFlight: 1000,
+    maxUnsettled: 1000,
     shutdownTimeoutMs: 5000,
     deadLetters: { maxAgeMs: 60_000, maxCount: 1000 },
   };

@@ -348,6 +348,10 @@ describe('aggregate', () => {
     expect(issues({ window: '40d' })).toEqual(['window: window must be at most 31d']);
     expect(issues({ functions: ['median'] })?.[0]).toMatch(/^functions\.0: /);
     expect(issues({ fields: ['payload.a', 'payload.a'] })).toEqual(['fields: a field is listed twice']);
+    // One output name per path: a wildcard would name outputs after the data.
+    expect(issues({ fields: ['payload.rooms[*].t'] })).toEqual([
+      'fields.0: "payload.rooms[*].t" has a wildcard ([*] or *), which matches several values: aggregate names each output after one path, so list each path (such as payload.rooms[0].t)',
+    ]);
     expect(issues({ key: 'device' })?.[0]).toContain(
       'key must be auto, topic, nodeId, devEui, none or a {{ }} template',
     );

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
+import { duration, templateProblem } from '../../sdk/index.js';
 import type { TransformSpec } from '../../sdk/index.js';
+import { valuePath } from '../shared/value-path.js';
 
 export const AGGREGATE_FUNCTIONS = ['count', 'min', 'max', 'mean', 'sum', 'first', 'last'] as const;
 export type AggregateFunction = (typeof AGGREGATE_FUNCTIONS)[number];
@@ -32,18 +33,7 @@ export const aggregateTransformConfig = z
         'Windows are kept per key: auto (meta opcua.nodeId, else chirpstack.devEui, else mqtt.topic), topic, nodeId, devEui, none (one window for all), or a template such as "{{ payload.device }}".',
       ),
     fields: z
-      .array(
-        z
-          .string()
-          .min(1)
-          .superRefine((path, ctx) => {
-            try {
-              compileGetter(path);
-            } catch (error) {
-              ctx.addIssue({ code: 'custom', message: (error as Error).message });
-            }
-          }),
-      )
+      .array(valuePath('aggregate', 'names each output after one path'))
       .min(1)
       .default(['payload'])
       .describe(

@@ -295,6 +295,17 @@ describe('deadband', () => {
     ]);
   });
 
+  it('refuses wildcards in fields and status, saying why and what to write instead', () => {
+    const issues = (config: unknown) =>
+      deadbandTransformConfig.safeParse(config).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues({ fields: ['payload.t', 'payload.rooms[*].t'] })).toEqual([
+      'fields.1: "payload.rooms[*].t" has a wildcard ([*] or *), which matches several values: deadband keeps one last value per path, so list each path (such as payload.rooms[0].t)',
+    ]);
+    expect(issues({ status: ['payload.*.quality'] })).toEqual([
+      'status.0: "payload.*.quality" has a wildcard ([*] or *), which matches several values: deadband keeps one last value per path, so list each path (such as payload.a.quality)',
+    ]);
+  });
+
   it('refuses a broken config with a clear message', () => {
     const issues = (config: unknown) =>
       deadbandTransformConfig.safeParse(config).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { compileGetter, duration, templateProblem } from '../../sdk/index.js';
+import { duration, templateProblem } from '../../sdk/index.js';
 import type { TransformSpec } from '../../sdk/index.js';
+import { valuePath } from '../shared/value-path.js';
 
 /** Shortcuts for the usual keys; anything else is a `{{ }}` template. */
 export const KEY_SHORTCUTS = {
@@ -10,17 +11,7 @@ export const KEY_SHORTCUTS = {
 } as const;
 
 const getterPath = (description: string) =>
-  z
-    .string()
-    .min(1)
-    .superRefine((path, ctx) => {
-      try {
-        compileGetter(path);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-      }
-    })
-    .describe(description);
+  valuePath('deadband', 'keeps one last value per path').describe(description);
 
 export const deadbandTransformConfig = z
   .strictObject({

@@ -1,28 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMessage, encodeCayenneLpp, type Message } from '../../sdk/index.js';
+import { encodeCayenneLpp, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
+import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
 import { encodeTransform, encodeTransformConfig } from '../encode/index.js';
 import { decodeTransform, decodeTransformConfig } from './index.js';
 
-const silent = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: { counter: () => ({ inc() {} }), gauge: () => ({ set() {}, inc() {}, remove() {} }) },
-};
+const silent = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   decodeTransform.create(decodeTransformConfig.parse(config), silent);
 const encoder = (config: Record<string, unknown>) =>
   encodeTransform.create(encodeTransformConfig.parse(config), silent);
 
-const msg = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
-  createMessage({ id, payload, meta, time: 1_700_000_000_000 });
+const msg = testMessage;
 const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
 const bytes = (...values: number[]) => new Uint8Array(values);
 

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createMessage, noopMetrics, type Message } from '../../sdk/index.js';
+import { createMessage, type Message } from '../../sdk/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
+import { testComponentContext } from '../../../test/conformance/transform-cases.js';
 import { mapTransform, mapTransformConfig } from './index.js';
 
-const silent = {
-  pipeline: 'p',
-  component: 'transforms[0]',
-  logger: createTestTransformContext().logger,
-  countDropped() {},
-  async deadLetter() {},
-  metrics: noopMetrics,
-};
+const silent = testComponentContext();
 const create = (config: Record<string, unknown>) =>
   mapTransform.create(mapTransformConfig.parse(config), silent);
 
