@@ -45,17 +45,43 @@ function routeOutput(level: 'warning' | 'error' | 'debug') {
   };
 }
 
+/** Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20). */
+async function routeNodeOpcuaOutput(): Promise<void> {
+  const debug = await import('node-opcua-debug');
+  debug.setWarningLogger(routeOutput('warning'));
+  debug.setErrorLogger(routeOutput('error'));
+  debug.setDebugLogger(routeOutput('debug'));
+}
+
 /** node-opcua takes ~0.9 s to load: only the commands that talk OPC UA pay for it. */
 export function loadOpcua(): Promise<Lib> {
   loading ??= (async () => {
-    // Set before node-opcua loads, as it warns while loading (NODE-OPCUA-W27 on Node 20).
-    const debug = await import('node-opcua-debug');
-    debug.setWarningLogger(routeOutput('warning'));
-    debug.setErrorLogger(routeOutput('error'));
-    debug.setDebugLogger(routeOutput('debug'));
+    await routeNodeOpcuaOutput();
     return import('node-opcua');
   })();
   return loading;
+}
+
+let loadingClient: Promise<Lib> | undefined;
+
+/**
+ * The client side only (node-opcua-client and its certificate manager), for the source and the
+ * sink: the whole node-opcua also loads the server, its address space and the standard nodeset,
+ * about 20 MB more per process for nothing. Typed as the whole package: client-load.test.ts checks
+ * that every name the client code takes from it is there. The simulator loads the whole package.
+ */
+export function loadOpcuaClient(): Promise<Lib> {
+  // Already loaded whole (the simulator in the same process): no second copy.
+  if (loading) return loading;
+  loadingClient ??= (async () => {
+    await routeNodeOpcuaOutput();
+    const [client, certificates] = await Promise.all([
+      import('node-opcua-client'),
+      import('node-opcua-certificate-manager'),
+    ]);
+    return { ...client, OPCUACertificateManager: certificates.OPCUACertificateManager } as unknown as Lib;
+  })();
+  return loadingClient;
 }
 
 /** The default PKI folder of a client identity: one per application name (the certificate is bound to it). */
@@ -419,7 +445,7 @@ export class OpcuaConnection {
   /** One connection attempt: channel, session, namespaces, then the caller's setup. */
   private async attempt(signal: AbortSignal): Promise<void> {
     const { config } = this;
-    const lib = await loadOpcua();
+    const lib = await loadOpcuaClient();
     if (signal.aborted) throw new NotConnectedError(`connecting to ${this.where} aborted`);
     const store = await trustStore(lib, this.pkiFolder);
     for (const f of config.trustedServerFingerprints)

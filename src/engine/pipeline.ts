@@ -236,7 +236,11 @@ export class Pipeline {
     );
   }
 
-  async status(): Promise<PipelineStatus> {
+  /**
+   * Refreshes the outbox gauges (depth, in flight) and returns the outboxes' stats. What a /metrics
+   * scrape needs: unlike status(), it copies no recent message or current value.
+   */
+  async refreshGauges(): Promise<PipelineStatus['outboxes']> {
     const outboxes: PipelineStatus['outboxes'] = {};
     for (const s of this.sinks) {
       const st = await s.outbox.stats().catch(() => ({ depth: -1, activeJobs: -1 }));
@@ -247,6 +251,11 @@ export class Pipeline {
         Math.max(0, st.depth) + this.inFlight,
       );
     }
+    return outboxes;
+  }
+
+  async status(): Promise<PipelineStatus> {
+    const outboxes = await this.refreshGauges();
     const delivery: Record<string, string> = {};
     const src = this.plan.source.definition.delivery(this.plan.source.config);
     for (const s of this.sinks) {

@@ -177,12 +177,34 @@ describe('errors never leak, bad requests are 400', () => {
     expect((await get(port, '/api/dead-letters/%zz', `127.0.0.1:${port}`)).status).toBe(400);
   });
 
+  it('a /metrics scrape refreshes the outbox gauges without building the status (no copy of recent messages)', async () => {
+    const calls = { status: 0, refreshGauges: 0 };
+    const pipeline = {
+      name: 'p',
+      ready: () => true,
+      status: () => {
+        calls.status++;
+        return Promise.resolve({});
+      },
+      refreshGauges: () => {
+        calls.refreshGauges++;
+        return Promise.resolve({});
+      },
+    } as unknown as Pipeline;
+    const { port } = await start({ host: '127.0.0.1', pipelines: () => [pipeline] });
+    const answer = await get(port, '/metrics', `127.0.0.1:${port}`);
+    expect(answer.status).toBe(200);
+    expect(calls).toEqual({ status: 0, refreshGauges: 1 });
+  });
+
   it('an internal error answers 500 with an id and a generic text; the details go to the log only', async () => {
     const lines: Line[] = [];
     const failing = {
       name: 'p',
       ready: () => true,
       status: () => Promise.reject(new Error('secret detail: redis://user:hunter2@db at /srv/app/x.js:12')),
+      refreshGauges: () =>
+        Promise.reject(new Error('secret detail: redis://user:hunter2@db at /srv/app/x.js:12')),
     } as unknown as Pipeline;
     const { port } = await start({
       host: '127.0.0.1',

@@ -233,8 +233,9 @@ async function handle(
       return send(res, 503, 'text/plain', `not ready: ${notReady.map((p) => p.name).join(', ')}\n`);
     }
     case '/metrics': {
-      // Refresh the gauges (outbox depth, in flight) before a scrape.
-      await Promise.all(options.pipelines().map((p) => p.status()));
+      // Refresh the gauges (outbox depth, in flight) before a scrape; status() would also copy
+      // every recent message and current value, for nothing, at each scrape.
+      await Promise.all(options.pipelines().map((p) => p.refreshGauges()));
       return send(res, 200, options.metrics.contentType, await options.metrics.metrics());
     }
     case '/status': {
