@@ -3,6 +3,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../src/registry/index.js';
 import { componentsOf, type ComponentKind } from '../src/registry/types.js';
+import { sourceReadModes } from '../src/sdk/index.js';
 
 /**
  * Every built-in component runs its kind's shared conformance suite (test/conformance/README.md):
@@ -10,8 +11,11 @@ import { componentsOf, type ComponentKind } from '../src/registry/types.js';
  * label, which starts with the component's type (`sourceConformance('mqtt (QoS 1 ...)', ...)`).
  */
 const root = join(import.meta.dirname, '..');
-const SUITES: Record<ComponentKind, string[]> = {
+type Suite = ComponentKind | 'tick source';
+const SUITES: Record<Suite, string[]> = {
   source: ['sourceConformance', 'generatorSourceConformance'],
+  // Sources read on a tick (scheduled pipelines) run the reader contract's suite.
+  'tick source': ['runReaderConformance'],
   sink: ['sinkConformance'],
   transform: ['describeTransformConformance'],
 };
@@ -30,7 +34,7 @@ function applied(): Map<string, string[]> {
   const call = /\b(\w*[Cc]onformance)\(\s*['"`]([a-z][a-z0-9-]*)/g;
   for (const file of [...testFiles(join(root, 'connectors')), ...testFiles(join(root, 'src'))]) {
     for (const [, fn, label] of readFileSync(file, 'utf8').matchAll(call)) {
-      for (const kind of Object.keys(SUITES) as ComponentKind[]) {
+      for (const kind of Object.keys(SUITES) as Suite[]) {
         if (!SUITES[kind].includes(fn!)) continue;
         const key = `${kind} ${label}`;
         out.set(key, [...(out.get(key) ?? []), relative(root, file)]);
@@ -42,11 +46,16 @@ function applied(): Map<string, string[]> {
 
 describe('conformance suites', () => {
   const found = applied();
-  for (const kind of ['source', 'sink', 'transform'] as const)
+  const sources = componentsOf(builtinRegistry, 'source');
+  const expected: Record<Suite, string[]> = {
+    source: sources.filter((s) => sourceReadModes(s).includes('stream')).map((s) => s.type),
+    'tick source': sources.filter((s) => sourceReadModes(s).includes('tick')).map((s) => s.type),
+    sink: componentsOf(builtinRegistry, 'sink').map((c) => c.type),
+    transform: componentsOf(builtinRegistry, 'transform').map((c) => c.type),
+  };
+  for (const kind of Object.keys(SUITES) as Suite[])
     it(`run on every built-in ${kind}`, () => {
-      const missing = componentsOf(builtinRegistry, kind)
-        .map((c) => c.type)
-        .filter((type) => !found.has(`${kind} ${type}`));
+      const missing = expected[kind].filter((type) => !found.has(`${kind} ${type}`));
       expect(missing, `${kind}s without ${SUITES[kind].join(' or ')}`).toEqual([]);
     });
 });

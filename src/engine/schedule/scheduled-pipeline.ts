@@ -182,6 +182,11 @@ export class ScheduledPipeline {
     );
   }
 
+  /** Before a /metrics scrape: a scheduled pipeline has no outbox, its gauges are set by its runs. */
+  refreshGauges(): Promise<ScheduledPipelineStatus['outboxes']> {
+    return Promise.resolve({});
+  }
+
   async status(): Promise<ScheduledPipelineStatus> {
     const delivery: Record<string, string> = {};
     const durable = this.deps.redisUrl !== undefined;
