@@ -361,7 +361,7 @@ async function orchestrate() {
       ' and publishing ' +
       PUBLISHING_MS +
       ' ms.' +
-      "**bare client**: node-opcua alone, same items and intervals, latency to the `changed` event. **passerelle**: `opcua` source (folder browse of Plant/Load) -> `mqtt` sink QoS 1 -> Mosquitto -> a subscriber; memory outbox; sink batches of up to 1,000 with `maxWait: 5ms`, 2 batches at once, 1,000 publishes in flight (the defaults cap an MQTT sink near 3,000 msg/s on this machine); source defaults otherwise (node metrics on). Latency: arrival minus the value's source timestamp, same clock. One after the other against the same server, never at the same time.",
+      "**bare client**: node-opcua alone, same items and intervals, latency to the `changed` event. **passerelle**: `opcua` source (folder browse of Plant/Load) -> `mqtt` sink QoS 1 -> Mosquitto -> a subscriber; memory outbox; sink batches of up to 1,000 with `maxWait: 5ms`, 2 batches at once, 1,000 publishes in flight (the defaults cap an MQTT sink near 3,000 msg/s on this machine); source defaults otherwise (`nodeMetrics` off). Latency: arrival minus the value's source timestamp, same clock. One after the other against the same server, never at the same time.",
     '',
     '| | |',
     '| --- | --- |',
