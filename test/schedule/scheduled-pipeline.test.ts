@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadPipelineTexts } from '../../src/config/index.js';
 import { createMemoryBackend } from '../../src/outbox/index.js';
 import { builtinRegistry, type Registry } from '../../src/registry/index.js';
-import { RUN_META_KEY, silentLogger } from '../../src/sdk/index.js';
+import { z } from 'zod';
+import { RUN_META_KEY, defineSink, silentLogger, type ComponentContext } from '../../src/sdk/index.js';
 import { toPlan } from '../../src/runtime/plan.js';
 import { Service } from '../../src/runtime/service.js';
 import type { PipelinePlan } from '../../src/engine/plan.js';
@@ -67,7 +68,28 @@ const tick: Tick = { scheduledAt: WINDOW.end, window: WINDOW, attempt: 1, timeZo
 
 let dir: string;
 const probe: TickSourceProbe = { events: [], runs: [] };
-const registry: Registry = { ...builtinRegistry, sources: [...builtinRegistry.sources, tickSource(probe)] };
+/** A sink whose lease the test moves: `standby` (another replica writes it) or `connected`. */
+const leased: { ctx?: ComponentContext } = {};
+const leasedSink = defineSink({
+  type: 'leased-test',
+  title: 'Leased test sink',
+  summary: 'Reports standby until the test gives it the lease.',
+  config: z.strictObject({}),
+  delivery: () => 'at-least-once',
+  create: (_config, ctx) => ({
+    connect: async () => {
+      leased.ctx = ctx;
+      ctx.setState('standby');
+    },
+    write: async () => {},
+    close: async () => {},
+  }),
+});
+const registry: Registry = {
+  ...builtinRegistry,
+  sources: [...builtinRegistry.sources, tickSource(probe)],
+  sinks: [...builtinRegistry.sinks, leasedSink],
+};
 const cleanups: (() => Promise<void>)[] = [];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'passerelle-scheduled-'));
@@ -195,5 +217,29 @@ describe('scheduled pipeline in the service', () => {
     await expect(schedulers[1]!.fire(tick)).resolves.toMatchObject({ rows: { log: 3 } });
     await service.stop();
     expect(schedulers[1]!.stopped).toBe(true);
+  });
+
+  it('ticks are left to the replica that holds a sink (lease): the scheduler runs only while no sink is in standby', async () => {
+    const yaml = [
+      'name: leased',
+      'schedule: { every: 1h }',
+      'source: { type: tick-test, rows: 1 }',
+      'sinks: [{ type: leased-test }]',
+      '',
+    ].join('\n');
+    const { service, schedulers } = await startService(await plansOf(yaml));
+    // Another replica holds the lease from the start: this one takes no ticks.
+    await waitFor(() => service.pipelines[0]!.ready(), 'sink in standby');
+    expect(schedulers).toHaveLength(0);
+    // The lease comes here (the other replica died): this replica takes the ticks.
+    leased.ctx!.setState('connected');
+    await waitFor(() => schedulers.length === 1, 'a scheduler started once the sink is connected');
+    expect(schedulers[0]!.run).toBeDefined();
+    expect(schedulers[0]!.stopped).toBe(false);
+    await expect(schedulers[0]!.fire(tick)).resolves.toMatchObject({ rows: { 'leased-test': 1 } });
+    // And hands them back when it loses the lease again.
+    leased.ctx!.setState('standby');
+    await waitFor(() => schedulers[0]!.stopped, 'scheduler stopped again');
+    expect(schedulers).toHaveLength(1);
   });
 });

@@ -55,7 +55,8 @@ export class ScheduledPipeline {
   private scheduler: Scheduler | undefined;
   private readonly abort = new AbortController();
   private connecting: Promise<void>[] = [];
-  private starting: Promise<void> | undefined;
+  /** Starts and stops of the scheduler, one at a time (reconcileScheduler). */
+  private schedulerTurn: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly current = new CurrentValues();
   private recent: Message[] = [];
@@ -120,16 +121,48 @@ export class ScheduledPipeline {
         (st, state, error) => this.setState(st, state, error),
       ),
     );
-    this.scheduler = this.deps.createScheduler({
-      pipeline: this.name,
-      options: this.plan.schedule!,
-      logger: this.log,
-      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
-    });
     this.state = 'running';
-    this.starting = this.scheduler.start(this.runTick).catch((error: unknown) => {
-      this.state = 'failed';
-      this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
+    this.reconcileScheduler();
+  }
+
+  /**
+   * Runs the scheduler on this replica only while none of its sinks is in standby. A sink in standby
+   * is written by another replica (the Excel folder's or the spreadsheet's lease): a tick run here
+   * could not write it, so the ticks are left to that replica, and this one takes them when it gets
+   * the lease (the replica that had it died: its tick job is rerun here). Serialised: sinks change
+   * state while a start or stop is under way.
+   */
+  private reconcileScheduler(): void {
+    this.schedulerTurn = this.schedulerTurn.then(async () => {
+      if (this.state !== 'running') return;
+      const elsewhere = this.sinks.filter((s) => s.status.state === 'standby').map((s) => s.plan.name);
+      if (elsewhere.length === 0 && !this.scheduler) {
+        const scheduler = this.deps.createScheduler({
+          pipeline: this.name,
+          options: this.plan.schedule!,
+          logger: this.log,
+          ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+        });
+        this.scheduler = scheduler;
+        try {
+          await scheduler.start(this.runTick);
+        } catch (error) {
+          this.state = 'failed';
+          this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
+        }
+      } else if (elsewhere.length > 0 && this.scheduler) {
+        const scheduler = this.scheduler;
+        this.scheduler = undefined;
+        this.log.info(
+          { sinks: elsewhere },
+          'another replica holds these sinks (their lease): it runs the ticks, this replica waits',
+        );
+        await scheduler
+          .stop()
+          .catch((error: unknown) =>
+            this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),
+          );
+      }
     });
   }
 
@@ -157,7 +190,7 @@ export class ScheduledPipeline {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     this.abort.abort();
-    await this.starting;
+    await this.schedulerTurn;
     if (this.scheduler)
       await withDeadline(this.scheduler.stop(), this.plan.shutdownTimeoutMs).catch((error: unknown) =>
         this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),
@@ -250,8 +283,11 @@ export class ScheduledPipeline {
     const labels = { pipeline: this.name, component: status.component, type: status.type };
     if (status.state === 'connected' && (state === 'reconnecting' || state === 'disconnected'))
       this.deps.metrics.reconnects.inc({ pipeline: this.name, component: status.component });
+    const was = status.state;
     status.state = state;
     if (error) status.lastError = { message: redact(errorMessage(error)), time: Date.now() };
+    if (status !== this.sourceStatus && (was === 'standby') !== (state === 'standby'))
+      this.reconcileScheduler();
     // The source of a scheduled pipeline is connected during runs only: standby is its healthy state.
     this.deps.metrics.connected.set(labels, state === 'connected' || state === 'standby' ? 1 : 0);
   }
