@@ -12,6 +12,7 @@ import {
   errorMessage,
   FatalError,
   InferredColumns,
+  SerialQueue,
   LeaseAbortedError,
   NotConnectedError,
   PasserelleError,
@@ -151,8 +152,9 @@ export class ExcelSink implements Sink, RunAwareSink {
   private fenceToken = 0;
   private directoryIdentity = '';
   private timer: NodeJS.Timeout | undefined;
-  private writeChain: Promise<unknown> = Promise.resolve();
-  private buildChain: Promise<unknown> = Promise.resolve();
+  /** Appends, rotations and snapshots for builds, one at a time. */
+  private readonly writes = new SerialQueue();
+  private readonly builds = new SerialQueue();
   private lastFlush = 0;
   private lastRetention = Number.NEGATIVE_INFINITY;
   private ticking = false;
@@ -242,9 +244,7 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   async write(batch: Message[], signal: AbortSignal): Promise<void> {
     this.refuseIfDown(); // at once, not behind the writes already queued
-    const run = this.writeChain.then(() => this.writeNow(batch, signal));
-    this.writeChain = run.catch(() => undefined);
-    return run;
+    return this.writes.run(() => this.writeNow(batch, signal));
   }
 
   async close(): Promise<void> {
@@ -252,10 +252,10 @@ export class ExcelSink implements Sink, RunAwareSink {
     this.connected = false;
     clearInterval(this.timer);
     this.leaseLoop?.abort();
-    await this.writeChain;
+    await this.writes.idle();
     // The open files are brought up to date but stay open: their period is not over.
     if (!this.broken) this.scheduleBuilds(true);
-    await this.buildChain;
+    await this.builds.idle();
     await this.dropFiles();
     // A run not ended can not complete any more: its rerun starts over (its journals go at start).
     this.runs.clear();
@@ -266,9 +266,9 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   /** Brings every .xlsx up to date with its journal now (and finishes closed periods). */
   async flush(): Promise<void> {
-    await this.writeChain;
+    await this.writes.idle();
     this.scheduleBuilds(true);
-    await this.buildChain;
+    await this.builds.idle();
   }
 
   // ---------------------------------------------------------------- runs (scheduled pipelines)
@@ -449,9 +449,7 @@ export class ExcelSink implements Sink, RunAwareSink {
   // ---------------------------------------------------------------- writing
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.writeChain.then(task);
-    this.writeChain = run.catch(() => undefined);
-    return run;
+    return this.writes.run(task);
   }
 
   private refuseIfDown(): void {
@@ -758,39 +756,41 @@ export class ExcelSink implements Sink, RunAwareSink {
     // builds slower than `flushEvery` would pile up.
     if (this.buildQueued) return;
     this.buildQueued = true;
-    this.buildChain = this.buildChain.then(async () => {
-      this.buildQueued = false;
-      // A file that can not be written (held open, immutable) waits for its next attempt; the
-      // others go on.
-      for (const closed of [...this.closing]) {
-        if (!now && !this.dueForBuild(closed.state.header.file)) continue;
-        try {
-          await this.finish(closed.state, closed.journalPath);
-          this.buildSucceeded(closed.state.header.file);
-          const at = this.closing.indexOf(closed);
-          if (at >= 0) this.closing.splice(at, 1);
-        } catch (error) {
-          this.buildFailed(closed.state.header.file, error);
+    this.builds
+      .run(async () => {
+        this.buildQueued = false;
+        // A file that can not be written (held open, immutable) waits for its next attempt; the
+        // others go on.
+        for (const closed of [...this.closing]) {
+          if (!now && !this.dueForBuild(closed.state.header.file)) continue;
+          try {
+            await this.finish(closed.state, closed.journalPath);
+            this.buildSucceeded(closed.state.header.file);
+            const at = this.closing.indexOf(closed);
+            if (at >= 0) this.closing.splice(at, 1);
+          } catch (error) {
+            this.buildFailed(closed.state.header.file, error);
+          }
         }
-      }
-      for (const file of [...this.open.values()]) {
-        if (file.run) continue; // a run's file appears only complete, at the run's end
-        if (file.builtLength === file.writer.length) continue;
-        if (!now && !this.dueForBuild(file.state.header.file)) continue;
-        // Taken between two appends, so the copy matches the journal up to `length` exactly.
-        const snap = await this.enqueue(async () => ({
-          state: copyState(file.state),
-          length: file.writer.length,
-        }));
-        try {
-          await this.build(snap.state, file.writer.path, snap.length, false);
-          file.builtLength = snap.length;
-          this.buildSucceeded(file.state.header.file);
-        } catch (error) {
-          this.buildFailed(file.state.header.file, error);
+        for (const file of [...this.open.values()]) {
+          if (file.run) continue; // a run's file appears only complete, at the run's end
+          if (file.builtLength === file.writer.length) continue;
+          if (!now && !this.dueForBuild(file.state.header.file)) continue;
+          // Taken between two appends, so the copy matches the journal up to `length` exactly.
+          const snap = await this.enqueue(async () => ({
+            state: copyState(file.state),
+            length: file.writer.length,
+          }));
+          try {
+            await this.build(snap.state, file.writer.path, snap.length, false);
+            file.builtLength = snap.length;
+            this.buildSucceeded(file.state.header.file);
+          } catch (error) {
+            this.buildFailed(file.state.header.file, error);
+          }
         }
-      }
-    });
+      })
+      .catch((error: unknown) => this.markBroken(error));
   }
 
   private dueForBuild(file: string): boolean {
@@ -1041,8 +1041,8 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   private async tryRepair(): Promise<void> {
     try {
-      await this.writeChain;
-      await this.buildChain;
+      await this.writes.idle();
+      await this.builds.idle();
       await this.prepareFolder();
       await this.recover();
     } catch (error) {
@@ -1148,8 +1148,8 @@ export class ExcelSink implements Sink, RunAwareSink {
   private async onLeaseLost(reason: Error): Promise<void> {
     if (!this.connected) return;
     this.ctx.setState('standby', reason);
-    await this.writeChain;
-    await this.buildChain;
+    await this.writes.idle();
+    await this.builds.idle();
     await this.dropFiles();
     this.leaseLoop = new AbortController();
     try {
