@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  acquireLease,
   BatchError,
   ColumnPathError,
   compileColumns,
   compileTemplate,
-  DEFAULT_LEASE_TTL_MS,
-  sleep,
   errorMessage,
   FatalError,
   InferredColumns,
+  type LeasedWriter,
   SerialQueue,
-  LeaseAbortedError,
   NotConnectedError,
   PasserelleError,
   RetryableError,
@@ -23,7 +20,6 @@ import {
   type Column,
   type ComponentContext,
   type ComponentCounter,
-  type Lease,
   type Message,
   type RenderFn,
   type Run,
@@ -57,6 +53,7 @@ import {
   writeFileAtomic,
   type BuiltWorkbook,
 } from './workbook.js';
+import { folderLease } from './folder-lease.js';
 import { OwnFiles } from './own-files.js';
 import {
   discardRunJournals,
@@ -147,9 +144,8 @@ export class ExcelSink implements Sink, RunAwareSink {
   private readonly written = new Map<string, Set<string>>();
   private connected = false;
   private broken: Error | undefined;
-  private lease: Lease | undefined;
-  private leaseLoop: AbortController | undefined;
-  private fenceToken = 0;
+  /** With Redis: the folder's lease and fencing token (one writer per folder). */
+  private readonly leased: LeasedWriter | undefined;
   private directoryIdentity = '';
   private timer: NodeJS.Timeout | undefined;
   /** Appends, rotations and snapshots for builds, one at a time. */
@@ -196,6 +192,18 @@ export class ExcelSink implements Sink, RunAwareSink {
     this.handles = new JournalHandles(config.maxOpenFiles);
     this.ownFiles = new OwnFiles(this.stateDir, config.fileName);
     this.runRecord = new RunRecord(this.stateDir);
+    this.leased = folderLease(this.directory, this.stateDir, ctx, options.leaseTtlMs, {
+      standBy: async () => {
+        await this.writes.idle();
+        await this.builds.idle();
+        await this.dropFiles();
+      },
+      recover: async () => {
+        await this.recover();
+        this.scheduleBuilds();
+      },
+      failed: (error) => this.markBroken(error),
+    });
     const m = ctx.metrics;
     this.counters = {
       rows: m.counter('passerelle_excel_rows_total', 'Rows stored in Excel journals (acknowledged).'),
@@ -221,15 +229,11 @@ export class ExcelSink implements Sink, RunAwareSink {
       throw new NotConnectedError(`excel: ${errorMessage(error)}`, { cause: error });
     }
     await this.prepareFolder();
-    if (this.ctx.redisUrl) {
-      this.ctx.setState('standby');
-      this.lease = await this.acquire(signal);
-    }
+    await this.leased?.acquire(signal);
     try {
       await this.recover();
     } catch (error) {
-      await this.lease?.release();
-      this.lease = undefined;
+      await this.leased?.release();
       throw error;
     }
     this.connected = true;
@@ -237,6 +241,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     this.outage = new AbortController();
     this.lastFlush = this.now();
     this.ctx.setState('connected');
+    this.leased?.serve();
     this.timer = setInterval(() => void this.tick(), this.options.tickEvery ?? 1000);
     this.timer.unref?.();
     this.scheduleBuilds();
@@ -251,16 +256,16 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (!this.connected) return;
     this.connected = false;
     clearInterval(this.timer);
-    this.leaseLoop?.abort();
+    this.leased?.stop();
     await this.writes.idle();
     // The open files are brought up to date but stay open: their period is not over.
     if (!this.broken) this.scheduleBuilds(true);
     await this.builds.idle();
+    // Before dropping the files: a takeover under way (after a lost lease) ends first.
+    await this.leased?.release();
     await this.dropFiles();
     // A run not ended can not complete any more: its rerun starts over (its journals go at start).
     this.runs.clear();
-    await this.lease?.release();
-    this.lease = undefined;
     this.ctx.setState('stopped');
   }
 
@@ -336,7 +341,7 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   private async finishRun(active: ActiveRun): Promise<RunOutput> {
     const run = active.run;
-    await this.checkFence();
+    await this.leased?.checkFence();
     if (active.parts.size === 0) {
       // No rows: the run still has its file, with the header (configured columns) only.
       const period = { start: run.start, end: run.end };
@@ -419,7 +424,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (this.ticking || !this.connected) return;
     this.ticking = true;
     try {
-      if (this.lease && this.lease.lost.aborted) return;
+      if (this.leased?.lost) return;
       if (this.broken) return await this.tryRepair();
       await this.checkFolder();
       const now = this.now();
@@ -456,7 +461,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (!this.connected) throw new NotConnectedError('excel sink is not connected');
     if (this.broken)
       throw new NotConnectedError(`excel: ${this.directory} is not writable: ${this.broken.message}`);
-    if (this.lease?.lost.aborted)
+    if (this.leased?.lost)
       throw new NotConnectedError('excel: another replica writes these files (lease lost)');
   }
 
@@ -466,7 +471,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     const now = this.now();
     try {
       await this.rotateExpired(now);
-      await this.checkFence();
+      await this.leased?.checkFence();
       const rotate = this.config.rotate;
       const work = this.append(
         batch,
@@ -593,7 +598,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       }
     }
 
-    const token = this.fenceToken;
+    const token = this.leased?.token ?? 0;
     // At most `maxOpenFiles` journals are written at once: each append holds a descriptor.
     const entries = [...lines];
     for (let i = 0; i < entries.length; i += this.handles.max) {
@@ -842,7 +847,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     length: number,
     final: boolean,
   ): Promise<void> {
-    await this.checkFence();
+    await this.leased?.checkFence();
     const target = join(this.directory, state.header.file);
     const started = Date.now();
     this.ctx.logger.debug({ file: state.header.file, final }, 'excel: writing workbook');
@@ -1111,57 +1116,6 @@ export class ExcelSink implements Sink, RunAwareSink {
         { files: failed.length, first: failed[0], archive: retention.archiveDirectory },
         'excel: retention could not remove old files; they stay and are tried again in a minute',
       );
-  }
-
-  // ---------------------------------------------------------------- lease (several replicas)
-
-  private leaseKey(): string {
-    return `passerelle:lease:excel:${this.directory}`;
-  }
-
-  private async acquire(signal: AbortSignal): Promise<Lease> {
-    const lease = await acquireLease({
-      redisUrl: this.ctx.redisUrl as string,
-      key: this.leaseKey(),
-      owner: this.ctx.leaseOwner,
-      signal,
-      logger: this.ctx.logger,
-      ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
-      onLost: (reason) => void this.onLeaseLost(reason),
-    });
-    // Fencing: a replica that lost the lease but is still running sees a higher token and stops.
-    this.fenceToken = lease.token;
-    await writeFileAtomic(join(this.stateDir, 'fence'), String(lease.token));
-    return lease;
-  }
-
-  private async checkFence(): Promise<void> {
-    if (!this.lease) return;
-    const text = await readFile(join(this.stateDir, 'fence'), 'utf8').catch(() => '0');
-    if (Number(text) > this.fenceToken || this.lease.lost.aborted) {
-      throw new NotConnectedError(
-        `excel: another replica now writes ${this.directory} (fencing token ${text})`,
-      );
-    }
-  }
-
-  private async onLeaseLost(reason: Error): Promise<void> {
-    if (!this.connected) return;
-    this.ctx.setState('standby', reason);
-    await this.writes.idle();
-    await this.builds.idle();
-    await this.dropFiles();
-    this.leaseLoop = new AbortController();
-    try {
-      // Give the replica that took over a lease period before competing again: no flapping.
-      await sleep(this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, this.leaseLoop.signal);
-      this.lease = await this.acquire(this.leaseLoop.signal);
-      await this.recover();
-      this.ctx.setState('connected');
-      this.scheduleBuilds();
-    } catch (error) {
-      if (!(error instanceof LeaseAbortedError)) this.markBroken(error);
-    }
   }
 }
 
