@@ -262,7 +262,7 @@ export class ExcelSink implements Sink, RunAwareSink {
   async beginRun(run: Run, signal: AbortSignal): Promise<void> {
     this.refuseIfDown();
     await raceAbort(
-      this.enqueue(async () => {
+      this.writes.run(async () => {
         if (this.config.rotate === 'run') {
           for (const [base, file] of [...this.open])
             if (file.run?.id === run.id) {
@@ -293,7 +293,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (!active)
       throw new FatalError(`excel: run ${run.id} ended without beginRun (or the sink was restarted)`);
     return raceAbort(
-      this.enqueue(async () => {
+      this.writes.run(async () => {
         this.refuseIfDown();
         if (this.config.rotate !== 'run') {
           this.runs.delete(run.id);
@@ -403,10 +403,12 @@ export class ExcelSink implements Sink, RunAwareSink {
       // Queued behind the writes, not awaited: a stuck write must not stop the folder checks.
       if (!this.rotationQueued) {
         this.rotationQueued = true;
-        this.enqueue(async () => {
-          this.rotationQueued = false;
-          await this.rotateExpired(now);
-        }).catch((error: unknown) => this.markBroken(error));
+        this.writes
+          .run(async () => {
+            this.rotationQueued = false;
+            await this.rotateExpired(now);
+          })
+          .catch((error: unknown) => this.markBroken(error));
       }
       if (now - this.lastFlush >= this.config.flushEvery || this.builds.closing.length > 0) {
         this.lastFlush = now;
@@ -421,10 +423,6 @@ export class ExcelSink implements Sink, RunAwareSink {
   }
 
   // ---------------------------------------------------------------- writing
-
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    return this.writes.run(task);
-  }
 
   private refuseIfDown(): void {
     if (!this.connected) throw new NotConnectedError('excel sink is not connected');
@@ -758,7 +756,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       'reconnecting',
       new NotConnectedError(`excel: ${this.directory}: ${errorMessage(error)}`),
     );
-    void this.enqueue(() => this.dropFiles());
+    void this.writes.run(() => this.dropFiles());
   }
 
   /** Forgets the in-memory state: the journals on disk are the truth, replayed on repair. */
