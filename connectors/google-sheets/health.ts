@@ -10,9 +10,9 @@ export class SinkHealth {
 
   constructor(private readonly ctx: ComponentContext) {}
 
-  /** Why the sink stopped, if it did: every later call throws it. */
-  get stopped(): SinkStoppedError | undefined {
-    return this.stoppedBy;
+  /** Throws why the sink stopped, if it did: every call after the stop fails with it. */
+  assertRunning(): void {
+    if (this.stoppedBy) throw this.stoppedBy;
   }
 
   get reachable(): boolean {

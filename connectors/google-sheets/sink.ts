@@ -20,7 +20,6 @@ import {
   type RunAwareSink,
   type RunOutput,
   type Sink,
-  RUN_META_KEY,
 } from '../../src/sdk/index.js';
 import { localWallClock, partTitle, quoteTitle, sanitizeTitle, withoutWindowParts } from './a1.js';
 import { apiError, refused, SheetsApi } from './api.js';
@@ -35,6 +34,7 @@ import {
   beginRun,
   discardRequests,
   endRunRequests,
+  recordRunRows,
   runOfMessage,
   stagingFamily,
   type ActiveRun,
@@ -149,8 +149,7 @@ export class GoogleSheetsSink implements Sink, RunAwareSink {
   }
 
   async write(batch: Message[], signal: AbortSignal): Promise<void> {
-    const { stopped } = this.health;
-    if (stopped) throw stopped;
+    this.health.assertRunning();
     const connection = this.connection;
     if (!connection) throw new NotConnectedError('google-sheets sink: write() before connect()');
     if (!this.health.reachable)
@@ -171,8 +170,7 @@ export class GoogleSheetsSink implements Sink, RunAwareSink {
 
   /** A run begins (run-output.ts): with `rotate: run`, the staging tabs of its earlier attempts go. */
   async beginRun(run: Run, signal: AbortSignal): Promise<void> {
-    const { stopped } = this.health;
-    if (stopped) throw stopped;
+    this.health.assertRunning();
     const connection = this.connection;
     if (!connection) throw new NotConnectedError('google-sheets sink: beginRun() before connect()');
     if (this.config.rotate === 'run') {
@@ -198,8 +196,7 @@ export class GoogleSheetsSink implements Sink, RunAwareSink {
    * tabs into place (replacing an earlier attempt's) and records it in `_runs`.
    */
   async endRun(run: Run, signal: AbortSignal): Promise<RunOutput> {
-    const { stopped } = this.health;
-    if (stopped) throw stopped;
+    this.health.assertRunning();
     const active = this.runs.get(run.id);
     if (!active)
       throw new FatalError(`google-sheets: run ${run.id} ended without beginRun (or the sink was restarted)`);
@@ -295,7 +292,8 @@ export class GoogleSheetsSink implements Sink, RunAwareSink {
       pending.push(chunk);
     }
     for (const request of packRequests(pending)) await this.send(connection, request, signal);
-    if (this.runs.size > 0) this.countRunRows(batch, chunks, failures);
+    if (this.runs.size > 0)
+      recordRunRows(this.runs, perRun, { batch, chunks, failures }, (m) => this.familyOf(m));
     if (failures.length > 0) throw new BatchError(failures);
   }
 
@@ -304,27 +302,6 @@ export class GoogleSheetsSink implements Sink, RunAwareSink {
     const zone = this.config.timeZone;
     const local = zone === 'UTC' ? message : { ...message, time: localWallClock(message.time, zone) };
     return sanitizeTitle(this.tab(local, { pipeline: this.ctx.pipeline }));
-  }
-
-  /** What a run wrote (for endRun): its chunks (`rotate: run`), or its messages and their tabs. */
-  private countRunRows(batch: Message[], chunks: Chunk[], failures: BatchFailure[]): void {
-    if (this.config.rotate === 'run') {
-      const byStaging = new Map<string, ActiveRun>();
-      for (const active of this.runs.values())
-        for (const staging of active.staging.values()) byStaging.set(staging, active);
-      for (const c of chunks) byStaging.get(c.family)?.chunks.set(c.key, c.rows.length);
-      return;
-    }
-    const failed = new Set(failures.map((f) => f.index));
-    const titles = new Map(chunks.map((c) => [c.family, c.title]));
-    batch.forEach((message, index) => {
-      const id = (message.meta[RUN_META_KEY] as { id?: unknown } | undefined)?.id;
-      const active = typeof id === 'string' ? this.runs.get(id) : undefined;
-      if (!active || failed.has(index)) return;
-      active.chunks.set(message.id, 1);
-      const title = titles.get(this.familyOf(message));
-      if (title) active.targets.add(title);
-    });
   }
 
   /**
