@@ -85,7 +85,8 @@ async function heldAtTarget(h: SinkHarness, sent: string[]): Promise<void> {
     }, 'the batch at the target (held, unconfirmed)');
     return;
   }
-  if (!h.heldAnswers) throw new Error('the harness shows neither held data (heldDataVisible) nor held answers');
+  if (!h.heldAnswers)
+    throw new Error('the harness shows neither held data (heldDataVisible) nor held answers');
   await waitFor(() => h.heldAnswers!() > 0, 'an answer of the target held back');
 }
 
