@@ -1,4 +1,4 @@
-// Idle memory of `passerelle run` with one mqtt -> mqtt pipeline (issue 17), memory outbox and Redis.
+// Idle memory of `passerelle run` with one mqtt -> mqtt pipeline, memory outbox and Redis.
 // Usage: npm run build && node scripts/idle-rss.js [--settle 10] [--node-options "..."] [--bench]
 // Starts a private Mosquitto (and Redis), runs the relay, waits until /readyz answers 200 and the
 // process settles, then prints VmRSS / VmHWM from /proc and the V8 heap from /metrics. Writes nothing.

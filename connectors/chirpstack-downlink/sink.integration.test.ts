@@ -249,7 +249,7 @@ const raw = (prefix: string) => seen.filter((p) => p.topic.startsWith(`${prefix}
 const msgAt = (id: string, payload: unknown, time: number, meta: Record<string, unknown> = {}): Message =>
   createMessage({ id, payload, meta, time });
 
-describe('chirpstack-downlink: Protobuf commands, command ids and expiry (issue 18)', () => {
+describe('chirpstack-downlink: Protobuf commands, command ids and expiry', () => {
   const T = Date.parse('2024-07-18T09:34:15.775Z');
 
   it('encoding protobuf publishes integration.DownlinkCommand, read back by ChirpStack API code', async () => {

@@ -494,7 +494,7 @@ describe('record time', () => {
 });
 
 // Every event type in every format, field by field: v3 and v4 share one parser whose differences
-// are data (issue 21), and this pins what each format gives.
+// are data, and this pins what each format gives.
 describe('one parser for v3 and v4: every event type, every format', () => {
   const v3base = { ...fx.v3Status(), margin: undefined, batteryLevel: undefined };
   /** The v3 `json` marshaler (protobuf JSON mapping): EUIs and devAddr in base64. */

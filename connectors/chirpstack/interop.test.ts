@@ -12,7 +12,7 @@ import { Deduplicator } from './tracker.js';
 
 /**
  * Gaps found against events built from ChirpStack's own definitions, documentation and
- * marshalling code (issue 18, ChirpStack items 3-8).
+ * marshalling code.
  */
 
 const config = (extra: Record<string, unknown> = {}) =>

@@ -15,13 +15,6 @@ const FORMATS = ['rfc3339', 'ns', 'ms', 's'] as const;
 type Format = (typeof FORMATS)[number] | 'quoted';
 type Part = string | { edge: 'start' | 'end'; format: Format } | { duration: true };
 
-export const TEMPLATE_NAMES = [
-  'window.start',
-  'window.end',
-  'window.duration',
-  ...FORMATS.flatMap((f) => [`window.start:${f}`, `window.end:${f}`]),
-];
-
 export interface QueryTemplate {
   render(window: RunWindow): string;
   /** True when the query uses the window at all (a query without it reads the same rows every run). */

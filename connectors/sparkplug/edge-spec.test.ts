@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sparkplugCommandsConfig, sparkplugSinkConfig } from './edge-spec.js';
+import { sparkplugSinkConfig } from './edge-spec.js';
 
 const base = { url: 'mqtt://broker:1883', groupId: 'plant', edgeNodeId: 'e1' };
 const problems = (input: unknown): string[] => {
@@ -47,15 +47,5 @@ describe('sparkplug sink config', () => {
     expect(problems({ ...base, tls: { ca: '/x' } })).toEqual([expect.stringMatching(/^tls: /)]);
     expect(problems({ ...base, qos: 1 })).toEqual([expect.stringMatching(/qos/)]);
     expect(problems({ ...base, device: '{{ payload.line' })).toHaveLength(1);
-  });
-});
-
-describe('sparkplug-commands config', () => {
-  it('needs at least one writable metric', () => {
-    expect(sparkplugCommandsConfig.safeParse(base).success).toBe(false);
-    expect(sparkplugCommandsConfig.safeParse({ ...base, writable: [] }).success).toBe(false);
-    expect(
-      sparkplugCommandsConfig.parse({ ...base, writable: [{ metric: 'Setpoints/*' }] }).writable,
-    ).toEqual([{ metric: 'Setpoints/*' }]);
   });
 });

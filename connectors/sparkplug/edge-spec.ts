@@ -1,18 +1,9 @@
 import { z } from 'zod';
-import {
-  compileGetter,
-  duration,
-  templateProblem,
-  type SinkSpec,
-  type SourceSpec,
-} from '../../src/sdk/index.js';
+import { compileGetter, duration, templateProblem, type SinkSpec } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
 import { DataType, encodeValue } from './datatypes.js';
 
-/**
- * The config of the `sparkplug` sink (passerelle as a Sparkplug B edge node) and of the
- * `sparkplug-commands` source (the NCMD/DCMD that host applications send to that edge node).
- */
+/** The config of the `sparkplug` sink (passerelle as a Sparkplug B edge node). */
 
 /** The Sparkplug B datatypes a metric can be published as (Sparkplug 3.0 §6.4.16: scalars and arrays; DataSet, Template and PropertySet are not published by the sink). */
 export const EDGE_DATA_TYPES = [
@@ -56,7 +47,7 @@ export function sparkplugIdProblem(id: string): string | undefined {
   return undefined;
 }
 
-const sparkplugId = (what: string) =>
+export const sparkplugId = (what: string) =>
   z
     .string()
     .superRefine((id, ctx) => {
@@ -104,7 +95,8 @@ const declaredMetric = z.strictObject({
     ),
 });
 
-const edgeIdentity = {
+/** The edge node's ids, shared with the sparkplug-commands source (connectors/sparkplug-commands). */
+export const edgeIdentity = {
   groupId: sparkplugId('Sparkplug group id: the first level after spBv1.0/ in every topic.'),
   edgeNodeId: sparkplugId(
     'Sparkplug edge node id of passerelle; unique in the group (two edge nodes with one id kill each other).',
@@ -201,47 +193,7 @@ export const sparkplugSinkConfig = z
   })
   .describe('Publishes messages as a Sparkplug B edge node (NBIRTH, DBIRTH, NDATA, DDATA, NDEATH).');
 
-const writableMetric = z.strictObject({
-  device: sparkplugId('Device id (DCMD); without it the metric is an edge node metric (NCMD).').optional(),
-  metric: z
-    .string()
-    .min(1)
-    .describe('Metric name; `*` matches any characters, so `Setpoints/*` allows a folder.'),
-});
-
-export const sparkplugCommandsConfig = z
-  .strictObject({
-    ...connectionShape,
-    ...edgeIdentity,
-    writable: z
-      .array(writableMetric)
-      .min(1)
-      .describe(
-        'Metrics host applications may write. A command for any other metric is dead-lettered with the reason and counted: only these reach the pipeline (and a PLC behind it).',
-      ),
-    maxPayloadBytes: z
-      .number()
-      .int()
-      .positive()
-      .default(256 * 1024)
-      .describe('Largest command payload accepted, in bytes; larger ones are dead-lettered.'),
-    maxQueuedCommands: z
-      .number()
-      .int()
-      .positive()
-      .max(65_535)
-      .default(1000)
-      .describe(
-        'Command metrics received and not yet handled by the pipeline, at most. Formerly maxInFlight.',
-      ),
-    batchSize: z.number().int().positive().default(100).describe('Messages per delivery, at most.'),
-  })
-  .superRefine((config, ctx) => checkConnection(config, ctx))
-  .describe('Receives the NCMD and DCMD that host applications send to a Sparkplug edge node.');
-
 export type SparkplugSinkConfig = z.output<typeof sparkplugSinkConfig>;
-export type SparkplugCommandsConfig = z.output<typeof sparkplugCommandsConfig>;
-export type DeclaredMetric = z.output<typeof declaredMetric>;
 
 /** The registry's entry of the sink (loaded lazily: see src/sdk/define.ts). */
 export const sparkplugSinkSpec: SinkSpec<typeof sparkplugSinkConfig> = {
@@ -277,28 +229,4 @@ export const sparkplugSinkSpec: SinkSpec<typeof sparkplugSinkConfig> = {
     'A batch retried after a lost connection is published again in the new session: hosts may receive some values twice.',
   ],
   load: async () => (await import('./edge-index.js')).sparkplugSink,
-};
-
-/** The registry's entry of the commands source. */
-export const sparkplugCommandsSourceSpec: SourceSpec<typeof sparkplugCommandsConfig> = {
-  kind: 'source',
-  renamed: { maxInFlight: 'maxQueuedCommands' },
-  type: 'sparkplug-commands',
-  title: 'Sparkplug B edge node commands',
-  summary:
-    "Receives the NCMD and DCMD that host applications send to passerelle's Sparkplug edge node, one message per writable metric (e.g. into opcua-write).",
-  config: sparkplugCommandsConfig,
-  examples: [
-    {
-      url: 'mqtt://broker:1883',
-      groupId: 'plant',
-      edgeNodeId: 'passerelle-line1',
-      writable: [{ device: 'line1', metric: 'Setpoints/*' }],
-    },
-  ],
-  // Commands are MQTT messages of a clean session, taken as they come.
-  delivery: () => 'best-effort',
-  // Every replica would receive every command and write it again.
-  singleReader: () => true,
-  load: async () => (await import('./edge-index.js')).sparkplugCommandsSource,
 };

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtinRegistry, type Registry } from '../registry/index.js';
+import { builtinRegistry } from '../registry/index.js';
 import { main } from './main.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'passerelle-caveats-'));
@@ -62,13 +62,6 @@ describe('passerelle validate: where InfluxDB may merge points', () => {
 });
 
 describe('passerelle validate: a schedule without Redis', () => {
-  // The simulator as a source that can be read on a tick (the built-in one gains it with issue 22).
-  const registry: Registry = {
-    ...builtinRegistry,
-    sources: builtinRegistry.sources.map((s) =>
-      s.type === 'simulator' ? { ...s, readModes: ['stream', 'tick'] as const } : s,
-    ),
-  };
   const file = join(tmp, 'scheduled.yaml');
   writeFileSync(
     file,
@@ -82,7 +75,7 @@ sinks: [{ type: log }]
     let stdout = '';
     let stderr = '';
     const code = await main(['validate', file], {
-      registry,
+      registry: builtinRegistry,
       env,
       stdout: (s) => (stdout += s),
       stderr: (s) => (stderr += s),

@@ -11,7 +11,7 @@ import { sourceReadModes } from '../sdk/index.js';
 
 const run = promisify(execFile);
 
-// Client libraries a mqtt -> mqtt relay must not load (issue 17: each costs megabytes of memory).
+// Client libraries a mqtt -> mqtt relay must not load: each costs megabytes of memory.
 const HEAVY = [
   'node-opcua',
   'exceljs',

@@ -1,5 +1,6 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { silentLogger, type Message, type Transform, type TransformContext } from '../../src/sdk/index.js';
+import { activeResources, expectReleased } from './sink.js';
 
 /** A TransformContext that records rejections, for tests. */
 export interface TestTransformContext extends TransformContext {
@@ -64,21 +65,6 @@ function interleave(good: Message[], bad: Message[]): Message[] {
     if (good[i]) out.push(good[i] as Message);
     if (bad[i]) out.push(bad[i] as Message);
   }
-  return out;
-}
-
-/** Active handles by type (sockets, timers, ...), to see what a transform left open. */
-function activeResources(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
-  return counts;
-}
-
-/** The types of which `after` holds more than `before`, e.g. `TCPWRAP +1`. */
-function leaked(before: Map<string, number>, after: Map<string, number>): string[] {
-  const out: string[] = [];
-  for (const [type, n] of after)
-    if (n > (before.get(type) ?? 0)) out.push(`${type} +${n - (before.get(type) ?? 0)}`);
   return out;
 }
 
@@ -217,15 +203,7 @@ export function describeTransformConformance(name: string, options: TransformCon
       await transform.apply(options.good, createTestTransformContext());
       await transform.close?.();
       await transform.close?.();
-      // A socket's handle goes once its close event ran: give the loop a few turns, not a fixed wait.
-      const deadline = Date.now() + 10_000;
-      let left = leaked(before, activeResources());
-      while (left.length > 0 && Date.now() < deadline) {
-        await new Promise((r) => setImmediate(r));
-        await new Promise((r) => setTimeout(r, 10));
-        left = leaked(before, activeResources());
-      }
-      expect(left, 'handles still open after close()').toEqual([]);
+      await expectReleased(before);
     });
   });
 }

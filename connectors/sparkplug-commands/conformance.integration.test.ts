@@ -4,9 +4,9 @@ import type { Message } from '../../src/sdk/index.js';
 import { waitFor } from '../../test/conformance/context.js';
 import { sourceConformance } from '../../test/conformance/source.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
-import { sparkplugCommandsSource } from './edge-index.js';
-import { sparkplugCommandsConfig } from './edge-spec.js';
-import { encodePayload } from './payload.js';
+import { encodePayload } from '../sparkplug/payload.js';
+import { sparkplugCommandsSource } from './index.js';
+import { sparkplugCommandsConfig } from './spec.js';
 
 /**
  * The source conformance suite on the sparkplug-commands source: each identity is a Sparkplug group

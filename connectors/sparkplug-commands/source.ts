@@ -10,11 +10,11 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttConnection } from '../mqtt/connection.js';
 import { MqttSourceLink, subscribeOrFail } from '../mqtt/source-link.js';
-import { decodeMetric, longToBigInt, type ProtoMetric } from './datatypes.js';
-import { decodePayload, encodePayload } from './payload.js';
-import { parseTopic } from './topic.js';
-import { REBIRTH_METRIC } from './edge-session.js';
-import type { SparkplugCommandsConfig } from './edge-spec.js';
+import { decodeMetric, longToBigInt, type ProtoMetric } from '../sparkplug/datatypes.js';
+import { decodePayload, encodePayload } from '../sparkplug/payload.js';
+import { parseTopic } from '../sparkplug/topic.js';
+import { REBIRTH_METRIC } from '../sparkplug/edge-session.js';
+import type { SparkplugCommandsConfig } from './spec.js';
 
 interface Known {
   name: string;

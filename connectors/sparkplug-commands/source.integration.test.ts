@@ -4,10 +4,12 @@ import { startRefusingBroker } from '../../test/harness/refusing-broker.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
 import { TahuHost } from '../../test/harness/tahu-host.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
-import { sparkplugCommandsSource, sparkplugSink } from './edge-index.js';
-import type { SparkplugCommandsSource } from './edge-commands.js';
-import type { SparkplugSink } from './edge-sink.js';
-import { sparkplugCommandsConfig, sparkplugSinkConfig } from './edge-spec.js';
+import { sparkplugSink } from '../sparkplug/edge-index.js';
+import type { SparkplugSink } from '../sparkplug/edge-sink.js';
+import { sparkplugSinkConfig } from '../sparkplug/edge-spec.js';
+import { sparkplugCommandsSource } from './index.js';
+import type { SparkplugCommandsSource } from './source.js';
+import { sparkplugCommandsConfig } from './spec.js';
 
 let broker: ServiceHandle;
 const closers: (() => Promise<void>)[] = [];
