@@ -23,6 +23,8 @@ export interface InfluxDBOptions {
 export interface InfluxDBHandle extends ServiceHandle {
   /** Runs an InfluxQL statement through /query (as the admin, when auth is on); returns the JSON answer. */
   query(q: string, db?: string): Promise<InfluxQueryResult>;
+  /** Writes line protocol with nanosecond times through /write (as the admin, when auth is on). */
+  write(lines: string[], db: string): Promise<void>;
 }
 
 export interface InfluxQueryResult {
@@ -173,6 +175,12 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
     return json;
   };
 
+  const write = async (lines: string[], db: string): Promise<void> => {
+    const path = `/write?${new URLSearchParams({ db, precision: 'ns' }).toString()}`;
+    const res = await send('POST', path, lines.join('\n'), authHeader);
+    if (res.status !== 204) throw new Error(`InfluxDB write: ${res.status} ${res.text}`);
+  };
+
   await start();
   if (options.admin) {
     // With auth on and no user yet, InfluxDB 1.x accepts exactly this statement without credentials.
@@ -189,6 +197,7 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
     dir,
     url,
     query,
+    write,
     stop: (opts) => stopChild(child, opts?.kill ?? false),
     restart: async () => {
       await stopChild(child, false);
@@ -199,4 +208,16 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The admin user of the instances tests start with authentication. */
+export const TEST_ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
+
+/** An instance without authentication and one with TEST_ADMIN, each with `database`. */
+export async function startInfluxPair(
+  database: string,
+): Promise<[open: InfluxDBHandle, secured: InfluxDBHandle]> {
+  const pair = await Promise.all([startInfluxDB(), startInfluxDB({ admin: TEST_ADMIN })]);
+  await Promise.all(pair.map((handle) => handle.query(`CREATE DATABASE ${database}`)));
+  return pair;
 }
