@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   TemplateError,
   templateProblem,
+  deliveryBatchSize,
   duration,
   secret,
   tlsOptions,
@@ -210,12 +211,7 @@ export const mqttSourceConfig = z
       .describe(
         'Messages received and not yet stored, at most (the Receive Maximum). Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum. Formerly maxInFlight.',
       ),
-    batchSize: z
-      .number()
-      .int()
-      .positive()
-      .default(500)
-      .describe('Messages per delivery handed to the pipeline, at most.'),
+    batchSize: deliveryBatchSize(500),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   compileGetter,
+  deliveryBatchSize,
   duration,
   templateProblem,
   type SinkSpec,
@@ -234,7 +235,7 @@ export const sparkplugCommandsConfig = z
       .describe(
         'Command metrics received and not yet handled by the pipeline, at most. Formerly maxInFlight.',
       ),
-    batchSize: z.number().int().positive().default(100).describe('Messages per delivery, at most.'),
+    batchSize: deliveryBatchSize(100),
   })
   .superRefine((config, ctx) => checkConnection(config, ctx))
   .describe('Receives the NCMD and DCMD that host applications send to a Sparkplug edge node.');

@@ -89,3 +89,12 @@ export function urlScheme(url: string): string | undefined {
     return undefined;
   }
 }
+
+/** A source's `batchSize`: the most messages (or events, metrics: `what`) it hands over at once. */
+export const deliveryBatchSize = (defaultSize: number, what = 'Messages') =>
+  z
+    .number()
+    .int()
+    .positive()
+    .default(defaultSize)
+    .describe(`${what} per delivery handed to the pipeline, at most.`);
