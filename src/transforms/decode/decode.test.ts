@@ -7,22 +7,19 @@ import {
 } from '../../../test/conformance/transform.js';
 import {
   checkGolden,
-  testComponentContext,
+  bytes,
+  testCreate,
+  utf8,
   testMessage,
   type GoldenCase,
 } from '../../../test/conformance/transform-cases.js';
-import { encodeTransform, encodeTransformConfig } from '../encode/index.js';
+import { encodeTransform } from '../encode/index.js';
 import { decodeTransform, decodeTransformConfig } from './index.js';
 
-const silent = testComponentContext();
-const create = (config: Record<string, unknown>) =>
-  decodeTransform.create(decodeTransformConfig.parse(config), silent);
-const encoder = (config: Record<string, unknown>) =>
-  encodeTransform.create(encodeTransformConfig.parse(config), silent);
+const create = testCreate(decodeTransform);
+const encoder = testCreate(encodeTransform);
 
 const msg = testMessage;
-const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
-const bytes = (...values: number[]) => new Uint8Array(values);
 
 // Cayenne LPP: channel 1 temperature 27.2 °C (0x0110), channel 2 humidity 50 % (0x64).
 const LPP = bytes(0x01, 0x67, 0x01, 0x10, 0x02, 0x68, 0x64);

@@ -6,7 +6,9 @@ import {
 } from '../../../test/conformance/transform.js';
 import {
   checkGolden,
-  testComponentContext,
+  bytes,
+  testCreate,
+  utf8,
   testMessage,
   type GoldenCase,
 } from '../../../test/conformance/transform-cases.js';
@@ -14,12 +16,8 @@ import { encodeTransform, encodeTransformConfig } from './index.js';
 
 // Round trips with decode, and the property tests, are in ../decode/decode.test.ts.
 
-const silent = testComponentContext();
-const create = (config: Record<string, unknown>) =>
-  encodeTransform.create(encodeTransformConfig.parse(config), silent);
+const create = testCreate(encodeTransform);
 const msg = testMessage;
-const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
-const bytes = (...values: number[]) => new Uint8Array(values);
 
 const LAYOUT = [
   { name: 'setpoint', offset: 0, type: 'int16be', scale: 0.1 },
