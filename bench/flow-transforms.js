@@ -15,7 +15,7 @@ import { QuietGuard, quietLine, sectionHeading } from './lib/honest.js';
 import { installCleanup, stopChild } from './lib/procs.js';
 import { startRedis } from './lib/services.js';
 
-import { componentContext, measure, median, transforms } from './lib/transforms.js';
+import { FLOW_TRANSFORMS, componentContext, measure, median, transforms } from './lib/transforms.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -116,6 +116,9 @@ const cases = [
   ['encode', { format: 'json' }, objects],
   ['encode', { format: 'cayenne-lpp' }, lpp],
 ];
+// transforms.js leaves these out of its table: each must have its row here.
+for (const type of FLOW_TRANSFORMS)
+  if (!cases.some(([t]) => t === type)) throw new Error(`flow-transforms.js: no case for ${type}`);
 const rows = [];
 for (const [type, config, batches, mode, flushEvery] of cases) {
   const result = await bench(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/* global fetch, URLSearchParams */
+/* global fetch */
 // MQTT -> InfluxDB benchmark (issue 6). Run alone after a build:
 //   npm run build && node bench/influxdb.js
 // In one run, on one private Mosquitto and one private InfluxDB 1.x (Debian's influxd):
@@ -29,7 +29,7 @@ import {
   trackTempDir,
   treeCpuSeconds,
 } from './lib/procs.js';
-import { freePort, startMosquitto } from './lib/services.js';
+import { freePort, startInfluxDB, startMosquitto } from './lib/services.js';
 import { CONTRIB_VERSION, ensureNodeRedInfluxdb, prepareNodeRedInfluxdb } from './peers/node-red-influxdb.js';
 import { NODE_RED_VERSION } from './peers/node-red.js';
 
@@ -133,64 +133,12 @@ async function main() {
 // ---------------------------------------------------------------- services
 
 async function startInfluxd(parent) {
-  const dir = join(parent, 'influxdb');
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const rpc = await freePort();
-  const conf = join(dir, 'influxdb.conf');
-  writeFileSync(
-    conf,
-    [
-      'reporting-disabled = true',
-      `bind-address = "127.0.0.1:${rpc}"`,
-      '[meta]',
-      `  dir = "${dir}/meta"`,
-      '[data]',
-      `  dir = "${dir}/data"`,
-      `  wal-dir = "${dir}/wal"`,
-      '  query-log-enabled = false',
-      '[monitor]',
-      '  store-enabled = false',
-      '[http]',
-      `  bind-address = "127.0.0.1:${port}"`,
-      '  log-enabled = false',
-      '',
-    ].join('\n'),
-  );
-  const child = track(
-    spawn('/usr/bin/influxd', ['-config', conf], { stdio: ['ignore', 'ignore', 'pipe'] }),
-    'influxd',
-  );
-  let tail = '';
-  child.stderr.on('data', (d) => (tail = (tail + d).slice(-2000)));
-  const url = `http://127.0.0.1:${port}`;
-  let version;
-  for (const deadline = Date.now() + 20_000; ;) {
-    if (child.exitCode !== null) throw new Error(`influxd exited: ${tail}`);
-    try {
-      const res = await fetch(`${url}/ping`);
-      if (res.status === 204) {
-        version = res.headers.get('x-influxdb-version');
-        break;
-      }
-    } catch {
-      /* not yet */
-    }
-    if (Date.now() > deadline) throw new Error(`influxd did not start: ${tail}`);
-    await sleep(50);
-  }
-  const query = async (q) => {
-    const res = await fetch(`${url}/query?db=${DB}`, { method: 'POST', body: new URLSearchParams({ q }) });
-    const json = await res.json();
-    if (!res.ok || json.error || json.results?.[0]?.error)
-      throw new Error(`query ${q}: ${json.error ?? json.results?.[0]?.error}`);
-    return json;
-  };
+  const influx = await startInfluxDB(parent);
   const count = async (measurement) => {
-    const json = await query(`SELECT count(temperature) FROM "${measurement}"`);
+    const json = await influx.query(`SELECT count(temperature) FROM "${measurement}"`, DB);
     return Number(json.results[0]?.series?.[0]?.values?.[0]?.[1] ?? 0);
   };
-  return { url, port, pid: child.pid, child, version, query, count };
+  return Object.assign(influx, { count });
 }
 
 // ---------------------------------------------------------------- relays

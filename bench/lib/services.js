@@ -1,4 +1,5 @@
-// Private Mosquitto and Redis on free loopback ports, each with its own temporary folder: the test
+/* global fetch */
+// Private Mosquitto, Redis and InfluxDB on free loopback ports, each with its own temporary folder: the test
 // harness's (test/harness/services.ts, compiled into dist/ by `npm run build`, which `npm run bench`
 // runs first), with every process tracked so that the bench kills it on exit.
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ const load = (file) =>
     throw new Error(`${built}/${file} is missing: run \`npm run build\` first (${error.message})`);
   });
 const harness = await load('services.js');
+const influxdb = await load('influxdb.js');
 
 export const { freePort } = await load('ports.js');
 
@@ -26,4 +28,11 @@ export function startMosquitto(parentDir, { defaults = false } = {}) {
 
 export function startRedis(parentDir) {
   return harness.startRedis({ parentDir, onSpawn: track });
+}
+
+/** The harness's InfluxDB 1.x (no authentication), with the version it reports. */
+export async function startInfluxDB(parentDir) {
+  const handle = await influxdb.startInfluxDB({ parentDir, onSpawn: track });
+  const ping = await fetch(`${handle.url}/ping`);
+  return Object.assign(handle, { version: ping.headers.get('x-influxdb-version') });
 }

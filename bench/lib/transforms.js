@@ -10,6 +10,9 @@ const { builtinRegistry, loadComponent } = await import(join(root, 'dist/src/reg
 const { noopMetrics, silentLogger } = await import(join(root, 'dist/src/sdk/index.js'));
 
 export { builtinRegistry };
+
+/** The transforms flow-transforms.js measures, with configs that fit them; transforms.js leaves them out of its table. */
+export const FLOW_TRANSFORMS = ['deadband', 'enrich', 'aggregate', 'decode', 'encode'];
 /** The registry holds specs; implementations load on demand (loaded once here, outside the timing). */
 export const transforms = await Promise.all(builtinRegistry.transforms.map((spec) => loadComponent(spec)));
 

@@ -13,19 +13,45 @@ export function nodeRedPaths(root) {
   return { prefix, pkgDir, entry: join(pkgDir, 'red.js') };
 }
 
-export function installedNodeRedVersion(root) {
-  const { pkgDir } = nodeRedPaths(root);
+/** The version of `pkg` installed next to Node-RED, or null. */
+export function installedVersion(root, pkg) {
   try {
-    return JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
+    return JSON.parse(
+      readFileSync(join(nodeRedPaths(root).prefix, 'node_modules', pkg, 'package.json'), 'utf8'),
+    ).version;
   } catch {
     return null;
   }
 }
 
-/** Installs the pinned Node-RED unless it is already there; returns the seconds it took (0 if present). */
-export function ensureNodeRed(root, log) {
+export function installedNodeRedVersion(root) {
+  return installedVersion(root, 'node-red');
+}
+
+/** `npm install <spec>` into the Node-RED folder; resolves with the seconds it took. */
+export function npmInstall(root, spec, log) {
   const { prefix } = nodeRedPaths(root);
-  const record = join(prefix, 'bench-install.json');
+  mkdirSync(prefix, { recursive: true });
+  log(`installing ${spec} into ${prefix} (once; needs the npm registry)`);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    execFile(
+      'npm',
+      ['install', '--prefix', prefix, '--save-exact', spec, '--no-audit', '--no-fund', '--loglevel=error'],
+      { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, _stdout, stderr) =>
+        err
+          ? reject(
+              new Error(`npm install ${spec} failed: ${String(stderr).trim().slice(-1500) || err.message}`),
+            )
+          : resolve((Date.now() - t0) / 1000),
+    );
+  });
+}
+
+/** Installs the pinned Node-RED unless it is already there; returns the seconds it took (0 if present). */
+export async function ensureNodeRed(root, log) {
+  const record = join(nodeRedPaths(root).prefix, 'bench-install.json');
   if (installedNodeRedVersion(root) === NODE_RED_VERSION) {
     let seconds = 0;
     try {
@@ -33,50 +59,16 @@ export function ensureNodeRed(root, log) {
     } catch {
       /* installed by hand */
     }
-    return Promise.resolve({ seconds, cached: true });
+    return { seconds, cached: true };
   }
-  mkdirSync(prefix, { recursive: true });
-  log(`installing node-red@${NODE_RED_VERSION} into ${prefix} (once; needs the npm registry)`);
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    execFile(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        prefix,
-        `node-red@${NODE_RED_VERSION}`,
-        '--no-audit',
-        '--no-fund',
-        '--loglevel=error',
-      ],
-      { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, _stdout, stderr) => {
-        if (err)
-          reject(
-            new Error(
-              `npm install node-red@${NODE_RED_VERSION} failed: ${String(stderr).trim().slice(-1500) || err.message}`,
-            ),
-          );
-        else {
-          const seconds = (Date.now() - t0) / 1000;
-          writeFileSync(
-            record,
-            JSON.stringify({ version: NODE_RED_VERSION, seconds, at: new Date().toISOString() }),
-          );
-          resolve({ seconds, cached: false });
-        }
-      },
-    );
-  });
+  const seconds = await npmInstall(root, `node-red@${NODE_RED_VERSION}`, log);
+  writeFileSync(record, JSON.stringify({ version: NODE_RED_VERSION, seconds, at: new Date().toISOString() }));
+  return { seconds, cached: false };
 }
 
-/** Writes settings and flow into `dir`; returns the command line that starts Node-RED. */
-export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
-  const { entry } = nodeRedPaths(root);
-  const userDir = join(dir, 'user');
-  mkdirSync(userDir, { recursive: true });
-  const flows = [
+/** The flow's tab and MQTT broker config nodes, and its `mqtt in` node (JSON) wired to `next`. */
+export function mqttInFlow({ brokerPort, topic, qos, next }) {
+  return [
     { id: 'bench-tab', type: 'tab', label: 'bench', disabled: false, info: '' },
     {
       id: 'bench-broker',
@@ -101,7 +93,7 @@ export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
       type: 'mqtt in',
       z: 'bench-tab',
       name: 'in',
-      topic: 'bench/in',
+      topic,
       qos: String(qos),
       datatype: 'json',
       broker: 'bench-broker',
@@ -111,8 +103,15 @@ export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
       inputs: 0,
       x: 100,
       y: 100,
-      wires: [['bench-fn']],
+      wires: [[next]],
     },
+  ];
+}
+
+/** Writes settings and flow into `dir`; returns the command line that starts Node-RED. */
+export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
+  const flows = [
+    ...mqttInFlow({ brokerPort, topic: 'bench/in', qos, next: 'bench-fn' }),
     {
       id: 'bench-fn',
       type: 'function',
@@ -155,6 +154,17 @@ export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
       wires: [],
     },
   ];
+  return writeNodeRed(root, dir, { httpPort, flows });
+}
+
+/**
+ * Writes `flows` and the settings into `dir` (plus `nodesDir`, a folder of extra nodes); returns the
+ * command line that starts Node-RED.
+ */
+export function writeNodeRed(root, dir, { httpPort, flows, nodesDir }) {
+  const { entry } = nodeRedPaths(root);
+  const userDir = join(dir, 'user');
+  mkdirSync(userDir, { recursive: true });
   const flowFile = join(userDir, 'flows.json');
   writeFileSync(flowFile, JSON.stringify(flows, null, 2));
   // What it takes to run offline and headless: no editor, no admin/HTTP-in routes, no telemetry or
@@ -164,7 +174,7 @@ export function prepareNodeRed(root, dir, { brokerPort, httpPort, qos }) {
   uiHost: '127.0.0.1',
   uiPort: ${httpPort},
   flowFile: ${JSON.stringify(flowFile)},
-  userDir: ${JSON.stringify(userDir)},
+  userDir: ${JSON.stringify(userDir)},${nodesDir ? `\n  nodesDir: ${JSON.stringify(nodesDir)},` : ''}
   credentialSecret: 'bench-only',
   disableEditor: true,
   httpAdminRoot: false,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { byteLayoutSchema, duration } from '../../src/sdk/index.js';
+import { byteLayoutSchema, deliveryBatchSize, duration } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape, topicFilterProblem } from '../mqtt/spec.js';
 import type { SourceSpec } from '../../src/sdk/index.js';
 
@@ -187,12 +187,7 @@ export const chirpstackSourceConfig = z
       .describe(
         'Events received and not yet stored, at most (the Receive Maximum, announced to the broker with MQTT 5); past it the broker holds the rest. Formerly maxInFlight.',
       ),
-    batchSize: z
-      .number()
-      .int()
-      .positive()
-      .default(500)
-      .describe('Events per delivery handed to the pipeline, at most.'),
+    batchSize: deliveryBatchSize(500, 'Events'),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

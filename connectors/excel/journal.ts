@@ -103,6 +103,7 @@ export function rememberBatch(state: JournalState, id: string): void {
     state.batches.splice(0, state.batches.length - REMEMBERED_BATCHES);
 }
 
+// Internal: the sink sets a corrupt journal aside when it starts; the engine never sees it.
 export class JournalCorruptError extends Error {}
 
 /**
@@ -214,6 +215,7 @@ export class JournalHandles {
 }
 
 /** A journal short of space: a short write, or ENOSPC. `bytes` is what the append needed. */
+// Internal: the sink records the space it needs and raises a NotConnectedError instead.
 export class JournalSpaceError extends Error {
   readonly code = 'ENOSPC';
   constructor(

@@ -4,15 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPipelineTexts } from '../../src/config/load.js';
 import { builtinRegistry } from '../../src/registry/index.js';
-import {
-  BatchError,
-  createMessage,
-  FatalError,
-  RetryableError,
-  RUN_META_KEY,
-  type Message,
-  type Run,
-} from '../../src/sdk/index.js';
+import { dailyRun, runMessages } from '../../test/harness/runs.js';
+import { BatchError, createMessage, FatalError, RetryableError } from '../../src/sdk/index.js';
 import { STATE_FOLDER } from './sink.js';
 import {
   lockFile,
@@ -27,42 +20,6 @@ import {
 
 const { folder, startSink } = useExcelSinks();
 const signal = (): AbortSignal => AbortSignal.timeout(20_000);
-
-const DAY = 86_400_000;
-/** A daily run over 4 December 2026 in Paris (23:00 UTC the day before to 23:00 UTC). */
-function dailyRun(day = 4, attempt = 1): Run {
-  const start = Date.UTC(2026, 11, day - 1, 23);
-  return {
-    id: `daily@${new Date(start + DAY).toISOString()}`,
-    pipeline: 'daily',
-    window: { start, end: start + DAY },
-    scheduledAt: start + DAY,
-    attempt,
-    timeZone: 'Europe/Paris',
-  };
-}
-
-const HOSTILE = [
-  '=1+1',
-  '+SUM(A1:A2)',
-  '@cmd',
-  '  spaces  ',
-  'line\nbreak',
-  'Ünïcödé 日本語 🎉',
-  '<xml attr="x">&amp;</xml>',
-];
-
-function runMessages(run: Run, from: number, count: number, tag = ''): Message[] {
-  return Array.from({ length: count }, (_, k) => {
-    const i = from + k;
-    return createMessage({
-      id: `${run.id}#${i}`,
-      time: run.window.start + i * 60_000,
-      meta: { [RUN_META_KEY]: { id: run.id, window: run.window } },
-      payload: { n: i, text: `${HOSTILE[i % HOSTILE.length]}${tag}` },
-    });
-  });
-}
 
 const config = (dir: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   directory: dir,

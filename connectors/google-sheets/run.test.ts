@@ -1,15 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BatchError,
-  createMessage,
-  FatalError,
-  RetryableError,
-  RUN_META_KEY,
-  type Message,
-  type Run,
-} from '../../src/sdk/index.js';
+import { BatchError, createMessage, FatalError, RetryableError, type Message } from '../../src/sdk/index.js';
 import { loadPipelineTexts } from '../../src/config/load.js';
 import { builtinRegistry } from '../../src/registry/index.js';
+import { dailyRun, runMessages } from '../../test/harness/runs.js';
 import { SheetsStub } from '../../test/sheets-stub/server.js';
 import { stubSink, writeUntilDone } from '../../test/sheets-stub/sink-fixture.js';
 import { RUN_METADATA_KEY, RUNS_HEADER, stagingPrefix } from './run-output.js';
@@ -41,41 +34,6 @@ async function startSink(id: string, overrides: Record<string, unknown> = {}): P
   sinks.push(sink);
   await sink.connect(signal());
   return sink;
-}
-
-const DAY = 86_400_000;
-function dailyRun(day = 4, attempt = 1): Run {
-  const start = Date.UTC(2026, 11, day - 1, 23);
-  return {
-    id: `daily@${new Date(start + DAY).toISOString()}`,
-    pipeline: 'daily',
-    window: { start, end: start + DAY },
-    scheduledAt: start + DAY,
-    attempt,
-    timeZone: 'Europe/Paris',
-  };
-}
-
-const HOSTILE = [
-  '=1+1',
-  '+SUM(A1:A2)',
-  '@cmd',
-  '  spaces  ',
-  'line\nbreak',
-  'Ünïcödé 日本語 🎉',
-  'it\'s "quoted"',
-];
-
-function runMessages(run: Run, from: number, count: number, tag = ''): Message[] {
-  return Array.from({ length: count }, (_, k) => {
-    const i = from + k;
-    return createMessage({
-      id: `${run.id}#${i}`,
-      time: run.window.start + i * 60_000,
-      meta: { [RUN_META_KEY]: { id: run.id, window: run.window } },
-      payload: { n: i, text: `${HOSTILE[i % HOSTILE.length]}${tag}` },
-    });
-  });
 }
 
 const TAB = 'report 2026-12-04 to 05';

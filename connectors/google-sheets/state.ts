@@ -52,7 +52,8 @@ export interface TabStore {
   close(): Promise<void>;
 }
 
-export class UninitialisedFamilyError extends Error {}
+/** A tab's shared state expired in Redis: the sink reads it from the sheet again and retries. */
+export class UninitialisedFamilyError extends RetryableError {}
 
 const MAX_MEMORY_RESERVATIONS = 100_000;
 /** Families kept in memory; one evicted is read back from the sheet when it is written again. */

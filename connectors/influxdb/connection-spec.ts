@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secret } from '../../src/sdk/index.js';
+import { checkTlsScheme, secret, tlsOptions } from '../../src/sdk/index.js';
 
 /** Config fields the `influxdb` sink and source share: where the server is and who connects. */
 
@@ -17,21 +17,32 @@ export const influxUrl = z
     'InfluxDB HTTP API address: http://host:8086 (1.x, 2.x), http://host:8181 (3), or https:// for TLS. A path is kept (a reverse proxy under /influx).',
   );
 
-export const influxUsername = z
-  .string()
-  .min(1)
-  .optional()
-  .describe('Version 1: user name (or any name with a token as password on the v1 API of 2.x).');
+/** The TLS settings and the version 1 user of the connection. */
+export const influxAccessShape = {
+  username: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Version 1: user name (or any name with a token as password on the v1 API of 2.x).'),
+  password: secret('Version 1: password of the user.').optional(),
+  tls: tlsOptions.optional(),
+};
 
-export const influxPassword = secret('Version 1: password of the user.').optional();
+interface InfluxAccess {
+  url: string;
+  version: number;
+  username?: string | undefined;
+  password?: string | undefined;
+  tls?: unknown;
+}
 
-/** `tls` only means something with an https:// URL: say so rather than ignore it. */
-export function checkTlsScheme(config: { tls?: unknown; url: string }, ctx: z.RefinementCtx): void {
-  if (config.tls !== undefined && !config.url.startsWith('https:')) {
+/** `tls` needs https://, and a version 1 password its user; `passwordHint` ends that message. */
+export function checkInfluxAccess(config: InfluxAccess, ctx: z.RefinementCtx, passwordHint = ''): void {
+  checkTlsScheme(config, ctx, ['https:']);
+  if (config.version === 1 && config.password !== undefined && config.username === undefined)
     ctx.addIssue({
       code: 'custom',
-      path: ['tls'],
-      message: 'tls is set but the url is not https://: TLS is chosen by the URL scheme',
+      path: ['username'],
+      message: `password is set without username${passwordHint}`,
     });
-  }
 }

@@ -17,6 +17,7 @@ export interface HttpAnswer {
 }
 
 /** No answer within the sink's `timeout`. */
+// Internal: the source and sink turn it into a RetryableError that names the endpoint.
 export class HttpTimeoutError extends Error {
   constructor(timeoutMs: number) {
     super(`no answer within ${timeoutMs} ms`);

@@ -9,7 +9,7 @@ import { builtinRegistry } from '../../src/registry/index.js';
 import { toPlan } from '../../src/runtime/plan.js';
 import { silentLogger } from '../../src/sdk/index.js';
 import { waitFor } from '../../test/conformance/context.js';
-import { startInfluxDB, type InfluxDBHandle } from '../../test/harness/influxdb.js';
+import { startInfluxPair, type InfluxDBHandle } from '../../test/harness/influxdb.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
 
 /*
@@ -22,16 +22,9 @@ let influx: InfluxDBHandle;
 let secured: InfluxDBHandle;
 let publisher: MqttClient;
 const running: { pipeline: Pipeline; backend: OutboxBackend }[] = [];
-const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 
 beforeAll(async () => {
-  [broker, influx, secured] = await Promise.all([
-    startMosquitto(),
-    startInfluxDB(),
-    startInfluxDB({ admin: ADMIN }),
-  ]);
-  await influx.query('CREATE DATABASE plant');
-  await secured.query('CREATE DATABASE plant');
+  [broker, [influx, secured]] = await Promise.all([startMosquitto(), startInfluxPair('plant')]);
   publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
 });
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { getManyValues, isMany, none } from 'stream-chain/defs.js';
 import { jsonParser, type Token } from 'stream-json/core/parser.js';
+import { FatalError, RetryableError } from '../../src/sdk/index.js';
 
 /**
  * The answer of InfluxDB 1.x's `/query` with `chunked=true&epoch=ns`, decoded as it arrives: one
@@ -25,24 +26,18 @@ export interface QueryRow {
   fields: Record<string, unknown>;
 }
 
-/** InfluxDB answered with an error for a statement, or for the whole query. */
-export class QueryAnswerError extends Error {
+/** InfluxDB answered with an error for a statement, or for the whole query: asked again, it says the same. */
+export class QueryAnswerError extends FatalError {
   constructor(
     message: string,
-    readonly statement: number | undefined,
+    readonly statement?: number,
   ) {
     super(message);
-    this.name = 'QueryAnswerError';
   }
 }
 
-/** The answer is not the JSON InfluxDB sends (a proxy's page, a cut answer). */
-export class MalformedAnswerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MalformedAnswerError';
-  }
-}
+/** The answer is not the JSON InfluxDB sends (a proxy's page, a cut answer): the next attempt may read. */
+export class MalformedAnswerError extends RetryableError {}
 
 /**
  * A number of the answer: a number when it has a fraction or an exponent (a float) or is an integer

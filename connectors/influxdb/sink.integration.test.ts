@@ -14,7 +14,12 @@ import {
 } from '../../src/sdk/index.js';
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
 import { sinkConformance } from '../../test/conformance/sink.js';
-import { startInfluxDB, type InfluxDBHandle } from '../../test/harness/influxdb.js';
+import {
+  TEST_ADMIN,
+  startInfluxDB,
+  startInfluxPair,
+  type InfluxDBHandle,
+} from '../../test/harness/influxdb.js';
 import { influxdbSink } from './index.js';
 import { InfluxdbSink } from './sink.js';
 import { influxdbSinkConfig } from './spec.js';
@@ -25,11 +30,9 @@ let influx: InfluxDBHandle;
 let secured: InfluxDBHandle;
 let proxy: TcpProxy;
 const DB = 'tests';
-const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 
 beforeAll(async () => {
-  [influx, secured] = await Promise.all([startInfluxDB(), startInfluxDB({ admin: ADMIN })]);
-  await influx.query(`CREATE DATABASE ${DB}`);
+  [influx, secured] = await startInfluxPair(DB);
   proxy = new TcpProxy(influx.port);
   await proxy.start();
 });
@@ -332,13 +335,12 @@ describe('influxdb sink', () => {
   });
 
   it('stops on wrong credentials with a readable error, readiness false, and sends nothing more', async () => {
-    await secured.query(`CREATE DATABASE ${DB}`);
     const ctx = createFakeContext();
     const s = sink(
       {
         url: secured.url,
         measurement: 'm',
-        username: ADMIN.username,
+        username: TEST_ADMIN.username,
         password: 'wrong-password',
         healthCheckInterval: '100ms',
       },
@@ -373,8 +375,8 @@ describe('influxdb sink', () => {
     const s = sink({
       url: secured.url,
       measurement: 'auth_ok',
-      username: ADMIN.username,
-      password: ADMIN.password,
+      username: TEST_ADMIN.username,
+      password: TEST_ADMIN.password,
     });
     await s.connect(signal());
     await s.write([msg({ v: 1 })], signal());

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { duration, secret, tlsOptions } from '../../src/sdk/index.js';
+import { duration, secret } from '../../src/sdk/index.js';
 import type { SourceSpec } from '../../src/sdk/index.js';
-import { checkTlsScheme, influxPassword, influxUrl, influxUsername } from './connection-spec.js';
+import { checkInfluxAccess, influxAccessShape, influxUrl } from './connection-spec.js';
 import { compileQueryTemplate } from './query-template.js';
 
 /** The config of the `influxdb` source (a query read on each tick of a scheduled pipeline). */
@@ -35,12 +35,10 @@ export const influxdbSourceConfig = z
       .describe(
         "InfluxQL, run once per tick. `{{ window.start }}` and `{{ window.end }}` are the run's window as quoted UTC time literals (`time >= {{ window.start }} AND time < {{ window.end }}`); `:ns`, `:ms`, `:s` give epoch forms, `:rfc3339` the literal without quotes, `{{ window.duration }}` the window's length (`GROUP BY time({{ window.duration }})`). Several statements separated by `;` run in order.",
       ),
-    username: influxUsername,
-    password: influxPassword,
+    ...influxAccessShape,
     token: secret(
       'A token sent as `Authorization: Token` (the 1.x compatibility API of InfluxDB 2.x). InfluxDB 1.x uses username and password.',
     ).optional(),
-    tls: tlsOptions.optional(),
     chunkSize: z
       .number()
       .int()
@@ -56,9 +54,7 @@ export const influxdbSourceConfig = z
     ).prefault('60s'),
   })
   .superRefine((config, ctx) => {
-    checkTlsScheme(config, ctx);
-    if (config.password !== undefined && config.username === undefined)
-      ctx.addIssue({ code: 'custom', path: ['username'], message: 'password is set without username' });
+    checkInfluxAccess(config, ctx);
     if (config.token !== undefined && config.username !== undefined)
       ctx.addIssue({
         code: 'custom',

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,12 @@ import {
 } from '../../src/sdk/index.js';
 import { createFakeContext, type FakeContext } from '../../test/conformance/context.js';
 import { runReaderConformance } from '../../test/conformance/run-reader.js';
-import { startInfluxDB, type InfluxDBHandle } from '../../test/harness/influxdb.js';
+import {
+  TEST_ADMIN,
+  startInfluxDB,
+  startInfluxPair,
+  type InfluxDBHandle,
+} from '../../test/harness/influxdb.js';
 import { createTestCertificates } from '../../test/harness/certificates.js';
 import { freePort } from '../../test/harness/ports.js';
 import { influxdbSource } from './index.js';
@@ -23,40 +28,29 @@ import { influxdbSourceSpec, influxdbSourceConfig } from './source-spec.js';
 let influx: InfluxDBHandle;
 let secured: InfluxDBHandle;
 const DB = 'reports';
-const ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
 const HOUR = 3_600_000;
 /** Whole hours, recent (points beyond the retention policy are dropped), in UTC. */
 const T0 = Math.floor((Date.now() - 24 * HOUR) / HOUR) * HOUR;
 
-async function write(handle: InfluxDBHandle, lines: string[], auth?: typeof ADMIN): Promise<void> {
-  const res = await fetch(`${handle.url}/write?db=${DB}&precision=ns`, {
-    method: 'POST',
-    body: lines.join('\n'),
-    headers: auth
-      ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
-      : {},
-  });
-  if (res.status !== 204) throw new Error(`write: ${res.status} ${await res.text()}`);
-}
-
 const ns = (ms: number, extra = 0n): string => (BigInt(ms) * 1_000_000n + extra).toString();
 
 beforeAll(async () => {
-  [influx, secured] = await Promise.all([startInfluxDB(), startInfluxDB({ admin: ADMIN })]);
-  await influx.query(`CREATE DATABASE ${DB}`);
-  await secured.query(`CREATE DATABASE ${DB}`);
-  await write(influx, [
-    // Two machines, one point every 10 minutes over 3 hours, with a nanosecond part kept exact.
-    ...Array.from({ length: 18 }, (_, i) =>
-      [
-        `temp,machine=m1 value=${20 + i},count=${i}i ${ns(T0 + i * 600_000, 123n)}`,
-        `temp,machine=m2 value=${30 + i},count=${100 + i}i ${ns(T0 + i * 600_000, 456n)}`,
-      ].join('\n'),
-    ),
-    // Integers past 2^53 and hostile texts.
-    `odd,site=caf\\ \\=\\,é\\"x big=9007199254740993i,neg=-9223372036854775808i,text="a \\"quoted\\" ✓ \\\\ , NaN" ${ns(T0 + 5 * 60_000)}`,
-  ]);
-  await write(secured, [`temp,machine=m1 value=1 ${ns(T0)}`], ADMIN);
+  [influx, secured] = await startInfluxPair(DB);
+  await influx.write(
+    [
+      // Two machines, one point every 10 minutes over 3 hours, with a nanosecond part kept exact.
+      ...Array.from({ length: 18 }, (_, i) =>
+        [
+          `temp,machine=m1 value=${20 + i},count=${i}i ${ns(T0 + i * 600_000, 123n)}`,
+          `temp,machine=m2 value=${30 + i},count=${100 + i}i ${ns(T0 + i * 600_000, 456n)}`,
+        ].join('\n'),
+      ),
+      // Integers past 2^53 and hostile texts.
+      `odd,site=caf\\ \\=\\,é\\"x big=9007199254740993i,neg=-9223372036854775808i,text="a \\"quoted\\" ✓ \\\\ , NaN" ${ns(T0 + 5 * 60_000)}`,
+    ],
+    DB,
+  );
+  await secured.write([`temp,machine=m1 value=1 ${ns(T0)}`], DB);
 }, 60_000);
 
 afterAll(async () => {
@@ -92,6 +86,34 @@ async function readAll(r: RunReader, theRun: Run): Promise<Message[][]> {
   for await (const batch of r.read(theRun, signal())) batches.push(batch);
   return batches;
 }
+
+/**
+ * Reads a run from a stand-in InfluxDB that answers /ping and gives every query to `answer`;
+ * returns what the read threw.
+ */
+async function readFromStandin(
+  answer: (res: ServerResponse) => void,
+  config: Record<string, unknown> = {},
+): Promise<unknown> {
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/ping') return void res.writeHead(204).end();
+    answer(res);
+  });
+  const p = await freePort();
+  await new Promise<void>((resolve) => server.listen(p, '127.0.0.1', resolve));
+  try {
+    const r = reader({ url: `http://127.0.0.1:${p}`, query: WINDOWED, ...config });
+    await r.connect(signal());
+    return await readAll(r, run(T0, T0 + HOUR)).catch((e: unknown) => e);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/** The head of an answer, cut inside its first series. */
+const ANSWER_HEAD =
+  '{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,2]';
 
 const WINDOWED =
   'SELECT value, count FROM temp WHERE time >= {{ window.start }} AND time < {{ window.end }} GROUP BY machine';
@@ -238,14 +260,19 @@ describe('influxdb source (InfluxQL on 1.x)', () => {
   it('authenticates with username and password; wrong ones fail clearly', async () => {
     const good = reader({
       url: secured.url,
-      username: ADMIN.username,
-      password: ADMIN.password,
+      username: TEST_ADMIN.username,
+      password: TEST_ADMIN.password,
       query: WINDOWED,
     });
     await good.connect(signal());
     expect((await readAll(good, run(T0, T0 + HOUR))).flat()).toHaveLength(1);
 
-    const wrong = reader({ url: secured.url, username: ADMIN.username, password: 'wrong', query: WINDOWED });
+    const wrong = reader({
+      url: secured.url,
+      username: TEST_ADMIN.username,
+      password: 'wrong',
+      query: WINDOWED,
+    });
     await wrong.connect(signal());
     const error = await readAll(wrong, run(T0, T0 + HOUR)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FatalError);
@@ -292,23 +319,12 @@ describe('influxdb source (InfluxQL on 1.x)', () => {
 
   it('times out a silent InfluxDB, but not a pipeline that is slow to take batches', async () => {
     // A server that sends the head of an answer, then nothing.
-    const server: Server = createServer((req, res) => {
-      if (req.url === '/ping') return void res.writeHead(204).end();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,2]');
-    });
-    const p = await freePort();
-    await new Promise<void>((resolve) => server.listen(p, '127.0.0.1', resolve));
-    try {
-      const r = reader({ url: `http://127.0.0.1:${p}`, query: WINDOWED, timeout: '300ms' });
-      await r.connect(signal());
-      const error = await readAll(r, run(T0, T0 + HOUR)).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(RetryableError);
-      expect((error as Error).message).toMatch(/no answer within 300 ms/);
-    } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const error = await readFromStandin(
+      (res) => res.writeHead(200, { 'content-type': 'application/json' }).write(ANSWER_HEAD),
+      { timeout: '300ms' },
+    );
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toMatch(/no answer within 300 ms/);
     // The real one, with an answer larger than the socket buffers (InfluxDB must wait for the
     // reader) and a pipeline that holds batches longer than the timeout.
     const text = 'x'.repeat(200);
@@ -316,7 +332,7 @@ describe('influxdb source (InfluxQL on 1.x)', () => {
       { length: 20_000 },
       (_, i) => `bulk s="${text}",i=${i}i ${ns(T0 + 4 * HOUR, BigInt(i))}`,
     );
-    for (let i = 0; i < lines.length; i += 5000) await write(influx, lines.slice(i, i + 5000));
+    for (let i = 0; i < lines.length; i += 5000) await influx.write(lines.slice(i, i + 5000), DB);
     const slow = reader({
       query: 'SELECT * FROM bulk WHERE time >= {{ window.start }} AND time < {{ window.end }}',
       timeout: '200ms',
@@ -339,42 +355,22 @@ describe('influxdb source (InfluxQL on 1.x)', () => {
     await expect(down.connect(signal())).rejects.toBeInstanceOf(NotConnectedError);
 
     // A proxy in front of InfluxDB that is down answers 502/503.
-    const server: Server = createServer((req, res) => {
-      if (req.url === '/ping') return void res.writeHead(204).end();
-      res.writeHead(503, { 'retry-after': '7', 'content-type': 'text/plain' }).end('upstream unavailable');
-    });
-    const p = await freePort();
-    await new Promise<void>((resolve) => server.listen(p, '127.0.0.1', resolve));
-    try {
-      const r = reader({ url: `http://127.0.0.1:${p}`, query: WINDOWED });
-      await r.connect(signal());
-      const error = await readAll(r, run(T0, T0 + HOUR)).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(RetryableError);
-      expect((error as RetryableError).retryAfterMs).toBe(7000);
-      expect((error as Error).message).toMatch(/answered 503: upstream unavailable/);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const error = await readFromStandin((res) =>
+      res.writeHead(503, { 'retry-after': '7', 'content-type': 'text/plain' }).end('upstream unavailable'),
+    );
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as RetryableError).retryAfterMs).toBe(7000);
+    expect((error as Error).message).toMatch(/answered 503: upstream unavailable/);
   });
 
   it('fails a run whose InfluxDB goes away mid-answer as retryable or not connected', async () => {
     // An answer cut after its first chunk.
-    const server: Server = createServer((req, res) => {
-      if (req.url === '/ping') return void res.writeHead(204).end();
+    const error = await readFromStandin((res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,2]');
+      res.write(ANSWER_HEAD);
       setTimeout(() => res.socket?.destroy(), 50);
     });
-    const p = await freePort();
-    await new Promise<void>((resolve) => server.listen(p, '127.0.0.1', resolve));
-    try {
-      const r = reader({ url: `http://127.0.0.1:${p}`, query: WINDOWED });
-      await r.connect(signal());
-      const error = await readAll(r, run(T0, T0 + HOUR)).catch((e: unknown) => e);
-      expect(error instanceof RetryableError || error instanceof NotConnectedError).toBe(true);
-    } finally {
-      await new Promise((resolve) => server.close(resolve));
-    }
+    expect(error instanceof RetryableError || error instanceof NotConnectedError).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { compileGetter, compileTemplate, duration, secret, tlsOptions } from '../../src/sdk/index.js';
-import { checkTlsScheme, influxPassword, influxUrl, influxUsername } from './connection-spec.js';
+import { compileGetter, compileTemplate, duration, secret } from '../../src/sdk/index.js';
+import { checkInfluxAccess, influxAccessShape, influxUrl } from './connection-spec.js';
 import { nameProblem } from './line-protocol.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 
@@ -171,9 +171,7 @@ export const influxdbSinkConfig = z
       .describe(
         'Precision of the timestamps written. Default: `us` for the message time (no `timestamp`), which is unique per message; `ms` with `timestamp`. Points of one series with the same timestamp are one point in InfluxDB (the later write replaces the fields), so keep it at least as fine as the rate of one series.',
       ),
-    username: influxUsername,
-    password: influxPassword,
-    tls: tlsOptions.optional(),
+    ...influxAccessShape,
     createDatabase: z
       .boolean()
       .default(false)
@@ -197,7 +195,11 @@ export const influxdbSinkConfig = z
     ).prefault('10s'),
   })
   .superRefine((config, ctx) => {
-    checkTlsScheme(config, ctx);
+    checkInfluxAccess(
+      config,
+      ctx,
+      ' (for a 2.x token on the v1 API any user name works; or use version: 2 with token)',
+    );
     const version = config.version;
     const given = (key: string): boolean => {
       const value = (config as Record<string, unknown>)[key];
@@ -235,14 +237,6 @@ export const influxdbSinkConfig = z
       require('org');
       require('bucket');
       require('token');
-    }
-    if (version === 1 && config.password !== undefined && config.username === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['username'],
-        message:
-          'password is set without username (for a 2.x token on the v1 API any user name works; or use version: 2 with token)',
-      });
     }
     if (config.timestampField && (config.timestamp === undefined || config.fields !== undefined)) {
       ctx.addIssue({

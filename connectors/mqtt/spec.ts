@@ -2,9 +2,12 @@ import { z } from 'zod';
 import {
   TemplateError,
   templateProblem,
+  deliveryBatchSize,
   duration,
   secret,
   tlsOptions,
+  checkTlsScheme,
+  urlScheme,
   type TemplateOptions,
   type TemplatePart,
 } from '../../src/sdk/index.js';
@@ -17,14 +20,6 @@ import type { SinkSpec, SourceSpec } from '../../src/sdk/index.js';
 
 const SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
 const SECURE_SCHEMES = ['mqtts:', 'wss:'];
-
-function schemeOf(url: string): string | undefined {
-  try {
-    return new URL(url).protocol;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Why a subscription filter is invalid, or undefined when it is valid (MQTT 5 §4.7, §4.8.2). */
 export function topicFilterProblem(filter: string): string | undefined {
@@ -121,7 +116,7 @@ export const connectionShape = {
   url: z
     .string()
     .refine(
-      (u) => SCHEMES.includes(schemeOf(u) ?? ''),
+      (u) => SCHEMES.includes(urlScheme(u) ?? ''),
       'expected a broker URL such as mqtt://host:1883, mqtts://host:8883, ws://host:8080/mqtt or wss://host/mqtt',
     )
     .describe(
@@ -160,13 +155,7 @@ export const connectionShape = {
 
 export function checkConnection(config: { url: string; tls?: unknown }, ctx: z.RefinementCtx): void {
   // mqtt.js silently upgrades mqtt:// to TLS when a client certificate is given: make the choice explicit.
-  if (config.tls !== undefined && !SECURE_SCHEMES.includes(schemeOf(config.url) ?? '')) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['tls'],
-      message: 'tls is set but the url is not mqtts:// or wss://: TLS is chosen by the URL scheme',
-    });
-  }
+  checkTlsScheme(config, ctx, SECURE_SCHEMES);
 }
 
 const payloadEncoding = z.enum(['json', 'text', 'bytes']);
@@ -222,12 +211,7 @@ export const mqttSourceConfig = z
       .describe(
         'Messages received and not yet stored, at most (the Receive Maximum). Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum. Formerly maxInFlight.',
       ),
-    batchSize: z
-      .number()
-      .int()
-      .positive()
-      .default(500)
-      .describe('Messages per delivery handed to the pipeline, at most.'),
+    batchSize: deliveryBatchSize(500),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

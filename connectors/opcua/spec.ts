@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
+import { deliveryBatchSize, duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
 import type { SourceSpec } from '../../src/sdk/index.js';
 
 /**
@@ -321,7 +321,7 @@ export const opcuaSourceConfig = z
       .describe(
         'Values (data changes or poll results) received and not yet stored, at most. OPC UA can not be paused: past it, new values are dropped and counted. Formerly maxInFlight.',
       ),
-    batchSize: z.number().int().positive().default(1000).describe('Messages per delivery, at most.'),
+    batchSize: deliveryBatchSize(1000),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type SourceSpec } from '../../src/sdk/index.js';
+import { deliveryBatchSize, type SourceSpec } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
 import { edgeIdentity, sparkplugId } from '../sparkplug/edge-spec.js';
 
@@ -38,7 +38,7 @@ export const sparkplugCommandsConfig = z
       .describe(
         'Command metrics received and not yet handled by the pipeline, at most. Formerly maxInFlight.',
       ),
-    batchSize: z.number().int().positive().default(100).describe('Messages per delivery, at most.'),
+    batchSize: deliveryBatchSize(100),
   })
   .superRefine((config, ctx) => checkConnection(config, ctx))
   .describe('Receives the NCMD and DCMD that host applications send to a Sparkplug edge node.');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, type SourceSpec } from '../../src/sdk/index.js';
+import { deliveryBatchSize, duration, type SourceSpec } from '../../src/sdk/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
 import { invalidIdReason } from './topic.js';
 
@@ -73,12 +73,7 @@ export const sparkplugSourceConfig = z
       .describe(
         'Metrics (one message each) received and not yet stored, at most. Past it the source stops reading from the broker until the pipeline catches up. Formerly maxInFlight.',
       ),
-    batchSize: z
-      .number()
-      .int()
-      .positive()
-      .default(500)
-      .describe('Messages per delivery handed to the pipeline, at most.'),
+    batchSize: deliveryBatchSize(500),
   })
   .superRefine((config, ctx) => {
     checkConnection(config, ctx);

@@ -17,11 +17,10 @@ import {
   type TransformContext,
   SerialQueue,
 } from '../sdk/index.js';
-import { hostname } from 'node:os';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
 import type { EngineMetrics } from './metrics.js';
 import { CurrentValues, type CurrentValue } from './current-values.js';
-import { componentMetrics } from './component-metrics.js';
+import { componentContext, leaseOwner, type PipelineContextDeps } from './component-context.js';
 import { createPipelineSource } from './leased-source.js';
 import type { PipelinePlan, SinkPlan } from './plan.js';
 import { connectWithRetry, type ComponentStatus } from './connect.js';
@@ -576,34 +575,26 @@ export class Pipeline {
     type: string,
     status: ComponentStatus | undefined,
   ): ComponentContext {
-    const logger = this.log.child({ component, type });
-    return {
-      pipeline: this.name,
+    return componentContext(
+      {
+        ...this.contextDeps(),
+        stateLogLevel: 'info',
+        ...(status ? { setState: (state, error) => this.setComponentState(status, state, error) } : {}),
+        deadLetter: (stage, message, reason) =>
+          this.storeDeadLetters([this.deadLetterOf(message, stage, reason)]),
+      },
       component,
-      logger,
-      setState: (state, error) => {
-        if (status) this.setComponentState(status, state, error);
-        if (error) logger.warn({ state, err: redact(errorMessage(error)) }, 'connection state changed');
-        else logger.info({ state }, 'connection state changed');
-      },
-      countDropped: (count, reason) => {
-        this.deps.metrics.dropped.inc({ pipeline: this.name, component, reason }, count);
-        logger.warn({ count, reason }, 'messages dropped');
-      },
-      deadLetter: async (message, reason) => {
-        // An undecodable message was received: it counts as received and as dead-lettered.
-        this.deps.metrics.received.inc({ pipeline: this.name });
-        await this.storeDeadLetters([this.deadLetterOf(message, component, reason)]);
-      },
-      metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
-      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
-      ...(this.deps.memoryBudget ? { memoryBudget: this.deps.memoryBudget } : {}),
-      leaseOwner: this.leaseOwner(component),
-    };
+      type,
+    );
+  }
+
+  private contextDeps(): PipelineContextDeps {
+    const { metrics, redisUrl, identity, memoryBudget } = this.deps;
+    return { pipeline: this.name, log: this.log, metrics, redisUrl, identity, memoryBudget };
   }
 
   private leaseOwner(component: string): string {
-    return `${this.deps.identity ?? hostname()}/${this.name}/${component}`;
+    return leaseOwner(this.contextDeps(), component);
   }
 
   private async closeQuietly(component: string, close: () => Promise<void>): Promise<void> {

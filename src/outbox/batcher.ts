@@ -27,6 +27,7 @@ function sizeOf(m: Message): number {
   }
 }
 
+// Internal: refuses the pipeline's enqueue into a closed outbox while it stops; components never see it.
 export class OutboxClosedError extends Error {
   constructor(what: string) {
     super(`${what} is closed`);

@@ -1,4 +1,5 @@
 /** A request the client got wrong: answered with its status and this message (never a 500). */
+// Internal: the HTTP server answers it with its status; it never reaches a pipeline.
 export class HttpError extends Error {
   constructor(
     readonly status: number,

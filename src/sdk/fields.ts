@@ -63,3 +63,38 @@ export const tlsOptions = z
       .describe('Server name for SNI and certificate verification, when it differs from the host.'),
   })
   .describe('TLS settings. TLS itself is chosen by the URL scheme (mqtts://, wss://, https://).');
+
+/**
+ * `tls` only means something with a TLS scheme of the URL (`secureSchemes`, such as `['https:']`):
+ * say so rather than ignore it.
+ */
+export function checkTlsScheme(
+  config: { url: string; tls?: unknown },
+  ctx: z.RefinementCtx,
+  secureSchemes: readonly string[],
+): void {
+  if (config.tls === undefined || secureSchemes.includes(urlScheme(config.url) ?? '')) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['tls'],
+    message: `tls is set but the url is not ${secureSchemes.map((s) => `${s}//`).join(' or ')}: TLS is chosen by the URL scheme`,
+  });
+}
+
+/** The URL's scheme with its colon (`mqtts:`), or undefined when it does not parse. */
+export function urlScheme(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A source's `batchSize`: the most messages (or events, metrics: `what`) it hands over at once. */
+export const deliveryBatchSize = (defaultSize: number, what = 'Messages') =>
+  z
+    .number()
+    .int()
+    .positive()
+    .default(defaultSize)
+    .describe(`${what} per delivery handed to the pipeline, at most.`);

@@ -1,5 +1,11 @@
 import { expect } from 'vitest';
-import { createMessage, noopMetrics, type Message, type Transform } from '../../src/sdk/index.js';
+import {
+  createMessage,
+  noopMetrics,
+  type Message,
+  type Transform,
+  type TransformDefinition,
+} from '../../src/sdk/index.js';
 import { createTestTransformContext } from './transform.js';
 
 /** What a transform's `create()` gets in the unit tests of the transforms. */
@@ -13,6 +19,17 @@ export function testComponentContext() {
     metrics: noopMetrics,
   };
 }
+
+/** `create(config)` of a transform's unit tests: the config parsed by its schema, a silent context. */
+export function testCreate(definition: TransformDefinition) {
+  const ctx = testComponentContext();
+  return (config: Record<string, unknown>): Transform =>
+    definition.create(definition.config.parse(config), ctx);
+}
+
+/** Bytes of a text in UTF-8, and bytes by value: frames in the codec tests. */
+export const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
+export const bytes = (...values: number[]) => new Uint8Array(values);
 
 /** A message at a fixed time, so that golden outputs do not depend on the clock. */
 export const testMessage = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>

@@ -8,10 +8,10 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopChild, type ServiceHandle } from './services.js';
+import { stopChild, type ServiceOptions, type ServiceProcess } from './services.js';
 import { freePort } from './ports.js';
 
-export interface InfluxDBOptions {
+export interface InfluxDBOptions extends ServiceOptions {
   /** Turns on `auth-enabled` and creates this admin user (with all privileges). */
   admin?: { username: string; password: string };
   /** Extra lines for the [http] section, e.g. `max-body-size = 4000`. */
@@ -20,9 +20,11 @@ export interface InfluxDBOptions {
   tls?: { certificate: string; privateKey: string; ca: string };
 }
 
-export interface InfluxDBHandle extends ServiceHandle {
+export interface InfluxDBHandle extends ServiceProcess {
   /** Runs an InfluxQL statement through /query (as the admin, when auth is on); returns the JSON answer. */
   query(q: string, db?: string): Promise<InfluxQueryResult>;
+  /** Writes line protocol with nanosecond times through /write (as the admin, when auth is on). */
+  write(lines: string[], db: string): Promise<void>;
 }
 
 export interface InfluxQueryResult {
@@ -130,7 +132,7 @@ async function pingUntilReady(
 export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<InfluxDBHandle> {
   const port = await freePort();
   const rpcPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'passerelle-influxdb-'));
+  const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'passerelle-influxdb-'));
   const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const send = sender(url, options.tls ? readFileSync(options.tls.ca) : undefined);
   const confFile = join(dir, 'influxdb.conf');
@@ -144,6 +146,7 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
   const start = async (): Promise<void> => {
     const c = spawn(INFLUXD, ['-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
+    options.onSpawn?.(c, 'influxd');
     const chunks: string[] = [];
     c.stdout?.on('data', (d: Buffer) => chunks.push(d.toString()));
     c.stderr?.on('data', (d: Buffer) => chunks.push(d.toString()));
@@ -173,6 +176,12 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
     return json;
   };
 
+  const write = async (lines: string[], db: string): Promise<void> => {
+    const path = `/write?${new URLSearchParams({ db, precision: 'ns' }).toString()}`;
+    const res = await send('POST', path, lines.join('\n'), authHeader);
+    if (res.status !== 204) throw new Error(`InfluxDB write: ${res.status} ${res.text}`);
+  };
+
   await start();
   if (options.admin) {
     // With auth on and no user yet, InfluxDB 1.x accepts exactly this statement without credentials.
@@ -188,7 +197,14 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
     port,
     dir,
     url,
+    get child() {
+      return child;
+    },
+    get pid() {
+      return child?.pid;
+    },
     query,
+    write,
     stop: (opts) => stopChild(child, opts?.kill ?? false),
     restart: async () => {
       await stopChild(child, false);
@@ -199,4 +215,16 @@ export async function startInfluxDB(options: InfluxDBOptions = {}): Promise<Infl
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The admin user of the instances tests start with authentication. */
+export const TEST_ADMIN = { username: 'admin', password: 'admin-password-for-tests' };
+
+/** An instance without authentication and one with TEST_ADMIN, each with `database`. */
+export async function startInfluxPair(
+  database: string,
+): Promise<[open: InfluxDBHandle, secured: InfluxDBHandle]> {
+  const pair = await Promise.all([startInfluxDB(), startInfluxDB({ admin: TEST_ADMIN })]);
+  await Promise.all(pair.map((handle) => handle.query(`CREATE DATABASE ${database}`)));
+  return pair;
 }

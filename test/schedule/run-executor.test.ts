@@ -124,6 +124,26 @@ interface SinkSpecLike {
   retry?: Partial<SinkPlan['retry']>;
 }
 
+/** A recorder as a sink of the plan. */
+function recorderSink(
+  rec: Recorder,
+  name = 'rec',
+  options: Pick<SinkSpecLike, 'batch' | 'retry'> = {},
+): SinkSpecLike {
+  return { name, type: 'recorder', definition: rec.definition, config: {}, ...options };
+}
+
+/** A source whose first attempt of each run fails at its second batch, as a dropped connection does. */
+function firstAttemptFailsAtBatch2(): TickSourceProbe {
+  return {
+    events: [],
+    runs: [],
+    onRead: (run, batch) => {
+      if (run.attempt === 1 && batch === 2) throw new Error('connection reset by peer');
+    },
+  };
+}
+
 async function harness(options: {
   probe?: TickSourceProbe;
   rows?: number;
@@ -230,7 +250,7 @@ describe('run executor', () => {
           config: log.config.parse({ output: file }),
           batch: { count: 4 },
         },
-        { name: 'rec', type: 'recorder', definition: rec.definition, config: {}, batch: { count: 3 } },
+        recorderSink(rec, 'rec', { batch: { count: 3 } }),
       ],
     });
     const summary = await h.run();
@@ -263,15 +283,7 @@ describe('run executor', () => {
     const h = await harness({
       rows: 6,
       batchSize: 6,
-      sinks: [
-        {
-          name: 'rec',
-          type: 'recorder',
-          definition: rec.definition,
-          config: {},
-          batch: { count: 100, bytes: 1 },
-        },
-      ],
+      sinks: [recorderSink(rec, 'rec', { batch: { count: 100, bytes: 1 } })],
     });
     await h.run();
     expect(rec.batches.map((b) => b.length)).toEqual([1, 1, 1, 1, 1, 1]);
@@ -288,7 +300,7 @@ describe('run executor', () => {
     const h = await harness({
       rows: 4,
       transforms: [aggregate],
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {} }],
+      sinks: [recorderSink(rec)],
     });
     const first = await h.run();
     const next = { start: WINDOW.end, end: WINDOW.end + DAY };
@@ -312,9 +324,7 @@ describe('run executor', () => {
     const h = await harness({
       rows: 3,
       batchSize: 3,
-      sinks: [
-        { name: 'report', type: 'recorder', definition: rec.definition, config: {}, batch: { count: 2 } },
-      ],
+      sinks: [recorderSink(rec, 'report', { batch: { count: 2 } })],
     });
     const summary = await h.run();
     const id = runId('report', WINDOW.end);
@@ -324,20 +334,12 @@ describe('run executor', () => {
 
   it('a run that fails part way throws, and its rerun replaces the output (no duplicates in a run-aware sink)', async () => {
     const rec = recorder(true);
-    const probe: TickSourceProbe = {
-      events: [],
-      runs: [],
-      onRead: (run, batch) => {
-        if (run.attempt === 1 && batch === 2) throw new Error('connection reset by peer');
-      },
-    };
+    const probe = firstAttemptFailsAtBatch2();
     const h = await harness({
       probe,
       rows: 6,
       batchSize: 2,
-      sinks: [
-        { name: 'report', type: 'recorder', definition: rec.definition, config: {}, batch: { count: 1 } },
-      ],
+      sinks: [recorderSink(rec, 'report', { batch: { count: 1 } })],
     });
     const failed = await h.run(tick(1)).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(RunFailedError);
@@ -362,10 +364,7 @@ describe('run executor', () => {
     const ok = recorder(false);
     const h = await harness({
       rows: 2,
-      sinks: [
-        { name: 'ok', type: 'recorder', definition: ok.definition, config: {} },
-        { name: 'sheets', type: 'recorder', definition: rec.definition, config: {}, retry: { attempts: 4 } },
-      ],
+      sinks: [recorderSink(ok, 'ok'), recorderSink(rec, 'sheets', { retry: { attempts: 4 } })],
     });
     const error = await h.run().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RunFailedError);
@@ -383,7 +382,7 @@ describe('run executor', () => {
     rec.fail = (_b, n) => (n === 1 ? new RetryableError('timeout') : undefined);
     const h = await harness({
       rows: 2,
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {} }],
+      sinks: [recorderSink(rec)],
     });
     const summary = await h.run();
     expect(summary.rows).toEqual({ rec: 2 });
@@ -398,7 +397,7 @@ describe('run executor', () => {
         : undefined;
     const h = await harness({
       rows: 6,
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {}, batch: { count: 2 } }],
+      sinks: [recorderSink(rec, 'rec', { batch: { count: 2 } })],
     });
     const summary = await h.run();
     expect(summary.rows).toEqual({ rec: 4 });
@@ -426,7 +425,7 @@ describe('run executor', () => {
     const h = await harness({
       rows: 4,
       batchSize: 4,
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {}, batch: { count: 4 } }],
+      sinks: [recorderSink(rec, 'rec', { batch: { count: 4 } })],
     });
     const summary = await h.run();
     expect(summary.rows).toEqual({ rec: 3 });
@@ -441,7 +440,7 @@ describe('run executor', () => {
     const h = await harness({
       rows: 5,
       transforms: [{ type: 'reject-odd', definition: rejectOddTransform, config: {} }],
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {} }],
+      sinks: [recorderSink(rec)],
     });
     const summary = await h.run();
     expect(summary).toMatchObject({ read: 5, rows: { rec: 3 }, deadLettered: 2 });
@@ -464,7 +463,7 @@ describe('run executor', () => {
     const h = await harness({
       probe,
       rows: 6,
-      sinks: [{ name: 'rec', type: 'recorder', definition: rec.definition, config: {} }],
+      sinks: [recorderSink(rec)],
     });
     const error = await h.runTick(tick(), controller.signal).catch((e: unknown) => e);
     expect((error as Error).message).toContain('run timed out after 1h');
@@ -476,13 +475,7 @@ describe('run executor with the Excel sink (rotate: run)', () => {
   it('a run that fails part way and its rerun leave one file with each row once (openpyxl)', async () => {
     const def = (await excelSinkSpec.load()) as SinkDefinition;
     const folder = mkdtempSync(join(dir, 'excel-'));
-    const probe: TickSourceProbe = {
-      events: [],
-      runs: [],
-      onRead: (run, batch) => {
-        if (run.attempt === 1 && batch === 2) throw new Error('connection reset by peer');
-      },
-    };
+    const probe = firstAttemptFailsAtBatch2();
     const h = await harness({
       probe,
       rows: 6,

@@ -41,6 +41,7 @@ export type Decision =
   | { kind: 'skip'; at: number; window: RunWindow; missed: number };
 
 /** The scheduler was stopped: the run is aborted and its tick left for another replica or the next start. */
+// Internal: the abort reason the scheduler gives its own runs; no component throws or sees it.
 export class SchedulerStoppedError extends Error {
   constructor() {
     super('the scheduler stopped: the tick will run again');

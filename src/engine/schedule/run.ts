@@ -3,6 +3,7 @@ import {
   isRunAware,
   messageSize,
   redact,
+  RetryableError,
   sleep,
   RUN_META_KEY,
   type ComponentContext,
@@ -54,12 +55,7 @@ export function runId(pipeline: string, windowEnd: number): string {
 }
 
 /** Raised when a run can not complete; the scheduler reruns the tick. */
-export class RunFailedError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RunFailedError';
-  }
-}
+export class RunFailedError extends RetryableError {}
 
 /** The executor of one scheduled pipeline: `RunTick` for its scheduler (and `run --once`). */
 export function createRunTick(deps: RunExecutorDeps): RunTick {

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import {
   boundedCopy,
   errorMessage,
@@ -13,7 +12,7 @@ import {
   SerialQueue,
 } from '../../sdk/index.js';
 import type { OutboxBackend } from '../../outbox/types.js';
-import { componentMetrics } from '../component-metrics.js';
+import { componentContext } from '../component-context.js';
 import { connectWithRetry, type ComponentStatus } from '../connect.js';
 import { CurrentValues, type CurrentValue } from '../current-values.js';
 import type { EngineMetrics } from '../metrics.js';
@@ -302,31 +301,27 @@ export class ScheduledPipeline {
     type: string,
     status: ComponentStatus | undefined,
   ): ComponentContext {
-    const logger = this.log.child({ component, type });
-    return {
-      pipeline: this.name,
+    const { metrics, redisUrl, identity, memoryBudget, backend } = this.deps;
+    return componentContext(
+      {
+        pipeline: this.name,
+        log: this.log,
+        metrics,
+        redisUrl,
+        identity,
+        memoryBudget,
+        // The source connects for each run: its state changes are routine.
+        stateLogLevel: 'debug',
+        ...(status ? { setState: (state, error) => this.setState(status, state, error) } : {}),
+        deadLetter: async (stage, message, reason) => {
+          await backend.deadLetters.add([
+            { pipeline: this.name, stage, reason, message, time: Date.now(), attempts: 1 },
+          ]);
+          metrics.deadLettered.inc({ pipeline: this.name, stage });
+        },
+      },
       component,
-      logger,
-      setState: (state, error) => {
-        if (status) this.setState(status, state, error);
-        if (error) logger.warn({ state, err: redact(errorMessage(error)) }, 'connection state changed');
-        else logger.debug({ state }, 'connection state changed');
-      },
-      countDropped: (count, reason) => {
-        this.deps.metrics.dropped.inc({ pipeline: this.name, component, reason }, count);
-        logger.warn({ count, reason }, 'messages dropped');
-      },
-      deadLetter: async (message, reason) => {
-        this.deps.metrics.received.inc({ pipeline: this.name });
-        await this.deps.backend.deadLetters.add([
-          { pipeline: this.name, stage: component, reason, message, time: Date.now(), attempts: 1 },
-        ]);
-        this.deps.metrics.deadLettered.inc({ pipeline: this.name, stage: component });
-      },
-      metrics: componentMetrics(this.deps.metrics.registry, this.name, component),
-      ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
-      ...(this.deps.memoryBudget ? { memoryBudget: this.deps.memoryBudget } : {}),
-      leaseOwner: `${this.deps.identity ?? hostname()}/${this.name}/${component}`,
-    };
+      type,
+    );
   }
 }

@@ -5,19 +5,21 @@ import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
-import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
-import { encodeTransform, encodeTransformConfig } from '../encode/index.js';
+import {
+  checkGolden,
+  bytes,
+  testCreate,
+  utf8,
+  testMessage,
+  type GoldenCase,
+} from '../../../test/conformance/transform-cases.js';
+import { encodeTransform } from '../encode/index.js';
 import { decodeTransform, decodeTransformConfig } from './index.js';
 
-const silent = testComponentContext();
-const create = (config: Record<string, unknown>) =>
-  decodeTransform.create(decodeTransformConfig.parse(config), silent);
-const encoder = (config: Record<string, unknown>) =>
-  encodeTransform.create(encodeTransformConfig.parse(config), silent);
+const create = testCreate(decodeTransform);
+const encoder = testCreate(encodeTransform);
 
 const msg = testMessage;
-const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
-const bytes = (...values: number[]) => new Uint8Array(values);
 
 // Cayenne LPP: channel 1 temperature 27.2 °C (0x0110), channel 2 humidity 50 % (0x64).
 const LPP = bytes(0x01, 0x67, 0x01, 0x10, 0x02, 0x68, 0x64);
@@ -48,79 +50,72 @@ describeTransformConformance('decode cayenne-lpp from base64', {
   ],
 });
 
-interface Golden {
-  name: string;
-  config: Record<string, unknown>;
-  input: Message;
-  /** The output payload (and meta when given), or the reason it is rejected. */
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
-
-const golden: Golden[] = [
+const golden: GoldenCase[] = [
   {
     name: 'json from bytes',
     config: { format: 'json' },
-    input: msg('1', utf8('{"t":21.5,"ok":true}')),
+    payload: utf8('{"t":21.5,"ok":true}'),
     expected: { payload: { t: 21.5, ok: true } },
   },
   {
     name: 'json from text, with a BOM-less UTF-8 é',
     config: { format: 'json' },
-    input: msg('1', '{"name":"été"}'),
+    payload: '{"name":"été"}',
     expected: { payload: { name: 'été' } },
   },
   {
     name: 'json in a field, into another field',
     config: { format: 'json', field: 'payload.raw', target: 'payload.parsed' },
-    input: msg('1', { raw: '[1,2]', n: 1 }),
+    payload: { raw: '[1,2]', n: 1 },
     expected: { payload: { raw: '[1,2]', n: 1, parsed: [1, 2] } },
   },
   {
     name: 'text from bytes',
     config: { format: 'text' },
-    input: msg('1', utf8('21.5 °C')),
+    payload: utf8('21.5 °C'),
     expected: { payload: '21.5 °C' },
   },
   {
     name: 'base64 to bytes (standard, with padding)',
     config: { format: 'base64' },
-    input: msg('1', 'AWcBEA=='),
+    payload: 'AWcBEA==',
     expected: { payload: bytes(1, 0x67, 1, 0x10) },
   },
   {
     name: 'base64url without padding, whitespace ignored',
     config: { format: 'base64' },
-    input: msg('1', '-_8\n'),
+    payload: '-_8\n',
     expected: { payload: bytes(0xfb, 0xff) },
   },
   {
     name: 'hex to bytes, upper or lower case',
     config: { format: 'hex' },
-    input: msg('1', '0167 0110Ff'),
+    payload: '0167 0110Ff',
     expected: { payload: bytes(1, 0x67, 1, 0x10, 0xff) },
   },
   {
     name: 'cayenne-lpp from bytes',
     config: { format: 'cayenne-lpp' },
-    input: msg('1', LPP),
+    payload: LPP,
     expected: { payload: LPP_OBJECT },
   },
   {
     name: 'cayenne-lpp from hex in metadata',
     config: { format: 'cayenne-lpp', field: 'meta.lora.frame', from: 'hex', target: 'payload' },
-    input: msg('1', null, { 'lora.frame': '01670110' }),
+    payload: null,
+    meta: { 'lora.frame': '01670110' },
     expected: { payload: { temperatureSensor: { '1': 27.2 } }, meta: { 'lora.frame': '01670110' } },
   },
   {
     name: 'byte layout',
     config: { format: 'byte-layout', layout: LAYOUT },
-    input: msg('1', bytes(0x08, 0x66, 80, 0b1)),
+    payload: bytes(0x08, 0x66, 80, 0b1),
     expected: { payload: { temperature: 21.5, battery: 3.6, doorOpen: true } },
   },
   {
     name: 'invalid JSON is rejected with the parser message',
     config: { format: 'json' },
-    input: msg('1', '{"t":'),
+    payload: '{"t":',
     expected: {
       rejected: 'decode json: payload is not valid JSON: Unexpected end of JSON input',
     },
@@ -128,13 +123,13 @@ const golden: Golden[] = [
   {
     name: 'invalid UTF-8 is rejected',
     config: { format: 'text' },
-    input: msg('1', bytes(0xc3, 0x28)),
+    payload: bytes(0xc3, 0x28),
     expected: { rejected: 'decode text: payload is not valid UTF-8 text' },
   },
   {
     name: 'an object has nothing to decode',
     config: { format: 'json' },
-    input: msg('1', { t: 1 }),
+    payload: { t: 1 },
     expected: {
       rejected:
         'decode json: payload is an object, not bytes or text: nothing to decode (was it decoded already? see the source\u2019s payload setting)',
@@ -143,19 +138,19 @@ const golden: Golden[] = [
   {
     name: 'a missing field',
     config: { format: 'base64', field: 'payload.data' },
-    input: msg('1', { fPort: 2 }),
+    payload: { fPort: 2 },
     expected: { rejected: 'decode base64: payload.data is missing' },
   },
   {
     name: 'bad hex',
     config: { format: 'hex' },
-    input: msg('1', '0g'),
+    payload: '0g',
     expected: { rejected: 'decode hex: payload is not hex text (pairs of 0-9, a-f)' },
   },
   {
     name: 'a truncated LPP frame',
     config: { format: 'cayenne-lpp' },
-    input: msg('1', bytes(1, 0x67, 1)),
+    payload: bytes(1, 0x67, 1),
     expected: {
       rejected:
         'decode cayenne-lpp: payload could not be decoded: Cayenne LPP frame truncated: temperatureSensor on channel 1 at offset 0 needs 2 value bytes, 1 left',
@@ -164,13 +159,13 @@ const golden: Golden[] = [
   {
     name: 'a frame given as text without from',
     config: { format: 'cayenne-lpp' },
-    input: msg('1', 'AWcBEA=='),
+    payload: 'AWcBEA==',
     expected: { rejected: 'decode cayenne-lpp: payload is text, not bytes: set from: base64 or from: hex' },
   },
   {
     name: 'a frame too short for the layout',
     config: { format: 'byte-layout', layout: LAYOUT },
-    input: msg('1', bytes(8)),
+    payload: bytes(8),
     expected: {
       rejected:
         'decode byte-layout: payload could not be decoded: byte layout: field "temperature" (int16be) needs bytes 0..1, the frame has 1 byte(s)',
@@ -179,13 +174,13 @@ const golden: Golden[] = [
   {
     name: 'over maxBytes',
     config: { format: 'text', maxBytes: 1024 },
-    input: msg('1', new Uint8Array(1025)),
+    payload: new Uint8Array(1025),
     expected: { rejected: 'decode text: payload is 1025 bytes long, more than maxBytes (1024)' },
   },
   {
     name: 'cannot write into a non-object',
     config: { format: 'json', field: 'payload.raw', target: 'payload.raw.parsed' },
-    input: msg('1', { raw: '1' }),
+    payload: { raw: '1' },
     expected: {
       rejected: 'decode json: cannot write payload.raw.parsed: the value on the way is string, not an object',
     },
@@ -193,19 +188,7 @@ const golden: Golden[] = [
 ];
 
 describe('decode', () => {
-  it.each(golden)('$name', ({ config, input, expected }) => {
-    const ctx = createTestTransformContext();
-    const out = create(config).apply([input], ctx) as Message[];
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-    } else {
-      expect(ctx.rejected).toEqual([]);
-      expect(out).toEqual([
-        { id: input.id, time: input.time, meta: expected.meta ?? input.meta, payload: expected.payload },
-      ]);
-    }
-  });
+  it.each(golden)('$name', (c) => checkGolden(create, c));
 
   it('round-trips with encode: json, text, base64, hex', () => {
     const pairs = [

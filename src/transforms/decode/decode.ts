@@ -7,7 +7,8 @@ import {
   type Transform,
   type TransformContext,
 } from '../../sdk/index.js';
-import { compileLocation, describeValue, type Location } from '../shared/location.js';
+import { convertEach, type Outcome } from '../shared/frame-options.js';
+import { describeValue } from '../shared/location.js';
 import type { DecodeTransformConfig } from './spec.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
@@ -15,31 +16,12 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
 
-type Outcome = { value: unknown } | string;
-
 /** Decodes a payload or a field: JSON, text, base64, hex, Cayenne LPP or a byte layout. */
 export class DecodeTransform implements Transform {
-  private readonly field: Location;
-  private readonly target: Location;
+  readonly apply: (batch: Message[], ctx: TransformContext) => Message[];
 
   constructor(private readonly config: DecodeTransformConfig) {
-    this.field = compileLocation(config.field);
-    this.target = compileLocation(config.target ?? config.field);
-  }
-
-  apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      const outcome = this.decode(this.field.get(message));
-      if (typeof outcome === 'string') {
-        ctx.reject(message, `decode ${this.config.format}: ${this.field.text} ${outcome}`);
-        continue;
-      }
-      const next = this.target.set(message, outcome.value);
-      if (typeof next === 'string') ctx.reject(message, `decode ${this.config.format}: ${next}`);
-      else out.push(next);
-    }
-    return out;
+    this.apply = convertEach(config, `decode ${config.format}`, (value) => this.decode(value));
   }
 
   private decode(value: unknown): Outcome {

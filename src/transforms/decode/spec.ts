@@ -1,38 +1,17 @@
 import { z } from 'zod';
-import { byteLayoutSchema } from '../../sdk/index.js';
-import { checkFrameOptions } from '../shared/frame-options.js';
-import { locationField } from '../shared/location.js';
+import { checkFrameOptions, frameFields, frameForm } from '../shared/frame-options.js';
 import type { TransformSpec } from '../../sdk/index.js';
-
-export const DECODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
 
 export const decodeTransformConfig = z
   .strictObject({
-    format: z
-      .enum(DECODE_FORMATS)
-      .describe(
+    ...frameFields('decode', {
+      formats:
         'json: UTF-8 JSON text or bytes -> value; text: UTF-8 bytes -> string; base64 / hex: text -> bytes; cayenne-lpp: an LPP frame -> { temperatureSensor: { "1": 21.5 }, ... }; byte-layout: a frame -> the fields of `layout`.',
-      ),
-    field: locationField(
-      'Where the value to decode is: payload, payload.<path> (e.g. payload.data) or meta.<key>.',
-    ).default('payload'),
-    target: locationField('Where the decoded value goes. Default: in place of the value decoded.').optional(),
-    from: z
-      .enum(['bytes', 'base64', 'hex'])
-      .default('bytes')
-      .describe(
-        'cayenne-lpp and byte-layout: how the frame arrives: bytes, or text in base64 (ChirpStack\u2019s `data`) or hex.',
-      ),
-    layout: byteLayoutSchema
-      .optional()
-      .describe('byte-layout: the fields at fixed byte offsets (required for it).'),
-    maxBytes: z
-      .int()
-      .positive()
-      .default(1_048_576)
-      .describe(
-        'Largest input accepted, in bytes (characters for text); a larger one is rejected with the reason.',
-      ),
+      field: 'Where the value to decode is: payload, payload.<path> (e.g. payload.data) or meta.<key>.',
+    }),
+    from: frameForm(
+      'cayenne-lpp and byte-layout: how the frame arrives: bytes, or text in base64 (ChirpStack\u2019s `data`) or hex.',
+    ),
   })
   .superRefine((c, ctx) =>
     checkFrameOptions(c, ctx, {

@@ -4,17 +4,20 @@ import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
-import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
+import {
+  checkGolden,
+  bytes,
+  testCreate,
+  utf8,
+  testMessage,
+  type GoldenCase,
+} from '../../../test/conformance/transform-cases.js';
 import { encodeTransform, encodeTransformConfig } from './index.js';
 
 // Round trips with decode, and the property tests, are in ../decode/decode.test.ts.
 
-const silent = testComponentContext();
-const create = (config: Record<string, unknown>) =>
-  encodeTransform.create(encodeTransformConfig.parse(config), silent);
+const create = testCreate(encodeTransform);
 const msg = testMessage;
-const utf8 = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
-const bytes = (...values: number[]) => new Uint8Array(values);
 
 const LAYOUT = [
   { name: 'setpoint', offset: 0, type: 'int16be', scale: 0.1 },
@@ -40,66 +43,60 @@ describeTransformConformance('encode cayenne-lpp to base64', {
   ],
 });
 
-interface Golden {
-  name: string;
-  config: Record<string, unknown>;
-  input: Message;
-  expected: { payload: unknown; meta?: Record<string, unknown> } | { rejected: string };
-}
-
-const golden: Golden[] = [
+const golden: GoldenCase[] = [
   {
     name: 'json to UTF-8 bytes',
     config: { format: 'json' },
-    input: msg('1', { t: 21.5, name: 'été' }),
+    payload: { t: 21.5, name: 'été' },
     expected: { payload: utf8('{"t":21.5,"name":"été"}') },
   },
   {
     name: 'json writes bytes inside a value as base64',
     config: { format: 'json' },
-    input: msg('1', { raw: bytes(1, 2, 3) }),
+    payload: { raw: bytes(1, 2, 3) },
     expected: { payload: utf8('{"raw":"AQID"}') },
   },
   {
     name: 'text from a number',
     config: { format: 'text' },
-    input: msg('1', 21.5),
+    payload: 21.5,
     expected: { payload: utf8('21.5') },
   },
   {
     name: 'base64 of bytes, into a field',
     config: { format: 'base64', field: 'payload.frame', target: 'payload.data' },
-    input: msg('1', { frame: bytes(1, 0x67, 1, 0x10) }),
+    payload: { frame: bytes(1, 0x67, 1, 0x10) },
     expected: { payload: { frame: bytes(1, 0x67, 1, 0x10), data: 'AWcBEA==' } },
   },
   {
     name: 'hex of text (its UTF-8)',
     config: { format: 'hex' },
-    input: msg('1', 'é'),
+    payload: 'é',
     expected: { payload: 'c3a9' },
   },
   {
     name: 'cayenne-lpp to bytes',
     config: { format: 'cayenne-lpp' },
-    input: msg('1', { temperatureSensor: { '1': 27.2 }, humiditySensor: { '2': 50 } }),
+    payload: { temperatureSensor: { '1': 27.2 }, humiditySensor: { '2': 50 } },
     expected: { payload: bytes(1, 0x67, 1, 0x10, 2, 0x68, 0x64) },
   },
   {
     name: 'byte layout to hex, from metadata into metadata',
     config: { format: 'byte-layout', layout: LAYOUT, field: 'meta.command', target: 'meta.frame', to: 'hex' },
-    input: msg('1', null, { command: { setpoint: 21.5, fanOn: true } }),
+    payload: null,
+    meta: { command: { setpoint: 21.5, fanOn: true } },
     expected: { payload: null, meta: { command: { setpoint: 21.5, fanOn: true }, frame: '00d701' } },
   },
   {
     name: 'NaN has no JSON',
     config: { format: 'json' },
-    input: msg('1', { t: Number.NaN }),
+    payload: { t: Number.NaN },
     expected: { rejected: 'encode json: payload has a number JSON cannot hold (NaN)' },
   },
   {
     name: 'an object is not text',
     config: { format: 'text' },
-    input: msg('1', { t: 1 }),
+    payload: { t: 1 },
     expected: {
       rejected:
         'encode text: payload is an object: text takes a string, a finite number or a boolean (use json for objects)',
@@ -108,7 +105,7 @@ const golden: Golden[] = [
   {
     name: 'a number is not bytes for base64',
     config: { format: 'base64' },
-    input: msg('1', 5),
+    payload: 5,
     expected: {
       rejected: 'encode base64: payload is a number, not bytes or text (encode it as json or text first)',
     },
@@ -116,7 +113,7 @@ const golden: Golden[] = [
   {
     name: 'an LPP value out of range',
     config: { format: 'cayenne-lpp' },
-    input: msg('1', { temperatureSensor: { '1': 5000 } }),
+    payload: { temperatureSensor: { '1': 5000 } },
     expected: {
       rejected:
         'encode cayenne-lpp: payload could not be encoded: Cayenne LPP encode: temperatureSensor.1 = 5000 is out of range [-3276.8, 3276.7]',
@@ -125,7 +122,7 @@ const golden: Golden[] = [
   {
     name: 'a layout field missing',
     config: { format: 'byte-layout', layout: LAYOUT },
-    input: msg('1', { fanOn: false }),
+    payload: { fanOn: false },
     expected: {
       rejected:
         'encode byte-layout: payload could not be encoded: byte layout encode: field "setpoint" must be a finite number, got undefined',
@@ -134,31 +131,19 @@ const golden: Golden[] = [
   {
     name: 'over maxBytes',
     config: { format: 'json', maxBytes: 10 },
-    input: msg('1', 'x'.repeat(20)),
+    payload: 'x'.repeat(20),
     expected: { rejected: 'encode json: payload gives 22 bytes, more than maxBytes (10)' },
   },
   {
     name: 'a missing field',
     config: { format: 'json', field: 'payload.object' },
-    input: msg('1', {}),
+    payload: {},
     expected: { rejected: 'encode json: payload.object is missing' },
   },
 ];
 
 describe('encode', () => {
-  it.each(golden)('$name', ({ config, input, expected }) => {
-    const ctx = createTestTransformContext();
-    const out = create(config).apply([input], ctx) as Message[];
-    if ('rejected' in expected) {
-      expect(out).toEqual([]);
-      expect(ctx.rejected.map((r) => r.reason)).toEqual([expected.rejected]);
-    } else {
-      expect(ctx.rejected).toEqual([]);
-      expect(out).toEqual([
-        { id: input.id, time: input.time, meta: expected.meta ?? input.meta, payload: expected.payload },
-      ]);
-    }
-  });
+  it.each(golden)('$name', (c) => checkGolden(create, c));
 
   it('gives bytes of their own, not a view of a shared pool', () => {
     const [out] = create({ format: 'text' }).apply(

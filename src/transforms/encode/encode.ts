@@ -7,34 +7,16 @@ import {
   type Transform,
   type TransformContext,
 } from '../../sdk/index.js';
-import { compileLocation, describeValue, type Location } from '../shared/location.js';
+import { convertEach, type Outcome } from '../shared/frame-options.js';
+import { describeValue } from '../shared/location.js';
 import type { EncodeTransformConfig } from './spec.js';
-
-type Outcome = { value: unknown } | string;
 
 /** Encodes the payload or a field: JSON, text, base64, hex, Cayenne LPP or a byte layout. */
 export class EncodeTransform implements Transform {
-  private readonly field: Location;
-  private readonly target: Location;
+  readonly apply: (batch: Message[], ctx: TransformContext) => Message[];
 
   constructor(private readonly config: EncodeTransformConfig) {
-    this.field = compileLocation(config.field);
-    this.target = compileLocation(config.target ?? config.field);
-  }
-
-  apply(batch: Message[], ctx: TransformContext): Message[] {
-    const out: Message[] = [];
-    for (const message of batch) {
-      const outcome = this.encode(this.field.get(message));
-      if (typeof outcome === 'string') {
-        ctx.reject(message, `encode ${this.config.format}: ${this.field.text} ${outcome}`);
-        continue;
-      }
-      const next = this.target.set(message, outcome.value);
-      if (typeof next === 'string') ctx.reject(message, `encode ${this.config.format}: ${next}`);
-      else out.push(next);
-    }
-    return out;
+    this.apply = convertEach(config, `encode ${config.format}`, (value) => this.encode(value));
   }
 
   private encode(value: unknown): Outcome {

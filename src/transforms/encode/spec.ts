@@ -1,38 +1,17 @@
 import { z } from 'zod';
-import { byteLayoutSchema } from '../../sdk/index.js';
-import { checkFrameOptions } from '../shared/frame-options.js';
-import { locationField } from '../shared/location.js';
+import { checkFrameOptions, frameFields, frameForm } from '../shared/frame-options.js';
 import type { TransformSpec } from '../../sdk/index.js';
-
-export const ENCODE_FORMATS = ['json', 'text', 'base64', 'hex', 'cayenne-lpp', 'byte-layout'] as const;
 
 export const encodeTransformConfig = z
   .strictObject({
-    format: z
-      .enum(ENCODE_FORMATS)
-      .describe(
+    ...frameFields('encode', {
+      formats:
         'json: value -> UTF-8 JSON bytes; text: string, number or boolean -> UTF-8 bytes; base64 / hex: bytes (or text, as UTF-8) -> text; cayenne-lpp: { temperatureSensor: { "1": 21.5 }, ... } -> frame; byte-layout: an object -> frame by `layout`.',
-      ),
-    field: locationField('Where the value to encode is: payload, payload.<path> or meta.<key>.').default(
-      'payload',
+      field: 'Where the value to encode is: payload, payload.<path> or meta.<key>.',
+    }),
+    to: frameForm(
+      'cayenne-lpp and byte-layout: give the frame as bytes, or as base64 text (e.g. a ChirpStack downlink\u2019s `data`) or hex text.',
     ),
-    target: locationField('Where the encoded value goes. Default: in place of the value encoded.').optional(),
-    to: z
-      .enum(['bytes', 'base64', 'hex'])
-      .default('bytes')
-      .describe(
-        'cayenne-lpp and byte-layout: give the frame as bytes, or as base64 text (e.g. a ChirpStack downlink\u2019s `data`) or hex text.',
-      ),
-    layout: byteLayoutSchema
-      .optional()
-      .describe('byte-layout: the fields at fixed byte offsets (required for it).'),
-    maxBytes: z
-      .int()
-      .positive()
-      .default(1_048_576)
-      .describe(
-        'Largest output accepted, in bytes (characters for text); a larger one is rejected with the reason.',
-      ),
   })
   .superRefine((c, ctx) =>
     checkFrameOptions(c, ctx, {

@@ -4,12 +4,10 @@ import {
   createTestTransformContext,
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
-import { testComponentContext } from '../../../test/conformance/transform-cases.js';
+import { testCreate } from '../../../test/conformance/transform-cases.js';
 import { mapTransform, mapTransformConfig } from './index.js';
 
-const silent = testComponentContext();
-const create = (config: Record<string, unknown>) =>
-  mapTransform.create(mapTransformConfig.parse(config), silent);
+const create = testCreate(mapTransform);
 
 const reading = (id: string, payload: unknown, meta: Record<string, unknown> = {}): Message =>
   createMessage({ id, payload, meta: { 'mqtt.topic': `plant/${id}`, ...meta }, time: 1_700_000_000_000 });
