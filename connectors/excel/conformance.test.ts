@@ -16,8 +16,8 @@ afterAll(async () => {
 /**
  * The shared sink suite. The "target" is the output folder: it goes down when it is moved away and
  * a file takes its place, and comes back when it is moved back. "Accepted" is "flushed to the
- * journal on disk"; holding acceptance holds the flush (a test hook), and `received()` reads the
- * values back from the .xlsx files.
+ * journal on disk"; holding acceptance holds the flush (the sink's `beforeSync` hook), counted as
+ * a held answer once a batch reaches it, and `received()` reads the values back from the .xlsx files.
  */
 sinkConformance('excel', () => {
   const base = mkdtempSync(join(tmpdir(), 'passerelle-excel-conformance-'));
@@ -26,12 +26,17 @@ sinkConformance('excel', () => {
   mkdirSync(dir);
   let gate: Promise<void> | undefined;
   let open: (() => void) | undefined;
+  let held = 0;
   let current: ExcelSink | undefined;
   return {
     create(ctx) {
       current = new ExcelSink(excelConfig({ directory: dir, fileName: 'c.xlsx', rotate: 'none' }), ctx, {
         tickEvery: 50,
-        beforeSync: () => gate ?? Promise.resolve(),
+        beforeSync: () => {
+          if (!gate) return Promise.resolve();
+          held++;
+          return gate;
+        },
       });
       return current;
     },
@@ -52,6 +57,8 @@ sinkConformance('excel', () => {
       open?.();
       gate = undefined;
     },
+    // A batch appended to its journal and waiting for the flush: the write is in the sink's hands.
+    heldAnswers: () => held,
     // Synchronous on purpose: the suite attaches its handler to an in-flight write right after
     // this resolves, and the sink's folder check (every 50 ms) must not run in between.
     async stopTarget() {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createFakeContext } from '../../test/conformance/context.js';
+import { createFakeContext, waitFor } from '../../test/conformance/context.js';
 import { createMessage, NotConnectedError, RUN_META_KEY, type Message } from '../../src/sdk/index.js';
 import { ExcelSink, STATE_FOLDER } from './sink.js';
 import { excelConfig, readWithExceljs, tempFolder } from './test-support.js';
@@ -72,8 +72,11 @@ async function fillUntilFull(
     const journal = await readFile(join(disk, STATE_FOLDER, 'full.xlsx.journal'), 'utf8');
     expect(journal.endsWith('\n')).toBe(true);
     expect(journal.trimEnd().split('\n').at(-1)).toMatch(/^\{"b":/);
-    // Still full: still not ready, writes still refused at once.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Still full: repair attempts made after this point fail, and the sink stays not ready.
+    const failedRepairs = (): number =>
+      ctx.logs.filter((l) => l.msg === 'excel: folder still not writable').length;
+    const repairsBefore = failedRepairs();
+    await waitFor(() => failedRepairs() >= repairsBefore + 2, 'two more failed repair attempts');
     expect(ctx.state).toBe('reconnecting');
     const late = [msg('late')];
     await expect(sink.write(late, AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(NotConnectedError);

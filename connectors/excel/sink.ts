@@ -1,18 +1,15 @@
-import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  acquireLease,
   BatchError,
   ColumnPathError,
   compileColumns,
   compileTemplate,
-  DEFAULT_LEASE_TTL_MS,
-  sleep,
   errorMessage,
   FatalError,
   InferredColumns,
-  LeaseAbortedError,
+  type LeasedWriter,
+  SerialQueue,
   NotConnectedError,
   PasserelleError,
   RetryableError,
@@ -22,7 +19,6 @@ import {
   type Column,
   type ComponentContext,
   type ComponentCounter,
-  type Lease,
   type Message,
   type RenderFn,
   type Run,
@@ -32,7 +28,6 @@ import {
 } from '../../src/sdk/index.js';
 import {
   encodeCell,
-  JournalCorruptError,
   JournalHandles,
   JournalSpaceError,
   JournalWriter,
@@ -41,26 +36,24 @@ import {
   newState,
   observeWidths,
   rememberBatch,
-  replayJournal,
-  type JournalColumn,
   type JournalSheet,
   type JournalState,
 } from './journal.js';
 import { SheetNames, xmlSafe } from './naming.js';
 import { compileFileName, partName, periodOf, type FileNamer, type Period } from './period.js';
 import type { ExcelSinkConfig } from './spec.js';
-import {
-  buildWorkbook,
-  loadExcelJs,
-  syncDirectory,
-  writeFileAtomic,
-  type BuiltWorkbook,
-} from './workbook.js';
+import { loadExcelJs, syncDirectory } from './workbook.js';
+import { Builds } from './builds.js';
+import { FolderHealth } from './folder-health.js';
+import { columnRecord, type Journal, type OpenFile } from './open-file.js';
+import { latestParts, readJournals } from './recovery.js';
+import { batchIdOf, DeliveredBatches } from './redelivery.js';
+import { Retention } from './retention.js';
+import { folderLease } from './folder-lease.js';
 import { OwnFiles } from './own-files.js';
 import {
   discardRunJournals,
   emptyRunMessage,
-  manifestRun,
   runHeader,
   runOf,
   RunCollisionError,
@@ -82,8 +75,6 @@ const NAME_MAX = 255;
  * and the manifest's temporary file (`.<name>.manifest.json.<pid>.tmp`).
  */
 const NAME_SUFFIXES = '-9999'.length + '..manifest.json.4194304.tmp'.length;
-/** Longest wait between two attempts to write a workbook that failed. */
-const MAX_BUILD_RETRY_MS = 60_000;
 
 export interface ExcelSinkOptions {
   /** The clock for periods, flushes and retention (tests drive it by hand). */
@@ -94,35 +85,6 @@ export interface ExcelSinkOptions {
   leaseTtlMs?: number;
   /** Test hook: runs after a batch is appended, before it is flushed to disk and acknowledged. */
   beforeSync?: () => Promise<void>;
-}
-
-/** One .xlsx being written: its journal and what the journal says. */
-interface OpenFile {
-  state: JournalState;
-  writer: JournalWriter;
-  identity: string;
-  names: SheetNames;
-  /** The current sheet of each key (the last part). */
-  sheetOf: Map<string, JournalSheet>;
-  /** Configured columns, or the columns inferred so far. */
-  columns: Column[];
-  inferred: InferredColumns | undefined;
-  /** Journal length at the last build: nothing new to build when unchanged. */
-  builtLength: number;
-  /** `rotate: run`: the run it is written for; built only at the run's end. */
-  run?: RunHeader | undefined;
-}
-
-/** A file whose period (or row budget) is over, waiting for its final build. */
-interface ClosedFile {
-  state: JournalState;
-  journalPath: string;
-}
-
-/** A workbook whose last build failed: when to try again, and how often it failed in a row. */
-interface BuildRetry {
-  at: number;
-  failures: number;
 }
 
 /** The message can never be written as it is (its file name): it fails alone, dead-lettered. */
@@ -141,44 +103,32 @@ export class ExcelSink implements Sink, RunAwareSink {
   private readonly sheetKey: RenderFn;
   private readonly configuredColumns: Column[] | undefined;
   private readonly open = new Map<string, OpenFile>(); // by base name
-  private readonly closing: ClosedFile[] = [];
-  /** Batch id -> base names that hold it: a batch delivered again is not written twice. */
-  private readonly written = new Map<string, Set<string>>();
-  private connected = false;
-  private broken: Error | undefined;
-  private lease: Lease | undefined;
-  private leaseLoop: AbortController | undefined;
-  private fenceToken = 0;
-  private directoryIdentity = '';
-  private timer: NodeJS.Timeout | undefined;
-  private writeChain: Promise<unknown> = Promise.resolve();
-  private buildChain: Promise<unknown> = Promise.resolve();
-  private lastFlush = 0;
-  private lastRetention = Number.NEGATIVE_INFINITY;
-  private ticking = false;
-  private rotationQueued = false;
-  /** Aborted when the folder is found broken: in-flight writes fail at once. */
-  private outage = new AbortController();
-  private inflight: Promise<unknown> = Promise.resolve();
-  private buildQueued = false;
-  private readonly handles: JournalHandles;
-  private readonly buildRetries = new Map<string, BuildRetry>(); // by file name
-  private ownFiles: OwnFiles;
   /** Runs begun and not ended (scheduled pipelines), by run id. */
   private readonly runs = new Map<string, ActiveRun>();
+  private readonly delivered = new DeliveredBatches();
+  private readonly handles: JournalHandles;
+  private readonly ownFiles: OwnFiles;
   private readonly runRecord: RunRecord;
-  /** Bytes of the append that found the disk full: writing resumes once this much is free again. */
-  private neededSpace = 0;
+  /** Appends, rotations and snapshots for builds, one at a time. */
+  private readonly writes = new SerialQueue();
+  private readonly builds: Builds;
+  private readonly folder: FolderHealth;
+  private readonly retention: Retention;
+  /** With Redis: the folder's lease and fencing token (one writer per folder). */
+  private readonly leased: LeasedWriter | undefined;
   private readonly counters: {
     rows: ComponentCounter;
     cellErrors: ComponentCounter;
-    builds: ComponentCounter;
-    buildErrors: ComponentCounter;
     rejected: ComponentCounter;
-    retention: ComponentCounter;
   };
+  private connected = false;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private lastFlush = 0;
+  private rotationQueued = false;
+  /** The append under way: the files are dropped only once it is over. */
+  private inflight: Promise<unknown> = Promise.resolve();
   private lastCellErrorLog = 0;
-  private lastBuildErrorLog = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly config: ExcelSinkConfig,
@@ -194,6 +144,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     this.handles = new JournalHandles(config.maxOpenFiles);
     this.ownFiles = new OwnFiles(this.stateDir, config.fileName);
     this.runRecord = new RunRecord(this.stateDir);
+    this.folder = new FolderHealth(this.directory, this.stateDir);
     const m = ctx.metrics;
     this.counters = {
       rows: m.counter('passerelle_excel_rows_total', 'Rows stored in Excel journals (acknowledged).'),
@@ -201,14 +152,50 @@ export class ExcelSink implements Sink, RunAwareSink {
         'passerelle_excel_cell_errors_total',
         'Cells left empty or cut because a value did not fit its column (wrong type, text over 32,767 characters, more than 16,384 columns).',
       ),
-      builds: m.counter('passerelle_excel_builds_total', 'Workbooks written to disk.', ['final']),
-      buildErrors: m.counter('passerelle_excel_build_errors_total', 'Workbook builds that failed (retried).'),
       rejected: m.counter(
         'passerelle_excel_rejected_total',
         'Messages that can never be written (a field no column can name, a file name the file system refuses): dead-lettered.',
       ),
-      retention: m.counter('passerelle_excel_retention_total', 'Old files removed by retention.', ['action']),
     };
+    this.leased = folderLease(this.directory, this.stateDir, ctx, options.leaseTtlMs, {
+      standBy: async () => {
+        await this.writes.idle();
+        await this.builds.idle();
+        await this.dropFiles();
+      },
+      recover: async () => {
+        await this.recover();
+        this.builds.schedule();
+      },
+      failed: (error) => this.markBroken(error),
+    });
+    this.builds = new Builds({
+      config,
+      directory: this.directory,
+      stateDir: this.stateDir,
+      now: this.now,
+      logger: ctx.logger,
+      ownFiles: this.ownFiles,
+      counters: {
+        builds: m.counter('passerelle_excel_builds_total', 'Workbooks written to disk.', ['final']),
+        buildErrors: m.counter(
+          'passerelle_excel_build_errors_total',
+          'Workbook builds that failed (retried).',
+        ),
+      },
+      checkFence: async () => this.leased?.checkFence(),
+      openFiles: () => this.open.values(),
+      betweenAppends: (task) => this.writes.run(task),
+      onRefused: (error) => this.markBroken(error),
+    });
+    this.retention = new Retention({
+      retention: config.retention,
+      directory: this.directory,
+      ownFiles: this.ownFiles,
+      runRecord: this.runRecord,
+      counter: m.counter('passerelle_excel_retention_total', 'Old files removed by retention.', ['action']),
+      logger: ctx.logger,
+    });
   }
 
   async connect(signal: AbortSignal): Promise<void> {
@@ -219,56 +206,50 @@ export class ExcelSink implements Sink, RunAwareSink {
       throw new NotConnectedError(`excel: ${errorMessage(error)}`, { cause: error });
     }
     await this.prepareFolder();
-    if (this.ctx.redisUrl) {
-      this.ctx.setState('standby');
-      this.lease = await this.acquire(signal);
-    }
+    await this.leased?.acquire(signal);
     try {
       await this.recover();
     } catch (error) {
-      await this.lease?.release();
-      this.lease = undefined;
+      await this.leased?.release();
       throw error;
     }
     this.connected = true;
-    this.broken = undefined;
-    this.outage = new AbortController();
+    this.folder.healthy();
     this.lastFlush = this.now();
     this.ctx.setState('connected');
+    this.leased?.serve();
     this.timer = setInterval(() => void this.tick(), this.options.tickEvery ?? 1000);
     this.timer.unref?.();
-    this.scheduleBuilds();
+    this.builds.schedule();
   }
 
   async write(batch: Message[], signal: AbortSignal): Promise<void> {
     this.refuseIfDown(); // at once, not behind the writes already queued
-    const run = this.writeChain.then(() => this.writeNow(batch, signal));
-    this.writeChain = run.catch(() => undefined);
-    return run;
+    return this.writes.run(() => this.writeNow(batch, signal));
   }
 
   async close(): Promise<void> {
     if (!this.connected) return;
     this.connected = false;
     clearInterval(this.timer);
-    this.leaseLoop?.abort();
-    await this.writeChain;
+    this.leased?.stop();
+    await this.writes.idle();
     // The open files are brought up to date but stay open: their period is not over.
-    if (!this.broken) this.scheduleBuilds(true);
-    await this.buildChain;
+    if (!this.folder.broken) this.builds.schedule(true);
+    await this.builds.idle();
+    // Before dropping the files: a takeover under way (after a lost lease) ends first.
+    await this.leased?.release();
     await this.dropFiles();
     // A run not ended can not complete any more: its rerun starts over (its journals go at start).
     this.runs.clear();
-    await this.lease?.release();
-    this.lease = undefined;
     this.ctx.setState('stopped');
   }
 
   /** Brings every .xlsx up to date with its journal now (and finishes closed periods). */
   async flush(): Promise<void> {
-    await this.writeChain;
-    this.scheduleBuilds(true);
-    await this.buildChain;
+    await this.writes.idle();
+    this.builds.schedule(true);
+    await this.builds.idle();
   }
 
   // ---------------------------------------------------------------- runs (scheduled pipelines)
@@ -281,7 +262,7 @@ export class ExcelSink implements Sink, RunAwareSink {
   async beginRun(run: Run, signal: AbortSignal): Promise<void> {
     this.refuseIfDown();
     await raceAbort(
-      this.enqueue(async () => {
+      this.writes.run(async () => {
         if (this.config.rotate === 'run') {
           for (const [base, file] of [...this.open])
             if (file.run?.id === run.id) {
@@ -312,7 +293,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (!active)
       throw new FatalError(`excel: run ${run.id} ended without beginRun (or the sink was restarted)`);
     return raceAbort(
-      this.enqueue(async () => {
+      this.writes.run(async () => {
         this.refuseIfDown();
         if (this.config.rotate !== 'run') {
           this.runs.delete(run.id);
@@ -336,7 +317,7 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   private async finishRun(active: ActiveRun): Promise<RunOutput> {
     const run = active.run;
-    await this.checkFence();
+    await this.leased?.checkFence();
     if (active.parts.size === 0) {
       // No rows: the run still has its file, with the header (configured columns) only.
       const period = { start: run.start, end: run.end };
@@ -361,7 +342,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       part.state.length = length;
       // An earlier attempt's manifest goes first: a manifest only ever describes the file beside it.
       await rm(join(this.directory, `${part.state.header.file}.manifest.json`), { force: true });
-      await this.build(part.state, part.path, length, true);
+      await this.builds.build(part.state, part.path, length, true);
       rows += part.state.rows;
     }
     for (const part of parts) await rm(part.path, { force: true });
@@ -392,13 +373,9 @@ export class ExcelSink implements Sink, RunAwareSink {
   }
 
   /** After a repair or a lease change mid-run: the journals of the runs still going are reopened. */
-  private async recoverRuns(states: { state: JournalState; path: string }[]): Promise<void> {
+  private async recoverRuns(states: Journal[]): Promise<void> {
     for (const r of this.runs.values()) r.parts.clear();
-    const latest = new Map<string, JournalState>();
-    for (const { state } of states) {
-      const seen = latest.get(state.header.base);
-      if (!seen || seen.header.part < state.header.part) latest.set(state.header.base, state);
-    }
+    const latest = latestParts(states);
     for (const { state, path } of states) {
       const active = this.runs.get(state.header.run?.id ?? '');
       if (!active) continue;
@@ -419,26 +396,25 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (this.ticking || !this.connected) return;
     this.ticking = true;
     try {
-      if (this.lease && this.lease.lost.aborted) return;
-      if (this.broken) return await this.tryRepair();
+      if (this.leased?.lost) return;
+      if (this.folder.broken) return await this.tryRepair();
       await this.checkFolder();
       const now = this.now();
       // Queued behind the writes, not awaited: a stuck write must not stop the folder checks.
       if (!this.rotationQueued) {
         this.rotationQueued = true;
-        this.enqueue(async () => {
-          this.rotationQueued = false;
-          await this.rotateExpired(now);
-        }).catch((error: unknown) => this.markBroken(error));
+        this.writes
+          .run(async () => {
+            this.rotationQueued = false;
+            await this.rotateExpired(now);
+          })
+          .catch((error: unknown) => this.markBroken(error));
       }
-      if (now - this.lastFlush >= this.config.flushEvery || this.closing.length > 0) {
+      if (now - this.lastFlush >= this.config.flushEvery || this.builds.closing.length > 0) {
         this.lastFlush = now;
-        this.scheduleBuilds();
+        this.builds.schedule();
       }
-      if (this.config.retention && now - this.lastRetention >= 60_000) {
-        this.lastRetention = now;
-        await this.applyRetention(now);
-      }
+      await this.retention.maybeApply(now, () => this.busyFiles());
     } catch (error) {
       this.markBroken(error);
     } finally {
@@ -448,17 +424,11 @@ export class ExcelSink implements Sink, RunAwareSink {
 
   // ---------------------------------------------------------------- writing
 
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.writeChain.then(task);
-    this.writeChain = run.catch(() => undefined);
-    return run;
-  }
-
   private refuseIfDown(): void {
     if (!this.connected) throw new NotConnectedError('excel sink is not connected');
-    if (this.broken)
-      throw new NotConnectedError(`excel: ${this.directory} is not writable: ${this.broken.message}`);
-    if (this.lease?.lost.aborted)
+    const broken = this.folder.broken;
+    if (broken) throw new NotConnectedError(`excel: ${this.directory} is not writable: ${broken.message}`);
+    if (this.leased?.lost)
       throw new NotConnectedError('excel: another replica writes these files (lease lost)');
   }
 
@@ -468,7 +438,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     const now = this.now();
     try {
       await this.rotateExpired(now);
-      await this.checkFence();
+      await this.leased?.checkFence();
       const rotate = this.config.rotate;
       const work = this.append(
         batch,
@@ -477,10 +447,10 @@ export class ExcelSink implements Sink, RunAwareSink {
       this.inflight = work.catch(() => undefined);
       // A write stuck on a folder that went away (a dead network mount) fails as soon as the
       // folder check notices, instead of hanging; if it did land, the batch id dedupes the retry.
-      await raceAbort(work, AbortSignal.any([signal, this.outage.signal]));
+      await raceAbort(work, AbortSignal.any([signal, this.folder.signal]));
     } catch (error) {
       if (error instanceof NotConnectedError || error instanceof BatchError) throw error;
-      if (error instanceof JournalSpaceError) this.neededSpace = Math.max(this.neededSpace, error.bytes);
+      if (error instanceof JournalSpaceError) this.folder.needSpace(error.bytes);
       this.markBroken(error);
       throw new NotConnectedError(`excel: writing to ${this.directory} failed: ${errorMessage(error)}`, {
         cause: error,
@@ -491,7 +461,7 @@ export class ExcelSink implements Sink, RunAwareSink {
   /** Appends a batch to its files' journals; `period` is undefined with `rotate: run` (per message). */
   private async append(batch: Message[], clockPeriod: Period | undefined): Promise<void> {
     const batchId = batchIdOf(batch);
-    const already = this.written.get(batchId);
+    const already = this.delivered.filesOf(batchId);
     // Runs dedupe within their own journals: a rerun writes the same batches again, and must.
     const inRun = new Map<OpenFile, boolean>();
     const runRows = new Map<ActiveRun, number>();
@@ -595,7 +565,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       }
     }
 
-    const token = this.fenceToken;
+    const token = this.leased?.token ?? 0;
     // At most `maxOpenFiles` journals are written at once: each append holds a descriptor.
     const entries = [...lines];
     for (let i = 0; i < entries.length; i += this.handles.max) {
@@ -611,7 +581,7 @@ export class ExcelSink implements Sink, RunAwareSink {
     await this.checkFolder();
     for (const file of lines.keys()) {
       rememberBatch(file.state, batchId);
-      if (!file.run) this.remember(batchId, file.state.header.base);
+      if (!file.run) this.delivered.remember(batchId, file.state.header.base);
     }
     for (const [active, n] of runRows) active.rows += n;
     let rows = 0;
@@ -664,19 +634,6 @@ export class ExcelSink implements Sink, RunAwareSink {
     );
   }
 
-  private remember(batchId: string, base: string): void {
-    let bases = this.written.get(batchId);
-    if (!bases) {
-      bases = new Set();
-      this.written.set(batchId, bases);
-      if (this.written.size > 10_000) {
-        const oldest = this.written.keys().next().value;
-        if (oldest !== undefined) this.written.delete(oldest);
-      }
-    }
-    bases.add(base);
-  }
-
   /** Opens the file of `base` for this period: a new journal, after the parts already on disk. */
   private async openFile(base: string, period: Period, part?: number, run?: RunHeader): Promise<OpenFile> {
     const next = part ?? (await this.nextPart(base));
@@ -691,7 +648,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       periodEnd: !run && Number.isFinite(period.end) ? period.end : null,
       ...(run ? { run } : {}),
     };
-    const journalPath = this.journalPath(file);
+    const journalPath = join(this.stateDir, `${file}.journal`);
     const writer = await JournalWriter.create(journalPath, header, this.handles);
     await syncDirectory(this.stateDir);
     const open = this.track(newState(header, []), writer);
@@ -745,281 +702,52 @@ export class ExcelSink implements Sink, RunAwareSink {
     if (this.open.get(file.state.header.base) === file) this.open.delete(file.state.header.base);
     file.state.length = file.writer.length;
     void file.writer.close();
-    this.closing.push({ state: file.state, journalPath: file.writer.path });
-    this.scheduleBuilds();
-  }
-
-  /**
-   * Queues the final builds of closed files and the rebuilds of open files that changed. A file
-   * whose last build failed waits for its retry time, unless `now` (flush, close).
-   */
-  private scheduleBuilds(now = false): void {
-    // One pass waiting is enough: it sees every change made before it starts. Without this guard,
-    // builds slower than `flushEvery` would pile up.
-    if (this.buildQueued) return;
-    this.buildQueued = true;
-    this.buildChain = this.buildChain.then(async () => {
-      this.buildQueued = false;
-      // A file that can not be written (held open, immutable) waits for its next attempt; the
-      // others go on.
-      for (const closed of [...this.closing]) {
-        if (!now && !this.dueForBuild(closed.state.header.file)) continue;
-        try {
-          await this.finish(closed.state, closed.journalPath);
-          this.buildSucceeded(closed.state.header.file);
-          const at = this.closing.indexOf(closed);
-          if (at >= 0) this.closing.splice(at, 1);
-        } catch (error) {
-          this.buildFailed(closed.state.header.file, error);
-        }
-      }
-      for (const file of [...this.open.values()]) {
-        if (file.run) continue; // a run's file appears only complete, at the run's end
-        if (file.builtLength === file.writer.length) continue;
-        if (!now && !this.dueForBuild(file.state.header.file)) continue;
-        // Taken between two appends, so the copy matches the journal up to `length` exactly.
-        const snap = await this.enqueue(async () => ({
-          state: copyState(file.state),
-          length: file.writer.length,
-        }));
-        try {
-          await this.build(snap.state, file.writer.path, snap.length, false);
-          file.builtLength = snap.length;
-          this.buildSucceeded(file.state.header.file);
-        } catch (error) {
-          this.buildFailed(file.state.header.file, error);
-        }
-      }
-    });
-  }
-
-  private dueForBuild(file: string): boolean {
-    const retry = this.buildRetries.get(file);
-    return !retry || retry.at <= this.now();
-  }
-
-  private buildSucceeded(file: string): void {
-    if (!this.buildRetries.delete(file)) return;
-    this.ctx.logger.info({ file }, 'excel: workbook written again');
-  }
-
-  /**
-   * A build that failed is about that one file (held open, immutable, the build's own space): it
-   * is retried with a growing delay while the others go on. Rows stay safe in its journal. Only a
-   * lost lease stops the sink.
-   */
-  private buildFailed(file: string, error: unknown): void {
-    this.counters.buildErrors.inc();
-    if (error instanceof NotConnectedError) {
-      this.markBroken(error);
-      return;
-    }
-    const failures = (this.buildRetries.get(file)?.failures ?? 0) + 1;
-    const delay = Math.min(MAX_BUILD_RETRY_MS, 1000 * 2 ** (failures - 1));
-    this.buildRetries.set(file, { at: this.now() + delay, failures });
-    // Reported at a file's first failure, then about once a minute while it lasts; and at most
-    // every 10 s for the whole sink (hundreds of files can fail for the same reason).
-    const now = Date.now();
-    const log = (failures === 1 || delay === MAX_BUILD_RETRY_MS) && now - this.lastBuildErrorLog >= 10_000;
-    if (log) this.lastBuildErrorLog = now;
-    this.ctx.logger[log ? 'error' : 'debug'](
-      { file, err: errorMessage(error), failures, retryInMs: delay },
-      'excel: could not write the workbook; retrying',
-    );
-  }
-
-  /** The final build of a closed file, then its journal is removed. */
-  private async finish(state: JournalState, journalPath: string): Promise<void> {
-    await this.build(state, journalPath, state.length, true);
-    await rm(journalPath, { force: true });
-    await syncDirectory(this.stateDir);
-    this.ctx.logger.info({ file: state.header.file, rows: state.rows }, 'excel: file finished');
-  }
-
-  private async build(
-    state: JournalState,
-    journalPath: string,
-    length: number,
-    final: boolean,
-  ): Promise<void> {
-    await this.checkFence();
-    const target = join(this.directory, state.header.file);
-    const started = Date.now();
-    this.ctx.logger.debug({ file: state.header.file, final }, 'excel: writing workbook');
-    const built = await buildWorkbook(
-      {
-        journalPath,
-        journalLength: length,
-        columns: state.columns,
-        sheets: state.sheets,
-        widths: state.widths,
-        timeZone: this.config.timeZone,
-        compressionLevel: this.config.compressionLevel,
-      },
-      target,
-      join(this.stateDir, `${state.header.file}.${process.pid}.tmp`),
-      // Recorded before the file first appears: retention only ever deletes files it recorded.
-      () => this.ownFiles.add(state.header.file),
-    );
-    if (this.config.manifest) await this.writeManifest(target, built, final, state.header.run);
-    this.counters.builds.inc({ final: String(final) });
-    this.ctx.logger.debug(
-      { file: state.header.file, bytes: built.bytes, ms: Date.now() - started, final },
-      'excel: workbook written',
-    );
-  }
-
-  private async writeManifest(
-    target: string,
-    built: BuiltWorkbook,
-    final: boolean,
-    run: RunHeader | undefined,
-  ): Promise<void> {
-    const manifest = {
-      file: target.slice(this.directory.length + 1),
-      ...(run ? { run: manifestRun(run) } : {}),
-      sha256: built.sha256,
-      bytes: built.bytes,
-      rows: built.sheets.reduce((n, s) => n + s.rows, 0),
-      sheets: built.sheets,
-      final,
-      writtenAt: new Date(this.now()).toISOString(),
-    };
-    await writeFileAtomic(`${target}.manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);
+    this.builds.finishLater({ state: file.state, path: file.writer.path });
   }
 
   // ---------------------------------------------------------------- recovery and the folder
 
-  private journalPath(file: string): string {
-    return join(this.stateDir, `${file}.journal`);
-  }
-
-  private async prepareFolder(): Promise<void> {
-    try {
-      await mkdir(this.stateDir, { recursive: true });
-      // Create-and-flush proves the folder takes writes (permissions, read-only mounts, full disks).
-      const probe = join(this.stateDir, `.probe.${process.pid}`);
-      const handle = await open(probe, 'w');
-      try {
-        const { bytesWritten } = await handle.write('ok');
-        if (bytesWritten !== 2) throw new Error('no space left on the device (short write)');
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await unlink(probe);
-      if (this.neededSpace > 0) {
-        // After a full disk: resume once the batch that did not fit fits twice over, not at the
-        // first free byte (which would fail again at once).
-        const fs = await statfs(this.stateDir);
-        const free = fs.bavail * fs.bsize;
-        const needed = 2 * this.neededSpace + 65_536;
-        if (free < needed)
-          throw new Error(`no space left on the device (${free} bytes free, waiting for ${needed})`);
-        this.neededSpace = 0;
-      }
-      this.directoryIdentity = await identityOf(this.directory);
+  /** Proves the folder takes writes and loads the sink's records in it. */
+  private prepareFolder(): Promise<void> {
+    return this.folder.prepare(async () => {
       await this.ownFiles.load();
       await this.runRecord.load();
-    } catch (error) {
-      throw new NotConnectedError(`excel: cannot write to ${this.directory}: ${errorMessage(error)}`, {
-        cause: error,
-      });
-    }
+    });
   }
 
   /** Replays the journals left by an earlier run: closed periods are finished, the rest reopened. */
   private async recover(): Promise<void> {
-    const now = this.now();
-    const entries = await readdir(this.stateDir);
-    for (const name of entries)
-      if (name.endsWith('.tmp')) await rm(join(this.stateDir, name), { force: true });
-    const states: { state: JournalState; path: string }[] = [];
-    const runStates: { state: JournalState; path: string }[] = [];
-    for (const name of entries.filter((n) => n.endsWith('.journal')).sort()) {
-      const path = join(this.stateDir, name);
-      let state: JournalState | undefined;
-      try {
-        state = await replayJournal(path);
-      } catch (error) {
-        if (!(error instanceof JournalCorruptError)) throw error;
-        // Not ours to guess at: set aside for a human, and keep the sink running.
-        const aside = `${path}.corrupt-${this.now()}`;
-        await rename(path, aside);
-        this.ctx.logger.error({ journal: aside, err: error.message }, 'excel: unreadable journal set aside');
-        continue;
-      }
-      if (!state) {
-        await rm(path, { force: true });
-        continue;
-      }
-      const run = state.header.run;
-      if (run && !this.runs.has(run.id)) {
-        // The journal of a run that did not end: the run is incomplete, and its rerun starts over.
-        await rm(path, { force: true });
-        this.ctx.logger.info({ file: state.header.file, run: run.id }, 'excel: unfinished run discarded');
-        continue;
-      }
-      if (run) {
-        runStates.push({ state, path });
-        continue;
-      }
-      states.push({ state, path });
-      for (const id of state.batches) this.remember(id, state.header.base);
+    const { periods, runs } = await readJournals({
+      stateDir: this.stateDir,
+      now: this.now,
+      logger: this.ctx.logger,
+      runGoing: (id) => this.runs.has(id),
+      maxRowsPerFile: this.config.maxRowsPerFile,
+      configuredColumns: this.configuredColumns,
+    });
+    for (const { state } of periods)
+      for (const id of state.batches) this.delivered.remember(id, state.header.base);
+    for (const { state, path, reopen } of periods) {
+      if (reopen) this.track(state, await JournalWriter.reopen(path, state.length, this.handles));
+      else this.builds.closing.push({ state, path });
     }
-    // Per base name only the highest part stays open; the others are done.
-    const latest = new Map<string, JournalState>();
-    for (const { state } of states) {
-      const seen = latest.get(state.header.base);
-      if (!seen || seen.header.part < state.header.part) latest.set(state.header.base, state);
-    }
-    for (const { state, path } of states) {
-      const over = state.header.periodEnd !== null && state.header.periodEnd <= now;
-      const full = this.config.maxRowsPerFile !== undefined && state.rows >= this.config.maxRowsPerFile;
-      // Columns changed in the configuration: the file is finished as it is, the new rows start the next part.
-      const changed = !this.columnsMatch(state.columns);
-      if (over || full || changed || latest.get(state.header.base) !== state) {
-        this.closing.push({ state, journalPath: path });
-        continue;
-      }
-      this.track(state, await JournalWriter.reopen(path, state.length, this.handles));
-    }
-    await this.recoverRuns(runStates);
-    if (states.length > 0)
+    await this.recoverRuns(runs);
+    if (periods.length > 0)
       this.ctx.logger.info(
-        { journals: states.length, open: this.open.size, finishing: this.closing.length },
+        { journals: periods.length, open: this.open.size, finishing: this.builds.closing.length },
         'excel: recovered journals',
       );
   }
 
-  /** Whether a journal's columns are those this configuration would write. */
-  private columnsMatch(columns: JournalColumn[]): boolean {
-    if (columns.length === 0) return true;
-    if (this.configuredColumns)
-      return JSON.stringify(columns) === JSON.stringify(this.configuredColumns.map(columnRecord));
-    // Inferred: `time` first, then payload fields without type or format.
-    const [first, ...rest] = columns;
-    return (
-      first?.header === 'time' &&
-      first.value === 'time' &&
-      rest.every((c) => c.value.startsWith('payload') && c.type === undefined && c.format === undefined)
+  /** Throws when the folder or a journal was removed, replaced or moved since they were opened. */
+  private checkFolder(): Promise<void> {
+    return this.folder.check(
+      [...this.open.values()].map((f) => ({ path: f.writer.path, identity: f.identity })),
     );
   }
 
-  /** Throws when the folder or a journal was removed, replaced or moved since we opened it. */
-  private async checkFolder(): Promise<void> {
-    if ((await identityOf(this.directory)) !== this.directoryIdentity)
-      throw new Error(`${this.directory} was replaced or moved`);
-    for (const file of this.open.values()) {
-      if ((await identityOf(file.writer.path)) !== file.identity)
-        throw new Error(`journal ${file.writer.path} was removed or replaced`);
-    }
-  }
-
   private markBroken(error: unknown): void {
-    if (this.broken || !this.connected) return;
-    this.broken = error instanceof Error ? error : new Error(String(error));
-    this.outage.abort(this.broken);
+    if (!this.connected || !this.folder.fail(error)) return;
     this.ctx.logger.error(
       { directory: this.directory, err: errorMessage(error) },
       'excel: the folder is not writable; rows are refused until it is',
@@ -1028,7 +756,7 @@ export class ExcelSink implements Sink, RunAwareSink {
       'reconnecting',
       new NotConnectedError(`excel: ${this.directory}: ${errorMessage(error)}`),
     );
-    void this.enqueue(() => this.dropFiles());
+    void this.writes.run(() => this.dropFiles());
   }
 
   /** Forgets the in-memory state: the journals on disk are the truth, replayed on repair. */
@@ -1036,13 +764,13 @@ export class ExcelSink implements Sink, RunAwareSink {
     await this.inflight;
     for (const file of this.open.values()) await file.writer.close();
     this.open.clear();
-    this.closing.length = 0;
+    this.builds.closing.length = 0;
   }
 
   private async tryRepair(): Promise<void> {
     try {
-      await this.writeChain;
-      await this.buildChain;
+      await this.writes.idle();
+      await this.builds.idle();
       await this.prepareFolder();
       await this.recover();
     } catch (error) {
@@ -1050,118 +778,21 @@ export class ExcelSink implements Sink, RunAwareSink {
       this.ctx.logger.debug({ err: errorMessage(error) }, 'excel: folder still not writable');
       return;
     }
-    this.broken = undefined;
-    this.outage = new AbortController();
+    this.folder.healthy();
     this.ctx.logger.info({ directory: this.directory }, 'excel: folder writable again');
     this.ctx.setState('connected');
-    this.scheduleBuilds();
+    this.builds.schedule();
   }
 
   // ---------------------------------------------------------------- retention
 
-  private async applyRetention(now: number): Promise<void> {
-    const retention = this.config.retention;
-    if (!retention) return;
+  /** The files still being written: retention never touches them. */
+  private busyFiles(): Set<string> {
     const busy = new Set<string>();
     for (const f of this.open.values()) busy.add(f.state.header.file);
-    for (const f of this.closing) busy.add(f.state.header.file);
+    for (const f of this.builds.closing) busy.add(f.state.header.file);
     for (const r of this.runs.values()) for (const f of r.parts.keys()) busy.add(f);
-    const removed: string[] = [];
-    const failed: { file: string; error: string }[] = [];
-    const entries = await readdir(this.directory, { withFileTypes: true });
-    try {
-      for (const entry of entries) {
-        if (!entry.isFile() || busy.has(entry.name)) continue;
-        if (!(await this.ownFiles.mayRemove(this.directory, entry.name))) continue;
-        const path = join(this.directory, entry.name);
-        const info = await stat(path).catch(() => undefined);
-        if (!info || now - info.mtimeMs < retention.maxAge) continue;
-        const manifest = `${path}.manifest.json`;
-        // A file that cannot be archived or deleted stays, and is tried again next time: retention
-        // is housekeeping, its failure must not stop the writes (the data folder is fine).
-        try {
-          if (retention.archiveDirectory) {
-            const archive = resolve(retention.archiveDirectory);
-            await mkdir(archive, { recursive: true });
-            await moveFile(path, join(archive, entry.name));
-            await moveFile(manifest, join(archive, `${entry.name}.manifest.json`)).catch(() => undefined);
-            this.counters.retention.inc({ action: 'archived' });
-          } else {
-            await rm(path, { force: true });
-            await rm(manifest, { force: true });
-            this.counters.retention.inc({ action: 'deleted' });
-          }
-        } catch (error) {
-          this.counters.retention.inc({ action: 'failed' });
-          failed.push({ file: entry.name, error: error instanceof Error ? error.message : String(error) });
-          continue;
-        }
-        removed.push(entry.name);
-        this.ctx.logger.info(
-          { file: entry.name, archive: retention.archiveDirectory },
-          retention.archiveDirectory ? 'excel: old file archived' : 'excel: old file deleted',
-        );
-      }
-    } finally {
-      await this.ownFiles.forget(removed);
-      await this.runRecord.forget(removed);
-    }
-    if (failed.length > 0)
-      this.ctx.logger.warn(
-        { files: failed.length, first: failed[0], archive: retention.archiveDirectory },
-        'excel: retention could not remove old files; they stay and are tried again in a minute',
-      );
-  }
-
-  // ---------------------------------------------------------------- lease (several replicas)
-
-  private leaseKey(): string {
-    return `passerelle:lease:excel:${this.directory}`;
-  }
-
-  private async acquire(signal: AbortSignal): Promise<Lease> {
-    const lease = await acquireLease({
-      redisUrl: this.ctx.redisUrl as string,
-      key: this.leaseKey(),
-      owner: this.ctx.leaseOwner,
-      signal,
-      logger: this.ctx.logger,
-      ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
-      onLost: (reason) => void this.onLeaseLost(reason),
-    });
-    // Fencing: a replica that lost the lease but is still running sees a higher token and stops.
-    this.fenceToken = lease.token;
-    await writeFileAtomic(join(this.stateDir, 'fence'), String(lease.token));
-    return lease;
-  }
-
-  private async checkFence(): Promise<void> {
-    if (!this.lease) return;
-    const text = await readFile(join(this.stateDir, 'fence'), 'utf8').catch(() => '0');
-    if (Number(text) > this.fenceToken || this.lease.lost.aborted) {
-      throw new NotConnectedError(
-        `excel: another replica now writes ${this.directory} (fencing token ${text})`,
-      );
-    }
-  }
-
-  private async onLeaseLost(reason: Error): Promise<void> {
-    if (!this.connected) return;
-    this.ctx.setState('standby', reason);
-    await this.writeChain;
-    await this.buildChain;
-    await this.dropFiles();
-    this.leaseLoop = new AbortController();
-    try {
-      // Give the replica that took over a lease period before competing again: no flapping.
-      await sleep(this.options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, this.leaseLoop.signal);
-      this.lease = await this.acquire(this.leaseLoop.signal);
-      await this.recover();
-      this.ctx.setState('connected');
-      this.scheduleBuilds();
-    } catch (error) {
-      if (!(error instanceof LeaseAbortedError)) this.markBroken(error);
-    }
+    return busy;
   }
 }
 
@@ -1203,45 +834,8 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function copyState(state: JournalState): JournalState {
-  return {
-    ...state,
-    columns: [...state.columns],
-    sheets: state.sheets.map((s) => ({ ...s })),
-    widths: [...state.widths],
-    batches: [],
-  };
-}
-
-function columnRecord(column: Column): JournalColumn {
-  return { header: column.header, value: column.value, type: column.type, format: column.format };
-}
-
 function encodeRow(sheet: number, cells: CellValue[]): string {
   let line = `[${sheet}`;
   for (const cell of cells) line += `,${JSON.stringify(encodeCell(cell)) ?? 'null'}`;
   return `${line}]`;
-}
-
-/** The same messages (ids and times) give the same id: a redelivered batch is recognised. */
-function batchIdOf(batch: Message[]): string {
-  const hash = createHash('sha256');
-  for (const m of batch) hash.update(`${m.id}\u0000${m.time}\u0001`);
-  return hash.digest('hex').slice(0, 32);
-}
-
-async function identityOf(path: string): Promise<string> {
-  const s = await stat(path);
-  return `${s.dev}:${s.ino}`;
-}
-
-async function moveFile(from: string, to: string): Promise<void> {
-  try {
-    await rename(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
-    await copyFile(from, to);
-    await unlink(from);
-  }
-  await syncDirectory(resolve(to, '..'));
 }

@@ -3,6 +3,7 @@ import type { sheets_v4 } from '@googleapis/sheets';
 import {
   compileTemplate,
   FatalError,
+  type BatchFailure,
   formatDate,
   RUN_META_KEY,
   type Message,
@@ -86,6 +87,40 @@ export function runOfMessage(message: Message, runs: Map<string, ActiveRun>): Ac
       `message ${message.id} belongs to run ${tag.id}, which was not begun or has ended`,
     );
   return active;
+}
+
+/**
+ * Counts what a write did for the runs begun (for endRun): with `rotate: run` its chunks in their
+ * staging tabs, otherwise its messages and the tabs (`familyOf`) they went to.
+ */
+export function recordRunRows(
+  runs: Map<string, ActiveRun>,
+  perRun: boolean,
+  written: {
+    batch: Message[];
+    chunks: { family: string; title: string; key: string; rows: unknown[] }[];
+    failures: BatchFailure[];
+  },
+  familyOf: (message: Message) => string,
+): void {
+  const { batch, chunks, failures } = written;
+  if (perRun) {
+    const byStaging = new Map<string, ActiveRun>();
+    for (const active of runs.values())
+      for (const staging of active.staging.values()) byStaging.set(staging, active);
+    for (const c of chunks) byStaging.get(c.family)?.chunks.set(c.key, c.rows.length);
+    return;
+  }
+  const failed = new Set(failures.map((f) => f.index));
+  const titles = new Map(chunks.map((c) => [c.family, c.title]));
+  batch.forEach((message, index) => {
+    const id = (message.meta[RUN_META_KEY] as { id?: unknown } | undefined)?.id;
+    const active = typeof id === 'string' ? runs.get(id) : undefined;
+    if (!active || failed.has(index)) return;
+    active.chunks.set(message.id, 1);
+    const title = titles.get(familyOf(message));
+    if (title) active.targets.add(title);
+  });
 }
 
 /** The tab family of a run's message (the window's start as its time), and its staging family. */

@@ -529,7 +529,7 @@ describe('google-sheets sink', () => {
 
   it('a message that would add a column past Google’s 18,278 fails alone; the others are written', async () => {
     const { stub, id } = await setup();
-    const { sink } = await connected(stub, id, { tab: 'wide', requestTimeout: '60s' });
+    const { sink, ctx } = await connected(stub, id, { tab: 'wide', requestTimeout: '60s' });
     const fields = (prefix: string, n: number) =>
       Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, i]));
     // Requests this wide are slow on a busy machine: transient failures are retried, as the outbox would.
@@ -539,8 +539,10 @@ describe('google-sheets sink', () => {
           () => undefined,
           (err: Error) => err,
         );
-        if (!(e instanceof RetryableError || e instanceof NotConnectedError)) return e;
-        await new Promise((r) => setTimeout(r, 300));
+        // Tried again when the sink says it is back (its probe), or when Google asked.
+        if (e instanceof NotConnectedError) await ctx.waitForState('connected', 60_000);
+        else if (e instanceof RetryableError) await new Promise((r) => setTimeout(r, e.retryAfterMs ?? 0));
+        else return e;
       }
       return new Error('still failing');
     };

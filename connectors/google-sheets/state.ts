@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { NotConnectedError, RetryableError, errorMessage, redact } from '../../src/sdk/index.js';
 
 /**
  * What the sinks writing a spreadsheet share, across replicas (Redis) or within the process (one
@@ -280,4 +281,18 @@ export function sharedMemoryTabStore(spreadsheetId: string, ttlMs: number): Memo
     memoryStores.set(spreadsheetId, store);
   }
   return store;
+}
+
+/** Runs a call on the shared state; without Redis the sink can not reserve rows safely, so it waits. */
+export async function sharedState<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof UninitialisedFamilyError)
+      throw new RetryableError(`the state of tab "${error.message}" expired; it is read again`);
+    throw new NotConnectedError(
+      `the Redis holding the sink's shared state (row cursors, quota) is unavailable: ${redact(errorMessage(error))}`,
+      { cause: error },
+    );
+  }
 }

@@ -202,7 +202,13 @@ sinks:
 `);
     await waitFor(async () => (await sinkState(pipeline)) === 'stopped', 'the sink to stop', 20_000);
     for (let i = 0; i < 50; i++) await publisher.publishAsync('auth/x', JSON.stringify({ v: i }), { qos: 1 });
-    await sleep(2000);
+    // All 50 taken in and kept: once stored, any attempt the engine makes meets the stopped sink,
+    // which refuses without a request (and schedules no health check: the sink's own test).
+    await waitFor(
+      async () => (await pipeline.status()).outboxes.influxdb?.depth === 50,
+      'the 50 messages in the outbox',
+      20_000,
+    );
     const status = await pipeline.status();
     const sink = status.components.find((c) => c.component === 'influxdb');
     expect(sink?.lastError?.message).toMatch(

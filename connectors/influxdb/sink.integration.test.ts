@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   BatchError,
   FatalError,
@@ -72,6 +74,17 @@ async function select(q: string): Promise<Record<string, unknown>[]> {
 async function fieldTypes(measurement: string): Promise<Record<string, string>> {
   const res = await influx.query(`SHOW FIELD KEYS FROM "${measurement}"`, DB);
   return Object.fromEntries((res.results[0]?.series?.[0]?.values ?? []).map((v) => [v[0], v[1]]));
+}
+
+/** Counts the HTTP requests this process starts to a port, as they start. */
+function requestsTo(port: number): { readonly started: number; dispose(): void } {
+  const counter = { started: 0, dispose: () => unsubscribe('http.client.request.start', onStart) };
+  function onStart(message: unknown): void {
+    const { request } = message as { request: ClientRequest };
+    if (String(request.getHeader('host')).endsWith(`:${port}`)) counter.started++;
+  }
+  subscribe('http.client.request.start', onStart);
+  return counter;
 }
 
 const conformanceMeasurement = unique('conformance');
@@ -332,16 +345,27 @@ describe('influxdb sink', () => {
       ctx,
     );
     const before = await authFailures(secured);
-    await s.connect(signal());
-    expect(ctx.state).toBe('stopped');
-    const reason = ctx.states.at(-1)?.error?.message ?? '';
-    expect(reason).toMatch(
-      /refused the credentials \(401: authorization failed\) for user "admin", database "tests"/,
-    );
-    expect(reason).not.toContain('wrong-password');
-    for (let i = 0; i < 5; i++)
-      await expect(s.write([msg({ v: i })], signal())).rejects.toBeInstanceOf(SinkStoppedError);
-    await new Promise((r) => setTimeout(r, 500));
+    // Timers faked (HTTP is not): a health check the stopped sink still scheduled is run below by
+    // moving the clock, and its request seen as it starts, instead of waited for.
+    const requests = requestsTo(secured.port);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      await s.connect(signal());
+      expect(ctx.state).toBe('stopped');
+      const reason = ctx.states.at(-1)?.error?.message ?? '';
+      expect(reason).toMatch(
+        /refused the credentials \(401: authorization failed\) for user "admin", database "tests"/,
+      );
+      expect(reason).not.toContain('wrong-password');
+      for (let i = 0; i < 5; i++)
+        await expect(s.write([msg({ v: i })], signal())).rejects.toBeInstanceOf(SinkStoppedError);
+      // Ten health-check intervals.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(requests.started).toBe(1);
+    } finally {
+      vi.useRealTimers();
+      requests.dispose();
+    }
     expect((await authFailures(secured)) - before).toBe(1);
   });
 

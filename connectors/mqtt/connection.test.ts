@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/sdk/index.js';
 import { backoffDelay, redactUrl } from '../../src/sdk/index.js';
@@ -48,5 +50,23 @@ describe('connection helpers', () => {
     });
     expect(() => clientOptions(tls)).toThrow(ConfigError);
     expect(() => clientOptions(tls)).toThrow(/tls.ca: cannot read \/nonexistent\/ca.pem/);
+  });
+
+  it("leaves mqtt-packet's table of 65,536 number Buffers unbuilt (6.3 MB of heap, issue 17)", () => {
+    // mqtt-packet is mqtt.js's own dependency: reach the copy mqtt.js uses.
+    const fromMqtt = createRequire(createRequire(import.meta.url).resolve('mqtt'));
+    const packets = fromMqtt('mqtt-packet') as {
+      writeToStream(packet: object, stream: { write(chunk: Buffer): boolean }): boolean;
+    };
+    const numbers = fromMqtt('mqtt-packet/numbers.js') as { cache: Record<number, Buffer> };
+    const config = mqttSourceConfig.parse({ url: 'mqtt://127.0.0.1:1', topics: ['a'] });
+    // manualConnect: the client applies its options and opens nothing (so there is nothing to end).
+    mqtt.connect(config.url, clientOptions(config));
+    const chunks: Buffer[] = [];
+    const stream = { write: (chunk: Buffer) => chunks.push(Buffer.from(chunk)) > 0 };
+    packets.writeToStream({ cmd: 'publish', topic: 'a/b', payload: 'x', qos: 1, messageId: 258 }, stream);
+    // The topic length (3) and the packet id (258) are still written, big-endian.
+    expect(Buffer.concat(chunks).subarray(2)).toEqual(Buffer.from([0, 3, 97, 47, 98, 1, 2, 120]));
+    expect(Object.keys(numbers.cache)).toHaveLength(0);
   });
 });

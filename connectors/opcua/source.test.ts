@@ -70,4 +70,30 @@ describe('opcua source, one value at a time', () => {
     const d = await inbox.read(AbortSignal.timeout(1000));
     expect(d?.messages.map((m) => m.id)).toEqual(['ns=2;s=X@1764072010500', 'ns=2;s=X@1764072010500#1']);
   });
+
+  it('writes payload and meta fields in their documented order, each message its own meta', async () => {
+    const { receiver } = source();
+    const node = nodeState();
+    Object.assign(node.node, { browsePath: 'Plant/X', displayName: 'X' });
+    const inbox = new Inbox({ capacity: 10, maxBatch: 10 });
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 1 }), inbox);
+    receiver.safeReceive(node, dataValue({ dataType: 11, arrayType: 0, value: 2 }, 0x808f0000), inbox);
+    const [first, second] = (await inbox.read(AbortSignal.timeout(1000)))!.messages;
+    expect(JSON.stringify(first!.payload)).toBe(
+      '{"node":"X","value":1,"dataType":"Double","quality":"good","status":"Good","sourceTimestamp":"2025-11-25T12:00:10.500Z","serverTimestamp":"2025-11-25T12:00:10.501Z"}',
+    );
+    expect(Object.entries(first!.meta)).toEqual([
+      ['opcua.nodeId', 'ns=2;s=X'],
+      ['opcua.name', 'X'],
+      ['opcua.statusCode', 0],
+      ['opcua.quality', 'good'],
+      ['opcua.dataType', 'Double'],
+      ['opcua.browsePath', 'Plant/X'],
+      ['opcua.displayName', 'X'],
+    ]);
+    // Built from a per-node template: a message's meta is never shared with another's.
+    expect(second!.meta).not.toBe(first!.meta);
+    expect(second!.meta['opcua.quality']).toBe('bad');
+    expect(first!.meta['opcua.quality']).toBe('good');
+  });
 });

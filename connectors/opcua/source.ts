@@ -349,6 +349,26 @@ export class OpcuaSource implements Source {
   }
 }
 
+const metaTemplates = new WeakMap<ResolvedNode, Record<string, unknown>>();
+
+/** The meta fields of a node's messages, in their order; the per-value ones are placeholders. */
+function metaTemplate(node: ResolvedNode): Record<string, unknown> {
+  let template = metaTemplates.get(node);
+  if (!template) {
+    template = {
+      'opcua.nodeId': node.nodeIdText,
+      'opcua.name': node.name,
+      'opcua.statusCode': 0,
+      'opcua.quality': '',
+      'opcua.dataType': '',
+    };
+    if (node.browsePath !== undefined) template['opcua.browsePath'] = node.browsePath;
+    if (node.displayName !== undefined) template['opcua.displayName'] = node.displayName;
+    metaTemplates.set(node, template);
+  }
+  return template;
+}
+
 /**
  * One DataValue -> what its message carries, or why it is dropped (bad or uncertain quality, as
  * configured). `readAt`: a value that was read (poll, a tick), stamped with the read time; the
@@ -364,8 +384,10 @@ export function convertDataValue(
   const quality = qualityOf(code);
   if (quality === 'bad' && config.badQuality === 'drop') return 'bad quality';
   if (quality === 'uncertain' && config.uncertainQuality === 'drop') return 'uncertain quality';
-  const source = dv.sourceTimestamp ? dv.sourceTimestamp.getTime() : NaN;
-  const server = dv.serverTimestamp ? dv.serverTimestamp.getTime() : NaN;
+  const sourceDate = dv.sourceTimestamp;
+  const serverDate = dv.serverTimestamp;
+  const source = sourceDate ? sourceDate.getTime() : NaN;
+  const server = serverDate ? serverDate.getTime() : NaN;
   // Without a device or server time: the time it was received, unique below the millisecond.
   const time =
     readAt ?? (Number.isFinite(source) ? source : Number.isFinite(server) ? server : receptionTime());
@@ -377,18 +399,16 @@ export function convertDataValue(
     dataType,
     quality,
     status,
-    sourceTimestamp: Number.isFinite(source) ? new Date(source).toISOString() : null,
-    serverTimestamp: Number.isFinite(server) ? new Date(server).toISOString() : null,
+    // node-opcua's own Date objects: no copy per timestamp.
+    sourceTimestamp: Number.isFinite(source) ? (sourceDate as Date).toISOString() : null,
+    serverTimestamp: Number.isFinite(server) ? (serverDate as Date).toISOString() : null,
   };
-  const meta: Record<string, unknown> = {
-    'opcua.nodeId': node.nodeIdText,
-    'opcua.name': node.name,
-    'opcua.statusCode': code,
-    'opcua.quality': quality,
-    'opcua.dataType': dataType,
-  };
-  if (node.browsePath !== undefined) meta['opcua.browsePath'] = node.browsePath;
-  if (node.displayName !== undefined) meta['opcua.displayName'] = node.displayName;
+  // A clone of the node's template (one exactly sized object), then the per-value fields: adding
+  // the optional names one by one grew the object's property store for every value.
+  const meta: Record<string, unknown> = { ...metaTemplate(node) };
+  meta['opcua.statusCode'] = code;
+  meta['opcua.quality'] = quality;
+  meta['opcua.dataType'] = dataType;
   return { time, payload, meta };
 }
 

@@ -266,7 +266,8 @@ describe('sparkplug sink (edge node) against Mosquitto and a Tahu host', { timeo
       await waitFor(() => h.of('NBIRTH').length === 1, 'NBIRTH');
       await s.close();
       await waitFor(() => h.of('NDEATH').length === 1, 'NDEATH');
-      await new Promise((r) => setTimeout(r, 300));
+      // A second NDEATH (the Will as well) would have reached the host before its marker.
+      await h.sync();
       const deaths = h.of('NDEATH');
       expect(deaths).toHaveLength(1);
       expect(deaths[0]!.seq).toBeUndefined();
@@ -358,25 +359,37 @@ describe('sparkplug sink (edge node) against Mosquitto and a Tahu host', { timeo
     const h = await host(group);
     const ctx = createFakeContext();
     const s = sink({ groupId: group, edgeNodeId: 'e1', device: 'line1', primaryHostId: hostId }, ctx);
+    const stateTopic = `spBv1.0/STATE/${hostId}`;
+    const state = (online: boolean, timestamp: number) =>
+      h.client.publishAsync(stateTopic, JSON.stringify({ online, timestamp }), { qos: 1, retain: true });
+    // The sink has read every STATE before this one once it logs this one (one topic: in order),
+    // and a birth it made then has reached the host by the host's marker.
+    const unreadable = (): number =>
+      ctx.logs.filter((l) => l.msg === 'Sparkplug edge node: unreadable STATE ignored').length;
+    const stateReadThenSync = async (retain: boolean): Promise<void> => {
+      const before = unreadable();
+      await h.client.publishAsync(stateTopic, 'not a STATE', { qos: 1, retain });
+      await waitFor(() => unreadable() > before, 'the sink to read the STATE topic');
+      await h.sync();
+    };
     await connect(s);
-    await new Promise((r) => setTimeout(r, 500));
+    // Retained: the sink reads it whenever its subscription is in place.
+    await stateReadThenSync(true);
     expect(h.seen).toEqual([]);
     await expect(write(s, [opcua('A', 1)])).rejects.toThrow(/primary host/);
-    const state = (online: boolean, timestamp: number) =>
-      h.client.publishAsync(`spBv1.0/STATE/${hostId}`, JSON.stringify({ online, timestamp }), {
-        qos: 1,
-        retain: true,
-      });
     await state(true, 1000);
     await waitFor(() => h.of('NBIRTH').length === 1, 'NBIRTH after STATE online');
     await write(s, [opcua('A', 1)]);
     // An older STATE does not count.
     await state(false, 999);
-    await new Promise((r) => setTimeout(r, 300));
+    // A sink that took it would have dropped the connection (no later STATE read) or sent NDEATH.
+    await stateReadThenSync(false);
     expect(h.of('NDEATH')).toHaveLength(0);
     await state(false, 2000);
     await waitFor(() => h.of('NDEATH').length === 1, 'NDEATH after STATE offline');
-    await new Promise((r) => setTimeout(r, 500));
+    // Read by the new connection (retained: whenever it subscribes): a birth it would make
+    // without an online STATE is made by then.
+    await stateReadThenSync(true);
     expect(h.of('NBIRTH')).toHaveLength(1);
     await state(true, 3000);
     await waitFor(() => h.of('NBIRTH').length === 2, 'NBIRTH after STATE online again');

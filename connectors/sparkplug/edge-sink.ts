@@ -5,6 +5,7 @@ import {
   FatalError,
   LeaseAbortedError,
   NotConnectedError,
+  SerialQueue,
   acquireLease,
   errorMessage,
   sleep,
@@ -43,7 +44,7 @@ export class SparkplugSink implements Sink {
   private readonly reader: MetricReader;
   private conn: MqttConnection | undefined;
   /** Serialises write() calls: publishes of one edge node keep their order. */
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly writes = new SerialQueue();
   private hostTimestamp = -Infinity;
   private started = false;
   private connectSent = false;
@@ -156,9 +157,7 @@ export class SparkplugSink implements Sink {
   }
 
   write(batch: Message[], signal: AbortSignal): Promise<void> {
-    const run = this.chain.then(() => this.writeNow(batch, signal));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.writes.run(() => this.writeNow(batch, signal));
   }
 
   async close(): Promise<void> {
@@ -169,7 +168,7 @@ export class SparkplugSink implements Sink {
       await this.releaseLease();
       return;
     }
-    await Promise.race([this.chain, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([this.writes.idle(), new Promise((r) => setTimeout(r, 5000))]);
     if (conn.connected) {
       if (this.config.protocolVersion === 5) {
         // The broker publishes the Will: the NDEATH with this connection's bdSeq.

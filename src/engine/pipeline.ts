@@ -15,6 +15,7 @@ import {
   type Sink,
   type Source,
   type TransformContext,
+  SerialQueue,
 } from '../sdk/index.js';
 import { hostname } from 'node:os';
 import type { DeadLetter, DeadLetterStore, Outbox, OutboxBackend } from '../outbox/types.js';
@@ -99,7 +100,7 @@ export class Pipeline {
   private recent: PipelineStatus['recent'] = [];
   private readonly current = new CurrentValues();
   /** Transforms run one batch at a time: flushes and replays wait for their turn. */
-  private transformTurn: Promise<unknown> = Promise.resolve();
+  private readonly transformTurn = new SerialQueue();
   private flushTimers: NodeJS.Timeout[] = [];
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
@@ -350,9 +351,7 @@ export class Pipeline {
   }
 
   private exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const turn = this.transformTurn.then(run, run);
-    this.transformTurn = turn.catch(() => undefined);
-    return turn;
+    return this.transformTurn.run(run);
   }
 
   private startFlushTimers(): void {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type ServiceHandle } from '../../test/harness/services.js';
@@ -12,7 +13,7 @@ import {
   waitFor,
 } from '../../test/conformance/outbox.js';
 import { NotConnectedError } from '../sdk/index.js';
-import { createRedisBackend } from './bullmq.js';
+import { createRedisBackend, queueName } from './bullmq.js';
 import type { OutboxBackend, OutboxOptions } from './types.js';
 
 let redis: ServiceHandle;
@@ -25,12 +26,35 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
+const prefixOf = new WeakMap<OutboxBackend, string>();
 // Lock 2 s, stall check every 2 s: a job whose completion was lost comes back within 4 s.
 outboxConformance(
   'bullmq',
-  (retention) =>
-    createRedisBackend({ url: redis.url, retention, lockDurationMs: 2000, prefix: `t${++prefixes}` }),
-  { redeliveryWindowMs: 2 * 2000 },
+  async (retention) => {
+    const prefix = `t${++prefixes}`;
+    const backend = await createRedisBackend({ url: redis.url, retention, lockDurationMs: 2000, prefix });
+    prefixOf.set(backend, prefix);
+    return backend;
+  },
+  {
+    jobsLeft: async (backend, { pipeline, sink }) => {
+      const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const queue = new Queue(queueName(pipeline, sink), { connection, prefix: prefixOf.get(backend)! });
+      try {
+        const counts = await queue.getJobCounts(
+          'active',
+          'wait',
+          'delayed',
+          'prioritized',
+          'waiting-children',
+        );
+        return Object.values(counts).reduce((a, b) => a + b, 0);
+      } finally {
+        await queue.close();
+        connection.disconnect();
+      }
+    },
+  },
 );
 
 function options(pipeline: string, overrides: Partial<OutboxOptions> = {}): OutboxOptions {

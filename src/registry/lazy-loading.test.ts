@@ -25,16 +25,37 @@ const HEAVY = [
   'aedes',
 ];
 
+interface Loaded {
+  packages: string[];
+  files: string[];
+  /** `<package>/<file>` of every module loaded from node_modules. */
+  packageFiles: string[];
+}
+
+/** What a child process loads for mqtt -> `transform` (default: a map) -> mqtt, memory outbox. */
+async function loadsOf(transform?: string): Promise<Loaded> {
+  const dir = mkdtempSync(join(tmpdir(), 'passerelle-loads-'));
+  try {
+    const child = fileURLToPath(new URL('./fixtures/mqtt-pipeline.mjs', import.meta.url));
+    const { stdout } = await run(process.execPath, [child], {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        PASSERELLE_LOADS_FILE: join(dir, 'loads.txt'),
+        ...(transform ? { PASSERELLE_LOADS_TRANSFORM: transform } : {}),
+      },
+      maxBuffer: 10_000_000,
+    });
+    return JSON.parse(stdout) as Loaded;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('lazy loading of component implementations', () => {
   it('a mqtt -> map -> mqtt pipeline with the memory outbox loads mqtt and jsonata, and no other client library', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'passerelle-loads-'));
-    try {
-      const child = fileURLToPath(new URL('./fixtures/mqtt-pipeline.mjs', import.meta.url));
-      const { stdout } = await run(process.execPath, [child], {
-        env: { ...process.env, NODE_OPTIONS: '', PASSERELLE_LOADS_FILE: join(dir, 'loads.txt') },
-        maxBuffer: 10_000_000,
-      });
-      const loaded = JSON.parse(stdout) as { packages: string[]; files: string[] };
+    {
+      const loaded = await loadsOf();
       // The recording works: what the pipeline uses is there.
       expect(loaded.packages).toEqual(expect.arrayContaining(['mqtt', 'jsonata', 'zod', 'prom-client']));
       expect(loaded.files).toEqual(
@@ -47,9 +68,17 @@ describe('lazy loading of component implementations', () => {
           /^(connectors|src\/transforms)\/[^/]+\/index\.ts$/.test(f) && !/\/(mqtt|map)\/index\.ts$/.test(f),
       );
       expect(implementations).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
+  }, 120_000);
+
+  it("unit-convert loads mathjs's unit function only, not the bundle that builds every function", async () => {
+    const loaded = await loadsOf(
+      '{ type: unit-convert, fields: [{ path: payload.t, from: degC, to: degF }] }',
+    );
+    expect(loaded.packageFiles).toContain('mathjs/lib/cjs/type/unit/Unit.js');
+    expect(
+      loaded.packageFiles.filter((f) => f.startsWith('mathjs/lib/cjs/entry/') && /Functions/.test(f)),
+    ).toEqual([]);
   }, 120_000);
 
   it('every built-in spec loads the implementation of its own kind and type', async () => {

@@ -11,7 +11,7 @@ import {
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
-import type { Logger, MemoryBudget } from '../sdk/index.js';
+import { SerialQueue, type Logger, type MemoryBudget } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
 import { pipelineFingerprint, type ReloadResult, type ReloadSummary } from './reload.js';
 
@@ -46,7 +46,7 @@ export class Service {
   /** The running pipelines; `applyPlans()` replaces entries in place. */
   readonly pipelines: ServicePipeline[];
   private readonly fingerprints = new WeakMap<ServicePipeline, string>();
-  private applying: Promise<unknown> = Promise.resolve();
+  private readonly applying = new SerialQueue();
   readonly metrics: EngineMetrics;
   /** `passerelle_schedule_*`, made with the first scheduled pipeline. */
   private scheduleMetrics: ScheduleMetrics | undefined;
@@ -107,7 +107,7 @@ export class Service {
    * Calls run one after the other; after stop() they change nothing.
    */
   applyPlans(plans: PipelinePlan[]): Promise<ReloadSummary> {
-    const run = this.applying.then(async (): Promise<ReloadSummary> => {
+    return this.applying.run(async (): Promise<ReloadSummary> => {
       const summary: ReloadSummary = { unchanged: [], changed: [], added: [], removed: [] };
       if (this.stopping) return summary;
       const wanted = new Map(plans.map((plan) => [plan.name, plan]));
@@ -140,8 +140,6 @@ export class Service {
       }
       return summary;
     });
-    this.applying = run.catch(() => undefined);
-    return run;
   }
 
   /** Records a reload's result for the status page (ConfigReloader's `onResult`). */
@@ -212,7 +210,7 @@ export class Service {
       this.options.logger.info({}, 'stopping: no new reads, finishing in-flight work');
       // Readiness goes false at once (each pipeline leaves `running` synchronously), then the drain.
       const draining = this.pipelines.map((p) => p.stop());
-      await this.applying; // a reload under way finishes first; what it started is stopped too
+      await this.applying.idle(); // a reload under way finishes first; what it started is stopped too
       await Promise.all([...draining, ...this.pipelines.map((p) => p.stop())]);
       await this.options.backend.close();
       await this.http?.close();

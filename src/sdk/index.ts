@@ -12,6 +12,8 @@ export * from './redact.js';
 export * from './timing.js';
 export * from './columns.js';
 export * from './lease.js';
+export * from './leased-writer.js';
+export * from './serial-queue.js';
 export * from './codecs/index.js';
 export * from './printable.js';
 export * from './bounded-copy.js';

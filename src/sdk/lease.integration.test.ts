@@ -1,7 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../test/conformance/context.js';
+import { createFakeContext, waitFor } from '../../test/conformance/context.js';
 import { startRedis, type ServiceHandle } from '../../test/harness/services.js';
 import { acquireLease, LeaseAbortedError, LeaseLostError, LeaseTakenBackError, type Lease } from './lease.js';
 
@@ -208,8 +208,13 @@ describe('acquireLease (real Redis)', () => {
     const down = await startRedis();
     await down.stop();
     const controller = new AbortController();
-    const pending = track(acquireLease({ redisUrl: down.url, key, ttlMs: TTL, signal: controller.signal }));
-    await new Promise((r) => setTimeout(r, 300));
+    const { logger, logs } = createFakeContext();
+    const pending = track(
+      acquireLease({ redisUrl: down.url, key, ttlMs: TTL, signal: controller.signal, logger }),
+    );
+    // Retrying, not given up: a second attempt failed after the first one's backoff.
+    const retries = (): number => logs.filter((l) => l.msg === 'lease: cannot reach redis, retrying').length;
+    await waitFor(() => retries() >= 2, 'two failed attempts');
     expect(pending.lease).toBeUndefined();
     expect(pending.error).toBeUndefined();
     await down.restart();

@@ -97,7 +97,8 @@ describe('sparkplug edge node process', { timeout: 120_000 }, () => {
       service.kill('SIGTERM');
       expect(await service.exited).toBe(0);
       await waitFor(() => host.of('NDEATH').length >= 1, 10_000, 'NDEATH after SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
+      // The process has exited: what it sent has reached the host by the host's marker.
+      await host.sync();
       expect(host.of('NDEATH')).toHaveLength(1);
       expect(host.bdSeqOf(host.of('NDEATH')[0]!)).toBe(host.bdSeqOf(host.of('NBIRTH')[0]!));
       // Nothing after the death certificate.

@@ -48,8 +48,13 @@ export interface Seen {
   metrics: { name: string; type: string; value: unknown; alias?: number; quality?: number }[];
 }
 
+/** The message type of the host's own markers (see `sync()`), never a Sparkplug one. */
+const SYNC = 'PASSERELLE_TEST_SYNC';
+
 export class TahuHost {
   readonly seen: Seen[] = [];
+  private readonly syncs = new Map<string, () => void>();
+  private syncCount = 0;
   readonly problems: string[] = [];
   private readonly aliases = new Map<string, Map<number, { name: string; type: string }>>();
   private lastSeq = new Map<string, number>();
@@ -148,12 +153,29 @@ export class TahuHost {
     ]);
   }
 
+  /**
+   * Resolves once a marker this host publishes now has come back to it. The broker sends a
+   * subscriber messages in the order it routed them: by then the host has everything routed
+   * before (what an edge node published earlier, the Will of a connection that ended).
+   */
+  async sync(): Promise<void> {
+    const token = `m${++this.syncCount}`;
+    const back = new Promise<void>((resolve) => this.syncs.set(token, resolve));
+    await this.client.publishAsync(`spBv1.0/${this.groupId}/${SYNC}/${token}`, '', { qos: 1 });
+    await back;
+  }
+
   async close(): Promise<void> {
     await this.client.endAsync(true);
   }
 
   private receive(topic: string, bytes: Buffer, qos: number, retain: boolean): void {
     const [, , type, edgeNode, device] = topic.split('/') as [string, string, string, string, string?];
+    if (type === SYNC) {
+      this.syncs.get(edgeNode)?.();
+      this.syncs.delete(edgeNode);
+      return;
+    }
     if (!edgeNode || type === 'STATE') return;
     let payload: TahuPayload;
     try {

@@ -1,6 +1,7 @@
 import { sheets, type sheets_v4 } from '@googleapis/sheets';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../conformance/context.js';
 import { parseRange } from './a1.js';
 import { DEFAULT_TOKEN, SheetsStub } from './server.js';
 
@@ -225,7 +226,8 @@ describe('sheets stub', () => {
     stub.hold();
     let answered = false;
     const held = write('2').then(() => (answered = true));
-    await new Promise((r) => setTimeout(r, 200));
+    // The answer is kept back at the stand-in: the client can not have it.
+    await waitFor(() => stub.heldAnswers === 1, 'the answer held');
     expect(answered).toBe(false);
     expect(stub.values(id, 'Sheet1')).toEqual([['1'], ['2']]);
     stub.release();

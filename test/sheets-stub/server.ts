@@ -282,6 +282,11 @@ export class SheetsStub {
     this.held ??= [];
   }
 
+  /** Answers kept back by `hold()` so far (the changes they answer are applied). */
+  get heldAnswers(): number {
+    return this.held?.length ?? 0;
+  }
+
   release(): void {
     const held = this.held ?? [];
     this.held = undefined;

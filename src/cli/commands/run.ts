@@ -10,6 +10,7 @@ import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
+import { releaseYoungGeneration } from '../../runtime/young-generation.js';
 import {
   MemoryBudget,
   parseByteSize,
@@ -175,6 +176,7 @@ export async function runService(
   late.service = service;
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));
   await service.start();
+  releaseYoungGeneration();
   const paths = options.paths;
   const reloader = paths
     ? new ConfigReloader({
@@ -246,6 +248,7 @@ export function register(program: Command, deps: CliDeps): void {
         throw new Error('--pipeline and --window go with --once');
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
       if (options.once) {
+        releaseYoungGeneration();
         deps.setExitCode(await runOnce(pipelines, options, deps));
         return;
       }

@@ -10,6 +10,7 @@ import {
   type Logger,
   type MemoryBudget,
   type Message,
+  SerialQueue,
 } from '../../sdk/index.js';
 import type { OutboxBackend } from '../../outbox/types.js';
 import { componentMetrics } from '../component-metrics.js';
@@ -56,7 +57,7 @@ export class ScheduledPipeline {
   private readonly abort = new AbortController();
   private connecting: Promise<void>[] = [];
   /** Starts and stops of the scheduler, one at a time (reconcileScheduler). */
-  private schedulerTurn: Promise<void> = Promise.resolve();
+  private readonly schedulerTurn = new SerialQueue();
   private readonly log: Logger;
   private readonly current = new CurrentValues();
   private recent: Message[] = [];
@@ -127,43 +128,47 @@ export class ScheduledPipeline {
 
   /**
    * Runs the scheduler on this replica only while none of its sinks is in standby. A sink in standby
-   * is written by another replica (the Excel folder's or the spreadsheet's lease): a tick run here
+   * is written by another replica (the Excel folder's or the Sparkplug edge node's lease): a tick run here
    * could not write it, so the ticks are left to that replica, and this one takes them when it gets
    * the lease (the replica that had it died: its tick job is rerun here). Serialised: sinks change
    * state while a start or stop is under way.
    */
   private reconcileScheduler(): void {
-    this.schedulerTurn = this.schedulerTurn.then(async () => {
-      if (this.state !== 'running') return;
-      const elsewhere = this.sinks.filter((s) => s.status.state === 'standby').map((s) => s.plan.name);
-      if (elsewhere.length === 0 && !this.scheduler) {
-        const scheduler = this.deps.createScheduler({
-          pipeline: this.name,
-          options: this.plan.schedule!,
-          logger: this.log,
-          ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
-        });
-        this.scheduler = scheduler;
-        try {
-          await scheduler.start(this.runTick);
-        } catch (error) {
-          this.state = 'failed';
-          this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
-        }
-      } else if (elsewhere.length > 0 && this.scheduler) {
-        const scheduler = this.scheduler;
-        this.scheduler = undefined;
-        this.log.info(
-          { sinks: elsewhere },
-          'another replica holds these sinks (their lease): it runs the ticks, this replica waits',
-        );
-        await scheduler
-          .stop()
-          .catch((error: unknown) =>
-            this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),
+    this.schedulerTurn
+      .run(async () => {
+        if (this.state !== 'running') return;
+        const elsewhere = this.sinks.filter((s) => s.status.state === 'standby').map((s) => s.plan.name);
+        if (elsewhere.length === 0 && !this.scheduler) {
+          const scheduler = this.deps.createScheduler({
+            pipeline: this.name,
+            options: this.plan.schedule!,
+            logger: this.log,
+            ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+          });
+          this.scheduler = scheduler;
+          try {
+            await scheduler.start(this.runTick);
+          } catch (error) {
+            this.state = 'failed';
+            this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
+          }
+        } else if (elsewhere.length > 0 && this.scheduler) {
+          const scheduler = this.scheduler;
+          this.scheduler = undefined;
+          this.log.info(
+            { sinks: elsewhere },
+            'another replica holds these sinks (their lease): it runs the ticks, this replica waits',
           );
-      }
-    });
+          await scheduler
+            .stop()
+            .catch((error: unknown) =>
+              this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),
+            );
+        }
+      })
+      .catch((error: unknown) =>
+        this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not be started or stopped'),
+      );
   }
 
   /**
@@ -190,7 +195,7 @@ export class ScheduledPipeline {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     this.abort.abort();
-    await this.schedulerTurn;
+    await this.schedulerTurn.idle();
     if (this.scheduler)
       await withDeadline(this.scheduler.stop(), this.plan.shutdownTimeoutMs).catch((error: unknown) =>
         this.log.warn({ err: redact(errorMessage(error)) }, 'scheduler stop failed'),

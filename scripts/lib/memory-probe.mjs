@@ -1,0 +1,33 @@
+// Preloaded by `scripts/idle-rss.js --breakdown` (node --import): on SIGUSR2 the process writes
+// its memory figures to $PASSERELLE_MEMORY_PROBE_OUT: process.memoryUsage(), V8's heap spaces and
+// the CommonJS modules it loaded, by package (ES modules are not in require.cache).
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import v8 from 'node:v8';
+
+const { cache } = createRequire(import.meta.url);
+
+const mb = (bytes) => Math.round(bytes / 1e5) / 10;
+
+process.on('SIGUSR2', () => {
+  const usage = Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, mb(v)]));
+  const spaces = v8.getHeapSpaceStatistics().map((s) => ({
+    space: s.space_name,
+    sizeMb: mb(s.space_size),
+    usedMb: mb(s.space_used_size),
+    physicalMb: mb(s.physical_space_size),
+  }));
+  const packages = {};
+  for (const file of Object.keys(cache)) {
+    const name = /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? '(not a package)';
+    const entry = (packages[name] ??= { files: 0, sourceKb: 0 });
+    entry.files += 1;
+    try {
+      entry.sourceKb += Math.round(fs.statSync(file).size / 1024);
+    } catch {
+      /* gone */
+    }
+  }
+  const out = process.env.PASSERELLE_MEMORY_PROBE_OUT;
+  if (out) fs.writeFileSync(out, JSON.stringify({ usage, spaces, packages }));
+});
