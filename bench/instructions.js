@@ -15,7 +15,7 @@
 // INSTR_KEEP=1 keeps the callgrind dump (per-function costs: `callgrind_annotate <file>`).
 // INSTR_IDLE_SECONDS=N also counts N idle seconds after the flood (timers, metrics), per second.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,10 @@ const cfg = {
   relayRoot: process.env.INSTR_ROOT ?? root,
   // A V8 CPU profile instead of callgrind (JavaScript functions by name; time, so machine-dependent).
   cpuProf: process.env.INSTR_CPU_PROF,
+  // Extra node flags for that run, e.g. `--trace-deopt` (printed with the relay's output).
+  // The relay's whole output goes to this file too.
+  relayLog: process.env.INSTR_RELAY_LOG,
+  nodeFlags: (process.env.INSTR_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   keep: ['1', 'true', 'yes'].includes((process.env.INSTR_KEEP ?? '').toLowerCase()),
 };
 const RELAYS = {
@@ -70,6 +74,28 @@ function dumpTotal(file) {
   return Number(m[1]);
 }
 
+/**
+ * Instructions of a dump by kind, from callgrind_annotate's per-function totals: V8's garbage
+ * collector and its optimising compilers (still at work when the warm-up was short) apart.
+ */
+function dumpKinds(file) {
+  const out = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
+    maxBuffer: 256 * 1024 * 1024,
+  }).toString();
+  const kinds = { gc: 0, compiler: 0 };
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
+    if (!m || line.includes('PROGRAM TOTALS')) continue;
+    const n = Number(m[1].replaceAll(',', ''));
+    if (
+      /Marking|Sweep|Scaveng|Heap|Evacuat|MemoryChunk|ActiveSystemPages|MarkCompact|SlotSet|heap::/.test(m[2])
+    )
+      kinds.gc += n;
+    else if (/compiler::|[Mm]aglev|[Tt]urboshaft|Zone|Compil|Bytecode/.test(m[2])) kinds.compiler += n;
+  }
+  return kinds;
+}
+
 function callgrindControl(flag, pid) {
   execFileSync('callgrind_control', [...flag.split(' '), String(pid)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,7 +112,7 @@ async function measure(name) {
   const cmd = await relayCommand(relay, tmp, broker.url, redis?.url);
   const outPrefix = join(tmp, 'callgrind.out');
   const command = cfg.cpuProf
-    ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${cfg.cpuProf}`, ...cmd.args]
+    ? [process.execPath, ...cfg.nodeFlags, '--cpu-prof', `--cpu-prof-dir=${cfg.cpuProf}`, ...cmd.args]
     : [
         'valgrind',
         '--tool=callgrind',
@@ -105,7 +131,11 @@ async function measure(name) {
     name,
   );
   let tail = '';
-  const collect = (d) => (tail = (tail + d.toString()).slice(-4000));
+  const relayLog = cfg.relayLog ? createWriteStream(cfg.relayLog) : null;
+  const collect = (d) => {
+    relayLog?.write(d);
+    tail = (tail + d.toString()).slice(-4000);
+  };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
   let exited = false;
@@ -210,6 +240,7 @@ async function measure(name) {
         .sort();
     const file = join(tmp, dumps().at(-1));
     const total = dumpTotal(file);
+    const kinds = dumpKinds(file);
     if (cfg.keep) {
       const kept = join(root, `.bench/callgrind.${name}.${Date.now()}`);
       execFileSync('mkdir', ['-p', join(root, '.bench')]);
@@ -230,11 +261,13 @@ async function measure(name) {
       unchanged: r.unchanged,
       instructions: total,
       perMessage: Math.round(total / r.received),
+      gcPerMessage: Math.round(kinds.gc / r.received),
+      compilerPerMessage: Math.round(kinds.compiler / r.received),
       seconds,
       idlePerSecond,
     };
     log(
-      `${name}: ${result.perMessage.toLocaleString('en')} instructions per message (${total.toLocaleString('en')} for ${r.received} messages in ${seconds.toFixed(0)} s under valgrind${r.lost ? `; ${r.lost} lost, the wait for them counted too` : ''}${r.unchanged ? `; ${r.unchanged} not relayed correctly` : ''})${idlePerSecond === null ? '' : `; idle ${Math.round(idlePerSecond).toLocaleString('en')} per second`}`,
+      `${name}: ${result.perMessage.toLocaleString('en')} instructions per message, of which GC ${result.gcPerMessage.toLocaleString('en')} and V8 compilers ${result.compilerPerMessage.toLocaleString('en')} (${total.toLocaleString('en')} for ${r.received} messages in ${seconds.toFixed(0)} s under valgrind${r.lost ? `; ${r.lost} lost, the wait for them counted too` : ''}${r.unchanged ? `; ${r.unchanged} not relayed correctly` : ''})${idlePerSecond === null ? '' : `; idle ${Math.round(idlePerSecond).toLocaleString('en')} per second`}`,
     );
     return result;
   } finally {
