@@ -204,6 +204,10 @@ export function renderSection({
     '*Machine busy*: cores busy on the whole machine during the flood (every process: broker, generator, receiver, relay, and the two spinning processes in the busy scenario). *Other processes*: cores used meanwhile by processes the bench did not start; a run writes this section only when that stays at or under the limit in every window.',
     '',
   );
+  L.push(
+    "*Relay CPU* is CPU time: even on a quiet machine it moves with what the hardware does meanwhile (between two quiet runs the broker's own CPU per 100k messages doubled). To compare passerelle's CPU per message across commits or against the bare relay on a shared machine, count instructions instead: `node bench/instructions.js bare-q0 passerelle-memory-q0` (after `npm run build`) runs each relay under valgrind's callgrind on a private Mosquitto, relays a closed-loop flood (at most 500 messages unreceived, so the relay is never flooded past what it takes under valgrind), starts counting after the warm-up (`callgrind_control`) and divides the instructions of every thread of the relay (JavaScript, garbage collector, compiler, libuv) by the messages received. The count does not depend on the machine's load; it still moves with batching and with V8's compile and GC timing (whether a full collection falls inside the counted window moves it by up to 10 %; the script prints the GC and compiler shares), so only figures taken with the same settings compare, repeated.",
+    '',
+  );
   const withRedis = [...results.values()].find((r) => r?.redisCpuPer100k != null);
   if (withRedis)
     L.push(

@@ -35,14 +35,28 @@ export function decodePayload(bytes: Uint8Array, encoding: PayloadEncoding, maxB
 
 /**
  * Encodes a message's payload to publish, serialising an object at most once: JSON text the source
- * received or the outbox stored is sent as it is when no transform replaced the payload.
+ * received or the outbox stored is sent as it is when no transform replaced the payload. JSON stays
+ * a string: mqtt.js writes it to the socket as UTF-8 without a Buffer per message in between.
  */
-export function encodeMessagePayload(message: Message, encoding: PayloadEncoding): Buffer {
+export function encodeMessagePayload(message: Message, encoding: PayloadEncoding): string | Buffer {
   if (encoding === 'json') {
     const carried = carriedJson(message);
-    if (carried !== undefined) return Buffer.from(carried, 'utf8');
+    if (carried !== undefined) return carried;
+    if (!(message.payload instanceof Uint8Array)) return jsonText(message.payload);
   }
   return encodePayload(message.payload, encoding);
+}
+
+function jsonText(payload: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload);
+  } catch (error) {
+    throw new Error(
+      `payload can not be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  return text ?? 'null';
 }
 
 /** Encodes a payload to publish; throws a readable error when it can not be encoded. */
@@ -50,17 +64,8 @@ export function encodePayload(payload: unknown, encoding: PayloadEncoding): Buff
   if (payload instanceof Uint8Array)
     return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   switch (encoding) {
-    case 'json': {
-      let text: string | undefined;
-      try {
-        text = JSON.stringify(payload);
-      } catch (error) {
-        throw new Error(
-          `payload can not be encoded as JSON: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-      return Buffer.from(text ?? 'null', 'utf8');
-    }
+    case 'json':
+      return Buffer.from(jsonText(payload), 'utf8');
     case 'text':
       if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
       if (typeof payload === 'number' || typeof payload === 'boolean' || typeof payload === 'bigint')

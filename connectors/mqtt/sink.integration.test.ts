@@ -5,6 +5,7 @@ import {
   FatalError,
   NotConnectedError,
   createMessage,
+  jsonMessage,
   type Message,
 } from '../../src/sdk/index.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
@@ -142,6 +143,26 @@ describe('mqtt sink', () => {
     ).toEqual([Buffer.from([1, 2, 255]), Buffer.from('raw')]);
     await text.close();
     await bytes.close();
+  });
+
+  it('publishes JSON as exact UTF-8 bytes: received text as it came, replaced payloads serialised', async () => {
+    const base = unique('json');
+    const seen = await watch(base);
+    const text = '{ "t": "h\u00e9llo \u20ac \ud83d\ude00", "n": 1.50 }';
+    const carried = jsonMessage('c', JSON.parse(text), text, {}, 1);
+    const replaced = msg({ t: 'd\u00e9j\u00e0 \ud83d\ude00', n: 2 });
+    for (const qos of [0, 1]) {
+      const s = sink({ topic: `${base}/q${qos}`, qos });
+      await connect(s);
+      await write(s, [carried, replaced]);
+      await s.close();
+    }
+    await waitFor(() => seen.length === 4, 'four messages');
+    for (const qos of [0, 1])
+      expect(seen.filter((p) => p.topic === `${base}/q${qos}`).map((p) => Buffer.from(p.payload))).toEqual([
+        Buffer.from(text, 'utf8'),
+        Buffer.from('{"t":"d\u00e9j\u00e0 \ud83d\ude00","n":2}', 'utf8'),
+      ]);
   });
 
   it('fails the messages it can not publish with FatalError in a BatchError, and publishes the rest', async () => {

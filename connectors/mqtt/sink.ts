@@ -25,7 +25,7 @@ const PERMANENT_REASON_CODES = new Set([
 interface Prepared {
   index: number;
   topic: string;
-  payload: Buffer;
+  payload: string | Buffer;
   options: IClientPublishOptions;
 }
 

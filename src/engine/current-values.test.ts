@@ -71,4 +71,46 @@ describe('current values', () => {
     values.record(msg({ 'mqtt.topic': 'x'.repeat(10_000) }), 0);
     expect(values.list()[0]!.key.length).toBe(512);
   });
+  it('records a batch as its messages one by one, measuring each value once per key', () => {
+    const reads: string[] = [];
+    const counted = (name: string, topic: string, payload: unknown): Message => {
+      const m = msg({ 'mqtt.topic': topic, quality: name }, undefined, 5);
+      Object.defineProperty(m, 'payload', {
+        get: () => {
+          reads.push(name);
+          return payload;
+        },
+      });
+      return m;
+    };
+    const batch = [
+      counted('a1', 'a', { v: 1 }),
+      counted('b1', 'b', { v: 2 }),
+      counted('a2', 'a', { v: 3 }),
+      counted('a3', 'a', { v: 4 }),
+    ];
+    const values = new CurrentValues();
+    values.recordBatch(batch, 1000);
+    const one = new CurrentValues();
+    for (const m of batch) one.record(m, 1000);
+    expect(values.list()).toEqual(one.list());
+    expect(values.list()[0]).toMatchObject({ key: 'b', payload: { v: 2 }, quality: 'b1', count: 1 });
+    expect(values.list()[1]).toMatchObject({ key: 'a', payload: { v: 4 }, quality: 'a3', count: 3 });
+    // The first messages of 'a' are counted without their payloads being looked at.
+    reads.length = 0;
+    new CurrentValues().recordBatch(batch, 1000);
+    expect(reads.filter((r) => r === 'a1' || r === 'a2')).toEqual([]);
+  });
+
+  it('records a batch that evicts keys as the messages one by one', () => {
+    const batch = Array.from({ length: CURRENT_VALUES_CAP + 50 }, (_, i) =>
+      msg({ 'mqtt.topic': `t/${i % (CURRENT_VALUES_CAP + 10)}` }, { i }),
+    );
+    const values = new CurrentValues();
+    values.recordBatch(batch, 1000);
+    const one = new CurrentValues();
+    for (const m of batch) one.record(m, 1000);
+    expect(values.list()).toEqual(one.list());
+    expect(values.evicted).toBe(one.evicted);
+  });
 });

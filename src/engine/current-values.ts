@@ -53,6 +53,27 @@ export class CurrentValues {
   constructor(readonly cap = CURRENT_VALUES_CAP) {}
 
   record(m: Message, now = Date.now()): void {
+    const entry = this.update(m, now);
+    if (entry) keep(entry, m);
+  }
+
+  /**
+   * Records a batch: like `record` for each message, but the value (which measures the payload)
+   * and quality are taken once per key, from its last message in the batch.
+   */
+  recordBatch(batch: readonly Message[], now = Date.now()): void {
+    if (batch.length === 1) return this.record(batch[0]!, now);
+    // An entry reused for another key within the batch ends with that key's last message.
+    const last = new Map<Entry, Message>();
+    for (const m of batch) {
+      const entry = this.update(m, now);
+      if (entry) last.set(entry, m);
+    }
+    for (const [entry, m] of last) keep(entry, m);
+  }
+
+  /** Counts an arrival under the message's key; the caller keeps its value. */
+  private update(m: Message, now: number): Entry | undefined {
     let field: string | undefined;
     let key: unknown;
     for (const f of KEY_FIELDS) {
@@ -62,7 +83,7 @@ export class CurrentValues {
         break;
       }
     }
-    if (!field) return;
+    if (!field) return undefined;
     const name = String(key).slice(0, 512);
     let entry = this.entries.get(name);
     // A key moves to the end (most recent) at most once a second: the order is for eviction only.
@@ -86,10 +107,7 @@ export class CurrentValues {
       count: 0,
       arrivals: new Float64Array(RATE_WINDOW),
     };
-    const quality = m.meta['opcua.quality'] ?? m.meta.quality;
     entry.field = field;
-    entry.payload = keptValue(m);
-    entry.quality = quality === undefined || quality === null ? undefined : String(quality).slice(0, 64);
     entry.time = now;
     entry.messageTime = m.time;
     entry.arrivals[entry.count % RATE_WINDOW] = now;
@@ -98,6 +116,7 @@ export class CurrentValues {
       entry.movedAt = now;
       this.entries.set(name, entry);
     }
+    return entry;
   }
 
   get size(): number {
@@ -126,6 +145,12 @@ export class CurrentValues {
     }
     return out.reverse().sort((a, b) => b.time - a.time);
   }
+}
+
+function keep(entry: Entry, m: Message): void {
+  const quality = m.meta['opcua.quality'] ?? m.meta.quality;
+  entry.payload = keptValue(m);
+  entry.quality = quality === undefined || quality === null ? undefined : String(quality).slice(0, 64);
 }
 
 function keptValue(m: Message): unknown {

@@ -506,7 +506,7 @@ export class Pipeline {
 
   private remember(batch: Message[]): void {
     const now = Date.now();
-    for (const m of batch) this.current.record(m, now);
+    this.current.recordBatch(batch, now);
     for (let i = Math.max(0, batch.length - RECENT_MESSAGES); i < batch.length; i++) {
       const m = batch[i]!;
       // Kept as they are and bounded when shown (status()), which is rarer than a batch.

@@ -278,7 +278,7 @@ export class ScheduledPipeline {
 
   private remember(batch: Message[]): void {
     const now = Date.now();
-    for (const m of batch) this.current.record(m, now);
+    this.current.recordBatch(batch, now);
     this.recent.push(...batch.slice(-RECENT_MESSAGES));
     if (this.recent.length > RECENT_MESSAGES) this.recent.splice(0, this.recent.length - RECENT_MESSAGES);
   }

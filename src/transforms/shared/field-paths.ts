@@ -115,7 +115,8 @@ function edit(
   const keys: (string | number)[] =
     segment === ANY ? (Array.isArray(value) ? value.map((_, n) => n) : Object.keys(value)) : [segment];
   let copy: Record<string, unknown> | unknown[] | undefined;
-  const removed = new Set<string | number>();
+  // Made on the first removal only: most edits remove nothing, and this runs per message.
+  let removed: Set<string | number> | undefined;
   for (const key of keys) {
     const here = label(at, key);
     if (!hasOwn(value, key)) {
@@ -126,15 +127,16 @@ function edit(
     const next = edit(current, segments, i + 1, here, visitor, segment === ANY);
     if (next === current) continue;
     if (next === REMOVE) {
-      removed.add(key);
+      (removed ??= new Set()).add(key);
       continue;
     }
     copy ??= Array.isArray(value) ? value.slice() : copyObject(value);
     (copy as Record<string | number, unknown>)[key] = next;
   }
-  if (removed.size === 0) return copy ?? value;
+  if (!removed) return copy ?? value;
   const source = copy ?? value;
-  if (Array.isArray(source)) return source.filter((_, n) => !removed.has(n));
+  const gone = removed;
+  if (Array.isArray(source)) return source.filter((_, n) => !gone.has(n));
   // A fresh object rather than `delete`, which turns V8 objects slow for every later transform.
   return copyObject(source, removed);
 }
