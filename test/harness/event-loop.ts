@@ -45,3 +45,19 @@ export async function measureBlocking<T>(work: () => T | Promise<T>): Promise<Me
   result.blockedMs = Math.max(longest, cpuMs() - last);
   return result;
 }
+
+/**
+ * measureBlocking for work that can run again with the same result (a transform on the same
+ * message): a stretch over the limit is measured a second time, and the shorter one counts. The
+ * CPU time is the whole process's, garbage-collector threads included, so a major collection of
+ * the test process can land inside one turn; a message that really holds the loop does so on
+ * every run, and still fails.
+ */
+export async function measureRepeatableBlocking<T>(
+  work: () => T | Promise<T>,
+): Promise<Measured<Awaited<T>>> {
+  const first = await measureBlocking(work);
+  if (first.blockedMs < BLOCK_LIMIT_MS) return first;
+  const second = await measureBlocking(work);
+  return second.blockedMs < first.blockedMs ? second : first;
+}
