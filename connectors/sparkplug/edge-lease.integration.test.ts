@@ -117,4 +117,44 @@ describe('sparkplug sink with Redis: one edge node per id', { timeout: 60_000 },
       await host.close();
     }
   });
+  it('takes the edge node back once the broker is back when the broker was down at the take-back', async () => {
+    // A broker of its own: this test stops it.
+    const own = await startMosquitto();
+    const admin = new Redis(redis.url);
+    const group = `lease-broker-down-${process.pid}`;
+    const config = sparkplugSinkConfig.parse({
+      url: own.url,
+      groupId: group,
+      edgeNodeId: 'e1',
+      device: 'd1',
+      reconnectDelay: '200ms',
+      reconnectMaxDelay: '1s',
+    });
+    const ctx = createFakeContext({ redisUrl: redis.url });
+    const ttl = 1_500;
+    const sink = new SparkplugSink(config, ctx, { leaseTtlMs: ttl });
+    const msg = (v: number) => createMessage({ id: String(v), payload: { node: 'T', value: v } });
+    const key = `passerelle:lease:sparkplug-edge:${group}/e1`;
+    try {
+      await sink.connect(AbortSignal.timeout(10_000));
+      await sink.write([msg(1)], AbortSignal.timeout(10_000));
+      await admin.set(key, 'intruder/1#999999', 'PX', 2 * ttl);
+      await ctx.waitForState('standby', 20_000);
+      await own.stop();
+      // The intruder's lease expires while the broker is down: the take-back can not connect.
+      const failedAt = ctx.states.length;
+      await waitFor(
+        () => ctx.states.slice(failedAt).some((st) => st.state === 'reconnecting'),
+        'a take-back that found no broker',
+        30_000,
+      );
+      await own.restart();
+      await ctx.waitForState('connected', 30_000);
+      await sink.write([msg(2)], AbortSignal.timeout(10_000));
+    } finally {
+      await sink.close();
+      admin.disconnect();
+      await own.dispose();
+    }
+  });
 });

@@ -5,7 +5,9 @@ import {
   LeasedWriter,
   NotConnectedError,
   SerialQueue,
+  backoffDelay,
   errorMessage,
+  sleep,
   type BatchFailure,
   type ComponentContext,
   type ComponentCounter,
@@ -112,7 +114,7 @@ export class SparkplugSink implements Sink {
           setState: (state, error) => ctx.setState(state, error),
           hooks: {
             standBy: (reason) => this.standBy(reason),
-            recover: () => this.openSession(this.closing.signal),
+            recover: () => this.reopen(),
             failed: (error) => {
               const err = error instanceof Error ? error : new Error(String(error));
               ctx.logger.error(
@@ -238,6 +240,26 @@ export class SparkplugSink implements Sink {
     );
     this.session.unborn();
     await conn?.end(true);
+  }
+
+  /**
+   * Opens the session again under a lease just taken back, until it connects, the lease is lost
+   * again or the sink closes. The engine retries only connect(); a take-back that found the broker
+   * down and gave up would leave the edge node dead on every replica (this one holding the lease).
+   */
+  private async reopen(): Promise<void> {
+    const signal = this.closing.signal;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.openSession(signal);
+        return;
+      } catch (error) {
+        // Lost again: LeasedWriter stands by once more (it checks the lease after this).
+        if (signal.aborted || this.leased?.lost) return;
+        this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+        await sleep(backoffDelay(attempt, this.config.reconnectDelay, this.config.reconnectMaxDelay), signal);
+      }
+    }
   }
 
   /**
