@@ -438,7 +438,7 @@ async function orchestrate() {
     const m = r.passerelle.memory;
     if (m)
       lines.push(
-        `- ${r.items.toLocaleString('en')} items, passerelle's memory at its highest RSS sample (every 2 s): RSS ${f(m.rssMb, 0)} MB (${f(m.anonMb, 0)} anonymous, ${f(m.fileMb, 0)} file-backed: code and libraries); V8 heap ${f(m.heapMb, 0)} MB (young generation ${f(m.newMb, 0)}, old space ${f(m.oldMb, 0)} of which ${f(m.oldUsedMb, 0)} not yet collected; ${f(m.heapUsedMb, 0)} in use in all spaces), external ${f(m.externalMb, 0)} MB; messages in flight (received, not yet delivered): ${m.inFlight} then, at most ${m.maxInFlight} in the window.`,
+        `- ${r.items.toLocaleString('en')} items, passerelle's memory at its highest RSS sample (every 2 s): RSS ${f(m.rssMb, 0)} MB (${f(m.anonMb, 0)} anonymous, ${f(m.fileMb, 0)} file-backed: code and libraries); V8 heap ${f(m.heapMb, 0)} MB (young generation ${f(m.newMb, 0)}, old space ${f(m.oldMb, 0)} with ${f(m.oldUsedMb, 0)} of live or not yet collected objects; ${f(m.heapUsedMb, 0)} used in all spaces), external ${f(m.externalMb, 0)} MB; messages in flight (received, not yet delivered): ${m.inFlight} then, at most ${m.maxInFlight} in the window.`,
       );
   }
   // A figure measures passerelle only when the server produced the load: the bare client, alone
