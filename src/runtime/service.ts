@@ -2,12 +2,8 @@ import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
-import {
-  ScheduleMetrics,
-  createScheduler,
-  type Scheduler,
-  type SchedulerDeps,
-} from '../engine/schedule/index.js';
+import { ScheduleMetrics } from '../engine/schedule/metrics.js';
+import type { Scheduler, SchedulerDeps } from '../engine/schedule/types.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
@@ -75,12 +71,17 @@ export class Service {
     if (plan.schedule) {
       this.scheduleMetrics ??= new ScheduleMetrics(this.metrics.registry);
       const metrics = this.scheduleMetrics;
-      const make = options.createScheduler ?? createScheduler;
       const scheduled = new ScheduledPipeline(plan, {
         backend: options.backend,
         metrics: this.metrics,
         logger: options.logger,
-        createScheduler: (deps) => make({ ...deps, metrics }),
+        // The scheduler's code (cron, time zones: luxon and cron-parser) loads with the first
+        // scheduled pipeline that starts, not for every configuration (docs/architecture.md).
+        createScheduler: async (deps) =>
+          (options.createScheduler ?? (await import('../engine/schedule/index.js')).createScheduler)({
+            ...deps,
+            metrics,
+          }),
         ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
         ...(options.identity ? { identity: options.identity } : {}),
         ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
