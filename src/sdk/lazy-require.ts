@@ -16,7 +16,10 @@ export function lazyRequire<T>(name: string, neededFor: string): T {
   try {
     value = require(name) as T;
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${name}'`))
+    if (
+      (error as { code?: unknown }).code === 'MODULE_NOT_FOUND' &&
+      String((error as Error).message).includes(`'${name}'`)
+    )
       throw new Error(
         `${neededFor} needs the package "${name}", which is not installed: run \`npm install ${name}\` in the passerelle folder (or reinstall with \`npm ci\`)`,
         { cause: error },
