@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { columnsConfig, compileColumns, templateProblem, duration, isTimeZone, secret } from '../../src/sdk/index.js';
+import {
+  columnsConfig,
+  compileColumns,
+  templateProblem,
+  duration,
+  isTimeZone,
+  secret,
+} from '../../src/sdk/index.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 import { WINDOW_PART, withoutWindowParts } from './window-parts.js';
 

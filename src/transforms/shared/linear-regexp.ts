@@ -2,7 +2,8 @@ import type { RE2JS } from 're2js';
 import { lazyRequire } from '../../sdk/index.js';
 
 /** re2js, required with the first regular expression compiled: a pipeline without one never loads it. */
-const re2js = (): typeof import('re2js') => lazyRequire('re2js', 'A regular expression in a JSONata expression (map, filter)');
+const re2js = (): typeof import('re2js') =>
+  lazyRequire('re2js', 'A regular expression in a JSONata expression (map, filter)');
 
 /**
  * JavaScript's RegExp backtracks: `/^(a+)+$/` on 28 characters ran for 12 s. RE2 (here its pure
