@@ -10,9 +10,16 @@
 //      warm-up of 2,000; throughput, peak RSS of the passerelle process;
 //   2. in process: event parsing + LPP decoding + record building alone (no MQTT), per event.
 // Writes its section of docs/benchmarks.md between <!-- bench:chirpstack:start --> and <!-- bench:chirpstack:end -->.
+// Measurement knobs (a run with any of them prints and does not write, like a smaller load):
+//   BENCH_CS_NODE_ARGS   extra Node.js flags for `passerelle run`, space-separated (e.g. `--trace-gc`,
+//                        `--max-semi-space-size=4`, `--import ./profiler.mjs`);
+//   BENCH_CS_STDOUT      file that receives the stdout of `passerelle run` (e.g. the `--trace-gc` lines);
+//   BENCH_CS_MARK_SIGNAL signal sent to `passerelle run` just before and just after the measured run
+//                        (e.g. SIGUSR2, for a preloaded profiler that starts and stops on it);
+//   BENCH_CS_TIMELINE=1  prints the sampled RSS of every 250 ms of the measured run (MB).
 import { machineConditions } from './lib/conditions.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +51,16 @@ const log = (s) => console.error(`[bench:chirpstack] ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const guard = new QuietGuard({ suite: 'chirpstack' });
+const NODE_ARGS = (process.env.BENCH_CS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const MARK_SIGNAL = process.env.BENCH_CS_MARK_SIGNAL;
+const TIMELINE = ['1', 'true', 'yes'].includes(String(process.env.BENCH_CS_TIMELINE ?? '').toLowerCase());
+const KNOBS = [
+  'BENCH_CS_UPLINKS',
+  'BENCH_CS_DEVICES',
+  'BENCH_CS_NODE_ARGS',
+  'BENCH_CS_STDOUT',
+  'BENCH_CS_MARK_SIGNAL',
+];
 
 async function main() {
   installCleanup();
@@ -127,10 +144,18 @@ async function main() {
   };
 
   await run('warmup', events('warmup', WARMUP));
+  if (MARK_SIGNAL) process.kill(relay.pid, MARK_SIGNAL);
   const cpu0 = treeCpuSeconds(relay.pid);
   const rss = rssSampler(relay.pid);
+  const timeline = [];
+  const timelineTimer = TIMELINE
+    ? setInterval(() => timeline.push(Math.round((treeRssKb(relay.pid) * 1024) / 1e6)), 250)
+    : undefined;
   const window = guard.phase(`${UPLINKS} uplinks`);
   const measured = await run('measured', events('run', UPLINKS));
+  clearInterval(timelineTimer);
+  if (MARK_SIGNAL) process.kill(relay.pid, MARK_SIGNAL);
+  if (TIMELINE) log(`RSS every 250 ms (MB): ${timeline.join(' ')}`);
   const cpuSeconds = treeCpuSeconds(relay.pid) - cpu0;
   const otherCores = window.stop().foreignCores;
   const underLoadRssKb = rss.stop();
@@ -168,7 +193,7 @@ async function main() {
   await stopChild(broker.child);
   // Smaller loads (development) are not the suite's figures: printed, not written.
   const decision = guard.write(join(root, 'docs', 'benchmarks.md'), START, END, section, {
-    partial: ['BENCH_CS_UPLINKS', 'BENCH_CS_DEVICES'].some((k) => process.env[k]),
+    partial: KNOBS.some((k) => process.env[k]),
     forceWrite: ['1', 'true', 'yes'].includes(String(process.env.BENCH_WRITE ?? '').toLowerCase()),
   });
   process.exitCode = decision.write || guard.dry ? 0 : 3;
@@ -193,12 +218,13 @@ sinks:
 `;
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, yaml);
+  const stdout = process.env.BENCH_CS_STDOUT ? openSync(process.env.BENCH_CS_STDOUT, 'w') : 'ignore';
   const child = track(
     spawn(
       process.execPath,
-      [join(root, 'bin', 'passerelle.js'), 'run', file, '--http', `127.0.0.1:${httpPort}`],
+      [...NODE_ARGS, join(root, 'bin', 'passerelle.js'), 'run', file, '--http', `127.0.0.1:${httpPort}`],
       {
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', stdout, 'pipe'],
         env: { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' },
       },
     ),
