@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeCayenneLpp } from '../../src/sdk/index.js';
 import { parseEvent, type ParsedEvent } from './events.js';
 import * as fx from './fixtures.js';
-import { IdentityCache } from './identities.js';
+import { IdentityCache, MAX_SHARED } from './identities.js';
 import { buildRecord } from './record.js';
 import { chirpstackSourceConfig } from './spec.js';
 
@@ -68,6 +68,24 @@ describe('IdentityCache (one copy of the device strings per device)', () => {
     cache.intern(back, 'new/topic');
     expect(back.deviceName).toBe('new name');
     expect(cache.size).toBe(2);
+  });
+});
+
+describe('IdentityCache shared strings', () => {
+  it('keeps at most MAX_SHARED application, tenant and profile strings, and every value as it is', () => {
+    const cache = new IdentityCache(10_000);
+    for (let i = 0; i < MAX_SHARED; i++) {
+      const eui = (0x7000000000000000n + BigInt(i)).toString(16);
+      const e = up(eui, 1, (b) => {
+        (b.deviceInfo as Record<string, unknown>).applicationId = `app-${i}`;
+      });
+      cache.intern(e, topicOf(eui));
+      expect(e.applicationId).toBe(`app-${i}`);
+      expect(e.tenantName).toBe('ChirpStack');
+    }
+    // One application id per device, plus the 5 names and ids the devices have in common.
+    expect(cache.sharedSize).toBe(MAX_SHARED);
+    expect(cache.size).toBe(MAX_SHARED);
   });
 });
 
