@@ -174,6 +174,7 @@ async function main() {
   const inProcessWindow = guard.phase('in process');
   const inProcess = await measureInProcess(fx, sdk, event);
   inProcessWindow.stop();
+  const recordBytes = await measureRecordHeap(sdk, event);
   const results = {
     measured,
     cpuSeconds,
@@ -186,6 +187,7 @@ async function main() {
     heapUsedBytes,
     idleHeapBytes,
     inProcess,
+    recordBytes,
   };
   log(JSON.stringify(results));
   const section = render(cond, results, (Date.now() - started) / 1000);
@@ -284,6 +286,50 @@ async function measureInProcess(fx, sdk, event) {
   };
 }
 
+/**
+ * Heap held by one record in flight (what a record keeps alive until the sink has stored it, and
+ * what V8 promotes under load): 5,000 records made by the source's own mapping of MQTT deliveries
+ * (parse, dedup, tracker, record, metadata), kept, then released; the heap in use after a full GC
+ * before and after, per record. Deterministic, unlike RSS.
+ */
+async function measureRecordHeap(sdk, event) {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const { ChirpstackSource } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'source.js'));
+  const { chirpstackSourceConfig } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'spec.js'));
+  const config = chirpstackSourceConfig.parse({ url: 'mqtt://localhost', decoder: 'cayenne-lpp' });
+  const quiet = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+  const ctx = { pipeline: 'bench', metrics: sdk.noopMetrics, logger: quiet, deadLetter: async () => {} };
+  const source = new ChirpstackSource(config, ctx);
+  const count = 5000;
+  const kept = [];
+  const deliver = async (phase) => {
+    for (let i = 0; i < count; i += 100) {
+      const messages = [];
+      for (let j = i; j < i + 100; j++) {
+        const e = event(phase, j % DEVICES, Math.floor(j / DEVICES));
+        const meta = { 'mqtt.topic': e.topic, 'mqtt.qos': 1, 'mqtt.retain': false, 'mqtt.dup': false };
+        messages.push({ id: `m-${j}`, payload: Buffer.from(e.payload), meta, time: Date.now() });
+      }
+      const delivery = await source.map(sdk.createDelivery(messages, () => {}));
+      delivery.ack();
+      for (const m of delivery.messages) kept.push(m);
+    }
+  };
+  await deliver('heap-warmup');
+  kept.length = 0;
+  await deliver('heap');
+  gc();
+  gc();
+  const held = process.memoryUsage().heapUsed;
+  kept.length = 0;
+  gc();
+  gc();
+  return (held - process.memoryUsage().heapUsed) / count;
+}
+
 const fmt = (v, d = 0) =>
   v == null || !Number.isFinite(v)
     ? '–'
@@ -332,6 +378,9 @@ function render(cond, r, durationSeconds) {
   );
   L.push(
     `| in process: parse + LPP decode + record | ${fmt(r.inProcess.perEventUs, 1)} µs CPU per event (${fmt(r.inProcess.events)} events: ${fmt(r.inProcess.seconds, 2)} s CPU, including V8's GC threads; ${fmt(r.inProcess.wall, 2)} s wall) |`,
+  );
+  L.push(
+    `| in process: heap held per record in flight | ${fmt(r.recordBytes)} bytes (payload, metadata and id of one uplink's record, after a full GC; what V8 promotes for each record that outlives two scavenges) |`,
   );
   L.push(`| bench duration | ${fmt(durationSeconds)} s |`, '');
   // Issue 17: 10,000 uplinks in 150 MB or less. Judged only on the full load.
