@@ -9,6 +9,7 @@
 //   1. end to end: 10,000 uplinks (BENCH_CS_UPLINKS) from 1,000 devices (BENCH_CS_DEVICES), after a
 //      warm-up of 2,000; throughput, peak RSS of the passerelle process;
 //   2. in process: event parsing + LPP decoding + record building alone (no MQTT), per event.
+//   3. in process: the heap one record in flight holds (the source's mapping, 5,000 records, full GCs).
 // Writes its section of docs/benchmarks.md between <!-- bench:chirpstack:start --> and <!-- bench:chirpstack:end -->.
 // Measurement knobs (a run with any of them prints and does not write, like a smaller load):
 //   BENCH_CS_NODE_ARGS   extra Node.js flags for `passerelle run`, space-separated (e.g. `--trace-gc`,
