@@ -150,6 +150,8 @@ export class ChirpstackSource implements Source {
           ignored++;
           continue;
         }
+        // First, so that the dedup key, the tracker's map and the record all use the kept strings.
+        const topic = this.identities.intern(event, message.meta['mqtt.topic'] as string);
         const key = dedupKey(event);
         if (key !== undefined) {
           const undo = this.dedup.admit(key, now);
@@ -173,7 +175,6 @@ export class ChirpstackSource implements Source {
         } else {
           undos.push(this.tracker.seen(event.devEui, eventTime));
         }
-        const topic = this.identities.intern(event, message.meta['mqtt.topic'] as string);
         const record = buildRecord(event, this.config, counters);
         if (record.payload.objectError != null) decodeErrors++;
         const meta = Object.assign(record.meta, message.meta);
