@@ -4,10 +4,12 @@ import {
   decodeJob,
   decodeValue,
   encodeJob,
+  decodeMessages,
   encodeMessages,
   encodeValue,
   messagesFromJson,
   messagesToJson,
+  type EncodedMessage,
   type JobData,
 } from './codec.js';
 
@@ -217,6 +219,16 @@ describe('outbox codec', () => {
       expect(data.t).toHaveLength(32);
       const back = decodeJob(JSON.parse(JSON.stringify(data)) as JobData);
       expect(back).toEqual(msgs);
+    });
+
+    it('is refused, not misread, by the earlier decoder (a replica not yet upgraded)', () => {
+      const data = JSON.parse(
+        messagesToJson([{ id: 'a', payload: { x: 1 }, meta: mqttMeta('t'), time: 1 }]),
+      ) as {
+        m?: EncodedMessage[];
+      };
+      // What the earlier version did with job.data: it throws, so BullMQ retries the job.
+      expect(() => decodeMessages(data.m as EncodedMessage[])).toThrow(TypeError);
     });
 
     it('decodes jobs stored in the earlier form (one object per message)', () => {
