@@ -307,7 +307,11 @@ export async function browsePathsOf(
 /** Configured names that two nodes share (they would collide on one topic or series). */
 export function nameCollisions(nodes: ResolvedNode[]): string[] {
   const byName = new Map<string, string[]>();
-  for (const n of nodes) byName.set(n.name, [...(byName.get(n.name) ?? []), n.nodeIdText]);
+  for (const n of nodes) {
+    const ids = byName.get(n.name);
+    if (ids) ids.push(n.nodeIdText);
+    else byName.set(n.name, [n.nodeIdText]);
+  }
   return [...byName]
     .filter(([, ids]) => ids.length > 1)
     .map(
