@@ -2,16 +2,12 @@ import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
-import {
-  ScheduleMetrics,
-  createScheduler,
-  type Scheduler,
-  type SchedulerDeps,
-} from '../engine/schedule/index.js';
+import { ScheduleMetrics } from '../engine/schedule/metrics.js';
+import type { Scheduler, SchedulerDeps } from '../engine/schedule/types.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
-import { SerialQueue, type Logger, type MemoryBudget } from '../sdk/index.js';
+import { SerialQueue, errorMessage, redact, type Logger, type MemoryBudget } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
 import { pipelineFingerprint, type ReloadResult, type ReloadSummary } from './reload.js';
 
@@ -75,12 +71,17 @@ export class Service {
     if (plan.schedule) {
       this.scheduleMetrics ??= new ScheduleMetrics(this.metrics.registry);
       const metrics = this.scheduleMetrics;
-      const make = options.createScheduler ?? createScheduler;
       const scheduled = new ScheduledPipeline(plan, {
         backend: options.backend,
         metrics: this.metrics,
         logger: options.logger,
-        createScheduler: (deps) => make({ ...deps, metrics }),
+        // The scheduler's code (cron, time zones: luxon and cron-parser) loads with the first
+        // scheduled pipeline that starts, not for every configuration (docs/architecture.md).
+        createScheduler: async (deps) =>
+          (options.createScheduler ?? (await import('../engine/schedule/index.js')).createScheduler)({
+            ...deps,
+            metrics,
+          }),
         ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
         ...(options.identity ? { identity: options.identity } : {}),
         ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
@@ -125,6 +126,7 @@ export class Service {
       this.options.logger.info(summary, 'configuration changed: applying');
       // Changed pipelines drain before their successors start: one reader of a source at a time.
       await Promise.all(outgoing.map((p) => p.stop()));
+      await this.forgetSchedules(outgoing, wanted);
       const next = plans.map((plan) =>
         summary.unchanged.includes(plan.name) ? current.get(plan.name)! : this.createPipeline(plan),
       );
@@ -140,6 +142,36 @@ export class Service {
       }
       return summary;
     });
+  }
+
+  /**
+   * A scheduled pipeline removed from the configuration, or left without a `schedule`, has its job
+   * scheduler, next tick job and shared status removed from Redis: left there, the tick jobs would go
+   * on being added for any replica still running it, and a pipeline of that name added back later
+   * would count the ticks since as missed. A changed schedule needs nothing here: its successor's
+   * scheduler replaces the job scheduler when it starts. A plain stop removes nothing (the schedule
+   * outlives a replica).
+   */
+  private async forgetSchedules(
+    outgoing: ServicePipeline[],
+    wanted: Map<string, PipelinePlan>,
+  ): Promise<void> {
+    const { redisUrl, logger } = this.options;
+    if (!redisUrl) return;
+    const gone = outgoing.filter((p) => p instanceof ScheduledPipeline && !wanted.get(p.name)?.schedule);
+    await Promise.all(
+      gone.map(async ({ name }) => {
+        try {
+          await (await import('../engine/schedule/index.js')).removeSchedule({ redisUrl, pipeline: name });
+          logger.info({ pipeline: name }, 'schedule removed from redis (no longer in the configuration)');
+        } catch (error) {
+          logger.warn(
+            { pipeline: name, err: redact(errorMessage(error)) },
+            'schedule: could not remove it from redis; its job scheduler stays until removed by hand',
+          );
+        }
+      }),
+    );
   }
 
   /** Records a reload's result for the status page (ConfigReloader's `onResult`). */
