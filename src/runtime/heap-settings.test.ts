@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   HEAP_GROWING_PERCENT,
-  SEMI_SPACE_CAP_MB,
   oldGenerationGrowthSetByUser,
   youngGenerationSetByUser,
 } from './heap-settings.js';
@@ -27,26 +26,21 @@ async function child(flags: string[] = [], nodeOptions = '', v8Flags = ''): Prom
   return JSON.parse(stdout) as Sizes;
 }
 
-/** Both semi-spaces at the cap (MB, as V8 reports the young generation's size). */
-const CAP = (2 * SEMI_SPACE_CAP_MB * 1024 * 1024) / 1e6;
-
 describe('heap settings of passerelle run', () => {
-  it('apply by default: young generation held during start-up, then grown under load up to the cap', async () => {
+  it('apply by default: young generation held during start-up, grown again under load once released', async () => {
     const sizes = await child();
     expect(sizes.applied.sort()).toEqual(['heap-growing-percent', 'young-generation']);
     expect(sizes.held).toBeLessThanOrEqual(2 * sizes.initial + 0.5);
     expect(sizes.released).toBeGreaterThanOrEqual(4 * sizes.held);
-    expect(sizes.released).toBeLessThanOrEqual(CAP + 0.5);
   }, 60_000);
 
   it("give way to the user's own flags: node's command line, NODE_OPTIONS, PASSERELLE_V8_FLAGS", async () => {
     const flags = await child(['--max-semi-space-size=16', '--heap-growing-percent=50']);
     expect(flags.applied).toEqual([]);
-    expect(flags.released).toBeGreaterThan(2 * CAP);
+    expect(flags.held).toBeGreaterThanOrEqual(4 * flags.initial);
     const env = await child([], '--max-semi-space-size=16', '--heap-growing-percent=50');
     expect(env.applied).toEqual(['user']);
     expect(env.held).toBeGreaterThanOrEqual(4 * env.initial);
-    expect(env.released).toBeGreaterThan(2 * CAP);
     const v8Flags = await child([], '', '--semi-space-growth-factor=2 --optimize-for-size');
     expect(v8Flags.applied).toEqual(['user']);
     expect(v8Flags.held).toBeGreaterThanOrEqual(4 * v8Flags.initial);
