@@ -11,7 +11,7 @@
 // `--role receiver` (MQTT subscriber measuring latency); without a role it orchestrates.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -232,6 +232,49 @@ async function orchestrate() {
     };
   }
 
+  /**
+   * Where passerelle's RSS goes (a measurement aid, not a target): every 2 s over [fromMs, untilMs],
+   * RssAnon / RssFile from /proc and V8's heap spaces and the messages in flight from its /metrics;
+   * returns the sample with the highest RSS, and the most messages in flight seen (a backlog: the
+   * values received and not yet delivered, all of them promoted to V8's old space while they wait).
+   */
+  async function breakdown(pid, httpPort, fromMs, untilMs) {
+    await new Promise((r) => setTimeout(r, Math.max(0, fromMs - Date.now())));
+    const mb = (n) => n / 1e6;
+    let top;
+    let maxInFlight = 0;
+    while (Date.now() < untilMs - 2200) {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) * 1024;
+        const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+        const sum = (re) =>
+          text
+            .split('\n')
+            .filter((l) => re.test(l))
+            .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+        const sample = {
+          rssMb: mb(kb('VmRSS')),
+          anonMb: mb(kb('RssAnon')),
+          fileMb: mb(kb('RssFile')),
+          heapMb: mb(sum(/^nodejs_heap_size_total_bytes/)),
+          heapUsedMb: mb(sum(/^nodejs_heap_size_used_bytes/)),
+          newMb: mb(sum(/^nodejs_heap_space_size_total_bytes\{space="new"/)),
+          oldMb: mb(sum(/^nodejs_heap_space_size_total_bytes\{space="old"/)),
+          oldUsedMb: mb(sum(/^nodejs_heap_space_size_used_bytes\{space="old"/)),
+          externalMb: mb(sum(/^nodejs_external_memory_bytes/)),
+          inFlight: sum(/^passerelle_messages_in_flight/),
+        };
+        maxInFlight = Math.max(maxInFlight, sample.inFlight);
+        if (!top || sample.rssMb > top.rssMb) top = sample;
+      } catch {
+        // The process ended or /metrics did not answer: keep what was sampled.
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    return top ? { ...top, maxInFlight } : undefined;
+  }
+
   const results = [];
   for (const items of counts) {
     const port = await freePort();
@@ -327,7 +370,10 @@ async function orchestrate() {
     const serviceStarted = Date.now();
     await service.isReady;
     const [recvStart, recvEnd] = await windowOf(recv);
-    const svcProc = await measureProcess(service.c.pid, recvStart, recvEnd, `${items} items, passerelle`);
+    const [svcProc, memory] = await Promise.all([
+      measureProcess(service.c.pid, recvStart, recvEnd, `${items} items, passerelle`),
+      breakdown(service.c.pid, httpPort, recvStart, recvEnd),
+    ]);
     const recvResult = JSON.parse((await recv.result).trim().split('\n').pop());
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const dropped = metrics
@@ -340,7 +386,7 @@ async function orchestrate() {
     results.push({
       items,
       bare: bareResult,
-      passerelle: { ...recvResult, ...svcProc, dropped, firstValueS },
+      passerelle: { ...recvResult, ...svcProc, dropped, firstValueS, memory },
     });
     console.log(JSON.stringify(results.at(-1)));
   }
@@ -388,6 +434,13 @@ async function orchestrate() {
     lines.push(
       `- ${r.items.toLocaleString('en')} items: passerelle's first value reached MQTT ${f(r.passerelle.firstValueS)} s after the process started (load, connect, browse Plant/Load, subscribe).`,
     );
+  for (const r of results) {
+    const m = r.passerelle.memory;
+    if (m)
+      lines.push(
+        `- ${r.items.toLocaleString('en')} items, passerelle's memory at its highest RSS sample (every 2 s): RSS ${f(m.rssMb, 0)} MB (${f(m.anonMb, 0)} anonymous, ${f(m.fileMb, 0)} file-backed: code and libraries); V8 heap ${f(m.heapMb, 0)} MB (young generation ${f(m.newMb, 0)}, old space ${f(m.oldMb, 0)} with ${f(m.oldUsedMb, 0)} of live or not yet collected objects; ${f(m.heapUsedMb, 0)} used in all spaces), external ${f(m.externalMb, 0)} MB; messages in flight (received, not yet delivered): ${m.inFlight} then, at most ${m.maxInFlight} in the window.`,
+      );
+  }
   // A figure measures passerelle only when the server produced the load: the bare client, alone
   // against the same simulator, must have received (almost) every value.
   const starvedWhy = (r) =>

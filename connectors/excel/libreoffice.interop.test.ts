@@ -36,9 +36,25 @@ const TEXTS = [
   '=HYPERLINK("http://example.com","x")',
   'Ünïcödé 日本語 Ελληνικά עברית 🎉👩‍🔧',
   'comma, "quotes" and ; semicolon',
+  // Text that looks like XML entities: the file must hold it escaped once, not decoded.
+  '&amp;',
+  'R&D <b>bold</b> a &lt; b',
+  '&amp;amp; &quot;q&quot; &apos; &gt;',
+  '&#38; &#x26;',
   'x'.repeat(30_000),
   'plain',
 ];
+/**
+ * What exceljs 4.4's reader gives for a plain text cell (`t="str"`): the XML entities decoded a
+ * second time (inline strings, written for text with edge whitespace, are read right).
+ */
+function exceljsReads(text: string): string {
+  if (/^[ \t]|[ \t]$|\n/.test(text)) return text;
+  return text.replace(
+    /&(amp|lt|gt|quot|apos);/g,
+    (_, name: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[name]!,
+  );
+}
 const NUMBERS = [0, -1.5, 3.141592653589793, 1e15, -0.000123, 1234567.891, 0.1 + 0.2, 2 ** 53, 6.02e23, -42];
 
 /** RFC 4180: fields in double quotes may hold commas, quotes (doubled) and line breaks. */
@@ -154,14 +170,16 @@ describe('excel sink: files opened by LibreOffice', () => {
       expect(text, `row ${i} text ${JSON.stringify(s.text.slice(0, 40))}`).toBe(s.text);
     }
 
-    // exceljs reads the same values back, exactly.
+    // exceljs reads the same values back, exactly, but for its own reader's flaw: it decodes the
+    // named entities of a plain text cell's `<v>` twice (`&amp;amp;` in the file, as it must be,
+    // reads as `&`). LibreOffice above read the text as sent. Passerelle never reads an .xlsx back.
     const { sheets } = await readWithExceljs(path);
     expect(sheets[0]!.rows[0]).toEqual(['time', 'precise', 'number', 'flag', ' text ']);
     for (const [i, s] of sent.entries()) {
       const [time, at, number, flag, text] = sheets[0]!.rows[i + 1]!;
       expect((time as Date).getTime()).toBe(s.time);
       expect((at as Date).getTime()).toBe(s.at);
-      expect([number, flag, text]).toEqual([s.number, s.flag, s.text]);
+      expect([number, flag, text]).toEqual([s.number, s.flag, exceljsReads(s.text)]);
     }
   });
 

@@ -3,6 +3,8 @@ import { createFakeContext, waitFor } from '../../test/conformance/context.js';
 import { clientPki, collect, SERVER_PKI } from '../../test/e2e/opcua-support.js';
 import { freePort } from '../../test/harness/ports.js';
 import type { Message } from '../../src/sdk/index.js';
+import type { Run } from '../../src/sdk/index.js';
+import { opcuaSource } from './index.js';
 import { OpcuaSource, type OpcuaPayload } from './source.js';
 import { opcuaSourceConfig } from './spec.js';
 import { PLANT_NAMESPACE, startOpcuaSimulator, type RunningSimulator } from './simulator.js';
@@ -163,6 +165,82 @@ describe('opcua source: poll series, names, namespace changes', () => {
       expect(warned()[0]).toContain(`nsu=${PLANT_NAMESPACE};s=Line1.Temperature`);
       // The nsu= node is not named in the warning: it followed the change.
       expect(warned()[0]).not.toContain('Pressure');
+    } finally {
+      r.stop();
+      await source.close();
+      await stop(sim);
+    }
+  });
+  it('ids and opcua.nodeId name the namespace URI, so they stay the same when the server reorders its namespaces (stream and tick)', async () => {
+    const port = await freePort();
+    let sim = await start(port);
+    const nodes = [`${P}Setpoints.Mode`, { browsePath: 'Plant/Line1/Pressure' }];
+    const settings = {
+      pkiFolder: clientPki('ns-identity'),
+      publishingInterval: '100ms',
+      reconnectDelay: '200ms',
+      reconnectMaxDelay: '1s',
+      nodes,
+    };
+    const ctx = createFakeContext();
+    const source = new OpcuaSource(opcuaSourceConfig.parse({ url: sim.endpointUrl, ...settings }), ctx);
+    const run: Run = {
+      id: 'shift@2026-12-05T14:00:00.000Z',
+      pipeline: 'shift',
+      window: { start: Date.UTC(2026, 11, 5, 6), end: Date.UTC(2026, 11, 5, 14) },
+      scheduledAt: Date.UTC(2026, 11, 5, 14),
+      attempt: 1,
+      timeZone: 'UTC',
+    };
+    /** One run read on a fresh connection (as a rerun on another replica would). */
+    const readRun = async (): Promise<Message[]> => {
+      const r = opcuaSource.createReader!(
+        opcuaSourceConfig.parse({ url: sim.endpointUrl, ...settings }),
+        createFakeContext(),
+      );
+      await r.connect(AbortSignal.timeout(20_000));
+      try {
+        const out: Message[] = [];
+        for await (const b of r.read(run, AbortSignal.timeout(20_000))) out.push(...b);
+        return out;
+      } finally {
+        await r.close();
+      }
+    };
+    const identity = (messages: Message[]) =>
+      [
+        ...new Set(messages.map((m) => `${m.id.replace(/@.*$/, '')} ${String(m.meta['opcua.nodeId'])}`)),
+      ].sort();
+    const expected = [
+      `nsu=${PLANT_NAMESPACE};s=Line1.Pressure nsu=${PLANT_NAMESPACE};s=Line1.Pressure`,
+      `nsu=${PLANT_NAMESPACE};s=Setpoints.Mode nsu=${PLANT_NAMESPACE};s=Setpoints.Mode`,
+    ];
+    await source.connect(AbortSignal.timeout(20_000));
+    const r = reader(source);
+    try {
+      const ranBefore = await readRun();
+      await waitFor(() => identity(r.messages).length === 2, 'a value of both nodes');
+      expect(identity(r.messages)).toEqual(expected);
+
+      // The server restarts with one more namespace before the plant's: its index moves.
+      const index = sim.namespaceIndex;
+      await stop(sim);
+      await ctx.waitForState('reconnecting', 10_000);
+      sim = await start(port, ['urn:decoy:a']);
+      expect(sim.namespaceIndex).not.toBe(index);
+      const seen = r.messages.length;
+      await waitFor(() => identity(r.messages.slice(seen)).length === 2, 'values after the restart', 20_000);
+      expect(identity(r.messages.slice(seen))).toEqual(expected);
+
+      // A rerun of the same run reads under the same ids.
+      const ranAfter = await readRun();
+      expect(ranAfter.map((m) => [m.id, m.meta['opcua.nodeId']])).toEqual(
+        ranBefore.map((m) => [m.id, m.meta['opcua.nodeId']]),
+      );
+      expect(ranAfter.map((m) => m.id)).toEqual([
+        `${run.id}/nsu=${PLANT_NAMESPACE};s=Setpoints.Mode`,
+        `${run.id}/nsu=${PLANT_NAMESPACE};s=Line1.Pressure`,
+      ]);
     } finally {
       r.stop();
       await source.close();

@@ -88,11 +88,11 @@ describe('opcua source recovery', () => {
           20_000,
         );
         for (const m of fresh(gapStart, 'byUri')) {
-          expect(m.meta['opcua.nodeId']).toBe(`ns=${sim.namespaceIndex};s=Line1.Temperature`);
+          expect(m.meta['opcua.nodeId']).toBe(`nsu=${PLANT_NAMESPACE};s=Line1.Temperature`);
           expect((m.payload as OpcuaPayload).value).not.toBe(-999);
         }
         for (const m of fresh(gapStart, 'byPath'))
-          expect(m.meta['opcua.nodeId']).toBe(`ns=${sim.namespaceIndex};s=Line1.Pressure`);
+          expect(m.meta['opcua.nodeId']).toBe(`nsu=${PLANT_NAMESPACE};s=Line1.Pressure`);
         expect(ctx.state).toBe('connected');
       }
       expect(

@@ -10,7 +10,11 @@ import type { MonitoringSettings, NodeSpec } from './spec.js';
 
 export interface ResolvedNode {
   nodeId: Opcua.NodeId;
-  /** The NodeId as text, with the namespace index of this session. */
+  /**
+   * The NodeId as text, by namespace URI (`nsu=<uri>;s=...`; `i=85` in namespace 0): the node's
+   * identity in message ids and `opcua.nodeId`, the same across sessions and servers whatever
+   * their namespace indexes (stableNodeIdText).
+   */
   nodeIdText: string;
   /** Name in messages: configured name, else the browse path from Objects (the NodeId outside Objects). */
   name: string;
@@ -36,6 +40,16 @@ export function resolveNamespace(text: string, namespaces: string[]): string {
   if (index < 0)
     throw new Error(`namespace "${m[1]}" is not on the server (it has: ${namespaces.join(', ')})`);
   return `ns=${index};${m[2]}`;
+}
+
+/**
+ * A NodeId as text that does not depend on the session's namespace array: `nsu=<uri>;...` (the
+ * namespace index can change when the server restarts or reorders its namespaces), `i=2258` in the
+ * OPC UA namespace (0, fixed). An index the array does not have keeps its `ns=` form.
+ */
+export function stableNodeIdText(nodeId: Opcua.NodeId, namespaces: string[]): string {
+  if (nodeId.namespace === 0) return nodeId.toString({ namespaceArray: namespaces });
+  return namespaces[nodeId.namespace] ? nodeId.toString({ namespaceArray: namespaces }) : nodeId.toString();
 }
 
 export function parseNodeId(lib: Lib, text: string, namespaces: string[]): Opcua.NodeId {
@@ -164,7 +178,7 @@ export async function resolveNodes(s: OpcuaSession, specs: NodeSpec[]): Promise<
         const nodeId = parseNodeId(lib, text, namespaces);
         const node: ResolvedNode = {
           nodeId,
-          nodeIdText: nodeId.toString(),
+          nodeIdText: stableNodeIdText(nodeId, namespaces),
           name: typeof spec === 'string' ? '' : (spec.name ?? ''),
           settings: settingsOf(spec),
         };
@@ -174,7 +188,7 @@ export async function resolveNodes(s: OpcuaSession, specs: NodeSpec[]): Promise<
         const path = spec.browsePath.replace(/^\/+/, '');
         nodes.push({
           nodeId,
-          nodeIdText: nodeId.toString(),
+          nodeIdText: stableNodeIdText(nodeId, namespaces),
           name: spec.name ?? path,
           browsePath: path,
           settings: settingsOf(spec),
@@ -307,7 +321,11 @@ export async function browsePathsOf(
 /** Configured names that two nodes share (they would collide on one topic or series). */
 export function nameCollisions(nodes: ResolvedNode[]): string[] {
   const byName = new Map<string, string[]>();
-  for (const n of nodes) byName.set(n.name, [...(byName.get(n.name) ?? []), n.nodeIdText]);
+  for (const n of nodes) {
+    const ids = byName.get(n.name);
+    if (ids) ids.push(n.nodeIdText);
+    else byName.set(n.name, [n.nodeIdText]);
+  }
   return [...byName]
     .filter(([, ids]) => ids.length > 1)
     .map(
@@ -360,7 +378,7 @@ async function browseFolder(
           if (kept)
             found.push({
               nodeId,
-              nodeIdText: key,
+              nodeIdText: stableNodeIdText(nodeId, namespaces),
               name: `${prefix}${path}`,
               browsePath: isNodeId ? undefined : `${folderText.replace(/^\/+/, '')}/${path}`,
               displayName: ref.displayName?.text ?? undefined,

@@ -79,7 +79,7 @@ describe('opcua source against the plant simulator', () => {
     expect(got.get('Plant/Samples/BadSensor')?.meta['opcua.quality']).toBe('bad');
 
     const temperature = got.get('Plant/Line1/Temperature')!;
-    expect(temperature.meta['opcua.nodeId']).toBe(`ns=${sim.namespaceIndex};s=Line1.Temperature`);
+    expect(temperature.meta['opcua.nodeId']).toBe(`nsu=${PLANT_NAMESPACE};s=Line1.Temperature`);
     expect(temperature.meta['opcua.displayName']).toBe('Temperature');
     const t = temperature.payload as OpcuaPayload;
     expect(typeof t.value).toBe('number');
@@ -92,7 +92,7 @@ describe('opcua source against the plant simulator', () => {
     expect(temperature.time).toBe(Date.parse(t.sourceTimestamp!));
     expect(temperature.time).toBeGreaterThan(started - 60_000);
     expect(Date.parse(t.serverTimestamp!)).toBeGreaterThan(0);
-    expect(temperature.id).toBe(`ns=${sim.namespaceIndex};s=Line1.Temperature@${temperature.time}`);
+    expect(temperature.id).toBe(`nsu=${PLANT_NAMESPACE};s=Line1.Temperature@${temperature.time}`);
 
     const counts = messages
       .filter((m) => m.meta['opcua.name'] === 'Plant/Line1/PartsProduced')

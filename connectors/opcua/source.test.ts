@@ -97,3 +97,59 @@ describe('opcua source, one value at a time', () => {
     expect(first!.meta['opcua.quality']).toBe('good');
   });
 });
+
+describe('opcua source, subscribing', () => {
+  /** A session whose subscription records each CreateMonitoredItems call (the NodeIds asked for). */
+  function fakeSession() {
+    const calls: { nodes: string[]; queueSize: number }[] = [];
+    const on = () => undefined;
+    const subscription = {
+      on,
+      monitorItems: (items: { nodeId: string }[], params: { queueSize: number }) => {
+        calls.push({ nodes: items.map((i) => i.nodeId), queueSize: params.queueSize });
+        return Promise.resolve({ on, monitoredItems: items.map(() => ({ statusCode: undefined })) });
+      },
+    };
+    const lib = {
+      AttributeIds: { Value: 13 },
+      TimestampsToReturn: { Both: 2 },
+      DataChangeTrigger: {},
+      DeadbandType: {},
+    };
+    const session = { createSubscription2: () => Promise.resolve(subscription) };
+    return { calls, s: { lib, session, generation: 1, namespaces: [] } };
+  }
+  const state = (i: number, queueSize?: number) => ({
+    node: {
+      nodeId: `ns=2;s=N${i}`,
+      nodeIdText: `ns=2;s=N${i}`,
+      name: `N${i}`,
+      settings: queueSize === undefined ? {} : { queueSize },
+    },
+    lastTime: 0,
+    repeat: 0,
+  });
+
+  it('monitors the nodes of the same settings together, 1,000 per call, in the configured order', async () => {
+    const { ctx } = source();
+    const src = new OpcuaSource(opcuaSourceConfig.parse({ url: 'opc.tcp://x:4840', nodes: ['i=1'] }), ctx);
+    // 2,500 nodes with the defaults, every 100th with a queue of 50 of its own.
+    const states = Array.from({ length: 2_500 }, (_, i) => state(i, i % 100 === 0 ? 50 : undefined));
+    const { calls, s } = fakeSession();
+    const subscribe = (src as unknown as { subscribe: (...a: unknown[]) => Promise<{ problems: string[] }> })
+      .subscribe;
+    const result = await subscribe.call(src, s, states, new Inbox({ capacity: 10, maxBatch: 10 }), {});
+    expect(result.problems).toEqual([]);
+    const defaults = states.filter((_, i) => i % 100 !== 0).map((st) => st.node.nodeId);
+    const own = states.filter((_, i) => i % 100 === 0).map((st) => st.node.nodeId);
+    // Groups in the order of their first node (N0 has a queue of its own).
+    expect(calls.map((c) => [c.nodes.length, c.queueSize])).toEqual([
+      [25, 50],
+      [1_000, 10],
+      [1_000, 10],
+      [475, 10],
+    ]);
+    expect(calls[0]!.nodes).toEqual(own);
+    expect(calls.slice(1).flatMap((c) => c.nodes)).toEqual(defaults);
+  });
+});

@@ -226,10 +226,13 @@ export class OpcuaSource implements Source {
     subscription.on('error', lost('subscription error'));
 
     // Items with the same settings go in one CreateMonitoredItems call (chunked).
+    // (Appended in place: a copy of the group per node was quadratic, ~100 MB of garbage for 5,000 nodes.)
     const groups = new Map<string, NodeState[]>();
     for (const st of states) {
       const key = JSON.stringify(st.node.settings);
-      groups.set(key, [...(groups.get(key) ?? []), st]);
+      const group = groups.get(key);
+      if (group) group.push(st);
+      else groups.set(key, [st]);
     }
     const problems: string[] = [];
     for (const group of groups.values()) {

@@ -1,15 +1,13 @@
 import type { IClientOptions } from 'mqtt';
 import {
   BatchError,
-  DEFAULT_LEASE_TTL_MS,
   FatalError,
-  LeaseAbortedError,
+  LeasedWriter,
   NotConnectedError,
   SerialQueue,
-  acquireLease,
+  backoffDelay,
   errorMessage,
   sleep,
-  type Lease,
   type BatchFailure,
   type ComponentContext,
   type ComponentCounter,
@@ -48,9 +46,16 @@ export class SparkplugSink implements Sink {
   private hostTimestamp = -Infinity;
   private started = false;
   private connectSent = false;
-  /** With Redis: only the replica holding it is the edge node. */
-  private lease: Lease | undefined;
-  private leaseLoop: AbortController | undefined;
+  /**
+   * With Redis: only the replica holding its lease is the edge node (src/sdk/leased-writer.ts, as
+   * the Excel sink's folder). No fencing token at the target: the broker itself throws off an
+   * older session with the same client id.
+   */
+  private readonly leased: LeasedWriter | undefined;
+  /** Whether this sink holds the lease since connect() (the engine retries connect() on failure). */
+  private leaseHeld = false;
+  /** Aborted by close(): a session opened again after a lost lease stops opening. */
+  private closing = new AbortController();
   private readonly births: ComponentCounter;
   private readonly rebirthRequests: ComponentCounter;
   private readonly badInput: ComponentCounter;
@@ -61,6 +66,7 @@ export class SparkplugSink implements Sink {
   constructor(
     private readonly config: SparkplugSinkConfig,
     private readonly ctx: ComponentContext,
+    options: { leaseTtlMs?: number } = {},
   ) {
     const now = Date.now();
     this.session = new EdgeSession({
@@ -95,6 +101,31 @@ export class SparkplugSink implements Sink {
       'NCMD or STATE messages a Sparkplug edge node could not read, by kind.',
       ['kind'],
     );
+    const edgeNode = `${config.groupId}/${config.edgeNodeId}`;
+    this.leased = ctx.redisUrl
+      ? new LeasedWriter({
+          redisUrl: ctx.redisUrl,
+          key: `passerelle:lease:sparkplug-edge:${edgeNode}`,
+          owner: ctx.leaseOwner,
+          ...(options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
+          logger: ctx.logger,
+          component: 'sparkplug sink',
+          target: `the edge node ${edgeNode}`,
+          setState: (state, error) => ctx.setState(state, error),
+          hooks: {
+            standBy: (reason) => this.standBy(reason),
+            recover: () => this.reopen(),
+            failed: (error) => {
+              const err = error instanceof Error ? error : new Error(String(error));
+              ctx.logger.error(
+                { err: errorMessage(err) },
+                'Sparkplug edge node: could not take the edge node back',
+              );
+              ctx.setState('reconnecting', err);
+            },
+          },
+        })
+      : undefined;
   }
 
   /** The bdSeq of the current connection (for tests and status). */
@@ -106,18 +137,19 @@ export class SparkplugSink implements Sink {
     const previous = this.conn;
     this.conn = undefined;
     if (previous) await previous.end(true);
-    if (this.ctx.redisUrl && !this.lease) {
+    if (this.closing.signal.aborted) this.closing = new AbortController();
+    if (this.leased && !this.leaseHeld) {
       // One edge node id, one MQTT session: other replicas wait (standby) and take over.
-      this.ctx.setState('standby');
-      this.lease = await acquireLease({
-        redisUrl: this.ctx.redisUrl,
-        key: `passerelle:lease:sparkplug-edge:${this.config.groupId}/${this.config.edgeNodeId}`,
-        owner: this.ctx.leaseOwner,
-        signal,
-        logger: this.ctx.logger,
-        onLost: (reason) => void this.onLeaseLost(reason),
-      });
+      await this.leased.acquire(signal);
+      this.leaseHeld = true;
     }
+    await this.openSession(signal);
+    // From now on a lost lease ends the session, stands by and takes the edge node back (standBy).
+    this.leased?.serve();
+  }
+
+  /** The MQTT session of the edge node: a new bdSeq, the Will, births on every CONNACK. */
+  private async openSession(signal: AbortSignal): Promise<void> {
     this.nextConnect();
     const options: IClientOptions = {
       clean: true,
@@ -151,7 +183,7 @@ export class SparkplugSink implements Sink {
     try {
       await conn.open(signal);
     } catch (error) {
-      this.conn = undefined;
+      if (this.conn === conn) this.conn = undefined;
       throw error;
     }
   }
@@ -161,7 +193,9 @@ export class SparkplugSink implements Sink {
   }
 
   async close(): Promise<void> {
-    this.leaseLoop?.abort();
+    // No more taking the edge node back; a session being opened for it gives up.
+    this.leased?.stop();
+    this.closing.abort();
     const conn = this.conn;
     this.conn = undefined;
     if (!conn) {
@@ -187,40 +221,44 @@ export class SparkplugSink implements Sink {
   }
 
   private async releaseLease(): Promise<void> {
-    const lease = this.lease;
-    this.lease = undefined;
-    await lease?.release();
+    this.leaseHeld = false;
+    await this.leased?.release();
   }
 
   /**
-   * Another replica holds the lease now: drop the session at once (the broker publishes our NDEATH;
-   * the other replica's connection with the same client id would throw this one off anyway), wait
-   * a lease period so as not to flap, then compete again.
+   * The lease is lost (another replica holds it): drop the session at once (the broker publishes
+   * our NDEATH; the other replica's connection with the same client id would throw this one off
+   * anyway). LeasedWriter then waits a lease period so as not to flap, competes again, and opens a
+   * new session through `recover` (openSession).
    */
-  private async onLeaseLost(reason: Error): Promise<void> {
-    this.lease = undefined;
+  private async standBy(reason: Error): Promise<void> {
     const conn = this.conn;
-    if (!conn) return;
     this.conn = undefined;
     this.ctx.logger.warn(
       { err: reason.message },
       'Sparkplug edge node: lease lost, another replica is the edge node now',
     );
-    this.ctx.setState('standby', reason);
     this.session.unborn();
-    await conn.end(true);
-    const loop = new AbortController();
-    this.leaseLoop = loop;
-    try {
-      await sleep(DEFAULT_LEASE_TTL_MS, loop.signal);
-      await this.connect(loop.signal);
-    } catch (error) {
-      if (error instanceof LeaseAbortedError || loop.signal.aborted) return;
-      this.ctx.logger.error(
-        { err: errorMessage(error) },
-        'Sparkplug edge node: could not take the edge node back',
-      );
-      this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+    await conn?.end(true);
+  }
+
+  /**
+   * Opens the session again under a lease just taken back, until it connects, the lease is lost
+   * again or the sink closes. The engine retries only connect(); a take-back that found the broker
+   * down and gave up would leave the edge node dead on every replica (this one holding the lease).
+   */
+  private async reopen(): Promise<void> {
+    const signal = this.closing.signal;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.openSession(signal);
+        return;
+      } catch (error) {
+        // Lost again: LeasedWriter stands by once more (it checks the lease after this).
+        if (signal.aborted || this.leased?.lost) return;
+        this.ctx.setState('reconnecting', error instanceof Error ? error : new Error(String(error)));
+        await sleep(backoffDelay(attempt, this.config.reconnectDelay, this.config.reconnectMaxDelay), signal);
+      }
     }
   }
 

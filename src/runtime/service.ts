@@ -5,13 +5,14 @@ import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
 import {
   ScheduleMetrics,
   createScheduler,
+  removeSchedule,
   type Scheduler,
   type SchedulerDeps,
 } from '../engine/schedule/index.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
-import { SerialQueue, type Logger, type MemoryBudget } from '../sdk/index.js';
+import { SerialQueue, errorMessage, redact, type Logger, type MemoryBudget } from '../sdk/index.js';
 import { startHttpServer } from './http.js';
 import { pipelineFingerprint, type ReloadResult, type ReloadSummary } from './reload.js';
 
@@ -125,6 +126,7 @@ export class Service {
       this.options.logger.info(summary, 'configuration changed: applying');
       // Changed pipelines drain before their successors start: one reader of a source at a time.
       await Promise.all(outgoing.map((p) => p.stop()));
+      await this.forgetSchedules(outgoing, wanted);
       const next = plans.map((plan) =>
         summary.unchanged.includes(plan.name) ? current.get(plan.name)! : this.createPipeline(plan),
       );
@@ -140,6 +142,36 @@ export class Service {
       }
       return summary;
     });
+  }
+
+  /**
+   * A scheduled pipeline removed from the configuration, or left without a `schedule`, has its job
+   * scheduler, next tick job and shared status removed from Redis: left there, the tick jobs would go
+   * on being added for any replica still running it, and a pipeline of that name added back later
+   * would count the ticks since as missed. A changed schedule needs nothing here: its successor's
+   * scheduler replaces the job scheduler when it starts. A plain stop removes nothing (the schedule
+   * outlives a replica).
+   */
+  private async forgetSchedules(
+    outgoing: ServicePipeline[],
+    wanted: Map<string, PipelinePlan>,
+  ): Promise<void> {
+    const { redisUrl, logger } = this.options;
+    if (!redisUrl) return;
+    const gone = outgoing.filter((p) => p instanceof ScheduledPipeline && !wanted.get(p.name)?.schedule);
+    await Promise.all(
+      gone.map(async ({ name }) => {
+        try {
+          await removeSchedule({ redisUrl, pipeline: name });
+          logger.info({ pipeline: name }, 'schedule removed from redis (no longer in the configuration)');
+        } catch (error) {
+          logger.warn(
+            { pipeline: name, err: redact(errorMessage(error)) },
+            'schedule: could not remove it from redis; its job scheduler stays until removed by hand',
+          );
+        }
+      }),
+    );
   }
 
   /** Records a reload's result for the status page (ConfigReloader's `onResult`). */

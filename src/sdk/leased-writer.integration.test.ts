@@ -37,7 +37,7 @@ function sharedFence(): FenceStore & { token: number } {
 }
 
 /** A writer whose hooks and states are recorded, with the time of each. */
-function replica(key: string, fence: FenceStore) {
+function replica(key: string, fence: FenceStore | undefined) {
   const events: { what: string; at: number }[] = [];
   const states: ConnectionState[] = [];
   const writer = new LeasedWriter({
@@ -47,7 +47,7 @@ function replica(key: string, fence: FenceStore) {
     logger: silentLogger,
     component: 'test',
     target: 'the target',
-    fence,
+    ...(fence ? { fence } : {}),
     setState: (state) => void states.push(state),
     hooks: {
       standBy: async () => void events.push({ what: 'standBy', at: Date.now() }),
@@ -143,6 +143,24 @@ describe('LeasedWriter', () => {
       expect(a.events).toEqual([]); // the sink is still connecting: nothing to stand by yet
       a.writer.serve();
       await waitFor(() => a.saw('standBy'), 'A to stand by');
+    } finally {
+      await a.writer.release();
+    }
+  });
+  it('without a FenceStore (a target that keeps no token): writes are refused once the lease is lost, and it is taken back', async () => {
+    const key = newKey();
+    const a = replica(key, undefined);
+    try {
+      await a.writer.acquire(AbortSignal.timeout(10_000));
+      a.writer.serve();
+      await a.writer.checkFence();
+      await admin.set(key, 'someone-else/x#99', 'PX', 2 * TTL);
+      await waitFor(() => a.saw('standBy'), 'A to stand by');
+      await expect(a.writer.checkFence()).rejects.toBeInstanceOf(NotConnectedError);
+      // The other owner's lease expires: A takes the target back.
+      await waitFor(() => a.states.at(-1) === 'connected', 'A to be connected again', 10_000);
+      expect(a.events.map((e) => e.what)).toEqual(['standBy', 'recover']);
+      await a.writer.checkFence();
     } finally {
       await a.writer.release();
     }

@@ -7,7 +7,9 @@
  * again, and on success recovers from the target and carries on. Closing stops all of that.
  *
  * The sink owns the target: it says how the token is kept there (`FenceStore`) and what standing
- * by and recovering mean (`LeasedWriterHooks`). Why this sits in the SDK and not in the engine:
+ * by and recovering mean (`LeasedWriterHooks`). A target that can not keep a token (the Sparkplug
+ * edge node: an MQTT client id, whose broker throws off an older session itself) has no
+ * `FenceStore`: only the loss of the lease refuses writes. Why this sits in the SDK and not in the engine:
  * docs/architecture.md, "Scale-out".
  */
 import type { ConnectionState } from './define.js';
@@ -45,7 +47,8 @@ export interface LeasedWriterOptions {
   /** For errors: `<component>: another replica now writes <target>`. */
   component: string;
   target: string;
-  fence: FenceStore;
+  /** Without one, nothing is recorded at the target and only a lost lease refuses writes. */
+  fence?: FenceStore;
   setState(state: ConnectionState, error?: Error): void;
   hooks: LeasedWriterHooks;
 }
@@ -93,7 +96,7 @@ export class LeasedWriter {
   async checkFence(): Promise<void> {
     const lease = this.lease;
     if (!lease) return;
-    const recorded = await this.options.fence.read();
+    const recorded = (await this.options.fence?.read()) ?? 0;
     if (recorded > lease.token || lease.lost.aborted)
       throw new NotConnectedError(
         `${this.options.component}: another replica now writes ${this.options.target} (fencing token ${recorded})`,
@@ -129,7 +132,7 @@ export class LeasedWriter {
     });
     // Fencing: a replica that lost the lease but is still running sees a higher token and stops.
     try {
-      await this.options.fence.write(lease.token);
+      await this.options.fence?.write(lease.token);
     } catch (error) {
       await lease.release();
       throw error;

@@ -328,6 +328,13 @@ describe('redis scheduler: removal', () => {
       probe.disconnect();
     }
   });
+  it('removeSchedule fails with a clear message, instead of waiting for ever, when Redis is not reachable', async () => {
+    await expect(
+      removeSchedule({ redisUrl: 'redis://:secret@127.0.0.1:1', pipeline: 'report', timeoutMs: 500 }),
+    ).rejects.toThrow(
+      /^schedule of report: not removed from Redis at redis:\/\/.*127\.0\.0\.1:1: timed out after 500 ms$/,
+    );
+  });
 });
 
 describe('redis scheduler: start', () => {

@@ -290,16 +290,34 @@ export async function removeSchedule(options: {
   redisUrl: string;
   pipeline: string;
   prefix?: string;
+  /** How long to try before failing (Redis down): default 10 s. */
+  timeoutMs?: number;
 }): Promise<void> {
   const prefix = options.prefix ?? 'passerelle';
   const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  // Reported by the rejection below; without a listener ioredis prints each retry.
+  connection.on('error', () => undefined);
   const queue = new Queue(scheduleQueueName(options.pipeline), { connection, prefix });
-  try {
+  queue.on('error', () => undefined);
+  const remove = async (): Promise<void> => {
     await queue.removeJobScheduler(SCHEDULER_ID);
     await queue.clean(0, 1000, 'failed');
     await connection.del(`${prefix}:schedule:${escapeQueuePart(options.pipeline)}`);
+  };
+  try {
+    await withTimeout(remove(), options.timeoutMs ?? 10_000).catch((err: unknown) => {
+      throw new Error(
+        `schedule of ${options.pipeline}: not removed from Redis at ${redactUrl(options.redisUrl)}: ${(err as Error).message}`,
+      );
+    });
   } finally {
-    await queue.close();
-    await connection.quit().catch(() => connection.disconnect());
+    if (connection.status === 'ready') {
+      await queue.close();
+      await connection.quit().catch(() => connection.disconnect());
+    } else {
+      // Redis is not reachable: closing the queue would wait for it.
+      connection.disconnect();
+      void queue.close().catch(() => undefined);
+    }
   }
 }
