@@ -9,10 +9,18 @@
 //   1. end to end: 10,000 uplinks (BENCH_CS_UPLINKS) from 1,000 devices (BENCH_CS_DEVICES), after a
 //      warm-up of 2,000; throughput, peak RSS of the passerelle process;
 //   2. in process: event parsing + LPP decoding + record building alone (no MQTT), per event.
+//   3. in process: the heap one record in flight holds (the source's mapping, 5,000 records, full GCs).
 // Writes its section of docs/benchmarks.md between <!-- bench:chirpstack:start --> and <!-- bench:chirpstack:end -->.
+// Measurement knobs (a run with any of them prints and does not write, like a smaller load):
+//   BENCH_CS_NODE_ARGS   extra Node.js flags for `passerelle run`, space-separated (e.g. `--trace-gc`,
+//                        `--max-semi-space-size=4`, `--import ./profiler.mjs`);
+//   BENCH_CS_STDOUT      file that receives the stdout of `passerelle run` (e.g. the `--trace-gc` lines);
+//   BENCH_CS_MARK_SIGNAL signal sent to `passerelle run` just before and just after the measured run
+//                        (e.g. SIGUSR2, for a preloaded profiler that starts and stops on it);
+//   BENCH_CS_TIMELINE=1  prints the sampled RSS of every 250 ms of the measured run (MB).
 import { machineConditions } from './lib/conditions.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +52,16 @@ const log = (s) => console.error(`[bench:chirpstack] ${s}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const guard = new QuietGuard({ suite: 'chirpstack' });
+const NODE_ARGS = (process.env.BENCH_CS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const MARK_SIGNAL = process.env.BENCH_CS_MARK_SIGNAL;
+const TIMELINE = ['1', 'true', 'yes'].includes(String(process.env.BENCH_CS_TIMELINE ?? '').toLowerCase());
+const KNOBS = [
+  'BENCH_CS_UPLINKS',
+  'BENCH_CS_DEVICES',
+  'BENCH_CS_NODE_ARGS',
+  'BENCH_CS_STDOUT',
+  'BENCH_CS_MARK_SIGNAL',
+];
 
 async function main() {
   installCleanup();
@@ -127,10 +145,18 @@ async function main() {
   };
 
   await run('warmup', events('warmup', WARMUP));
+  if (MARK_SIGNAL) process.kill(relay.pid, MARK_SIGNAL);
   const cpu0 = treeCpuSeconds(relay.pid);
   const rss = rssSampler(relay.pid);
+  const timeline = [];
+  const timelineTimer = TIMELINE
+    ? setInterval(() => timeline.push(Math.round((treeRssKb(relay.pid) * 1024) / 1e6)), 250)
+    : undefined;
   const window = guard.phase(`${UPLINKS} uplinks`);
   const measured = await run('measured', events('run', UPLINKS));
+  clearInterval(timelineTimer);
+  if (MARK_SIGNAL) process.kill(relay.pid, MARK_SIGNAL);
+  if (TIMELINE) log(`RSS every 250 ms (MB): ${timeline.join(' ')}`);
   const cpuSeconds = treeCpuSeconds(relay.pid) - cpu0;
   const otherCores = window.stop().foreignCores;
   const underLoadRssKb = rss.stop();
@@ -149,6 +175,7 @@ async function main() {
   const inProcessWindow = guard.phase('in process');
   const inProcess = await measureInProcess(fx, sdk, event);
   inProcessWindow.stop();
+  const recordBytes = await measureRecordHeap(sdk, event);
   const results = {
     measured,
     cpuSeconds,
@@ -161,6 +188,7 @@ async function main() {
     heapUsedBytes,
     idleHeapBytes,
     inProcess,
+    recordBytes,
   };
   log(JSON.stringify(results));
   const section = render(cond, results, (Date.now() - started) / 1000);
@@ -168,7 +196,7 @@ async function main() {
   await stopChild(broker.child);
   // Smaller loads (development) are not the suite's figures: printed, not written.
   const decision = guard.write(join(root, 'docs', 'benchmarks.md'), START, END, section, {
-    partial: ['BENCH_CS_UPLINKS', 'BENCH_CS_DEVICES'].some((k) => process.env[k]),
+    partial: KNOBS.some((k) => process.env[k]),
     forceWrite: ['1', 'true', 'yes'].includes(String(process.env.BENCH_WRITE ?? '').toLowerCase()),
   });
   process.exitCode = decision.write || guard.dry ? 0 : 3;
@@ -193,12 +221,13 @@ sinks:
 `;
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, yaml);
+  const stdout = process.env.BENCH_CS_STDOUT ? openSync(process.env.BENCH_CS_STDOUT, 'w') : 'ignore';
   const child = track(
     spawn(
       process.execPath,
-      [join(root, 'bin', 'passerelle.js'), 'run', file, '--http', `127.0.0.1:${httpPort}`],
+      [...NODE_ARGS, join(root, 'bin', 'passerelle.js'), 'run', file, '--http', `127.0.0.1:${httpPort}`],
       {
-        stdio: ['ignore', 'ignore', 'pipe'],
+        stdio: ['ignore', stdout, 'pipe'],
         env: { ...process.env, PASSERELLE_LOG_LEVEL: 'warn' },
       },
     ),
@@ -258,6 +287,50 @@ async function measureInProcess(fx, sdk, event) {
   };
 }
 
+/**
+ * Heap held by one record in flight (what a record keeps alive until the sink has stored it, and
+ * what V8 promotes under load): 5,000 records made by the source's own mapping of MQTT deliveries
+ * (parse, dedup, tracker, record, metadata), kept, then released; the heap in use after a full GC
+ * before and after, per record. Deterministic, unlike RSS.
+ */
+async function measureRecordHeap(sdk, event) {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const { ChirpstackSource } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'source.js'));
+  const { chirpstackSourceConfig } = await import(join(root, 'dist', 'connectors', 'chirpstack', 'spec.js'));
+  const config = chirpstackSourceConfig.parse({ url: 'mqtt://localhost', decoder: 'cayenne-lpp' });
+  const quiet = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+  const ctx = { pipeline: 'bench', metrics: sdk.noopMetrics, logger: quiet, deadLetter: async () => {} };
+  const source = new ChirpstackSource(config, ctx);
+  const count = 5000;
+  const kept = [];
+  const deliver = async (phase) => {
+    for (let i = 0; i < count; i += 100) {
+      const messages = [];
+      for (let j = i; j < i + 100; j++) {
+        const e = event(phase, j % DEVICES, Math.floor(j / DEVICES));
+        const meta = { 'mqtt.topic': e.topic, 'mqtt.qos': 1, 'mqtt.retain': false, 'mqtt.dup': false };
+        messages.push({ id: `m-${j}`, payload: Buffer.from(e.payload), meta, time: Date.now() });
+      }
+      const delivery = await source.map(sdk.createDelivery(messages, () => {}));
+      delivery.ack();
+      for (const m of delivery.messages) kept.push(m);
+    }
+  };
+  await deliver('heap-warmup');
+  kept.length = 0;
+  await deliver('heap');
+  gc();
+  gc();
+  const held = process.memoryUsage().heapUsed;
+  kept.length = 0;
+  gc();
+  gc();
+  return (held - process.memoryUsage().heapUsed) / count;
+}
+
 const fmt = (v, d = 0) =>
   v == null || !Number.isFinite(v)
     ? '–'
@@ -306,6 +379,9 @@ function render(cond, r, durationSeconds) {
   );
   L.push(
     `| in process: parse + LPP decode + record | ${fmt(r.inProcess.perEventUs, 1)} µs CPU per event (${fmt(r.inProcess.events)} events: ${fmt(r.inProcess.seconds, 2)} s CPU, including V8's GC threads; ${fmt(r.inProcess.wall, 2)} s wall) |`,
+  );
+  L.push(
+    `| in process: heap held per record in flight | ${fmt(r.recordBytes)} bytes (payload, metadata and id of one uplink's record, after a full GC; what V8 promotes for each record that outlives two scavenges) |`,
   );
   L.push(`| bench duration | ${fmt(durationSeconds)} s |`, '');
   // Issue 17: 10,000 uplinks in 150 MB or less. Judged only on the full load.

@@ -3,7 +3,8 @@
 // Starts a private Mosquitto (and Redis), runs the relay, waits until /readyz answers 200 and the
 // process settles, then prints VmRSS / VmHWM from /proc and the V8 heap from /metrics. Writes nothing.
 // --bench: the relay bench's pipeline (unit-convert + enrich) instead of a bare mqtt -> mqtt one.
-// --breakdown: also prints V8's heap spaces and the CommonJS packages loaded (scripts/lib/memory-probe.mjs).
+// --breakdown: also prints V8's heap spaces, the CommonJS packages loaded and the heap in use after a
+// full GC (scripts/lib/memory-probe.mjs; the GC comes after the RSS figures are read).
 /* global fetch */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -121,6 +122,7 @@ try {
     );
   for (const r of rows.filter((row) => row.probe)) {
     console.log(`\n${r.outbox} outbox: process.memoryUsage() MB`, r.probe.usage);
+    console.log(`V8 heap in use after a full GC: ${r.probe.liveHeapMb} MB`);
     console.table(r.probe.spaces);
     const packages = Object.entries(r.probe.packages).sort((a, b) => b[1].sourceKb - a[1].sourceKb);
     console.log(

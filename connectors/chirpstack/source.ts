@@ -11,6 +11,7 @@ import {
 import { MqttSource } from '../mqtt/source.js';
 import type { MqttSourceConfig } from '../mqtt/spec.js';
 import { EventError, eventOf, parseEvent, type ParsedEvent } from './events.js';
+import { IdentityCache } from './identities.js';
 import { decodeProtobufEvent } from './protobuf.js';
 import { buildRecord, dedupKey } from './record.js';
 import { matchEventTopic, subscriptionFilters, type ChirpstackSourceConfig } from './spec.js';
@@ -82,6 +83,7 @@ export class ChirpstackSource implements Source {
   private readonly mqtt: MqttSource;
   private readonly dedup: Deduplicator;
   private readonly tracker: DeviceTracker;
+  private readonly identities: IdentityCache;
   private readonly duplicates: ComponentCounter;
   private readonly ignored: ComponentCounter;
   private readonly decodeErrors: ComponentCounter;
@@ -94,6 +96,7 @@ export class ChirpstackSource implements Source {
     this.mqtt = new MqttSource(mqttConfigFor(config, ctx.pipeline), ctx);
     this.dedup = new Deduplicator(config.dedupWindow);
     this.tracker = new DeviceTracker(config.maxDevices, ctx.metrics, metricDevices(config.deviceMetrics));
+    this.identities = new IdentityCache(config.maxDevices);
     this.duplicates = ctx.metrics.counter(
       'passerelle_chirpstack_duplicates_total',
       'ChirpStack events left out as duplicates (same deduplicationId, or device and fCnt, within dedupWindow).',
@@ -147,6 +150,8 @@ export class ChirpstackSource implements Source {
           ignored++;
           continue;
         }
+        // First, so that the dedup key, the tracker's map and the record all use the kept strings.
+        const topic = this.identities.intern(event, message.meta['mqtt.topic'] as string);
         const key = dedupKey(event);
         if (key !== undefined) {
           const undo = this.dedup.admit(key, now);
@@ -172,10 +177,12 @@ export class ChirpstackSource implements Source {
         }
         const record = buildRecord(event, this.config, counters);
         if (record.payload.objectError != null) decodeErrors++;
+        const meta = Object.assign(record.meta, message.meta);
+        meta['mqtt.topic'] = topic;
         records.push({
           id: key === undefined ? message.id : `chirpstack:${key}`,
           payload: record.payload,
-          meta: Object.assign(record.meta, message.meta),
+          meta,
           time: record.time,
         });
       } catch (error) {

@@ -1,6 +1,5 @@
-import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { columnsConfig, duration } from '../../src/sdk/index.js';
+import { columnsConfig, duration, isTimeZone } from '../../src/sdk/index.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 
 /** Excel's own limit: 1,048,576 rows per worksheet, the header row included. */
@@ -48,7 +47,7 @@ export const excelSinkConfig = z.strictObject({
   timeZone: z
     .string()
     .default('UTC')
-    .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
+    .refine((v) => isTimeZone(v), 'an IANA time zone such as Europe/Paris or UTC')
     .describe(
       'Time zone of the periods, the `{{date:}}` parts of the file name and the date-time cells (Excel dates have no zone: they show this local time).',
     ),

@@ -1,8 +1,14 @@
-import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { columnsConfig, compileColumns, templateProblem, duration, secret } from '../../src/sdk/index.js';
+import {
+  columnsConfig,
+  compileColumns,
+  templateProblem,
+  duration,
+  isTimeZone,
+  secret,
+} from '../../src/sdk/index.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
-import { WINDOW_PART, withoutWindowParts } from './a1.js';
+import { WINDOW_PART, withoutWindowParts } from './window-parts.js';
 
 /** The config of the `google-sheets` sink: the one place it is defined. */
 
@@ -95,7 +101,7 @@ export const googleSheetsSinkConfig = z
     timeZone: z
       .string()
       .default('UTC')
-      .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
+      .refine((v) => isTimeZone(v), 'an IANA time zone such as Europe/Paris or UTC')
       .describe(
         'Time zone of the date-time cells and of the `{{ date:... }}` parts of `tab` (Sheets date-times have no zone: cells show this local time).',
       ),

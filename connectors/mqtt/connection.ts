@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import {
   ConfigError,
   NotConnectedError,
@@ -12,6 +12,7 @@ import {
   type ComponentContext,
 } from '../../src/sdk/index.js';
 import type { MqttConnectionConfig } from './spec.js';
+import { connectClient } from './transport.js';
 
 function readPem(path: string | undefined, key: string): Buffer | undefined {
   if (path === undefined) return undefined;
@@ -91,7 +92,7 @@ export class MqttConnection {
   ) {
     this.where = redactUrl(config.url);
     const options = { ...clientOptions(config), ...extra };
-    this.client = mqtt.connect(config.url, options);
+    this.client = connectClient(config.url, options);
     const client = this.client;
     client.on('connect', () => {
       // Small MQTT packets sent in bursts: without TCP_NODELAY, Nagle's algorithm and the broker's

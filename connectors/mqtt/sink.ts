@@ -22,13 +22,6 @@ const PERMANENT_REASON_CODES = new Set([
   0x99 /* payload format invalid */,
 ]);
 
-interface Prepared {
-  index: number;
-  topic: string;
-  payload: string | Buffer;
-  options: IClientPublishOptions;
-}
-
 export interface MqttSinkOptions {
   /**
    * The topic of each message, instead of the `topic` template: for a sink built on this one that
@@ -86,16 +79,7 @@ export class MqttSink implements Sink {
     if (!conn || !conn.connected)
       throw conn ? conn.notConnected() : new NotConnectedError('mqtt sink: write() before connect()');
     const failures: BatchFailure[] = [];
-    const prepared: Prepared[] = [];
-    batch.forEach((message, index) => {
-      try {
-        prepared.push(this.prepare(message, index));
-      } catch (error) {
-        failures.push({ index, error: new FatalError(errorMessage(error)) });
-      }
-    });
-    const publishFailures = await this.publishAll(conn, prepared, signal);
-    failures.push(...publishFailures);
+    await this.publishAll(conn, batch, failures, signal);
     if (failures.length > 0) throw new BatchError(failures.sort((a, b) => a.index - b.index));
   }
 
@@ -108,19 +92,24 @@ export class MqttSink implements Sink {
     }
   }
 
-  private prepare(message: Message, index: number): Prepared {
+  /** The topic of a message, checked (throws when it can not be published to). */
+  private topicOf(message: Message): string {
     const topic = this.topic(message);
     if (topic !== this.validTopic) {
       const problem = topicNameProblem(topic);
       if (problem) throw new Error(`topic template "${this.config.topic}": ${problem}`);
       this.validTopic = topic;
     }
-    const payload = encodeMessagePayload(message, this.config.payload);
+    return topic;
+  }
+
+  /** The publish options of a message: shared ones unless it has MQTT 5 properties. */
+  private optionsOf(message: Message): IClientPublishOptions {
     if (
       this.config.protocolVersion !== 5 ||
       (this.userProperties.length === 0 && this.config.messageExpiry === undefined)
     )
-      return { index, topic, payload, options: this.plainOptions };
+      return this.plainOptions;
     const options: IClientPublishOptions = { qos: this.config.qos, retain: this.config.retain };
     const properties: NonNullable<IClientPublishOptions['properties']> = {};
     if (this.userProperties.length > 0) {
@@ -131,7 +120,7 @@ export class MqttSink implements Sink {
     if (this.config.messageExpiry !== undefined)
       properties.messageExpiryInterval = Math.max(1, Math.round(this.config.messageExpiry / 1000));
     options.properties = properties;
-    return { index, topic, payload, options };
+    return options;
   }
 
   /**
@@ -141,39 +130,52 @@ export class MqttSink implements Sink {
    */
   private async publishAll(
     conn: MqttConnection,
-    items: Prepared[],
+    batch: Message[],
+    failures: BatchFailure[],
     signal: AbortSignal,
-  ): Promise<BatchFailure[]> {
+  ): Promise<void> {
     const client = conn.client;
     const window = Math.max(
       1,
       Math.min(this.config.maxUnacked, client.serverProperties?.receiveMaximum ?? Infinity),
     );
-    const failures: BatchFailure[] = [];
     // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
     // report) must not hold the outbox forever: the write timeout retries the batch instead.
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
       const pump = (): void => {
-        while (!answer.settled && running < window && next < items.length) {
-          const item = items[next++]!;
+        while (!answer.settled && running < window && next < batch.length) {
+          const index = next++;
+          const message = batch[index]!;
+          // Each message is encoded when its turn comes (no array of prepared publishes per batch);
+          // one that can not be published fails alone, as a FatalError.
+          let topic: string;
+          let payload: string | Buffer;
+          let options: IClientPublishOptions;
+          try {
+            topic = this.topicOf(message);
+            payload = encodeMessagePayload(message, this.config.payload);
+            options = this.optionsOf(message);
+          } catch (error) {
+            failures.push({ index, error: new FatalError(errorMessage(error)) });
+            continue;
+          }
           running++;
-          client.publish(item.topic, item.payload, item.options, (error) => {
+          client.publish(topic, payload, options, (error) => {
             running--;
             if (answer.settled) return;
             if (error) {
               if (!client.connected) return answer.settle(conn.notConnected());
-              failures.push({ index: item.index, error: publishError(error) });
+              failures.push({ index, error: publishError(error) });
             }
             pump();
           });
         }
-        if (!answer.settled && running === 0 && next >= items.length) answer.settle();
+        if (!answer.settled && running === 0 && next >= batch.length) answer.settle();
       };
       pump();
     });
-    return failures;
   }
 }
 

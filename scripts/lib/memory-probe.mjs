@@ -1,9 +1,12 @@
 // Preloaded by `scripts/idle-rss.js --breakdown` (node --import): on SIGUSR2 the process writes
 // its memory figures to $PASSERELLE_MEMORY_PROBE_OUT: process.memoryUsage(), V8's heap spaces and
-// the CommonJS modules it loaded, by package (ES modules are not in require.cache).
+// the CommonJS modules it loaded, by package (ES modules are not in require.cache), then the heap in
+// use after a full garbage collection (`liveHeapMb`: steadier than the heap used at a random moment,
+// which holds whatever garbage the last collection left).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
+import vm from 'node:vm';
 
 const { cache } = createRequire(import.meta.url);
 
@@ -28,6 +31,9 @@ process.on('SIGUSR2', () => {
       /* gone */
     }
   }
+  v8.setFlagsFromString('--expose-gc');
+  vm.runInNewContext('gc')();
+  const liveHeapMb = mb(process.memoryUsage().heapUsed);
   const out = process.env.PASSERELLE_MEMORY_PROBE_OUT;
-  if (out) fs.writeFileSync(out, JSON.stringify({ usage, spaces, packages }));
+  if (out) fs.writeFileSync(out, JSON.stringify({ usage, spaces, packages, liveHeapMb }));
 });

@@ -3,33 +3,34 @@ import { printableLines, redact } from '../sdk/index.js';
 import { builtinRegistry } from '../registry/index.js';
 import type { CliDeps } from './deps.js';
 import { packageVersion } from './version.js';
-import * as runCommand from './commands/run.js';
-import * as demoCommand from './commands/demo.js';
-import * as dlqCommand from './commands/dlq.js';
-import * as simulateCommand from './commands/simulate.js';
-import * as connectorsCommand from './commands/connectors.js';
-import * as schemaCommand from './commands/schema.js';
-import * as validateCommand from './commands/validate.js';
-import * as testCommand from './commands/test.js';
-import * as createCommand from './commands/create.js';
 
 export type { CliDeps } from './deps.js';
 export { packageVersion } from './version.js';
 
-/** Each command lives in `commands/<name>.ts` and registers itself here; add new ones to this list. */
-export const commands: { register(program: Command, deps: CliDeps): void }[] = [
-  runCommand,
-  demoCommand,
-  validateCommand,
-  testCommand,
-  createCommand,
-  schemaCommand,
-  connectorsCommand,
-  dlqCommand,
-  simulateCommand,
-];
+interface CommandModule {
+  register(program: Command, deps: CliDeps): void;
+}
 
-export function createProgram(deps: CliDeps): Command {
+/**
+ * Each command lives in `commands/<name>.ts` and registers itself; add new ones to this list. A
+ * command is imported only when it is the one asked for (all of them for help or an unknown
+ * command): `passerelle run` must not keep the simulators, the demo, the dead-letter tools or the
+ * schema generator in memory (docs/architecture.md, "Specs, implementations and idle memory").
+ */
+export const commands: Record<string, () => Promise<CommandModule>> = {
+  run: () => import('./commands/run.js'),
+  demo: () => import('./commands/demo.js'),
+  validate: () => import('./commands/validate.js'),
+  test: () => import('./commands/test.js'),
+  create: () => import('./commands/create.js'),
+  schema: () => import('./commands/schema.js'),
+  connectors: () => import('./commands/connectors.js'),
+  dlq: () => import('./commands/dlq.js'),
+  simulate: () => import('./commands/simulate.js'),
+};
+
+/** The program with the command `argv` names, or with every command when it names none of them. */
+export async function createProgram(deps: CliDeps, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('passerelle')
     .description(
       'Bridge and data-export service for industrial and building IoT: declarative YAML pipelines.',
@@ -38,7 +39,8 @@ export function createProgram(deps: CliDeps): Command {
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => deps.stdout(s), writeErr: (s) => deps.stderr(s) });
-  for (const command of commands) command.register(program, deps);
+  const named = argv[0] !== undefined && Object.hasOwn(commands, argv[0]) ? [argv[0]] : Object.keys(commands);
+  for (const name of named) (await commands[name]!()).register(program, deps);
   // Subcommands inherit exitOverride and output only when set on each.
   for (const sub of program.commands)
     sub.exitOverride().configureOutput({ writeOut: (s) => deps.stdout(s), writeErr: (s) => deps.stderr(s) });
@@ -74,7 +76,7 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
       exitCode = Math.max(exitCode, code);
     },
   };
-  const program = createProgram(deps);
+  const program = await createProgram(deps, argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { IANAZone } from 'luxon';
-import { duration, type DeliveryGuarantee } from '../sdk/index.js';
+import { duration, isTimeZone, type DeliveryGuarantee } from '../sdk/index.js';
 
 /**
  * The engine-level part of a pipeline file: everything that is not a component's own config.
@@ -133,7 +132,7 @@ export const scheduleOptions = z
     timeZone: z
       .string()
       .default('UTC')
-      .refine((v) => IANAZone.isValidZone(v), 'an IANA time zone such as Europe/Paris or UTC')
+      .refine((v) => isTimeZone(v), 'an IANA time zone such as Europe/Paris or UTC')
       .describe(
         'Time zone of `cron` and of calendar windows (`previous: day` is midnight to midnight there, 23 or 25 hours on DST days).',
       ),

@@ -182,7 +182,7 @@ export class Pipeline {
       const runtime: SinkRuntime = { plan: sp, sink, outbox, status };
       this.outboxOfSink.set(status, outbox);
       outbox.setConnected(status.state === 'connected');
-      const latency = m.deliveryLatency.labels(labels);
+      const latency = m.deliveryLatency.series(labels);
       outbox.start(async (messages, ctx) => {
         await sink.write(messages, ctx.signal);
         const now = Date.now();

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { redact, redactUrl, silentLogger, sleep, type Logger, type Message } from '../sdk/index.js';
 import { Batcher, OutboxClosedError } from './batcher.js';
-import { decodeMessages, encodeMessage, encodeMessages, encodeValue, type EncodedMessage } from './codec.js';
+import { decodeJob, encodeJob, encodeMessage, encodeValue, type JobData } from './codec.js';
 import { ConnectionBackoff, runAttempt, type Outcome } from './policy.js';
 import { RedisDeadLetters } from './redis-dead-letters.js';
 import type {
@@ -14,12 +14,6 @@ import type {
   OutboxOptions,
   OutboxStats,
 } from './types.js';
-
-/** Job data: `a` is the attempt (1 first), `m` the encoded messages. */
-interface JobData {
-  a: number;
-  m: EncodedMessage[];
-}
 
 // Our own retry scheduling decides everything; these only catch what escapes it (a Redis hiccup
 // in the middle of our bookkeeping): BullMQ then retries the job instead of failing it for good.
@@ -324,7 +318,7 @@ export class BullmqOutbox implements Outbox {
     }
     const connections = this.connections;
     const data = job.data as JobData;
-    const messages = decodeMessages(data.m);
+    const messages = decodeJob(data);
     const ac = new AbortController();
     const key = job.id ?? token ?? String(Math.random());
     this.active.set(key, ac);
@@ -353,7 +347,7 @@ export class BullmqOutbox implements Outbox {
     }
     const retry = outcome.retry;
     if (retry && (retry.messages.length !== messages.length || retry.attempt !== data.a)) {
-      await job.updateData({ a: retry.attempt, m: encodeMessages(retry.messages) } satisfies JobData);
+      await job.updateData(encodeJob(retry.messages, retry.attempt));
     }
     let settled = outcome.delivered;
     for (const d of outcome.dead) settled += d.messages.length;
@@ -426,11 +420,8 @@ export class BullmqOutbox implements Outbox {
 }
 
 function addJobs(q: Queue, batches: Message[][]): Promise<unknown> {
-  if (batches.length === 1)
-    return q.add('batch', { a: 1, m: encodeMessages(batches[0] as Message[]) } satisfies JobData);
-  return q.addBulk(
-    batches.map((b) => ({ name: 'batch', data: { a: 1, m: encodeMessages(b) } satisfies JobData })),
-  );
+  if (batches.length === 1) return q.add('batch', encodeJob(batches[0] as Message[], 1));
+  return q.addBulk(batches.map((b) => ({ name: 'batch', data: encodeJob(b, 1) })));
 }
 
 function storable(m: Message): boolean {

@@ -1,6 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
 import { jsonMessage, messageSize, payloadJson, type Message } from '../sdk/index.js';
-import { decodeValue, encodeValue, messagesFromJson, messagesToJson } from './codec.js';
+import {
+  decodeJob,
+  decodeValue,
+  encodeJob,
+  decodeMessages,
+  encodeMessages,
+  encodeValue,
+  messagesFromJson,
+  messagesToJson,
+  type EncodedMessage,
+  type JobData,
+} from './codec.js';
 
 const roundTrip = (v: unknown): unknown => decodeValue(JSON.parse(JSON.stringify(encodeValue(v))));
 
@@ -145,5 +156,94 @@ describe('outbox codec', () => {
     ]);
     expect(back.every((m) => m.meta.n === -Infinity)).toBe(true);
     expect(back.map((m) => m.time)).toEqual(msgs.map((m) => m.time));
+  });
+
+  describe('job data', () => {
+    const mqttMeta = (topic: string): Record<string, unknown> => ({
+      'mqtt.topic': topic,
+      'mqtt.qos': 1,
+      'mqtt.retain': false,
+      'mqtt.dup': false,
+    });
+
+    it('stores a meta its messages share once, and gives each message its own copy back', () => {
+      const msgs = Array.from({ length: 6 }, (_, i) => {
+        const text = `{"i":${i}}`;
+        return jsonMessage(`m${i}`, JSON.parse(text), text, mqttMeta(i % 3 === 2 ? 'b' : 'a'), i + 0.5);
+      });
+      const json = messagesToJson(msgs);
+      // Two distinct metas: each topic appears once in the stored job.
+      expect(json.split('"mqtt.topic"').length - 1).toBe(2);
+      expect(json.length).toBeLessThan(JSON.stringify({ a: 1, m: encodeMessages(msgs) }).length * 0.7);
+      const back = messagesFromJson(json);
+      expect(back.map((m) => m.meta)).toEqual(msgs.map((m) => m.meta));
+      expect(back.map((m) => [m.id, m.time, payloadJson(m)])).toEqual(
+        msgs.map((m) => [m.id, m.time, payloadJson(m)]),
+      );
+      back[0]!.meta['mqtt.topic'] = 'changed';
+      expect(back[1]!.meta['mqtt.topic']).toBe('a');
+    });
+
+    it('stores metas that are not flat with their message, exactly', () => {
+      const metas: Record<string, unknown>[] = [
+        { n: NaN },
+        { b: Buffer.from('x') },
+        { nested: { k: 'v' } },
+        { $bytes: 'AAAA' },
+        { u: undefined, k: 1 },
+        {},
+        { d: -0 },
+      ];
+      const msgs = metas.map((meta, i) => ({ id: `m${i}`, payload: { i }, meta, time: i }));
+      const back = messagesFromJson(messagesToJson(msgs));
+      expect(back.map((m) => m.meta)).toEqual([
+        { n: NaN },
+        { b: Buffer.from('x') },
+        { nested: { k: 'v' } },
+        { $bytes: 'AAAA' },
+        { k: 1 },
+        {},
+        { d: 0 },
+      ]);
+    });
+
+    it('keeps at most 32 shared metas per job; the others stay with their message', () => {
+      const msgs = Array.from({ length: 40 }, (_, i) => ({
+        id: `m${i}`,
+        payload: i,
+        meta: mqttMeta(`t${i}`),
+        time: i,
+      }));
+      const data = encodeJob(msgs, 3);
+      expect(data.a).toBe(3);
+      expect(data.t).toHaveLength(32);
+      const back = decodeJob(JSON.parse(JSON.stringify(data)) as JobData);
+      expect(back).toEqual(msgs);
+    });
+
+    it('is refused, not misread, by the earlier decoder (a replica not yet upgraded)', () => {
+      const data = JSON.parse(
+        messagesToJson([{ id: 'a', payload: { x: 1 }, meta: mqttMeta('t'), time: 1 }]),
+      ) as {
+        m?: EncodedMessage[];
+      };
+      // What the earlier version did with job.data: it throws, so BullMQ retries the job.
+      expect(() => decodeMessages(data.m as EncodedMessage[])).toThrow(TypeError);
+    });
+
+    it('decodes jobs stored in the earlier form (one object per message)', () => {
+      const msgs = [
+        jsonMessage('j', { a: 1 }, '{"a":1}', mqttMeta('x'), 1),
+        { id: 'b', payload: Buffer.from('hi'), meta: { n: Infinity }, time: 2 },
+        { id: 'u', payload: undefined, meta: {}, time: 3 },
+      ];
+      const old = JSON.parse(JSON.stringify({ a: 2, m: encodeMessages(msgs) })) as JobData;
+      const back = decodeJob(old);
+      expect(payloadJson(back[0]!)).toBe('{"a":1}');
+      expect(back[0]!.meta).toEqual(mqttMeta('x'));
+      expect(back[1]).toEqual(msgs[1]);
+      expect(back[2]).toEqual(msgs[2]);
+      expect(decodeJob(JSON.parse(messagesToJson(msgs)) as JobData)).toEqual(back);
+    });
   });
 });

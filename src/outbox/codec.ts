@@ -98,8 +98,8 @@ export function decodeValue(value: unknown): unknown {
   return obj;
 }
 
-export function encodeMessage(m: Message): EncodedMessage {
-  const meta = encodeValue(m.meta);
+/** `meta`: what to store for the meta, when the caller encoded it (or refers to it) already. */
+export function encodeMessage(m: Message, meta: unknown = encodeValue(m.meta)): EncodedMessage {
   // Parsed from this text (the source's, or one stored earlier): JSON.parse gives the value back,
   // markers included, since `j` is never read through decodeValue.
   const carried = carriedJson(m);
@@ -147,10 +147,122 @@ export function decodeMessages(list: EncodedMessage[]): Message[] {
   return out;
 }
 
+/**
+ * The data of a stored job (BullMQ serialises it with one `JSON.stringify`): `a` the attempt, `r`
+ * one record per message, `t` the metas its records share.
+ *
+ * A record is an array, `[id, time, meta, j]` (an object or array payload stored as its JSON text
+ * `j`, see `encodeMessage`) or `[id, time, meta, 0, payload]` (an encoded payload; no fifth item for
+ * `undefined`). `meta` is an index into `t` when the message's meta is flat (strings, booleans, null,
+ * finite numbers: what sources set, e.g. `mqtt.topic`, `mqtt.qos`) and equal to another message's
+ * of the job, else the encoded meta itself. Messages of one source mostly share their meta, so a
+ * job carries it once instead of once per message: about 30 % fewer bytes for the MQTT relay's
+ * 100-byte messages, serialised, sent, stored, read back and parsed.
+ *
+ * Jobs of the earlier form (`m`: one `EncodedMessage` object per message) still decode. The records
+ * have a key of their own (`r`, not `m`) so that a replica still running the earlier version fails
+ * on such a job (BullMQ retries it, a newer replica takes it) instead of delivering empty messages.
+ */
+export interface JobData {
+  a: number;
+  r?: unknown[];
+  t?: Record<string, unknown>[];
+  /** The earlier form. */
+  m?: EncodedMessage[];
+}
+
+/** Distinct metas kept per job; past it a meta is stored with its message. */
+const META_TABLE_MAX = 32;
+
+/** Own values JSON keeps exactly and no marker: a copy of the parsed object is the original. */
+function isFlatMeta(meta: unknown): meta is Record<string, unknown> {
+  if (meta === null || typeof meta !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(meta);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const obj = meta as Record<string, unknown>;
+  let keys = 0;
+  let marker = false;
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) return false;
+    keys++;
+    if (isMarkerKey(key)) marker = true;
+    const v = obj[key];
+    if (typeof v === 'string' || typeof v === 'boolean' || v === null) continue;
+    if (typeof v === 'number' && Number.isFinite(v)) continue;
+    return false;
+  }
+  return !(marker && keys === 1);
+}
+
+/** Same own keys with the same (flat) values. */
+function sameMeta(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let keys = 0;
+  for (const key in a) {
+    if (!Object.prototype.hasOwnProperty.call(b, key) || !Object.is(a[key], b[key])) return false;
+    keys++;
+  }
+  for (const _ in b) keys--;
+  return keys === 0;
+}
+
+/** The data of a job holding `messages` at `attempt`. Throws what JSON would (BigInt, cycles) only when BullMQ serialises it. */
+export function encodeJob(messages: readonly Message[], attempt: number): JobData {
+  const table: Record<string, unknown>[] = [];
+  const m = new Array<unknown>(messages.length);
+  let last = -1;
+  for (let i = 0; i < messages.length; i++) {
+    const msg = messages[i] as Message;
+    let meta: unknown;
+    if (isFlatMeta(msg.meta)) {
+      let idx = last >= 0 && sameMeta(msg.meta, table[last] as Record<string, unknown>) ? last : -1;
+      for (let k = 0; idx < 0 && k < table.length; k++)
+        if (k !== last && sameMeta(msg.meta, table[k] as Record<string, unknown>)) idx = k;
+      if (idx < 0 && table.length < META_TABLE_MAX) idx = table.push(msg.meta) - 1;
+      if (idx >= 0) last = idx;
+      meta = idx >= 0 ? idx : msg.meta;
+    } else {
+      meta = encodeValue(msg.meta);
+    }
+    const e = encodeMessage(msg, meta);
+    m[i] =
+      typeof e.j === 'string'
+        ? [e.id, e.time, meta, e.j]
+        : e.payload === undefined
+          ? [e.id, e.time, meta, 0]
+          : [e.id, e.time, meta, 0, e.payload];
+  }
+  return table.length > 0 ? { a: attempt, r: m, t: table } : { a: attempt, r: m };
+}
+
+/** Messages of a job's data as parsed from JSON (mutated in place); both record forms. */
+export function decodeJob(data: JobData): Message[] {
+  const table = data.t ?? [];
+  const list: unknown[] = data.r ?? data.m ?? [];
+  const out = new Array<Message>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i];
+    if (!Array.isArray(r)) {
+      out[i] = decodeMessage(r as EncodedMessage);
+      continue;
+    }
+    const [id, time, metaRef, j, payload] = r as [string, number, unknown, unknown, unknown];
+    // A copy of a shared meta per message: a sink may change its messages' meta.
+    const meta = (
+      typeof metaRef === 'number' ? { ...table[metaRef] } : (decodeValue(metaRef) ?? {})
+    ) as Record<string, unknown>;
+    out[i] =
+      typeof j === 'string'
+        ? jsonMessage(id, JSON.parse(j), j, meta, time)
+        : { id, payload: decodeValue(payload), meta, time };
+  }
+  return out;
+}
+
+/** The JSON text of a job holding `messages` (what BullMQ stores), for tests and tools. */
 export function messagesToJson(messages: readonly Message[]): string {
-  return JSON.stringify(encodeMessages(messages));
+  return JSON.stringify(encodeJob(messages, 1));
 }
 
 export function messagesFromJson(json: string): Message[] {
-  return decodeMessages(JSON.parse(json) as EncodedMessage[]);
+  return decodeJob(JSON.parse(json) as JobData);
 }

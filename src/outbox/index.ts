@@ -8,13 +8,16 @@ export { RedisDeadLetters, type RedisDeadLettersOptions } from './redis-dead-let
 export { OutboxClosedError } from './batcher.js';
 export { backoffDelay } from './policy.js';
 export {
+  decodeJob,
   decodeMessage,
   decodeMessages,
+  encodeJob,
   encodeMessage,
   encodeMessages,
   messagesFromJson,
   messagesToJson,
   type EncodedMessage,
+  type JobData,
 } from './codec.js';
 export type { RedisBackendOptions } from './bullmq.js';
 

@@ -32,8 +32,36 @@ interface Loaded {
   packageFiles: string[];
 }
 
+// What a plain relay must not load (docs/architecture.md, "Specs, implementations and idle memory"):
+// JSONata and RE2 (map, filter), luxon and cron-parser (time zones, schedules), mqtt.js's WebSocket
+// and SOCKS transports (ws://, wss://, a proxy).
+const NOT_FOR_A_RELAY = [
+  'jsonata',
+  're2js',
+  'luxon',
+  'cron-parser',
+  'ws',
+  'socks',
+  'ip-address',
+  'smart-buffer',
+];
+// Our modules `passerelle run` must not load for a relay: other CLI commands, the scheduler.
+const NOT_FOR_RUN = [
+  'src/cli/commands/demo.ts',
+  'src/cli/commands/dlq.ts',
+  'src/cli/commands/simulate.ts',
+  'src/cli/commands/schema.ts',
+  'src/cli/commands/connectors.ts',
+  'src/cli/commands/validate.ts',
+  'src/cli/commands/create.ts',
+  'src/cli/commands/test.ts',
+  'src/cli/commands/run-once.ts',
+  'src/engine/schedule/index.ts',
+  'src/engine/schedule/window.ts',
+];
+
 /** What a child process loads for mqtt -> `transform` (default: a map) -> mqtt, memory outbox. */
-async function loadsOf(transform?: string): Promise<Loaded> {
+async function loadsOf(transform?: string, scheme?: string): Promise<Loaded> {
   const dir = mkdtempSync(join(tmpdir(), 'passerelle-loads-'));
   try {
     const child = fileURLToPath(new URL('./fixtures/mqtt-pipeline.mjs', import.meta.url));
@@ -43,6 +71,7 @@ async function loadsOf(transform?: string): Promise<Loaded> {
         NODE_OPTIONS: '',
         PASSERELLE_LOADS_FILE: join(dir, 'loads.txt'),
         ...(transform ? { PASSERELLE_LOADS_TRANSFORM: transform } : {}),
+        ...(scheme ? { PASSERELLE_LOADS_SCHEME: scheme } : {}),
       },
       maxBuffer: 10_000_000,
     });
@@ -70,6 +99,30 @@ describe('lazy loading of component implementations', () => {
       expect(implementations).toEqual([]);
     }
   }, 120_000);
+
+  it('a plain mqtt -> mqtt relay loads no JSONata, RE2, luxon, cron-parser, WebSocket or SOCKS, nor other commands', async () => {
+    const loaded = await loadsOf('none');
+    expect(loaded.packages).toEqual(expect.arrayContaining(['mqtt', 'mqtt-packet', 'zod', 'commander']));
+    expect(loaded.files).toEqual(
+      expect.arrayContaining(['src/cli/commands/run.ts', 'connectors/mqtt/index.ts']),
+    );
+    expect(loaded.packages.filter((name) => NOT_FOR_A_RELAY.includes(name))).toEqual([]);
+    expect(loaded.files.filter((file) => NOT_FOR_RUN.includes(file))).toEqual([]);
+  }, 120_000);
+
+  it('what a relay does not load still loads when a pipeline uses it', async () => {
+    // A filter with a regular expression: JSONata and RE2, to validate it and to run it.
+    const filter = await loadsOf("{ type: filter, expression: '$contains(meta.`mqtt.topic`, /^in\\//)' }");
+    expect(filter.packages).toEqual(expect.arrayContaining(['jsonata', 're2js']));
+    // Time zones: generalize's implementation uses luxon.
+    const generalize = await loadsOf(
+      '{ type: generalize, time: { truncate: hour }, timeZone: Europe/Paris }',
+    );
+    expect(generalize.packages).toContain('luxon');
+    // A WebSocket broker: mqtt.js's own connect() and its ws transport.
+    const ws = await loadsOf('none', 'ws');
+    expect(ws.packages).toContain('ws');
+  }, 240_000);
 
   it("unit-convert loads mathjs's unit function only, not the bundle that builds every function", async () => {
     const loaded = await loadsOf(

@@ -2,13 +2,8 @@ import { hostname } from 'node:os';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pipeline } from '../engine/pipeline.js';
 import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
-import {
-  ScheduleMetrics,
-  createScheduler,
-  removeSchedule,
-  type Scheduler,
-  type SchedulerDeps,
-} from '../engine/schedule/index.js';
+import { ScheduleMetrics } from '../engine/schedule/metrics.js';
+import type { Scheduler, SchedulerDeps } from '../engine/schedule/types.js';
 import { EngineMetrics } from '../engine/metrics.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import type { OutboxBackend } from '../outbox/types.js';
@@ -76,12 +71,17 @@ export class Service {
     if (plan.schedule) {
       this.scheduleMetrics ??= new ScheduleMetrics(this.metrics.registry);
       const metrics = this.scheduleMetrics;
-      const make = options.createScheduler ?? createScheduler;
       const scheduled = new ScheduledPipeline(plan, {
         backend: options.backend,
         metrics: this.metrics,
         logger: options.logger,
-        createScheduler: (deps) => make({ ...deps, metrics }),
+        // The scheduler's code (cron, time zones: luxon and cron-parser) loads with the first
+        // scheduled pipeline that starts, not for every configuration (docs/architecture.md).
+        createScheduler: async (deps) =>
+          (options.createScheduler ?? (await import('../engine/schedule/index.js')).createScheduler)({
+            ...deps,
+            metrics,
+          }),
         ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
         ...(options.identity ? { identity: options.identity } : {}),
         ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
@@ -162,7 +162,7 @@ export class Service {
     await Promise.all(
       gone.map(async ({ name }) => {
         try {
-          await removeSchedule({ redisUrl, pipeline: name });
+          await (await import('../engine/schedule/index.js')).removeSchedule({ redisUrl, pipeline: name });
           logger.info({ pipeline: name }, 'schedule removed from redis (no longer in the configuration)');
         } catch (error) {
           logger.warn(

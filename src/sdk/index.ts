@@ -19,3 +19,5 @@ export * from './printable.js';
 export * from './bounded-copy.js';
 export * from './memory-budget.js';
 export * from './run.js';
+export * from './time-zone.js';
+export * from './lazy-require.js';

@@ -1,7 +1,9 @@
 import jsonata from 'jsonata';
-import { z } from 'zod';
 import type { Message } from '../sdk/index.js';
-import { LinearRegExp, linearRegExpProblem } from './shared/linear-regexp.js';
+import { LinearRegExp } from './shared/linear-regexp.js';
+
+// Validation (what the specs import) lives in jsonata-expression.ts; re-exported for the evaluators.
+export { jsonataExpression, describeError, excerpt } from './jsonata-expression.js';
 
 /**
  * JSONata as the map and filter transforms use it. An expression is evaluated against the message
@@ -264,51 +266,4 @@ async function boundedPad(this: unknown, text: unknown, width: unknown, char?: u
     throw new Error(`$pad width ${width} exceeds the limit of ${MAX_PAD} characters`);
   const pad = await original('pad');
   return (pad.implementation as (this: unknown, ...a: unknown[]) => unknown).call(this, text, width, char);
-}
-
-/** Validates the syntax while the pipeline file is checked, so errors come with file:line. */
-export function jsonataExpression(description: string) {
-  return z
-    .string()
-    .min(1)
-    .superRefine((source, ctx) => {
-      let ast: unknown;
-      try {
-        ast = jsonata(source).ast();
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `invalid JSONata: ${describeError(error)}` });
-        return;
-      }
-      for (const regexp of regularExpressions(ast)) {
-        const problem = linearRegExpProblem(regexp);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }
-    })
-    .describe(description);
-}
-
-/** The regular expression literals of a parsed expression (JSONata's AST keeps them as RegExp values). */
-function regularExpressions(ast: unknown): RegExp[] {
-  const found: RegExp[] = [];
-  forEachNode(ast, (node) => {
-    if (node instanceof RegExp) found.push(node);
-  });
-  return found;
-}
-
-/** JSONata throws plain objects `{ code, position, message }`; this turns any of them into one readable line. */
-export function describeError(error: unknown): string {
-  if (error !== null && typeof error === 'object') {
-    const e = error as { message?: unknown; code?: unknown; position?: unknown };
-    const message = typeof e.message === 'string' ? e.message : String(error);
-    const where = typeof e.position === 'number' && e.position > 0 ? ` at character ${e.position}` : '';
-    return typeof e.code === 'string' ? `${message} (JSONata ${e.code}${where})` : message;
-  }
-  return String(error);
-}
-
-/** Shortens an expression for a rejection reason. */
-export function excerpt(source: string, max = 60): string {
-  const flat = source.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }

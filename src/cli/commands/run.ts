@@ -22,7 +22,6 @@ import {
 } from '../../sdk/index.js';
 import type { CliDeps } from '../deps.js';
 import { packageVersion } from '../version.js';
-import { runOnce } from './run-once.js';
 
 export interface RunOptions {
   redis?: string;
@@ -249,6 +248,8 @@ export function register(program: Command, deps: CliDeps): void {
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
       if (options.once) {
         releaseYoungGeneration();
+        // Loaded here: the schedule's code (luxon, cron-parser) is not for a streaming service.
+        const { runOnce } = await import('./run-once.js');
         deps.setExitCode(await runOnce(pipelines, options, deps));
         return;
       }

@@ -35,8 +35,8 @@ export interface ScheduledPipelineDeps {
   redisUrl?: string;
   identity?: string;
   memoryBudget?: MemoryBudget;
-  /** Makes the pipeline's scheduler (src/engine/schedule/index.ts; tests pass their own). */
-  createScheduler: (deps: SchedulerDeps) => Scheduler;
+  /** Makes the pipeline's scheduler (src/engine/schedule/index.ts, maybe imported first; tests pass their own). */
+  createScheduler: (deps: SchedulerDeps) => Scheduler | Promise<Scheduler>;
 }
 
 const RECENT_MESSAGES = 10;
@@ -138,12 +138,21 @@ export class ScheduledPipeline {
         if (this.state !== 'running') return;
         const elsewhere = this.sinks.filter((s) => s.status.state === 'standby').map((s) => s.plan.name);
         if (elsewhere.length === 0 && !this.scheduler) {
-          const scheduler = this.deps.createScheduler({
-            pipeline: this.name,
-            options: this.plan.schedule!,
-            logger: this.log,
-            ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
-          });
+          let scheduler: Scheduler;
+          try {
+            // May load the scheduler's code (luxon, cron-parser) first: see src/runtime/service.ts.
+            scheduler = await this.deps.createScheduler({
+              pipeline: this.name,
+              options: this.plan.schedule!,
+              logger: this.log,
+              ...(this.deps.redisUrl ? { redisUrl: this.deps.redisUrl } : {}),
+            });
+          } catch (error) {
+            this.state = 'failed';
+            this.log.error({ err: redact(errorMessage(error)) }, 'the schedule could not start');
+            return;
+          }
+          if (this.state !== 'running') return;
           this.scheduler = scheduler;
           try {
             await scheduler.start(this.runTick);

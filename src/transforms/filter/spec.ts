@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../sdk/index.js';
-import { jsonataExpression } from '../jsonata.js';
+import { jsonataExpression } from '../jsonata-expression.js';
 import type { TransformSpec } from '../../sdk/index.js';
 
 export const filterTransformConfig = z.strictObject({

@@ -1,6 +1,5 @@
-import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { duration } from '../../sdk/index.js';
+import { duration, isTimeZone } from '../../sdk/index.js';
 import { fieldPath, keyName } from '../shared/field-paths.js';
 import type { TransformSpec } from '../../sdk/index.js';
 
@@ -68,7 +67,7 @@ export const generalizeTransformConfig = z
     timeZone: z
       .string()
       .default('UTC')
-      .refine((zone) => IANAZone.isValidZone(zone), 'expected an IANA time zone such as UTC or Europe/Paris')
+      .refine((zone) => isTimeZone(zone), 'expected an IANA time zone such as UTC or Europe/Paris')
       .describe('Time zone in which hours and days start, for truncation (IANA name, e.g. Europe/Paris).'),
     missing: z
       .enum(['skip', 'reject'])

@@ -1,4 +1,9 @@
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { lazyRequire } from '../../sdk/index.js';
+
+/** re2js, required with the first regular expression compiled: a pipeline without one never loads it. */
+const re2js = (): typeof import('re2js') =>
+  lazyRequire('re2js', 'A regular expression in a JSONata expression (map, filter)');
 
 /**
  * JavaScript's RegExp backtracks: `/^(a+)+$/` on 28 characters ran for 12 s. RE2 (here its pure
@@ -39,7 +44,8 @@ const compiled = new WeakMap<RegExp, RE2JS>();
 function compileLinear(regexp: RegExp): RE2JS {
   let re = compiled.get(regexp);
   if (!re) {
-    re = RE2JS.compile(RE2JS.translateRegExp(regexp));
+    const { RE2JS: engine } = re2js();
+    re = engine.compile(engine.translateRegExp(regexp));
     compiled.set(regexp, re);
   }
   return re;

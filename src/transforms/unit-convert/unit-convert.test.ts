@@ -7,7 +7,8 @@ import {
 } from '../../../test/conformance/transform.js';
 import { unitConvertTransform, unitConvertTransformConfig } from './index.js';
 import { conversion, convertWithMathjs, suggestUnit } from './units.js';
-import { convert } from './unit-convert.js';
+import { UnitConvertTransform, convert, roundToDecimals } from './unit-convert.js';
+import { describeValue, editPath } from '../shared/field-paths.js';
 import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
 
 const componentCtx = testComponentContext();
@@ -174,6 +175,73 @@ describe('unit-convert', () => {
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('a path without * walks like editPath: same result, same reasons, input untouched', () => {
+    const paths = ['payload.a', 'payload.a.b', 'payload.r[1]', 'payload["serial.no"].t', 'payload.a[0].b'];
+    const leaf = fc.oneof(fc.double({ min: -1e3, max: 1e3, noNaN: true }), fc.constant(-40), fc.string());
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.constant(null),
+        fc.array(tie('node'), { maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('a', 'b', 'r', 't', 'serial.no'), tie('node'), { maxKeys: 3 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...paths),
+        fc.constantFrom('skip', 'reject'),
+        value,
+        (path, missing, payload) => {
+          const config = unitConvertTransformConfig.parse({
+            fields: [{ path, from: 'degC', to: 'degF', decimals: 1 }],
+            missing,
+          });
+          const frozen = structuredClone(payload);
+          const ctx = createTestTransformContext();
+          const out = new UnitConvertTransform(config).apply([message('m', payload)], ctx);
+          // The reference: editPath with the transform's rules.
+          let converted = false;
+          let reason: string | undefined;
+          let expected: unknown;
+          try {
+            expected = editPath(payload, config.fields[0]!.path, {
+              found: (v, at) => {
+                if (typeof v !== 'number')
+                  throw new Error(`${at} is ${describeValue(v)}, not a finite number in degC`);
+                converted = true;
+                return roundToDecimals(convert(v, config.fields[0]!.conversion), 1);
+              },
+              missing: (at) => {
+                if (missing === 'reject') throw new Error(`${at} is missing`);
+              },
+            });
+          } catch (error) {
+            reason = `unit-convert: ${(error as Error).message}`;
+          }
+          expect(payload).toEqual(frozen);
+          if (reason !== undefined) {
+            expect(out).toEqual([]);
+            expect(ctx.rejected.map((r) => r.reason)).toEqual([reason]);
+            return;
+          }
+          expect(out).toHaveLength(1);
+          expect(out[0]!.payload).toEqual(expected);
+          expect(out[0]!.meta).toEqual(converted ? { [`unit.${path}`]: 'degF' } : {});
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('records the unit of a value the conversion leaves equal (-40 degC is -40 degF)', async () => {
+    const ctx = createTestTransformContext();
+    const input = message('m', { t: -40 });
+    const [out] = await create(one('payload.t', 'degC', 'degF')).apply([input], ctx);
+    expect(out!.payload).toEqual({ t: -40 });
+    expect(out!.meta).toEqual({ 'unit.payload.t': 'degF' });
   });
 
   it('checks unit names when the config is parsed, with a suggestion for near misses', () => {

@@ -1,5 +1,12 @@
 import type { Message, Transform, TransformContext } from '../../sdk/index.js';
-import { copyObject, describeValue, editPath, type FieldPath } from '../shared/field-paths.js';
+import {
+  ANY,
+  copyObject,
+  describeValue,
+  editPath,
+  isContainer,
+  type FieldPath,
+} from '../shared/field-paths.js';
 import type { UnitConvertTransformConfig } from './spec.js';
 import type { Conversion } from './units.js';
 import { FieldError, eachMessage } from '../shared/each-message.js';
@@ -12,16 +19,41 @@ interface Prepared {
   parent?: FieldPath;
   key?: string;
   metaKey: string;
+  /**
+   * A path of named keys and indexes only (no `*`), the value converted in place of it: walked
+   * without `editPath`'s visitor, closures and per-level labels (per message, in a relay's hot
+   * path). `labels[i]`: the place reached after i segments, as `editPath` names it in reasons.
+   */
+  direct?: { segments: (string | number)[]; labels: string[] };
+}
+
+/** `editPath`'s name for `key` inside `at` (reasons only). */
+function label(at: string, key: string | number): string {
+  if (typeof key === 'number') return `${at}[${key}]`;
+  return /^[A-Za-z_$][\w$-]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`;
+}
+
+function directPath(path: FieldPath): Prepared['direct'] {
+  const segments: (string | number)[] = [];
+  const labels = ['payload'];
+  for (const segment of path.segments) {
+    if (segment === ANY) return undefined;
+    segments.push(segment);
+    labels.push(label(labels[labels.length - 1]!, segment));
+  }
+  return { segments, labels };
 }
 
 /** Converts numbers between units with factors computed by mathjs when the pipeline starts. */
 export class UnitConvertTransform implements Transform {
   private readonly fields: Prepared[];
+  /** Set by convertAt when it reached the value (the unit is then recorded, even for an equal value). */
+  private converted = false;
 
   constructor(private readonly config: UnitConvertTransformConfig) {
     this.fields = config.fields.map((field) => {
       const metaKey = `unit.${field.path.text}`;
-      if (field.unitField === undefined) return { field, metaKey };
+      if (field.unitField === undefined) return { field, metaKey, direct: directPath(field.path) };
       const segments = field.path.segments;
       return {
         field,
@@ -42,7 +74,16 @@ export class UnitConvertTransform implements Transform {
     };
     let payload = message.payload;
     let meta = message.meta;
-    for (const { field, parent, key, metaKey } of this.fields) {
+    for (const { field, parent, key, metaKey, direct } of this.fields) {
+      if (direct !== undefined) {
+        this.converted = false;
+        payload = this.convertAt(payload, direct.segments, direct.labels, 0, field);
+        if (this.converted && this.config.recordUnit) {
+          if (meta === message.meta) meta = copyObject(meta);
+          meta[metaKey] = field.to;
+        }
+        continue;
+      }
       let converted = false;
       const convert = (value: unknown, at: string): number => {
         converted = true;
@@ -80,6 +121,44 @@ export class UnitConvertTransform implements Transform {
     return payload === message.payload && meta === message.meta
       ? message
       : { id: message.id, payload, meta, time: message.time };
+  }
+
+  /**
+   * `editPath` for a path without `*`, with the same outcome: the containers along the path copied
+   * (the input is never changed), the same reasons; `value` itself when the path leads nowhere.
+   */
+  private convertAt(
+    value: unknown,
+    segments: (string | number)[],
+    labels: string[],
+    i: number,
+    field: Field,
+  ): unknown {
+    if (i === segments.length) {
+      const result = apply(value, labels[i]!, field);
+      this.converted = true;
+      return result;
+    }
+    const key = segments[i]!;
+    if (!isContainer(value)) {
+      this.missing(labels[i + 1]!);
+      return value;
+    }
+    const isArray = Array.isArray(value);
+    if (isArray ? !(typeof key === 'number' && key < value.length) : !Object.hasOwn(value, key)) {
+      this.missing(labels[i + 1]!);
+      return value;
+    }
+    const current = (value as Record<string | number, unknown>)[key];
+    const next = this.convertAt(current, segments, labels, i + 1, field);
+    if (next === current) return value;
+    const copy = isArray ? value.slice() : copyObject(value);
+    (copy as Record<string | number, unknown>)[key] = next;
+    return copy;
+  }
+
+  private missing(at: string): void {
+    if (this.config.missing === 'reject') throw new FieldError(`${at} is missing`);
   }
 }
 
