@@ -68,7 +68,12 @@ sinks:
     flushEvery: 1h
 `,
     );
-    service = await startService([file], { redisUrl: redis.url, args: ['--no-watch'] });
+    // Debug logs: each refused repair of the folder is a line the test counts.
+    service = await startService([file], {
+      redisUrl: redis.url,
+      args: ['--no-watch'],
+      env: { PASSERELLE_LOG_LEVEL: 'debug' },
+    });
     await waitReady(service, 30_000);
 
     const client = await mqtt.connectAsync(broker.url, { clientId: 'excel-full-pub' });
@@ -78,9 +83,21 @@ sinks:
 
     const ready = async (): Promise<number> => (await fetch(`${service!.httpUrl}/readyz`)).status;
     await waitFor(async () => (await ready()) !== 200, 30_000, 'readiness false on the full disk');
-    // Full for a while: the process stays up and stays not ready.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Full for a while: the process stays up and stays not ready. Counted, not timed: the sink
+    // tries to repair the folder on each housekeeping tick, and three attempts in a row must find
+    // the disk still full and leave it broken (none logs the folder writable again).
+    const repairsRefused = (): number =>
+      service!.output().split('excel: folder still not writable').length - 1;
+    await waitFor(
+      () => {
+        if (service!.child.exitCode !== null) throw new Error(`service exited:\n${service!.output()}`);
+        return repairsRefused() >= 3;
+      },
+      30_000,
+      'three repair attempts refused on the full disk',
+    );
     expect(service.child.exitCode, service.output()).toBeNull();
+    expect(service.output()).not.toContain('excel: folder writable again');
     expect(await ready()).not.toBe(200);
     const before = await metric(service, 'passerelle_excel_rows_total');
     expect(before).toBeLessThan(MESSAGES);

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeContext } from '../../test/conformance/context.js';
 import { MqttSink } from './sink.js';
@@ -28,10 +29,17 @@ describe('mqtt connection refused by the broker', () => {
   it('rejects connect(), and close() leaves no client trying again', async () => {
     const config = mqttSinkConfig.parse({ url, topic: 't', protocolVersion: 5, reconnectDelay: '50ms' });
     const sink = new MqttSink(config, createFakeContext());
-    await expect(sink.connect(new AbortController().signal)).rejects.toThrow(/protocol version/i);
+    const connecting = sink.connect(new AbortController().signal);
+    // The sink's client exists as soon as connect() is called; its socket's 'close' is where mqtt.js
+    // decides whether to reconnect (its own listener runs first), so no quiet window is needed.
+    const client = (sink as unknown as { conn: { client: MqttClient } }).conn.client;
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await expect(connecting).rejects.toThrow(/protocol version/i);
     await sink.close();
-    const after = connections;
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(connections).toBe(after);
+    await closed;
+    expect(client.disconnected).toBe(true);
+    expect(client.reconnecting).toBe(false);
+    expect((client as unknown as { reconnectTimer: unknown }).reconnectTimer).toBeNull();
+    expect(connections).toBe(1);
   });
 });

@@ -533,14 +533,20 @@ describe('mqtt source reconnection', () => {
       const before = await readMessages(s, 2);
       expect(before.messages.map((m) => m.payload)).toEqual([1, 2]);
 
+      // Counted, not timed: the delay mqtt.js waits after each failed attempt, read as the attempt
+      // starts (the connection's own 'reconnect' listener sets it first). reconnectDelay 100ms
+      // doubling up to 1s, half jittered: attempt n waits between c/2 and c, c = min(1000, 100 * 2^n).
+      const client = clientOf(s);
+      const periods: number[] = [];
+      client.on('reconnect', () => periods.push(client.options.reconnectPeriod!));
       await own.stop();
       await ctx.waitForState('reconnecting');
-      const outageStart = ctx.states.length;
-      await new Promise((r) => setTimeout(r, 1600));
-      // reconnectDelay 100ms doubling up to 1s: about 5 attempts in 1.6 s, where a fixed period would make 16.
-      const attempts = ctx.states.slice(outageStart).filter((x) => x.state === 'reconnecting').length;
-      expect(attempts).toBeGreaterThanOrEqual(2);
-      expect(attempts).toBeLessThanOrEqual(8);
+      await waitFor(() => periods.length >= 5, 'five reconnection attempts');
+      periods.slice(0, 5).forEach((period, i) => {
+        const ceiling = Math.min(1000, 100 * 2 ** (i + 1));
+        expect(period, `attempt ${i + 1}`).toBeGreaterThanOrEqual(ceiling / 2);
+        expect(period, `attempt ${i + 1}`).toBeLessThanOrEqual(ceiling);
+      });
       await own.restart();
       await ctx.waitForState('connected');
 

@@ -142,11 +142,14 @@ describe('opcua source recovery', () => {
       expect(
         await metric(ctx, /passerelle_opcua_reconnects_total\{[^}]*reason="watchdog"[^}]*\} (\d+)/),
       ).toBe(1);
-      const cutAt = Date.now();
-      await new Promise((resolve) => setTimeout(resolve, 1500)); // a few reconnection attempts into the void
+      // A few reconnection attempts into the void, counted (not a 1.5 s window).
+      const failed = (): number =>
+        ctx.logs.filter((l) => l.msg === 'OPC UA reconnection failed, retrying').length;
+      await waitFor(() => failed() >= 2, 'two failed reconnection attempts', 20_000);
+      const restoredAt = Date.now();
       proxy.restore();
       await waitFor(
-        () => r.messages.some((m) => m.time > cutAt + 1500),
+        () => r.messages.some((m) => m.time > restoredAt),
         'values after the network is back',
         20_000,
       );

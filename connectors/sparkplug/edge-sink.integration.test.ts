@@ -306,7 +306,7 @@ describe('sparkplug sink (edge node) against Mosquitto and a Tahu host', { timeo
     }
   });
 
-  it('a broker down for 2 s: a new session with bdSeq + 1 (one per CONNECT) and a full birth once the broker and the primary host are back', async () => {
+  it('a broker down for three reconnection attempts: a new session with bdSeq + 1 (one per CONNECT) and a full birth once the broker and the primary host are back', async () => {
     const own = await startMosquitto();
     try {
       const group = unique('g');
@@ -315,20 +315,30 @@ describe('sparkplug sink (edge node) against Mosquitto and a Tahu host', { timeo
       // reconnect after the edge node) does not miss it.
       const h = await TahuHost.start(own.url, group, { primaryHostId: hostId });
       hosts.push(h);
-      const s = sink({
-        groupId: group,
-        edgeNodeId: 'e1',
-        device: 'line1',
-        url: own.url,
-        primaryHostId: hostId,
-      });
+      const ctx = createFakeContext();
+      const s = sink(
+        {
+          groupId: group,
+          edgeNodeId: 'e1',
+          device: 'line1',
+          url: own.url,
+          primaryHostId: hostId,
+        },
+        ctx,
+      );
       await connect(s);
       await waitFor(() => h.of('NBIRTH').length === 1, 'NBIRTH once the primary host is online');
       await write(s, [opcua('A', 1)]);
       // Down long enough for several reconnection attempts: those that find no broker send no
       // CONNECT, so they do not count in bdSeq.
+      const before = ctx.states.length;
       await own.stop();
-      await new Promise((r) => setTimeout(r, 2000));
+      // Counted, not timed: three attempts that found no broker.
+      await waitFor(
+        () => ctx.states.slice(before).filter((x) => x.state === 'reconnecting').length >= 3,
+        'three reconnection attempts',
+        30_000,
+      );
       await own.restart();
       await waitFor(() => h.of('NBIRTH').length === 2, 'the NBIRTH after the restart', 30_000);
       expect(h.bdSeqOf(h.of('NBIRTH')[1]!)).toBe(1);

@@ -1,6 +1,7 @@
 /**
  * OPC UA -> MQTT through the real CLI: `passerelle run` starts while the OPC UA server is down
- * (readiness false, retrying), `passerelle simulate opcua --secure --user ...` starts 10 s later,
+ * (readiness false, retrying), `passerelle simulate opcua --secure --user ...` starts after two
+ * failed connection attempts,
  * and data flows over SignAndEncrypt with a user name and password, without restarting anything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,7 +45,7 @@ afterAll(async () => {
 });
 
 describe('passerelle run with an OPC UA source', () => {
-  it('waits for a server that starts 10 s later, then forwards its values to MQTT over a secure session', async () => {
+  it('waits for a server that starts after two failed attempts, then forwards its values to MQTT over a secure session', async () => {
     const port = await freePort();
     const passwordFile = dir.write('opcua-password', `${PASSWORD}\n`);
     const pipeline = dir.write(
@@ -97,11 +98,21 @@ describe('passerelle run with an OPC UA source', () => {
         30_000,
         'the service to answer /readyz',
       );
-      const startedAt = Date.now();
-      while (Date.now() - startedAt < 10_000) {
-        expect((await fetch(`${service.httpUrl}/readyz`)).status).toBe(503);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+      // Counted, not timed: the server starts only after two failed connection attempts (the
+      // engine's first, then the source's own retry loop), readiness 503 and no data all along.
+      const failedAttempts = (): number =>
+        service.output().match(/could not connect, retrying|OPC UA connection failed, retrying/g)?.length ??
+        0;
+      await waitFor(
+        async () => {
+          if (service.child.exitCode !== null) throw new Error(`service exited:\n${service.output()}`);
+          expect((await fetch(`${service.httpUrl}/readyz`)).status).toBe(503);
+          return failedAttempts() >= 2;
+        },
+        60_000,
+        `two failed connection attempts\n${service.output()}`,
+      );
+      expect((await fetch(`${service.httpUrl}/readyz`)).status).toBe(503);
       expect(received).toEqual([]);
 
       simulator = spawn(
