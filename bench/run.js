@@ -350,8 +350,9 @@ async function runRelay(relay, ctx, rep, scenario) {
     log(`${relay.name}: ready after ${startSeconds.toFixed(1)} s${child ? ` (pid ${child.pid})` : ''}`);
     const where = `${scenario.name}/${relay.name}`;
     // Idle: the process tree's resident memory after it started, passed the probe and sat idle.
+    // Every relay that is a process of its own, so passerelle's idle figure has its peers beside it.
     let idleRssMB = null;
-    if (scenario.idle && relay.kind === 'passerelle' && cfg.idleSeconds > 0) {
+    if (scenario.idle && child && cfg.idleSeconds > 0) {
       const idle = ctx.guard.phase(`${where} idle`);
       await sleep(cfg.idleSeconds * 1000);
       idle.stop();

@@ -14,11 +14,10 @@ for (const stream of [process.stdout, process.stderr])
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw error;
   });
-// `run`: start-up garbage must not grow V8's young generation for good (src/runtime/young-generation.ts).
+// `run`: V8 heap settings for a long-running service, before anything else allocates; a user's own
+// node flag or $PASSERELLE_V8_FLAGS wins (src/runtime/heap-settings.ts, docs/operations.md "Memory").
 if (process.argv[2] === 'run')
-  (
-    await import(new URL('../dist/src/runtime/young-generation.js', import.meta.url).href)
-  ).holdYoungGeneration();
+  (await import(new URL('../dist/src/runtime/heap-settings.js', import.meta.url).href)).applyHeapSettings();
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
 // Everything is closed by now; a client library that still holds a timer must not keep a stopped service alive.

@@ -189,7 +189,7 @@ export function renderSection({
     `| latency run | tuned broker only: ${fmt(cfg.rate)} msg/s offered for ${fmt(cfg.latencySeconds)} s |`,
   );
   L.push(
-    `| idle | \`passerelle run\` with the one mqtt -> mqtt pipeline, RSS of its process tree ${fmt(cfg.idleSeconds)} s after its first message |`,
+    `| idle | \`passerelle run\` with the one mqtt -> mqtt pipeline and the two transforms above, RSS of its process tree ${fmt(cfg.idleSeconds)} s after its first message; the bare relay and Node-RED measured the same way, for comparison |`,
   );
   L.push(
     `| runs | ${cfg.repeat} per relay and scenario${cfg.repeat > 1 ? ' (medians shown; counts summed)' : ''}; the bench took ${fmt(durationSeconds / 60, 1)} min |`,
@@ -224,6 +224,16 @@ export function renderSection({
     );
   }
   L.push('');
+  // The idle targets are absolute: the peers' idle RSS in the same run says what Node and mqtt.js alone take.
+  const peersIdle = relays
+    .filter((r) => r.kind !== 'passerelle')
+    .map((r) => [r, results.get(`tuned:${r.name}`)?.idleRssMB])
+    .filter(([, mb]) => Number.isFinite(mb));
+  if (peersIdle.length > 0)
+    L.push(
+      `Idle RSS of the peers in the same run, measured as passerelle's: ${peersIdle.map(([r, mb]) => `${r.label} QoS ${r.qos} ${fmt(mb, 1)} MB`).join(', ')}.`,
+      '',
+    );
 
   if (failures.length > 0) {
     L.push('### Not measured', '');

@@ -10,7 +10,7 @@ import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
-import { releaseYoungGeneration } from '../../runtime/young-generation.js';
+import { releaseYoungGeneration } from '../../runtime/heap-settings.js';
 import {
   MemoryBudget,
   parseByteSize,

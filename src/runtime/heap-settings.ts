@@ -1,0 +1,101 @@
+import v8 from 'node:v8';
+
+/**
+ * V8 settings `passerelle run` applies to itself (issue 17, docs/operations.md "Memory"). Node
+ * reads its flags before our first line, and re-executing node to add some would cost a second
+ * process, so every setting here is one V8 reads again at run time (`v8.setFlagsFromString`).
+ * A flag of the same family given to node itself (command line or NODE_OPTIONS) or in
+ * $PASSERELLE_V8_FLAGS wins: passerelle then leaves that family alone. NODE_OPTIONS accepts only a
+ * few V8 flags (--max-semi-space-size, --max-old-space-size, not --heap-growing-percent), so
+ * PASSERELLE_V8_FLAGS carries the others where the node command line is out of reach (containers).
+ *
+ * - Old generation: V8 collects old space when it has grown by a factor it derives from GC and
+ *   mutator speed (up to 4x for a 2 GB limit). A flood's messages survive two scavenges, are
+ *   promoted and die there, so the peak is mostly garbage awaiting that collection.
+ *   `--heap-growing-percent` fixes the factor.
+ * - Young generation: V8 doubles the semi-spaces (1 MB up to 16 MB each) when many objects
+ *   survive a scavenge. Start-up alone did that, so an idle relay kept ~32 MB of young generation
+ *   it never used again: growth is held until the pipelines are started
+ *   ({@link releaseYoungGeneration}), then V8 grows it under load as by default. Capping it
+ *   under load (4 MB semi-spaces) was measured and not adopted: several times the GC work.
+ */
+
+/** V8's default for --semi-space-growth-factor. */
+const DEFAULT_GROWTH_FACTOR = 2;
+
+/** Old space grows by this percentage before V8 collects it again (V8: 10 % to 300 %, dynamic). */
+export const HEAP_GROWING_PERCENT = 50;
+
+/** V8 flags for passerelle to set at its start, space-separated (any V8 flag; the operator's). */
+const v8FlagsFromEnv = (): string => process.env.PASSERELLE_V8_FLAGS ?? '';
+
+function userFlags(execArgv: readonly string[], nodeOptions: string, v8Flags: string): string[] {
+  return [...execArgv, ...nodeOptions.split(/\s+/), ...v8Flags.split(/\s+/)].filter(Boolean);
+}
+
+/** Young-generation flags given to node itself: then passerelle leaves the young generation alone. */
+export function youngGenerationSetByUser(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  v8Flags: string = v8FlagsFromEnv(),
+): boolean {
+  return userFlags(execArgv, nodeOptions, v8Flags).some((arg) =>
+    /^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor|^--max[-_]heap[-_]size/.test(
+      arg,
+    ),
+  );
+}
+
+/** Old-generation growth flags given to node itself: then passerelle leaves the growth alone. */
+export function oldGenerationGrowthSetByUser(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  v8Flags: string = v8FlagsFromEnv(),
+): boolean {
+  return userFlags(execArgv, nodeOptions, v8Flags).some((arg) =>
+    /^--heap[-_]growing[-_]percent|^--optimize[-_]for[-_]size/.test(arg),
+  );
+}
+
+const applied = new Set<string>();
+let held = false;
+
+/**
+ * The settings of `passerelle run`, from its first line (bin/passerelle.js): old-space growth,
+ * and the young generation held at its initial size until {@link releaseYoungGeneration}.
+ */
+export function applyHeapSettings(): void {
+  if (!applied.has('user') && v8FlagsFromEnv().trim()) {
+    v8.setFlagsFromString(v8FlagsFromEnv());
+    applied.add('user');
+  }
+  if (!applied.has('heap-growing-percent') && !oldGenerationGrowthSetByUser()) {
+    v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+    applied.add('heap-growing-percent');
+  }
+  holdYoungGeneration();
+}
+
+/** Keeps the young generation at its initial size (until {@link releaseYoungGeneration}). */
+export function holdYoungGeneration(): void {
+  if (held || youngGenerationSetByUser()) return;
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+  held = true;
+  applied.add('young-generation');
+}
+
+/** Lets V8 grow the young generation again under load, as by default. */
+export function releaseYoungGeneration(): void {
+  if (!held) return;
+  v8.setFlagsFromString(`--semi-space-growth-factor=${DEFAULT_GROWTH_FACTOR}`);
+  held = false;
+}
+
+export function youngGenerationHeld(): boolean {
+  return held;
+}
+
+/** Which defaults this process applied (`user`: $PASSERELLE_V8_FLAGS): for tests and logs. */
+export function appliedHeapSettings(): string[] {
+  return [...applied];
+}
