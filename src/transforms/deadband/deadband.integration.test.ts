@@ -171,7 +171,7 @@ describe('deadband with Redis', () => {
     // Ordered, not timed: the decision comes while Redis still holds every command (this PING's
     // answer comes only when the pause ends), so it did not wait for Redis.
     let redisAnswered = false;
-    void admin.ping().then(() => (redisAnswered = true));
+    const held = admin.ping().then(() => (redisAnswered = true));
     // The fallback memory starts empty: the value passes, decided by this replica alone.
     expect(await passed(t, [reading('2', 'k', { t: 1.2 })])).toEqual(['2']);
     expect(redisAnswered).toBe(false);
@@ -179,6 +179,8 @@ describe('deadband with Redis', () => {
       await ctx.registry.getSingleMetricAsString('passerelle_deadband_fallback_messages_total'),
     ).toContain('} 1');
     expect(ctx.logs.some((l) => String(l.msg).includes('Redis unreachable'))).toBe(true);
+    // The held PING is answered when the pause ends (never left pending when the connection closes).
+    await held;
   });
 
   it('decides from memory while Redis is down, counts it, and uses Redis again when it is back', async () => {
