@@ -29,9 +29,19 @@ export const HEAP_GROWING_PERCENT = 50;
 /** V8 flags for passerelle to set at its start, space-separated (any V8 flag; the operator's). */
 const v8FlagsFromEnv = (): string => process.env.PASSERELLE_V8_FLAGS ?? '';
 
-function userFlags(execArgv: readonly string[], nodeOptions: string, v8Flags: string): string[] {
-  return [...execArgv, ...nodeOptions.split(/\s+/), ...v8Flags.split(/\s+/)].filter(Boolean);
+/** Whether a flag the user gave (node's command line, NODE_OPTIONS, PASSERELLE_V8_FLAGS) matches `family`. */
+function setByUser(
+  family: RegExp,
+  execArgv: readonly string[],
+  nodeOptions: string,
+  v8Flags: string,
+): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/), ...v8Flags.split(/\s+/)].some((arg) => family.test(arg));
 }
+
+const YOUNG_GENERATION_FLAGS =
+  /^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor|^--max[-_]heap[-_]size/;
+const OLD_GENERATION_GROWTH_FLAGS = /^--heap[-_]growing[-_]percent|^--optimize[-_]for[-_]size/;
 
 /** Young-generation flags given to node itself: then passerelle leaves the young generation alone. */
 export function youngGenerationSetByUser(
@@ -39,11 +49,7 @@ export function youngGenerationSetByUser(
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
   v8Flags: string = v8FlagsFromEnv(),
 ): boolean {
-  return userFlags(execArgv, nodeOptions, v8Flags).some((arg) =>
-    /^--(max|min)[-_]semi[-_]space[-_]size|^--semi[-_]space[-_]growth[-_]factor|^--max[-_]heap[-_]size/.test(
-      arg,
-    ),
-  );
+  return setByUser(YOUNG_GENERATION_FLAGS, execArgv, nodeOptions, v8Flags);
 }
 
 /** Old-generation growth flags given to node itself: then passerelle leaves the growth alone. */
@@ -52,9 +58,7 @@ export function oldGenerationGrowthSetByUser(
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
   v8Flags: string = v8FlagsFromEnv(),
 ): boolean {
-  return userFlags(execArgv, nodeOptions, v8Flags).some((arg) =>
-    /^--heap[-_]growing[-_]percent|^--optimize[-_]for[-_]size/.test(arg),
-  );
+  return setByUser(OLD_GENERATION_GROWTH_FLAGS, execArgv, nodeOptions, v8Flags);
 }
 
 const applied = new Set<string>();
