@@ -1,4 +1,4 @@
-import type { ParsedEvent } from './events.js';
+import type { DeviceFields, ParsedEvent } from './events.js';
 
 /**
  * The strings that name a device (EUI, names and ids of the device, application, tenant and
@@ -13,17 +13,17 @@ import type { ParsedEvent } from './events.js';
  * MAX_SHARED of them), so a cached device costs its object, its name and its topic: about 300
  * bytes, 3 MB for the default maxDevices of 10,000.
  */
-export interface DeviceIdentity {
-  devEui: string;
-  deviceName: string | null;
-  applicationId: string | null;
-  applicationName: string | null;
-  tenantId: string | null;
-  tenantName: string | null;
-  deviceProfileId: string | null;
-  deviceProfileName: string | null;
-  topic: string;
-}
+export type DeviceIdentity = Pick<
+  DeviceFields,
+  | 'devEui'
+  | 'deviceName'
+  | 'applicationId'
+  | 'applicationName'
+  | 'tenantId'
+  | 'tenantName'
+  | 'deviceProfileId'
+  | 'deviceProfileName'
+> & { topic: string };
 
 /** Distinct application, tenant and profile ids and names kept, at most. */
 export const MAX_SHARED = 1000;
