@@ -579,11 +579,15 @@ function render(cond, r, durationSeconds) {
   // What the figures say, from the figures themselves.
   const notes = [];
   if (r.passerelle && r.ceiling) {
+    // Cores it kept busy on average: CPU per message x messages per second.
+    const cores = (r.passerelle.cpuPer100k / 100_000) * r.passerelle.rate;
     notes.push(
       `Per message, passerelle used ${fmt(r.passerelle.cpuPer100k / r.ceiling.cpuPer100k, 1)} × the CPU of the counting subscriber ` +
         `(JSON decoding, the engine and outbox, line protocol, HTTP), and InfluxDB, on the same cores, indexes every point ` +
-        `the subscriber merely counts: on a machine without spare cores the ratio to the ceiling is bounded by that cost, ` +
-        `not by waiting (batches of 5,000, one request at a time).`,
+        `the subscriber merely counts. During its run passerelle kept ${fmt(cores, 2)} of a core busy on average` +
+        (cores < 0.8
+          ? ` (its single thread was not saturated; the source receives at most \`receiveMaximum\`, 1,000 messages, before they are stored and acknowledged).`
+          : `: its single JavaScript thread is near its limit.`),
     );
   }
   if (r.nodeRed && r.passerelle) {
