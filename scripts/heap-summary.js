@@ -23,12 +23,17 @@ for (let i = 0; i < nodes.length; i += width) {
   const size = nodes[i + SIZE];
   total += size;
   const isString = type === 'string' || type === 'concatenated string' || type === 'sliced string';
-  const key = isString ? '(string)' : type === 'object' || type === 'closure' ? `${type} ${name}` : `(${type})`;
+  const key = isString
+    ? '(string)'
+    : type === 'object' || type === 'closure'
+      ? `${type} ${name}`
+      : `(${type})`;
   const entry = byConstructor.get(key) ?? { count: 0, bytes: 0 };
   entry.count += 1;
   entry.bytes += size;
   byConstructor.set(key, entry);
-  if (isString && size > 20_000) bigStrings.push({ kb: Math.round(size / 1024), text: name.slice(0, 90).replace(/\s+/g, ' ') });
+  if (isString && size > 20_000)
+    bigStrings.push({ kb: Math.round(size / 1024), text: name.slice(0, 90).replace(/\s+/g, ' ') });
 }
 const mb = (bytes) => (bytes / 1e6).toFixed(2);
 console.log(`${file}: ${mb(total)} MB in ${nodes.length / width} nodes`);

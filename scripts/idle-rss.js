@@ -85,7 +85,10 @@ async function measure(dir, brokerUrl, redisUrl) {
     : [];
   if (breakdown) env.PASSERELLE_MEMORY_PROBE_OUT = probeOut;
   if (snapshotDir)
-    env.PASSERELLE_MEMORY_PROBE_SNAPSHOT = join(snapshotDir, `idle-${redisUrl ? 'redis' : 'memory'}.heapsnapshot`);
+    env.PASSERELLE_MEMORY_PROBE_SNAPSHOT = join(
+      snapshotDir,
+      `idle-${redisUrl ? 'redis' : 'memory'}.heapsnapshot`,
+    );
   const child = track(
     spawn(process.execPath, [...execArgs, ...args], {
       cwd: root,
@@ -139,7 +142,9 @@ try {
     console.log(
       `| ${r.outbox} | ${f(r.rssMb)} | ${f(r.anonMb)} | ${f(r.fileMb)} | ${f(r.hwmMb)} | ${f(r.heapUsedMb)} | ${f(r.heapTotalMb)} | ${f(r.externalMb)} |`,
     );
-  console.log('(MB = 1e6 bytes; RssFile includes RssShmem: mostly the node binary, shared by every Node process)');
+  console.log(
+    '(MB = 1e6 bytes; RssFile includes RssShmem: mostly the node binary, shared by every Node process)',
+  );
   for (const r of rows.filter((row) => row.probe)) {
     console.log(`\n${r.outbox} outbox: process.memoryUsage() MB`, r.probe.usage);
     console.log(`V8 heap in use after a full GC: ${r.probe.liveHeapMb} MB`);
