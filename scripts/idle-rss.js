@@ -46,6 +46,19 @@ function procStatus(pid) {
   };
 }
 
+/** Resident MB by mapped file (/proc/PID/smaps): what RssFile is made of. */
+function mappedFiles(pid) {
+  const byFile = new Map();
+  let file;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) file = header[1].startsWith('/') ? header[1] : undefined;
+    else if (file && line.startsWith('Rss:'))
+      byFile.set(file, (byFile.get(file) ?? 0) + mb(Number(/\d+/.exec(line)[0])));
+  }
+  return [...byFile].sort((a, b) => b[1] - a[1]);
+}
+
 async function metric(url, name) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
@@ -110,6 +123,7 @@ async function measure(dir, brokerUrl, redisUrl) {
   }
   await sleep(settleMs);
   const status = procStatus(child.pid);
+  const mappings = breakdown ? mappedFiles(child.pid) : undefined;
   // prom-client's default metrics, registered without a prefix (src/runtime/service.ts).
   const heapUsedMb = await metric(url, 'nodejs_heap_size_used_bytes');
   const heapTotalMb = await metric(url, 'nodejs_heap_size_total_bytes');
@@ -122,7 +136,15 @@ async function measure(dir, brokerUrl, redisUrl) {
     probe = JSON.parse(readFileSync(probeOut, 'utf8'));
   }
   await stopChild(child);
-  return { probe, outbox: redisUrl ? 'redis' : 'memory', ...status, heapUsedMb, heapTotalMb, externalMb };
+  return {
+    probe,
+    mappings,
+    outbox: redisUrl ? 'redis' : 'memory',
+    ...status,
+    heapUsedMb,
+    heapTotalMb,
+    externalMb,
+  };
 }
 
 installCleanup();
@@ -148,6 +170,13 @@ try {
   for (const r of rows.filter((row) => row.probe)) {
     console.log(`\n${r.outbox} outbox: process.memoryUsage() MB`, r.probe.usage);
     console.log(`V8 heap in use after a full GC: ${r.probe.liveHeapMb} MB`);
+    console.log(
+      'Resident file mappings MB:',
+      r.mappings
+        .filter(([, size]) => size >= 0.1)
+        .map(([file, size]) => `${file} ${size.toFixed(1)}`)
+        .join(', '),
+    );
     console.table(r.probe.spaces);
     const packages = Object.entries(r.probe.packages).sort((a, b) => b[1].sourceKb - a[1].sourceKb);
     console.log(
