@@ -116,6 +116,10 @@ export class ChirpstackSource implements Source {
     return this.mqtt.connect(signal);
   }
 
+  get window(): number {
+    return this.mqtt.window;
+  }
+
   async read(signal: AbortSignal): Promise<Delivery | null> {
     for (;;) {
       const delivery = await this.mqtt.read(signal);

@@ -277,6 +277,36 @@ describe('mqtt source', () => {
     await s.close();
   });
 
+  it('stays connected while its inbox is full for several keepalive periods, and loses nothing (clean session)', async () => {
+    const topic = unique('held');
+    const ctx = createFakeContext();
+    const s = source({ topics: [topic], qos: 1, keepalive: '1s', receiveMaximum: 5, batchSize: 5 }, ctx);
+    await connect(s);
+    const packets = sent(s);
+    const pings = (): number => packets.filter((p) => p.cmd === 'pingreq').length;
+    await publish(
+      topic,
+      Array.from({ length: 20 }, (_, i) => String(i)),
+    );
+    const first = await readMessages(s, 5, 5000);
+    expect(first.messages).toHaveLength(5);
+    // Held while 8 PINGREQs go out: at least 2.3 keepalive periods (a third of one apart while held,
+    // one period apart otherwise); mqtt.js alone gives up after 1.5 without an answer it can read.
+    await waitFor(() => pings() >= 8, 'eight PINGREQs', 20_000);
+    ackAll(first.deliveries);
+    const rest: number[] = [];
+    const signal = AbortSignal.timeout(10_000);
+    while (rest.length < 15 && !signal.aborted) {
+      const d = await s.read(signal);
+      if (!d) break;
+      rest.push(...d.messages.map((m) => m.payload as number));
+      d.ack();
+    }
+    expect(rest).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
+    expect(ctx.states.map((x) => x.state)).not.toContain('reconnecting');
+    await s.close();
+  });
+
   it('works over ws://', async () => {
     const topic = unique('ws');
     const s = source({ url: `ws://127.0.0.1:${broker.wsPort}`, topics: [topic] });

@@ -13,6 +13,7 @@ import {
 } from '../../src/sdk/index.js';
 import { MqttConnection } from './connection.js';
 import { decodePayload } from './payload.js';
+import { releaseWhenRoom } from './keepalive-hold.js';
 import { PubackGate } from './puback-gate.js';
 import { MqttSourceLink, subscribeOrFail } from './source-link.js';
 import type { MqttSourceConfig } from './spec.js';
@@ -133,6 +134,11 @@ export class MqttSource implements Source {
     );
   }
 
+  /** The inbox bounds messages received and not yet stored (Source.window). */
+  get window(): number {
+    return this.config.receiveMaximum;
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     return this.link.read(signal);
   }
@@ -186,8 +192,6 @@ export class MqttSource implements Source {
       settle && ((error) => settle(!error)),
       bytes.byteLength + MESSAGE_OVERHEAD_BYTES,
     );
-    // Full: stop taking packets, so TCP backpressure reaches the broker.
-    if (inbox.full) void inbox.whenSpace().then(() => done());
-    else done();
+    releaseWhenRoom(inbox, this.link.conn?.client, done);
   }
 }

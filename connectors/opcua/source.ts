@@ -98,6 +98,11 @@ export class OpcuaSource implements Source {
     this.watchdogTimer.unref();
   }
 
+  /** The inbox bounds values received and not yet stored (Source.window). */
+  get window(): number {
+    return this.config.maxQueuedValues;
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     if (!this.inbox) return Promise.reject(new NotConnectedError('opcua source: read() before connect()'));
     return this.inbox.read(signal);

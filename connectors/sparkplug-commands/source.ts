@@ -117,6 +117,11 @@ export class SparkplugCommandsSource implements Source {
     );
   }
 
+  /** The inbox bounds commands received and not yet stored (Source.window). */
+  get window(): number {
+    return this.config.maxQueuedCommands;
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     return this.link.read(signal);
   }

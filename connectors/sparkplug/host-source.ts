@@ -12,6 +12,7 @@ import {
   type Source,
 } from '../../src/sdk/index.js';
 import { MqttConnection } from '../mqtt/connection.js';
+import { releaseWhenRoom } from '../mqtt/keepalive-hold.js';
 import { maximumPacketSize } from '../mqtt/source.js';
 import { MqttSourceLink, subscribeOrFail } from '../mqtt/source-link.js';
 import { HostState, type HostEvent } from './host-state.js';
@@ -129,6 +130,11 @@ export class SparkplugSource implements Source {
     );
   }
 
+  /** The inbox bounds metrics received and not yet stored (Source.window). */
+  get window(): number {
+    return this.config.maxQueuedMetrics;
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     return this.link.read(signal);
   }
@@ -227,7 +233,6 @@ export class SparkplugSource implements Source {
       });
     }
     // Full: stop taking packets until the pipeline catches up.
-    if (inbox.full) void inbox.whenSpace().then(() => done());
-    else done();
+    releaseWhenRoom(inbox, this.link.conn?.client, done);
   }
 }

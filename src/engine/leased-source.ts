@@ -94,6 +94,11 @@ export class LeasedSource implements Source {
     await this.ensureActive(signal);
   }
 
+  /** The window of the source this replica reads now, if any. */
+  get window(): number | undefined {
+    return this.active?.source.window;
+  }
+
   async read(signal: AbortSignal): Promise<Delivery | null> {
     while (!signal.aborted && !this.closed.signal.aborted) {
       const active = await this.ensureActive(signal);

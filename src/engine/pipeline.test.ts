@@ -88,6 +88,8 @@ interface FeedSource {
   acksOf(delivery: number): { error?: Error; at: number }[];
   /** When set, read() makes a delivery on each call instead of waiting for push(). */
   endless?: () => Message[];
+  /** The source's `window` (messages read and not yet acknowledged, at most). */
+  window?: number;
   connectGate: Promise<void>;
   /** Lets a gated source connect. */
   open(): void;
@@ -122,6 +124,9 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
         h.ctx = ctx;
         return {
           connect: () => h.connectGate,
+          get window() {
+            return h.window;
+          },
           async read(signal) {
             h.reads++;
             if (h.endless && !signal.aborted) {
@@ -312,6 +317,7 @@ function failingEnqueueBackend(failures: { left: number }): OutboxBackend {
       return {
         enqueue: (messages) =>
           failures.left-- > 0 ? Promise.reject(new Error('storage unreachable')) : inner.enqueue(messages),
+        flushOpen: () => inner.flushOpen(),
         start: (handler) => inner.start(handler),
         resume: () => inner.resume(),
         setConnected: (connected) => inner.setConnected(connected),
@@ -525,6 +531,45 @@ describe('Pipeline: backpressure', () => {
     expect(reads).toBeLessThanOrEqual(maxQueued + maxUnsettled + 1);
     expect((await pipeline.status()).inFlight).toBe(maxUnsettled);
     expect(source.acks).toHaveLength(maxQueued);
+  });
+});
+
+describe('Pipeline: batches and the source window', () => {
+  // A sink batch that waits an hour for 1,000 messages: only the engine's flush can store it sooner.
+  const patientBatch = { count: 1000, maxWaitMs: 3_600_000 };
+
+  it('stores the open batches at once when the source window is full', async () => {
+    const source = feedSource();
+    source.window = 3;
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }] });
+    source.push([msg('a'), msg('b')]);
+    source.push([msg('c')]);
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once the window is full');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b', 'c']);
+    await waitFor(() => source.acks.length === 2, 'both deliveries acknowledged');
+  });
+
+  it('keeps filling the batch while the source window has room', async () => {
+    const source = feedSource();
+    source.window = 3;
+    const sink = recordingSink('patient');
+    const { pipeline } = start({ source, sinks: [{ sink, batch: patientBatch }], shutdownTimeoutMs: 200 });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    await turns(50);
+    expect(sink.writes).toBe(0);
+    expect(source.acks).toHaveLength(0);
+  });
+
+  it('stores the open batches at once when maxUnsettled messages are unsettled', async () => {
+    const source = feedSource();
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }], maxUnsettled: 2 });
+    source.push([msg('a')]);
+    source.push([msg('b')]);
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once maxUnsettled is reached');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
   });
 });
 

@@ -312,9 +312,12 @@ export class Pipeline {
     const signal = this.abort.signal;
     while (!signal.aborted) {
       if (this.inFlight >= this.plan.maxUnsettled) {
+        this.flushOpenBatches();
         await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
         continue;
       }
+      // The source's window is full: nothing more comes until these are stored, so store them now.
+      if (this.inFlight >= (this.source.window ?? Infinity)) this.flushOpenBatches();
       let delivery: Delivery | null;
       try {
         delivery = await this.source.read(signal);
@@ -326,6 +329,10 @@ export class Pipeline {
       if (!delivery) break;
       await this.process(delivery);
     }
+  }
+
+  private flushOpenBatches(): void {
+    for (const s of this.sinks) s.outbox.flushOpen();
   }
 
   /** Transforms run in order, one delivery at a time; storing into the outboxes overlaps with the next read. */

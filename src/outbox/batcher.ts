@@ -81,12 +81,19 @@ export class Batcher {
     return this.depth() + this.unstored < this.capacity;
   }
 
-  /** Lets waiting callers in, in order, while there is room. */
+  /**
+   * Lets waiting callers in, in order, while there is room. Their batch is stored at once: a caller
+   * that had to wait sends nothing more until these are stored, so waiting for maxWait would only
+   * stall it.
+   */
   notify(): void {
+    let admitted = false;
     while (this.waiters.length > 0 && this.hasRoom()) {
       const w = this.waiters.shift() as RoomWaiter;
       w.resolve(this.add(w.messages));
+      admitted = true;
     }
+    if (admitted) this.seal();
     if (this.waiters.length === 0) this.stopPolling();
   }
 
@@ -138,6 +145,11 @@ export class Batcher {
     }
     if (more) return Promise.all(more).then(() => undefined);
     return first as Promise<void>;
+  }
+
+  /** Stores the batch being filled now (`Outbox.flushOpen`). */
+  flushOpen(): void {
+    this.seal();
   }
 
   private seal(): void {

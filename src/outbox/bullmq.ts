@@ -205,6 +205,10 @@ export class BullmqOutbox implements Outbox {
     );
   }
 
+  flushOpen(): void {
+    this.batcher.flushOpen();
+  }
+
   enqueue(messages: Message[]): Promise<void> {
     return this.batcher.enqueue(messages);
   }

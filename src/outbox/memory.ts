@@ -296,6 +296,10 @@ export class MemoryOutbox implements Outbox {
     );
   }
 
+  flushOpen(): void {
+    this.batcher.flushOpen();
+  }
+
   enqueue(messages: Message[]): Promise<void> {
     return this.batcher.enqueue(messages);
   }

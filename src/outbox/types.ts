@@ -77,6 +77,11 @@ export interface OutboxStats {
 
 export interface Outbox {
   enqueue(messages: Message[]): Promise<void>;
+  /**
+   * Stores the batch being filled now, without waiting for its count, bytes or maxWait: the engine
+   * calls it when nothing more can come until the messages already enqueued are stored.
+   */
+  flushOpen(): void;
   start(handler: JobHandler): void;
   /** Resumes after a SinkStoppedError. */
   resume(): void;

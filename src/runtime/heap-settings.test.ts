@@ -4,11 +4,14 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   HEAP_GROWING_PERCENT,
+  SEMI_SPACE_CAP_MB,
   oldGenerationGrowthSetByUser,
   youngGenerationSetByUser,
 } from './heap-settings.js';
 
 const run = promisify(execFile);
+/** The young generation at the cap (two semi-spaces), in the fixture's unit (MB). */
+const CAPPED_MB = (2 * SEMI_SPACE_CAP_MB * 2 ** 20) / 1e6;
 
 interface Sizes {
   initial: number;
@@ -27,17 +30,19 @@ async function child(flags: string[] = [], nodeOptions = '', v8Flags = ''): Prom
 }
 
 describe('heap settings of passerelle run', () => {
-  it('apply by default: young generation held during start-up, grown again under load once released', async () => {
+  it('apply by default: young generation held during start-up, grown again under load once released, up to the cap', async () => {
     const sizes = await child();
     expect(sizes.applied.sort()).toEqual(['heap-growing-percent', 'young-generation']);
     expect(sizes.held).toBeLessThanOrEqual(2 * sizes.initial + 0.5);
     expect(sizes.released).toBeGreaterThanOrEqual(4 * sizes.held);
+    expect(sizes.released).toBeLessThanOrEqual(CAPPED_MB);
   }, 60_000);
 
   it("give way to the user's own flags: node's command line, NODE_OPTIONS, PASSERELLE_V8_FLAGS", async () => {
     const flags = await child(['--max-semi-space-size=16', '--heap-growing-percent=50']);
     expect(flags.applied).toEqual([]);
     expect(flags.held).toBeGreaterThanOrEqual(4 * flags.initial);
+    expect(flags.released).toBeGreaterThan(CAPPED_MB);
     const env = await child([], '--max-semi-space-size=16', '--heap-growing-percent=50');
     expect(env.applied).toEqual(['user']);
     expect(env.held).toBeGreaterThanOrEqual(4 * env.initial);

@@ -71,6 +71,12 @@ export interface Source {
   connect(signal: AbortSignal): Promise<void>;
   /** Resolves with the next delivery, or null when the source has ended or the signal aborted. */
   read(signal: AbortSignal): Promise<Delivery | null>;
+  /**
+   * Messages read and not yet acknowledged, at most (e.g. MQTT's Receive Maximum): with that many
+   * unacknowledged, `read()` gives nothing more until some are. The engine then stores the sinks'
+   * open batches at once, since waiting for their count or maxWait would only stall the flow.
+   */
+  readonly window?: number;
   close(): Promise<void>;
 }
 

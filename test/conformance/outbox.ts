@@ -573,6 +573,38 @@ export function outboxConformance(
       await waitFor(() => rec.delivered === 15);
     });
 
+    it('flushOpen() stores the batch being filled at once, without waiting for count or maxWait', async () => {
+      const { outbox } = await setup({ batch: { count: 100, bytes: 1_000_000, maxWaitMs: 3_600_000 } });
+      const sizes: number[] = [];
+      outbox.start(async (ms) => void sizes.push(ms.length));
+      const pending = outbox.enqueue(makeMessages(3, 'f'));
+      const enqueued = settledFlag(pending);
+      await roundTrips(outbox);
+      expect(enqueued.settled).toBe(false);
+      outbox.flushOpen();
+      await pending;
+      await waitFor(() => sizes.length === 1, 10_000, 'the flushed job');
+      expect(sizes).toEqual([3]);
+      outbox.flushOpen(); // nothing open: no empty job
+      await roundTrips(outbox);
+      expect(sizes).toEqual([3]);
+    });
+
+    it('stores messages that waited for room as soon as they are let in (no maxWait on top)', async () => {
+      const rec = recorder();
+      const { outbox } = await setup(
+        { capacity: 10, batch: { count: 10, bytes: 1_000_000, maxWaitMs: 3_600_000 } },
+        rec,
+      );
+      await outbox.enqueue(makeMessages(10, 'r1'));
+      const blocked = outbox.enqueue(makeMessages(5, 'r2'));
+      await roundTrips(outbox);
+      outbox.start(async () => undefined);
+      // Resolves only once stored: with the hour-long maxWait, only the seal on admission does it.
+      await blocked;
+      await waitFor(() => rec.delivered === 15, 10_000, 'all delivered');
+    });
+
     it('dead letters: list, filter, get, remove, count', async () => {
       const backend = await backendWith();
       const dlq = backend.deadLetters;
