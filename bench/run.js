@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import {
   hwmKb,
   installCleanup,
+  processTree,
   rssSampler,
   stopChild,
   track,
@@ -32,6 +33,24 @@ import { PASSERELLE_TRANSFORMS, preparePasserelle } from './peers/passerelle.js'
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
+
+/** The tree's resident memory split as Linux counts it, in MB: anonymous, and file-backed + shmem. */
+function treeRssSplitMB(rootPid) {
+  let anon = 0;
+  let file = 0;
+  for (const pid of processTree(rootPid)) {
+    let status = '';
+    try {
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      continue; // gone
+    }
+    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+    anon += kb('RssAnon');
+    file += kb('RssFile') + kb('RssShmem');
+  }
+  return { anon: (anon * 1024) / 1e6, file: (file * 1024) / 1e6 };
+}
 
 function envNum(name, fallback) {
   const v = process.env[name];
@@ -357,7 +376,12 @@ async function runRelay(relay, ctx, rep, scenario) {
       await sleep(cfg.idleSeconds * 1000);
       idle.stop();
       idleRssMB = (treeRssKb(child.pid) * 1024) / 1e6;
-      log(`${relay.name}: idle RSS ${idleRssMB.toFixed(1)} MB after ${cfg.idleSeconds} s`);
+      const split = treeRssSplitMB(child.pid);
+      // RssFile is mostly the node binary's pages (~35 MB for any Node process, shared between
+      // processes); RssAnon is the relay's own memory, what its code and packages change.
+      log(
+        `${relay.name}: idle RSS ${idleRssMB.toFixed(1)} MB after ${cfg.idleSeconds} s (RssAnon ${split.anon.toFixed(1)} MB, RssFile ${split.file.toFixed(1)} MB)`,
+      );
     } else await sleep(1000);
 
     const sampler = child ? rssSampler(child.pid) : { stop: () => NaN };

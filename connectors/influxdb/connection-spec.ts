@@ -1,24 +1,26 @@
 import { z } from 'zod';
-import { checkTlsScheme, secret, tlsOptions } from '../../src/sdk/index.js';
+import { checkTlsScheme, secret, tlsOptions, lazySchema } from '../../src/sdk/index.js';
 
 /** Config fields the `influxdb` sink and source share: where the server is and who connects. */
 
-export const influxUrl = z
-  .string()
-  .refine((u) => {
-    try {
-      const { protocol, username, password } = new URL(u);
-      return (protocol === 'http:' || protocol === 'https:') && !username && !password;
-    } catch {
-      return false;
-    }
-  }, 'expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username/password or token)')
-  .describe(
-    'InfluxDB HTTP API address: http://host:8086 (1.x, 2.x), http://host:8181 (3), or https:// for TLS. A path is kept (a reverse proxy under /influx).',
-  );
+export const influxUrl = lazySchema(() =>
+  z
+    .string()
+    .refine((u) => {
+      try {
+        const { protocol, username, password } = new URL(u);
+        return (protocol === 'http:' || protocol === 'https:') && !username && !password;
+      } catch {
+        return false;
+      }
+    }, 'expected an http:// or https:// URL without user name or password, such as http://influxdb:8086 (credentials go in username/password or token)')
+    .describe(
+      'InfluxDB HTTP API address: http://host:8086 (1.x, 2.x), http://host:8181 (3), or https:// for TLS. A path is kept (a reverse proxy under /influx).',
+    ),
+);
 
 /** The TLS settings and the version 1 user of the connection. */
-export const influxAccessShape = {
+export const influxAccessShape = lazySchema(() => ({
   username: z
     .string()
     .min(1)
@@ -26,7 +28,7 @@ export const influxAccessShape = {
     .describe('Version 1: user name (or any name with a token as password on the v1 API of 2.x).'),
   password: secret('Version 1: password of the user.').optional(),
   tls: tlsOptions.optional(),
-};
+}));
 
 interface InfluxAccess {
   url: string;

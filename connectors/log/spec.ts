@@ -1,29 +1,32 @@
 import { z } from 'zod';
+import { builtSchema, lazySchema } from '../../src/sdk/index.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 
-export const logSinkConfig = z.strictObject({
-  output: z
-    .string()
-    .min(1)
-    .default('stdout')
-    .describe(
-      'Where the lines go: stdout, stderr, logger (the service log, at `level`), or the path of a file to append to (write ./stdout for a file of that name).',
-    ),
-  fields: z
-    .enum(['message', 'payload'])
-    .default('message')
-    .describe('What each line holds: the whole message ({ id, time, meta, payload }) or the payload only.'),
-  level: z
-    .enum(['debug', 'info', 'warn', 'error'])
-    .default('info')
-    .describe('Log level of the entries, when output is logger.'),
-  fsync: z
-    .boolean()
-    .default(false)
-    .describe(
-      'With a file: flush it to disk after every batch, so a power cut loses nothing acknowledged (slower).',
-    ),
-});
+export const logSinkConfig = lazySchema(() =>
+  z.strictObject({
+    output: z
+      .string()
+      .min(1)
+      .default('stdout')
+      .describe(
+        'Where the lines go: stdout, stderr, logger (the service log, at `level`), or the path of a file to append to (write ./stdout for a file of that name).',
+      ),
+    fields: z
+      .enum(['message', 'payload'])
+      .default('message')
+      .describe('What each line holds: the whole message ({ id, time, meta, payload }) or the payload only.'),
+    level: z
+      .enum(['debug', 'info', 'warn', 'error'])
+      .default('info')
+      .describe('Log level of the entries, when output is logger.'),
+    fsync: z
+      .boolean()
+      .default(false)
+      .describe(
+        'With a file: flush it to disk after every batch, so a power cut loses nothing acknowledged (slower).',
+      ),
+  }),
+);
 
 export type LogSinkConfig = z.output<typeof logSinkConfig>;
 
@@ -33,7 +36,9 @@ export const logSinkSpec: SinkSpec<typeof logSinkConfig> = {
   title: 'Log',
   summary:
     'Writes each message as one JSON line to stdout, stderr, the service log or a file. For demos and debugging.',
-  config: logSinkConfig,
+  get config() {
+    return builtSchema(logSinkConfig);
+  },
   examples: [
     {},
     { fields: 'payload' },

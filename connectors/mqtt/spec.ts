@@ -10,6 +10,8 @@ import {
   urlScheme,
   type TemplateOptions,
   type TemplatePart,
+  builtSchema,
+  lazySchema,
 } from '../../src/sdk/index.js';
 import type { SinkSpec, SourceSpec } from '../../src/sdk/index.js';
 
@@ -112,7 +114,7 @@ export function topicEmptyRule(
 }
 
 /** Connection settings shared by the source and the sink. */
-export const connectionShape = {
+export const connectionShape = lazySchema(() => ({
   url: z
     .string()
     .refine(
@@ -151,176 +153,180 @@ export const connectionShape = {
   reconnectMaxDelay: duration(
     'Longest delay between two reconnection attempts. Reconnection never gives up.',
   ).prefault('30s'),
-};
+}));
 
 export function checkConnection(config: { url: string; tls?: unknown }, ctx: z.RefinementCtx): void {
   // mqtt.js silently upgrades mqtt:// to TLS when a client certificate is given: make the choice explicit.
   checkTlsScheme(config, ctx, SECURE_SCHEMES);
 }
 
-const payloadEncoding = z.enum(['json', 'text', 'bytes']);
+const payloadEncoding = lazySchema(() => z.enum(['json', 'text', 'bytes']));
 
-export const mqttSourceConfig = z
-  .strictObject({
-    ...connectionShape,
-    topics: z
-      .array(
-        z.string().superRefine((f, ctx) => {
-          const problem = topicFilterProblem(f);
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
-      )
-      .min(1)
-      .describe(
-        'Topic filters to subscribe to, with + (one level) and # (all levels below). `$share/<group>/<filter>` splits the messages between every client of the group (replicas).',
-      ),
-    qos: z
-      .union([z.literal(0), z.literal(1), z.literal(2)])
-      .default(1)
-      .describe(
-        'Subscription QoS: 0 (at most once), 1 (at least once) or 2. With 1 or 2 the acknowledgement is held back until the messages are stored.',
-      ),
-    cleanSession: z
-      .boolean()
-      .default(true)
-      .describe(
-        'Start with a clean session. false keeps the session (subscriptions and unacknowledged messages) on the broker across reconnects and restarts: needed for at-least-once delivery; requires clientId.',
-      ),
-    sessionExpiry: duration(
-      'MQTT 5: how long the broker keeps a persistent session (cleanSession false) after a disconnect. Default 1d.',
-    ).optional(),
-    payload: payloadEncoding
-      .default('json')
-      .describe(
-        'How payloads are decoded: json (UTF-8 JSON), text (UTF-8 string) or bytes (kept as they are). Payloads that fail to decode are dead-lettered.',
-      ),
-    maxPayloadBytes: z
-      .number()
-      .int()
-      .positive()
-      .default(1024 * 1024)
-      .describe(
-        'Largest payload accepted, in bytes; larger messages are dead-lettered (their first bytes, size and SHA-256). With MQTT 5 it is also announced to the broker as Maximum Packet Size (plus 66,559 bytes for the topic and header): the broker then drops larger messages instead of sending them.',
-      ),
-    receiveMaximum: z
-      .number()
-      .int()
-      .positive()
-      .max(65_535)
-      .default(1000)
-      .describe(
-        'Messages received and not yet stored, at most (the Receive Maximum). Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum. Formerly maxInFlight.',
-      ),
-    batchSize: deliveryBatchSize(500),
-  })
-  .superRefine((config, ctx) => {
-    checkConnection(config, ctx);
-    if (!config.cleanSession && !config.clientId) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['clientId'],
-        message:
-          'cleanSession: false needs a fixed clientId, so that the broker finds the session again after a reconnect or restart',
-      });
-    }
-    if (config.sessionExpiry !== undefined && config.protocolVersion !== 5) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sessionExpiry'],
-        message: 'sessionExpiry needs protocolVersion 5 (with 3.1.1 the broker decides)',
-      });
-    }
-  })
-  .describe('Subscribes to MQTT topics.');
+export const mqttSourceConfig = lazySchema(() =>
+  z
+    .strictObject({
+      ...connectionShape,
+      topics: z
+        .array(
+          z.string().superRefine((f, ctx) => {
+            const problem = topicFilterProblem(f);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+        )
+        .min(1)
+        .describe(
+          'Topic filters to subscribe to, with + (one level) and # (all levels below). `$share/<group>/<filter>` splits the messages between every client of the group (replicas).',
+        ),
+      qos: z
+        .union([z.literal(0), z.literal(1), z.literal(2)])
+        .default(1)
+        .describe(
+          'Subscription QoS: 0 (at most once), 1 (at least once) or 2. With 1 or 2 the acknowledgement is held back until the messages are stored.',
+        ),
+      cleanSession: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Start with a clean session. false keeps the session (subscriptions and unacknowledged messages) on the broker across reconnects and restarts: needed for at-least-once delivery; requires clientId.',
+        ),
+      sessionExpiry: duration(
+        'MQTT 5: how long the broker keeps a persistent session (cleanSession false) after a disconnect. Default 1d.',
+      ).optional(),
+      payload: payloadEncoding
+        .default('json')
+        .describe(
+          'How payloads are decoded: json (UTF-8 JSON), text (UTF-8 string) or bytes (kept as they are). Payloads that fail to decode are dead-lettered.',
+        ),
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(1024 * 1024)
+        .describe(
+          'Largest payload accepted, in bytes; larger messages are dead-lettered (their first bytes, size and SHA-256). With MQTT 5 it is also announced to the broker as Maximum Packet Size (plus 66,559 bytes for the topic and header): the broker then drops larger messages instead of sending them.',
+        ),
+      receiveMaximum: z
+        .number()
+        .int()
+        .positive()
+        .max(65_535)
+        .default(1000)
+        .describe(
+          'Messages received and not yet stored, at most (the Receive Maximum). Past it the source stops reading and the broker holds the rest. With MQTT 5 it is also announced to the broker as Receive Maximum. Formerly maxInFlight.',
+        ),
+      batchSize: deliveryBatchSize(500),
+    })
+    .superRefine((config, ctx) => {
+      checkConnection(config, ctx);
+      if (!config.cleanSession && !config.clientId) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clientId'],
+          message:
+            'cleanSession: false needs a fixed clientId, so that the broker finds the session again after a reconnect or restart',
+        });
+      }
+      if (config.sessionExpiry !== undefined && config.protocolVersion !== 5) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sessionExpiry'],
+          message: 'sessionExpiry needs protocolVersion 5 (with 3.1.1 the broker decides)',
+        });
+      }
+    })
+    .describe('Subscribes to MQTT topics.'),
+);
 
-export const mqttSinkConfig = z
-  .strictObject({
-    ...connectionShape,
-    topic: z
-      .string()
-      .min(1)
-      .superRefine((t, ctx) => {
-        const problem = templateProblem(t);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      })
-      .describe(
-        'Topic to publish to, a template: `plant/{{ payload.line }}/out`, `copy/{{ meta.mqtt.topic }}`, `{{ topic[1] }}/data`.',
-      ),
-    topicValues: z
-      .enum(['reject', 'escape', 'levels'])
-      .default('reject')
-      .describe(
-        'What to do with a value from the message (payload, meta, id) that holds `/`, `+`, `#` or NUL in the topic template: `reject` dead-letters the message with the reason (a payload must not choose other topic levels); `escape` publishes it percent-encoded within its level (`a/b` -> `a%2Fb`, `%` -> `%25`); `levels` lets `/` add levels, for names the pipeline author controls such as OPC UA node names (wildcards and NUL are still refused). The source topic (`topic[N]`, `meta.mqtt.topic`) is always copied as it is.',
-      ),
-    missingValues: z
-      .enum(['reject', 'empty'])
-      .default('reject')
-      .describe(
-        'What to do when a `{{ }}` value of the topic is missing, null or empty text in a message: `reject` dead-letters the message with the reason (`factory/{{ payload.node }}` without `node` would publish to `factory/`, mixing the values of every node); `empty` renders it as empty text.',
-      ),
-    qos: z
-      .union([z.literal(0), z.literal(1), z.literal(2)])
-      .default(1)
-      .describe(
-        'Publish QoS. With 1 or 2 a batch counts as written once the broker acknowledged every message; 0 is fire and forget.',
-      ),
-    retain: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Publish with the retain flag: the broker keeps the last message of each topic for new subscribers.',
-      ),
-    payload: payloadEncoding
-      .default('json')
-      .describe(
-        'How payloads are encoded: json (JSON text), text (strings as they are, numbers and booleans as text) or bytes (bytes or strings as they are). Bytes payloads are always sent as they are.',
-      ),
-    userProperties: z
-      .record(
-        z.string(),
-        z.string().superRefine((t, ctx) => {
+export const mqttSinkConfig = lazySchema(() =>
+  z
+    .strictObject({
+      ...connectionShape,
+      topic: z
+        .string()
+        .min(1)
+        .superRefine((t, ctx) => {
           const problem = templateProblem(t);
           if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
-      )
-      .optional()
-      .describe(
-        'MQTT 5 user properties added to each message: names to templates, e.g. `{ source: "{{ meta.mqtt.topic }}" }`.',
-      ),
-    messageExpiry: duration(
-      'MQTT 5 message expiry: the broker drops the message if no subscriber took it within this time (rounded to seconds).',
-    ).optional(),
-    maxUnacked: z
-      .number()
-      .int()
-      .positive()
-      .max(65_535)
-      .default(100)
-      .describe(
-        "QoS 1/2 publishes sent and not yet acknowledged (PUBACK/PUBCOMP), at most; also capped by the broker's Receive Maximum. Formerly maxInFlight.",
-      ),
-    writeTimeout: duration(
-      'How long a batch may wait for the broker to acknowledge its publishes; past it the batch is retried (at-least-once: the broker may get some messages twice).',
-    ).prefault('30s'),
-  })
-  .superRefine((config, ctx) => {
-    checkConnection(config, ctx);
-    if (config.protocolVersion !== 5) {
-      if (config.userProperties)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['userProperties'],
-          message: 'userProperties need protocolVersion 5',
-        });
-      if (config.messageExpiry !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['messageExpiry'],
-          message: 'messageExpiry needs protocolVersion 5',
-        });
-    }
-  })
-  .describe('Publishes messages to an MQTT broker.');
+        })
+        .describe(
+          'Topic to publish to, a template: `plant/{{ payload.line }}/out`, `copy/{{ meta.mqtt.topic }}`, `{{ topic[1] }}/data`.',
+        ),
+      topicValues: z
+        .enum(['reject', 'escape', 'levels'])
+        .default('reject')
+        .describe(
+          'What to do with a value from the message (payload, meta, id) that holds `/`, `+`, `#` or NUL in the topic template: `reject` dead-letters the message with the reason (a payload must not choose other topic levels); `escape` publishes it percent-encoded within its level (`a/b` -> `a%2Fb`, `%` -> `%25`); `levels` lets `/` add levels, for names the pipeline author controls such as OPC UA node names (wildcards and NUL are still refused). The source topic (`topic[N]`, `meta.mqtt.topic`) is always copied as it is.',
+        ),
+      missingValues: z
+        .enum(['reject', 'empty'])
+        .default('reject')
+        .describe(
+          'What to do when a `{{ }}` value of the topic is missing, null or empty text in a message: `reject` dead-letters the message with the reason (`factory/{{ payload.node }}` without `node` would publish to `factory/`, mixing the values of every node); `empty` renders it as empty text.',
+        ),
+      qos: z
+        .union([z.literal(0), z.literal(1), z.literal(2)])
+        .default(1)
+        .describe(
+          'Publish QoS. With 1 or 2 a batch counts as written once the broker acknowledged every message; 0 is fire and forget.',
+        ),
+      retain: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Publish with the retain flag: the broker keeps the last message of each topic for new subscribers.',
+        ),
+      payload: payloadEncoding
+        .default('json')
+        .describe(
+          'How payloads are encoded: json (JSON text), text (strings as they are, numbers and booleans as text) or bytes (bytes or strings as they are). Bytes payloads are always sent as they are.',
+        ),
+      userProperties: z
+        .record(
+          z.string(),
+          z.string().superRefine((t, ctx) => {
+            const problem = templateProblem(t);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+        )
+        .optional()
+        .describe(
+          'MQTT 5 user properties added to each message: names to templates, e.g. `{ source: "{{ meta.mqtt.topic }}" }`.',
+        ),
+      messageExpiry: duration(
+        'MQTT 5 message expiry: the broker drops the message if no subscriber took it within this time (rounded to seconds).',
+      ).optional(),
+      maxUnacked: z
+        .number()
+        .int()
+        .positive()
+        .max(65_535)
+        .default(100)
+        .describe(
+          "QoS 1/2 publishes sent and not yet acknowledged (PUBACK/PUBCOMP), at most; also capped by the broker's Receive Maximum. Formerly maxInFlight.",
+        ),
+      writeTimeout: duration(
+        'How long a batch may wait for the broker to acknowledge its publishes; past it the batch is retried (at-least-once: the broker may get some messages twice).',
+      ).prefault('30s'),
+    })
+    .superRefine((config, ctx) => {
+      checkConnection(config, ctx);
+      if (config.protocolVersion !== 5) {
+        if (config.userProperties)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['userProperties'],
+            message: 'userProperties need protocolVersion 5',
+          });
+        if (config.messageExpiry !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['messageExpiry'],
+            message: 'messageExpiry needs protocolVersion 5',
+          });
+      }
+    })
+    .describe('Publishes messages to an MQTT broker.'),
+);
 
 export type MqttSourceConfig = z.output<typeof mqttSourceConfig>;
 export type MqttSinkConfig = z.output<typeof mqttSinkConfig>;
@@ -346,7 +352,9 @@ export const mqttSourceSpec: SourceSpec<typeof mqttSourceConfig> = {
   title: 'MQTT subscriber',
   summary:
     'Subscribes to topics on an MQTT 3.1.1 or 5 broker; with QoS 1/2 and a persistent session, acknowledges a message only once it is stored.',
-  config: mqttSourceConfig,
+  get config() {
+    return builtSchema(mqttSourceConfig);
+  },
   examples: [
     {
       url: 'mqtt://broker:1883',
@@ -378,7 +386,9 @@ export const mqttSinkSpec: SinkSpec<typeof mqttSinkConfig> = {
   title: 'MQTT publisher',
   summary:
     'Publishes messages to an MQTT broker, topic and user properties from templates; a batch is written once the broker acknowledged every message.',
-  config: mqttSinkConfig,
+  get config() {
+    return builtSchema(mqttSinkConfig);
+  },
   examples: [
     { url: 'mqtt://broker:1883', topic: 'bridge/{{ meta.mqtt.topic }}', qos: 1 },
     {

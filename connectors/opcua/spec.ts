@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { deliveryBatchSize, duration, secret, type ConfigWarning } from '../../src/sdk/index.js';
+import {
+  deliveryBatchSize,
+  duration,
+  secret,
+  type ConfigWarning,
+  builtSchema,
+  lazySchema,
+} from '../../src/sdk/index.js';
 import type { SourceSpec } from '../../src/sdk/index.js';
 
 /**
@@ -27,25 +34,29 @@ export function nodeIdProblem(text: string): string | undefined {
 export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'];
 const DEPRECATED_POLICIES = ['Basic128Rsa15', 'Basic256'];
 
-const nodeIdText = z
-  .string()
-  .superRefine((t, ctx) => {
-    const problem = nodeIdProblem(t);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  })
-  .describe('A NodeId');
+const nodeIdText = lazySchema(() =>
+  z
+    .string()
+    .superRefine((t, ctx) => {
+      const problem = nodeIdProblem(t);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('A NodeId'),
+);
 
-const browsePathText = z
-  .string()
-  .min(1)
-  .superRefine((p, ctx) => {
-    const segments = p.replace(/^\/+/, '').split('/');
-    if (segments.some((s) => s.trim() === ''))
-      ctx.addIssue({ code: 'custom', message: `browse path "${p}" has an empty segment` });
-  });
+const browsePathText = lazySchema(() =>
+  z
+    .string()
+    .min(1)
+    .superRefine((p, ctx) => {
+      const segments = p.replace(/^\/+/, '').split('/');
+      if (segments.some((s) => s.trim() === ''))
+        ctx.addIssue({ code: 'custom', message: `browse path "${p}" has an empty segment` });
+    }),
+);
 
 /** Settings that apply to each monitored node, given per node or as defaults. */
-const monitoringShape = {
+const monitoringShape = lazySchema(() => ({
   samplingInterval: duration(
     'How often the server samples the value. 0 = as fast as the server can (on change, for most servers). Default: the publishing interval.',
   ).optional(),
@@ -79,66 +90,68 @@ const monitoringShape = {
     .describe(
       'What counts as a change: status (only the status code), statusValue (value or status; the default), statusValueTimestamp (also a new source timestamp with the same value).',
     ),
-};
+}));
 
-const nodeObject = z
-  .strictObject({
-    nodeId: nodeIdText
-      .optional()
-      .describe(
-        'The node: `ns=2;s=Line1.Temperature`, `i=2258`, or `nsu=<namespace URI>;s=...` (the namespace index is looked up at every connect, so it survives a server that reorders its namespaces).',
-      ),
-    browsePath: browsePathText
-      .optional()
-      .describe(
-        'The node by browse names from the Objects folder: `Plant/Line1/Temperature`. Each segment matches the browse name in any namespace; resolved at every connect.',
-      ),
-    folder: z
-      .union([nodeIdText, browsePathText])
-      .optional()
-      .describe(
-        'Every variable under this folder (NodeId or browse path): it is browsed at every connect, down to `depth` levels.',
-      ),
-    depth: z
-      .number()
-      .int()
-      .min(1)
-      .max(20)
-      .default(3)
-      .describe('With `folder`: how many levels below the folder to browse.'),
-    include: z
-      .array(z.string().min(1))
-      .optional()
-      .describe(
-        'With `folder`: keep only variables whose path below the folder matches one of these patterns (`*` any text within a level, `**` any levels): `Line*/Temp*`.',
-      ),
-    exclude: z
-      .array(z.string().min(1))
-      .optional()
-      .describe(
-        'With `folder`: leave out variables whose path below the folder matches one of these patterns.',
-      ),
-    name: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'Name given to the node in messages (`payload.node`, `meta.opcua.name`). Default: the browse path from the Objects folder (also for a NodeId: `Plant/Line1/Temperature`, so equal display names in two folders do not collide; the NodeId itself for a node outside Objects). With `folder`: a prefix.',
-      ),
-    ...monitoringShape,
-  })
-  .superRefine((n, ctx) => {
-    const given = [n.nodeId, n.browsePath, n.folder].filter((v) => v !== undefined).length;
-    if (given !== 1)
-      ctx.addIssue({ code: 'custom', message: 'give exactly one of nodeId, browsePath or folder' });
-    if (n.folder === undefined && (n.include || n.exclude))
-      ctx.addIssue({ code: 'custom', message: 'include and exclude apply to folder nodes only' });
-  });
+const nodeObject = lazySchema(() =>
+  z
+    .strictObject({
+      nodeId: nodeIdText
+        .optional()
+        .describe(
+          'The node: `ns=2;s=Line1.Temperature`, `i=2258`, or `nsu=<namespace URI>;s=...` (the namespace index is looked up at every connect, so it survives a server that reorders its namespaces).',
+        ),
+      browsePath: browsePathText
+        .optional()
+        .describe(
+          'The node by browse names from the Objects folder: `Plant/Line1/Temperature`. Each segment matches the browse name in any namespace; resolved at every connect.',
+        ),
+      folder: z
+        .union([builtSchema(nodeIdText), builtSchema(browsePathText)])
+        .optional()
+        .describe(
+          'Every variable under this folder (NodeId or browse path): it is browsed at every connect, down to `depth` levels.',
+        ),
+      depth: z
+        .number()
+        .int()
+        .min(1)
+        .max(20)
+        .default(3)
+        .describe('With `folder`: how many levels below the folder to browse.'),
+      include: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'With `folder`: keep only variables whose path below the folder matches one of these patterns (`*` any text within a level, `**` any levels): `Line*/Temp*`.',
+        ),
+      exclude: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'With `folder`: leave out variables whose path below the folder matches one of these patterns.',
+        ),
+      name: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Name given to the node in messages (`payload.node`, `meta.opcua.name`). Default: the browse path from the Objects folder (also for a NodeId: `Plant/Line1/Temperature`, so equal display names in two folders do not collide; the NodeId itself for a node outside Objects). With `folder`: a prefix.',
+        ),
+      ...monitoringShape,
+    })
+    .superRefine((n, ctx) => {
+      const given = [n.nodeId, n.browsePath, n.folder].filter((v) => v !== undefined).length;
+      if (given !== 1)
+        ctx.addIssue({ code: 'custom', message: 'give exactly one of nodeId, browsePath or folder' });
+      if (n.folder === undefined && (n.include || n.exclude))
+        ctx.addIssue({ code: 'custom', message: 'include and exclude apply to folder nodes only' });
+    }),
+);
 
-export const nodeSpec = z.union([nodeIdText, nodeObject]);
+export const nodeSpec = lazySchema(() => z.union([builtSchema(nodeIdText), builtSchema(nodeObject)]));
 
 /** Connection settings shared by the source and the sink. */
-export const connectionShape = {
+export const connectionShape = lazySchema(() => ({
   url: z
     .string()
     .regex(/^opc\.tcp:\/\/[^/\s:]+(?::\d+)?(?:\/.*)?$/, 'expected an endpoint URL such as opc.tcp://plc:4840')
@@ -215,7 +228,7 @@ export const connectionShape = {
     'Longest delay between two connection attempts, the first connection included. Reconnection never gives up.',
   ).prefault('30s'),
   sessionTimeout: duration('Session timeout asked of the server.').prefault('60s'),
-};
+}));
 
 type ConnectionFields = {
   securityMode: string;
@@ -274,73 +287,75 @@ export function checkConnection(c: ConnectionFields, ctx: z.RefinementCtx): void
     });
 }
 
-export const opcuaSourceConfig = z
-  .strictObject({
-    ...connectionShape,
-    nodes: z
-      .array(nodeSpec)
-      .min(1)
-      .describe(
-        'The nodes to read: NodeId strings, or objects with one of nodeId, browsePath or folder, and per-node settings (name, samplingInterval, queueSize, deadband, trigger).',
-      ),
-    mode: z
-      .enum(['subscription', 'poll'])
-      .default('subscription')
-      .describe(
-        'subscription: the server reports changes (monitored items); poll: read every node each pollInterval, for servers or nodes where subscriptions are not wanted.',
-      ),
-    publishingInterval: duration(
-      'Subscription: how often the server sends the changes it collected.',
-    ).prefault('1s'),
-    pollInterval: duration('Poll mode: how often every node is read.').prefault('1s'),
-    ...monitoringShape,
-    badQuality: z
-      .enum(['forward', 'drop'])
-      .default('forward')
-      .describe(
-        'Values with a Bad status: forward them (flagged with quality "bad") or drop them (counted as dropped).',
-      ),
-    uncertainQuality: z
-      .enum(['forward', 'drop'])
-      .default('forward')
-      .describe('Values with an Uncertain status: forward them (flagged) or drop them (counted).'),
-    watchdog: duration(
-      'Reconnect when neither data nor a keep-alive arrived for this long. Keep-alives are asked for at a third of it.',
-    ).prefault('30s'),
-    nodeMetrics: z
-      .union([z.boolean(), z.number().int().positive().max(100_000)])
-      .default(false)
-      .describe(
-        'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
-      ),
-    maxQueuedValues: z
-      .number()
-      .int()
-      .positive()
-      .default(50_000)
-      .describe(
-        'Values (data changes or poll results) received and not yet stored, at most. OPC UA can not be paused: past it, new values are dropped and counted. Formerly maxInFlight.',
-      ),
-    batchSize: deliveryBatchSize(1000),
-  })
-  .superRefine((config, ctx) => {
-    checkConnection(config, ctx);
-    if (config.watchdog < 1000)
-      ctx.addIssue({ code: 'custom', path: ['watchdog'], message: 'the watchdog is at least 1s' });
-    if (config.mode === 'subscription' && config.watchdog < config.publishingInterval * 3)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['watchdog'],
-        message: `the watchdog must be at least 3 publishing intervals (${config.publishingInterval * 3} ms)`,
-      });
-    if (config.mode === 'poll' && config.watchdog < config.pollInterval * 2)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['watchdog'],
-        message: `the watchdog must be at least 2 poll intervals (${config.pollInterval * 2} ms)`,
-      });
-  })
-  .describe('Reads OPC UA variables by subscription or polling.');
+export const opcuaSourceConfig = lazySchema(() =>
+  z
+    .strictObject({
+      ...connectionShape,
+      nodes: z
+        .array(builtSchema(nodeSpec))
+        .min(1)
+        .describe(
+          'The nodes to read: NodeId strings, or objects with one of nodeId, browsePath or folder, and per-node settings (name, samplingInterval, queueSize, deadband, trigger).',
+        ),
+      mode: z
+        .enum(['subscription', 'poll'])
+        .default('subscription')
+        .describe(
+          'subscription: the server reports changes (monitored items); poll: read every node each pollInterval, for servers or nodes where subscriptions are not wanted.',
+        ),
+      publishingInterval: duration(
+        'Subscription: how often the server sends the changes it collected.',
+      ).prefault('1s'),
+      pollInterval: duration('Poll mode: how often every node is read.').prefault('1s'),
+      ...monitoringShape,
+      badQuality: z
+        .enum(['forward', 'drop'])
+        .default('forward')
+        .describe(
+          'Values with a Bad status: forward them (flagged with quality "bad") or drop them (counted as dropped).',
+        ),
+      uncertainQuality: z
+        .enum(['forward', 'drop'])
+        .default('forward')
+        .describe('Values with an Uncertain status: forward them (flagged) or drop them (counted).'),
+      watchdog: duration(
+        'Reconnect when neither data nor a keep-alive arrived for this long. Keep-alives are asked for at a third of it.',
+      ).prefault('30s'),
+      nodeMetrics: z
+        .union([z.boolean(), z.number().int().positive().max(100_000)])
+        .default(false)
+        .describe(
+          'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
+        ),
+      maxQueuedValues: z
+        .number()
+        .int()
+        .positive()
+        .default(50_000)
+        .describe(
+          'Values (data changes or poll results) received and not yet stored, at most. OPC UA can not be paused: past it, new values are dropped and counted. Formerly maxInFlight.',
+        ),
+      batchSize: deliveryBatchSize(1000),
+    })
+    .superRefine((config, ctx) => {
+      checkConnection(config, ctx);
+      if (config.watchdog < 1000)
+        ctx.addIssue({ code: 'custom', path: ['watchdog'], message: 'the watchdog is at least 1s' });
+      if (config.mode === 'subscription' && config.watchdog < config.publishingInterval * 3)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['watchdog'],
+          message: `the watchdog must be at least 3 publishing intervals (${config.publishingInterval * 3} ms)`,
+        });
+      if (config.mode === 'poll' && config.watchdog < config.pollInterval * 2)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['watchdog'],
+          message: `the watchdog must be at least 2 poll intervals (${config.pollInterval * 2} ms)`,
+        });
+    })
+    .describe('Reads OPC UA variables by subscription or polling.'),
+);
 
 export type OpcuaSourceConfig = z.output<typeof opcuaSourceConfig>;
 export type OpcuaConnectionConfig = Pick<
@@ -374,7 +389,9 @@ export const opcuaSourceSpec: SourceSpec<typeof opcuaSourceConfig> = {
   title: 'OPC UA client',
   summary:
     'Reads OPC UA variables by subscription (data changes) or polling, with security, user identity and automatic recovery; one message per value.',
-  config: opcuaSourceConfig,
+  get config() {
+    return builtSchema(opcuaSourceConfig);
+  },
   // Streams (subscription or poll), or (scheduled pipelines) one Read of the nodes per tick.
   readModes: ['stream', 'tick'],
   examples: [

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { compileGetter, duration, templateProblem, type SinkSpec } from '../../src/sdk/index.js';
+import {
+  compileGetter,
+  duration,
+  templateProblem,
+  type SinkSpec,
+  builtSchema,
+  lazySchema,
+} from '../../src/sdk/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
 import { DataType, encodeValue } from './datatypes.js';
 
@@ -78,22 +85,24 @@ const getter = (what: string) =>
     })
     .describe(what);
 
-const declaredMetric = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .describe('Metric name, as host applications see it (`/` makes folders in Ignition).'),
-  device: sparkplugId(
-    'Device id the metric belongs to; without it the metric is an edge node metric (NBIRTH/NDATA).',
-  ).optional(),
-  dataType: z.enum(EDGE_DATA_TYPES).describe('Sparkplug datatype of the metric.'),
-  value: z
-    .union([z.number(), z.string(), z.boolean()])
-    .optional()
-    .describe(
-      'Value announced in the birth until a message brings one; without it the birth says the value is null.',
-    ),
-});
+const declaredMetric = lazySchema(() =>
+  z.strictObject({
+    name: z
+      .string()
+      .min(1)
+      .describe('Metric name, as host applications see it (`/` makes folders in Ignition).'),
+    device: sparkplugId(
+      'Device id the metric belongs to; without it the metric is an edge node metric (NBIRTH/NDATA).',
+    ).optional(),
+    dataType: z.enum(EDGE_DATA_TYPES).describe('Sparkplug datatype of the metric.'),
+    value: z
+      .union([z.number(), z.string(), z.boolean()])
+      .optional()
+      .describe(
+        'Value announced in the birth until a message brings one; without it the birth says the value is null.',
+      ),
+  }),
+);
 
 /** The edge node's ids, shared with the sparkplug-commands source (connectors/sparkplug-commands). */
 export const edgeIdentity = {
@@ -103,95 +112,97 @@ export const edgeIdentity = {
   ),
 };
 
-export const sparkplugSinkConfig = z
-  .strictObject({
-    ...connectionShape,
-    clientId: connectionShape.clientId.describe(
-      'MQTT client identifier. Default: `passerelle-<groupId>-<edgeNodeId>`, so that a restarted process takes the place of the one it replaces at once (the broker then sends the old NDEATH before the new NBIRTH).',
-    ),
-    ...edgeIdentity,
-    device: template(
-      'Device id of each message, a template (`{{ meta.opcua.browsePath }}`, `line1`): its metrics go in DBIRTH/DDATA of spBv1.0/<group>/DDATA/<edge>/<device>. Without it, metrics belong to the edge node (NBIRTH/NDATA). A device id with `/`, `+` or `#` dead-letters the message.',
-    ).optional(),
-    metric: template(
-      'Metric name of each message, a template. The default takes the OPC UA node name (`payload.node`), the metric of a message from the `sparkplug` source (`payload.metric`), `meta.opcua.name`, `meta.sparkplug.metric`, then the MQTT topic of the message.',
-    ).optional(),
-    value: getter(
-      'Where the value is in the message. Default: `payload.value` when the payload is an object with a `value` key (an OPC UA data change), else the payload.',
-    ).optional(),
-    dataType: z
-      .enum(EDGE_DATA_TYPES)
-      .optional()
-      .describe(
-        "Datatype of metrics learnt from messages. Default: from the OPC UA datatype (`payload.dataType`, `meta.opcua.dataType`), else the Sparkplug datatype of a message from the `sparkplug` source (`payload.datatype`), else from the first value (Boolean, Double, String, Bytes). A metric keeps its birth's datatype: a later value that does not fit is dead-lettered.",
+export const sparkplugSinkConfig = lazySchema(() =>
+  z
+    .strictObject({
+      ...connectionShape,
+      clientId: connectionShape.clientId.describe(
+        'MQTT client identifier. Default: `passerelle-<groupId>-<edgeNodeId>`, so that a restarted process takes the place of the one it replaces at once (the broker then sends the old NDEATH before the new NBIRTH).',
       ),
-    metrics: z
-      .array(declaredMetric)
-      .default([])
-      .describe(
-        'Metrics announced in the first birth, before any message brings them. Others are learnt from messages: a new metric makes the edge node publish a new birth (its device DDEATH + DBIRTH, or NBIRTH for an edge node metric), as Sparkplug requires every metric of a session in its birth.',
-      ),
-    aliases: z
-      .boolean()
-      .default(true)
-      .describe(
-        'Give every metric an alias in the births and send only aliases in NDATA/DDATA (smaller payloads).',
-      ),
-    primaryHostId: sparkplugId(
-      'Wait for this primary host application: births and data are published only while spBv1.0/STATE/<primaryHostId> says online (Sparkplug 3.0 JSON `{"online": true, "timestamp": ...}`); when it goes offline, the edge node disconnects and reconnects, and waits again.',
-    ).optional(),
-    maxMetrics: z
-      .number()
-      .int()
-      .positive()
-      .max(1_000_000)
-      .default(10_000)
-      .describe(
-        'Metrics of the edge node (all devices), at most. A message that would add one more is dead-lettered: every birth carries every metric, so names taken from message contents must not grow without bound.',
-      ),
-    maxMetricsPerMessage: z
-      .number()
-      .int()
-      .positive()
-      .max(100_000)
-      .default(1000)
-      .describe('Metrics per NDATA/DDATA payload, at most: a larger batch is split into several payloads.'),
-    writeTimeout: duration(
-      'How long a batch may wait for the broker to confirm it processed its publishes; past it the batch is retried.',
-    ).prefault('30s'),
-  })
-  .superRefine((config, ctx) => {
-    checkConnection(config, ctx);
-    const seen = new Set<string>();
-    config.metrics.forEach((m, i) => {
-      const key = `${m.device ?? ''}\u0000${m.name}`;
-      if (seen.has(key))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['metrics', i, 'name'],
-          message: `metric "${m.name}" is declared twice${m.device ? ` for device ${m.device}` : ''}`,
-        });
-      seen.add(key);
-      if (m.value !== undefined) {
-        try {
-          encodeValue(DataType[m.dataType], m.value);
-        } catch (error) {
+      ...edgeIdentity,
+      device: template(
+        'Device id of each message, a template (`{{ meta.opcua.browsePath }}`, `line1`): its metrics go in DBIRTH/DDATA of spBv1.0/<group>/DDATA/<edge>/<device>. Without it, metrics belong to the edge node (NBIRTH/NDATA). A device id with `/`, `+` or `#` dead-letters the message.',
+      ).optional(),
+      metric: template(
+        'Metric name of each message, a template. The default takes the OPC UA node name (`payload.node`), the metric of a message from the `sparkplug` source (`payload.metric`), `meta.opcua.name`, `meta.sparkplug.metric`, then the MQTT topic of the message.',
+      ).optional(),
+      value: getter(
+        'Where the value is in the message. Default: `payload.value` when the payload is an object with a `value` key (an OPC UA data change), else the payload.',
+      ).optional(),
+      dataType: z
+        .enum(EDGE_DATA_TYPES)
+        .optional()
+        .describe(
+          "Datatype of metrics learnt from messages. Default: from the OPC UA datatype (`payload.dataType`, `meta.opcua.dataType`), else the Sparkplug datatype of a message from the `sparkplug` source (`payload.datatype`), else from the first value (Boolean, Double, String, Bytes). A metric keeps its birth's datatype: a later value that does not fit is dead-lettered.",
+        ),
+      metrics: z
+        .array(builtSchema(declaredMetric))
+        .default([])
+        .describe(
+          'Metrics announced in the first birth, before any message brings them. Others are learnt from messages: a new metric makes the edge node publish a new birth (its device DDEATH + DBIRTH, or NBIRTH for an edge node metric), as Sparkplug requires every metric of a session in its birth.',
+        ),
+      aliases: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Give every metric an alias in the births and send only aliases in NDATA/DDATA (smaller payloads).',
+        ),
+      primaryHostId: sparkplugId(
+        'Wait for this primary host application: births and data are published only while spBv1.0/STATE/<primaryHostId> says online (Sparkplug 3.0 JSON `{"online": true, "timestamp": ...}`); when it goes offline, the edge node disconnects and reconnects, and waits again.',
+      ).optional(),
+      maxMetrics: z
+        .number()
+        .int()
+        .positive()
+        .max(1_000_000)
+        .default(10_000)
+        .describe(
+          'Metrics of the edge node (all devices), at most. A message that would add one more is dead-lettered: every birth carries every metric, so names taken from message contents must not grow without bound.',
+        ),
+      maxMetricsPerMessage: z
+        .number()
+        .int()
+        .positive()
+        .max(100_000)
+        .default(1000)
+        .describe('Metrics per NDATA/DDATA payload, at most: a larger batch is split into several payloads.'),
+      writeTimeout: duration(
+        'How long a batch may wait for the broker to confirm it processed its publishes; past it the batch is retried.',
+      ).prefault('30s'),
+    })
+    .superRefine((config, ctx) => {
+      checkConnection(config, ctx);
+      const seen = new Set<string>();
+      config.metrics.forEach((m, i) => {
+        const key = `${m.device ?? ''}\u0000${m.name}`;
+        if (seen.has(key))
           ctx.addIssue({
             code: 'custom',
-            path: ['metrics', i, 'value'],
-            message: `not a ${m.dataType}: ${(error as Error).message}`,
+            path: ['metrics', i, 'name'],
+            message: `metric "${m.name}" is declared twice${m.device ? ` for device ${m.device}` : ''}`,
           });
+        seen.add(key);
+        if (m.value !== undefined) {
+          try {
+            encodeValue(DataType[m.dataType], m.value);
+          } catch (error) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['metrics', i, 'value'],
+              message: `not a ${m.dataType}: ${(error as Error).message}`,
+            });
+          }
         }
-      }
-      if (m.device === undefined && (m.name === 'bdSeq' || m.name.startsWith('Node Control/')))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['metrics', i, 'name'],
-          message: `"${m.name}" is a metric the edge node publishes itself`,
-        });
-    });
-  })
-  .describe('Publishes messages as a Sparkplug B edge node (NBIRTH, DBIRTH, NDATA, DDATA, NDEATH).');
+        if (m.device === undefined && (m.name === 'bdSeq' || m.name.startsWith('Node Control/')))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['metrics', i, 'name'],
+            message: `"${m.name}" is a metric the edge node publishes itself`,
+          });
+      });
+    })
+    .describe('Publishes messages as a Sparkplug B edge node (NBIRTH, DBIRTH, NDATA, DDATA, NDEATH).'),
+);
 
 export type SparkplugSinkConfig = z.output<typeof sparkplugSinkConfig>;
 
@@ -202,7 +213,9 @@ export const sparkplugSinkSpec: SinkSpec<typeof sparkplugSinkConfig> = {
   title: 'Sparkplug B edge node',
   summary:
     'Publishes messages as a Sparkplug B edge node: NBIRTH/DBIRTH with every metric, NDATA/DDATA with aliases and sequence numbers, NDEATH as the Will, a new birth on NCMD Rebirth; quality from OPC UA.',
-  config: sparkplugSinkConfig,
+  get config() {
+    return builtSchema(sparkplugSinkConfig);
+  },
   examples: [
     {
       url: 'mqtt://broker:1883',

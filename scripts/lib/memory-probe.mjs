@@ -35,5 +35,8 @@ process.on('SIGUSR2', () => {
   vm.runInNewContext('gc')();
   const liveHeapMb = mb(process.memoryUsage().heapUsed);
   const out = process.env.PASSERELLE_MEMORY_PROBE_OUT;
+  // After the GC, so that the snapshot holds what the process retains (scripts/heap-summary.js reads it).
+  const snapshot = process.env.PASSERELLE_MEMORY_PROBE_SNAPSHOT;
+  if (snapshot) v8.writeHeapSnapshot(snapshot);
   if (out) fs.writeFileSync(out, JSON.stringify({ usage, spaces, packages, liveHeapMb }));
 });

@@ -30,6 +30,9 @@ interface Loaded {
   files: string[];
   /** `<package>/<file>` of every module loaded from node_modules. */
   packageFiles: string[];
+  /** Config schemas (lazySchema) built by the pipeline, then after reading every spec's config. */
+  schemasBuilt: number;
+  schemasBuiltForAll: number;
 }
 
 // What a plain relay must not load (docs/architecture.md, "Specs, implementations and idle memory"):
@@ -108,6 +111,14 @@ describe('lazy loading of component implementations', () => {
     );
     expect(loaded.packages.filter((name) => NOT_FOR_A_RELAY.includes(name))).toEqual([]);
     expect(loaded.files.filter((file) => NOT_FOR_RUN.includes(file))).toEqual([]);
+  }, 120_000);
+
+  it("a plain relay builds the config schemas of mqtt only, not every component's", async () => {
+    const loaded = await loadsOf('none');
+    // connectors/mqtt/spec.ts: the connection shape, the payload encoding, the source and the sink.
+    expect(loaded.schemasBuilt).toBeLessThanOrEqual(4);
+    // The count works: reading every spec's config builds every schema (about 60 of them).
+    expect(loaded.schemasBuiltForAll).toBeGreaterThan(50);
   }, 120_000);
 
   it('what a relay does not load still loads when a pipeline uses it', async () => {

@@ -203,10 +203,14 @@ export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformD
  * creates them. Client libraries cost megabytes each (node-opcua ~90 MB, exceljs ~30 MB): a process
  * pays only for what its pipelines use. The pattern, per component folder:
  *
- *   spec.ts   the zod config and the spec; imports only zod, src/sdk and small pure helpers:
+ *   spec.ts   the zod config and the spec; imports only zod, src/sdk and small pure helpers. The
+ *             schemas are built on first use (lazySchema), so a process builds only the schemas of
+ *             the components its pipelines name:
  *
+ *     export const mqttSourceConfig = lazySchema(() => z.strictObject({ ... }));
  *     export const mqttSourceSpec: SourceSpec<typeof mqttSourceConfig> = {
- *       kind: 'source', type: 'mqtt', title: '...', summary: '...', config: mqttSourceConfig,
+ *       kind: 'source', type: 'mqtt', title: '...', summary: '...',
+ *       get config() { return builtSchema(mqttSourceConfig); },
  *       delivery: (config) => ..., // everything but create
  *       load: async () => (await import('./index.js')).mqttSource,
  *     };

@@ -1,23 +1,25 @@
 import { z } from 'zod';
-import { duration } from '../../sdk/index.js';
+import { duration, builtSchema, lazySchema } from '../../sdk/index.js';
 import { jsonataExpression } from '../jsonata-expression.js';
 import type { TransformSpec } from '../../sdk/index.js';
 
-export const mapTransformConfig = z.strictObject({
-  expression: jsonataExpression(
-    'JSONata expression giving the new payload, evaluated on the message { payload, meta, id, time } (e.g. payload.temperature; $meta, $id and $time are bound too).',
-  ),
-  meta: z
-    .record(
-      z.string().min(1),
-      jsonataExpression('JSONata expression for the value of this metadata key; null removes the key.'),
-    )
-    .optional()
-    .describe(
-      'Metadata keys to set, each from a JSONata expression evaluated like `expression` (on the original message).',
+export const mapTransformConfig = lazySchema(() =>
+  z.strictObject({
+    expression: jsonataExpression(
+      'JSONata expression giving the new payload, evaluated on the message { payload, meta, id, time } (e.g. payload.temperature; $meta, $id and $time are bound too).',
     ),
-  timeout: duration('Longest time one evaluation may take before the message is rejected.').prefault('1s'),
-});
+    meta: z
+      .record(
+        z.string().min(1),
+        jsonataExpression('JSONata expression for the value of this metadata key; null removes the key.'),
+      )
+      .optional()
+      .describe(
+        'Metadata keys to set, each from a JSONata expression evaluated like `expression` (on the original message).',
+      ),
+    timeout: duration('Longest time one evaluation may take before the message is rejected.').prefault('1s'),
+  }),
+);
 
 export type MapTransformConfig = z.output<typeof mapTransformConfig>;
 
@@ -26,7 +28,9 @@ export const mapTransformSpec: TransformSpec<typeof mapTransformConfig> = {
   type: 'map',
   title: 'Map',
   summary: 'Computes a new payload, and optionally metadata, with a JSONata expression.',
-  config: mapTransformConfig,
+  get config() {
+    return builtSchema(mapTransformConfig);
+  },
   examples: [
     { expression: '$merge([payload, {"temperatureF": payload.temperature * 9 / 5 + 32}])' },
     {
