@@ -45,6 +45,8 @@ class Broadcast {
   readers = new Set<{ replica: string; deliver(m: Message): void }>();
   connects: string[] = [];
   closes: string[] = [];
+  /** The signals sources were read with. */
+  readSignals = new Set<AbortSignal>();
   publish(id: string): void {
     for (const r of this.readers) r.deliver(createMessage({ id, payload: id }));
   }
@@ -80,6 +82,7 @@ function replica(
           world.readers.add(reader);
         },
         async read(signal: AbortSignal): Promise<Delivery | null> {
+          world.readSignals.add(signal);
           while (queue.length === 0) {
             if (signal.aborted) return null;
             await new Promise<void>((resolve) => {
@@ -186,6 +189,19 @@ describe('single-reader source under a lease (real Redis)', () => {
     for (const r of replicas.filter((x) => x !== holder))
       expect(await metricValue(r.metrics, 'passerelle_lease_held')).toBe(0);
     expect(await admin.get(sourceLeaseKey(name))).toMatch(/#\d+$/);
+  });
+
+  it('reads under one lease with one signal, not a new combined signal per read', async () => {
+    const world = new Broadcast();
+    const a = replica(`single-${++pipelineCounter}`, 'a', world);
+    await waitFor(() => world.readers.size === 1, 'a reads');
+    for (let i = 0; i < 5; i++) {
+      world.publish(`m${i}`);
+      await waitFor(() => a.written.length === i + 1, `m${i} written`);
+    }
+    expect(world.readSignals.size).toBe(1);
+    const [signal] = [...world.readSignals];
+    expect(signal!.aborted).toBe(false);
   });
 
   it('moves to a standby replica when the holder stops, and the new reader gets what follows', async () => {

@@ -55,6 +55,19 @@ interface Active {
   source: Source;
   /** Set once the source is being closed: its state reports are ignored from then on. */
   closing?: Promise<void>;
+  /** The caller's read signal combined with the lease's loss, made once per caller signal (see read()). */
+  readSignal?: { of: AbortSignal; signal: AbortSignal };
+}
+
+/**
+ * `AbortSignal.any` per read made a signal (and its registrations with both sources) per delivery,
+ * thousands a second in a flood, kept until a GC: the pipeline reads with the same signal, so one
+ * combined signal serves every read under a lease.
+ */
+function readSignal(active: Active, signal: AbortSignal): AbortSignal {
+  if (active.readSignal?.of !== signal)
+    active.readSignal = { of: signal, signal: AbortSignal.any([signal, active.lease.lost]) };
+  return active.readSignal.signal;
 }
 
 export class LeasedSource implements Source {
@@ -103,7 +116,7 @@ export class LeasedSource implements Source {
     while (!signal.aborted && !this.closed.signal.aborted) {
       const active = await this.ensureActive(signal);
       if (!active) return null;
-      const delivery = await active.source.read(AbortSignal.any([signal, active.lease.lost]));
+      const delivery = await active.source.read(readSignal(active, signal));
       if (delivery) return delivery;
       if (!active.lease.lost.aborted) return null; // the source ended, or the caller stopped
       await this.deactivate(active); // already under way since the loss; waits for the close

@@ -84,6 +84,8 @@ interface FeedSource {
   closed: number;
   /** Every raw ack() call, by delivery number: catches double acks (no createDelivery guard). */
   acks: { delivery: number; error?: Error; at: number }[];
+  /** The deliveries pushed, in order (delivery n is sent[n - 1]). */
+  sent: Delivery[];
   push(messages: Message[]): number;
   acksOf(delivery: number): { error?: Error; at: number }[];
   /** When set, read() makes a delivery on each call instead of waiting for push(). */
@@ -105,11 +107,17 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
     reads: 0,
     closed: 0,
     acks: [],
+    sent: [],
     connectGate: gate?.promise ?? Promise.resolve(),
     open: () => gate?.resolve(),
     push(messages) {
       const n = ++count;
-      queue.push({ messages, ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }) });
+      const delivery: Delivery = {
+        messages,
+        ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }),
+      };
+      h.sent.push(delivery);
+      queue.push(delivery);
       wake?.();
       return n;
     },
@@ -367,6 +375,28 @@ describe('Pipeline: ack lineage', () => {
     expect(source.acksOf(d)).toHaveLength(1);
     expect(await backend.deadLetters.count({ stage: 'transforms[1]' })).toBe(1);
     expect(await total(metrics.filtered, { component: 'transforms[0]' })).toBe(1);
+  });
+
+  it('lets go of the source messages once transforms replaced them, before the store and the ack', async () => {
+    const source = feedSource();
+    const sink = recordingSink('late');
+    const replace = fakeTransform((batch) => batch.map((m) => ({ ...m, payload: { replaced: true } })));
+    start({ source, transforms: [replace], sinks: [{ sink, batch: { maxWaitMs: 200 } }] });
+    const d = source.push([msg('ok', 'r1'), msg('ok', 'r2')]);
+    await waitFor(() => source.sent[d - 1]!.messages.length === 0, 'the source messages let go');
+    expect(source.acksOf(d)).toHaveLength(0);
+    await waitFor(() => source.acksOf(d).length === 1, 'the ack');
+    await waitFor(() => sink.batches.length === 1, 'the write');
+    expect(sink.ids()).toEqual(['r1', 'r2']);
+    expect(sink.batches[0]!.map((m) => m.payload)).toEqual([{ replaced: true }, { replaced: true }]);
+
+    // Passed through unchanged: the same messages go on to the outbox.
+    const pass = feedSource();
+    const out = recordingSink('out');
+    start({ source: pass, sinks: [{ sink: out }] });
+    const e = pass.push([msg('ok', 'p1')]);
+    await waitFor(() => pass.acksOf(e).length === 1, 'the ack');
+    expect(pass.sent[e - 1]!.messages.map((m) => m.id)).toEqual(['p1']);
   });
 
   it('acks only after the dead letters of a delivery are stored', async () => {

@@ -342,6 +342,9 @@ export class Pipeline {
     this.inFlight += n;
     const rejected: Omit<DeadLetter, 'id'>[] = [];
     const out = await this.exclusive(() => this.runTransforms(delivery.messages, 0, rejected));
+    // The source's messages are not read past the transforms: let them go now rather than with the
+    // delivery after the store and the ack, so they die young (a flood promoted nearly all of them).
+    if (out !== delivery.messages) delivery.messages = [];
     const work = this.settle(out, rejected, this.sinks).then(
       () => this.ackQuietly(delivery),
       (error: Error) => this.ackQuietly(delivery, error),

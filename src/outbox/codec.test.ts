@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { jsonMessage, messageSize, payloadJson, type Message } from '../sdk/index.js';
+import { carriedJson, jsonMessage, messageSize, payloadJson, type Message } from '../sdk/index.js';
 import {
   decodeJob,
   decodeValue,
@@ -89,11 +89,14 @@ describe('outbox codec', () => {
       // One stringify: the job itself; the payload's text is carried inside it.
       expect(stringify).toHaveBeenCalledTimes(1);
       const [back] = messagesFromJson(json) as [Message];
-      // The job, then the payload's text once.
-      expect(parse).toHaveBeenCalledTimes(2);
+      // The job only: the payload's text is parsed when the payload is read, not to send or size it.
+      expect(parse).toHaveBeenCalledTimes(1);
       expect(payloadJson(back)).toBe(text);
       expect(messageSize(back)).toBe(messageSize(m));
+      expect(parse).toHaveBeenCalledTimes(1);
       expect(back.payload).toEqual({ a: 1, big: 12345678901234567000, s: 'é' });
+      expect(back.payload).toBe(back.payload);
+      expect(parse).toHaveBeenCalledTimes(2);
       expect(stringify).toHaveBeenCalledTimes(1);
       expect(back).toEqual({
         id: 'r',
@@ -106,6 +109,20 @@ describe('outbox codec', () => {
       stringify.mockRestore();
       parse.mockRestore();
     }
+  });
+
+  it('a message read back is a plain message to its readers: spreads, JSON, payload assignment', () => {
+    const sent = [{ id: 'p', payload: { a: [1, 'x'] }, meta: { k: 'v' }, time: 2 }];
+    const [back] = messagesFromJson(messagesToJson(sent)) as [Message];
+    expect(back).toEqual(sent[0]);
+    expect({ ...back }).toEqual(sent[0]);
+    expect(Object.keys(back).sort()).toEqual(['id', 'meta', 'payload', 'time']);
+    expect(JSON.parse(JSON.stringify(back))).toEqual(sent[0]);
+    expect(carriedJson(back)).toBe('{"a":[1,"x"]}');
+    back.payload = { b: 2 };
+    expect(back.payload).toEqual({ b: 2 });
+    expect(carriedJson(back)).toBeUndefined();
+    expect(payloadJson(back)).toBe('{"b":2}');
   });
 
   it('a payload replaced after the text was kept is serialised anew', () => {

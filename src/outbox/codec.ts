@@ -1,4 +1,4 @@
-import { carriedJson, jsonMessage, type Message } from '../sdk/index.js';
+import { carriedJson, storedJsonMessage, type Message } from '../sdk/index.js';
 
 /**
  * Messages to JSON-safe values and back. Bytes (`Uint8Array`, `Buffer`) anywhere in a payload or in
@@ -12,8 +12,9 @@ import { carriedJson, jsonMessage, type Message } from '../sdk/index.js';
  *
  * An object or array payload that needs none of these markers is stored as its JSON text (`j`), the
  * text the message already carries when it has one (`carriedJson`): it is serialised at most once in
- * the process's life, and a message read back keeps the text with its parsed payload (a sink that
- * writes JSON sends the text as it is). Jobs stored before `j` existed (`payload`) still decode.
+ * the process's life, and a message read back keeps the text and parses it only when its payload is
+ * read (`storedJsonMessage`): a sink that writes JSON sends the text as it is and never parses it.
+ * Jobs stored before `j` existed (`payload`) still decode.
  */
 export type EncodedMessage =
   | { id: string; payload: unknown; meta: unknown; time: number; j?: undefined }
@@ -123,16 +124,13 @@ export function encodeMessages(messages: readonly Message[]): EncodedMessage[] {
   return out;
 }
 
-/** Decodes a message parsed from JSON (mutates it). A `j` payload keeps its text (no re-serialising). */
+/**
+ * Decodes a message parsed from JSON (mutates it). A `j` payload keeps its text (no re-serialising)
+ * and is parsed only when read (`storedJsonMessage`).
+ */
 export function decodeMessage(e: EncodedMessage): Message {
   if (typeof e.j === 'string')
-    return jsonMessage(
-      e.id,
-      JSON.parse(e.j),
-      e.j,
-      (decodeValue(e.meta) ?? {}) as Record<string, unknown>,
-      e.time,
-    );
+    return storedJsonMessage(e.id, e.j, (decodeValue(e.meta) ?? {}) as Record<string, unknown>, e.time);
   return {
     id: e.id,
     payload: decodeValue(e.payload),
@@ -252,7 +250,7 @@ export function decodeJob(data: JobData): Message[] {
     ) as Record<string, unknown>;
     out[i] =
       typeof j === 'string'
-        ? jsonMessage(id, JSON.parse(j), j, meta, time)
+        ? storedJsonMessage(id, j, meta, time)
         : { id, payload: decodeValue(payload), meta, time };
   }
   return out;

@@ -58,6 +58,71 @@ class JsonMessage implements Message {
   }
 }
 
+const UNPARSED: unique symbol = Symbol('unparsed');
+
+/**
+ * A message read back from storage as JSON text: the payload is parsed on its first read, so a sink
+ * that writes JSON (it sends the text) never parses it, and no payload object lives through the
+ * write. `payload` is an own enumerable property (an accessor), so a spread or `JSON.stringify`
+ * of the message reads it like any other; one shared descriptor keeps every instance on one map.
+ */
+class StoredJsonMessage implements Message {
+  declare payload: unknown;
+  readonly #text: string;
+  #value: unknown = UNPARSED;
+  #replaced = false;
+
+  constructor(
+    public id: string,
+    text: string,
+    public meta: Record<string, unknown>,
+    public time: number,
+  ) {
+    this.#text = text;
+    Object.defineProperty(this, 'payload', STORED_PAYLOAD);
+  }
+
+  static read(m: StoredJsonMessage): unknown {
+    if (m.#value === UNPARSED) m.#value = JSON.parse(m.#text);
+    return m.#value;
+  }
+
+  static write(m: StoredJsonMessage, value: unknown): void {
+    m.#value = value;
+    m.#replaced = true;
+  }
+
+  static carried(message: Message): string | undefined {
+    if (!(message instanceof StoredJsonMessage)) return undefined;
+    return message.#replaced ? undefined : message.#text;
+  }
+}
+
+const STORED_PAYLOAD: PropertyDescriptor = {
+  get(this: StoredJsonMessage): unknown {
+    return StoredJsonMessage.read(this);
+  },
+  set(this: StoredJsonMessage, value: unknown): void {
+    StoredJsonMessage.write(this, value);
+  },
+  enumerable: true,
+  configurable: true,
+};
+
+/**
+ * A message whose payload is the JSON `text` (as stored by the Redis outbox), parsed on the first
+ * read of `payload`; until a new payload is assigned, it carries `text` like `jsonMessage`.
+ * `text` must be valid JSON (a read throws what `JSON.parse` throws).
+ */
+export function storedJsonMessage(
+  id: string,
+  text: string,
+  meta: Record<string, unknown>,
+  time: number,
+): Message {
+  return new StoredJsonMessage(id, text, meta, time);
+}
+
 /**
  * A message whose payload was parsed from JSON `text`: sinks that write JSON send `text` as it is
  * while no transform replaced the payload, and the Redis outbox stores it as it is.
@@ -74,7 +139,7 @@ export function jsonMessage(
 
 /** The JSON text the message carries for its current payload, if any (never serialises). */
 export function carriedJson(message: Message): string | undefined {
-  return JsonMessage.carried(message);
+  return JsonMessage.carried(message) ?? StoredJsonMessage.carried(message);
 }
 
 /**
@@ -82,7 +147,7 @@ export function carriedJson(message: Message): string | undefined {
  * `JSON.stringify`. Throws what `JSON.stringify` throws (BigInt, cycles).
  */
 export function payloadJson(message: Message): string {
-  return JsonMessage.carried(message) ?? JSON.stringify(message.payload) ?? 'null';
+  return carriedJson(message) ?? JSON.stringify(message.payload) ?? 'null';
 }
 
 /** UTF-8 length of a string without encoding it (one pass, no allocation). */
