@@ -6,7 +6,11 @@ import {
   describeTransformConformance,
 } from '../../../test/conformance/transform.js';
 import { unitConvertTransform, unitConvertTransformConfig } from './index.js';
-import { conversion, convertWithMathjs, suggestUnit } from './units.js';
+import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { conversion, convertWithMathjs, mathjsLoaded, releaseMathjs, suggestUnit } from './units.js';
 import { UnitConvertTransform, convert, roundToDecimals } from './unit-convert.js';
 import { describeValue, editPath } from '../shared/field-paths.js';
 import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
@@ -116,6 +120,40 @@ const cases: Case[] = [
     expected: { rejected: 'unit-convert: payload.t is a string, not a finite number in degF' },
   },
 ];
+
+const run = promisify(execFile);
+
+/** Files of mathjs's own package in Node's require cache. */
+const mathjsModules = (): string[] =>
+  Object.keys(createRequire(import.meta.url).cache).filter((key) => key.includes('/node_modules/mathjs/'));
+
+describe('unit-convert: mathjs only while configs are parsed', () => {
+  it('drops the mathjs modules it loaded, and loads them again for the next config', () => {
+    releaseMathjs();
+    const before = mathjsModules().length;
+    const first = conversion('degC', 'degF');
+    expect(first.factor).toBeCloseTo(1.8, 12);
+    expect(first.offset).toBeCloseTo(32, 12);
+    expect(mathjsLoaded()).toBe(true);
+    expect(mathjsModules().length).toBeGreaterThan(before + 50);
+    releaseMathjs();
+    expect(mathjsLoaded()).toBe(false);
+    expect(mathjsModules()).toHaveLength(before);
+    const again = conversion('bar', 'psi');
+    expect(again.offset).toBe(0);
+    expect(again.factor).toBeCloseTo(14.5037738, 6);
+    expect(mathjsLoaded()).toBe(true);
+    releaseMathjs();
+  });
+
+  it('leaves nothing that keeps mathjs reachable, even a module loaded later that shares a helper with it', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/mathjs-release.mjs', import.meta.url));
+    const { stdout } = await run(process.execPath, ['--expose-gc', fixture], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(JSON.parse(stdout)).toEqual({ collected: true });
+  }, 60_000);
+});
 
 describe('unit-convert', () => {
   it.each(cases)('golden: $name', async ({ config, payload, expected }) => {
