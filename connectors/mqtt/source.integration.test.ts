@@ -59,6 +59,19 @@ async function publish(topic: string, payloads: (string | Buffer)[], qos: 0 | 1 
 }
 
 const ackAll = (ds: Delivery[]): void => ds.forEach((d) => d.ack());
+
+/** Reads and acknowledges up to `count` payloads, one delivery at a time, within `timeoutMs`. */
+async function readAcking(s: MqttSource, count: number, timeoutMs: number): Promise<unknown[]> {
+  const payloads: unknown[] = [];
+  const signal = AbortSignal.timeout(timeoutMs);
+  while (payloads.length < count && !signal.aborted) {
+    const d = await s.read(signal);
+    if (!d) break;
+    payloads.push(...d.messages.map((m) => m.payload));
+    d.ack();
+  }
+  return payloads;
+}
 const connect = (s: MqttSource): Promise<void> => s.connect(AbortSignal.timeout(10_000));
 let n = 0;
 const unique = (name: string): string => `${name}-${process.pid}-${++n}`;
@@ -265,15 +278,7 @@ describe('mqtt source', () => {
     const first = await readMessages(s, 20, 500);
     expect(first.messages).toHaveLength(5);
     ackAll(first.deliveries);
-    const rest: number[] = [];
-    const signal = AbortSignal.timeout(5000);
-    while (rest.length < 15 && !signal.aborted) {
-      const d = await s.read(signal);
-      if (!d) break;
-      rest.push(...d.messages.map((m) => m.payload as number));
-      d.ack();
-    }
-    expect(rest).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
+    expect(await readAcking(s, 15, 5000)).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
     await s.close();
   });
 
@@ -294,15 +299,7 @@ describe('mqtt source', () => {
     // one period apart otherwise); mqtt.js alone gives up after 1.5 without an answer it can read.
     await waitFor(() => pings() >= 8, 'eight PINGREQs', 20_000);
     ackAll(first.deliveries);
-    const rest: number[] = [];
-    const signal = AbortSignal.timeout(10_000);
-    while (rest.length < 15 && !signal.aborted) {
-      const d = await s.read(signal);
-      if (!d) break;
-      rest.push(...d.messages.map((m) => m.payload as number));
-      d.ack();
-    }
-    expect(rest).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
+    expect(await readAcking(s, 15, 10_000)).toEqual(Array.from({ length: 15 }, (_, i) => i + 5));
     expect(ctx.states.map((x) => x.state)).not.toContain('reconnecting');
     await s.close();
   });
