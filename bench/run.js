@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 import {
   hwmKb,
   installCleanup,
-  processTree,
   rssSampler,
   stopChild,
   track,
   trackTempDir,
   treeCpuSeconds,
   treeRssKb,
+  treeStatusKb,
 } from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
 import { RELAY_PAYLOAD_BYTES } from './lib/payload.js';
@@ -36,20 +36,8 @@ const root = dirname(here);
 
 /** The tree's resident memory split as Linux counts it, in MB: anonymous, and file-backed + shmem. */
 function treeRssSplitMB(rootPid) {
-  let anon = 0;
-  let file = 0;
-  for (const pid of processTree(rootPid)) {
-    let status = '';
-    try {
-      status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    } catch {
-      continue; // gone
-    }
-    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
-    anon += kb('RssAnon');
-    file += kb('RssFile') + kb('RssShmem');
-  }
-  return { anon: (anon * 1024) / 1e6, file: (file * 1024) / 1e6 };
+  const mb = (key) => (treeStatusKb(rootPid, key) * 1024) / 1e6;
+  return { anon: mb('RssAnon'), file: mb('RssFile') + mb('RssShmem') };
 }
 
 function envNum(name, fallback) {

@@ -131,9 +131,14 @@ function statusKb(pid, key) {
   }
 }
 
+/** Sum of one /proc/<pid>/status field (VmRSS, RssAnon...) over the tree, in kB. */
+export function treeStatusKb(rootPid, key) {
+  return processTree(rootPid).reduce((sum, pid) => sum + statusKb(pid, key), 0);
+}
+
 /** Sum of VmRSS over the tree, in kB. */
 export function treeRssKb(rootPid) {
-  return processTree(rootPid).reduce((sum, pid) => sum + statusKb(pid, 'VmRSS'), 0);
+  return treeStatusKb(rootPid, 'VmRSS');
 }
 
 /** The process's own high-water mark of resident memory (VmHWM), in kB. */

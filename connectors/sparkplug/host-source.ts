@@ -232,7 +232,6 @@ export class SparkplugSource implements Source {
         time: record.time,
       });
     }
-    // Full: stop taking packets until the pipeline catches up.
     releaseWhenRoom(inbox, this.link.conn?.client, done);
   }
 }
