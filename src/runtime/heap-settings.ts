@@ -20,6 +20,12 @@ import v8 from 'node:v8';
  *   ({@link releaseYoungGeneration}), then V8 grows it under load up to 8 MB semi-spaces, which
  *   takes ~16 MB off a flood's peak for more frequent scavenges (4 MB semi-spaces were measured:
  *   several times the GC work).
+ * - Optimising compiler: start-up (module resolution, Node's CommonJS export lexer, config
+ *   validation, mathjs building its unit functions) is hot enough for TurboFan to compile ~60
+ *   functions that never run again. Compiling them pages in ~4 MB of the node binary's compiler
+ *   code and leaves ~4 MB of compiler memory in malloc's arenas: ~8 MB of an idle relay's RSS.
+ *   TurboFan is off until the pipelines are started ({@link releaseOptimizer}); the message path
+ *   is optimised as before once it runs hot (Sparkplug, the baseline compiler, stays on).
  */
 
 /** V8's default for --semi-space-growth-factor. */
@@ -90,6 +96,35 @@ export function applyHeapSettings(): void {
     applied.add('heap-growing-percent');
   }
   holdYoungGeneration();
+  holdOptimizer();
+}
+
+const OPTIMIZER_FLAGS = /^--(no[-_])?(turbofan|opt|max[-_]opt|jitless|maglev)\b/;
+
+/** Optimising-compiler flags given to node itself: then passerelle leaves the compiler alone. */
+export function optimizerSetByUser(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  v8Flags: string = v8FlagsFromEnv(),
+): boolean {
+  return setByUser(OPTIMIZER_FLAGS, execArgv, nodeOptions, v8Flags);
+}
+
+let optimizerHeld = false;
+
+/** TurboFan off until {@link releaseOptimizer}: start-up code runs once (V8 reads the flag at each tier-up decision). */
+export function holdOptimizer(): void {
+  if (optimizerHeld || optimizerSetByUser()) return;
+  v8.setFlagsFromString('--no-turbofan');
+  optimizerHeld = true;
+  applied.add('start-up-without-turbofan');
+}
+
+/** TurboFan on again: called once the pipelines run (and before a `run --once`). */
+export function releaseOptimizer(): void {
+  if (!optimizerHeld) return;
+  v8.setFlagsFromString('--turbofan');
+  optimizerHeld = false;
 }
 
 /** Keeps the young generation at its initial size (until {@link releaseYoungGeneration}). */
