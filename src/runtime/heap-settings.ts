@@ -20,12 +20,13 @@ import v8 from 'node:v8';
  *   ({@link releaseYoungGeneration}), then V8 grows it under load up to 8 MB semi-spaces, which
  *   takes ~16 MB off a flood's peak for more frequent scavenges (4 MB semi-spaces were measured:
  *   several times the GC work).
- * - Optimising compiler: start-up (module resolution, Node's CommonJS export lexer, config
+ * - JIT compilers: start-up (module resolution, Node's CommonJS export lexer, config
  *   validation, mathjs building its unit functions) is hot enough for TurboFan to compile ~60
- *   functions that never run again. Compiling them pages in ~4 MB of the node binary's compiler
- *   code and leaves ~4 MB of compiler memory in malloc's arenas: ~8 MB of an idle relay's RSS.
- *   TurboFan is off until the pipelines are started ({@link releaseOptimizer}); the message path
- *   is optimised as before once it runs hot (Sparkplug, the baseline compiler, stays on).
+ *   functions that never run again. Compiling them paged in ~4 MB of the node binary's compiler
+ *   code and left ~4 MB of compiler memory in malloc's arenas: ~8 MB of an idle relay's RSS.
+ *   Sparkplug's baseline code for start-up functions was another ~0.5 MB of heap that V8 never
+ *   flushes. Both are off until the pipelines are started ({@link releaseCompilers}); the message
+ *   path is compiled as before once it runs hot.
  */
 
 /** V8's default for --semi-space-growth-factor. */
@@ -96,35 +97,38 @@ export function applyHeapSettings(): void {
     applied.add('heap-growing-percent');
   }
   holdYoungGeneration();
-  holdOptimizer();
+  holdCompilers();
 }
 
-const OPTIMIZER_FLAGS = /^--(no[-_])?(turbofan|opt|max[-_]opt|jitless|maglev)\b/;
+const COMPILER_FLAGS = /^--(no[-_])?(turbofan|opt|max[-_]opt|jitless|maglev|sparkplug)\b/;
 
-/** Optimising-compiler flags given to node itself: then passerelle leaves the compiler alone. */
-export function optimizerSetByUser(
+/** JIT-compiler flags given to node itself: then passerelle leaves the compilers alone. */
+export function compilersSetByUser(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string = process.env.NODE_OPTIONS ?? '',
   v8Flags: string = v8FlagsFromEnv(),
 ): boolean {
-  return setByUser(OPTIMIZER_FLAGS, execArgv, nodeOptions, v8Flags);
+  return setByUser(COMPILER_FLAGS, execArgv, nodeOptions, v8Flags);
 }
 
-let optimizerHeld = false;
+let compilersHeld = false;
 
-/** TurboFan off until {@link releaseOptimizer}: start-up code runs once (V8 reads the flag at each tier-up decision). */
-export function holdOptimizer(): void {
-  if (optimizerHeld || optimizerSetByUser()) return;
-  v8.setFlagsFromString('--no-turbofan');
-  optimizerHeld = true;
-  applied.add('start-up-without-turbofan');
+/**
+ * TurboFan and Sparkplug off until {@link releaseCompilers}: start-up code runs once, in the
+ * interpreter (V8 reads both flags at each tier-up decision).
+ */
+export function holdCompilers(): void {
+  if (compilersHeld || compilersSetByUser()) return;
+  v8.setFlagsFromString('--no-turbofan --no-sparkplug');
+  compilersHeld = true;
+  applied.add('start-up-without-jit');
 }
 
-/** TurboFan on again: called once the pipelines run (and before a `run --once`). */
-export function releaseOptimizer(): void {
-  if (!optimizerHeld) return;
-  v8.setFlagsFromString('--turbofan');
-  optimizerHeld = false;
+/** TurboFan and Sparkplug on again: called once the pipelines run (and before a `run --once`). */
+export function releaseCompilers(): void {
+  if (!compilersHeld) return;
+  v8.setFlagsFromString('--turbofan --sparkplug');
+  compilersHeld = false;
 }
 
 /** Keeps the young generation at its initial size (until {@link releaseYoungGeneration}). */
