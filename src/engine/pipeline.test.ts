@@ -4,6 +4,7 @@ import type { Counter } from 'prom-client';
 import {
   BatchError,
   FatalError,
+  MemoryBudget,
   NotConnectedError,
   RetryableError,
   SinkStoppedError,
@@ -269,6 +270,7 @@ interface Setup {
   maxUnsettled?: number;
   shutdownTimeoutMs?: number;
   backend?: OutboxBackend;
+  memoryBudget?: MemoryBudget;
 }
 
 const running: { pipeline: Pipeline; backend: OutboxBackend }[] = [];
@@ -307,7 +309,12 @@ function start(setup: Setup): { pipeline: Pipeline; metrics: EngineMetrics; back
     shutdownTimeoutMs: setup.shutdownTimeoutMs ?? 5000,
     deadLetters: { maxAgeMs: 3_600_000, maxCount: 100_000 },
   };
-  const pipeline = new Pipeline(plan, { backend, metrics, logger: silentLogger });
+  const pipeline = new Pipeline(plan, {
+    backend,
+    metrics,
+    logger: silentLogger,
+    ...(setup.memoryBudget ? { memoryBudget: setup.memoryBudget } : {}),
+  });
   running.push({ pipeline, backend });
   pipeline.start();
   return { pipeline, metrics, backend };
@@ -600,6 +607,49 @@ describe('Pipeline: batches and the source window', () => {
     source.push([msg('b')]);
     await waitFor(() => sink.batches.length === 1, 'the batch stored once maxUnsettled is reached');
     expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  // The budget is shared by every pipeline: a source stops taking messages while it is spent, so
+  // open batches would otherwise wait their maxWait before anything is freed.
+  it('stores the open batches at once when the memory budget is spent while they fill', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    const sink = recordingSink('patient');
+    const { pipeline } = start({ source, sinks: [{ sink, batch: patientBatch }], memoryBudget: budget });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    expect(sink.writes).toBe(0);
+    budget.take(1000); // another pipeline's source fills the budget
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once the budget is spent');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  it('stores the open batches at once when the memory budget was spent before they were read', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    budget.take(1000);
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }], memoryBudget: budget });
+    source.push([msg('a')]);
+    await waitFor(() => sink.batches.length === 1, 'the batch stored while the budget is spent');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a']);
+  });
+
+  it('keeps filling the batch while the memory budget has room', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    const sink = recordingSink('patient');
+    const { pipeline } = start({
+      source,
+      sinks: [{ sink, batch: patientBatch }],
+      memoryBudget: budget,
+      shutdownTimeoutMs: 200,
+    });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    budget.take(999);
+    await turns(50);
+    expect(sink.writes).toBe(0);
   });
 });
 

@@ -101,6 +101,7 @@ export class Pipeline {
   /** Transforms run one batch at a time: flushes and replays wait for their turn. */
   private readonly transformTurn = new SerialQueue();
   private flushTimers: NodeJS.Timeout[] = [];
+  private stopBudgetWatch: (() => void) | undefined;
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
   /** Each sink's outbox learns its connection state: it writes only to a connected sink. */
@@ -196,6 +197,10 @@ export class Pipeline {
     ).then(() => (this.abort.signal.aborted ? undefined : this.runReadLoop()));
     this.replayLoop = this.runReplayLoop();
     this.startFlushTimers();
+    // Another pipeline may spend the shared budget while this one waits on its source.
+    this.stopBudgetWatch = deps.memoryBudget?.onSpent(() => {
+      if (this.inFlight > 0) this.flushOpenBatches();
+    });
     this.state = 'running';
   }
 
@@ -206,6 +211,7 @@ export class Pipeline {
     const deadline = this.plan.shutdownTimeoutMs;
     const started = Date.now();
     this.abort.abort();
+    this.stopBudgetWatch?.();
     for (const timer of this.flushTimers.splice(0)) clearInterval(timer);
     this.spaceWaiter?.();
     await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);
@@ -316,8 +322,13 @@ export class Pipeline {
         await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
         continue;
       }
-      // The source's window is full: nothing more comes until these are stored, so store them now.
-      if (this.inFlight >= (this.source.window ?? Infinity)) this.flushOpenBatches();
+      // The source's window is full, or the process's memory budget is spent: nothing more comes
+      // until these are stored, so store them now.
+      if (
+        this.inFlight > 0 &&
+        (this.inFlight >= (this.source.window ?? Infinity) || this.deps.memoryBudget?.exhausted === true)
+      )
+        this.flushOpenBatches();
       let delivery: Delivery | null;
       try {
         delivery = await this.source.read(signal);
