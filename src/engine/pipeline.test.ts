@@ -87,7 +87,8 @@ interface FeedSource {
   acks: { delivery: number; error?: Error; at: number }[];
   /** The deliveries pushed, in order (delivery n is sent[n - 1]). */
   sent: Delivery[];
-  push(messages: Message[]): number;
+  /** `held`: the delivery's `Delivery.held` (what it holds of the window), when set. */
+  push(messages: Message[], held?: number): number;
   acksOf(delivery: number): { error?: Error; at: number }[];
   /** When set, read() makes a delivery on each call instead of waiting for push(). */
   endless?: () => Message[];
@@ -111,10 +112,11 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
     sent: [],
     connectGate: gate?.promise ?? Promise.resolve(),
     open: () => gate?.resolve(),
-    push(messages) {
+    push(messages, held) {
       const n = ++count;
       const delivery: Delivery = {
         messages,
+        ...(held === undefined ? {} : { held }),
         ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }),
       };
       h.sent.push(delivery);
@@ -585,6 +587,16 @@ describe('Pipeline: batches and the source window', () => {
     await waitFor(() => sink.batches.length === 1, 'the batch stored once the window is full');
     expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b', 'c']);
     await waitFor(() => source.acks.length === 2, 'both deliveries acknowledged');
+  });
+
+  it('counts what a delivery holds of the window, not only its messages', async () => {
+    const source = feedSource();
+    source.window = 3;
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }] });
+    source.push([msg('a')], 3); // e.g. two duplicates left out, their acks waiting with this one
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once the window is held');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a']);
   });
 
   it('keeps filling the batch while the source window has room', async () => {

@@ -94,6 +94,8 @@ export class Pipeline {
   private readLoop: Promise<void> | undefined;
   private replayLoop: Promise<void> | undefined;
   private inFlight = 0;
+  /** What the deliveries read and not yet acknowledged hold of the source's window. */
+  private windowHeld = 0;
   private pending = new Set<Promise<void>>();
   private spaceWaiter: (() => void) | undefined;
   private recent: PipelineStatus['recent'] = [];
@@ -326,7 +328,7 @@ export class Pipeline {
       // until these are stored, so store them now.
       if (
         this.inFlight > 0 &&
-        (this.inFlight >= (this.source.window ?? Infinity) || this.deps.memoryBudget?.exhausted === true)
+        (this.windowHeld >= (this.source.window ?? Infinity) || this.deps.memoryBudget?.exhausted === true)
       )
         this.flushOpenBatches();
       let delivery: Delivery | null;
@@ -351,6 +353,8 @@ export class Pipeline {
     const n = delivery.messages.length;
     this.deps.metrics.received.inc({ pipeline: this.name }, n);
     this.inFlight += n;
+    const held = delivery.held ?? n;
+    this.windowHeld += held;
     const rejected: Omit<DeadLetter, 'id'>[] = [];
     const out = await this.exclusive(() => this.runTransforms(delivery.messages, 0, rejected));
     // The source's messages are not read past the transforms: let them go now rather than with the
@@ -362,6 +366,7 @@ export class Pipeline {
     );
     const tracked = work.finally(() => {
       this.inFlight -= n;
+      this.windowHeld -= held;
       this.pending.delete(tracked);
       const wake = this.spaceWaiter;
       this.spaceWaiter = undefined;
