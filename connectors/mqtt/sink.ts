@@ -144,6 +144,13 @@ export class MqttSink implements Sink {
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
+      // Acknowledgements read together make room for publishes one by one: the socket is corked
+      // until they are all handled, so those publishes go out in one write (and syscall), not one each.
+      let corked: MqttClient['stream'] | undefined;
+      const uncork = (): void => {
+        corked?.uncork();
+        corked = undefined;
+      };
       const pump = (): void => {
         while (!answer.settled && running < window && next < batch.length) {
           const index = next++;
@@ -168,6 +175,11 @@ export class MqttSink implements Sink {
             if (error) {
               if (!client.connected) return answer.settle(conn.notConnected());
               failures.push({ index, error: publishError(error) });
+            }
+            if (!corked && next < batch.length) {
+              corked = client.stream;
+              corked.cork();
+              setImmediate(uncork);
             }
             pump();
           });
