@@ -12,6 +12,7 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
+import { nudgeAcknowledgements } from './ack-nudge.js';
 import { MqttConnection } from './connection.js';
 import { encodeMessagePayload } from './payload.js';
 import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
@@ -65,6 +66,7 @@ export class MqttSink implements Sink {
     // mqtt.js keeps unacknowledged publishes and resends them after a reconnect; the batch is
     // retried by the outbox instead, so drop them rather than let them pile up.
     conn.client.on('close', () => dropOutgoing(conn.client));
+    nudgeAcknowledgements(conn.client);
     this.conn = conn;
     try {
       await conn.open(signal);
@@ -144,19 +146,6 @@ export class MqttSink implements Sink {
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
-      let nudging = false;
-      // Once the batch is all sent, a broker with Nagle on (Mosquitto's default) holds its last
-      // PUBACKs until our kernel acknowledges the segment it sent before, which Linux delays 40 ms
-      // when we send nothing back: every batch ended with that wait. A PINGREQ (allowed at any
-      // time) after each chunk of acknowledgements carries our ACK at once.
-      const nudge = (): void => {
-        if (nudging) return;
-        nudging = true;
-        setImmediate(() => {
-          nudging = false;
-          if (!answer.settled && running > 0 && client.connected) client.sendPing();
-        });
-      };
       const pump = (): void => {
         while (!answer.settled && running < window && next < batch.length) {
           const index = next++;
@@ -183,7 +172,6 @@ export class MqttSink implements Sink {
               failures.push({ index, error: publishError(error) });
             }
             pump();
-            if (running > 0 && next >= batch.length && options.qos !== 0) nudge();
           });
         }
         if (!answer.settled && running === 0 && next >= batch.length) answer.settle();
