@@ -12,6 +12,7 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
+import { nudgeAcknowledgements } from './ack-nudge.js';
 import { MqttConnection } from './connection.js';
 import { encodeMessagePayload } from './payload.js';
 import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
@@ -65,6 +66,7 @@ export class MqttSink implements Sink {
     // mqtt.js keeps unacknowledged publishes and resends them after a reconnect; the batch is
     // retried by the outbox instead, so drop them rather than let them pile up.
     conn.client.on('close', () => dropOutgoing(conn.client));
+    nudgeAcknowledgements(conn.client);
     this.conn = conn;
     try {
       await conn.open(signal);
