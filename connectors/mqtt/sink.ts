@@ -12,6 +12,7 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
+import { nudgeAcknowledgements } from './ack-nudge.js';
 import { MqttConnection } from './connection.js';
 import { encodeMessagePayload } from './payload.js';
 import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
@@ -65,6 +66,7 @@ export class MqttSink implements Sink {
     // mqtt.js keeps unacknowledged publishes and resends them after a reconnect; the batch is
     // retried by the outbox instead, so drop them rather than let them pile up.
     conn.client.on('close', () => dropOutgoing(conn.client));
+    nudgeAcknowledgements(conn.client);
     this.conn = conn;
     try {
       await conn.open(signal);
@@ -144,6 +146,13 @@ export class MqttSink implements Sink {
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
+      // Acknowledgements read together make room for publishes one by one: the socket is corked
+      // until they are all handled, so those publishes go out in one write (and syscall), not one each.
+      let corked: MqttClient['stream'] | undefined;
+      const uncork = (): void => {
+        corked?.uncork();
+        corked = undefined;
+      };
       const pump = (): void => {
         while (!answer.settled && running < window && next < batch.length) {
           const index = next++;
@@ -168,6 +177,11 @@ export class MqttSink implements Sink {
             if (error) {
               if (!client.connected) return answer.settle(conn.notConnected());
               failures.push({ index, error: publishError(error) });
+            }
+            if (!corked && next < batch.length) {
+              corked = client.stream;
+              corked.cork();
+              setImmediate(uncork);
             }
             pump();
           });
