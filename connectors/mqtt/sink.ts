@@ -141,11 +141,23 @@ export class MqttSink implements Sink {
     );
     // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
     // report) must not hold the outbox forever: the write timeout retries the batch instead.
+    // At QoS 0 mqtt.js calls back as soon as the socket took the packet, synchronously, or on the
+    // socket's 'drain' when its buffer is full (one once() listener per publish made then). So at
+    // QoS 0 a publish still unanswered means the socket is full: wait for it rather than pile up
+    // more packets (and a 'drain' listener each) in the socket's buffer.
+    const limit = this.config.qos === 0 ? 1 : window;
+    // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
+    // report) must not hold the outbox forever: the write timeout retries the batch instead.
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
+      let pumping = false;
       const pump = (): void => {
-        while (!answer.settled && running < window && next < batch.length) {
+        // Called back from within client.publish (a QoS 0 packet the socket took at once): the
+        // loop below goes on, rather than one more stack level per message.
+        if (pumping) return;
+        pumping = true;
+        while (!answer.settled && running < limit && next < batch.length) {
           const index = next++;
           const message = batch[index]!;
           // Each message is encoded when its turn comes (no array of prepared publishes per batch);
@@ -172,6 +184,7 @@ export class MqttSink implements Sink {
             pump();
           });
         }
+        pumping = false;
         if (!answer.settled && running === 0 && next >= batch.length) answer.settle();
       };
       pump();
