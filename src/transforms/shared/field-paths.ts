@@ -142,9 +142,10 @@ function edit(
 }
 
 /**
- * A shallow copy of a plain object, leaving out `skip`. A loop of assignments: later transforms add
- * keys to the copy, which is 5-8 times slower on a `{ ...spread }` copy in V8. An own `__proto__`
- * key (JSON.parse makes them) would set the prototype when assigned, so it takes the spread.
+ * A shallow copy of a plain object, leaving out `skip`. Assignments into a new object (Object.assign
+ * or a loop): later transforms add keys to the copy, which is 5-8 times slower on a `{ ...spread }`
+ * copy in V8. An own `__proto__` key (JSON.parse makes them) would set the prototype when assigned,
+ * so it takes the spread.
  */
 export function copyObject(
   source: Record<string, unknown>,
