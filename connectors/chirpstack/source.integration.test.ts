@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Delivery, Message } from '../../src/sdk/index.js';
+import { createDelivery, type Delivery, type Message } from '../../src/sdk/index.js';
 import { createFakeContext, waitFor, type FakeContext } from '../../test/conformance/context.js';
 import { readMessages, sourceConformance } from '../../test/conformance/source.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';
@@ -301,6 +301,34 @@ describe('chirpstack source', () => {
     await connect(fresh);
     expect((await readMessages(fresh, 1, 700)).messages).toEqual([]);
     await fresh.close();
+  });
+
+  it('a delivery holds the source window for every MQTT message it acknowledges, duplicates included', async () => {
+    const prefix = unique('held');
+    const s = source(prefix);
+    const event = (body: unknown, i: number): Message => ({
+      id: `m${i}`,
+      payload: Buffer.from(JSON.stringify(body)),
+      meta: { 'mqtt.topic': v4Topic(prefix) },
+      time: Date.now(),
+    });
+    const acks: (Error | undefined)[] = [];
+    const inner = createDelivery(
+      [
+        fx.v4Up({ deduplicationId: 'held-1', fCnt: 1 }),
+        fx.v4Up({ deduplicationId: 'held-1', fCnt: 1, rxInfo: [fx.GATEWAY_B] }),
+        fx.v4Up({ deduplicationId: 'held-2', fCnt: 2 }),
+      ].map(event),
+      (error) => acks.push(error),
+    );
+    const map = (d: Delivery): Promise<Delivery | undefined> =>
+      (s as unknown as { map(d: Delivery): Promise<Delivery | undefined> }).map(d);
+    const records = await map(inner);
+    // Two records, but the engine must count three: the duplicate's MQTT ack waits for this delivery.
+    expect(records?.messages).toHaveLength(2);
+    expect(records?.held).toBe(3);
+    records!.ack();
+    expect(acks).toEqual([undefined]);
   });
 
   it('flags frame counter gaps and resets, and exports per-device metrics', async () => {

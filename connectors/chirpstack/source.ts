@@ -221,11 +221,16 @@ export class ChirpstackSource implements Source {
     // Only the ack is kept: the MQTT messages' payloads are views into the socket's read buffers
     // (64 KB each), which would stay pinned until the records are stored.
     const ack = delivery.ack;
-    return createDelivery(records, (error) => {
-      // Not stored: the broker sends these events again, so they must not count as seen.
-      if (error) rollback();
-      ack(error);
-    });
+    return createDelivery(
+      records,
+      (error) => {
+        // Not stored: the broker sends these events again, so they must not count as seen.
+        if (error) rollback();
+        ack(error);
+      },
+      // Every MQTT message of the delivery holds the source's window until this ack, records or not.
+      delivery.held ?? delivery.messages.length,
+    );
   }
 
   /** The parsed event, or undefined when its type is not selected. Throws EventError. */

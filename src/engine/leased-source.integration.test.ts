@@ -230,8 +230,9 @@ describe('single-reader source under a lease (real Redis)', () => {
     const name = `single-${++pipelineCounter}`;
     const a = replica(name, 'a', world);
     await waitFor(() => world.readers.size === 1, 'a reads');
-    // Another owner holds the key (split brain, operator): the next renewal finds out.
-    await admin.set(sourceLeaseKey(name), 'elsewhere#999', 'PX', 1_500);
+    // Another owner holds the key (split brain, operator): the next renewal finds out. No expiry
+    // here, so a slow machine cannot let it lapse before a's renewal sees it.
+    await admin.set(sourceLeaseKey(name), 'elsewhere#999');
     await waitFor(() => world.readers.size === 0, 'a closed its source', 5_000);
     expect(world.closes).toEqual(['a']);
     expect(await sourceState(a.pipeline)).toBe('standby');
@@ -239,6 +240,7 @@ describe('single-reader source under a lease (real Redis)', () => {
     expect(await metricValue(a.metrics, 'passerelle_lease_lost_total')).toBe(1);
     expect(await metricValue(a.metrics, 'passerelle_lease_held')).toBe(0);
     // When the other owner's lease expires, a takes it again with a new source instance.
+    await admin.pexpire(sourceLeaseKey(name), 200);
     await waitFor(() => world.readers.size === 1, 'a reads again', 5_000);
     expect(world.connects).toEqual(['a', 'a']);
     world.publish('again');

@@ -4,6 +4,7 @@ import type { Counter } from 'prom-client';
 import {
   BatchError,
   FatalError,
+  MemoryBudget,
   NotConnectedError,
   RetryableError,
   SinkStoppedError,
@@ -86,7 +87,8 @@ interface FeedSource {
   acks: { delivery: number; error?: Error; at: number }[];
   /** The deliveries pushed, in order (delivery n is sent[n - 1]). */
   sent: Delivery[];
-  push(messages: Message[]): number;
+  /** `held`: the delivery's `Delivery.held` (what it holds of the window), when set. */
+  push(messages: Message[], held?: number): number;
   acksOf(delivery: number): { error?: Error; at: number }[];
   /** When set, read() makes a delivery on each call instead of waiting for push(). */
   endless?: () => Message[];
@@ -110,10 +112,11 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
     sent: [],
     connectGate: gate?.promise ?? Promise.resolve(),
     open: () => gate?.resolve(),
-    push(messages) {
+    push(messages, held) {
       const n = ++count;
       const delivery: Delivery = {
         messages,
+        ...(held === undefined ? {} : { held }),
         ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }),
       };
       h.sent.push(delivery);
@@ -269,6 +272,7 @@ interface Setup {
   maxUnsettled?: number;
   shutdownTimeoutMs?: number;
   backend?: OutboxBackend;
+  memoryBudget?: MemoryBudget;
 }
 
 const running: { pipeline: Pipeline; backend: OutboxBackend }[] = [];
@@ -307,7 +311,12 @@ function start(setup: Setup): { pipeline: Pipeline; metrics: EngineMetrics; back
     shutdownTimeoutMs: setup.shutdownTimeoutMs ?? 5000,
     deadLetters: { maxAgeMs: 3_600_000, maxCount: 100_000 },
   };
-  const pipeline = new Pipeline(plan, { backend, metrics, logger: silentLogger });
+  const pipeline = new Pipeline(plan, {
+    backend,
+    metrics,
+    logger: silentLogger,
+    ...(setup.memoryBudget ? { memoryBudget: setup.memoryBudget } : {}),
+  });
   running.push({ pipeline, backend });
   pipeline.start();
   return { pipeline, metrics, backend };
@@ -580,6 +589,16 @@ describe('Pipeline: batches and the source window', () => {
     await waitFor(() => source.acks.length === 2, 'both deliveries acknowledged');
   });
 
+  it('counts what a delivery holds of the window, not only its messages', async () => {
+    const source = feedSource();
+    source.window = 3;
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }] });
+    source.push([msg('a')], 3); // e.g. two duplicates left out, their acks waiting with this one
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once the window is held');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a']);
+  });
+
   it('keeps filling the batch while the source window has room', async () => {
     const source = feedSource();
     source.window = 3;
@@ -600,6 +619,49 @@ describe('Pipeline: batches and the source window', () => {
     source.push([msg('b')]);
     await waitFor(() => sink.batches.length === 1, 'the batch stored once maxUnsettled is reached');
     expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  // The budget is shared by every pipeline: a source stops taking messages while it is spent, so
+  // open batches would otherwise wait their maxWait before anything is freed.
+  it('stores the open batches at once when the memory budget is spent while they fill', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    const sink = recordingSink('patient');
+    const { pipeline } = start({ source, sinks: [{ sink, batch: patientBatch }], memoryBudget: budget });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    expect(sink.writes).toBe(0);
+    budget.take(1000); // another pipeline's source fills the budget
+    await waitFor(() => sink.batches.length === 1, 'the batch stored once the budget is spent');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  it('stores the open batches at once when the memory budget was spent before they were read', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    budget.take(1000);
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }], memoryBudget: budget });
+    source.push([msg('a')]);
+    await waitFor(() => sink.batches.length === 1, 'the batch stored while the budget is spent');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a']);
+  });
+
+  it('keeps filling the batch while the memory budget has room', async () => {
+    const source = feedSource();
+    const budget = new MemoryBudget(1000);
+    const sink = recordingSink('patient');
+    const { pipeline } = start({
+      source,
+      sinks: [{ sink, batch: patientBatch }],
+      memoryBudget: budget,
+      shutdownTimeoutMs: 200,
+    });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    budget.take(999);
+    await turns(50);
+    expect(sink.writes).toBe(0);
   });
 });
 

@@ -94,6 +94,8 @@ export class Pipeline {
   private readLoop: Promise<void> | undefined;
   private replayLoop: Promise<void> | undefined;
   private inFlight = 0;
+  /** What the deliveries read and not yet acknowledged hold of the source's window. */
+  private windowHeld = 0;
   private pending = new Set<Promise<void>>();
   private spaceWaiter: (() => void) | undefined;
   private recent: PipelineStatus['recent'] = [];
@@ -101,6 +103,7 @@ export class Pipeline {
   /** Transforms run one batch at a time: flushes and replays wait for their turn. */
   private readonly transformTurn = new SerialQueue();
   private flushTimers: NodeJS.Timeout[] = [];
+  private stopBudgetWatch: (() => void) | undefined;
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
   /** Each sink's outbox learns its connection state: it writes only to a connected sink. */
@@ -196,6 +199,10 @@ export class Pipeline {
     ).then(() => (this.abort.signal.aborted ? undefined : this.runReadLoop()));
     this.replayLoop = this.runReplayLoop();
     this.startFlushTimers();
+    // Another pipeline may spend the shared budget while this one waits on its source.
+    this.stopBudgetWatch = deps.memoryBudget?.onSpent(() => {
+      if (this.inFlight > 0) this.flushOpenBatches();
+    });
     this.state = 'running';
   }
 
@@ -206,6 +213,7 @@ export class Pipeline {
     const deadline = this.plan.shutdownTimeoutMs;
     const started = Date.now();
     this.abort.abort();
+    this.stopBudgetWatch?.();
     for (const timer of this.flushTimers.splice(0)) clearInterval(timer);
     this.spaceWaiter?.();
     await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);
@@ -316,8 +324,13 @@ export class Pipeline {
         await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
         continue;
       }
-      // The source's window is full: nothing more comes until these are stored, so store them now.
-      if (this.inFlight >= (this.source.window ?? Infinity)) this.flushOpenBatches();
+      // The source's window is full, or the process's memory budget is spent: nothing more comes
+      // until these are stored, so store them now.
+      if (
+        this.inFlight > 0 &&
+        (this.windowHeld >= (this.source.window ?? Infinity) || this.deps.memoryBudget?.exhausted === true)
+      )
+        this.flushOpenBatches();
       let delivery: Delivery | null;
       try {
         delivery = await this.source.read(signal);
@@ -340,6 +353,8 @@ export class Pipeline {
     const n = delivery.messages.length;
     this.deps.metrics.received.inc({ pipeline: this.name }, n);
     this.inFlight += n;
+    const held = delivery.held ?? n;
+    this.windowHeld += held;
     const rejected: Omit<DeadLetter, 'id'>[] = [];
     const out = await this.exclusive(() => this.runTransforms(delivery.messages, 0, rejected));
     // The source's messages are not read past the transforms: let them go now rather than with the
@@ -351,6 +366,7 @@ export class Pipeline {
     );
     const tracked = work.finally(() => {
       this.inFlight -= n;
+      this.windowHeld -= held;
       this.pending.delete(tracked);
       const wake = this.spaceWaiter;
       this.spaceWaiter = undefined;

@@ -46,15 +46,8 @@ describe('memory budget', { timeout: 120_000 }, () => {
       `  - { type: mqtt, url: mqtt://127.0.0.1:${proxy.port}, topic: flood/out, qos: 1, writeTimeout: 60s, batch: { count: ${BATCH} }, retry: { initialDelay: 50ms, maxDelay: 500ms } }`,
       '',
     ].join('\n');
-    const loaded = loadPipelineTexts([{ file: 'flood.yaml', text: yaml }], builtinRegistry);
-    expect(loaded.issues).toEqual([]);
-    const plans = await Promise.all(loaded.pipelines.map((p) => toPlan(p, builtinRegistry)));
     const budget = new MemoryBudget(LIMIT);
-    const backend = createMemoryBackend(
-      { maxAgeMs: 60_000, maxCount: 100 },
-      { logger: silentLogger, memoryBudget: budget },
-    );
-    const service = new Service({ plans, backend, logger: silentLogger, memoryBudget: budget });
+    const service = await serviceOf(yaml, budget);
 
     const seen = new Set<number>();
     const collector = await mqtt.connectAsync(target.url, { clientId: `flood-collector-${process.pid}` });
@@ -69,16 +62,7 @@ describe('memory budget', { timeout: 120_000 }, () => {
       // The sink's broker stops acknowledging: its first batch waits, the outbox fills.
       proxy.pause();
       const publisher = await mqtt.connectAsync(source.url, { clientId: `flood-pub-${process.pid}` });
-      const published = (async () => {
-        const inFlight = new Set<Promise<unknown>>();
-        for (let seq = 0; seq < N; seq++) {
-          const p = publisher.publishAsync('flood/in', JSON.stringify({ seq, pad: PAD }), { qos: 1 });
-          inFlight.add(p);
-          void p.finally(() => inFlight.delete(p));
-          if (inFlight.size >= 200) await Promise.race(inFlight);
-        }
-        await Promise.all(inFlight);
-      })();
+      const published = publish(publisher, 'flood/in', N);
       // The budget is spent and the source waits for room: nothing more is taken from the broker.
       await waitFor(
         () => budget.waits > 0 && budget.exhausted,
@@ -106,6 +90,75 @@ describe('memory budget', { timeout: 120_000 }, () => {
     expect(budget.used).toBe(0);
   });
 });
+
+describe('memory budget and sink batches', { timeout: 120_000 }, () => {
+  // The budget holds ~240 of these messages, the source's window (receiveMaximum) 1,000 and the
+  // sink's batch 5,000: once the budget is spent nothing more comes in, so waiting for the batch to
+  // fill would wait its whole maxWait (an hour here).
+  it('stores open batches as soon as the budget is spent instead of after their maxWait', async () => {
+    const n = 1000;
+    const yaml = [
+      'name: patient',
+      'source:',
+      `  { type: mqtt, url: ${source.url}, topics: [patient/in], qos: 1, cleanSession: false, clientId: patient-relay }`,
+      'sinks:',
+      `  - { type: mqtt, url: ${target.url}, topic: patient/out, qos: 1, batch: { count: 5000, maxWait: 1h } }`,
+      '',
+    ].join('\n');
+    const budget = new MemoryBudget(256 * 1024);
+    const service = await serviceOf(yaml, budget);
+    const seen = new Set<number>();
+    const collector = await mqtt.connectAsync(target.url, { clientId: `patient-collector-${process.pid}` });
+    collector.on('message', (_t, payload) =>
+      seen.add((JSON.parse(payload.toString()) as { seq: number }).seq),
+    );
+    await collector.subscribeAsync('patient/out', { qos: 1 });
+    await service.start();
+    try {
+      await waitFor(() => service.pipelines[0]?.ready(), 'pipeline ready', 20_000);
+      const publisher = await mqtt.connectAsync(source.url, { clientId: `patient-pub-${process.pid}` });
+      await publish(publisher, 'patient/in', n);
+      await publisher.endAsync();
+      // Everything but the last open batch, which is less than the budget holds and now rightly
+      // waits for more messages or its maxWait.
+      const budgetHolds = Math.floor(budget.limit / (JSON.stringify({ seq: 0, pad: PAD }).length + 64));
+      await waitFor(
+        () => seen.size >= n - budgetHolds,
+        `all but the last open batch downstream (have ${seen.size})`,
+        60_000,
+      );
+      expect(budget.waits).toBeGreaterThan(0);
+    } finally {
+      await service.stop();
+    }
+    // Stopping stores the open batch.
+    await waitFor(() => seen.size === n, `all ${n} messages downstream (have ${seen.size})`, 20_000);
+    await collector.endAsync();
+  });
+});
+
+async function serviceOf(yaml: string, budget: MemoryBudget): Promise<Service> {
+  const loaded = loadPipelineTexts([{ file: 'pipeline.yaml', text: yaml }], builtinRegistry);
+  expect(loaded.issues).toEqual([]);
+  const plans = await Promise.all(loaded.pipelines.map((p) => toPlan(p, builtinRegistry)));
+  const backend = createMemoryBackend(
+    { maxAgeMs: 60_000, maxCount: 100 },
+    { logger: silentLogger, memoryBudget: budget },
+  );
+  return new Service({ plans, backend, logger: silentLogger, memoryBudget: budget });
+}
+
+/** Publishes to `topic` `{ seq, pad }` for seq 0..n-1 at QoS 1, at most 200 unacknowledged. */
+async function publish(publisher: mqtt.MqttClient, topic: string, n: number): Promise<void> {
+  const inFlight = new Set<Promise<unknown>>();
+  for (let seq = 0; seq < n; seq++) {
+    const p = publisher.publishAsync(topic, JSON.stringify({ seq, pad: PAD }), { qos: 1 });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size >= 200) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
 
 async function counter(service: Service, name: string): Promise<number | undefined> {
   const m = service.metrics.registry.getSingleMetric(name);

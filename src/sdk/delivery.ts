@@ -7,14 +7,20 @@ import type { Message } from './message.js';
  */
 export interface Delivery {
   messages: Message[];
+  /**
+   * How much of the source's `window` this delivery holds until acknowledged, when that is not
+   * `messages.length` (e.g. ChirpStack leaves duplicates out, but their MQTT acks wait with it).
+   */
+  held?: number;
   ack(error?: Error): void;
 }
 
 /** Wraps an ack function so that it runs at most once, whatever the caller does. */
-export function createDelivery(messages: Message[], ack: (error?: Error) => void): Delivery {
+export function createDelivery(messages: Message[], ack: (error?: Error) => void, held?: number): Delivery {
   let settled = false;
   return {
     messages,
+    ...(held === undefined ? {} : { held }),
     ack(error?: Error) {
       if (settled) return;
       settled = true;

@@ -17,6 +17,7 @@ export class MemoryBudget {
   /** Times an input found the budget spent and waited. */
   waits = 0;
   private waiters: (() => void)[] = [];
+  private spentListeners = new Set<() => void>();
 
   constructor(readonly limit: number) {
     if (!Number.isFinite(limit) || limit <= 0)
@@ -30,8 +31,20 @@ export class MemoryBudget {
 
   /** Counts bytes now held; never waits (what is already inside must be able to move on). */
   take(bytes: number): void {
+    const wasSpent = this.exhausted;
     this.used += bytes;
     if (this.used > this.peak) this.peak = this.used;
+    if (!wasSpent && this.exhausted) for (const listener of this.spentListeners) listener();
+  }
+
+  /**
+   * Calls `listener` each time the budget becomes spent. Pipelines store their open batches then:
+   * no source takes more until something is freed, so waiting for a batch to fill would only wait
+   * its maxWait. Returns the unsubscribe function.
+   */
+  onSpent(listener: () => void): () => void {
+    this.spentListeners.add(listener);
+    return () => this.spentListeners.delete(listener);
   }
 
   /** Bytes no longer held; inputs waiting go on once below the limit. */
