@@ -124,8 +124,9 @@ export class MqttSink implements Sink {
   }
 
   /**
-   * Publishes with a bounded window (maxUnacked, and the broker's Receive Maximum). Resolves once
-   * every publish is acknowledged (QoS 1/2) or written to the socket (QoS 0). A lost connection
+   * Publishes with a bounded window (QoS 1/2: maxUnacked, and the broker's Receive Maximum; QoS 0:
+   * what the socket takes). Resolves once every publish is acknowledged (QoS 1/2) or written to the
+   * socket (QoS 0). A lost connection
    * rejects the whole write with NotConnectedError: the outbox retries the batch.
    */
   private async publishAll(
