@@ -12,6 +12,7 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
+import { nudgeAcknowledgements } from './ack-nudge.js';
 import { MqttConnection } from './connection.js';
 import { encodeMessagePayload } from './payload.js';
 import { topicEmptyRule, topicNameProblem, topicValueRule, type MqttSinkConfig } from './spec.js';
@@ -65,6 +66,7 @@ export class MqttSink implements Sink {
     // mqtt.js keeps unacknowledged publishes and resends them after a reconnect; the batch is
     // retried by the outbox instead, so drop them rather than let them pile up.
     conn.client.on('close', () => dropOutgoing(conn.client));
+    nudgeAcknowledgements(conn.client);
     this.conn = conn;
     try {
       await conn.open(signal);
@@ -126,8 +128,8 @@ export class MqttSink implements Sink {
   /**
    * Publishes with a bounded window (QoS 1/2: maxUnacked, and the broker's Receive Maximum; QoS 0:
    * what the socket takes). Resolves once every publish is acknowledged (QoS 1/2) or written to the
-   * socket (QoS 0). A lost connection
-   * rejects the whole write with NotConnectedError: the outbox retries the batch.
+   * socket (QoS 0). A lost connection rejects the whole write with NotConnectedError: the outbox
+   * retries the batch.
    */
   private async publishAll(
     conn: MqttConnection,
@@ -140,8 +142,6 @@ export class MqttSink implements Sink {
       1,
       Math.min(this.config.maxUnacked, client.serverProperties?.receiveMaximum ?? Infinity),
     );
-    // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
-    // report) must not hold the outbox forever: the write timeout retries the batch instead.
     // At QoS 0 mqtt.js calls back as soon as the socket took the packet, synchronously, or on the
     // socket's 'drain' when its buffer is full (one once() listener per publish made then). So at
     // QoS 0 a publish still unanswered means the socket is full: wait for it rather than pile up
@@ -153,6 +153,13 @@ export class MqttSink implements Sink {
       let next = 0;
       let running = 0;
       let pumping = false;
+      // Acknowledgements read together make room for publishes one by one: the socket is corked
+      // until they are all handled, so those publishes go out in one write (and syscall), not one each.
+      let corked: MqttClient['stream'] | undefined;
+      const uncork = (): void => {
+        corked?.uncork();
+        corked = undefined;
+      };
       const pump = (): void => {
         // Called back from within client.publish (a QoS 0 packet the socket took at once): the
         // loop below goes on, rather than one more stack level per message.
@@ -181,6 +188,11 @@ export class MqttSink implements Sink {
             if (error) {
               if (!client.connected) return answer.settle(conn.notConnected());
               failures.push({ index, error: publishError(error) });
+            }
+            if (!corked && next < batch.length) {
+              corked = client.stream;
+              corked.cork();
+              setImmediate(uncork);
             }
             pump();
           });
