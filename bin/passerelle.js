@@ -16,8 +16,14 @@ for (const stream of [process.stdout, process.stderr])
   });
 // `run`: V8 heap settings for a long-running service, before anything else allocates; a user's own
 // node flag or $PASSERELLE_V8_FLAGS wins (src/runtime/heap-settings.ts, docs/operations.md "Memory").
-if (process.argv[2] === 'run')
+if (process.argv[2] === 'run') {
   (await import(new URL('../dist/src/runtime/heap-settings.js', import.meta.url).href)).applyHeapSettings();
+  // Before mqtt.js loads: mqtt-packet's debug calls on every packet cost ~8 % of a relay's CPU
+  // (connectors/mqtt/packet-debug.ts; DEBUG=mqtt-packet:* still turns them on).
+  (
+    await import(new URL('../dist/connectors/mqtt/packet-debug.js', import.meta.url).href)
+  ).quietMqttPacketDebug();
+}
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));
 // Everything is closed by now; a client library that still holds a timer must not keep a stopped service alive.

@@ -274,6 +274,39 @@ describe('mqtt sink', () => {
     );
     await s.close();
   });
+
+  it('at QoS 0, waits for a full socket to drain rather than buffering more publishes', async () => {
+    const base = unique('drain');
+    const seen = await watch(base);
+    const s = sink({ topic: `${base}/x`, qos: 0, maxUnacked: 100 });
+    await connect(s);
+    const stream = (s as unknown as { conn: { client: MqttClient } }).conn.client.stream;
+    // mqtt.js adds a once('drain') listener for each QoS 0 publish the full socket did not take:
+    // one at a time is what the sink's pacing allows (counted, not timed).
+    let peak = 0;
+    let filled = 0;
+    const once = stream.once.bind(stream);
+    stream.once = ((event: string, listener: (...args: unknown[]) => void) => {
+      if (event === 'drain') {
+        filled++;
+        peak = Math.max(peak, stream.listenerCount('drain') + 1);
+      }
+      return once(event, listener);
+    }) as typeof stream.once;
+    const total = 3000;
+    const pad = 'x'.repeat(200);
+    await write(
+      s,
+      Array.from({ length: total }, (_, i) => msg({ i, pad })),
+    );
+    expect(filled).toBeGreaterThan(0);
+    expect(peak).toBe(1);
+    await waitFor(() => seen.length === total, `${total} messages`);
+    expect(seen.map((p) => (JSON.parse(p.payload.toString()) as { i: number }).i)).toEqual(
+      Array.from({ length: total }, (_, i) => i),
+    );
+    await s.close();
+  });
 });
 
 describe("mqtt sink on a broker with Mosquitto's defaults", () => {

@@ -126,9 +126,10 @@ export class MqttSink implements Sink {
   }
 
   /**
-   * Publishes with a bounded window (maxUnacked, and the broker's Receive Maximum). Resolves once
-   * every publish is acknowledged (QoS 1/2) or written to the socket (QoS 0). A lost connection
-   * rejects the whole write with NotConnectedError: the outbox retries the batch.
+   * Publishes with a bounded window (QoS 1/2: maxUnacked, and the broker's Receive Maximum; QoS 0:
+   * what the socket takes). Resolves once every publish is acknowledged (QoS 1/2) or written to the
+   * socket (QoS 0). A lost connection rejects the whole write with NotConnectedError: the outbox
+   * retries the batch.
    */
   private async publishAll(
     conn: MqttConnection,
@@ -141,11 +142,17 @@ export class MqttSink implements Sink {
       1,
       Math.min(this.config.maxUnacked, client.serverProperties?.receiveMaximum ?? Infinity),
     );
+    // At QoS 0 mqtt.js calls back as soon as the socket took the packet, synchronously, or on the
+    // socket's 'drain' when its buffer is full (one once() listener per publish made then). So at
+    // QoS 0 a publish still unanswered means the socket is full: wait for it rather than pile up
+    // more packets (and a 'drain' listener each) in the socket's buffer.
+    const limit = this.config.qos === 0 ? 1 : window;
     // A publish whose acknowledgement never comes (a connection lost in a way mqtt.js does not
     // report) must not hold the outbox forever: the write timeout retries the batch instead.
     await conn.untilAnswered(signal, this.config.writeTimeout, 'acknowledgement', (answer) => {
       let next = 0;
       let running = 0;
+      let pumping = false;
       // Acknowledgements read together make room for publishes one by one: the socket is corked
       // until they are all handled, so those publishes go out in one write (and syscall), not one each.
       let corked: MqttClient['stream'] | undefined;
@@ -154,7 +161,11 @@ export class MqttSink implements Sink {
         corked = undefined;
       };
       const pump = (): void => {
-        while (!answer.settled && running < window && next < batch.length) {
+        // Called back from within client.publish (a QoS 0 packet the socket took at once): the
+        // loop below goes on, rather than one more stack level per message.
+        if (pumping) return;
+        pumping = true;
+        while (!answer.settled && running < limit && next < batch.length) {
           const index = next++;
           const message = batch[index]!;
           // Each message is encoded when its turn comes (no array of prepared publishes per batch);
@@ -186,6 +197,7 @@ export class MqttSink implements Sink {
             pump();
           });
         }
+        pumping = false;
         if (!answer.settled && running === 0 && next >= batch.length) answer.settle();
       };
       pump();
