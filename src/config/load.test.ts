@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { clearSecretsForTests, ConfigError, redact } from '../sdk/index.js';
 import { fakeRegistry } from './fake-registry.fixture.js';
-import { loadPipelineFiles, loadPipelinesOrThrow, loadPipelineTexts } from './load.js';
+import { loadPipelineFiles, loadPipelinesOrThrow, loadPipelineTexts, yamlPackage } from './load.js';
 
 const env = { EDGE_PASSWORD: 's3cret-edge', INFLUX_TOKEN: 'tok-123456', HOST: 'broker.local' };
 const load = (text: string, file = 'p.yaml', e: Record<string, string | undefined> = env) =>
@@ -459,4 +462,32 @@ describe('loadPipelineFiles', () => {
       '2:17 source.type',
     ]);
   });
+});
+
+describe('the yaml package (issue 17: an idle service does not keep it)', () => {
+  it('is loaded by a parse and dropped by release(); the next parse loads it again', () => {
+    yamlPackage.release();
+    expect(yamlPackage.loaded()).toBe(false);
+    expect(load(valid).issues).toEqual([]);
+    expect(yamlPackage.loaded()).toBe(true);
+    yamlPackage.release();
+    expect(yamlPackage.loaded()).toBe(false);
+    expect(load(valid).pipelines).toHaveLength(1);
+    expect(yamlPackage.loaded()).toBe(true);
+  });
+
+  it('once released, is collectable, and a reload parses as the first load did', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/yaml-release.mjs', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fixture], {
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      loadedAfterParse: true,
+      inCacheAfterRelease: false,
+      collected: true,
+      sameConfig: true,
+      issues: 0,
+      loadedAgain: true,
+    });
+  }, 60_000);
 });

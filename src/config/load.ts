@@ -1,20 +1,11 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import {
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseAllDocuments,
-  type Document,
-  type Node,
-} from 'yaml';
+import type { Document, Node } from 'yaml';
 import type { z } from 'zod';
 import {
   ConfigError,
   registerSecret,
+  transientRequire,
   sourceReadModes,
   type ComponentEntry,
   type ConfigIssue,
@@ -187,6 +178,13 @@ interface Position {
   column: number;
 }
 
+/**
+ * The yaml package (~1 MB of heap with its code), which only loading a config needs: required
+ * on use and dropped 2 s after the last parse, so that an idle service does not keep it (issue 17);
+ * a reload loads it again. Through require, not import: an ES import would keep it for good.
+ */
+export const yamlPackage = transientRequire((require) => require('yaml') as typeof import('yaml'), 2000);
+
 interface ParsedPipeline {
   config: PipelineConfig;
   nameAt: Position;
@@ -201,6 +199,7 @@ function parseFile(
   env: Record<string, string | undefined>,
   offline: boolean,
 ) {
+  const { isScalar, LineCounter, parseAllDocuments } = yamlPackage.get();
   const lineCounter = new LineCounter();
   // `merge`: `<<: *defaults` lets several components share settings, as users know it from compose files.
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
@@ -300,6 +299,7 @@ export function yamlHint(line: string, code: string): string {
 
 /** Offset of the node at `path`; for a missing key, the nearest mapping or list that exists. */
 function locateOffset(doc: Document, path: readonly PathSegment[], atKey: boolean): number {
+  const { isAlias, isMap, isPair, isScalar, isSeq } = yamlPackage.get();
   let node: unknown = doc.contents;
   let offset = rangeStart(node) ?? 0;
   for (let i = 0; i < path.length; i++) {

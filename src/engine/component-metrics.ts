@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from './prom-client.js';
 import type { ComponentCounter, ComponentGauge, ComponentMetrics } from '../sdk/index.js';
 
 /** One labelled series as components update it: its labels built once, its value a plain number. */

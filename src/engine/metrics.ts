@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, type HistogramConfiguration } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, type HistogramConfiguration } from './prom-client.js';
 
 /**
  * One labelled series of a {@link SeriesHistogram}, observed without prom-client: a bucket found

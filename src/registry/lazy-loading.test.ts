@@ -111,6 +111,11 @@ describe('lazy loading of component implementations', () => {
     );
     expect(loaded.packages.filter((name) => NOT_FOR_A_RELAY.includes(name))).toEqual([]);
     expect(loaded.files.filter((file) => NOT_FOR_RUN.includes(file))).toEqual([]);
+    // prom-client's Pushgateway (node's https, zlib), Summary and cluster aggregator (src/engine/prom-client.ts).
+    expect(loaded.packageFiles).toContain('prom-client/lib/registry.js');
+    expect(
+      loaded.packageFiles.filter((f) => /^prom-client\/lib\/(pushgateway|summary|cluster)\.js$/.test(f)),
+    ).toEqual([]);
   }, 120_000);
 
   it("a plain relay builds the config schemas of mqtt only, not every component's", async () => {

@@ -20,6 +20,13 @@ import v8 from 'node:v8';
  *   ({@link releaseYoungGeneration}), then V8 grows it under load up to 8 MB semi-spaces, which
  *   takes ~16 MB off a flood's peak for more frequent scavenges (4 MB semi-spaces were measured:
  *   several times the GC work).
+ * - JIT compilers: start-up (module resolution, Node's CommonJS export lexer, config
+ *   validation, mathjs building its unit functions) is hot enough for TurboFan to compile ~60
+ *   functions that never run again. Compiling them paged in ~4 MB of the node binary's compiler
+ *   code and left ~4 MB of compiler memory in malloc's arenas: ~8 MB of an idle relay's RSS.
+ *   Sparkplug's baseline code for start-up functions was another ~0.5 MB of heap that V8 never
+ *   flushes. Both are off until the pipelines are started ({@link releaseCompilers}); the message
+ *   path is compiled as before once it runs hot.
  */
 
 /** V8's default for --semi-space-growth-factor. */
@@ -90,6 +97,38 @@ export function applyHeapSettings(): void {
     applied.add('heap-growing-percent');
   }
   holdYoungGeneration();
+  holdCompilers();
+}
+
+const COMPILER_FLAGS = /^--(no[-_])?(turbofan|opt|max[-_]opt|jitless|maglev|sparkplug)\b/;
+
+/** JIT-compiler flags given to node itself: then passerelle leaves the compilers alone. */
+export function compilersSetByUser(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? '',
+  v8Flags: string = v8FlagsFromEnv(),
+): boolean {
+  return setByUser(COMPILER_FLAGS, execArgv, nodeOptions, v8Flags);
+}
+
+let compilersHeld = false;
+
+/**
+ * TurboFan and Sparkplug off until {@link releaseCompilers}: start-up code runs once, in the
+ * interpreter (V8 reads both flags at each tier-up decision).
+ */
+export function holdCompilers(): void {
+  if (compilersHeld || compilersSetByUser()) return;
+  v8.setFlagsFromString('--no-turbofan --no-sparkplug');
+  compilersHeld = true;
+  applied.add('start-up-without-jit');
+}
+
+/** TurboFan and Sparkplug on again: called once the pipelines run (and before a `run --once`). */
+export function releaseCompilers(): void {
+  if (!compilersHeld) return;
+  v8.setFlagsFromString('--turbofan --sparkplug');
+  compilersHeld = false;
 }
 
 /** Keeps the young generation at its initial size (until {@link releaseYoungGeneration}). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../engine/prom-client.js';
 import type { ServicePipeline } from './service.js';
 import type { DeadLetterStore, ReplicaBoard } from '../outbox/types.js';
 import { errorMessage, redact, silentLogger, type Logger } from '../sdk/index.js';

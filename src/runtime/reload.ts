@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../engine/prom-client.js';
 import type { PipelinePlan } from '../engine/plan.js';
 import { errorMessage, redact, type Logger } from '../sdk/index.js';
 

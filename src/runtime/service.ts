@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from '../engine/prom-client.js';
 import { Pipeline } from '../engine/pipeline.js';
 import { ScheduledPipeline } from '../engine/schedule/scheduled-pipeline.js';
 import { ScheduleMetrics } from '../engine/schedule/metrics.js';

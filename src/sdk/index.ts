@@ -21,4 +21,5 @@ export * from './memory-budget.js';
 export * from './run.js';
 export * from './time-zone.js';
 export * from './lazy-require.js';
+export * from './transient-require.js';
 export * from './lazy-schema.js';

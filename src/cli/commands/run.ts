@@ -10,7 +10,7 @@ import { parseAllowedHosts, parseListen } from '../../runtime/http.js';
 import { toPlan } from '../../runtime/plan.js';
 import { Service } from '../../runtime/service.js';
 import { ConfigReloader } from '../../runtime/reload.js';
-import { releaseYoungGeneration } from '../../runtime/heap-settings.js';
+import { releaseCompilers, releaseYoungGeneration } from '../../runtime/heap-settings.js';
 import {
   MemoryBudget,
   parseByteSize,
@@ -176,6 +176,7 @@ export async function runService(
   const stopped = new Promise<number>((resolve) => service.handleSignals(resolve));
   await service.start();
   releaseYoungGeneration();
+  releaseCompilers();
   const paths = options.paths;
   const reloader = paths
     ? new ConfigReloader({
@@ -248,6 +249,7 @@ export function register(program: Command, deps: CliDeps): void {
       const pipelines = await loadPipelinesOrThrow(paths, deps.registry, { env: deps.env });
       if (options.once) {
         releaseYoungGeneration();
+        releaseCompilers();
         // Loaded here: the schedule's code (luxon, cron-parser) is not for a streaming service.
         const { runOnce } = await import('./run-once.js');
         deps.setExitCode(await runOnce(pipelines, options, deps));

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../prom-client.js';
 
 /**
  * Metrics of scheduled pipelines; one instance per registry, shared by every scheduler of the

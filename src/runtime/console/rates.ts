@@ -1,4 +1,4 @@
-import type { Registry } from 'prom-client';
+import type { Registry } from '../../engine/prom-client.js';
 
 /** The counters the status page plots, per pipeline, summed over their other labels. */
 const SERIES = {

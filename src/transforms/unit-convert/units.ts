@@ -1,4 +1,4 @@
-import { FatalError } from '../../sdk/index.js';
+import { FatalError, transientRequire } from '../../sdk/index.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Unit } from 'mathjs';
@@ -6,9 +6,6 @@ import type { Unit } from 'mathjs';
 type MathJs = typeof import('mathjs');
 type UnitMath = Pick<MathJs, 'unit' | 'Unit'>;
 const require = createRequire(import.meta.url);
-/** mathjs while a config is parsed, and the require-cache keys of the modules that loading added. */
-let loaded: { math: UnitMath; modules: string[] } | undefined;
-let releaseTimer: NodeJS.Timeout | undefined;
 /** How long mathjs stays loaded after its last use: the parses of one config or reload share it. */
 const KEEP_LOADED_MS = 2000;
 
@@ -19,52 +16,34 @@ const KEEP_LOADED_MS = 2000;
  * hence the path from package.json (mathjs is pinned; the tests compare it with the full bundle).
  *
  * Only configs need it (messages use the precomputed factor and offset): {@link KEEP_LOADED_MS}
- * after its last use, the modules it loaded leave the require cache, so that V8 can free them
- * (~8 MB of heap in an idle relay); the next parse loads them again (~0.2 s).
+ * after its last use, the modules it loaded leave the require cache (transientRequire), so that
+ * V8 can free them (~8 MB of heap in an idle relay); the next parse loads them again (~0.2 s).
  */
-function mathjs(): UnitMath {
-  if (!loaded) {
-    // A require of its own: its module records each child it loads, and must not outlive them.
-    const load = createRequire(import.meta.url);
-    const before = new Set(Object.keys(load.cache));
+const mathjsPackage = transientRequire(
+  (load) => {
     const lib = join(dirname(load.resolve('mathjs/package.json')), 'lib', 'cjs');
     const { create } = load(join(lib, 'core', 'create.js')) as Pick<MathJs, 'create'>;
     const { unitDependencies } = load(
       join(lib, 'entry', 'dependenciesAny', 'dependenciesUnitFunction.generated.js'),
     ) as { unitDependencies: Parameters<MathJs['create']>[0] };
-    const math = create({ unitDependencies }) as unknown as UnitMath;
-    loaded = { math, modules: Object.keys(load.cache).filter((key) => !before.has(key)) };
-  }
-  if (releaseTimer) releaseTimer.refresh();
-  else {
-    releaseTimer = setTimeout(releaseMathjs, KEEP_LOADED_MS);
-    releaseTimer.unref();
-  }
-  return loaded.math;
-}
+    return create({ unitDependencies }) as unknown as UnitMath;
+  },
+  KEEP_LOADED_MS,
+  () => {
+    candidates = undefined;
+  },
+);
 
-/** Drops mathjs and what it alone loaded (see {@link mathjs}); exported for tests. */
+const mathjs = (): UnitMath => mathjsPackage.get();
+
+/** Drops mathjs and what it alone loaded (see {@link mathjsPackage}); exported for tests. */
 export function releaseMathjs(): void {
-  if (releaseTimer) clearTimeout(releaseTimer);
-  releaseTimer = undefined;
-  if (!loaded) return;
-  for (const key of loaded.modules) {
-    const module = require.cache[key];
-    delete require.cache[key];
-    // A module loaded later may use one of these too (a @babel/runtime helper): cut the links
-    // (parent, children) through which it would keep all of mathjs reachable.
-    if (module) {
-      module.children = [];
-      module.parent = null;
-    }
-  }
-  loaded = undefined;
-  candidates = undefined;
+  mathjsPackage.release();
 }
 
 /** Whether mathjs is loaded now (tests). */
 export function mathjsLoaded(): boolean {
-  return loaded !== undefined;
+  return mathjsPackage.loaded();
 }
 
 /**
