@@ -49,12 +49,7 @@ describe('memory budget', { timeout: 120_000 }, () => {
     const budget = new MemoryBudget(LIMIT);
     const service = await serviceOf(yaml, budget);
 
-    const seen = new Set<number>();
-    const collector = await mqtt.connectAsync(target.url, { clientId: `flood-collector-${process.pid}` });
-    collector.on('message', (_t, payload) =>
-      seen.add((JSON.parse(payload.toString()) as { seq: number }).seq),
-    );
-    await collector.subscribeAsync('flood/out', { qos: 1 });
+    const { collector, seen } = await collect('flood/out');
 
     await service.start();
     try {
@@ -107,12 +102,7 @@ describe('memory budget and sink batches', { timeout: 120_000 }, () => {
     ].join('\n');
     const budget = new MemoryBudget(256 * 1024);
     const service = await serviceOf(yaml, budget);
-    const seen = new Set<number>();
-    const collector = await mqtt.connectAsync(target.url, { clientId: `patient-collector-${process.pid}` });
-    collector.on('message', (_t, payload) =>
-      seen.add((JSON.parse(payload.toString()) as { seq: number }).seq),
-    );
-    await collector.subscribeAsync('patient/out', { qos: 1 });
+    const { collector, seen } = await collect('patient/out');
     await service.start();
     try {
       await waitFor(() => service.pipelines[0]?.ready(), 'pipeline ready', 20_000);
@@ -146,6 +136,17 @@ async function serviceOf(yaml: string, budget: MemoryBudget): Promise<Service> {
     { logger: silentLogger, memoryBudget: budget },
   );
   return new Service({ plans, backend, logger: silentLogger, memoryBudget: budget });
+}
+
+/** Subscribes to `topic` on the target broker; `seen` gathers the `seq` of each message received. */
+async function collect(topic: string): Promise<{ collector: mqtt.MqttClient; seen: Set<number> }> {
+  const seen = new Set<number>();
+  const collector = await mqtt.connectAsync(target.url, {
+    clientId: `collector-${topic.replace('/', '-')}-${process.pid}`,
+  });
+  collector.on('message', (_t, payload) => seen.add((JSON.parse(payload.toString()) as { seq: number }).seq));
+  await collector.subscribeAsync(topic, { qos: 1 });
+  return { collector, seen };
 }
 
 /** Publishes to `topic` `{ seq, pad }` for seq 0..n-1 at QoS 1, at most 200 unacknowledged. */
