@@ -5,7 +5,7 @@ const MAX_REPEAT_MS = 1000;
 
 /**
  * MQTT 3.1.1 has no flow control: the broker stops sending at its own in-flight limit (Mosquitto's
- * `max_inflight_messages`, 20 by default; RabbitMQ's prefetch, 10) and a 3.1.1 client is never told
+ * `max_inflight_messages`, 20 by default; RabbitMQ's `mqtt.prefetch`) and a 3.1.1 client is never told
  * that limit. The source holds each acknowledgement until its message is stored, so a sink batch
  * larger than the broker's limit would wait its whole maxWait for messages that cannot come.
  * This watch reports when acknowledgements are held and nothing has arrived for `quietMs`: the

@@ -11,7 +11,7 @@ import { Service } from './service.js';
 
 /*
  * MQTT 3.1.1 has no flow control: the broker stops sending at its own in-flight limit (Mosquitto's
- * max_inflight_messages, 20 by default; RabbitMQ's prefetch, 10), which a 3.1.1 client is never
+ * max_inflight_messages, 20 by default; RabbitMQ's `mqtt.prefetch`), which a 3.1.1 client is never
  * told. The source holds those acknowledgements until the messages are stored, so a sink batch larger
  * than the broker's limit never filled and waited its whole maxWait (an hour here) every 20 messages.
  */
