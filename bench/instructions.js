@@ -17,7 +17,8 @@
 // INSTR_ALLOC=1: runs the relay without valgrind and counts the bytes V8 allocates per measured
 // message instead (--trace-gc-nvp between two markers, bench/lib/alloc-probe.js), with the
 // scavenges and mark-compacts; INSTR_ALLOC_PROFILE=<file> also writes a sampling heap profile of
-// the measured messages (collected objects included; open it in Chrome DevTools' Memory tab).
+// the measured messages (collected objects included; open it in Chrome DevTools' Memory tab); the
+// profiler's own allocations then count too (about twice the bytes), so compare counts without it.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
