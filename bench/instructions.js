@@ -14,9 +14,9 @@
 // INSTR_CPU_PROF=<dir>: runs the relay without valgrind under `node --cpu-prof` instead.
 // INSTR_KEEP=1 keeps the callgrind dump (per-function costs: `callgrind_annotate <file>`).
 // INSTR_IDLE_SECONDS=N also counts N idle seconds after the flood (timers, metrics), per second.
-// INSTR_ALLOC=1: runs the relay without valgrind and counts the bytes V8 allocates per measured
-// message instead (--trace-gc-nvp between two markers, bench/lib/alloc-probe.js), with the
-// scavenges and mark-compacts; INSTR_ALLOC_PROFILE=<file> also writes a sampling heap profile of
+// INSTR_ALLOC=1: runs the relay without valgrind and counts instead, per measured message, the
+// bytes V8 allocates and those its scavenges copy and promote (--trace-gc-nvp between two markers,
+// bench/lib/alloc-probe.js), with the collections; INSTR_ALLOC_PROFILE=<file> (one relay) also writes a sampling heap profile of
 // the measured messages (collected objects included; open it in Chrome DevTools' Memory tab); the
 // profiler's own allocations then count too (about twice the bytes), so compare counts without it.
 import { execFileSync, spawn } from 'node:child_process';
