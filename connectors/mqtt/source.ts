@@ -15,6 +15,7 @@ import { MqttConnection } from './connection.js';
 import { decodePayload } from './payload.js';
 import { releaseWhenRoom } from './keepalive-hold.js';
 import { PubackGate } from './puback-gate.js';
+import { StallWatch } from './stall-watch.js';
 import { MqttSourceLink, subscribeOrFail } from './source-link.js';
 import type { MqttSourceConfig } from './spec.js';
 
@@ -55,6 +56,8 @@ export class MqttSource implements Source {
   // MQTT has no message identity (packet ids are reused once acknowledged): ids are unique per receipt.
   private readonly idPrefix = randomBytes(6).toString('hex');
   private seq = 0;
+  private stallWatch: StallWatch | undefined;
+  private readonly stallListeners = new Set<() => void>();
 
   constructor(
     private readonly config: MqttSourceConfig,
@@ -63,6 +66,8 @@ export class MqttSource implements Source {
     this.link = new MqttSourceLink('mqtt', ctx, () => {
       this.gate?.reset();
       this.gate = undefined;
+      this.stallWatch?.stop();
+      this.stallWatch = undefined;
     });
   }
 
@@ -106,6 +111,15 @@ export class MqttSource implements Source {
             else this.receive(packet, callback, inbox, gate);
           };
           client.on('close', () => gate.reset());
+          // MQTT 5 brokers honour our Receive Maximum (the window); 3.1.1 ones stop at a limit of their own.
+          this.stallWatch?.stop();
+          this.stallWatch =
+            config.protocolVersion === 4 && config.qos > 0
+              ? new StallWatch(
+                  () => gate.size,
+                  () => this.reportStall(),
+                )
+              : undefined;
           if (properties?.maximumPacketSize)
             this.ctx.logger.info(
               { url: conn.where, maximumPacketSize: properties.maximumPacketSize },
@@ -139,6 +153,15 @@ export class MqttSource implements Source {
     return this.config.receiveMaximum;
   }
 
+  onStalled(listener: () => void): () => void {
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
+  }
+
+  private reportStall(): void {
+    for (const listener of this.stallListeners) listener();
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     return this.link.read(signal);
   }
@@ -156,6 +179,7 @@ export class MqttSource implements Source {
   private receive(packet: IPublishPacket, done: Done, inbox: Inbox, gate: PubackGate | undefined): void {
     if (!gate) return done();
     const settle = packet.qos > 0 && packet.messageId !== undefined ? gate.hold(packet.messageId) : undefined;
+    if (settle) this.stallWatch?.arrived();
     const bytes = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     const meta: Record<string, unknown> = {
       'mqtt.topic': packet.topic,
