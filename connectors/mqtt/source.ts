@@ -60,7 +60,7 @@ export class MqttSource implements Source {
   private seq = 0;
   /** The meta of the last message without user properties (see metaOf). */
   private lastMeta: Record<string, unknown> | undefined;
-  private stallWatch: StallWatch | undefined;
+  private readonly stallWatch: StallWatch | undefined;
   private readonly stallListeners = new Set<() => void>();
 
   constructor(
@@ -71,8 +71,14 @@ export class MqttSource implements Source {
       this.gate?.reset();
       this.gate = undefined;
       this.stallWatch?.stop();
-      this.stallWatch = undefined;
     });
+    // MQTT 5 brokers honour our Receive Maximum (the window); 3.1.1 ones stop at a limit of their
+    // own. One watch for every connection: what it learnt of the broker stays true after a reconnect.
+    if (config.protocolVersion === 4 && config.qos > 0)
+      this.stallWatch = new StallWatch(
+        () => this.gate?.size ?? 0,
+        () => this.reportStall(),
+      );
   }
 
   connect(signal: AbortSignal): Promise<void> {
@@ -107,7 +113,7 @@ export class MqttSource implements Source {
           });
           const client = conn.client;
           // Hooks go in before connect(): a persistent session's queued messages come right after the CONNACK.
-          const gate = new PubackGate(client);
+          const gate = new PubackGate(client, () => this.stallWatch?.released());
           gateRef.gate = gate;
           client.handleMessage = (packet, callback) => {
             // QoS 2 messages were taken at PUBLISH (Qos2Intake); this is their PUBREL: let the PUBCOMP go.
@@ -115,15 +121,6 @@ export class MqttSource implements Source {
             else this.receive(packet, callback, inbox, gate);
           };
           client.on('close', () => gate.reset());
-          // MQTT 5 brokers honour our Receive Maximum (the window); 3.1.1 ones stop at a limit of their own.
-          this.stallWatch?.stop();
-          this.stallWatch =
-            config.protocolVersion === 4 && config.qos > 0
-              ? new StallWatch(
-                  () => gate.size,
-                  () => this.reportStall(),
-                )
-              : undefined;
           if (properties?.maximumPacketSize)
             this.ctx.logger.info(
               { url: conn.where, maximumPacketSize: properties.maximumPacketSize },
