@@ -14,11 +14,16 @@
 // INSTR_CPU_PROF=<dir>: runs the relay without valgrind under `node --cpu-prof` instead.
 // INSTR_KEEP=1 keeps the callgrind dump (per-function costs: `callgrind_annotate <file>`).
 // INSTR_IDLE_SECONDS=N also counts N idle seconds after the flood (timers, metrics), per second.
+// INSTR_ALLOC=1: runs the relay without valgrind and counts instead, per measured message, the
+// bytes V8 allocates and those its scavenges copy and promote (--trace-gc-nvp between two markers,
+// bench/lib/alloc-probe.js), with the collections; INSTR_ALLOC_PROFILE=<file> (one relay) also writes a sampling heap profile of
+// the measured messages (collected objects included; open it in Chrome DevTools' Memory tab); the
+// profiler's own allocations then count too (about twice the bytes), so compare counts without it.
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as mqtt from 'mqtt';
 import { installCleanup, stopChild, track, trackTempDir } from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
@@ -45,6 +50,7 @@ const cfg = {
   relayLog: process.env.INSTR_RELAY_LOG,
   nodeFlags: (process.env.INSTR_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   keep: ['1', 'true', 'yes'].includes((process.env.INSTR_KEEP ?? '').toLowerCase()),
+  alloc: ['1', 'true', 'yes'].includes((process.env.INSTR_ALLOC ?? '').toLowerCase()),
 };
 const RELAYS = {
   'bare-q0': { kind: 'bare', qos: 0 },
@@ -96,6 +102,45 @@ function dumpKinds(file) {
   return kinds;
 }
 
+/**
+ * Sums --trace-gc-nvp's lines of a relay between the markers of bench/lib/alloc-probe.js: bytes
+ * allocated, promoted and copied within the young generation (what a scavenge copies), scavenges (`gc=s`) and mark-compacts (`gc=mc`, `gc=mmc`).
+ */
+function gcTraceCounter() {
+  let pending = '';
+  let marks = 0;
+  const totals = { allocated: 0, promoted: 0, copied: 0, scavenges: 0, markCompacts: 0 };
+  const waiters = new Map();
+  const field = (line, key) => Number(new RegExp(`\\b${key}=(\\d+)`).exec(line)?.[1] ?? 0);
+  return {
+    feed(text) {
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      for (const line of lines) {
+        const mark = /^\[alloc-probe\] mark (\d+)/.exec(line);
+        if (mark) {
+          marks = Number(mark[1]) + 1;
+          waiters.get(Number(mark[1]))?.({ ...totals });
+          continue;
+        }
+        const kind = /\bgc=(\w+)/.exec(line)?.[1];
+        // The GC of marker 0 ends the warm-up's share; the one of marker 1 closes the measured one.
+        if (!kind || marks !== 1) continue;
+        totals.allocated += field(line, 'allocated');
+        totals.promoted += field(line, 'promoted');
+        totals.copied += field(line, 'new_space_survived');
+        if (kind === 's') totals.scavenges++;
+        else totals.markCompacts++;
+      }
+    },
+    /** Resolves with the totals once marker `n` is printed. */
+    mark(n) {
+      return new Promise((resolve) => waiters.set(n, resolve));
+    },
+  };
+}
+
 function callgrindControl(flag, pid) {
   execFileSync('callgrind_control', [...flag.split(' '), String(pid)], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,17 +156,25 @@ async function measure(name) {
   const redis = relay.redis ? await startRedis(tmp) : null;
   const cmd = await relayCommand(relay, tmp, broker.url, redis?.url);
   const outPrefix = join(tmp, 'callgrind.out');
+  const allocFlags = [
+    '--expose-gc',
+    '--trace-gc-nvp',
+    '--import',
+    pathToFileURL(join(here, 'lib', 'alloc-probe.js')).href,
+  ];
   const command = cfg.cpuProf
     ? [process.execPath, ...cfg.nodeFlags, '--cpu-prof', `--cpu-prof-dir=${cfg.cpuProf}`, ...cmd.args]
-    : [
-        'valgrind',
-        '--tool=callgrind',
-        '--instr-atstart=no',
-        `--callgrind-out-file=${outPrefix}.%p`,
-        '--dump-instr=no',
-        process.execPath,
-        ...cmd.args,
-      ];
+    : cfg.alloc
+      ? [process.execPath, ...cfg.nodeFlags, ...allocFlags, ...cmd.args]
+      : [
+          'valgrind',
+          '--tool=callgrind',
+          '--instr-atstart=no',
+          `--callgrind-out-file=${outPrefix}.%p`,
+          '--dump-instr=no',
+          process.execPath,
+          ...cmd.args,
+        ];
   const child = track(
     spawn(command[0], command.slice(1), {
       cwd: cfg.relayRoot,
@@ -132,9 +185,11 @@ async function measure(name) {
   );
   let tail = '';
   const relayLog = cfg.relayLog ? createWriteStream(cfg.relayLog) : null;
+  const gcTrace = gcTraceCounter();
   const collect = (d) => {
     relayLog?.write(d);
     tail = (tail + d.toString()).slice(-4000);
+    if (cfg.alloc) gcTrace.feed(d.toString());
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
@@ -222,6 +277,27 @@ async function measure(name) {
     }
     log(`${name}: ready after ${((Date.now() - t0) / 1000).toFixed(0)} s (pid ${child.pid})`);
     if (cfg.warmup > 0) await run('warmup', cfg.warmup, cfg.window, cfg.stallMs);
+    if (cfg.alloc) {
+      child.kill('SIGUSR2');
+      await gcTrace.mark(0);
+      const r = await run('measured', cfg.messages, cfg.window, cfg.stallMs);
+      child.kill('SIGUSR2');
+      const gc = await gcTrace.mark(1);
+      const result = {
+        relay: name,
+        messages: r.received,
+        lost: r.lost,
+        bytesPerMessage: Math.round(gc.allocated / r.received),
+        promotedPerMessage: Math.round(gc.promoted / r.received),
+        copiedPerMessage: Math.round(gc.copied / r.received),
+        scavenges: gc.scavenges,
+        markCompacts: gc.markCompacts,
+      };
+      log(
+        `${name}: ${result.bytesPerMessage.toLocaleString('en')} bytes allocated per message (${result.copiedPerMessage} copied and ${result.promotedPerMessage} promoted by GCs), ${gc.scavenges} scavenges and ${gc.markCompacts} mark-compacts for ${r.received} messages${r.lost ? `; ${r.lost} lost` : ''}`,
+      );
+      return result;
+    }
     if (cfg.cpuProf) {
       const r = await run('measured', cfg.messages, cfg.window, cfg.stallMs);
       log(`${name}: ${r.received} messages relayed; the profile goes to ${cfg.cpuProf} when the relay exits`);

@@ -141,6 +141,41 @@ describe('mqtt source', () => {
     expect(ctx.state).toBe('stopped');
   });
 
+  it('consecutive messages of one topic and flags share one meta; user properties get their own', async () => {
+    const topic = unique('meta');
+    const s = source({ topics: [`${topic}/#`], qos: 1 });
+    await connect(s);
+    await publish(`${topic}/a`, ['1', '2']);
+    await publisher.publishAsync(`${topic}/b`, '3', { qos: 1 });
+    await publisher.publishAsync(`${topic}/b`, '4', { qos: 0 });
+    await publisher.publishAsync(`${topic}/b`, '5', { qos: 0 });
+    await publisher.publishAsync(`${topic}/b`, '6', { qos: 0, properties: { userProperties: { k: 'v' } } });
+    await publisher.publishAsync(`${topic}/b`, '7', { qos: 0, properties: { userProperties: { k: 'v' } } });
+    const { deliveries, messages } = await readMessages(s, 7);
+    ackAll(deliveries);
+    const meta = (payload: number): Record<string, unknown> =>
+      messages.find((m) => m.payload === payload)!.meta;
+    const plain = (suffix: string, qos: number) => ({
+      'mqtt.topic': `${topic}/${suffix}`,
+      'mqtt.qos': qos,
+      'mqtt.retain': false,
+      'mqtt.dup': false,
+    });
+    expect([1, 2, 3, 4, 5, 6, 7].map(meta)).toEqual([
+      plain('a', 1),
+      plain('a', 1),
+      plain('b', 1),
+      plain('b', 0),
+      plain('b', 0),
+      { ...plain('b', 0), 'mqtt.userProperties': { k: 'v' } },
+      { ...plain('b', 0), 'mqtt.userProperties': { k: 'v' } },
+    ]);
+    expect(meta(2)).toBe(meta(1));
+    expect(meta(5)).toBe(meta(4));
+    expect(new Set([1, 3, 4, 6, 7].map(meta)).size).toBe(5);
+    await s.close();
+  });
+
   it('holds the PUBACK until the delivery is acked (internals check of the interception)', async () => {
     const topic = unique('held');
     const s = source({ topics: [topic], qos: 1, cleanSession: false, clientId: unique('held-client') });

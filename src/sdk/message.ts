@@ -6,7 +6,11 @@ export interface Message {
   id: string;
   /** The decoded value: object, array, number, string, boolean, null, or bytes (Uint8Array). */
   payload: unknown;
-  /** Namespaced keys set by components: `mqtt.topic`, `mqtt.qos`, `opcua.nodeId`, ... */
+  /**
+   * Namespaced keys set by components: `mqtt.topic`, `mqtt.qos`, `opcua.nodeId`, ... Read-only once
+   * the message is made: several messages may share one meta object (the mqtt source gives
+   * consecutive messages of one topic the same one), so a component copies it to change it.
+   */
   meta: Record<string, unknown>;
   /**
    * Event time in milliseconds since the epoch, possibly with a fraction at microsecond resolution.

@@ -282,6 +282,55 @@ describe('unit-convert', () => {
     expect(out!.meta).toEqual({ 'unit.payload.t': 'degF' });
   });
 
+  it('messages that share a meta get one meta with units, not a copy each', async () => {
+    const ctx = createTestTransformContext();
+    const shared = { 'mqtt.topic': 'plant/a' };
+    const inputs = [1, 2, 3].map((t) => message(`m${t}`, { t }, shared));
+    const out = await create(one('payload.t', 'degC', 'degF')).apply(inputs, ctx);
+    expect(out.map((m) => m.payload)).toEqual([{ t: 33.8 }, { t: 35.6 }, { t: 37.4 }]);
+    expect(out[0]!.meta).toEqual({ 'mqtt.topic': 'plant/a', 'unit.payload.t': 'degF' });
+    expect(out[1]!.meta).toBe(out[0]!.meta);
+    expect(out[2]!.meta).toBe(out[0]!.meta);
+    expect(shared).toEqual({ 'mqtt.topic': 'plant/a' });
+  });
+
+  it('a meta with units is made again for another meta or other converted fields', async () => {
+    const ctx = createTestTransformContext();
+    const transform = await create({
+      fields: [
+        { path: 'payload.a', from: 'degC', to: 'degF' },
+        { path: 'payload.b', from: 'degC', to: 'K' },
+      ],
+    });
+    const first = { 'mqtt.topic': 'plant/a' };
+    const second = { 'mqtt.topic': 'plant/b' };
+    const inputs = [
+      message('both', { a: 0, b: 0 }, first),
+      message('a only', { a: 0 }, first),
+      message('b only', { b: 0 }, first),
+      message('neither', { c: 0 }, first),
+      message('both again', { a: 0, b: 0 }, first),
+      message('other meta', { a: 0, b: 0 }, second),
+    ];
+    const metas = (await transform.apply(inputs, ctx)).map((m) => m.meta);
+    const units = { 'unit.payload.a': 'degF', 'unit.payload.b': 'K' };
+    expect(metas).toEqual([
+      { ...first, ...units },
+      { ...first, 'unit.payload.a': 'degF' },
+      { ...first, 'unit.payload.b': 'K' },
+      first,
+      { ...first, ...units },
+      { ...second, ...units },
+    ]);
+    expect(metas.map((m) => Object.keys(m))).toEqual(
+      [units, { 'unit.payload.a': 1 }, { 'unit.payload.b': 1 }, {}, units, units].map((u) => [
+        'mqtt.topic',
+        ...Object.keys(u),
+      ]),
+    );
+    expect(metas[3]).toBe(first);
+  });
+
   it('checks unit names when the config is parsed, with a suggestion for near misses', () => {
     const issues = (from: string, to: string) =>
       unitConvertTransformConfig

@@ -49,6 +49,18 @@ export class UnitConvertTransform implements Transform {
   private readonly fields: Prepared[];
   /** Set by convertAt when it reached the value (the unit is then recorded, even for an equal value). */
   private converted = false;
+  /** Per field, whether the message at hand had it converted (reused from message to message). */
+  private readonly convertedFields: boolean[];
+  /**
+   * The last meta made with units, for the input meta and converted fields below: a
+   * source that shares one meta between messages (the mqtt source, for a topic) gets one meta with
+   * units too, instead of a copy per message that lives as long as the message (issue 17: each
+   * copy survived a scavenge in a relay's flood).
+   */
+  private lastMetaWithUnits: Record<string, unknown> | undefined;
+  /** The input meta and converted fields `lastMetaWithUnits` was made from. */
+  private lastMetaFrom: Record<string, unknown> | undefined;
+  private readonly lastUnitFields: boolean[];
 
   constructor(private readonly config: UnitConvertTransformConfig) {
     this.fields = config.fields.map((field) => {
@@ -62,6 +74,8 @@ export class UnitConvertTransform implements Transform {
         key: segments.at(-1) as string,
       };
     });
+    this.convertedFields = this.fields.map(() => false);
+    this.lastUnitFields = this.fields.map(() => false);
   }
 
   apply(batch: Message[], ctx: TransformContext): Message[] {
@@ -73,15 +87,14 @@ export class UnitConvertTransform implements Transform {
       if (this.config.missing === 'reject') throw new FieldError(`${at} is missing`);
     };
     let payload = message.payload;
-    let meta = message.meta;
-    for (const { field, parent, key, metaKey, direct } of this.fields) {
+    let anyConverted = false;
+    for (let f = 0; f < this.fields.length; f++) {
+      const { field, parent, key, direct } = this.fields[f]!;
       if (direct !== undefined) {
         this.converted = false;
         payload = this.convertAt(payload, direct.segments, direct.labels, 0, field);
-        if (this.converted && this.config.recordUnit) {
-          if (meta === message.meta) meta = copyObject(meta);
-          meta[metaKey] = field.to;
-        }
+        this.convertedFields[f] = this.converted;
+        anyConverted ||= this.converted;
         continue;
       }
       let converted = false;
@@ -113,14 +126,34 @@ export class UnitConvertTransform implements Transform {
           missing: (at) => missing(`${at}.${key}`),
         });
       }
-      if (converted && this.config.recordUnit) {
-        if (meta === message.meta) meta = copyObject(meta);
-        meta[metaKey] = field.to;
-      }
+      this.convertedFields[f] = converted;
+      anyConverted ||= converted;
     }
+    const meta = anyConverted && this.config.recordUnit ? this.metaWithUnits(message.meta) : message.meta;
     return payload === message.payload && meta === message.meta
       ? message
       : { id: message.id, payload, meta, time: message.time };
+  }
+
+  /**
+   * `meta` with `unit.<path>` for each converted field, in field order: the last one made when
+   * `meta` and the converted fields are the same as then (metas are never changed in place).
+   */
+  private metaWithUnits(meta: Record<string, unknown>): Record<string, unknown> {
+    const converted = this.convertedFields;
+    const lastFields = this.lastUnitFields;
+    let same = this.lastMetaFrom === meta;
+    for (let f = 0; f < converted.length; f++) {
+      same &&= lastFields[f] === converted[f];
+      lastFields[f] = converted[f]!;
+    }
+    if (same) return this.lastMetaWithUnits!;
+    const withUnits = copyObject(meta);
+    for (let f = 0; f < converted.length; f++)
+      if (converted[f]) withUnits[this.fields[f]!.metaKey] = this.fields[f]!.field.to;
+    this.lastMetaFrom = meta;
+    this.lastMetaWithUnits = withUnits;
+    return withUnits;
   }
 
   /**
