@@ -266,8 +266,9 @@ describe('mqtt sink', () => {
     expect(inFlight).toBe(0);
     expect(peak).toBe(50);
     expect(roundTrips).toBe(1);
-    // One write per publish before (4,951 of 5,000); ~130 on this machine now.
-    expect(socketWrites).toBeLessThan(total / 10);
+    // One write per publish before (4,951 of 5,000); ~130 on a quiet machine now, 574 once with both
+    // cores busy (acknowledgements then come fewer at a time).
+    expect(socketWrites).toBeLessThan(total / 5);
     await waitFor(() => seen.length === total, `${total} messages`);
     expect(seen.map((p) => (JSON.parse(p.payload.toString()) as { i: number }).i)).toEqual(
       Array.from({ length: total }, (_, i) => i),
