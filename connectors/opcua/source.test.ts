@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { EventEmitter } from 'node:events';
 import { Inbox } from '../../src/sdk/index.js';
 import { createFakeContext } from '../../test/conformance/context.js';
-import { OpcuaSource } from './source.js';
+import { OpcuaSource, publishTimesOf } from './source.js';
 import { opcuaSourceConfig } from './spec.js';
 
 /** What the source does with one value, without a server: the paths a live server rarely takes. */
@@ -151,5 +152,32 @@ describe('opcua source, subscribing', () => {
     ]);
     expect(calls[0]!.nodes).toEqual(own);
     expect(calls.slice(1).flatMap((c) => c.nodes)).toEqual(defaults);
+  });
+});
+
+describe('publishTimesOf', () => {
+  // The notification message comes before its values; each value maps to its message's publishTime.
+  const notify = (subscription: EventEmitter, publishTime: Date, values: object[]) =>
+    subscription.emit('raw_notification', {
+      publishTime,
+      notificationData: [{ monitoredItems: values.map((value) => ({ value })) }],
+    });
+
+  it("maps each value to its notification's publishTime, as ISO 8601", () => {
+    const subscription = new EventEmitter();
+    const times = publishTimesOf(subscription as unknown as Parameters<typeof publishTimesOf>[0]);
+    const a = dataValue(1);
+    const b = dataValue(2);
+    notify(subscription, new Date(Date.UTC(2026, 11, 6, 4, 0, 0, 120)), [a, b]);
+    expect(times.get(a as never)).toBe('2026-12-06T04:00:00.120Z');
+    expect(times.get(b as never)).toBe('2026-12-06T04:00:00.120Z');
+  });
+
+  it('gives no publishTime for a server that sends the null DateTime (1601-01-01)', () => {
+    const subscription = new EventEmitter();
+    const times = publishTimesOf(subscription as unknown as Parameters<typeof publishTimesOf>[0]);
+    const a = dataValue(1);
+    notify(subscription, new Date(Date.UTC(1601, 0, 1)), [a]);
+    expect(times.get(a as never)).toBeUndefined();
   });
 });

@@ -378,7 +378,7 @@ export class OpcuaSource implements Source {
  * later message's event (an ExtensionObject is decoded first, asynchronously), so a "last publish
  * time" would be wrong. One ISO text per message, shared by its values.
  */
-function publishTimesOf(subscription: Opcua.ClientSubscription): WeakMap<Opcua.DataValue, string> {
+export function publishTimesOf(subscription: Opcua.ClientSubscription): WeakMap<Opcua.DataValue, string> {
   const times = new WeakMap<Opcua.DataValue, string>();
   subscription.on('raw_notification', (message: Opcua.NotificationMessage) => {
     // A server that sends the null DateTime (node-opcua 2.182.2's own server) gives no publishTime.
