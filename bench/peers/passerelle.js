@@ -9,10 +9,14 @@ export const PASSERELLE_TRANSFORMS = [
 ];
 
 export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUrl }) {
+  // BENCH_SOURCE_PROTOCOL=4: the source speaks MQTT 3.1.1 (the broker's own in-flight limit applies).
+  const protocol = process.env.BENCH_SOURCE_PROTOCOL
+    ? `, protocolVersion: ${process.env.BENCH_SOURCE_PROTOCOL}`
+    : '';
   const source =
     qos >= 1
-      ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay }`
-      : `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos} }`;
+      ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay${protocol} }`
+      : `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}${protocol} }`;
   const yaml = [
     'name: bench-relay',
     `source: ${source}`,

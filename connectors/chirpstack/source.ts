@@ -120,6 +120,10 @@ export class ChirpstackSource implements Source {
     return this.mqtt.window;
   }
 
+  onStalled(listener: () => void): () => void {
+    return this.mqtt.onStalled(listener);
+  }
+
   async read(signal: AbortSignal): Promise<Delivery | null> {
     for (;;) {
       const delivery = await this.mqtt.read(signal);

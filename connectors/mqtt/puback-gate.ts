@@ -36,7 +36,11 @@ export class PubackGate {
   private awaiting = new Map<number, Entry>();
   private readonly send: SendPacket;
 
-  constructor(private readonly client: MqttClient) {
+  constructor(
+    private readonly client: MqttClient,
+    /** Called after held acks were sent (once per batch of them). */
+    private readonly onSent?: () => void,
+  ) {
     const internals = client as unknown as Internals;
     const original = internals._sendPacket;
     if (typeof original !== 'function') {
@@ -102,13 +106,18 @@ export class PubackGate {
   }
 
   private flush(): void {
+    let sent = false;
     for (;;) {
       const head = this.entries[0];
-      if (!head || head.state === 'pending') return;
-      if (head.state === 'stored' && !head.packet) return; // mqtt.js has not produced the ack yet
+      if (!head || head.state === 'pending') break;
+      if (head.state === 'stored' && !head.packet) break; // mqtt.js has not produced the ack yet
       this.entries.shift();
       // A failed entry still waiting for its packet stays in `awaiting`, so the packet is swallowed.
-      if (head.state === 'stored' && head.packet && this.client.connected) this.send(head.packet);
+      if (head.state === 'stored' && head.packet && this.client.connected) {
+        this.send(head.packet);
+        sent = true;
+      }
     }
+    if (sent) this.onSent?.();
   }
 }

@@ -15,6 +15,7 @@ import { MqttConnection } from './connection.js';
 import { decodePayload } from './payload.js';
 import { releaseWhenRoom } from './keepalive-hold.js';
 import { PubackGate } from './puback-gate.js';
+import { StallWatch } from './stall-watch.js';
 import { MqttSourceLink, subscribeOrFail } from './source-link.js';
 import type { MqttSourceConfig } from './spec.js';
 
@@ -55,6 +56,8 @@ export class MqttSource implements Source {
   // MQTT has no message identity (packet ids are reused once acknowledged): ids are unique per receipt.
   private readonly idPrefix = randomBytes(6).toString('hex');
   private seq = 0;
+  private readonly stallWatch: StallWatch | undefined;
+  private readonly stallListeners = new Set<() => void>();
 
   constructor(
     private readonly config: MqttSourceConfig,
@@ -63,7 +66,15 @@ export class MqttSource implements Source {
     this.link = new MqttSourceLink('mqtt', ctx, () => {
       this.gate?.reset();
       this.gate = undefined;
+      this.stallWatch?.stop();
     });
+    // MQTT 5 brokers honour our Receive Maximum (the window); 3.1.1 ones stop at a limit of their
+    // own. One watch for every connection: what it learnt of the broker stays true after a reconnect.
+    if (config.protocolVersion === 4 && config.qos > 0)
+      this.stallWatch = new StallWatch(
+        () => this.gate?.size ?? 0,
+        () => this.reportStall(),
+      );
   }
 
   connect(signal: AbortSignal): Promise<void> {
@@ -98,7 +109,7 @@ export class MqttSource implements Source {
           });
           const client = conn.client;
           // Hooks go in before connect(): a persistent session's queued messages come right after the CONNACK.
-          const gate = new PubackGate(client);
+          const gate = new PubackGate(client, () => this.stallWatch?.released());
           gateRef.gate = gate;
           client.handleMessage = (packet, callback) => {
             // QoS 2 messages were taken at PUBLISH (Qos2Intake); this is their PUBREL: let the PUBCOMP go.
@@ -139,6 +150,15 @@ export class MqttSource implements Source {
     return this.config.receiveMaximum;
   }
 
+  onStalled(listener: () => void): () => void {
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
+  }
+
+  private reportStall(): void {
+    for (const listener of this.stallListeners) listener();
+  }
+
   read(signal: AbortSignal): Promise<Delivery | null> {
     return this.link.read(signal);
   }
@@ -156,6 +176,7 @@ export class MqttSource implements Source {
   private receive(packet: IPublishPacket, done: Done, inbox: Inbox, gate: PubackGate | undefined): void {
     if (!gate) return done();
     const settle = packet.qos > 0 && packet.messageId !== undefined ? gate.hold(packet.messageId) : undefined;
+    if (settle) this.stallWatch?.arrived();
     const bytes = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload;
     const meta: Record<string, unknown> = {
       'mqtt.topic': packet.topic,

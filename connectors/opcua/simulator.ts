@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Opcua from 'node-opcua';
 import { loadOpcua, sha1Fingerprint, formatFingerprint } from './connection.js';
+import { OPCUA_NULL_TIME } from './values.js';
 
 /**
  * A small OPC UA server with plant-like variables that change over time: `passerelle simulate
@@ -70,6 +71,25 @@ export function dueSlices(
   return { from: Math.max(done, to - slices), to };
 }
 
+/**
+ * node-opcua 2.182.2's server builds each PublishResponse's NotificationMessage without its
+ * publishTime, so clients read the null DateTime; OPC UA Part 4 (NotificationMessage) wants the
+ * time the message was sent, kept on retransmission. Set it as the response leaves (the message
+ * object is the one kept for a Republish), as real servers do.
+ */
+function stampPublishTime(session: Opcua.ServerSession): void {
+  const engine = session.publishEngine as unknown as {
+    _send_response(subscription: unknown, response: Opcua.PublishResponse): void;
+  };
+  const send = engine._send_response.bind(engine);
+  engine._send_response = (subscription, response) => {
+    const message = response.notificationMessage;
+    if (message && !((message.publishTime?.getTime() ?? 0) > OPCUA_NULL_TIME))
+      message.publishTime = new Date();
+    send(subscription, response);
+  };
+}
+
 /** A value that wanders between bounds like a sensor: a slow sine plus noise. */
 function wave(t: number, min: number, max: number, periodS: number, phase = 0): number {
   const mid = (min + max) / 2;
@@ -123,6 +143,7 @@ export async function startOpcuaSimulator(options: SimulatorOptions): Promise<Ru
     maxConnectionsPerEndpoint: 50,
   });
   await server.initialize();
+  server.on('create_session', stampPublishTime);
   const addressSpace = server.engine.addressSpace!;
   for (const uri of options.decoyNamespaces ?? []) {
     const decoy = addressSpace.registerNamespace(uri);

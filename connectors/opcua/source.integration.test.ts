@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeContext, waitFor } from '../../test/conformance/context.js';
 import { byName, clientPki, collect, SERVER_PKI } from '../../test/e2e/opcua-support.js';
+import type * as Opcua from 'node-opcua';
 import { loadOpcua } from './connection.js';
 import { OpcuaSource } from './source.js';
 import { opcuaSourceConfig, type OpcuaSourceConfig } from './spec.js';
@@ -108,6 +109,59 @@ describe('opcua source against the plant simulator', () => {
     );
     await source.close();
     expect(ctx.state).toBe('stopped');
+  });
+
+  it('publishTime: each value carries the publishTime of the notification message that brought it', async () => {
+    // What the server sent: the publish times of the responses holding each value, read as they
+    // leave (after the simulator stamped them; node-opcua 2.182.2's server sends the null time).
+    const sentIn = new Map<string, Set<string>>();
+    const record = (message: Opcua.NotificationMessage): void => {
+      for (const data of message.notificationData ?? [])
+        for (const { value } of (data as Partial<Opcua.DataChangeNotification>).monitoredItems ?? []) {
+          const key = `${value.sourceTimestamp?.toISOString()} ${String(value.value.value)}`;
+          sentIn.set(key, (sentIn.get(key) ?? new Set()).add(message.publishTime!.toISOString()));
+        }
+    };
+    const watch = (session: Opcua.ServerSession): void => {
+      const engine = session.publishEngine as unknown as {
+        _send_response(subscription: unknown, response: Opcua.PublishResponse): void;
+      };
+      const send = engine._send_response.bind(engine);
+      engine._send_response = (subscription, response) => {
+        send(subscription, response);
+        if (response.notificationMessage) record(response.notificationMessage);
+      };
+    };
+    sim.server.on('create_session', watch);
+    try {
+      const withTimes = new OpcuaSource(
+        config({
+          nodes: [`${P}Line1.Temperature`, `${P}Line2.Temperature`],
+          publishingInterval: '100ms',
+          publishTime: true,
+        }),
+        createFakeContext(),
+      );
+      const without = new OpcuaSource(
+        config({ nodes: [`${P}Line1.Temperature`], publishingInterval: '100ms' }),
+        createFakeContext(),
+      );
+      await withTimes.connect(AbortSignal.timeout(20_000));
+      await without.connect(AbortSignal.timeout(20_000));
+      const messages = await collect(withTimes, (ms) => ms.length >= 6);
+      for (const m of messages) {
+        const p = m.payload as OpcuaPayload;
+        const sent = sentIn.get(`${p.sourceTimestamp} ${String(p.value)}`);
+        expect(sent, `${m.id} was not sent by the server`).toBeDefined();
+        expect([...sent!]).toContain(m.meta['opcua.publishTime']);
+      }
+      const plain = await collect(without, (ms) => ms.length >= 1);
+      expect(Object.keys(plain[0]!.meta)).not.toContain('opcua.publishTime');
+      await withTimes.close();
+      await without.close();
+    } finally {
+      sim.server.off('create_session', watch);
+    }
   });
 
   it('poll mode over SignAndEncrypt / Basic256Sha256 with user name and password', async () => {

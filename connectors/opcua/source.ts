@@ -13,7 +13,7 @@ import {
 import { OpcuaConnection, type OpcuaSession } from './connection.js';
 import { nameCollisions, namespaceChanges, resolveNodes, type ResolvedNode } from './resolve.js';
 import type { MonitoringSettings, OpcuaSourceConfig } from './spec.js';
-import { dataTypeName, qualityOf, variantToJson } from './values.js';
+import { OPCUA_NULL_TIME, dataTypeName, qualityOf, variantToJson } from './values.js';
 
 const MONITOR_CHUNK = 1000;
 const READ_CHUNK = 1000;
@@ -226,6 +226,7 @@ export class OpcuaSource implements Source {
       if (!stopped) conn.lost(generation, reason, error);
     };
     subscription.on('keepalive', () => (this.lastActivity = Date.now()));
+    const publishTimes = c.publishTime ? publishTimesOf(subscription) : undefined;
     subscription.on('terminated', lost('subscription terminated'));
     subscription.on('internal_error', lost('subscription error'));
     subscription.on('error', lost('subscription error'));
@@ -251,7 +252,7 @@ export class OpcuaSource implements Source {
         );
         monitored.on('changed', (_item: unknown, dataValue: Opcua.DataValue, index: number) => {
           const st = part[index];
-          if (st && !stopped) this.safeReceive(st, dataValue, inbox);
+          if (st && !stopped) this.safeReceive(st, dataValue, inbox, undefined, publishTimes?.get(dataValue));
         });
         monitored.monitoredItems.forEach((item, j) => {
           const code = item.statusCode;
@@ -314,9 +315,15 @@ export class OpcuaSource implements Source {
   }
 
   /** A value that can not be turned into a message is dead-lettered with the reason: the stream goes on. */
-  private safeReceive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox, readAt?: number): void {
+  private safeReceive(
+    st: NodeState,
+    dv: Opcua.DataValue,
+    inbox: Inbox,
+    readAt?: number,
+    publishTime?: string,
+  ): void {
     try {
-      this.receive(st, dv, inbox, readAt);
+      this.receive(st, dv, inbox, readAt, publishTime);
     } catch (error) {
       deadLetterValue(this.ctx, st.node, dv, error);
     }
@@ -325,12 +332,20 @@ export class OpcuaSource implements Source {
   /**
    * One DataValue -> one message (or a counted drop). `readAt`: a polled value, stamped with the
    * read time (unique in the process, so ids stay unique across polls and reconnects) to make a
-   * regular series of an unchanged value; the source timestamp stays in the payload.
+   * regular series of an unchanged value; the source timestamp stays in the payload. `publishTime`:
+   * the notification's, with the `publishTime` option.
    */
-  private receive(st: NodeState, dv: Opcua.DataValue, inbox: Inbox, readAt?: number): void {
+  private receive(
+    st: NodeState,
+    dv: Opcua.DataValue,
+    inbox: Inbox,
+    readAt?: number,
+    publishTime?: string,
+  ): void {
     this.lastActivity = Date.now();
     const converted = convertDataValue(this.config, st.node, dv, readAt);
     if (typeof converted === 'string') return this.ctx.countDropped(1, converted);
+    if (publishTime !== undefined) converted.meta['opcua.publishTime'] = publishTime;
     if (inbox.full) {
       this.ctx.countDropped(1, 'inbox full (the pipeline is behind)');
       return;
@@ -355,6 +370,29 @@ export class OpcuaSource implements Source {
       this.lastValue.set({ node: node.name }, Date.now() / 1000);
     }
   }
+}
+
+/**
+ * The publishTime of the notification message that brought each value, by DataValue: node-opcua
+ * emits a message (`raw_notification`) before its values (`changed`), but values may come after a
+ * later message's event (an ExtensionObject is decoded first, asynchronously), so a "last publish
+ * time" would be wrong. One ISO text per message, shared by its values.
+ */
+function publishTimesOf(subscription: Opcua.ClientSubscription): WeakMap<Opcua.DataValue, string> {
+  const times = new WeakMap<Opcua.DataValue, string>();
+  subscription.on('raw_notification', (message: Opcua.NotificationMessage) => {
+    // A server that sends the null DateTime (node-opcua 2.182.2's own server) gives no publishTime.
+    const sent = message.publishTime?.getTime() ?? OPCUA_NULL_TIME;
+    if (sent <= OPCUA_NULL_TIME) return;
+    let iso: string | undefined;
+    for (const data of message.notificationData ?? []) {
+      const items = (data as Partial<Opcua.DataChangeNotification> | null)?.monitoredItems;
+      if (!items) continue;
+      iso ??= new Date(sent).toISOString();
+      for (const item of items) times.set(item.value, iso);
+    }
+  });
+  return times;
 }
 
 const metaTemplates = new WeakMap<ResolvedNode, Record<string, unknown>>();

@@ -327,6 +327,12 @@ export const opcuaSourceConfig = lazySchema(() =>
         .describe(
           'Export the time of the last value of each node (one metric series per node). Off by default: 5,000 nodes make 5,000 series. `true` exports it for at most 1,000 nodes, a number for at most that many (the first nodes to send a value).',
         ),
+      publishTime: z
+        .boolean()
+        .default(false)
+        .describe(
+          "Subscription: add `opcua.publishTime` to each message's meta: when the server sent the notification that carried the value (its publishTime, ISO 8601). Minus the source timestamp, it is the wait in the server (sampling and publishing interval); a sink's arrival time minus it, the time after the server sent it (network, passerelle, sinks). Off by default: one more meta key per value.",
+        ),
       maxQueuedValues: z
         .number()
         .int()

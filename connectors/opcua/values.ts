@@ -42,6 +42,9 @@ export const BuiltIn = {
 
 const NAMES: Record<number, string> = Object.fromEntries(Object.entries(BuiltIn).map(([k, v]) => [v, k]));
 
+/** The OPC UA null DateTime (0 ticks), as node-opcua decodes it: 1601-01-01T00:00:00Z. */
+export const OPCUA_NULL_TIME = Date.UTC(1601, 0, 1);
+
 export function dataTypeName(id: number): string {
   return NAMES[id] ?? `DataType${id}`;
 }

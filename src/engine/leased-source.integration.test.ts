@@ -47,6 +47,11 @@ class Broadcast {
   closes: string[] = [];
   /** The signals sources were read with. */
   readSignals = new Set<AbortSignal>();
+  /** Sources' `onStalled` listeners (the external system stopped sending, e.g. an MQTT 3.1.1 broker). */
+  stallListeners = new Set<() => void>();
+  stall(): void {
+    for (const listener of this.stallListeners) listener();
+  }
   publish(id: string): void {
     for (const r of this.readers) r.deliver(createMessage({ id, payload: id }));
   }
@@ -56,7 +61,7 @@ function replica(
   name: string,
   replicaId: string,
   world: Broadcast,
-  options: { single?: boolean; redisUrl?: string; leaseTtlMs?: number } = {},
+  options: { single?: boolean; redisUrl?: string; leaseTtlMs?: number; maxWaitMs?: number } = {},
 ): { pipeline: Pipeline; written: string[]; metrics: EngineMetrics; backend: OutboxBackend } {
   const written: string[] = [];
   const source = defineSource({
@@ -80,6 +85,10 @@ function replica(
         async connect() {
           world.connects.push(replicaId);
           world.readers.add(reader);
+        },
+        onStalled(listener: () => void) {
+          world.stallListeners.add(listener);
+          return () => world.stallListeners.delete(listener);
         },
         async read(signal: AbortSignal): Promise<Delivery | null> {
           world.readSignals.add(signal);
@@ -121,7 +130,7 @@ function replica(
         type: 'recorder',
         definition: sink,
         config: {},
-        batch: { count: 100, bytes: 1_000_000, maxWaitMs: 5 },
+        batch: { count: 100, bytes: 1_000_000, maxWaitMs: options.maxWaitMs ?? 5 },
         retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 20 },
         maxQueued: 1000,
         concurrency: 1,
@@ -202,6 +211,21 @@ describe('single-reader source under a lease (real Redis)', () => {
     expect(world.readSignals.size).toBe(1);
     const [signal] = [...world.readSignals];
     expect(signal!.aborted).toBe(false);
+  });
+
+  it("passes the reading source's stalls on: the open batch is stored at once, not after its maxWait", async () => {
+    const world = new Broadcast();
+    const a = replica(`single-${++pipelineCounter}`, 'a', world, { maxWaitMs: 3_600_000 });
+    await waitFor(() => world.readers.size === 1, 'a reads');
+    for (let i = 0; i < 3; i++) world.publish(`m${i}`);
+    await waitFor(async () => (await a.pipeline.status()).inFlight === 3, 'three messages read');
+    expect(a.written).toEqual([]);
+    // Reported again while it lasts, as StallWatch does: the last messages read may still be on
+    // their way to the outbox when the first report comes.
+    await waitFor(() => {
+      world.stall();
+      return a.written.length === 3;
+    }, 'the open batch stored');
   });
 
   it('moves to a standby replica when the holder stops, and the new reader gets what follows', async () => {

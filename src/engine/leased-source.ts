@@ -74,6 +74,7 @@ export class LeasedSource implements Source {
   private active: Active | undefined;
   private activating: Promise<Active | undefined> | undefined;
   private readonly closed = new AbortController();
+  private readonly stallListeners = new Set<() => void>();
   private state: ConnectionState = 'connecting';
   private readonly key: string;
   private readonly held;
@@ -105,6 +106,12 @@ export class LeasedSource implements Source {
   /** Resolves once this replica holds the lease and the source is connected. */
   async connect(signal: AbortSignal): Promise<void> {
     await this.ensureActive(signal);
+  }
+
+  /** Stalls of whichever source instance this replica reads (a takeover makes a new one). */
+  onStalled(listener: () => void): () => void {
+    this.stallListeners.add(listener);
+    return () => this.stallListeners.delete(listener);
   }
 
   /** The window of the source this replica reads now, if any. */
@@ -173,6 +180,9 @@ export class LeasedSource implements Source {
         setState: (state, error) => {
           if (!candidate.closing) this.setState(state, error);
         },
+      });
+      source.onStalled?.(() => {
+        for (const listener of this.stallListeners) listener();
       });
       const active: Active = Object.assign(candidate, { lease, source });
       const connected = await this.connectUnderLease(source, lease, signal);

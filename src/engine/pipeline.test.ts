@@ -94,6 +94,8 @@ interface FeedSource {
   endless?: () => Message[];
   /** The source's `window` (messages read and not yet acknowledged, at most). */
   window?: number;
+  /** Reports a stall to the engine (`Source.onStalled`), as an MQTT 3.1.1 source does. */
+  stall(): void;
   connectGate: Promise<void>;
   /** Lets a gated source connect. */
   open(): void;
@@ -104,8 +106,10 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
   let wake: (() => void) | undefined;
   const gate = options.gated ? deferred() : undefined;
   let count = 0;
+  const stallListeners = new Set<() => void>();
   const h: FeedSource = {
     ctx: undefined,
+    stall: () => stallListeners.forEach((listener) => listener()),
     reads: 0,
     closed: 0,
     acks: [],
@@ -137,6 +141,10 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
           connect: () => h.connectGate,
           get window() {
             return h.window;
+          },
+          onStalled(listener) {
+            stallListeners.add(listener);
+            return () => stallListeners.delete(listener);
           },
           async read(signal) {
             h.reads++;
@@ -609,6 +617,22 @@ describe('Pipeline: batches and the source window', () => {
     await turns(50);
     expect(sink.writes).toBe(0);
     expect(source.acks).toHaveLength(0);
+  });
+
+  it('stores the open batches at once when the source reports a stall', async () => {
+    const source = feedSource();
+    const sink = recordingSink('patient');
+    const { pipeline } = start({ source, sinks: [{ sink, batch: patientBatch }] });
+    source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    expect(sink.writes).toBe(0);
+    // E.g. an MQTT 3.1.1 broker stopped at its own in-flight limit. Reported again while it lasts
+    // (as StallWatch does): the messages read may still be on their way to the outbox.
+    await waitFor(() => {
+      source.stall();
+      return sink.batches.length === 1;
+    }, 'the batch stored once the source stalled');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
   });
 
   it('stores the open batches at once when maxUnsettled messages are unsettled', async () => {

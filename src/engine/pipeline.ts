@@ -104,6 +104,7 @@ export class Pipeline {
   private readonly transformTurn = new SerialQueue();
   private flushTimers: NodeJS.Timeout[] = [];
   private stopBudgetWatch: (() => void) | undefined;
+  private stopStallWatch: (() => void) | undefined;
   private readonly log: Logger;
   private readonly dlq: DeadLetterStore;
   /** Each sink's outbox learns its connection state: it writes only to a connected sink. */
@@ -203,6 +204,9 @@ export class Pipeline {
     this.stopBudgetWatch = deps.memoryBudget?.onSpent(() => {
       if (this.inFlight > 0) this.flushOpenBatches();
     });
+    this.stopStallWatch = this.source.onStalled?.(() => {
+      if (this.inFlight > 0) this.flushOpenBatches();
+    });
     this.state = 'running';
   }
 
@@ -214,6 +218,7 @@ export class Pipeline {
     const started = Date.now();
     this.abort.abort();
     this.stopBudgetWatch?.();
+    this.stopStallWatch?.();
     for (const timer of this.flushTimers.splice(0)) clearInterval(timer);
     this.spaceWaiter?.();
     await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);

@@ -77,6 +77,12 @@ export interface Source {
    * open batches at once, since waiting for their count or maxWait would only stall the flow.
    */
   readonly window?: number;
+  /**
+   * For sources whose peer stops at a limit the source is not told (an MQTT 3.1.1 broker's own
+   * in-flight limit): `listener` runs when the source holds unacknowledged messages and nothing more
+   * comes. The engine then stores the sinks' open batches, as for a full `window`. Returns the unsubscribe.
+   */
+  onStalled?(listener: () => void): () => void;
   close(): Promise<void>;
 }
 
