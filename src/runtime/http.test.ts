@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOutboxBackend } from '../outbox/index.js';
 import type { Pipeline } from '../engine/pipeline.js';
 import { createMessage, type Logger } from '../sdk/index.js';
@@ -88,6 +88,27 @@ function get(port: number, path: string, host: string | undefined, extra = ''): 
   const hostLine = host === undefined ? '' : `Host: ${host}\r\n`;
   return raw(port, `GET ${path} HTTP/1.1\r\n${hostLine}${extra}Connection: close\r\n\r\n`);
 }
+
+describe('Date header', () => {
+  // V8's Date#toUTCString (Node's own Date header) pages in ICU's time zone names: see utc-time.ts.
+  it('sends the HTTP Date header without Date#toUTCString', async () => {
+    const toUTCString = vi.spyOn(Date.prototype, 'toUTCString');
+    try {
+      const { port } = await start({ host: '127.0.0.1' });
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      const { status, text } = await get(port, '/healthz', `127.0.0.1:${port}`);
+      expect(status).toBe(200);
+      const date = /^date: (.*)$/im.exec(text)?.[1]?.trim() ?? '';
+      expect(date).toMatch(/^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$/);
+      expect(Date.parse(date)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(date)).toBeLessThanOrEqual(Date.now());
+      expect(text.match(/^date:/gim)).toHaveLength(1);
+      expect(toUTCString).not.toHaveBeenCalled();
+    } finally {
+      toUTCString.mockRestore();
+    }
+  });
+});
 
 describe('Host header check (DNS rebinding)', () => {
   it('bound to loopback: answers localhost and loopback literals on any port, refuses other names with 421', async () => {

@@ -9,6 +9,7 @@ import { handleConsole, hasAdminToken, type ConsoleOptions } from './console/api
 import { RateHistory } from './console/rates.js';
 import { ReplicaSharing } from './console/replicas.js';
 import { HttpError } from './http-errors.js';
+import { httpDate } from './utc-time.js';
 
 export interface HttpOptions {
   host: string;
@@ -146,6 +147,9 @@ export async function startHttpServer(
     ...(sharing ? { replicas: () => sharing.list() } : {}),
   };
   const server = createServer((req, res) => {
+    // Node's own Date header calls Date#toUTCString (utc-time.ts).
+    res.sendDate = false;
+    res.setHeader('date', httpDate(Date.now()));
     if (!hostAllowed(req.headers.host, options.host, allowedHosts)) {
       refused.inc({ reason: 'host' });
       const now = Date.now();

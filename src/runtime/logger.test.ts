@@ -66,6 +66,27 @@ function captureWith(options: Parameters<typeof createLogger>[0]) {
   return { lines, logger: createLogger({ level: 'debug', stream, ...options }) };
 }
 
+describe('timestamps', () => {
+  // On Node 20, V8's Date#toISOString (and toUTCString, toString) looks up the local time zone's
+  // display name, which pages in ~1 MB of ICU data and code of the node binary that an idle
+  // relay needs for nothing else (docs/operations.md, "Footprint").
+  it('stamps each line with the ISO time without Date#toISOString', () => {
+    const toISOString = vi.spyOn(Date.prototype, 'toISOString');
+    try {
+      const before = Date.now();
+      const { lines, logger } = capture();
+      logger.info('hello');
+      const time = (JSON.parse(lines[0] ?? '{}') as { time: string }).time;
+      expect(time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Date.parse(time)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(time)).toBeLessThanOrEqual(Date.now());
+      expect(toISOString).not.toHaveBeenCalled();
+    } finally {
+      toISOString.mockRestore();
+    }
+  });
+});
+
 describe('log formats', () => {
   it('pretty: one short line per event, scope apart, fields as key=value, no JSON, no colour when off', () => {
     const { lines, logger } = captureWith({ format: 'pretty', color: false });

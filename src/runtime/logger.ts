@@ -1,5 +1,6 @@
 import pino, { type DestinationStream } from 'pino';
 import { printable, redact, redactValue, type Logger } from '../sdk/index.js';
+import { isoTimestamp } from './utc-time.js';
 
 /** `json`: one JSON object per line (for log collectors); `pretty`: one short line per event, for people. */
 export type LogFormat = 'json' | 'pretty';
@@ -57,7 +58,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? process.env.PASSERELLE_LOG_LEVEL ?? 'info',
       base: { service: 'passerelle' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // pino's isoTime, without Date#toISOString (utc-time.ts).
+      timestamp: () => `,"time":"${isoTimestamp(Date.now())}"`,
       formatters: {
         level: (label) => ({ level: label }),
         bindings: (bindings) => redactValue(bindings) as Record<string, unknown>,
