@@ -93,7 +93,6 @@ export class StallWatch {
     if (held === 0) return; // everything acknowledged: sleep until the next arrival
     if (this.arrivals !== this.checked) {
       this.checked = this.arrivals;
-      this.repeatMs = 0;
       this.arm(this.quietMs);
       return;
     }
