@@ -1,4 +1,4 @@
-import { createDelivery, type Delivery } from './delivery.js';
+import type { Delivery } from './delivery.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { messageSize, type Message } from './message.js';
 
@@ -109,12 +109,15 @@ export class Inbox {
     const settles = this.settles.splice(0, n);
     let bytes = 0;
     if (this.options.budget) for (const size of this.sizes.splice(0, n)) bytes += size;
-    return createDelivery(messages, (error) => {
-      for (const settle of settles) settle?.(error);
-      this.inFlight -= n;
-      if (bytes > 0) this.options.budget?.give(bytes);
-      this.releaseSpace();
-    });
+    return new InboxDelivery(this, messages, settles, bytes);
+  }
+
+  /** A delivery's acknowledgement (once): its messages' settles, in push order, then its room back. */
+  settleDelivery(settles: readonly (Settle | undefined)[], bytes: number, error: Error | undefined): void {
+    for (const settle of settles) settle?.(error);
+    this.inFlight -= settles.length;
+    if (bytes > 0) this.options.budget?.give(bytes);
+    this.releaseSpace();
   }
 
   /** Stops accepting pushes; pending readers get null once the queue is empty. */
@@ -145,5 +148,27 @@ export class Inbox {
     }
     const waiters = this.spaceWaiters.splice(0);
     for (const w of waiters) w();
+  }
+}
+
+/**
+ * A delivery of an inbox. A class rather than a closure made per read: a closure made now and
+ * called only later loses its optimised code at each full GC (V8 keeps the code of closures only
+ * through the ones that have run) and is compiled again (issue 17); a method keeps it.
+ */
+class InboxDelivery implements Delivery {
+  private settled = false;
+
+  constructor(
+    private readonly inbox: Inbox,
+    readonly messages: Message[],
+    private readonly settles: (Settle | undefined)[],
+    private readonly bytes: number,
+  ) {}
+
+  ack(error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.inbox.settleDelivery(this.settles, this.bytes, error);
   }
 }
