@@ -161,7 +161,8 @@ class InboxDelivery implements Delivery {
 
   constructor(
     private readonly inbox: Inbox,
-    readonly messages: Message[],
+    /** Emptied by the engine once transformed (the source's messages then die young). */
+    public messages: Message[],
     private readonly settles: (Settle | undefined)[],
     private readonly bytes: number,
   ) {}
