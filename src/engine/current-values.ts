@@ -29,7 +29,8 @@ interface Entry {
   count: number;
   /** Arrival times, a ring of RATE_WINDOW. */
   arrivals: Float64Array;
-  /** Within `recordBatch`: the last message of the batch under this entry. */
+  /** Within `recordBatch`: the batch that last touched this entry, and its last message here. */
+  batch: number;
   batchLast: Message | undefined;
 }
 
@@ -51,6 +52,8 @@ export class CurrentValues {
   private readonly entries = new Map<string, Entry>();
   /** Keys forgotten because the cap was reached. */
   evicted = 0;
+  /** Batches recorded (`Entry.batch`). */
+  private batches = 0;
 
   constructor(readonly cap = CURRENT_VALUES_CAP) {}
 
@@ -69,6 +72,7 @@ export class CurrentValues {
     // MQTT source's metaOf) have one key: they are counted together, one lookup per run rather than
     // per message (issue 17). An entry reused for another key within the batch ends with that key's
     // last message.
+    const batchId = ++this.batches;
     const touched: Entry[] = [];
     for (let start = 0; start < batch.length;) {
       const meta = batch[start]!.meta;
@@ -77,14 +81,18 @@ export class CurrentValues {
       const last = batch[end - 1]!;
       const entry = this.update(last, now, end - start);
       if (entry) {
-        if (entry.batchLast === undefined) touched.push(entry);
+        if (entry.batch !== batchId) {
+          entry.batch = batchId;
+          touched.push(entry);
+        }
         entry.batchLast = last;
       }
       start = end;
     }
     for (const entry of touched) {
-      keep(entry, entry.batchLast!);
+      const last = entry.batchLast!;
       entry.batchLast = undefined;
+      keep(entry, last);
     }
   }
 
@@ -125,6 +133,7 @@ export class CurrentValues {
       movedAt: 0,
       count: 0,
       arrivals: new Float64Array(RATE_WINDOW),
+      batch: 0,
       batchLast: undefined,
     };
     entry.field = field;
