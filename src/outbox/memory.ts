@@ -296,8 +296,8 @@ export class MemoryOutbox implements Outbox {
     );
   }
 
-  flushOpen(): void {
-    this.batcher.flushOpen();
+  flushOpen(withinMs?: number): void {
+    this.batcher.flushOpen(withinMs);
   }
 
   enqueue(messages: Message[]): Promise<void> {
