@@ -111,6 +111,14 @@ describe('lazy loading of component implementations', () => {
     );
     expect(loaded.packages.filter((name) => NOT_FOR_A_RELAY.includes(name))).toEqual([]);
     expect(loaded.files.filter((file) => NOT_FOR_RUN.includes(file))).toEqual([]);
+    // The specs of the components it names only (src/registry/lazy.ts): no other connector's module
+    // (Sparkplug's datatypes, the Google Sheets and Excel column helpers, OPC UA's node ids, ...).
+    expect(loaded.files.filter((file) => /(^|\/)([a-z]+-)?spec\.ts$/.test(file))).toEqual([
+      'connectors/mqtt/spec.ts',
+    ]);
+    expect(
+      loaded.files.filter((file) => file.startsWith('connectors/') && !file.startsWith('connectors/mqtt/')),
+    ).toEqual([]);
     // prom-client's Pushgateway (node's https, zlib), Summary and cluster aggregator (src/engine/prom-client.ts).
     expect(loaded.packageFiles).toContain('prom-client/lib/registry.js');
     expect(
