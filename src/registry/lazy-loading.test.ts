@@ -153,6 +153,9 @@ describe('lazy loading of component implementations', () => {
       '{ type: unit-convert, fields: [{ path: payload.t, from: degC, to: degF }] }',
     );
     expect(loaded.packageFiles).toContain('mathjs/lib/cjs/type/unit/Unit.js');
+    // Nor every factory (mathjs's factoriesAny.js), with the random functions: seedrandom requires node:crypto.
+    expect(loaded.packageFiles).not.toContain('mathjs/lib/cjs/factoriesAny.js');
+    expect(loaded.packages).not.toContain('seedrandom');
     expect(
       loaded.packageFiles.filter((f) => f.startsWith('mathjs/lib/cjs/entry/') && /Functions/.test(f)),
     ).toEqual([]);
