@@ -33,6 +33,8 @@ interface Loaded {
   /** Config schemas (lazySchema) built by the pipeline, then after reading every spec's config. */
   schemasBuilt: number;
   schemasBuiltForAll: number;
+  /** Node's built-in modules loaded (`crypto`, `tls`, ...). */
+  builtins: string[];
 }
 
 // What a plain relay must not load (docs/architecture.md, "Specs, implementations and idle memory"):
@@ -119,6 +121,9 @@ describe('lazy loading of component implementations', () => {
     expect(
       loaded.files.filter((file) => file.startsWith('connectors/') && !file.startsWith('connectors/mqtt/')),
     ).toEqual([]);
+    // node:crypto and node:tls load on first use (src/sdk/node-crypto.ts, an mqtts:// connection).
+    expect(loaded.builtins).toContain('net');
+    expect(loaded.builtins.filter((name) => name === 'crypto' || name === 'tls')).toEqual([]);
     // prom-client's Pushgateway (node's https, zlib), Summary and cluster aggregator (src/engine/prom-client.ts).
     expect(loaded.packageFiles).toContain('prom-client/lib/registry.js');
     expect(
