@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import {
   messageSize,
+  nodeCrypto,
   redact,
   silentLogger,
   type Logger,
@@ -71,7 +71,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
     const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
       const budgeted = budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes);
-      const entry: DeadLetter = { ...budgeted.entry, id: randomUUID() };
+      const entry: DeadLetter = { ...budgeted.entry, id: nodeCrypto().randomUUID() };
       const size = storedSize(withId(budgeted.json, entry.id));
       this.entries.set(entry.id, entry);
       this.sizes.set(entry.id, size);
