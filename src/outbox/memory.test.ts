@@ -1,8 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultRetention, makeMessages, outboxConformance, waitFor } from '../../test/conformance/outbox.js';
-import { messageSize } from '../sdk/index.js';
+import {
+  defaultRetention,
+  makeMessages,
+  outboxConformance,
+  roundTrips,
+  waitFor,
+} from '../../test/conformance/outbox.js';
+import { RetryableError, messageSize } from '../sdk/index.js';
 import { createMemoryBackend } from './memory.js';
-import type { BatchPolicy, Outbox } from './types.js';
+import type { BatchPolicy, Outbox, OutboxEvents } from './types.js';
 
 outboxConformance('memory', async (retention) => createMemoryBackend(retention));
 
@@ -12,15 +18,17 @@ describe('memory outbox: a backlog of small jobs', () => {
     for (const o of outboxes.splice(0)) await o.close(200);
   });
 
-  function setup(batch: BatchPolicy) {
+  function setup(batch: BatchPolicy, events?: OutboxEvents) {
     const backend = createMemoryBackend(defaultRetention);
     const outbox = backend.createOutbox({
       pipeline: 'p',
       sink: 'out',
       batch,
-      retry: { attempts: 3, initialDelayMs: 5, maxDelayMs: 40 },
+      // Retries after a zero-delay timer: roundTrips() lets them back into the line.
+      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
       capacity: 100_000,
       concurrency: 1,
+      events,
     });
     outboxes.push(outbox);
     return outbox;
@@ -66,5 +74,33 @@ describe('memory outbox: a backlog of small jobs', () => {
     release();
     await waitFor(() => batches.flat().length === 14, 10_000, 'every message written');
     expect(batches.map((b) => b.length)).toEqual([3, 6, 5]);
+  });
+
+  it('never merges a job attempted already with new ones: its attempts count on', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const batches: string[][] = [];
+    // While `a` waits for its retry, `b` is written (and held), so `a` comes back behind it.
+    const outbox = setup(
+      { count: 10, bytes: 1_000_000, maxWaitMs: 60_000 },
+      { retrying: () => void sealed('b', 3) },
+    );
+    const sealed = (tag: string, n: number) => {
+      const stored = outbox.enqueue(makeMessages(n, tag));
+      outbox.flushOpen();
+      return stored;
+    };
+    outbox.start(async (ms) => {
+      batches.push(ms.map((m) => m.id));
+      if (batches.length === 1) throw new RetryableError('InfluxDB is busy');
+      if (ms[0]!.id === 'b-0') await gate;
+    });
+    await sealed('a', 3);
+    await waitFor(() => batches.length === 2, 10_000, 'the write of b');
+    await roundTrips(outbox);
+    await sealed('c', 3);
+    release();
+    await waitFor(() => batches.flat().length === 12, 10_000, 'every message written');
+    expect(batches.map((b) => b[0]!.slice(0, 1) + b.length)).toEqual(['a3', 'b3', 'a3', 'c3']);
   });
 });
