@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import {
   ConfigError,
@@ -9,6 +8,7 @@ import {
   errorMessage,
   redact,
   redactUrl,
+  uniqueHex,
   type ComponentContext,
 } from '../../src/sdk/index.js';
 import type { MqttConnectionConfig } from './spec.js';
@@ -27,7 +27,7 @@ function readPem(path: string | undefined, key: string): Buffer | undefined {
 export function clientOptions(config: MqttConnectionConfig): IClientOptions {
   const tls = config.tls;
   return {
-    clientId: config.clientId ?? `passerelle_${randomBytes(6).toString('hex')}`,
+    clientId: config.clientId ?? `passerelle_${uniqueHex(6)}`,
     protocolVersion: config.protocolVersion,
     username: config.username,
     password: config.password,

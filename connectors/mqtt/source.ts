@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Store, type IClientOptions, type IPublishPacket, type Packet } from 'mqtt';
 import {
   MESSAGE_OVERHEAD_BYTES,
@@ -6,6 +5,7 @@ import {
   jsonMessage,
   errorMessage,
   receptionTime,
+  uniqueHex,
   type ComponentContext,
   type Delivery,
   type Message,
@@ -56,7 +56,7 @@ export class MqttSource implements Source {
   // MQTT has no message identity (packet ids are reused once acknowledged): ids are unique per receipt.
   // The prefix ends with its dash: `prefix + seq` is one string concatenation where a template
   // `${random}-${seq}` made two (87 against 56 bytes per id, held as long as the message).
-  private readonly idPrefix = `${randomBytes(6).toString('hex')}-`;
+  private readonly idPrefix = `${uniqueHex(6)}-`;
   private seq = 0;
   /** The meta of the last message without user properties (see metaOf). */
   private lastMeta: Record<string, unknown> | undefined;

@@ -1,6 +1,9 @@
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
+
+const require = createRequire(import.meta.url);
 
 type Options = IClientOptions & { socksProxy?: string; hostname?: string; auth?: string };
 
@@ -57,7 +60,8 @@ function tlsStream(client: MqttClient, opts: Options): tls.TLSSocket {
   opts.host = opts.hostname || opts.host || 'localhost';
   if (net.isIP(opts.host) === 0 && !opts.servername) opts.servername = opts.host;
   opts.rejectUnauthorized = opts.rejectUnauthorized !== false;
-  const connection = tls.connect(opts as tls.ConnectionOptions);
+  // node:tls (and with it node:crypto) loads with the first mqtts:// connection, not in every relay.
+  const connection = (require('node:tls') as typeof tls).connect(opts as tls.ConnectionOptions);
   const onError = (error: Error): void => {
     if (opts.rejectUnauthorized) client.emit('error', error);
     connection.end();

@@ -164,6 +164,71 @@ describe('opcua source against the plant simulator', () => {
     }
   });
 
+  it('the delivery holding the last value of a publish ends a burst: quiet for the publishing interval', async () => {
+    // The last value of each notification message the server sent, read as it leaves.
+    const lastSent = new Set<string>();
+    const keyOf = (sourceTimestamp: string | null | undefined, value: unknown): string =>
+      `${sourceTimestamp} ${String(value)}`;
+    const watch = (session: Opcua.ServerSession): void => {
+      const engine = session.publishEngine as unknown as {
+        _send_response(subscription: unknown, response: Opcua.PublishResponse): void;
+      };
+      const send = engine._send_response.bind(engine);
+      engine._send_response = (subscription, response) => {
+        send(subscription, response);
+        const data = response.notificationMessage?.notificationData ?? [];
+        const items = (data.at(-1) as Partial<Opcua.DataChangeNotification> | undefined)?.monitoredItems;
+        const last = items?.at(-1)?.value;
+        if (last) lastSent.add(keyOf(last.sourceTimestamp?.toISOString(), last.value.value));
+      };
+    };
+    sim.server.on('create_session', watch);
+    try {
+      const source = new OpcuaSource(
+        config({
+          nodes: [`${P}Line1.Temperature`, `${P}Line1.Pressure`, `${P}Line2.Temperature`],
+          publishingInterval: '100ms',
+        }),
+        createFakeContext(),
+      );
+      await source.connect(AbortSignal.timeout(20_000));
+      const deliveries: { quietFor?: number; last: string }[] = [];
+      const signal = AbortSignal.timeout(15_000);
+      while (deliveries.length < 5) {
+        const d = await source.read(signal);
+        if (!d) throw new Error(`no delivery: got ${deliveries.length}`);
+        const last = d.messages.at(-1)!.payload as OpcuaPayload;
+        deliveries.push({ quietFor: d.quietFor, last: keyOf(last.sourceTimestamp, last.value) });
+        d.ack();
+      }
+      // Read as they come, every delivery is one publish (or more, decoded in the same tick), whole.
+      for (const d of deliveries) {
+        expect(d.quietFor).toBe(100);
+        expect(lastSent, `${d.last} ended no publish`).toContain(d.last);
+      }
+      await source.close();
+    } finally {
+      sim.server.off('create_session', watch);
+    }
+  });
+
+  it('poll mode: the delivery that ends a poll is quiet until the next poll', async () => {
+    const source = new OpcuaSource(
+      config({ mode: 'poll', pollInterval: '200ms', nodes: [`${P}Line1.Pressure`, `${P}Setpoints.Mode`] }),
+      createFakeContext(),
+    );
+    await source.connect(AbortSignal.timeout(20_000));
+    const signal = AbortSignal.timeout(15_000);
+    for (let i = 0; i < 3; i++) {
+      const d = await source.read(signal);
+      expect(d?.messages).toHaveLength(2);
+      expect(d!.quietFor).toBeGreaterThanOrEqual(0);
+      expect(d!.quietFor).toBeLessThanOrEqual(200);
+      d!.ack();
+    }
+    await source.close();
+  });
+
   it('poll mode over SignAndEncrypt / Basic256Sha256 with user name and password', async () => {
     const ctx = createFakeContext();
     const source = new OpcuaSource(

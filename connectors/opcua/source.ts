@@ -227,6 +227,9 @@ export class OpcuaSource implements Source {
     };
     subscription.on('keepalive', () => (this.lastActivity = Date.now()));
     const publishTimes = c.publishTime ? publishTimesOf(subscription) : undefined;
+    const burstEnds = burstEndsOf(subscription);
+    // The server publishes this subscription at most once per (revised) publishing interval.
+    const quietMs = subscription.publishingInterval;
     subscription.on('terminated', lost('subscription terminated'));
     subscription.on('internal_error', lost('subscription error'));
     subscription.on('error', lost('subscription error'));
@@ -252,7 +255,10 @@ export class OpcuaSource implements Source {
         );
         monitored.on('changed', (_item: unknown, dataValue: Opcua.DataValue, index: number) => {
           const st = part[index];
-          if (st && !stopped) this.safeReceive(st, dataValue, inbox, undefined, publishTimes?.get(dataValue));
+          if (stopped) return;
+          if (st) this.safeReceive(st, dataValue, inbox, undefined, publishTimes?.get(dataValue));
+          // The publish's last value: its burst is over until the next publishing interval.
+          if (burstEnds.has(dataValue)) inbox.endBurst(quietMs);
         });
         monitored.monitoredItems.forEach((item, j) => {
           const code = item.statusCode;
@@ -297,6 +303,8 @@ export class OpcuaSource implements Source {
           values.forEach((dv, j) => this.safeReceive(part[j]!, dv, inbox, receptionTime()));
         }
         this.lastActivity = Date.now();
+        // The poll's burst is over until the next one (in this tick: the reader has not read it yet).
+        inbox.endBurst(Math.max(0, due + interval - Date.now()));
       } catch (error) {
         if (!stopped) conn.lost(generation, 'poll read failed', error);
         return;
@@ -393,6 +401,26 @@ export function publishTimesOf(subscription: Opcua.ClientSubscription): WeakMap<
     }
   });
   return times;
+}
+
+/**
+ * The last value of each notification message (node-opcua emits a message's values in order, in
+ * one go): when it has been received, the publish's burst is over. By DataValue, like the publish
+ * times, since a later message's values may come first.
+ */
+export function burstEndsOf(subscription: Opcua.ClientSubscription): WeakSet<Opcua.DataValue> {
+  const ends = new WeakSet<Opcua.DataValue>();
+  subscription.on('raw_notification', (message: Opcua.NotificationMessage) => {
+    const data = message.notificationData ?? [];
+    for (let i = data.length - 1; i >= 0; i--) {
+      const items = (data[i] as Partial<Opcua.DataChangeNotification> | null)?.monitoredItems;
+      if (items && items.length > 0) {
+        ends.add(items[items.length - 1]!.value);
+        return;
+      }
+    }
+  });
+  return ends;
 }
 
 const metaTemplates = new WeakMap<ResolvedNode, Record<string, unknown>>();

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { printableLines, redact } from '../sdk/index.js';
-import { builtinRegistry } from '../registry/index.js';
+import { lazyBuiltinRegistry } from '../registry/lazy.js';
 import type { CliDeps } from './deps.js';
 import { packageVersion } from './version.js';
 
@@ -64,7 +64,10 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
   const stdout = overrides.stdout ?? ((s: string) => void process.stdout.write(s));
   const stderr = overrides.stderr ?? ((s: string) => void process.stderr.write(s));
   const deps: CliDeps = {
-    registry: builtinRegistry,
+    // `run` imports the specs its configuration names; the other commands list or document them all.
+    registry:
+      overrides.registry ??
+      (argv[0] === 'run' ? lazyBuiltinRegistry() : (await import('../registry/index.js')).builtinRegistry),
     env: process.env,
     confirm: askOnTerminal,
     ...overrides,

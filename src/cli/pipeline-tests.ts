@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { loadPipelineFiles, PIPELINE_TEST_FILE } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import type { PipelineConfig } from '../config/index.js';
-import { findComponent, loadComponent, type Registry } from '../registry/index.js';
+import { findComponent, loadComponent, type Registry } from '../registry/types.js';
 import {
   createMessage,
   errorMessage,

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { z } from 'zod';
-import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/index.js';
+import { componentsOf, findComponent, type ComponentKind, type Registry } from '../registry/types.js';
 import { sourceReadModes, type ComponentEntry, type SourceEntry } from '../sdk/index.js';
 import { didYouMean } from './issues.js';
 import { defOf, unwrap } from './schema-walk.js';

@@ -1,4 +1,10 @@
-export { loadPipelineFiles, loadPipelinesOrThrow, loadPipelineTexts, validateDocument } from './load.js';
+export {
+  loadPipelineFiles,
+  loadPipelinesOrThrow,
+  loadPipelineTexts,
+  loadPipelineTextsWithSpecs,
+  validateDocument,
+} from './load.js';
 export type { LoadOptions, LoadResult, PipelineText, ValidateContext } from './load.js';
 export * from './pipeline-schema.js';
 export { buildPipelineJsonSchema } from './json-schema.js';

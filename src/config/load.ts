@@ -112,7 +112,7 @@ export async function loadPipelineFiles(
       }
     }
   }
-  const result = loadPipelineTexts(texts, registry, options);
+  const result = await loadPipelineTextsWithSpecs(texts, registry, options);
   return {
     pipelines: result.pipelines,
     issues: [...issues, ...result.issues],
@@ -130,6 +130,25 @@ export async function loadPipelinesOrThrow(
   const result = await loadPipelineFiles(paths, registry, options);
   if (result.issues.length > 0) throw new ConfigError(result.issues);
   return result.pipelines;
+}
+
+/**
+ * `loadPipelineTexts`, which also fills a registry whose specs load on demand (`passerelle run`,
+ * src/registry/lazy.ts): validates again once the specs the texts named are loaded, and once more
+ * with every spec when there are issues, so that the result is the one the full registry gives.
+ */
+export async function loadPipelineTextsWithSpecs(
+  texts: PipelineText[],
+  registry: Registry,
+  options: LoadOptions = {},
+): Promise<Omit<LoadResult, 'files'>> {
+  let result = loadPipelineTexts(texts, registry, options);
+  const { onDemand } = registry;
+  if (!onDemand) return result;
+  while (await onDemand.loadMissed()) result = loadPipelineTexts(texts, registry, options);
+  if (result.issues.length > 0 && (await onDemand.loadAll()))
+    result = loadPipelineTexts(texts, registry, options);
+  return result;
 }
 
 /** Parses and validates pipeline texts (already read); pipeline names must be unique across all of them. */

@@ -87,8 +87,11 @@ interface FeedSource {
   acks: { delivery: number; error?: Error; at: number }[];
   /** The deliveries pushed, in order (delivery n is sent[n - 1]). */
   sent: Delivery[];
-  /** `held`: the delivery's `Delivery.held` (what it holds of the window), when set. */
-  push(messages: Message[], held?: number): number;
+  /**
+   * `held`: the delivery's `Delivery.held` (what it holds of the window), when set; `quietFor`: its
+   * `Delivery.quietFor` (it ends a burst), when set.
+   */
+  push(messages: Message[], held?: number, quietFor?: number): number;
   acksOf(delivery: number): { error?: Error; at: number }[];
   /** When set, read() makes a delivery on each call instead of waiting for push(). */
   endless?: () => Message[];
@@ -116,11 +119,12 @@ function feedSource(options: { delivery?: DeliveryGuarantee; gated?: boolean } =
     sent: [],
     connectGate: gate?.promise ?? Promise.resolve(),
     open: () => gate?.resolve(),
-    push(messages, held) {
+    push(messages, held, quietFor) {
       const n = ++count;
       const delivery: Delivery = {
         messages,
         ...(held === undefined ? {} : { held }),
+        ...(quietFor === undefined ? {} : { quietFor }),
         ack: (error) => void h.acks.push({ delivery: n, error, at: Date.now() }),
       };
       h.sent.push(delivery);
@@ -342,7 +346,7 @@ function failingEnqueueBackend(failures: { left: number }): OutboxBackend {
       return {
         enqueue: (messages) =>
           failures.left-- > 0 ? Promise.reject(new Error('storage unreachable')) : inner.enqueue(messages),
-        flushOpen: () => inner.flushOpen(),
+        flushOpen: (withinMs) => inner.flushOpen(withinMs),
         start: (handler) => inner.start(handler),
         resume: () => inner.resume(),
         setConnected: (connected) => inner.setConnected(connected),
@@ -633,6 +637,37 @@ describe('Pipeline: batches and the source window', () => {
       return sink.batches.length === 1;
     }, 'the batch stored once the source stalled');
     expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  it('stores the open batches at once when a delivery ends a burst quiet for longer than their maxWait', async () => {
+    const source = feedSource();
+    const sink = recordingSink('patient');
+    start({ source, sinks: [{ sink, batch: patientBatch }] });
+    source.push([msg('a')]);
+    source.push([msg('b')], undefined, 2 * 3_600_000); // e.g. the last values of an OPC UA publish
+    await waitFor(() => sink.batches.length === 1, 'the batch stored at the end of the burst');
+    expect(sink.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+  });
+
+  it('keeps filling a batch across bursts when the next may join it before its maxWait ends (a sink with quotas)', async () => {
+    const source = feedSource();
+    const patient = recordingSink('patient');
+    const quick = recordingSink('quick');
+    const { pipeline } = start({
+      source,
+      sinks: [
+        { sink: patient, batch: patientBatch },
+        // Its batch would wait less than the quiet time: stored at the end of the burst.
+        { sink: quick, batch: { count: 1000, maxWaitMs: 60_000 } },
+      ],
+      shutdownTimeoutMs: 200,
+    });
+    source.push([msg('a'), msg('b')], undefined, 120_000);
+    await waitFor(() => quick.batches.length === 1, 'the quick sink stored at the end of the burst');
+    expect(quick.batches[0]!.map(kindOf)).toEqual(['a', 'b']);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    await turns(50);
+    expect(patient.writes).toBe(0);
   });
 
   it('stores the open batches at once when maxUnsettled messages are unsettled', async () => {

@@ -349,8 +349,9 @@ export class Pipeline {
     }
   }
 
-  private flushOpenBatches(): void {
-    for (const s of this.sinks) s.outbox.flushOpen();
+  /** `withinMs`: only the batches whose maxWait ends within it (see Outbox.flushOpen). */
+  private flushOpenBatches(withinMs?: number): void {
+    for (const s of this.sinks) s.outbox.flushOpen(withinMs);
   }
 
   /** Transforms run in order, one delivery at a time; storing into the outboxes overlaps with the next read. */
@@ -369,6 +370,9 @@ export class Pipeline {
       () => this.ackQuietly(delivery),
       (error: Error) => this.ackQuietly(delivery, error),
     );
+    // The end of a burst (an OPC UA publish): a batch that nothing more can join before its maxWait
+    // ends is stored now rather than when its timer fires.
+    if (delivery.quietFor !== undefined) this.flushOpenBatches(delivery.quietFor);
     const tracked = work.finally(() => {
       this.inFlight -= n;
       this.windowHeld -= held;

@@ -7,6 +7,8 @@ export type StoreBatches = (batches: Message[][], bytes: number[]) => Promise<vo
 interface Batch {
   messages: Message[];
   bytes: number;
+  /** When maxWait ends for this batch (Date.now() time). */
+  due: number;
   done: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -123,7 +125,7 @@ export class Batcher {
     });
     // Callers await `done`; this only keeps a batch nobody awaits from crashing the process.
     done.catch(() => undefined);
-    return { messages: [], bytes: 0, done, resolve, reject };
+    return { messages: [], bytes: 0, due: Date.now() + this.policy.maxWaitMs, done, resolve, reject };
   }
 
   private add(messages: Message[]): Promise<void> {
@@ -147,8 +149,10 @@ export class Batcher {
     return first as Promise<void>;
   }
 
-  /** Stores the batch being filled now (`Outbox.flushOpen`). */
-  flushOpen(): void {
+  /** Stores the batch being filled now; with `withinMs`, only if its maxWait ends within it (`Outbox.flushOpen`). */
+  flushOpen(withinMs?: number): void {
+    const b = this.current;
+    if (!b || (withinMs !== undefined && b.due - Date.now() > withinMs)) return;
     this.seal();
   }
 

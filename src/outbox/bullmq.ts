@@ -205,8 +205,8 @@ export class BullmqOutbox implements Outbox {
     );
   }
 
-  flushOpen(): void {
-    this.batcher.flushOpen();
+  flushOpen(withinMs?: number): void {
+    this.batcher.flushOpen(withinMs);
   }
 
   enqueue(messages: Message[]): Promise<void> {

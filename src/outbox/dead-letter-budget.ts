@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { boundedCopy, type Message } from '../sdk/index.js';
+import { boundedCopy, nodeCrypto, type Message } from '../sdk/index.js';
 import { encodeMessage, type EncodedMessage } from './codec.js';
 import type { DeadLetter, DeadLetterRetention, StoredPayload } from './types.js';
 
@@ -109,7 +108,7 @@ function describe(form: StoredPayload['form'], whole: Uint8Array, kept: number):
   return {
     form,
     size: whole.byteLength,
-    sha256: createHash('sha256').update(whole).digest('hex'),
+    sha256: nodeCrypto().createHash('sha256').update(whole).digest('hex'),
     kept,
     truncated: kept < whole.byteLength,
   };

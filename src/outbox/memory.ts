@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import {
   messageSize,
+  nodeCrypto,
   redact,
   silentLogger,
   type Logger,
@@ -71,7 +71,7 @@ export class MemoryDeadLetters implements DeadLetterStore {
     const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
       const budgeted = budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes);
-      const entry: DeadLetter = { ...budgeted.entry, id: randomUUID() };
+      const entry: DeadLetter = { ...budgeted.entry, id: nodeCrypto().randomUUID() };
       const size = storedSize(withId(budgeted.json, entry.id));
       this.entries.set(entry.id, entry);
       this.sizes.set(entry.id, size);
@@ -296,8 +296,8 @@ export class MemoryOutbox implements Outbox {
     );
   }
 
-  flushOpen(): void {
-    this.batcher.flushOpen();
+  flushOpen(withinMs?: number): void {
+    this.batcher.flushOpen(withinMs);
   }
 
   enqueue(messages: Message[]): Promise<void> {
@@ -350,7 +350,7 @@ export class MemoryOutbox implements Outbox {
       this.active.size < this.options.concurrency &&
       this.ready.length > 0
     ) {
-      const job = this.ready.shift() as MemoryJob;
+      const job = this.nextJob();
       const ac = new AbortController();
       this.active.set(job, ac);
       void this.run(handler, job, ac)
@@ -361,6 +361,31 @@ export class MemoryOutbox implements Outbox {
           this.pump();
         });
     }
+  }
+
+  /**
+   * The job at the head of the line, with the new jobs queued behind it merged in, in order, up to
+   * the batch policy. Jobs are sealed early when the source's window is full (1,000 messages for
+   * MQTT) so that its acknowledgements can leave; when the sink writes slower than that, they queue
+   * up, and one write per small job paid a round trip each (InfluxDB: 1,000 points per request, not
+   * the 5,000 the batch allows). A job that was attempted already is never merged: its attempts
+   * count on.
+   */
+  private nextJob(): MemoryJob {
+    const head = this.ready.shift() as MemoryJob;
+    const next = this.ready[0];
+    if (head.attempt !== 1 || next === undefined || next.attempt !== 1) return head;
+    const { count, bytes } = this.options.batch;
+    const messages = [...head.messages];
+    let size = head.bytes;
+    for (let job = this.ready[0]; job !== undefined; job = this.ready[0]) {
+      if (job.attempt !== 1 || messages.length + job.messages.length > count || size + job.bytes > bytes)
+        break;
+      this.ready.shift();
+      for (const m of job.messages) messages.push(m);
+      size += job.bytes;
+    }
+    return messages.length === head.messages.length ? head : { messages, attempt: 1, bytes: size };
   }
 
   private async run(handler: JobHandler, job: MemoryJob, ac: AbortController): Promise<void> {

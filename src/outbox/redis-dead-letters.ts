@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { redact, silentLogger, type Logger } from '../sdk/index.js';
+import { nodeCrypto, redact, silentLogger, type Logger } from '../sdk/index.js';
 import { decodeMessage } from './codec.js';
 import {
   budgetEntry,
@@ -231,7 +230,7 @@ export class RedisDeadLetters implements DeadLetterStore {
     const pipelines = new Set<string>();
     const maxMessageBytes = messageBytesOf(this.retention);
     for (const e of entries) {
-      const id = randomUUID();
+      const id = nodeCrypto().randomUUID();
       // The reason is masked now: `dlq list` runs in a process that knows no secrets.
       const json = withId(budgetEntry({ ...e, reason: redact(e.reason) }, maxMessageBytes).json, id);
       void multi.passerelleDlqAdd(

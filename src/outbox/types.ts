@@ -79,9 +79,12 @@ export interface Outbox {
   enqueue(messages: Message[]): Promise<void>;
   /**
    * Stores the batch being filled now, without waiting for its count, bytes or maxWait: the engine
-   * calls it when nothing more can come until the messages already enqueued are stored.
+   * calls it when nothing more can come until the messages already enqueued are stored. With
+   * `withinMs` (the source expects nothing for that long), only when the batch's maxWait ends
+   * within that time: nothing can join it before it would be stored anyway, while a batch with a
+   * longer wait (a sink with quotas) goes on filling from the next bursts.
    */
-  flushOpen(): void;
+  flushOpen(withinMs?: number): void;
   start(handler: JobHandler): void;
   /** Resumes after a SinkStoppedError. */
   resume(): void;

@@ -33,6 +33,8 @@ interface Loaded {
   /** Config schemas (lazySchema) built by the pipeline, then after reading every spec's config. */
   schemasBuilt: number;
   schemasBuiltForAll: number;
+  /** Node's built-in modules loaded (`crypto`, `tls`, ...). */
+  builtins: string[];
 }
 
 // What a plain relay must not load (docs/architecture.md, "Specs, implementations and idle memory"):
@@ -111,6 +113,17 @@ describe('lazy loading of component implementations', () => {
     );
     expect(loaded.packages.filter((name) => NOT_FOR_A_RELAY.includes(name))).toEqual([]);
     expect(loaded.files.filter((file) => NOT_FOR_RUN.includes(file))).toEqual([]);
+    // The specs of the components it names only (src/registry/lazy.ts): no other connector's module
+    // (Sparkplug's datatypes, the Google Sheets and Excel column helpers, OPC UA's node ids, ...).
+    expect(loaded.files.filter((file) => /(^|\/)([a-z]+-)?spec\.ts$/.test(file))).toEqual([
+      'connectors/mqtt/spec.ts',
+    ]);
+    expect(
+      loaded.files.filter((file) => file.startsWith('connectors/') && !file.startsWith('connectors/mqtt/')),
+    ).toEqual([]);
+    // node:crypto and node:tls load on first use (src/sdk/node-crypto.ts, an mqtts:// connection).
+    expect(loaded.builtins).toContain('net');
+    expect(loaded.builtins.filter((name) => name === 'crypto' || name === 'tls')).toEqual([]);
     // prom-client's Pushgateway (node's https, zlib), Summary and cluster aggregator (src/engine/prom-client.ts).
     expect(loaded.packageFiles).toContain('prom-client/lib/registry.js');
     expect(
@@ -145,6 +158,9 @@ describe('lazy loading of component implementations', () => {
       '{ type: unit-convert, fields: [{ path: payload.t, from: degC, to: degF }] }',
     );
     expect(loaded.packageFiles).toContain('mathjs/lib/cjs/type/unit/Unit.js');
+    // Nor every factory (mathjs's factoriesAny.js), with the random functions: seedrandom requires node:crypto.
+    expect(loaded.packageFiles).not.toContain('mathjs/lib/cjs/factoriesAny.js');
+    expect(loaded.packages).not.toContain('seedrandom');
     expect(
       loaded.packageFiles.filter((f) => f.startsWith('mathjs/lib/cjs/entry/') && /Functions/.test(f)),
     ).toEqual([]);

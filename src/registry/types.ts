@@ -11,9 +11,23 @@ export interface Registry {
   sources: SourceEntry[];
   sinks: SinkEntry[];
   transforms: TransformEntry[];
+  /** Set when the lists fill on demand (`lazyBuiltinRegistry()`, ./lazy.ts). */
+  onDemand?: SpecsOnDemand;
 }
 
 export type ComponentKind = ComponentEntry['kind'];
+
+/**
+ * How a registry whose specs load on demand is filled. `findComponent()` notes each type it did not
+ * find; the config loader (`loadPipelineTextsWithSpecs`) loads them and validates again.
+ */
+export interface SpecsOnDemand {
+  missed(kind: ComponentKind, type: string): void;
+  /** Loads the specs of the types missed so far (every spec of its kind for a type it does not know); true when the lists grew. */
+  loadMissed(): Promise<boolean>;
+  /** Loads every spec; true when the lists grew. */
+  loadAll(): Promise<boolean>;
+}
 
 interface DefinitionOfKind {
   source: SourceEntry;
@@ -41,7 +55,9 @@ export function findComponent<K extends ComponentKind>(
   kind: K,
   type: string,
 ): DefinitionOfKind[K] | undefined {
-  return listOf(registry, kind).find((d) => d.type === type);
+  const found = listOf(registry, kind).find((d) => d.type === type);
+  if (!found) registry.onDemand?.missed(kind, type);
+  return found;
 }
 
 /** Every definition, sources first, then transforms, then sinks; each group sorted by type. */

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { Counter, type Registry } from '../engine/prom-client.js';
 import type { ServicePipeline } from './service.js';
 import type { DeadLetterStore, ReplicaBoard } from '../outbox/types.js';
-import { errorMessage, redact, silentLogger, type Logger } from '../sdk/index.js';
+import { errorMessage, nodeCrypto, redact, silentLogger, type Logger } from '../sdk/index.js';
 import { handleConsole, hasAdminToken, type ConsoleOptions } from './console/api.js';
 import { RateHistory } from './console/rates.js';
 import { ReplicaSharing } from './console/replicas.js';
@@ -175,7 +174,7 @@ export async function startHttpServer(
         return;
       }
       // Details (messages, stacks, paths) go to the log under an id, never to the client.
-      const errorId = randomBytes(6).toString('hex');
+      const errorId = nodeCrypto().randomBytes(6).toString('hex');
       logger.error(
         {
           errorId,

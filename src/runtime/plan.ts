@@ -1,6 +1,6 @@
 import type { PipelineConfig } from '../config/index.js';
 import type { PipelinePlan } from '../engine/plan.js';
-import { findComponent, loadComponent, type Registry } from '../registry/index.js';
+import { findComponent, loadComponent, type Registry } from '../registry/types.js';
 
 /**
  * Resolves validated pipeline configs to what the engine runs (component definitions, outbox policies

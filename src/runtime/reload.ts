@@ -4,12 +4,11 @@
  * the mounted folder, so folders are watched (for a file, its folder), never the files themselves.
  * An invalid new configuration is refused: the error is logged, counted, and the old pipelines run on.
  */
-import { createHash } from 'node:crypto';
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import { Counter, Gauge, type Registry } from '../engine/prom-client.js';
 import type { PipelinePlan } from '../engine/plan.js';
-import { errorMessage, redact, type Logger } from '../sdk/index.js';
+import { errorMessage, nodeCrypto, redact, type Logger } from '../sdk/index.js';
 
 export interface ReloadSummary {
   unchanged: string[];
@@ -31,7 +30,7 @@ export function pipelineFingerprint(plan: PipelinePlan): string {
         ? Buffer.from(value).toString('base64')
         : value,
   );
-  return createHash('sha256').update(text).digest('hex');
+  return nodeCrypto().createHash('sha256').update(text).digest('hex');
 }
 
 export interface ConfigReloaderOptions {

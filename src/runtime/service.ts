@@ -41,7 +41,12 @@ export type ServicePipeline = Pipeline | ScheduledPipeline;
 export class Service {
   /** The running pipelines; `applyPlans()` replaces entries in place. */
   readonly pipelines: ServicePipeline[];
-  private readonly fingerprints = new WeakMap<ServicePipeline, string>();
+  /**
+   * Each running pipeline's plan, fingerprinted at the first reload that compares it: hashing at
+   * start would load node:crypto in every relay, which needs it only when a configuration changes
+   * (plans are not modified once made).
+   */
+  private readonly fingerprints = new WeakMap<ServicePipeline, { plan: PipelinePlan; hash?: string }>();
   private readonly applying = new SerialQueue();
   readonly metrics: EngineMetrics;
   /** `passerelle_schedule_*`, made with the first scheduled pipeline. */
@@ -86,7 +91,7 @@ export class Service {
         ...(options.identity ? { identity: options.identity } : {}),
         ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
       });
-      this.fingerprints.set(scheduled, pipelineFingerprint(plan));
+      this.fingerprints.set(scheduled, { plan });
       return scheduled;
     }
     const pipeline = new Pipeline(plan, {
@@ -98,8 +103,14 @@ export class Service {
       ...(options.identity ? { identity: options.identity } : {}),
       ...(options.memoryBudget ? { memoryBudget: options.memoryBudget } : {}),
     });
-    this.fingerprints.set(pipeline, pipelineFingerprint(plan));
+    this.fingerprints.set(pipeline, { plan });
     return pipeline;
+  }
+
+  private fingerprintOf(pipeline: ServicePipeline): string | undefined {
+    const entry = this.fingerprints.get(pipeline);
+    if (entry) entry.hash ??= pipelineFingerprint(entry.plan);
+    return entry?.hash;
   }
 
   /**
@@ -117,7 +128,7 @@ export class Service {
       for (const [name, pipeline] of current) {
         const plan = wanted.get(name);
         if (!plan) summary.removed.push(name);
-        else if (this.fingerprints.get(pipeline) === pipelineFingerprint(plan)) summary.unchanged.push(name);
+        else if (this.fingerprintOf(pipeline) === pipelineFingerprint(plan)) summary.unchanged.push(name);
         else summary.changed.push(name);
         if (!plan || summary.changed.includes(name)) outgoing.push(pipeline);
       }

@@ -226,7 +226,7 @@ export type ComponentDefinition = SourceDefinition | SinkDefinition | TransformD
  *
  *     export const mqttSource = defineSource({ ...mqttSourceSpec, create: (config, ctx) => new MqttSource(config, ctx) });
  *
- *   src/registry/index.ts lists `mqttSourceSpec`, imported from spec.ts, never from index.ts.
+ *   src/registry/builtin-specs.ts lists `mqttSourceSpec`, imported from spec.ts, never from index.ts.
  *
  * The type annotation on the spec is needed: `load` refers to index.ts, which refers back to the spec.
  */

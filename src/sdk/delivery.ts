@@ -12,6 +12,12 @@ export interface Delivery {
    * `messages.length` (e.g. ChirpStack leaves duplicates out, but their MQTT acks wait with it).
    */
   held?: number;
+  /**
+   * Set when this delivery ends a burst and the source expects nothing more for about this many
+   * milliseconds (an OPC UA publish, a poll cycle): the engine stores each sink's open batch whose
+   * maxWait would end within that time, since nothing can join it before it would be stored anyway.
+   */
+  quietFor?: number;
   ack(error?: Error): void;
 }
 

@@ -36,6 +36,9 @@ export class Inbox {
   /** Bytes of each queued message (only with a budget). */
   private sizes: number[] = [];
   private budgetWait = false;
+  /** How many queued messages, counted from the head, end with the last burst (0: no burst end queued). */
+  private burstEnd = 0;
+  private burstQuietMs = 0;
   private inFlight = 0;
   private closed = false;
   private reader: (() => void) | undefined;
@@ -69,6 +72,18 @@ export class Inbox {
     const wake = this.reader;
     this.reader = undefined;
     wake?.();
+  }
+
+  /**
+   * The last message pushed ends a burst: nothing more is expected for about `quietMs` (the next
+   * OPC UA publish, the next poll). The delivery that ends with it carries `quietFor`, so the engine
+   * stores the sinks' batches that would otherwise wait out their maxWait for nothing. Call it in the
+   * same tick as the burst's pushes: a reader woken by the first push reads only after that tick.
+   */
+  endBurst(quietMs: number): void {
+    if (this.queue.length === 0) return; // already read: that delivery went without the mark
+    this.burstEnd = this.queue.length;
+    this.burstQuietMs = quietMs;
   }
 
   /** Resolves once the inbox is below capacity. */
@@ -109,7 +124,11 @@ export class Inbox {
     const settles = this.settles.splice(0, n);
     let bytes = 0;
     if (this.options.budget) for (const size of this.sizes.splice(0, n)) bytes += size;
-    return new InboxDelivery(this, messages, settles, bytes);
+    // Only a delivery that ends exactly at the burst's end is quiet after it: one that goes on past
+    // it holds the start of the next burst, which has not ended.
+    const endsBurst = this.burstEnd > 0 && n === this.burstEnd;
+    this.burstEnd = n >= this.burstEnd ? 0 : this.burstEnd - n;
+    return new InboxDelivery(this, messages, settles, bytes, endsBurst ? this.burstQuietMs : undefined);
   }
 
   /** A delivery's acknowledgement (once): its messages' settles, in push order, then its room back. */
@@ -133,6 +152,7 @@ export class Inbox {
   failUnread(error: Error): void {
     const settles = this.settles.splice(0);
     const n = this.queue.splice(0).length;
+    this.burstEnd = 0;
     let bytes = 0;
     for (const size of this.sizes.splice(0)) bytes += size;
     if (bytes > 0) this.options.budget?.give(bytes);
@@ -165,6 +185,8 @@ class InboxDelivery implements Delivery {
     public messages: Message[],
     private readonly settles: (Settle | undefined)[],
     private readonly bytes: number,
+    /** Set on every delivery (undefined when not quiet), so that all have one shape. */
+    public quietFor: number | undefined,
   ) {}
 
   ack(error?: Error): void {

@@ -23,3 +23,4 @@ export * from './time-zone.js';
 export * from './lazy-require.js';
 export * from './transient-require.js';
 export * from './lazy-schema.js';
+export * from './node-crypto.js';

@@ -14,10 +14,10 @@
  * Redis keys: `<key>` holds `<owner>/<acquisition>#<token>` with a PX expiry; `<key>:fence` is the
  * token counter.
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { PasserelleError } from './errors.js';
+import { nodeCrypto } from './node-crypto.js';
 import { silentLogger, type Logger } from './logger.js';
 import { redactUrl } from './redact.js';
 import { backoffDelay, sleep } from './timing.js';
@@ -179,7 +179,7 @@ export async function acquireLease(options: LeaseOptions): Promise<Lease> {
   }
   const owner = options.owner ?? defaultLeaseOwner();
   // A unique owner value per acquisition: the same process re-acquiring must not renew a stale one.
-  const ownerValue = `${owner}/${randomUUID().slice(0, 8)}`;
+  const ownerValue = `${owner}/${nodeCrypto().randomUUID().slice(0, 8)}`;
   const logger = options.logger ?? silentLogger;
   const { signal, key } = options;
   const fenceKey = `${key}:fence`;

@@ -590,6 +590,23 @@ export function outboxConformance(
       expect(sizes).toEqual([3]);
     });
 
+    it('flushOpen(withinMs) stores the open batch only when its maxWait ends within that time', async () => {
+      const { outbox } = await setup({ batch: { count: 100, bytes: 1_000_000, maxWaitMs: 3_600_000 } });
+      const sizes: number[] = [];
+      outbox.start(async (ms) => void sizes.push(ms.length));
+      const pending = outbox.enqueue(makeMessages(3, 'q'));
+      const enqueued = settledFlag(pending);
+      // Quiet for a minute: more may still join the batch before its hour is up.
+      outbox.flushOpen(60_000);
+      await roundTrips(outbox);
+      expect(enqueued.settled).toBe(false);
+      // Quiet for two hours: nothing can join it before it would be stored anyway.
+      outbox.flushOpen(7_200_000);
+      await pending;
+      await waitFor(() => sizes.length === 1, 10_000, 'the flushed job');
+      expect(sizes).toEqual([3]);
+    });
+
     it('stores messages that waited for room as soon as they are let in (no maxWait on top)', async () => {
       const rec = recorder();
       const { outbox } = await setup(

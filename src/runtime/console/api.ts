@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -6,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServicePipeline } from '../service.js';
 import type { DeadLetter, DeadLetterStore } from '../../outbox/types.js';
-import { boundedCopy, redact, type CopyLimits } from '../../sdk/index.js';
+import { boundedCopy, nodeCrypto, redact, type CopyLimits } from '../../sdk/index.js';
 import { decodeComponent, requestUrl } from '../http-errors.js';
 import type { RateHistory } from './rates.js';
 
@@ -194,7 +193,7 @@ export function hasAdminToken(req: IncomingMessage, token: string | undefined): 
   if (!token || given === undefined) return false;
   const a = Buffer.from(given);
   const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && nodeCrypto().timingSafeEqual(a, b);
 }
 
 function summary(entry: DeadLetter) {

@@ -10,7 +10,14 @@ import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { conversion, convertWithMathjs, mathjsLoaded, releaseMathjs, suggestUnit } from './units.js';
+import {
+  UNIT_FACTORIES,
+  conversion,
+  convertWithMathjs,
+  mathjsLoaded,
+  releaseMathjs,
+  suggestUnit,
+} from './units.js';
 import { UnitConvertTransform, convert, roundToDecimals } from './unit-convert.js';
 import { describeValue, editPath } from '../shared/field-paths.js';
 import { testComponentContext, testMessage } from '../../../test/conformance/transform-cases.js';
@@ -144,6 +151,31 @@ describe('unit-convert: mathjs only while configs are parsed', () => {
     expect(again.factor).toBeCloseTo(14.5037738, 6);
     expect(mathjsLoaded()).toBe(true);
     releaseMathjs();
+  });
+
+  it("requires the factories of mathjs's generated unitDependencies, each from its own file", async () => {
+    // In a child process: the generated dependencies require all of mathjs, which would stay cached here.
+    const script = `
+      const { dirname, join } = require('node:path');
+      const lib = join(dirname(require.resolve('mathjs/package.json')), 'lib', 'cjs');
+      const { unitDependencies } = require(join(lib, 'entry/dependenciesAny/dependenciesUnitFunction.generated.js'));
+      const factories = new Map();
+      (function walk(node) {
+        for (const [key, value] of Object.entries(node))
+          if (typeof value === 'function') factories.set(key, value);
+          else if (value && typeof value === 'object') walk(value);
+      })(unitDependencies);
+      const files = JSON.parse(process.argv[1]);
+      console.log(JSON.stringify({
+        generated: [...factories.keys()].sort(),
+        same: Object.entries(files).filter(([name, file]) => require(join(lib, file))[name] === factories.get(name)).map(([name]) => name).sort(),
+      }));`;
+    const { stdout } = await run(process.execPath, ['-e', script, JSON.stringify(UNIT_FACTORIES)], {
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+    });
+    const { generated, same } = JSON.parse(stdout) as { generated: string[]; same: string[] };
+    expect(Object.keys(UNIT_FACTORIES).sort()).toEqual(generated);
+    expect(same).toEqual(generated);
   });
 
   it('leaves nothing that keeps mathjs reachable, even a module loaded later that shares a helper with it', async () => {

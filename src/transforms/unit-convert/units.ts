@@ -6,6 +6,51 @@ import type { Unit } from 'mathjs';
 type MathJs = typeof import('mathjs');
 type UnitMath = Pick<MathJs, 'unit' | 'Unit'>;
 const require = createRequire(import.meta.url);
+/**
+ * The factories `unit()` depends on, by the file (under mathjs/lib/cjs) that exports each: those of
+ * mathjs's `unitDependencies` (entry/dependenciesAny/dependenciesUnitFunction.generated.js and the
+ * files it requires), which unit-convert.test.ts checks against the generated ones.
+ */
+export const UNIT_FACTORIES: Record<string, string> = {
+  createBigNumberClass: 'type/bignumber/BigNumber.js',
+  createComplexClass: 'type/complex/Complex.js',
+  createFractionClass: 'type/fraction/Fraction.js',
+  createMatrixClass: 'type/matrix/Matrix.js',
+  createDenseMatrixClass: 'type/matrix/DenseMatrix.js',
+  createSparseMatrixClass: 'type/matrix/SparseMatrix.js',
+  createTyped: 'core/function/typed.js',
+  createAbs: 'function/arithmetic/abs.js',
+  createAddScalar: 'function/arithmetic/addScalar.js',
+  createBignumber: 'type/bignumber/function/bignumber.js',
+  createFraction: 'type/fraction/function/fraction.js',
+  createNumber: 'type/number.js',
+  createNumeric: 'function/utils/numeric.js',
+  createDivideScalar: 'function/arithmetic/divideScalar.js',
+  createEqualScalar: 'function/relational/equalScalar.js',
+  createMatrix: 'type/matrix/function/matrix.js',
+  createEqual: 'function/relational/equal.js',
+  createZeros: 'function/matrix/zeros.js',
+  createRound: 'function/arithmetic/round.js',
+  createCeil: 'function/arithmetic/ceil.js',
+  createFloor: 'function/arithmetic/floor.js',
+  createFix: 'function/arithmetic/fix.js',
+  createFormat: 'function/string/format.js',
+  createIsNumeric: 'function/utils/isNumeric.js',
+  createMultiplyScalar: 'function/arithmetic/multiplyScalar.js',
+  createIdentity: 'function/matrix/identity.js',
+  createIsZero: 'function/utils/isZero.js',
+  createConj: 'function/complex/conj.js',
+  createSize: 'function/matrix/size.js',
+  createDot: 'function/matrix/dot.js',
+  createMultiply: 'function/arithmetic/multiply.js',
+  createSubtractScalar: 'function/arithmetic/subtractScalar.js',
+  createUnaryMinus: 'function/arithmetic/unaryMinus.js',
+  createDet: 'function/matrix/det.js',
+  createInv: 'function/matrix/inv.js',
+  createPow: 'function/arithmetic/pow.js',
+  createUnitClass: 'type/unit/Unit.js',
+  createUnitFunction: 'type/unit/function/unit.js',
+};
 /** How long mathjs stays loaded after its last use: the parses of one config or reload share it. */
 const KEEP_LOADED_MS = 2000;
 
@@ -14,6 +59,9 @@ const KEEP_LOADED_MS = 2000;
  * point builds every mathjs function at load (~75 MB RSS, ~30 MB of live heap, seconds of CPU);
  * this one costs ~30 MB RSS and 8 MB of heap. Its module files are not among the package's exports,
  * hence the path from package.json (mathjs is pinned; the tests compare it with the full bundle).
+ * The factories are required from their own files ({@link UNIT_FACTORIES}): mathjs's generated
+ * `unitDependencies` require `factoriesAny.js`, every one of its ~700 modules (0.5 s), among them
+ * the random functions, whose seedrandom requires node:crypto, which then stays loaded.
  *
  * Only configs need it (messages use the precomputed factor and offset): {@link KEEP_LOADED_MS}
  * after its last use, the modules it loaded leave the require cache (transientRequire), so that
@@ -23,10 +71,13 @@ const mathjsPackage = transientRequire(
   (load) => {
     const lib = join(dirname(load.resolve('mathjs/package.json')), 'lib', 'cjs');
     const { create } = load(join(lib, 'core', 'create.js')) as Pick<MathJs, 'create'>;
-    const { unitDependencies } = load(
-      join(lib, 'entry', 'dependenciesAny', 'dependenciesUnitFunction.generated.js'),
-    ) as { unitDependencies: Parameters<MathJs['create']>[0] };
-    return create({ unitDependencies }) as unknown as UnitMath;
+    const factories = Object.fromEntries(
+      Object.entries(UNIT_FACTORIES).map(([name, file]) => [
+        name,
+        (load(join(lib, file)) as Record<string, unknown>)[name],
+      ]),
+    ) as Parameters<MathJs['create']>[0];
+    return create(factories) as unknown as UnitMath;
   },
   KEEP_LOADED_MS,
   () => {
