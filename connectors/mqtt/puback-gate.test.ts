@@ -93,7 +93,7 @@ function fakeClient() {
     },
   });
   const received: IPublishPacket[] = [];
-  const settles = new Map<number, (stored: boolean) => void>();
+  const settles = new Map<number, (error?: Error) => void>();
   const gateRef: { gate?: PubackGate } = {};
   const hold = (p: IPublishPacket, done: () => void): void => {
     received.push(p);
@@ -129,11 +129,11 @@ describe('PubackGate on an mqtt.js 5.16 client', () => {
     // All three were handled although none is acknowledged: intake is not serialised.
     expect(received.map((p) => p.messageId)).toEqual([1, 2, 3]);
     expect(wire()).toEqual([]);
-    settles.get(3)!(true);
-    settles.get(2)!(true);
+    settles.get(3)!();
+    settles.get(2)!();
     await feed();
     expect(wire()).toEqual([]); // 1 is not stored yet, and acks go in order
-    settles.get(1)!(true);
+    settles.get(1)!();
     await feed();
     expect(wire()).toEqual([
       ['puback', 1],
@@ -146,12 +146,12 @@ describe('PubackGate on an mqtt.js 5.16 client', () => {
   it('never sends the ack of a message that could not be stored, and drops held acks when the connection closes', async () => {
     const { client, gate, feed, wire, settles } = fakeClient();
     await feed(connack(), publish(1, 1, 'a'), publish(2, 1, 'b'), publish(3, 1, 'c'));
-    settles.get(1)!(false);
-    settles.get(2)!(true);
+    settles.get(1)!(new Error('not stored'));
+    settles.get(2)!();
     await feed();
     expect(wire()).toEqual([['puback', 2]]);
     gate.reset();
-    settles.get(3)!(true);
+    settles.get(3)!();
     await feed();
     expect(wire()).toEqual([['puback', 2]]);
     client.end(true);
@@ -162,7 +162,7 @@ describe('PubackGate on an mqtt.js 5.16 client', () => {
     await feed(connack(), publish(7, 2, 'x'));
     expect(received.map((p) => p.payload.toString())).toEqual(['x']);
     expect(wire()).toEqual([]);
-    settles.get(7)!(true);
+    settles.get(7)!();
     await feed();
     expect(wire()).toEqual([['pubrec', 7]]);
     await feed(pubrel(7));

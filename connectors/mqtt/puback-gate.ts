@@ -81,19 +81,26 @@ export class PubackGate {
   }
 
   /**
-   * Registers a QoS 1/2 PUBLISH before mqtt.js acknowledges it. Call the returned function with
-   * true once the message is stored (the ack may go), false when it could not be (the ack is never
-   * sent, so the broker redelivers on the next connection of a persistent session).
+   * Registers a QoS 1/2 PUBLISH before mqtt.js acknowledges it. Call the returned function (an
+   * inbox's settle) without an error once the message is stored (the ack may go), with one when it
+   * could not be (the ack is never sent, so the broker redelivers on the next connection of a
+   * persistent session).
+   *
+   * The function is {@link settle} bound to the entry, not a closure made here: a closure made per
+   * message and called only later would lose its optimised code at each full GC (V8 keeps the code
+   * of closures only through the ones that have run) and be compiled again (issue 17).
    */
-  hold(messageId: number): (stored: boolean) => void {
-    const entry: Entry = { messageId, state: 'pending' };
+  hold(messageId: number): (error?: Error) => void {
+    const entry: Entry = { messageId, state: 'pending', packet: undefined };
     this.entries.push(entry);
     this.awaiting.set(messageId, entry);
-    return (stored) => {
-      if (entry.state !== 'pending') return;
-      entry.state = stored ? 'stored' : 'failed';
-      this.flush();
-    };
+    return this.settle.bind(this, entry);
+  }
+
+  private settle(entry: Entry, error?: Error): void {
+    if (entry.state !== 'pending') return;
+    entry.state = error ? 'failed' : 'stored';
+    this.flush();
   }
 
   /**

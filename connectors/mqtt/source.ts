@@ -221,13 +221,13 @@ export class MqttSource implements Source {
       Promise.resolve()
         .then(() => this.ctx.deadLetter(dead, decoded.reason))
         .then(
-          () => settle?.(true),
+          () => settle?.(),
           (error: unknown) => {
             this.ctx.logger.error(
               { topic: packet.topic, err: errorMessage(error) },
               'could not store a dead letter; the message is not acknowledged',
             );
-            settle?.(false);
+            settle?.(error instanceof Error ? error : new Error(String(error)));
           },
         );
       return done();
@@ -236,7 +236,7 @@ export class MqttSource implements Source {
       decoded.text === undefined
         ? { id, payload: decoded.value, meta, time }
         : jsonMessage(id, decoded.value, decoded.text, meta, time),
-      settle && ((error) => settle(!error)),
+      settle,
       bytes.byteLength + MESSAGE_OVERHEAD_BYTES,
     );
     releaseWhenRoom(inbox, this.link.conn?.client, done);

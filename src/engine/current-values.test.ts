@@ -102,6 +102,30 @@ describe('current values', () => {
     expect(reads.filter((r) => r === 'a1' || r === 'a2')).toEqual([]);
   });
 
+  it('records runs of messages sharing one meta object (a source of one topic) as one by one', () => {
+    const metaA = { 'mqtt.topic': 'a' };
+    const metaB = { 'mqtt.topic': 'b' };
+    const batch = [
+      ...Array.from({ length: 20 }, (_, i) => msg(metaA, { i }, i)),
+      msg(metaB, { b: 1 }, 100),
+      ...Array.from({ length: 3 }, (_, i) => msg(metaA, { j: i }, 200 + i)),
+      msg({ 'mqtt.topic': 'a' }, { last: true }, 300),
+    ];
+    const values = new CurrentValues();
+    values.recordBatch(batch.slice(0, 5), 1000);
+    values.recordBatch(batch, 1500);
+    values.recordBatch(batch.slice(3, 24), 4000);
+    const one = new CurrentValues();
+    for (const m of batch.slice(0, 5)) one.record(m, 1000);
+    for (const m of batch) one.record(m, 1500);
+    for (const m of batch.slice(3, 24)) one.record(m, 4000);
+    expect(values.list()).toEqual(one.list());
+    expect(values.list()).toEqual([
+      expect.objectContaining({ key: 'b', payload: { b: 1 }, count: 2 }),
+      expect.objectContaining({ key: 'a', payload: { j: 2 }, messageTime: 202, count: 5 + 24 + 20 }),
+    ]);
+  });
+
   it('records a batch that evicts keys as the messages one by one', () => {
     const batch = Array.from({ length: CURRENT_VALUES_CAP + 50 }, (_, i) =>
       msg({ 'mqtt.topic': `t/${i % (CURRENT_VALUES_CAP + 10)}` }, { i }),

@@ -29,6 +29,9 @@ interface Entry {
   count: number;
   /** Arrival times, a ring of RATE_WINDOW. */
   arrivals: Float64Array;
+  /** Within `recordBatch`: the batch that last touched this entry, and its last message here. */
+  batch: number;
+  batchLast: Message | undefined;
 }
 
 export interface CurrentValue {
@@ -49,6 +52,8 @@ export class CurrentValues {
   private readonly entries = new Map<string, Entry>();
   /** Keys forgotten because the cap was reached. */
   evicted = 0;
+  /** Batches recorded (`Entry.batch`). */
+  private batches = 0;
 
   constructor(readonly cap = CURRENT_VALUES_CAP) {}
 
@@ -63,17 +68,39 @@ export class CurrentValues {
    */
   recordBatch(batch: readonly Message[], now = Date.now()): void {
     if (batch.length === 1) return this.record(batch[0]!, now);
-    // An entry reused for another key within the batch ends with that key's last message.
-    const last = new Map<Entry, Message>();
-    for (const m of batch) {
-      const entry = this.update(m, now);
-      if (entry) last.set(entry, m);
+    // Consecutive messages that share one meta object (a source's messages of one topic do, see the
+    // MQTT source's metaOf) have one key: they are counted together, one lookup per run rather than
+    // per message (issue 17). An entry reused for another key within the batch ends with that key's
+    // last message.
+    const batchId = ++this.batches;
+    const touched: Entry[] = [];
+    for (let start = 0; start < batch.length;) {
+      const meta = batch[start]!.meta;
+      let end = start + 1;
+      while (end < batch.length && batch[end]!.meta === meta) end++;
+      const last = batch[end - 1]!;
+      const entry = this.update(last, now, end - start);
+      if (entry) {
+        if (entry.batch !== batchId) {
+          entry.batch = batchId;
+          touched.push(entry);
+        }
+        entry.batchLast = last;
+      }
+      start = end;
     }
-    for (const [entry, m] of last) keep(entry, m);
+    for (const entry of touched) {
+      const last = entry.batchLast!;
+      entry.batchLast = undefined;
+      keep(entry, last);
+    }
   }
 
-  /** Counts an arrival under the message's key; the caller keeps its value. */
-  private update(m: Message, now: number): Entry | undefined {
+  /**
+   * Counts `arrivals` arrivals (at `now`, the last of them `m`) under the message's key; the
+   * caller keeps its value.
+   */
+  private update(m: Message, now: number, arrivals = 1): Entry | undefined {
     let field: string | undefined;
     let key: unknown;
     for (const f of KEY_FIELDS) {
@@ -106,12 +133,16 @@ export class CurrentValues {
       movedAt: 0,
       count: 0,
       arrivals: new Float64Array(RATE_WINDOW),
+      batch: 0,
+      batchLast: undefined,
     };
     entry.field = field;
     entry.time = now;
     entry.messageTime = m.time;
-    entry.arrivals[entry.count % RATE_WINDOW] = now;
-    entry.count++;
+    // The ring keeps the last RATE_WINDOW arrivals: all at `now` when there are as many.
+    const written = Math.min(arrivals, RATE_WINDOW);
+    for (let i = arrivals - written; i < arrivals; i++) entry.arrivals[(entry.count + i) % RATE_WINDOW] = now;
+    entry.count += arrivals;
     if (insert) {
       entry.movedAt = now;
       this.entries.set(name, entry);

@@ -1,4 +1,4 @@
-import { createDelivery, type Delivery } from './delivery.js';
+import type { Delivery } from './delivery.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { messageSize, type Message } from './message.js';
 
@@ -128,14 +128,15 @@ export class Inbox {
     // it holds the start of the next burst, which has not ended.
     const endsBurst = this.burstEnd > 0 && n === this.burstEnd;
     this.burstEnd = n >= this.burstEnd ? 0 : this.burstEnd - n;
-    const delivery = createDelivery(messages, (error) => {
-      for (const settle of settles) settle?.(error);
-      this.inFlight -= n;
-      if (bytes > 0) this.options.budget?.give(bytes);
-      this.releaseSpace();
-    });
-    if (endsBurst) delivery.quietFor = this.burstQuietMs;
-    return delivery;
+    return new InboxDelivery(this, messages, settles, bytes, endsBurst ? this.burstQuietMs : undefined);
+  }
+
+  /** A delivery's acknowledgement (once): its messages' settles, in push order, then its room back. */
+  settleDelivery(settles: readonly (Settle | undefined)[], bytes: number, error: Error | undefined): void {
+    for (const settle of settles) settle?.(error);
+    this.inFlight -= settles.length;
+    if (bytes > 0) this.options.budget?.give(bytes);
+    this.releaseSpace();
   }
 
   /** Stops accepting pushes; pending readers get null once the queue is empty. */
@@ -167,5 +168,30 @@ export class Inbox {
     }
     const waiters = this.spaceWaiters.splice(0);
     for (const w of waiters) w();
+  }
+}
+
+/**
+ * A delivery of an inbox. A class rather than a closure made per read: a closure made now and
+ * called only later loses its optimised code at each full GC (V8 keeps the code of closures only
+ * through the ones that have run) and is compiled again (issue 17); a method keeps it.
+ */
+class InboxDelivery implements Delivery {
+  private settled = false;
+
+  constructor(
+    private readonly inbox: Inbox,
+    /** Emptied by the engine once transformed (the source's messages then die young). */
+    public messages: Message[],
+    private readonly settles: (Settle | undefined)[],
+    private readonly bytes: number,
+    /** Set on every delivery (undefined when not quiet), so that all have one shape. */
+    public quietFor: number | undefined,
+  ) {}
+
+  ack(error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.inbox.settleDelivery(this.settles, this.bytes, error);
   }
 }
