@@ -222,18 +222,20 @@ export class ChirpstackSource implements Source {
       delivery.ack();
       return undefined;
     }
+    // Every MQTT message of the delivery holds the source's window until this ack, records or not.
+    const held = delivery.held ?? delivery.messages.length;
     // Only the ack is kept: the MQTT messages' payloads are views into the socket's read buffers
-    // (64 KB each), which would stay pinned until the records are stored.
-    const ack = delivery.ack;
+    // (64 KB each), which would stay pinned until the records are stored. `ack` is a method (the
+    // inbox's deliveries are class instances): it is called on the delivery, never detached.
+    delivery.messages = [];
     return createDelivery(
       records,
       (error) => {
         // Not stored: the broker sends these events again, so they must not count as seen.
         if (error) rollback();
-        ack(error);
+        delivery.ack(error);
       },
-      // Every MQTT message of the delivery holds the source's window until this ack, records or not.
-      delivery.held ?? delivery.messages.length,
+      held,
     );
   }
 

@@ -18,6 +18,7 @@ export interface Delivery {
    * maxWait would end within that time, since nothing can join it before it would be stored anyway.
    */
   quietFor?: number;
+  /** A method: call it on the delivery, never detached (`const ack = d.ack` loses its `this`). */
   ack(error?: Error): void;
 }
 
