@@ -164,7 +164,7 @@ function compileExpression(expr: string, template: string): Getter {
       const level = rest[0];
       return (m) => {
         const topic = m.meta['mqtt.topic'];
-        return typeof topic === 'string' ? topic.split('/')[level] : undefined;
+        return typeof topic === 'string' ? topicLevel(topic, level) : undefined;
       };
     }
     default:
@@ -172,6 +172,18 @@ function compileExpression(expr: string, template: string): Getter {
         `template "${template}": unknown name "${String(head)}" (use payload, meta, topic[N], pipeline, id, time or date:FORMAT)`,
       );
   }
+}
+
+/** `topic.split('/')[level]` without the array of every level: this runs per message. */
+function topicLevel(topic: string, level: number): string | undefined {
+  let start = 0;
+  for (let n = 0; n < level; n++) {
+    const slash = topic.indexOf('/', start);
+    if (slash === -1) return undefined;
+    start = slash + 1;
+  }
+  const end = topic.indexOf('/', start);
+  return end === -1 ? topic.slice(start) : topic.slice(start, end);
 }
 
 /** Parses `a.b[0].c` or `a["x.y"]` into segments. */
