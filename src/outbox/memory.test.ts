@@ -104,3 +104,33 @@ describe('memory outbox: a backlog of small jobs', () => {
     expect(batches.map((b) => b[0]!.slice(0, 1) + b.length)).toEqual(['a3', 'b3', 'a3', 'c3']);
   });
 });
+
+describe('memory outbox: close', () => {
+  it('writes the jobs queued behind the active one before closing, within the deadline', async () => {
+    // A graceful stop: what the source had acknowledged as stored sits in this process only, so
+    // close() keeps writing the queue until it is empty or the deadline passes, not only the active job.
+    const backend = createMemoryBackend(defaultRetention);
+    const outbox = backend.createOutbox({
+      pipeline: 'p',
+      sink: 'out',
+      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
+      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
+      capacity: 100_000,
+      concurrency: 1,
+    });
+    const written: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    outbox.start(async (ms) => {
+      if (written.length === 0) await gate;
+      written.push(...ms.map((m) => m.id));
+    });
+    // Three jobs of three: one active (held by the gate), two queued behind it.
+    await outbox.enqueue(makeMessages(9, 'q'));
+    const closed = outbox.close(60_000);
+    release();
+    await closed;
+    expect(written).toEqual(makeMessages(9, 'q').map((m) => m.id));
+    expect((await outbox.stats()).depth).toBe(0);
+  });
+});

@@ -357,8 +357,9 @@ export class MemoryOutbox implements Outbox {
         .catch((err: unknown) => this.logger.error({ err }, 'outbox job failed unexpectedly'))
         .finally(() => {
           this.active.delete(job);
-          if (this.active.size === 0) this.idle?.();
           this.pump();
+          // Idle: nothing more could start (queue empty, or the sink paused or disconnected).
+          if (this.active.size === 0) this.idle?.();
         });
     }
   }
@@ -460,7 +461,8 @@ export class MemoryOutbox implements Outbox {
   async close(deadlineMs: number): Promise<void> {
     if (this.closing) return;
     await this.batcher.close();
-    this.closing = true;
+    // The queue exists in this process only: a graceful stop writes it, not only the active job,
+    // until it is empty or the deadline passes (a job waiting for a retry is not waited for).
     if (this.active.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -468,8 +470,9 @@ export class MemoryOutbox implements Outbox {
         new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs))),
       ]);
       clearTimeout(timer);
-      for (const ac of this.active.values()) ac.abort(new Error('outbox closing'));
     }
+    this.closing = true;
+    for (const ac of this.active.values()) ac.abort(new Error('outbox closing'));
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const t of this.parked.values()) clearTimeout(t);
