@@ -20,6 +20,44 @@ describe('templates', () => {
     expect(() => compileTemplate('a {{ id')).toThrow(TemplateError);
   });
 
+  it('read topic levels and dotted meta keys as split and join would, whatever the topic', () => {
+    // The getters scan the topic and try precomputed meta keys (per message, no arrays); the
+    // reference is the definition: topic.split('/')[N], and the longest dotted meta key first.
+    const level = fc.constantFrom('', 'a', 'b', 'a.b', 'x/y');
+    fc.assert(
+      fc.property(
+        fc.array(level, { maxLength: 5 }).map((levels) => levels.join('/')),
+        fc.nat(6),
+        fc.dictionary(
+          fc.constantFrom('a', 'a.b', 'a.b.c', 'b'),
+          fc.constantFrom('v', { c: 'w' }, { b: { c: 'z' } }),
+        ),
+        (topic, n, meta) => {
+          const m = createMessage({ id: 'm', payload: {}, meta: { ...meta, 'mqtt.topic': topic }, time: 0 });
+          expect(compileTemplate(`{{ topic[${n}] }}`)(m)).toBe(topic.split('/')[n] ?? '');
+          const path = ['a', 'b', 'c'];
+          let expected: unknown;
+          for (let k = path.length; k > 0 && expected === undefined; k--) {
+            const key = path.slice(0, k).join('.');
+            if (key in m.meta)
+              expected = path
+                .slice(k)
+                .reduce<unknown>((v, s) => (v as Record<string, unknown> | undefined)?.[s], m.meta[key]);
+            if (key in m.meta) break;
+          }
+          const text =
+            expected === undefined
+              ? ''
+              : typeof expected === 'object'
+                ? JSON.stringify(expected)
+                : String(expected);
+          expect(compileTemplate('{{ meta.a.b.c }}')(m)).toBe(text);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('find their parts in linear time: `{{` and 4,000 spaces backtracked for 45 s', async () => {
     for (const template of [
       `{{${' '.repeat(100_000)}`,

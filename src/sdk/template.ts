@@ -153,8 +153,10 @@ function compileExpression(expr: string, template: string): Getter {
       return (m) => m.time;
     case 'payload':
       return (m) => getPath(m.payload, rest);
-    case 'meta':
-      return (m) => getMeta(m.meta, rest);
+    case 'meta': {
+      const candidates = metaCandidates(rest);
+      return (m) => getMeta(m.meta, candidates);
+    }
     case 'topic': {
       if (rest.length !== 1 || typeof rest[0] !== 'number') {
         throw new TemplateError(`template "${template}": use topic[N] for the N-th topic level (from 0)`);
@@ -162,7 +164,7 @@ function compileExpression(expr: string, template: string): Getter {
       const level = rest[0];
       return (m) => {
         const topic = m.meta['mqtt.topic'];
-        return typeof topic === 'string' ? topic.split('/')[level] : undefined;
+        return typeof topic === 'string' ? topicLevel(topic, level) : undefined;
       };
     }
     default:
@@ -170,6 +172,18 @@ function compileExpression(expr: string, template: string): Getter {
         `template "${template}": unknown name "${String(head)}" (use payload, meta, topic[N], pipeline, id, time or date:FORMAT)`,
       );
   }
+}
+
+/** `topic.split('/')[level]` without the array of every level: this runs per message. */
+function topicLevel(topic: string, level: number): string | undefined {
+  let start = 0;
+  for (let n = 0; n < level; n++) {
+    const slash = topic.indexOf('/', start);
+    if (slash === -1) return undefined;
+    start = slash + 1;
+  }
+  const end = topic.indexOf('/', start);
+  return end === -1 ? topic.slice(start) : topic.slice(start, end);
 }
 
 /** Parses `a.b[0].c` or `a["x.y"]` into segments. */
@@ -198,11 +212,18 @@ export function getPath(value: unknown, segments: readonly (string | number)[]):
 }
 
 /** Metadata keys contain dots (`mqtt.topic`): match the longest key first, then descend. */
-function getMeta(meta: Record<string, unknown>, segments: readonly (string | number)[]): unknown {
-  for (let n = segments.length; n > 0; n--) {
-    const key = segments.slice(0, n).join('.');
-    if (key in meta) return getPath(meta[key], segments.slice(n));
-  }
+type MetaCandidate = [key: string, rest: readonly (string | number)[]];
+
+/** The keys to try, longest first, joined once when compiled: this runs per message (a deadband status path). */
+function metaCandidates(segments: readonly (string | number)[]): MetaCandidate[] {
+  const candidates: MetaCandidate[] = [];
+  for (let n = segments.length; n > 0; n--)
+    candidates.push([segments.slice(0, n).join('.'), segments.slice(n)]);
+  return candidates;
+}
+
+function getMeta(meta: Record<string, unknown>, candidates: readonly MetaCandidate[]): unknown {
+  for (const [key, rest] of candidates) if (key in meta) return getPath(meta[key], rest);
   return undefined;
 }
 
