@@ -760,6 +760,24 @@ describe('Pipeline: stop', () => {
     expect((await pipeline.status()).state).toBe('stopped');
   });
 
+  it('stores the open batches at once when stopping, instead of waiting out the shutdown timeout', async () => {
+    // An hour's maxWait and an hour's shutdown timeout: nothing more can join the batch once reading
+    // has stopped, so waiting for it to fill only ate the time its write needs (a sink waiting on
+    // the deadline kept `passerelle` from stopping, then had 1 s left to write).
+    const source = feedSource();
+    const sink = recordingSink('patient');
+    const { pipeline } = start({
+      source,
+      sinks: [{ sink, batch: { count: 1000, maxWaitMs: 3_600_000 } }],
+      shutdownTimeoutMs: 3_600_000,
+    });
+    const d = source.push([msg('a'), msg('b')]);
+    await waitFor(async () => (await pipeline.status()).inFlight === 2, 'two messages read');
+    await pipeline.stop();
+    expect(sink.batches.map((b) => b.map(kindOf))).toEqual([['a', 'b']]);
+    expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
+  });
+
   it('acks with an error a delivery whose storage keeps failing when stopped', async () => {
     const failures = { left: Number.POSITIVE_INFINITY };
     const source = feedSource();

@@ -221,6 +221,8 @@ export class Pipeline {
     this.stopStallWatch?.();
     for (const timer of this.flushTimers.splice(0)) clearInterval(timer);
     this.spaceWaiter?.();
+    // Batches opened before the stop; later ones are stored as they are filled (see enqueue()).
+    this.flushOpenBatches();
     await withDeadline(Promise.allSettled([this.readLoop, this.replayLoop]), deadline);
     await withDeadline(Promise.allSettled([...this.pending]), Math.max(0, deadline - (Date.now() - started)));
     // What transforms still hold (open windows) goes out now, in pipeline order.
@@ -491,10 +493,18 @@ export class Pipeline {
     const jobs: Promise<void>[] = [];
     if (rejected.length > 0) jobs.push(this.storeDeadLetters(rejected));
     if (out.length > 0)
-      for (const s of sinks) jobs.push(this.retryStorage(s.plan.name, () => s.outbox.enqueue(out)));
+      for (const s of sinks) jobs.push(this.retryStorage(s.plan.name, () => this.enqueue(s, out)));
     const results = await Promise.allSettled(jobs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  private enqueue(s: SinkRuntime, messages: Message[]): Promise<void> {
+    const stored = s.outbox.enqueue(messages);
+    // Stopping: nothing more can join an open batch, so waiting for its maxWait would only spend the
+    // shutdown timeout that its write needs.
+    if (this.state === 'stopping') s.outbox.flushOpen();
+    return stored;
   }
 
   private async storeDeadLetters(entries: Omit<DeadLetter, 'id'>[]): Promise<void> {
