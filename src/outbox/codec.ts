@@ -208,15 +208,25 @@ export function encodeJob(messages: readonly Message[], attempt: number): JobDat
   const table: Record<string, unknown>[] = [];
   const m = new Array<unknown>(messages.length);
   let last = -1;
+  // The meta object of the last message that went into the table (at `last`): messages of
+  // one source share one meta object (the MQTT source's per topic, unit-convert's with units), so
+  // the next one usually is the very same object, which needs no walk over its keys (metas are
+  // read-only once made, Message.meta).
+  let lastObject: unknown;
   for (let i = 0; i < messages.length; i++) {
     const msg = messages[i] as Message;
     let meta: unknown;
-    if (isFlatMeta(msg.meta)) {
+    if (last >= 0 && msg.meta === lastObject) {
+      meta = last;
+    } else if (isFlatMeta(msg.meta)) {
       let idx = last >= 0 && sameMeta(msg.meta, table[last] as Record<string, unknown>) ? last : -1;
       for (let k = 0; idx < 0 && k < table.length; k++)
         if (k !== last && sameMeta(msg.meta, table[k] as Record<string, unknown>)) idx = k;
       if (idx < 0 && table.length < META_TABLE_MAX) idx = table.push(msg.meta) - 1;
-      if (idx >= 0) last = idx;
+      if (idx >= 0) {
+        last = idx;
+        lastObject = msg.meta;
+      }
       meta = idx >= 0 ? idx : msg.meta;
     } else {
       meta = encodeValue(msg.meta);
@@ -243,7 +253,11 @@ export function decodeJob(data: JobData): Message[] {
       out[i] = decodeMessage(r as EncodedMessage);
       continue;
     }
-    const [id, time, metaRef, j, payload] = r as [string, number, unknown, unknown, unknown];
+    // Indexes rather than destructuring, which goes through the array iterator until optimised.
+    const id = r[0] as string;
+    const time = r[1] as number;
+    const metaRef: unknown = r[2];
+    const j: unknown = r[3];
     // A copy of a shared meta per message: a sink may change its messages' meta.
     const meta = (
       typeof metaRef === 'number' ? { ...table[metaRef] } : (decodeValue(metaRef) ?? {})
@@ -251,7 +265,7 @@ export function decodeJob(data: JobData): Message[] {
     out[i] =
       typeof j === 'string'
         ? storedJsonMessage(id, j, meta, time)
-        : { id, payload: decodeValue(payload), meta, time };
+        : { id, payload: decodeValue(r[4]), meta, time };
   }
   return out;
 }

@@ -83,9 +83,6 @@ export class UnitConvertTransform implements Transform {
   }
 
   private one(message: Message): Message {
-    const missing = (at: string): void => {
-      if (this.config.missing === 'reject') throw new FieldError(`${at} is missing`);
-    };
     let payload = message.payload;
     let anyConverted = false;
     for (let f = 0; f < this.fields.length; f++) {
@@ -97,6 +94,8 @@ export class UnitConvertTransform implements Transform {
         anyConverted ||= this.converted;
         continue;
       }
+      // Closures only for paths with `*` or a unit field (not made per message on the direct path).
+      const missing = (at: string): void => this.missing(at);
       let converted = false;
       const convert = (value: unknown, at: string): number => {
         converted = true;
