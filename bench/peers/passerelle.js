@@ -8,6 +8,9 @@ export const PASSERELLE_TRANSFORMS = [
   '  - { type: enrich, fields: { site: lyon, relayed: true } }',
 ];
 
+/** The persistent session of the QoS 1 relay (`cleanSession: false`); the bench ends it after each run. */
+export const PERSISTENT_CLIENT_ID = 'bench-relay';
+
 export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUrl }) {
   // BENCH_SOURCE_PROTOCOL=4: the source speaks MQTT 3.1.1 (the broker's own in-flight limit applies).
   const protocol = process.env.BENCH_SOURCE_PROTOCOL
@@ -15,7 +18,7 @@ export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUr
     : '';
   const source =
     qos >= 1
-      ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: bench-relay${protocol} }`
+      ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: ${PERSISTENT_CLIENT_ID}${protocol} }`
       : `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}${protocol} }`;
   const yaml = [
     'name: bench-relay',
