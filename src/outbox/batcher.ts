@@ -20,6 +20,14 @@ interface RoomWaiter {
   reject: (error: unknown) => void;
 }
 
+/**
+ * What a stored batch holds instead of its messages. A batch open for maxWait often lives through a
+ * scavenge and is promoted while its messages, pushed later, are still young: the old batch then
+ * keeps them alive through every scavenge until the next full GC, even once it is itself garbage
+ * (issue 17). Letting go of them when stored ends that.
+ */
+const NO_MESSAGES: Message[] = [];
+
 /** messageSize throws on values JSON can not carry; the store decides what to do with those. */
 function sizeOf(m: Message): number {
   try {
@@ -182,11 +190,17 @@ export class Batcher {
     ).then(
       () => {
         this.unstored -= count;
-        for (const b of batches) b.resolve();
+        for (const b of batches) {
+          b.messages = NO_MESSAGES;
+          b.resolve();
+        }
       },
       (error: unknown) => {
         this.unstored -= count;
-        for (const b of batches) b.reject(error);
+        for (const b of batches) {
+          b.messages = NO_MESSAGES;
+          b.reject(error);
+        }
       },
     );
     this.storing.add(p);
