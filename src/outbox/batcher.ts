@@ -21,12 +21,15 @@ interface RoomWaiter {
 }
 
 /**
- * What a stored batch holds instead of its messages. A batch open for maxWait often lives through a
- * scavenge and is promoted while its messages, pushed later, are still young: the old batch then
- * keeps them alive through every scavenge until the next full GC, even once it is itself garbage
- * (issue 17). Letting go of them when stored ends that.
+ * Lets go of a stored batch's messages. A batch open for maxWait often lives through two scavenges
+ * and is promoted, its array with it, while the messages pushed into it later are young: once the
+ * batch is garbage, the old array (garbage too, until the next full GC) still keeps them and their
+ * payloads alive through every scavenge, and each is copied and promoted in turn (issue 17).
+ * Emptying the array drops those references; `store` has read it by then.
  */
-const NO_MESSAGES: Message[] = [];
+function release(b: Batch): void {
+  b.messages.length = 0;
+}
 
 /** messageSize throws on values JSON can not carry; the store decides what to do with those. */
 function sizeOf(m: Message): number {
@@ -191,14 +194,14 @@ export class Batcher {
       () => {
         this.unstored -= count;
         for (const b of batches) {
-          b.messages = NO_MESSAGES;
+          release(b);
           b.resolve();
         }
       },
       (error: unknown) => {
         this.unstored -= count;
         for (const b of batches) {
-          b.messages = NO_MESSAGES;
+          release(b);
           b.reject(error);
         }
       },
