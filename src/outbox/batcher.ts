@@ -20,17 +20,6 @@ interface RoomWaiter {
   reject: (error: unknown) => void;
 }
 
-/**
- * Lets go of a stored batch's messages. A batch open for maxWait often lives through two scavenges
- * and is promoted, its array with it, while the messages pushed into it later are young: once the
- * batch is garbage, the old array (garbage too, until the next full GC) still keeps them and their
- * payloads alive through every scavenge, and each is copied and promoted in turn (issue 17).
- * Emptying the array drops those references; `store` has read it by then.
- */
-function release(b: Batch): void {
-  b.messages.length = 0;
-}
-
 /** messageSize throws on values JSON can not carry; the store decides what to do with those. */
 function sizeOf(m: Message): number {
   try {
@@ -193,17 +182,11 @@ export class Batcher {
     ).then(
       () => {
         this.unstored -= count;
-        for (const b of batches) {
-          release(b);
-          b.resolve();
-        }
+        for (const b of batches) b.resolve();
       },
       (error: unknown) => {
         this.unstored -= count;
-        for (const b of batches) {
-          release(b);
-          b.reject(error);
-        }
+        for (const b of batches) b.reject(error);
       },
     );
     this.storing.add(p);

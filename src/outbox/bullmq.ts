@@ -165,7 +165,14 @@ export class BullmqOutbox implements Outbox {
       batches = kept;
     }
     let n = 0;
-    for (const b of batches) n += b.length;
+    for (const b of batches) {
+      n += b.length;
+      // Stored as the job's text: the batch's array is not read again. A batch open for maxWait is
+      // often promoted with its array while the messages pushed later are young; that old array,
+      // garbage but collected only by the next full GC, would keep them alive through every
+      // scavenge until then (issue 17).
+      b.length = 0;
+    }
     this.addDepth(n);
   }
 
