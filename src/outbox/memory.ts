@@ -484,6 +484,7 @@ export class MemoryOutbox implements Outbox {
         { pipeline: this.options.pipeline, sink: this.options.sink, messages: this.depth },
         'memory outbox closed with messages not delivered: they are lost',
       );
+      this.options.events?.lost?.(this.depth, 'memory outbox closed before writing them');
     }
   }
 }
