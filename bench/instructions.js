@@ -19,6 +19,7 @@
 // bench/lib/alloc-probe.js), with the collections; INSTR_ALLOC_PROFILE=<file> (one relay) also writes a sampling heap profile of
 // the measured messages (collected objects included; open it in Chrome DevTools' Memory tab); the
 // profiler's own allocations then count too (about twice the bytes), so compare counts without it.
+// INSTR_ALLOC_PROFILE_SURVIVORS=1: that profile without the objects scavenges collected (survivors only).
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,10 +3,15 @@
 // as allocated between two GCs (`allocated=` of --trace-gc-nvp) can be summed exactly over the
 // measured messages. With INSTR_ALLOC_PROFILE=<file>, V8's sampling heap profiler runs between the
 // two markers, objects collected by GCs included (where the bytes are allocated, by function).
+// INSTR_ALLOC_PROFILE_SURVIVORS=1 leaves out the objects scavenges collected: what remains is
+// where the objects that lived through scavenges (promoted, or still alive) were allocated.
 import { writeFileSync, writeSync } from 'node:fs';
 import inspector from 'node:inspector';
 
 const profileFile = process.env.INSTR_ALLOC_PROFILE;
+const survivorsOnly = ['1', 'true', 'yes'].includes(
+  (process.env.INSTR_ALLOC_PROFILE_SURVIVORS ?? '').toLowerCase(),
+);
 const SAMPLING_INTERVAL_BYTES = 256;
 let marks = 0;
 let session;
@@ -33,7 +38,7 @@ process.on('SIGUSR2', () => {
     post('HeapProfiler.startSampling', {
       samplingInterval: SAMPLING_INTERVAL_BYTES,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMinorGC: !survivorsOnly,
     });
   }
   marks++;

@@ -97,7 +97,8 @@ function fakeClient() {
   const gateRef: { gate?: PubackGate } = {};
   const hold = (p: IPublishPacket, done: () => void): void => {
     received.push(p);
-    settles.set(p.messageId!, gateRef.gate!.hold(p.messageId!));
+    const held = gateRef.gate!.hold(p.messageId!);
+    settles.set(p.messageId!, (error) => held.settle(error));
     done();
   };
   const client = new MqttClient(() => stream as never, {

@@ -8,7 +8,7 @@ import type { MqttClient, Packet } from 'mqtt';
  * mqtt.js 5.16.0 has no public hook for this. Its publish handler sends the ack through the private
  * `client._sendPacket(packet, done)`, where `done` also starts the handling of the next incoming
  * packet. This is the only place that touches it: we wrap `_sendPacket` on one client instance,
- * call `done` at once and keep the packet until `hold()`'s settle function says the message is
+ * call `done` at once and keep the ack until `hold()`'s settle says the message is
  * stored. puback-gate.test.ts checks these internals and fails when an mqtt.js upgrade changes them.
  */
 export const PINNED_MQTT_VERSION = '5.16.0';
@@ -23,17 +23,44 @@ interface Internals {
   _sendPacket?: SendPacket;
 }
 
-interface Entry {
-  messageId: number;
-  state: 'pending' | 'stored' | 'failed';
-  packet?: Packet;
+/**
+ * One held ack, and its own settle (an inbox's `Settle` object): no closure or bound function per
+ * message beside it. Keeps the ack's kind and reason code rather than mqtt.js's packet, and sends
+ * the same packet again: a message waits here until stored, long enough for its objects to live
+ * through scavenges (issue 17), so it holds as little as it can.
+ */
+class HeldAck {
+  state: 'pending' | 'stored' | 'failed' = 'pending';
+  /** The ack mqtt.js produced for it (`puback`, `pubrec`), undefined until then. */
+  cmd: 'puback' | 'pubrec' | undefined = undefined;
+  /** The packet's reason code (0 or absent: acks with another one are never held). */
+  reasonCode: number | undefined = undefined;
+
+  constructor(
+    private readonly gate: PubackGate,
+    readonly messageId: number,
+  ) {}
+
+  /** Without an error once the message is stored (the ack may go); with one when it could not be. */
+  settle(error?: Error): void {
+    if (this.state !== 'pending') return;
+    this.state = error ? 'failed' : 'stored';
+    this.gate.flush();
+  }
+
+  packet(): Packet {
+    const cmd = this.cmd as 'puback' | 'pubrec';
+    return this.reasonCode === undefined
+      ? { cmd, messageId: this.messageId }
+      : { cmd, messageId: this.messageId, reasonCode: this.reasonCode };
+  }
 }
 
 export class PubackGate {
   /** Held acks in PUBLISH order. */
-  private entries: Entry[] = [];
+  private entries: HeldAck[] = [];
   /** Entries whose ack packet mqtt.js has not produced yet, by packet identifier. */
-  private awaiting = new Map<number, Entry>();
+  private awaiting = new Map<number, HeldAck>();
   private readonly send: SendPacket;
 
   constructor(
@@ -59,7 +86,8 @@ export class PubackGate {
         const entry = this.awaiting.get(packet.messageId);
         if (entry) {
           this.awaiting.delete(packet.messageId);
-          entry.packet = packet;
+          entry.cmd = packet.cmd;
+          entry.reasonCode = packet.reasonCode;
           cb?.(); // lets mqtt.js go on with the next packet
           this.flush();
           return;
@@ -81,26 +109,20 @@ export class PubackGate {
   }
 
   /**
-   * Registers a QoS 1/2 PUBLISH before mqtt.js acknowledges it. Call the returned function (an
+   * Registers a QoS 1/2 PUBLISH before mqtt.js acknowledges it. Settle the returned object (an
    * inbox's settle) without an error once the message is stored (the ack may go), with one when it
    * could not be (the ack is never sent, so the broker redelivers on the next connection of a
    * persistent session).
    *
-   * The function is {@link settle} bound to the entry, not a closure made here: a closure made per
-   * message and called only later would lose its optimised code at each full GC (V8 keeps the code
-   * of closures only through the ones that have run) and be compiled again (issue 17).
+   * An object with a `settle` method, not a closure made here: a closure made per message and
+   * called only later would lose its optimised code at each full GC (V8 keeps the code of closures
+   * only through the ones that have run) and be compiled again (issue 17).
    */
-  hold(messageId: number): (error?: Error) => void {
-    const entry: Entry = { messageId, state: 'pending', packet: undefined };
+  hold(messageId: number): { settle(error?: Error): void } {
+    const entry = new HeldAck(this, messageId);
     this.entries.push(entry);
     this.awaiting.set(messageId, entry);
-    return this.settle.bind(this, entry);
-  }
-
-  private settle(entry: Entry, error?: Error): void {
-    if (entry.state !== 'pending') return;
-    entry.state = error ? 'failed' : 'stored';
-    this.flush();
+    return entry;
   }
 
   /**
@@ -112,16 +134,17 @@ export class PubackGate {
     this.awaiting.clear();
   }
 
-  private flush(): void {
+  /** Sends the acks at the head that may go (HeldAck.settle). */
+  flush(): void {
     let sent = false;
     for (;;) {
       const head = this.entries[0];
       if (!head || head.state === 'pending') break;
-      if (head.state === 'stored' && !head.packet) break; // mqtt.js has not produced the ack yet
+      if (head.state === 'stored' && !head.cmd) break; // mqtt.js has not produced the ack yet
       this.entries.shift();
       // A failed entry still waiting for its packet stays in `awaiting`, so the packet is swallowed.
-      if (head.state === 'stored' && head.packet && this.client.connected) {
-        this.send(head.packet);
+      if (head.state === 'stored' && head.cmd && this.client.connected) {
+        this.send(head.packet());
         sent = true;
       }
     }

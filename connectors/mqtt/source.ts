@@ -221,13 +221,13 @@ export class MqttSource implements Source {
       Promise.resolve()
         .then(() => this.ctx.deadLetter(dead, decoded.reason))
         .then(
-          () => settle?.(),
+          () => settle?.settle(),
           (error: unknown) => {
             this.ctx.logger.error(
               { topic: packet.topic, err: errorMessage(error) },
               'could not store a dead letter; the message is not acknowledged',
             );
-            settle?.(error instanceof Error ? error : new Error(String(error)));
+            settle?.settle(error instanceof Error ? error : new Error(String(error)));
           },
         );
       return done();

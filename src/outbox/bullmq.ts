@@ -165,7 +165,14 @@ export class BullmqOutbox implements Outbox {
       batches = kept;
     }
     let n = 0;
-    for (const b of batches) n += b.length;
+    for (const b of batches) {
+      n += b.length;
+      // Stored as the job's text: the batch's array is not read again. A batch open for maxWait is
+      // often promoted with its array while the messages pushed later are young; that old array,
+      // garbage but collected only by the next full GC, would keep them alive through every
+      // scavenge until then (issue 17).
+      b.length = 0;
+    }
     this.addDepth(n);
   }
 
@@ -336,14 +343,19 @@ export class BullmqOutbox implements Outbox {
       throw new WaitingError();
     }
     const connections = this.connections;
-    const data = job.data as JobData;
-    const messages = decodeJob(data);
+    // No local for the data: a suspended async function keeps its locals.
+    const attempt = (job.data as JobData).a;
+    const messages = decodeJob(job.data as JobData);
+    // The job lives until its messages are written (PUBACKs and all); its parsed records, tables and
+    // texts shared with the messages aside, are not read again: let them die young (issue 17: they
+    // lived through the write's scavenges). BullMQ reads `data` only to add a job, never to finish one.
+    job.data = { a: attempt };
     const ac = new AbortController();
     const key = job.id ?? token ?? String(Math.random());
     this.active.set(key, ac);
     let outcome: Outcome;
     try {
-      outcome = await runAttempt(handler, messages, data.a, this.options.retry, this.conn, ac.signal);
+      outcome = await runAttempt(handler, messages, attempt, this.options.retry, this.conn, ac.signal);
     } finally {
       this.active.delete(key);
     }
@@ -365,7 +377,7 @@ export class BullmqOutbox implements Outbox {
       );
     }
     const retry = outcome.retry;
-    if (retry && (retry.messages.length !== messages.length || retry.attempt !== data.a)) {
+    if (retry && (retry.messages.length !== messages.length || retry.attempt !== attempt)) {
       await job.updateData(encodeJob(retry.messages, retry.attempt));
     }
     let settled = outcome.delivered;
@@ -389,7 +401,7 @@ export class BullmqOutbox implements Outbox {
       if (this.connected && this.connections === connections) {
         // The sink still says connected (its state lags): this replica backs off unless it reconnects.
         this.suspend(retry.delayMs);
-        events?.retrying?.(retry.error, data.a, retry.delayMs);
+        events?.retrying?.(retry.error, attempt, retry.delayMs);
       } else {
         events?.waiting?.(retry.error);
       }
@@ -397,7 +409,7 @@ export class BullmqOutbox implements Outbox {
       throw new WaitingError();
     }
     await job.moveToDelayed(Date.now() + retry.delayMs, token);
-    events?.retrying?.(retry.error, data.a, retry.delayMs);
+    events?.retrying?.(retry.error, attempt, retry.delayMs);
     throw new DelayedError();
   }
 

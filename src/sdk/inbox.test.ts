@@ -58,3 +58,29 @@ describe('Inbox: the end of a burst', () => {
     expect(d!.quietFor).toBe(100);
   });
 });
+
+describe('Inbox: settles', () => {
+  it('settles functions and objects with a settle method alike, in push order, with the error of the ack', async () => {
+    const inbox = new Inbox({ capacity: 100, maxBatch: 100 });
+    const calls: string[] = [];
+    const held = (name: string) => ({
+      settle: (error?: Error) => calls.push(`${name}:${error?.message ?? 'ok'}`),
+    });
+    inbox.push(msg('a'), held('a'));
+    inbox.push(msg('b'), (error) => calls.push(`b:${error?.message ?? 'ok'}`));
+    inbox.push(msg('c'));
+    inbox.push(msg('d'), held('d'));
+    const d = await inbox.read();
+    d!.ack(new Error('not stored'));
+    expect(calls).toEqual(['a:not stored', 'b:not stored', 'd:not stored']);
+    expect(inbox.size).toBe(0);
+
+    inbox.push(msg('e'), held('e'));
+    (await inbox.read())!.ack();
+    inbox.push(msg('f'), held('f'));
+    inbox.failUnread(new Error('lost'));
+    inbox.close();
+    inbox.push(msg('g'), held('g'));
+    expect(calls.slice(3)).toEqual(['e:ok', 'f:lost', 'g:inbox closed']);
+  });
+});

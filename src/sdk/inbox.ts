@@ -2,7 +2,17 @@ import type { Delivery } from './delivery.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { messageSize, type Message } from './message.js';
 
-type Settle = (error?: Error) => void;
+/**
+ * What a pushed message's acknowledgement calls: a function, or an object with a `settle` method.
+ * An object held per message (the MQTT source's held PUBACK) can then be its own settle, without a
+ * closure or bound function beside it for the whole wait (issue 17: each lived through scavenges).
+ */
+export type Settle = ((error?: Error) => void) | { settle(error?: Error): void };
+
+function settleOne(settle: Settle | undefined, error: Error | undefined): void {
+  if (typeof settle === 'function') settle(error);
+  else settle?.settle(error);
+}
 
 export interface InboxOptions {
   /** Messages pushed and not yet settled, at most. Past it, `full` is true and `whenSpace()` waits. */
@@ -57,7 +67,7 @@ export class Inbox {
   /** `bytes`: the message's size when the source knows it (the bytes received), else `messageSize`. */
   push(message: Message, onSettled?: Settle, bytes?: number): void {
     if (this.closed) {
-      onSettled?.(new Error('inbox closed'));
+      settleOne(onSettled, new Error('inbox closed'));
       return;
     }
     this.queue.push(message);
@@ -133,7 +143,7 @@ export class Inbox {
 
   /** A delivery's acknowledgement (once): its messages' settles, in push order, then its room back. */
   settleDelivery(settles: readonly (Settle | undefined)[], bytes: number, error: Error | undefined): void {
-    for (const settle of settles) settle?.(error);
+    for (const settle of settles) settleOne(settle, error);
     this.inFlight -= settles.length;
     if (bytes > 0) this.options.budget?.give(bytes);
     this.releaseSpace();
@@ -157,7 +167,7 @@ export class Inbox {
     for (const size of this.sizes.splice(0)) bytes += size;
     if (bytes > 0) this.options.budget?.give(bytes);
     this.inFlight -= n;
-    for (const settle of settles) settle?.(error);
+    for (const settle of settles) settleOne(settle, error);
     this.releaseSpace();
   }
 
