@@ -56,6 +56,8 @@ const RELAYS = {
   'bare-q0': { kind: 'bare', qos: 0 },
   'passerelle-memory-q0': { kind: 'passerelle', qos: 0 },
   'bare-q1': { kind: 'bare', qos: 1 },
+  // Not a bench relay: QoS 1 without Redis, to split the Redis relay's cost into QoS 1 and Redis.
+  'passerelle-memory-q1': { kind: 'passerelle', qos: 1 },
   'passerelle-redis-q1': { kind: 'passerelle', qos: 1, redis: true },
 };
 

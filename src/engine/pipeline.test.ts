@@ -778,6 +778,30 @@ describe('Pipeline: stop', () => {
     expect(source.acksOf(d)).toEqual([expect.objectContaining({ error: undefined })]);
   });
 
+  it('counts as dropped what the memory outbox loses at stop (its sink never took it)', async () => {
+    // The memory outbox holds acknowledged messages in this process only: a stop with the sink
+    // down loses them. The loss is counted, so received still reconciles with what left.
+    const source = feedSource();
+    const sink = recordingSink('down');
+    sink.connect = () => new Promise<void>(() => undefined);
+    const { pipeline, metrics } = start({
+      source,
+      sinks: [{ sink, batch: { count: 2, maxWaitMs: 10 } }],
+      shutdownTimeoutMs: 100,
+    });
+    const d = source.push([msg('a'), msg('b'), msg('c')]);
+    await waitFor(() => source.acksOf(d).length > 0, 'the ack once stored');
+    await pipeline.stop();
+    expect(sink.batches).toEqual([]);
+    const dropped = await metrics.dropped.get();
+    expect(dropped.values).toEqual([
+      expect.objectContaining({
+        value: 3,
+        labels: { pipeline: 'p', component: 'down', reason: 'memory outbox closed before writing them' },
+      }),
+    ]);
+  });
+
   it('acks with an error a delivery whose storage keeps failing when stopped', async () => {
     const failures = { left: Number.POSITIVE_INFINITY };
     const source = feedSource();

@@ -174,6 +174,8 @@ export class Pipeline {
               'sink not connected: its batches wait and are written as soon as it connects',
             );
           },
+          // Counted as dropped, so the counters still reconcile after a reload (metrics.ts).
+          lost: (n, reason) => m.dropped.inc({ pipeline: plan.name, component: sp.name, reason }, n),
           stopped: (error) => {
             this.setComponentState(status, 'stopped', error);
             this.log.error(

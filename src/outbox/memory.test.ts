@@ -134,3 +134,48 @@ describe('memory outbox: close', () => {
     expect((await outbox.stats()).depth).toBe(0);
   });
 });
+
+describe('memory outbox: messages lost at close', () => {
+  it('reports the messages it could not write through the `lost` event', async () => {
+    // A stop with the sink unreachable: the queue exists in this process only, so what it still
+    // holds is lost; the event lets the engine count it (passerelle_messages_dropped_total).
+    const backend = createMemoryBackend(defaultRetention);
+    const lost: [number, string][] = [];
+    const outbox = backend.createOutbox({
+      pipeline: 'p',
+      sink: 'out',
+      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
+      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
+      capacity: 100_000,
+      concurrency: 1,
+      events: { lost: (n, reason) => lost.push([n, reason]) },
+    });
+    outbox.setConnected(false);
+    outbox.start(async () => undefined);
+    const stored = outbox.enqueue(makeMessages(7, 'l'));
+    outbox.flushOpen();
+    await stored;
+    await outbox.close(50);
+    expect(lost).toEqual([[7, 'memory outbox closed before writing them']]);
+  });
+
+  it('reports nothing when the queue was written', async () => {
+    const backend = createMemoryBackend(defaultRetention);
+    const lost: number[] = [];
+    const outbox = backend.createOutbox({
+      pipeline: 'p',
+      sink: 'out',
+      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
+      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
+      capacity: 100_000,
+      concurrency: 1,
+      events: { lost: (n) => lost.push(n) },
+    });
+    outbox.start(async () => undefined);
+    const stored = outbox.enqueue(makeMessages(7, 'w'));
+    outbox.flushOpen();
+    await stored;
+    await outbox.close(60_000);
+    expect(lost).toEqual([]);
+  });
+});

@@ -374,19 +374,21 @@ export class MemoryOutbox implements Outbox {
    */
   private nextJob(): MemoryJob {
     const head = this.ready.shift() as MemoryJob;
-    const next = this.ready[0];
-    if (head.attempt !== 1 || next === undefined || next.attempt !== 1) return head;
+    if (head.attempt !== 1) return head;
     const { count, bytes } = this.options.batch;
+    // Never-attempted jobs queued behind join it up to the batch policy; an attempted one keeps
+    // its own count of attempts, so it neither joins nor is joined.
+    const joins = (job: MemoryJob | undefined, n: number, size: number): job is MemoryJob =>
+      job !== undefined && job.attempt === 1 && n + job.messages.length <= count && size + job.bytes <= bytes;
+    if (!joins(this.ready[0], head.messages.length, head.bytes)) return head;
     const messages = [...head.messages];
     let size = head.bytes;
-    for (let job = this.ready[0]; job !== undefined; job = this.ready[0]) {
-      if (job.attempt !== 1 || messages.length + job.messages.length > count || size + job.bytes > bytes)
-        break;
+    for (let job = this.ready[0]; joins(job, messages.length, size); job = this.ready[0]) {
       this.ready.shift();
       for (const m of job.messages) messages.push(m);
       size += job.bytes;
     }
-    return messages.length === head.messages.length ? head : { messages, attempt: 1, bytes: size };
+    return { messages, attempt: 1, bytes: size };
   }
 
   private async run(handler: JobHandler, job: MemoryJob, ac: AbortController): Promise<void> {
@@ -484,6 +486,7 @@ export class MemoryOutbox implements Outbox {
         { pipeline: this.options.pipeline, sink: this.options.sink, messages: this.depth },
         'memory outbox closed with messages not delivered: they are lost',
       );
+      this.options.events?.lost?.(this.depth, 'memory outbox closed before writing them');
     }
   }
 }

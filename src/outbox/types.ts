@@ -52,6 +52,11 @@ export interface OutboxEvents {
   waiting?(error: Error): void;
   /** The sink threw SinkStoppedError: processing paused until `resume()`. */
   stopped?(error: Error): void;
+  /**
+   * Messages stored and never written, gone with the outbox (the memory outbox closed before it
+   * could write its queue: sink down at stop or deadline passed). A Redis outbox keeps them.
+   */
+  lost?(count: number, reason: string): void;
 }
 
 export interface JobContext {
