@@ -24,6 +24,7 @@ import { copyFileSync, createWriteStream, mkdtempSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
 import * as mqtt from 'mqtt';
 import { installCleanup, stopChild, track, trackTempDir } from './lib/procs.js';
 import { freePort, startMosquitto, startRedis } from './lib/services.js';
@@ -51,6 +52,8 @@ const cfg = {
   nodeFlags: (process.env.INSTR_NODE_FLAGS ?? '').split(' ').filter(Boolean),
   keep: ['1', 'true', 'yes'].includes((process.env.INSTR_KEEP ?? '').toLowerCase()),
   alloc: ['1', 'true', 'yes'].includes((process.env.INSTR_ALLOC ?? '').toLowerCase()),
+  // Redis relays: also counts the commands Redis served (INFO commandstats) and its CPU for the measured messages.
+  redisStats: ['1', 'true', 'yes'].includes((process.env.INSTR_REDIS_STATS ?? '').toLowerCase()),
 };
 const RELAYS = {
   'bare-q0': { kind: 'bare', qos: 0 },
@@ -147,6 +150,25 @@ function gcTraceCounter() {
       return new Promise((resolve) => waiters.set(n, resolve));
     },
   };
+}
+
+/** Redis's counters: `CONFIG RESETSTAT` at the start of the measured messages, then per job and per message. */
+async function redisStats(url, reset) {
+  const r = new Redis(url, { lazyConnect: true });
+  await r.connect();
+  try {
+    if (reset) {
+      await r.config('RESETSTAT');
+      return null;
+    }
+    const info = await r.info('all');
+    const calls = {};
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+    const cpu = (k) => Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return { calls, cpuSeconds: cpu('used_cpu_sys') + cpu('used_cpu_user') };
+  } finally {
+    r.disconnect();
+  }
 }
 
 function callgrindControl(flag, pid) {
@@ -255,6 +277,9 @@ async function measure(name) {
    */
   async function run(tag, count, window, stallMs) {
     phase = tag;
+    const stats = cfg.redisStats && redis && tag === 'measured';
+    if (stats) await redisStats(redis.url, true);
+    const cpu0 = stats ? (await redisStats(redis.url)).cpuSeconds : 0;
     seen = new Uint8Array(count);
     received = 0;
     unchanged = 0;
@@ -274,6 +299,12 @@ async function measure(name) {
       while (sent < count && sent - received - lost < window)
         pub.publish('bench/in', makePayload(tag, sent++, nowMs(), RELAY_PAYLOAD_BYTES), { qos: relay.qos });
       await progress(sent < count ? 20 : 200);
+    }
+    if (stats) {
+      const { calls, cpuSeconds } = await redisStats(redis.url);
+      log(
+        `${name}: Redis commands for ${received} messages: ${JSON.stringify(calls)}; Redis CPU ${(((cpuSeconds - cpu0) * 100_000) / received).toFixed(2)} s per 100k`,
+      );
     }
     return { sent, received, unchanged, lost };
   }

@@ -92,6 +92,16 @@ const RELAYS = [
   { name: 'passerelle-memory-q0', kind: 'passerelle', qos: 0, outbox: 'memory', label: 'passerelle' },
   { name: 'node-red-q0', kind: 'node-red', qos: 0, outbox: '–', label: 'Node-RED', context: true },
   { name: 'bare-q1', kind: 'bare', qos: 1, outbox: '–', label: 'bare relay (mqtt.js)' },
+  // Context, no target: QoS 1 without Redis splits the Redis relay's cost into QoS 1 and Redis
+  // (docs/architecture.md, "The Redis relay's cost").
+  {
+    name: 'passerelle-memory-q1',
+    kind: 'passerelle',
+    qos: 1,
+    outbox: 'memory',
+    label: 'passerelle (persistent session)',
+    context: true,
+  },
   {
     name: 'passerelle-redis-q1',
     kind: 'passerelle',

@@ -16,6 +16,8 @@ export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUr
   const protocol = process.env.BENCH_SOURCE_PROTOCOL
     ? `, protocolVersion: ${process.env.BENCH_SOURCE_PROTOCOL}`
     : '';
+  // BENCH_SINK_BATCH='{ count: 500, maxWait: 2s }': the sink's batch policy (default: the MQTT sink's).
+  const batch = process.env.BENCH_SINK_BATCH ? `, batch: ${process.env.BENCH_SINK_BATCH}` : '';
   const source =
     qos >= 1
       ? `{ type: mqtt, url: ${brokerUrl}, topics: [bench/in], qos: ${qos}, cleanSession: false, clientId: ${PERSISTENT_CLIENT_ID}${protocol} }`
@@ -26,7 +28,7 @@ export function preparePasserelle(root, dir, { brokerUrl, httpPort, qos, redisUr
     'transforms:',
     ...PASSERELLE_TRANSFORMS,
     'sinks:',
-    `  - { type: mqtt, url: ${brokerUrl}, topic: bench/out, qos: ${qos} }`,
+    `  - { type: mqtt, url: ${brokerUrl}, topic: bench/out, qos: ${qos}${batch} }`,
     '',
   ].join('\n');
   const file = join(dir, 'pipeline.yaml');
