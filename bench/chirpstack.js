@@ -71,7 +71,7 @@ async function main() {
     console.error('dist/ is missing the chirpstack source: run `npm run build` first.');
     process.exit(1);
   }
-  const sdk = await import(dist('src/sdk/index.js'));
+  const sdk = await import(dist('src/sdk/codecs/index.js'));
   const fx = await import(dist('connectors/chirpstack/fixtures.js'));
   const started = Date.now();
   const cond = machineConditions();

@@ -1,13 +1,8 @@
 import integration from '@chirpstack/chirpstack-api/integration/integration_pb.js';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  BatchError,
-  FatalError,
-  createMessage,
-  decodeCayenneLpp,
-  type Message,
-} from '../../src/sdk/index.js';
+import { BatchError, FatalError, createMessage, type Message } from '../../src/sdk/index.js';
+import { decodeCayenneLpp } from '../../src/sdk/codecs/index.js';
 import { createFakeContext, waitFor } from '../../test/conformance/context.js';
 import { sinkConformance } from '../../test/conformance/sink.js';
 import { startMosquitto, type ServiceHandle } from '../../test/harness/services.js';

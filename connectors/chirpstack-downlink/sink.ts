@@ -3,8 +3,6 @@ import {
   FatalError,
   compileGetter,
   compileTemplate,
-  encodeByteLayout,
-  encodeCayenneLpp,
   errorMessage,
   type BatchFailure,
   type ComponentContext,
@@ -12,6 +10,7 @@ import {
   type RenderFn,
   type Sink,
 } from '../../src/sdk/index.js';
+import { encodeByteLayout, encodeCayenneLpp } from '../../src/sdk/codecs/index.js';
 import { MqttSink } from '../mqtt/sink.js';
 import type { MqttSinkConfig } from '../mqtt/spec.js';
 import { commandUuid, encodeDownlinkCommand, type CommandBody } from './protobuf.js';

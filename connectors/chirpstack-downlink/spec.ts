@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { byteLayoutSchema, templateProblem, duration, builtSchema, lazySchema } from '../../src/sdk/index.js';
+import { templateProblem, duration, builtSchema, lazySchema } from '../../src/sdk/index.js';
+import { byteLayoutSchema } from '../../src/sdk/codecs/index.js';
 import { checkConnection, connectionShape } from '../mqtt/spec.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCayenneLpp } from '../../src/sdk/index.js';
+import { encodeCayenneLpp } from '../../src/sdk/codecs/index.js';
 import { parseEvent, type ParsedEvent } from './events.js';
 import * as fx from './fixtures.js';
 import { IdentityCache, MAX_SHARED } from './identities.js';

@@ -1,4 +1,5 @@
-import { decodeByteLayout, decodeCayenneLpp, errorMessage } from '../../src/sdk/index.js';
+import { errorMessage } from '../../src/sdk/index.js';
+import { decodeByteLayout, decodeCayenneLpp } from '../../src/sdk/codecs/index.js';
 import { EventError, eventTime, type ParsedEvent } from './events.js';
 import type { ChirpstackSourceConfig, DecoderSpec } from './spec.js';
 

@@ -1,11 +1,6 @@
 import { z } from 'zod';
-import {
-  byteLayoutSchema,
-  deliveryBatchSize,
-  duration,
-  builtSchema,
-  lazySchema,
-} from '../../src/sdk/index.js';
+import { deliveryBatchSize, duration, builtSchema, lazySchema } from '../../src/sdk/index.js';
+import { byteLayoutSchema } from '../../src/sdk/codecs/index.js';
 import { checkConnection, connectionShape, topicFilterProblem } from '../mqtt/spec.js';
 import type { SourceSpec } from '../../src/sdk/index.js';
 

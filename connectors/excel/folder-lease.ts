@@ -1,11 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  LeasedWriter,
-  type ComponentContext,
-  type FenceStore,
-  type LeasedWriterHooks,
-} from '../../src/sdk/index.js';
+import { type ComponentContext } from '../../src/sdk/index.js';
+import { LeasedWriter, type FenceStore, type LeasedWriterHooks } from '../../src/sdk/leased-writer.js';
 import { writeFileAtomic } from './workbook.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import type { CellValue, ColumnType } from '../../src/sdk/index.js';
+import type { CellValue, ColumnType } from '../../src/sdk/columns.js';
 import type { RunHeader } from './run-output.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Column, InferredColumns } from '../../src/sdk/index.js';
+import type { Column, InferredColumns } from '../../src/sdk/columns.js';
 import type { JournalColumn, JournalSheet, JournalState, JournalWriter } from './journal.js';
 import type { SheetNames } from './naming.js';
 import type { RunHeader } from './run-output.js';

@@ -1,6 +1,7 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Column, Logger } from '../../src/sdk/index.js';
+import type { Logger } from '../../src/sdk/index.js';
+import type { Column } from '../../src/sdk/columns.js';
 import { JournalCorruptError, replayJournal, type JournalColumn, type JournalState } from './journal.js';
 import { columnRecord, type Journal } from './open-file.js';
 

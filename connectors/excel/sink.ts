@@ -2,21 +2,14 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   BatchError,
-  ColumnPathError,
-  compileColumns,
   compileTemplate,
   errorMessage,
   FatalError,
-  InferredColumns,
-  type LeasedWriter,
   SerialQueue,
   NotConnectedError,
   PasserelleError,
   RetryableError,
-  toRow,
   type BatchFailure,
-  type CellValue,
-  type Column,
   type ComponentContext,
   type ComponentCounter,
   type Message,
@@ -26,6 +19,15 @@ import {
   type RunOutput,
   type Sink,
 } from '../../src/sdk/index.js';
+import {
+  ColumnPathError,
+  compileColumns,
+  InferredColumns,
+  toRow,
+  type CellValue,
+  type Column,
+} from '../../src/sdk/columns.js';
+import { type LeasedWriter } from '../../src/sdk/leased-writer.js';
 import {
   encodeCell,
   JournalHandles,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { columnsConfig, duration, isTimeZone, builtSchema, lazySchema } from '../../src/sdk/index.js';
+import { duration, isTimeZone, builtSchema, lazySchema } from '../../src/sdk/index.js';
+import { columnsConfig } from '../../src/sdk/columns.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 
 /** Excel's own limit: 1,048,576 rows per worksheet, the header row included. */

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type ExcelJS from 'exceljs';
-import { DEFAULT_DATETIME_FORMAT } from '../../src/sdk/index.js';
+import { DEFAULT_DATETIME_FORMAT } from '../../src/sdk/columns.js';
 import { decodeCell, type JournalColumn, type JournalSheet } from './journal.js';
 import { xmlSafe } from './naming.js';
 import { localWallClock } from './period.js';

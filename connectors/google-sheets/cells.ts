@@ -1,5 +1,6 @@
 import type { sheets_v4 } from '@googleapis/sheets';
-import { escapeFormula, formatDate, type CellValue } from '../../src/sdk/index.js';
+import { formatDate } from '../../src/sdk/index.js';
+import { escapeFormula, type CellValue } from '../../src/sdk/columns.js';
 import { localWallClock, toSerial } from './a1.js';
 import type { Chunk } from './chunks.js';
 

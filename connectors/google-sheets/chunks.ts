@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CellValue } from '../../src/sdk/index.js';
+import type { CellValue } from '../../src/sdk/columns.js';
 import { MAX_CELLS } from './spec.js';
 import type { ChunkStatus, ColumnSpec } from './state.js';
 

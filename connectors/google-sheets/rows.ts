@@ -1,16 +1,13 @@
+import { errorMessage, type ComponentCounter, type Logger, type Message } from '../../src/sdk/index.js';
 import {
   InferredColumns,
   compileColumns,
-  errorMessage,
   payloadExpression,
   scalarPaths,
   toRow,
   type CellValue,
   type Column,
-  type ComponentCounter,
-  type Logger,
-  type Message,
-} from '../../src/sdk/index.js';
+} from '../../src/sdk/columns.js';
 import { cellBytes } from './cells.js';
 import { MAX_CHUNK_BYTES, MAX_REQUEST_BYTES, type LaidOutRow } from './chunks.js';
 import type { ColumnSpec } from './state.js';

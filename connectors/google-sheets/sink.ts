@@ -6,7 +6,6 @@ import {
   FatalError,
   NotConnectedError,
   SinkStoppedError,
-  compileColumns,
   compileTemplate,
   errorMessage,
   redact,
@@ -21,6 +20,7 @@ import {
   type RunOutput,
   type Sink,
 } from '../../src/sdk/index.js';
+import { compileColumns } from '../../src/sdk/columns.js';
 import { localWallClock, partTitle, quoteTitle, sanitizeTitle, withoutWindowParts } from './a1.js';
 import { apiError, refused, SheetsApi } from './api.js';
 import { createSheetsAuth, type SheetsAuth } from './auth.js';

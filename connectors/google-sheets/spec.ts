@@ -1,7 +1,5 @@
 import { z } from 'zod';
 import {
-  columnsConfig,
-  compileColumns,
   templateProblem,
   duration,
   isTimeZone,
@@ -9,6 +7,7 @@ import {
   builtSchema,
   lazySchema,
 } from '../../src/sdk/index.js';
+import { columnsConfig, compileColumns } from '../../src/sdk/columns.js';
 import type { SinkSpec } from '../../src/sdk/index.js';
 import { WINDOW_PART, withoutWindowParts } from './window-parts.js';
 

@@ -2,7 +2,6 @@ import type { IClientOptions } from 'mqtt';
 import {
   BatchError,
   FatalError,
-  LeasedWriter,
   NotConnectedError,
   SerialQueue,
   backoffDelay,
@@ -14,6 +13,7 @@ import {
   type Message,
   type Sink,
 } from '../../src/sdk/index.js';
+import { LeasedWriter } from '../../src/sdk/leased-writer.js';
 import { MqttConnection } from '../mqtt/connection.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { parseStatePayload, stateTopic } from './topic.js';

@@ -15,4 +15,11 @@ export interface CliDeps {
   confirm(question: string): Promise<boolean>;
   /** Sets the process exit code; the highest code set wins. */
   setExitCode(code: number): void;
+  /**
+   * Runs `work` once the command line is parsed, outside the parser's action, so that a command
+   * that runs until it is stopped (`run`) does not keep the parser in memory: errors it throws are
+   * reported as an action's. Without it (a program made by createProgram() alone), the action runs
+   * `work` itself.
+   */
+  afterParsing?(work: () => Promise<void>): void;
 }

@@ -1,11 +1,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { clearSecretsForTests } from '../sdk/index.js';
 import { fakeRegistry } from '../config/fake-registry.fixture.js';
 import { buildPipelineJsonSchema } from '../config/json-schema.js';
-import { main } from './main.js';
+import { commands, main } from './main.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'passerelle-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -194,4 +195,39 @@ describe('passerelle', () => {
     expect(stdout).toContain('plant-relay: valid');
     expect(stdout).toContain('best-effort');
   });
+});
+
+describe('a command that runs after parsing (run)', () => {
+  const commanderLoaded = () =>
+    Object.keys(createRequire(import.meta.url).cache).some((file) =>
+      /node_modules\/commander\/index\.js$/.test(file),
+    );
+  afterEach(() => {
+    delete commands.probe;
+  });
+
+  it('runs once the parse is over, with the parser dropped while it runs, its errors reported', async () => {
+    const events: string[] = [];
+    const failWith: { message?: string } = {};
+    commands.probe = async () => ({
+      register: (program, deps) =>
+        program.command('probe').action(() => {
+          deps.afterParsing!(async () => {
+            events.push(`work, commander loaded: ${commanderLoaded()}`);
+            // transientRequire's delay (2 s) passes while the command runs: commander leaves the cache.
+            await new Promise((resolve) => setTimeout(resolve, 2100));
+            events.push(`later, commander loaded: ${commanderLoaded()}`);
+            if (failWith.message) throw new Error(failWith.message);
+            deps.setExitCode(3);
+          });
+          events.push('action done');
+        }),
+    });
+    const ok = await run(['probe']);
+    expect(events).toEqual(['action done', 'work, commander loaded: true', 'later, commander loaded: false']);
+    expect(ok.code).toBe(3);
+    failWith.message = 'the broker is gone';
+    const failed = await run(['probe']);
+    expect(failed).toMatchObject({ code: 1, stderr: 'passerelle: the broker is gone\n' });
+  }, 10_000);
 });

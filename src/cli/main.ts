@@ -1,5 +1,5 @@
-import { Command, CommanderError } from 'commander';
-import { printableLines, redact } from '../sdk/index.js';
+import type { Command } from 'commander';
+import { printableLines, redact, transientRequire } from '../sdk/index.js';
 import { lazyBuiltinRegistry } from '../registry/lazy.js';
 import type { CliDeps } from './deps.js';
 import { packageVersion } from './version.js';
@@ -10,6 +10,18 @@ export { packageVersion } from './version.js';
 interface CommandModule {
   register(program: Command, deps: CliDeps): void;
 }
+
+/*
+ * commander, required (its CommonJS build: V8 keeps every ES module it linked, and commander's ES
+ * entry would hold the package) and dropped from the require cache 2 s after the last parse, so that
+ * `passerelle run`, which lives far longer than its command line, does not keep the parser's code
+ * and sources (~0.6 MB of heap; docs/architecture.md, "Specs, implementations and idle memory").
+ * The service itself runs after the parse (CliDeps.afterParsing), not inside commander's action.
+ */
+const commanderPackage = transientRequire(
+  (require) => require('commander') as typeof import('commander'),
+  2000,
+);
 
 /**
  * Each command lives in `commands/<name>.ts` and registers itself; add new ones to this list. A
@@ -31,7 +43,7 @@ export const commands: Record<string, () => Promise<CommandModule>> = {
 
 /** The program with the command `argv` names, or with every command when it names none of them. */
 export async function createProgram(deps: CliDeps, argv: readonly string[] = []): Promise<Command> {
-  const program = new Command('passerelle')
+  const program = new (commanderPackage.get().Command)('passerelle')
     .description(
       'Bridge and data-export service for industrial and building IoT: declarative YAML pipelines.',
     )
@@ -79,13 +91,28 @@ export async function main(argv: string[], overrides: Partial<CliDeps> = {}): Pr
       exitCode = Math.max(exitCode, code);
     },
   };
-  const program = await createProgram(deps, argv);
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+  let after: (() => Promise<void>) | undefined;
+  deps.afterParsing = (work) => {
+    after = work;
+  };
+  const fail = (error: unknown): number => {
     deps.stderr(`passerelle: ${redact(error instanceof Error ? error.message : String(error))}\n`);
     return 1;
+  };
+  const { CommanderError } = commanderPackage.get();
+  try {
+    // The program, its commands and their actions are unreachable once parsed.
+    await (await createProgram(deps, argv)).parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    return fail(error);
+  }
+  if (after) {
+    try {
+      await after();
+    } catch (error) {
+      return fail(error);
+    }
   }
   return exitCode;
 }

@@ -50,8 +50,12 @@ const NOT_FOR_A_RELAY = [
   'ip-address',
   'smart-buffer',
 ];
-// Our modules `passerelle run` must not load for a relay: other CLI commands, the scheduler.
+// Our modules `passerelle run` must not load for a relay: other CLI commands, the scheduler, the
+// SDK's modules for the sinks that write tables, the payload codecs and fenced writers.
 const NOT_FOR_RUN = [
+  'src/sdk/columns.ts',
+  'src/sdk/codecs/index.ts',
+  'src/sdk/leased-writer.ts',
   'src/cli/commands/demo.ts',
   'src/cli/commands/dlq.ts',
   'src/cli/commands/simulate.ts',

@@ -8,17 +8,14 @@ import { parseBody } from '../../connectors/chirpstack/source.js';
 import type { ChirpstackEvent } from '../../connectors/chirpstack/spec.js';
 import { decodePayload, encodePayload } from '../../connectors/mqtt/payload.js';
 import { CoercionError, jsonToVariant, variantToJson } from '../../connectors/opcua/values.js';
+import { compileTemplate, createMessage, TemplateError, type Message } from '../../src/sdk/index.js';
 import {
   BYTE_LAYOUT_NUMBER_TYPES,
   byteLayoutSchema,
   CodecError,
-  compileTemplate,
-  createMessage,
   decodeByteLayout,
   decodeCayenneLpp,
-  TemplateError,
-  type Message,
-} from '../../src/sdk/index.js';
+} from '../../src/sdk/codecs/index.js';
 import { DecodeTransform, decodeTransformConfig } from '../../src/transforms/decode/index.js';
 import { FilterTransform, filterTransformConfig } from '../../src/transforms/filter/index.js';
 import { MapTransform, mapTransformConfig } from '../../src/transforms/map/index.js';

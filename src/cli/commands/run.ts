@@ -255,6 +255,8 @@ export function register(program: Command, deps: CliDeps): void {
         deps.setExitCode(await runOnce(pipelines, options, deps));
         return;
       }
-      deps.setExitCode(await runService(pipelines, { ...options, paths }, deps));
+      const work = async () => deps.setExitCode(await runService(pipelines, { ...options, paths }, deps));
+      if (deps.afterParsing) deps.afterParsing(work);
+      else await work();
     });
 }

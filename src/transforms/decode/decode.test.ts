@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeCayenneLpp, type Message } from '../../sdk/index.js';
+import { type Message } from '../../sdk/index.js';
+import { encodeCayenneLpp } from '../../sdk/codecs/index.js';
 import {
   createTestTransformContext,
   describeTransformConformance,

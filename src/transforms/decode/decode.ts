@@ -1,12 +1,5 @@
-import {
-  CodecError,
-  decodeByteLayout,
-  decodeCayenneLpp,
-  errorMessage,
-  type Message,
-  type Transform,
-  type TransformContext,
-} from '../../sdk/index.js';
+import { errorMessage, type Message, type Transform, type TransformContext } from '../../sdk/index.js';
+import { CodecError, decodeByteLayout, decodeCayenneLpp } from '../../sdk/codecs/index.js';
 import { convertEach, type Outcome } from '../shared/frame-options.js';
 import { describeValue } from '../shared/location.js';
 import type { DecodeTransformConfig } from './spec.js';

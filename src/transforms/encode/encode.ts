@@ -1,12 +1,10 @@
+import { type Message, type Transform, type TransformContext } from '../../sdk/index.js';
 import {
   CodecError,
   encodeByteLayout,
   encodeCayenneLpp,
   type CayenneObject,
-  type Message,
-  type Transform,
-  type TransformContext,
-} from '../../sdk/index.js';
+} from '../../sdk/codecs/index.js';
 import { convertEach, type Outcome } from '../shared/frame-options.js';
 import { describeValue } from '../shared/location.js';
 import type { EncodeTransformConfig } from './spec.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { byteLayoutSchema, type Message, type TransformContext } from '../../sdk/index.js';
+import { type Message, type TransformContext } from '../../sdk/index.js';
+import { byteLayoutSchema } from '../../sdk/codecs/index.js';
 import { compileLocation, locationField } from './location.js';
 
 /** The formats decode reads and encode writes. */
