@@ -71,7 +71,11 @@ async function main() {
     console.error('dist/ is missing the chirpstack source: run `npm run build` first.');
     process.exit(1);
   }
-  const sdk = await import(dist('src/sdk/codecs/index.js'));
+  // The SDK (noopMetrics, createDelivery) and its payload codecs, which the barrel leaves out.
+  const sdk = {
+    ...(await import(dist('src/sdk/index.js'))),
+    ...(await import(dist('src/sdk/codecs/index.js'))),
+  };
   const fx = await import(dist('connectors/chirpstack/fixtures.js'));
   const started = Date.now();
   const cond = machineConditions();
