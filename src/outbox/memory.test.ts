@@ -105,19 +105,31 @@ describe('memory outbox: a backlog of small jobs', () => {
   });
 });
 
+/** An outbox of jobs of 3 (held open for a minute unless sealed) for the close tests. */
+function outboxOfThrees(events?: OutboxEvents): Outbox {
+  return createMemoryBackend(defaultRetention).createOutbox({
+    pipeline: 'p',
+    sink: 'out',
+    batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
+    retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
+    capacity: 100_000,
+    concurrency: 1,
+    events,
+  });
+}
+
+/** Enqueues and seals `n` messages, resolved once stored. */
+async function stored(outbox: Outbox, n: number, tag: string): Promise<void> {
+  const done = outbox.enqueue(makeMessages(n, tag));
+  outbox.flushOpen();
+  await done;
+}
+
 describe('memory outbox: close', () => {
   it('writes the jobs queued behind the active one before closing, within the deadline', async () => {
     // A graceful stop: what the source had acknowledged as stored sits in this process only, so
     // close() keeps writing the queue until it is empty or the deadline passes, not only the active job.
-    const backend = createMemoryBackend(defaultRetention);
-    const outbox = backend.createOutbox({
-      pipeline: 'p',
-      sink: 'out',
-      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
-      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
-      capacity: 100_000,
-      concurrency: 1,
-    });
+    const outbox = outboxOfThrees();
     const written: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -139,42 +151,20 @@ describe('memory outbox: messages lost at close', () => {
   it('reports the messages it could not write through the `lost` event', async () => {
     // A stop with the sink unreachable: the queue exists in this process only, so what it still
     // holds is lost; the event lets the engine count it (passerelle_messages_dropped_total).
-    const backend = createMemoryBackend(defaultRetention);
     const lost: [number, string][] = [];
-    const outbox = backend.createOutbox({
-      pipeline: 'p',
-      sink: 'out',
-      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
-      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
-      capacity: 100_000,
-      concurrency: 1,
-      events: { lost: (n, reason) => lost.push([n, reason]) },
-    });
+    const outbox = outboxOfThrees({ lost: (n, reason) => lost.push([n, reason]) });
     outbox.setConnected(false);
     outbox.start(async () => undefined);
-    const stored = outbox.enqueue(makeMessages(7, 'l'));
-    outbox.flushOpen();
-    await stored;
+    await stored(outbox, 7, 'l');
     await outbox.close(50);
     expect(lost).toEqual([[7, 'memory outbox closed before writing them']]);
   });
 
   it('reports nothing when the queue was written', async () => {
-    const backend = createMemoryBackend(defaultRetention);
     const lost: number[] = [];
-    const outbox = backend.createOutbox({
-      pipeline: 'p',
-      sink: 'out',
-      batch: { count: 3, bytes: 1_000_000, maxWaitMs: 60_000 },
-      retry: { attempts: 3, initialDelayMs: 0, maxDelayMs: 0 },
-      capacity: 100_000,
-      concurrency: 1,
-      events: { lost: (n) => lost.push(n) },
-    });
+    const outbox = outboxOfThrees({ lost: (n) => lost.push(n) });
     outbox.start(async () => undefined);
-    const stored = outbox.enqueue(makeMessages(7, 'w'));
-    outbox.flushOpen();
-    await stored;
+    await stored(outbox, 7, 'w');
     await outbox.close(60_000);
     expect(lost).toEqual([]);
   });
