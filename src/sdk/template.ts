@@ -223,7 +223,11 @@ function metaCandidates(segments: readonly (string | number)[]): MetaCandidate[]
 }
 
 function getMeta(meta: Record<string, unknown>, candidates: readonly MetaCandidate[]): unknown {
-  for (const [key, rest] of candidates) if (key in meta) return getPath(meta[key], rest);
+  // Indexes rather than destructuring, which goes through the array iterator until optimised.
+  for (let i = 0; i < candidates.length; i++) {
+    const candidate = candidates[i] as MetaCandidate;
+    if (candidate[0] in meta) return getPath(meta[candidate[0]], candidate[1]);
+  }
   return undefined;
 }
 
